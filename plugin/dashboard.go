@@ -1,0 +1,345 @@
+package plugin
+
+import (
+	"encoding/json"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+// DashboardManifest is a plugin's dashboard_manifest.json (manifest mode,
+// spec 000): pages of widgets whose data come from Python handlers.
+type DashboardManifest struct {
+	Pages []Page `json:"pages"`
+}
+
+// Page is one tab of a plugin's dashboard.
+type Page struct {
+	ID      string   `json:"id"`
+	Title   string   `json:"title"`
+	Widgets []Widget `json:"widgets"`
+}
+
+// Widget types (spec 000, "Supported widget types").
+const (
+	WidgetStatCard    = "stat_card"
+	WidgetChart       = "chart"
+	WidgetTable       = "table"
+	WidgetList        = "list"
+	WidgetProgressBar = "progress_bar"
+	WidgetText        = "text"
+	WidgetMarkdown    = "markdown"
+	WidgetAlert       = "alert"
+	WidgetForm        = "form"
+)
+
+// WidgetTypes lists the widget types in spec order.
+var WidgetTypes = []string{WidgetStatCard, WidgetChart, WidgetTable, WidgetList, WidgetProgressBar, WidgetText, WidgetMarkdown, WidgetAlert, WidgetForm}
+
+// ChartTypes lists the chart_type values a chart widget may have.
+var ChartTypes = []string{"line", "bar", "area", "pie"}
+
+// FieldTypes lists the form field types.
+var FieldTypes = []string{"text", "textarea", "number", "checkbox", "select", "channel", "role", "user"}
+
+// Widget is one block on a page. RPCMethod (and SaveMethod for forms) name
+// the plugin's @plugin.on_dashboard handlers as "dashboard.<handler>".
+type Widget struct {
+	ID         string  `json:"id"`
+	Type       string  `json:"type"`
+	Title      string  `json:"title,omitempty"`
+	ChartType  string  `json:"chart_type,omitempty"`  // chart only, required
+	RPCMethod  string  `json:"rpc_method"`            // every widget
+	SaveMethod string  `json:"save_method,omitempty"` // form only, required
+	Fields     []Field `json:"fields,omitempty"`      // form only, required
+}
+
+// Field is one input of a form widget.
+type Field struct {
+	Name    string        `json:"name"`
+	Label   string        `json:"label"`
+	Type    string        `json:"type"`
+	Options []FieldOption `json:"options,omitempty"` // select only, required
+}
+
+// FieldOption is one entry of a select field.
+type FieldOption struct {
+	Value string `json:"value"`
+	Label string `json:"label"`
+}
+
+const rpcPrefix = "dashboard."
+
+// handlerRe: a handler name is a Python identifier (ASCII), as it appears in
+// @plugin.on_dashboard("...") and in /p/{plugin_id}/dashboard/rpc/<handler>.
+var handlerRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// Handler returns the handler name of the widget's rpc_method
+// ("dashboard.get_settings" → "get_settings").
+func (w Widget) Handler() string { return strings.TrimPrefix(w.RPCMethod, rpcPrefix) }
+
+// SaveHandler returns the handler name of a form's save_method ("" if none).
+func (w Widget) SaveHandler() string { return strings.TrimPrefix(w.SaveMethod, rpcPrefix) }
+
+// Handlers returns every handler name the dashboard calls, sorted, each once.
+func (d *DashboardManifest) Handlers() []string {
+	var out []string
+	for _, p := range d.Pages {
+		for _, w := range p.Widgets {
+			out = append(out, w.Handler())
+			if w.SaveMethod != "" {
+				out = append(out, w.SaveHandler())
+			}
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// Page returns the page with the given id, or nil.
+func (d *DashboardManifest) Page(id string) *Page {
+	for i := range d.Pages {
+		if d.Pages[i].ID == id {
+			return &d.Pages[i]
+		}
+	}
+	return nil
+}
+
+// ParseDashboardManifest parses and validates dashboard_manifest.json,
+// returning a *ValidationError that lists every problem.
+func ParseDashboardManifest(data []byte) (*DashboardManifest, error) {
+	d, ps := parseDashboard(data)
+	if err := ps.err(dashboardManifestFileName); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+func parseDashboard(data []byte) (*DashboardManifest, *problems) {
+	ps := &problems{}
+	d := &DashboardManifest{}
+	if len(data) > MaxManifestBytes {
+		ps.add("", "is %d bytes, more than the %d byte limit", len(data), MaxManifestBytes)
+		return d, ps
+	}
+	w := &walker{ps: ps}
+	o, ok := w.parseDocument(data)
+	if !ok {
+		return d, ps
+	}
+	if elems, ok := o.array("pages", true); ok {
+		switch {
+		case len(elems) == 0:
+			ps.add("pages", "must have at least one page")
+		case len(elems) > MaxDashboardPages:
+			ps.add("pages", "must have at most %d pages, got %d", MaxDashboardPages, len(elems))
+		}
+		ids, titles := map[string]int{}, map[string]int{}
+		for i, raw := range elems {
+			if p, ok := parsePage(w, indexPath("pages", i), raw, i, ids, titles); ok {
+				d.Pages = append(d.Pages, p)
+			}
+		}
+	}
+	o.done("pages")
+	return d, ps
+}
+
+func parsePage(w *walker, p string, raw json.RawMessage, i int, ids, titles map[string]int) (Page, bool) {
+	ps := w.ps
+	var page Page
+	o, ok := w.object(p, raw)
+	if !ok {
+		return page, false
+	}
+	if id, ok := o.str("id", true); ok {
+		page.ID = id
+		if checkID(ps, joinPath(p, "id"), id) {
+			if j, dup := ids[id]; dup {
+				ps.add(joinPath(p, "id"), "page id %q is already used by pages[%d]", id, j)
+			} else {
+				ids[id] = i
+			}
+		}
+	}
+	if t, ok := o.str("title", true); ok {
+		page.Title = t
+		if strings.TrimSpace(t) == "" {
+			ps.add(joinPath(p, "title"), "must not be empty")
+		} else if j, dup := titles[t]; dup {
+			ps.add(joinPath(p, "title"), "page title %q is already used by pages[%d]", t, j)
+		} else {
+			titles[t] = i
+		}
+	}
+	if elems, ok := o.array("widgets", true); ok {
+		wp := joinPath(p, "widgets")
+		switch {
+		case len(elems) == 0:
+			ps.add(wp, "must have at least one widget")
+		case len(elems) > MaxWidgetsPerPage:
+			ps.add(wp, "must have at most %d widgets, got %d", MaxWidgetsPerPage, len(elems))
+		}
+		seen := map[string]int{}
+		for j, raw := range elems {
+			if wd, ok := parseWidget(w, indexPath(wp, j), raw, j, seen); ok {
+				page.Widgets = append(page.Widgets, wd)
+			}
+		}
+	}
+	o.done("id", "title", "widgets")
+	return page, true
+}
+
+func parseWidget(w *walker, p string, raw json.RawMessage, i int, seen map[string]int) (Widget, bool) {
+	ps := w.ps
+	var wd Widget
+	o, ok := w.object(p, raw)
+	if !ok {
+		return wd, false
+	}
+	if id, ok := o.str("id", true); ok {
+		wd.ID = id
+		if checkID(ps, joinPath(p, "id"), id) {
+			if j, dup := seen[id]; dup {
+				ps.add(joinPath(p, "id"), "widget id %q is already used on this page by widgets[%d]", id, j)
+			} else {
+				seen[id] = i
+			}
+		}
+	}
+	typ := ""
+	if t, ok := o.str("type", true); ok {
+		wd.Type = t
+		if slices.Contains(WidgetTypes, t) {
+			typ = t
+		} else {
+			ps.add(joinPath(p, "type"), "must be one of %s, got %q", strings.Join(WidgetTypes, ", "), t)
+		}
+	}
+	if t, ok := o.str("title", false); ok {
+		wd.Title = t
+	}
+	if m, ok := o.str("rpc_method", true); ok {
+		wd.RPCMethod = m
+		checkMethod(ps, joinPath(p, "rpc_method"), m)
+	}
+
+	// Type-specific keys: required on their type, refused elsewhere (a
+	// chart_type on a table is a mistake the author should hear about).
+	if ct, ok := o.str("chart_type", typ == WidgetChart); ok {
+		wd.ChartType = ct
+		if typ != WidgetChart && typ != "" {
+			ps.add(joinPath(p, "chart_type"), "is only allowed on chart widgets")
+		} else if !slices.Contains(ChartTypes, ct) {
+			ps.add(joinPath(p, "chart_type"), "must be one of %s, got %q", strings.Join(ChartTypes, ", "), ct)
+		}
+	}
+	if m, ok := o.str("save_method", typ == WidgetForm); ok {
+		wd.SaveMethod = m
+		if typ != WidgetForm && typ != "" {
+			ps.add(joinPath(p, "save_method"), "is only allowed on form widgets")
+		} else {
+			checkMethod(ps, joinPath(p, "save_method"), m)
+		}
+	}
+	if elems, ok := o.array("fields", typ == WidgetForm); ok {
+		fp := joinPath(p, "fields")
+		switch {
+		case typ != WidgetForm && typ != "":
+			ps.add(fp, "is only allowed on form widgets")
+		case len(elems) == 0:
+			ps.add(fp, "must have at least one field")
+		case len(elems) > MaxFormFields:
+			ps.add(fp, "must have at most %d fields, got %d", MaxFormFields, len(elems))
+		}
+		names := map[string]int{}
+		for j, raw := range elems {
+			if f, ok := parseField(w, indexPath(fp, j), raw, j, names); ok {
+				wd.Fields = append(wd.Fields, f)
+			}
+		}
+	}
+	o.done("id", "type", "title", "chart_type", "rpc_method", "save_method", "fields")
+	return wd, true
+}
+
+func parseField(w *walker, p string, raw json.RawMessage, i int, names map[string]int) (Field, bool) {
+	ps := w.ps
+	var f Field
+	o, ok := w.object(p, raw)
+	if !ok {
+		return f, false
+	}
+	if n, ok := o.str("name", true); ok {
+		f.Name = n
+		if checkID(ps, joinPath(p, "name"), n) {
+			if j, dup := names[n]; dup {
+				ps.add(joinPath(p, "name"), "field name %q is already used by fields[%d]", n, j)
+			} else {
+				names[n] = i
+			}
+		}
+	}
+	if l, ok := o.str("label", true); ok {
+		f.Label = l
+		if strings.TrimSpace(l) == "" {
+			ps.add(joinPath(p, "label"), "must not be empty")
+		}
+	}
+	typ := ""
+	if t, ok := o.str("type", true); ok {
+		f.Type = t
+		if slices.Contains(FieldTypes, t) {
+			typ = t
+		} else {
+			ps.add(joinPath(p, "type"), "must be one of %s, got %q", strings.Join(FieldTypes, ", "), t)
+		}
+	}
+	if elems, ok := o.array("options", typ == "select"); ok {
+		op := joinPath(p, "options")
+		switch {
+		case typ != "select" && typ != "":
+			ps.add(op, "is only allowed on select fields")
+		case len(elems) == 0:
+			ps.add(op, "must have at least one option")
+		case len(elems) > MaxSelectFieldOptions:
+			ps.add(op, "must have at most %d options, got %d", MaxSelectFieldOptions, len(elems))
+		}
+		values := map[string]int{}
+		for j, raw := range elems {
+			q := indexPath(op, j)
+			oo, ok := w.object(q, raw)
+			if !ok {
+				continue
+			}
+			var fo FieldOption
+			if v, ok := oo.str("value", true); ok {
+				fo.Value = v
+				if k, dup := values[v]; dup {
+					ps.add(joinPath(q, "value"), "value %q is already used by %s", v, indexPath(op, k))
+				} else {
+					values[v] = j
+				}
+			}
+			if l, ok := oo.str("label", true); ok {
+				fo.Label = l
+				if strings.TrimSpace(l) == "" {
+					ps.add(joinPath(q, "label"), "must not be empty")
+				}
+			}
+			oo.done("value", "label")
+			f.Options = append(f.Options, fo)
+		}
+	}
+	o.done("name", "label", "type", "options")
+	return f, true
+}
+
+func checkMethod(ps *problems, p, m string) {
+	h, ok := strings.CutPrefix(m, rpcPrefix)
+	if !ok || !handlerRe.MatchString(h) {
+		ps.add(p, `must be "dashboard.<handler>" where <handler> is a Python identifier, got %q`, m)
+	}
+}

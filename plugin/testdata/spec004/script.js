@@ -1,0 +1,1 @@
+// spec 004 example script (its manifest names script.js)
