@@ -1,0 +1,356 @@
+// Package rpc implements maid's plugin protocol transport: JSON-RPC 2.0 over
+// newline-delimited JSON, with requests in both directions and many calls in
+// flight at once (docs/protocol.md). It knows nothing of sandboxes or plugins:
+// every backend's byte stream goes through this one Conn.
+package rpc
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"sync"
+	"sync/atomic"
+)
+
+// Handler serves one request from the peer. Its result is marshalled as the
+// response's result; a returned error becomes the response's error object
+// (see CodeOf). For notifications the result is discarded.
+type Handler func(ctx context.Context, method string, params json.RawMessage) (any, error)
+
+// Options bound a connection. Zero values take the defaults.
+type Options struct {
+	MaxLineBytes int // longest accepted line; default 1 MiB
+	MaxInFlight  int // concurrent incoming requests, and pending outgoing calls; default 64
+}
+
+// Defaults for Options.
+const (
+	DefaultMaxLineBytes = 1 << 20
+	DefaultMaxInFlight  = 64
+)
+
+func (o Options) withDefaults() Options {
+	if o.MaxLineBytes <= 0 {
+		o.MaxLineBytes = DefaultMaxLineBytes
+	}
+	if o.MaxInFlight <= 0 {
+		o.MaxInFlight = DefaultMaxInFlight
+	}
+	return o
+}
+
+// Conn is one JSON-RPC peer connection. Run reads; Call and Notify write.
+type Conn struct {
+	opt     Options
+	r       *bufio.Reader
+	handler Handler
+
+	wmu sync.Mutex
+	w   *bufio.Writer
+
+	nextID atomic.Uint64
+	mu     sync.Mutex
+	pend   map[uint64]chan response
+	err    error // why the conn closed; set once
+	done   chan struct{}
+
+	sem     chan struct{} // incoming requests being served
+	dropped atomic.Uint64 // responses to no pending call (late or forged)
+}
+
+type response struct {
+	result json.RawMessage
+	err    *Error
+}
+
+// NewConn returns a connection reading r and writing w. h serves the peer's
+// requests; it may be nil if the peer never calls.
+func NewConn(r io.Reader, w io.Writer, h Handler, opt Options) *Conn {
+	opt = opt.withDefaults()
+	return &Conn{
+		opt:     opt,
+		r:       bufio.NewReaderSize(r, 64<<10),
+		w:       bufio.NewWriterSize(w, 64<<10),
+		handler: h,
+		pend:    make(map[uint64]chan response),
+		done:    make(chan struct{}),
+		sem:     make(chan struct{}, opt.MaxInFlight),
+	}
+}
+
+// wire forms
+type inMessage struct {
+	JSONRPC string          `json:"jsonrpc"`
+	ID      json.RawMessage `json:"id"`
+	Method  string          `json:"method"`
+	Params  json.RawMessage `json:"params"`
+	Result  json.RawMessage `json:"result"`
+	Error   *Error          `json:"error"`
+}
+
+type outRequest struct {
+	JSONRPC string  `json:"jsonrpc"`
+	ID      *uint64 `json:"id,omitempty"`
+	Method  string  `json:"method"`
+	Params  any     `json:"params,omitempty"`
+}
+
+type outResult struct {
+	JSONRPC string          `json:"jsonrpc"`
+	ID      json.RawMessage `json:"id"`
+	Result  any             `json:"result"`
+}
+
+type outError struct {
+	JSONRPC string          `json:"jsonrpc"`
+	ID      json.RawMessage `json:"id"`
+	Error   *Error          `json:"error"`
+}
+
+var nullID = json.RawMessage("null")
+
+// Run reads and serves messages until the stream ends, the peer breaks the
+// protocol, or ctx ends. It returns nil on a clean EOF. Handlers started by
+// Run finish before it returns. A Read blocked in the underlying stream is
+// not interrupted by ctx: the owner closes the stream (stops the instance).
+func (c *Conn) Run(ctx context.Context) (err error) {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() {
+		cancel()
+		wg.Wait()
+		c.close(err)
+	}()
+	stop := context.AfterFunc(ctx, func() { c.close(ctx.Err()) })
+	defer stop()
+
+	for {
+		line, rerr := c.readLine()
+		if rerr != nil {
+			if errors.Is(rerr, io.EOF) {
+				return nil
+			}
+			return rerr
+		}
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		var m inMessage
+		if jerr := json.Unmarshal(line, &m); jerr != nil {
+			_ = c.write(outError{"2.0", nullID, &Error{Code: -32700, Message: "parse error: " + jerr.Error()}})
+			return fmt.Errorf("read message: %w: %w", ErrProtocol, ErrParse)
+		}
+		if m.JSONRPC != "2.0" {
+			_ = c.write(outError{"2.0", idOrNull(m.ID), &Error{Code: -32600, Message: `invalid request: "jsonrpc" must be "2.0"`}})
+			return fmt.Errorf("read message: %w: %w", ErrProtocol, ErrInvalidRequest)
+		}
+		switch {
+		case m.Method != "":
+			c.serve(ctx, &wg, m)
+		case len(m.ID) > 0 && (m.Result != nil || m.Error != nil):
+			c.deliver(m)
+		default:
+			_ = c.write(outError{"2.0", idOrNull(m.ID), &Error{Code: -32600, Message: "invalid request: neither a request nor a response"}})
+			return fmt.Errorf("read message: %w: %w", ErrProtocol, ErrInvalidRequest)
+		}
+	}
+}
+
+func idOrNull(id json.RawMessage) json.RawMessage {
+	if len(id) == 0 {
+		return nullID
+	}
+	return id
+}
+
+// readLine returns one line without its newline, refusing lines longer than
+// MaxLineBytes without buffering them whole.
+func (c *Conn) readLine() ([]byte, error) {
+	var buf []byte
+	for {
+		chunk, err := c.r.ReadSlice('\n')
+		if len(buf)+len(chunk) > c.opt.MaxLineBytes+1 {
+			return nil, fmt.Errorf("read message: %w: line longer than %d bytes: %w", ErrProtocol, c.opt.MaxLineBytes, ErrLimit)
+		}
+		switch {
+		case err == nil:
+			if buf == nil {
+				return chunk[:len(chunk)-1], nil
+			}
+			buf = append(buf, chunk...)
+			return buf[:len(buf)-1], nil
+		case errors.Is(err, bufio.ErrBufferFull):
+			buf = append(buf, chunk...)
+		case errors.Is(err, io.EOF) && len(buf)+len(chunk) > 0:
+			return nil, fmt.Errorf("read message: %w: stream ended mid-line", ErrProtocol)
+		default:
+			return nil, err
+		}
+	}
+}
+
+func (c *Conn) serve(ctx context.Context, wg *sync.WaitGroup, m inMessage) {
+	notify := len(m.ID) == 0 || bytes.Equal(m.ID, nullID)
+	select {
+	case c.sem <- struct{}{}:
+	default:
+		if !notify {
+			_ = c.write(outError{"2.0", m.ID, &Error{Code: -32001, Message: fmt.Sprintf("limit exceeded: more than %d requests in flight", c.opt.MaxInFlight)}})
+		}
+		return
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer func() { <-c.sem }()
+		var (
+			res any
+			err error
+		)
+		if c.handler == nil {
+			err = Errorf(ErrMethodNotFound, "%s", m.Method)
+		} else {
+			res, err = c.handler(ctx, m.Method, m.Params)
+		}
+		if notify {
+			return
+		}
+		if err != nil {
+			_ = c.write(outError{"2.0", m.ID, toWire(err)})
+			return
+		}
+		if werr := c.write(outResult{"2.0", m.ID, res}); werr != nil && !errors.Is(werr, ErrClosed) {
+			// The result could not be encoded: tell the peer rather than leave it waiting.
+			_ = c.write(outError{"2.0", m.ID, &Error{Code: -32603, Message: "encode result: " + werr.Error()}})
+		}
+	}()
+}
+
+func (c *Conn) deliver(m inMessage) {
+	id, err := strconv.ParseUint(string(m.ID), 10, 64)
+	if err != nil {
+		c.dropped.Add(1)
+		return
+	}
+	c.mu.Lock()
+	ch, ok := c.pend[id]
+	delete(c.pend, id)
+	c.mu.Unlock()
+	if !ok {
+		c.dropped.Add(1) // late (timed out) or forged: never reaches a caller
+		return
+	}
+	ch <- response{result: m.Result, err: m.Error}
+}
+
+// Call sends a request and waits for its response, ctx's end, or the conn's
+// close. If result is non-nil the response's result is unmarshalled into it.
+// Errors from the peer are *Error values that unwrap to this package's sentinels.
+func (c *Conn) Call(ctx context.Context, method string, params, result any) error {
+	id := c.nextID.Add(1)
+	ch := make(chan response, 1)
+	c.mu.Lock()
+	if c.err != nil {
+		err := c.err
+		c.mu.Unlock()
+		return fmt.Errorf("call %s: %w: %w", method, ErrClosed, err)
+	}
+	if len(c.pend) >= c.opt.MaxInFlight {
+		c.mu.Unlock()
+		return fmt.Errorf("call %s: %w: more than %d calls pending", method, ErrLimit, c.opt.MaxInFlight)
+	}
+	c.pend[id] = ch
+	c.mu.Unlock()
+
+	if err := c.write(outRequest{JSONRPC: "2.0", ID: &id, Method: method, Params: params}); err != nil {
+		c.forget(id)
+		return fmt.Errorf("call %s: %w", method, err)
+	}
+	select {
+	case r := <-ch:
+		if r.err != nil {
+			return r.err
+		}
+		if result != nil {
+			if err := json.Unmarshal(r.result, result); err != nil {
+				return fmt.Errorf("call %s: decode result: %w: %w", method, ErrInvalidParams, err)
+			}
+		}
+		return nil
+	case <-ctx.Done():
+		c.forget(id)
+		return fmt.Errorf("call %s: %w: %w", method, ErrTimeout, ctx.Err())
+	case <-c.done:
+		return fmt.Errorf("call %s: %w: %w", method, ErrClosed, c.Err())
+	}
+}
+
+// Notify sends a request that expects no response.
+func (c *Conn) Notify(method string, params any) error {
+	if err := c.write(outRequest{JSONRPC: "2.0", Method: method, Params: params}); err != nil {
+		return fmt.Errorf("notify %s: %w", method, err)
+	}
+	return nil
+}
+
+func (c *Conn) forget(id uint64) {
+	c.mu.Lock()
+	delete(c.pend, id)
+	c.mu.Unlock()
+}
+
+func (c *Conn) write(v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode message: %w", err)
+	}
+	if len(data) > c.opt.MaxLineBytes {
+		return fmt.Errorf("encode message: %w: %d bytes is over the %d-byte line limit", ErrLimit, len(data), c.opt.MaxLineBytes)
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	select {
+	case <-c.done:
+		return ErrClosed
+	default:
+	}
+	c.w.Write(data)
+	c.w.WriteByte('\n')
+	if err := c.w.Flush(); err != nil {
+		c.close(err)
+		return fmt.Errorf("write message: %w: %w", ErrClosed, err)
+	}
+	return nil
+}
+
+// close marks the conn closed (first reason wins) and fails pending calls.
+func (c *Conn) close(reason error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err != nil {
+		return
+	}
+	if reason == nil {
+		reason = io.EOF
+	}
+	c.err = reason
+	close(c.done)
+}
+
+// Done is closed when the connection has ended.
+func (c *Conn) Done() <-chan struct{} { return c.done }
+
+// Err reports why the connection ended (io.EOF for a clean end), or nil.
+func (c *Conn) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+// Dropped counts responses that matched no pending call (late or forged).
+func (c *Conn) Dropped() uint64 { return c.dropped.Load() }
