@@ -1,0 +1,124 @@
+// Package sandbox is the contract between maid's engine and the places plugin
+// code runs. A Backend starts an Instance from a Spec and hands back the
+// instance's standard streams; it moves bytes and knows nothing of JSON-RPC.
+//
+// Backends live in sub-packages (process, wasm, docker) and import this
+// package; this package imports only the standard library.
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+)
+
+// Sentinel errors every backend reports through (wrapped with %w).
+var (
+	// ErrUnavailable: the backend cannot start anything (engine unreachable,
+	// interpreter or image missing). The message names the fix.
+	ErrUnavailable = errors.New("sandbox backend unavailable")
+	// ErrMemoryLimit: the instance was stopped for exceeding its memory limit.
+	ErrMemoryLimit = errors.New("memory limit exceeded")
+	// ErrTimeLimit: the instance ran past its wall-time limit.
+	ErrTimeLimit = errors.New("time limit exceeded")
+	// ErrKilled: the instance was stopped by Kill.
+	ErrKilled = errors.New("instance killed")
+	// ErrBadSpec: the Spec is invalid (missing entry, bad limits, ...).
+	ErrBadSpec = errors.New("invalid sandbox spec")
+)
+
+// Limits bound what one instance may use. Zero means "backend default".
+type Limits struct {
+	MemoryBytes  int64         // address space / cgroup memory, hard cap
+	CPUs         float64       // CPU quota in cores (docker); ignored where unsupported
+	WallTime     time.Duration // whole-instance lifetime; 0 = unlimited
+	ScratchBytes int64         // private writable scratch space (/tmp); 0 = none
+	Pids         int           // max processes/threads (docker)
+}
+
+// Spec describes one plugin instance to start.
+type Spec struct {
+	// Name labels the instance in logs and container names. Unique per start.
+	Name string
+	// PluginID is the plugin's manifest id (for labels and logs).
+	PluginID string
+	// Dir is a host directory holding the unpacked plugin files. Backends
+	// expose it read-only to the guest (mount, copy or stream, as they can).
+	Dir string
+	// Entry is the script to run, relative to Dir (e.g. "__main__.py").
+	Entry string
+	// Env is passed to the guest on top of the backend's minimal environment;
+	// the host's own environment never leaks in.
+	Env    map[string]string
+	Limits Limits
+}
+
+// Validate reports a Spec that no backend can start.
+func (s Spec) Validate() error {
+	switch {
+	case s.Dir == "":
+		return fmt.Errorf("%w: dir is empty", ErrBadSpec)
+	case s.Entry == "":
+		return fmt.Errorf("%w: entry is empty", ErrBadSpec)
+	case s.Limits.MemoryBytes < 0, s.Limits.WallTime < 0, s.Limits.ScratchBytes < 0, s.Limits.Pids < 0, s.Limits.CPUs < 0:
+		return fmt.Errorf("%w: limits must not be negative", ErrBadSpec)
+	}
+	return nil
+}
+
+// Backend starts instances. Implementations must be safe for concurrent use.
+type Backend interface {
+	// Name is the backend's registry name: "process", "wasm", "docker".
+	Name() string
+	// Start launches an instance and returns once its streams are usable.
+	// ctx bounds the start only; the instance then lives until it exits, is
+	// killed, or passes Limits.WallTime.
+	// The instance has already been told which plugin to run (see Boot): the
+	// first bytes the caller reads from Stdout are the plugin's own.
+	Start(ctx context.Context, spec Spec) (Instance, error)
+	// Close stops pools and releases backend resources. Instances already
+	// started are not affected; callers stop them first.
+	Close() error
+}
+
+// Instance is one running plugin.
+type Instance interface {
+	// Stdin is the guest's standard input. Closing it signals EOF.
+	Stdin() io.WriteCloser
+	// Stdout is the guest's standard output (the protocol stream).
+	Stdout() io.Reader
+	// Stderr is the guest's standard error (plugin logs).
+	Stderr() io.Reader
+	// Wait blocks until the instance has exited and its resources are
+	// released, or ctx ends. It may be called more than once.
+	Wait(ctx context.Context) (Exit, error)
+	// Kill stops the instance now. Safe to call more than once, and after exit.
+	Kill() error
+	// Stats reports resource use so far (best effort; zero where unknown).
+	Stats() Stats
+}
+
+// Exit describes how an instance ended.
+type Exit struct {
+	Code int // exit code; -1 if the guest did not exit by itself
+	// Err is nil when the guest exited by itself (whatever Code); otherwise
+	// it says why it was stopped, wrapping ErrKilled, ErrTimeLimit,
+	// ErrMemoryLimit or a backend failure.
+	Err error
+}
+
+func (e Exit) String() string {
+	if e.Err == nil {
+		return fmt.Sprintf("exit %d", e.Code)
+	}
+	return fmt.Sprintf("exit %d: %v", e.Code, e.Err)
+}
+
+// Stats is a snapshot of an instance's resource use.
+type Stats struct {
+	MemoryBytes int64         // resident memory now (or guest linear memory for wasm)
+	CPUTime     time.Duration // CPU consumed so far, where known
+	StartedAt   time.Time
+}
