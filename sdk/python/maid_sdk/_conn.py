@@ -1,0 +1,163 @@
+"""One JSON-RPC connection over a pair of byte streams.
+
+Single-threaded by design (the wasm build has no threads, sockets or
+select): a host call writes its request, then reads lines until its answer
+arrives. Host requests read meanwhile are queued, and the serve loop takes
+them in arrival order once the running handler returns.
+"""
+import collections
+import json
+import sys
+
+from maid_sdk import errors
+
+DEFAULT_MAX_LINE_BYTES = 1 << 20
+
+
+class Fatal(BaseException):
+    """The stream is unusable (not JSON, oversize line): the plugin must exit
+    non-zero. A BaseException so that a handler's ``except Exception`` cannot
+    swallow it and keep talking on a broken stream."""
+
+
+def log(msg):
+    sys.stderr.write("maid_sdk: " + msg + "\n")
+    sys.stderr.flush()
+
+
+def encode(msg):
+    """Compact UTF-8 JSON bytes (no newline); raises TypeError/ValueError for
+    values JSON cannot carry (sets, NaN, objects...)."""
+    text = json.dumps(msg, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        # Lone surrogates cannot be UTF-8; escaped they are still valid JSON.
+        return json.dumps(msg, separators=(",", ":"), allow_nan=False).encode("ascii")
+
+
+def is_request(msg):
+    return isinstance(msg, dict) and isinstance(msg.get("method"), str)
+
+
+def is_response(msg):
+    return (
+        isinstance(msg, dict)
+        and "method" not in msg
+        and "id" in msg
+        and ("result" in msg or "error" in msg)
+    )
+
+
+class Connection:
+    def __init__(self, reader, writer, max_line_bytes=DEFAULT_MAX_LINE_BYTES):
+        self._r = reader
+        self._w = writer
+        self.max_line_bytes = max_line_bytes
+        self._next_id = 0
+        self._queue = collections.deque()
+        self.closed = False
+
+    # -- writing ---------------------------------------------------------
+
+    def check_size(self, data):
+        """Raise LimitError if data (a line without its newline) is over the
+        line limit, as the host counts it."""
+        if len(data) > self.max_line_bytes:
+            raise errors.LimitError(
+                "message is %d bytes; the host's max line size is %d bytes"
+                % (len(data), self.max_line_bytes)
+            )
+
+    def write_bytes(self, data):
+        if self.closed:
+            raise errors.ProtocolError("connection to the host is closed", code=errors.CLOSED)
+        try:
+            self._w.write(data + b"\n")
+            self._w.flush()
+        except (OSError, ValueError) as e:
+            # Broken pipe or closed file: the host is gone.
+            self.closed = True
+            raise errors.ProtocolError(
+                "connection to the host is closed (%s)" % e, code=errors.CLOSED
+            ) from None
+
+    def send(self, msg):
+        data = encode(msg)
+        self.check_size(data)
+        self.write_bytes(data)
+
+    def respond(self, req_id, result):
+        self.send({"jsonrpc": "2.0", "id": req_id, "result": result})
+
+    def respond_error(self, req_id, code, message, data=None):
+        err = {"code": code, "message": message}
+        if data is not None:
+            err["data"] = data
+        self.send({"jsonrpc": "2.0", "id": req_id, "error": err})
+
+    # -- reading ---------------------------------------------------------
+
+    def read(self):
+        """Next message from the host, or None at EOF. Raises Fatal for a
+        line that is oversize or not JSON (a protocol error)."""
+        while True:
+            if self.closed:
+                return None
+            try:
+                line = self._r.readline(self.max_line_bytes + 1)
+            except (OSError, ValueError) as e:
+                self.closed = True
+                log("reading from the host failed: %s" % e)
+                return None
+            if not line:
+                self.closed = True
+                return None
+            if len(line) > self.max_line_bytes and not (
+                len(line) == self.max_line_bytes + 1 and line.endswith(b"\n")
+            ):
+                raise Fatal(
+                    "host sent a line over the max line size of %d bytes" % self.max_line_bytes
+                )
+            if not line.strip():
+                continue  # blank lines carry nothing; skipping them is harmless
+            try:
+                return json.loads(line)
+            except ValueError as e:
+                raise Fatal("host sent a line that is not JSON (%s): %.200r" % (e, line)) from None
+
+    def next_incoming(self):
+        """The next host message to serve: queued ones first, in order."""
+        if self._queue:
+            return self._queue.popleft()
+        return self.read()
+
+    def request(self, method, params):
+        """Call the host and return its result, raising the typed error on
+        failure. Host requests arriving before the answer are queued."""
+        self._next_id += 1
+        req_id = self._next_id
+        try:
+            data = encode({"jsonrpc": "2.0", "id": req_id, "method": method, "params": params})
+        except (TypeError, ValueError) as e:
+            raise errors.InvalidParams(
+                "%s: params are not JSON-serializable: %s" % (method, e)
+            ) from None
+        self.check_size(data)
+        self.write_bytes(data)
+        while True:
+            msg = self.read()
+            if msg is None:
+                raise errors.ProtocolError(
+                    "connection to the host closed while waiting for the answer to %s" % method,
+                    code=errors.CLOSED,
+                )
+            if is_response(msg):
+                if msg.get("id") != req_id:
+                    # A late answer to a call we no longer wait for.
+                    log("dropping host answer for unknown id %r" % (msg.get("id"),))
+                    continue
+                if "error" in msg and msg["error"] is not None:
+                    raise errors.from_rpc_error(msg["error"])
+                return msg.get("result")
+            self._queue.append(msg)
