@@ -1,0 +1,625 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/maidhq/maid/plugin"
+)
+
+// Engine hosts installed plugins. Create it with New, run it with Run (its
+// actor loop); the other methods may be called from any goroutine while Run
+// is running.
+type Engine struct {
+	cfg        Config
+	limits     Limits
+	log        *slog.Logger
+	observer   Observer
+	pluginsDir string
+
+	runCh   chan func(spawn func(*host))
+	ready   chan struct{}
+	started atomic.Bool
+
+	mu       sync.RWMutex
+	hosts    map[string]*host
+	settings *settingsCache
+
+	routed   atomic.Int64
+	overflow atomic.Int64
+	restarts atomic.Int64
+	running  atomic.Int64
+}
+
+// New checks cfg and returns an engine that is not yet running.
+func New(cfg Config) (*Engine, error) {
+	switch {
+	case cfg.Store == nil:
+		return nil, fmt.Errorf("new engine: %w: store is required", ErrInvalid)
+	case cfg.Backend == nil:
+		return nil, fmt.Errorf("new engine: %w: sandbox backend is required", ErrInvalid)
+	case cfg.DataDir == "":
+		return nil, fmt.Errorf("new engine: %w: data dir is required", ErrInvalid)
+	}
+	e := &Engine{
+		cfg:        cfg,
+		limits:     cfg.Limits.withDefaults(),
+		log:        cfg.Logger,
+		observer:   cfg.Observer,
+		pluginsDir: filepath.Join(cfg.DataDir, "plugins"),
+		runCh:      make(chan func(func(*host))),
+		ready:      make(chan struct{}),
+		hosts:      make(map[string]*host),
+	}
+	if e.log == nil {
+		e.log = slog.Default()
+	}
+	e.settings = newSettingsCache(e.limits.SettingsTTL, e.now)
+	if e.observer == nil {
+		e.observer = nopObserver{}
+	}
+	if err := os.MkdirAll(e.pluginsDir, 0o755); err != nil {
+		return nil, fmt.Errorf("new engine: %w", err)
+	}
+	return e, nil
+}
+
+func (e *Engine) now() time.Time {
+	if e.cfg.Now != nil {
+		return e.cfg.Now()
+	}
+	return time.Now()
+}
+
+// BackendName names the sandbox backend plugins run on.
+func (e *Engine) BackendName() string { return e.cfg.Backend.Name() }
+
+// Ready is closed once Run has loaded the installed plugins.
+func (e *Engine) Ready() <-chan struct{} { return e.ready }
+
+// Run loads installed plugins and serves until ctx ends, then stops every
+// instance gracefully and returns.
+func (e *Engine) Run(ctx context.Context) error {
+	if !e.started.CompareAndSwap(false, true) {
+		return errors.New("run engine: already running")
+	}
+	var wg sync.WaitGroup
+	spawn := func(h *host) {
+		hctx, cancel := context.WithCancel(ctx)
+		h.cancel = cancel
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			h.run(hctx)
+		}()
+	}
+	defer func() {
+		e.mu.RLock()
+		for _, h := range e.hosts {
+			if h.cancel != nil {
+				h.cancel()
+			}
+		}
+		e.mu.RUnlock()
+		wg.Wait()
+	}()
+
+	recs, err := e.cfg.Store.ListPlugins(ctx)
+	if err != nil {
+		return fmt.Errorf("run engine: list plugins: %w", err)
+	}
+	for _, r := range recs {
+		rec, err := e.cfg.Store.GetPlugin(ctx, r.ID)
+		if err != nil {
+			e.log.Error("load plugin", "plugin", r.ID, "err", err)
+			continue
+		}
+		pkg, err := e.unpack(rec.Archive)
+		if err != nil {
+			e.log.Error("load plugin", "plugin", r.ID, "err", err)
+			continue
+		}
+		h := e.newHost(pkg)
+		e.mu.Lock()
+		e.hosts[h.id] = h
+		e.mu.Unlock()
+		spawn(h)
+	}
+	close(e.ready)
+	e.log.Info("engine running", "backend", e.cfg.Backend.Name(), "plugins", len(recs))
+	for {
+		select {
+		case f := <-e.runCh:
+			f(spawn)
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+// onRun runs f on Run's goroutine (which owns spawning).
+func (e *Engine) onRun(ctx context.Context, f func(spawn func(*host))) error {
+	done := make(chan struct{})
+	select {
+	case e.runCh <- func(spawn func(*host)) { f(spawn); close(done) }:
+	case <-ctx.Done():
+		return fmt.Errorf("engine not running: %w", ctx.Err())
+	}
+	<-done
+	return nil
+}
+
+// unpack writes a plugin archive under the plugins dir (content-addressed,
+// so a replaced version never disturbs a running one) and loads it.
+func (e *Engine) unpack(archive []byte) (*plugin.Package, error) {
+	sum := sha256.Sum256(archive)
+	tmp, err := os.MkdirTemp(e.pluginsDir, ".unpack-")
+	if err != nil {
+		return nil, fmt.Errorf("unpack plugin: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	if err := plugin.Unpack(bytes.NewReader(archive), int64(len(archive)), tmp); err != nil {
+		return nil, fmt.Errorf("unpack plugin: %w: %w", ErrInvalid, err)
+	}
+	pkg, err := plugin.LoadDir(tmp)
+	if err != nil {
+		return nil, fmt.Errorf("load plugin: %w: %w", ErrInvalid, err)
+	}
+	final := filepath.Join(e.pluginsDir, pkg.Manifest.ID+"-"+hex.EncodeToString(sum[:8]))
+	if _, err := os.Stat(final); errors.Is(err, os.ErrNotExist) {
+		if err := os.Rename(tmp, final); err != nil {
+			return nil, fmt.Errorf("unpack plugin: %w", err)
+		}
+	}
+	pkg, err = plugin.LoadDir(final)
+	if err != nil {
+		return nil, fmt.Errorf("load plugin: %w: %w", ErrInvalid, err)
+	}
+	return pkg, nil
+}
+
+// Install validates and installs a plugin archive (zip). A plugin with the
+// same id is replaced; its data and settings stay (spec 004).
+func (e *Engine) Install(ctx context.Context, archive []byte) (*plugin.Package, error) {
+	pkg, err := e.unpack(archive)
+	if err != nil {
+		return nil, fmt.Errorf("install: %w", err)
+	}
+	now := e.now()
+	if err := e.cfg.Store.PutPlugin(ctx, PluginRecord{
+		ID: pkg.Manifest.ID, Version: pkg.Manifest.Version, Archive: archive, InstalledAt: now, UpdatedAt: now,
+	}); err != nil {
+		return nil, fmt.Errorf("install %s: %w", pkg.Manifest.ID, err)
+	}
+	var old *host
+	err = e.onRun(ctx, func(spawn func(*host)) {
+		h := e.newHost(pkg)
+		e.mu.Lock()
+		old = e.hosts[h.id]
+		e.hosts[h.id] = h
+		e.mu.Unlock()
+		if old != nil && old.cancel != nil {
+			old.cancel()
+		}
+		spawn(h)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("install %s: %w", pkg.Manifest.ID, err)
+	}
+	if old != nil {
+		<-old.done // the old version's instance has stopped
+	}
+	e.settings.invalidate("") // option schemas may have changed
+	e.log.Info("plugin installed", "plugin", pkg.Manifest.ID, "version", pkg.Manifest.Version)
+	return pkg, nil
+}
+
+// InstallPath installs a plugin from a directory or a zip file.
+func (e *Engine) InstallPath(ctx context.Context, path string) (*plugin.Package, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("install %s: %w", path, err)
+	}
+	var archive []byte
+	if st.IsDir() {
+		var buf bytes.Buffer
+		if err := plugin.Pack(path, &buf); err != nil {
+			return nil, fmt.Errorf("install %s: %w: %w", path, ErrInvalid, err)
+		}
+		archive = buf.Bytes()
+	} else if archive, err = os.ReadFile(path); err != nil {
+		return nil, fmt.Errorf("install %s: %w", path, err)
+	}
+	return e.Install(ctx, archive)
+}
+
+// Uninstall stops and removes a plugin with all its data and settings.
+func (e *Engine) Uninstall(ctx context.Context, id string) error {
+	var old *host
+	if err := e.onRun(ctx, func(func(*host)) {
+		e.mu.Lock()
+		old = e.hosts[id]
+		delete(e.hosts, id)
+		e.mu.Unlock()
+		if old != nil && old.cancel != nil {
+			old.cancel()
+		}
+	}); err != nil {
+		return fmt.Errorf("uninstall %s: %w", id, err)
+	}
+	if old == nil {
+		return fmt.Errorf("uninstall %s: %w", id, ErrNotFound)
+	}
+	<-old.done
+	defer e.settings.invalidate("")
+	if err := e.cfg.Store.DeletePlugin(ctx, id); err != nil {
+		return fmt.Errorf("uninstall %s: %w", id, err)
+	}
+	_ = os.RemoveAll(old.pkg.Dir)
+	return nil
+}
+
+func (e *Engine) host(id string) *host {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return e.hosts[id]
+}
+
+// Plugin returns an installed plugin's package.
+func (e *Engine) Plugin(id string) (*plugin.Package, bool) {
+	h := e.host(id)
+	if h == nil {
+		return nil, false
+	}
+	return h.pkg, true
+}
+
+// Plugins returns the installed plugins, sorted by id.
+func (e *Engine) Plugins() []*plugin.Package {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	out := make([]*plugin.Package, 0, len(e.hosts))
+	for _, h := range e.hosts {
+		out = append(out, h.pkg)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Manifest.ID < out[j].Manifest.ID })
+	return out
+}
+
+// PluginState is one plugin as one server sees it.
+type PluginState struct {
+	Package *plugin.Package
+	Enabled bool
+	Options map[string]any // resolved: saved values over defaults
+}
+
+// ServerPlugins returns every installed plugin's state on a server.
+func (e *Engine) ServerPlugins(ctx context.Context, serverID string) ([]PluginState, error) {
+	var out []PluginState
+	for _, pkg := range e.Plugins() {
+		st, err := e.PluginState(ctx, serverID, pkg.Manifest.ID)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+// PluginState returns one plugin's state on a server.
+func (e *Engine) PluginState(ctx context.Context, serverID, pluginID string) (PluginState, error) {
+	h := e.host(pluginID)
+	if h == nil {
+		return PluginState{}, fmt.Errorf("plugin %s: %w: not installed", pluginID, ErrNotFound)
+	}
+	sp, err := e.cfg.Store.GetServerPlugin(ctx, serverID, pluginID)
+	if err != nil {
+		return PluginState{}, fmt.Errorf("plugin %s state: %w", pluginID, err)
+	}
+	return PluginState{Package: h.pkg, Enabled: sp.Enabled, Options: h.resolve(sp.Options)}, nil
+}
+
+// SetEnabled enables or disables an installed plugin on a server.
+func (e *Engine) SetEnabled(ctx context.Context, serverID, pluginID string, enabled bool) error {
+	if err := checkServerID(serverID); err != nil {
+		return err
+	}
+	if e.host(pluginID) == nil {
+		return fmt.Errorf("enable %s: %w: not installed", pluginID, ErrNotFound)
+	}
+	defer e.settings.invalidate(serverID)
+	return e.cfg.Store.SetEnabled(ctx, serverID, pluginID, enabled)
+}
+
+// SetOptions validates option values against the plugin's option schema
+// and saves them for the server; it returns the resolved options.
+func (e *Engine) SetOptions(ctx context.Context, serverID, pluginID string, values map[string]json.RawMessage) (map[string]any, error) {
+	if err := checkServerID(serverID); err != nil {
+		return nil, err
+	}
+	h := e.host(pluginID)
+	if h == nil {
+		return nil, fmt.Errorf("set options of %s: %w: not installed", pluginID, ErrNotFound)
+	}
+	resolved, err := h.pkg.Manifest.ResolveOptions(values)
+	if err != nil {
+		return nil, fmt.Errorf("set options of %s: %w: %w", pluginID, ErrInvalid, err)
+	}
+	defer e.settings.invalidate(serverID)
+	if err := e.cfg.Store.SetOptions(ctx, serverID, pluginID, values); err != nil {
+		return nil, fmt.Errorf("set options of %s: %w", pluginID, err)
+	}
+	return resolved, nil
+}
+
+// resolve applies defaults to saved values. Values saved for an older
+// version that no longer fit the schema fall back to defaults.
+func (h *host) resolve(saved map[string]json.RawMessage) map[string]any {
+	m := h.pkg.Manifest
+	if opts, err := m.ResolveOptions(saved); err == nil {
+		return opts
+	}
+	opts := m.DefaultOptions()
+	for id, raw := range saved {
+		if one, err := m.ResolveOptions(map[string]json.RawMessage{id: raw}); err == nil {
+			opts[id] = one[id]
+		}
+	}
+	return opts
+}
+
+func (e *Engine) optionsFor(ctx context.Context, serverID string, h *host) map[string]any {
+	_, opts, err := e.serverState(ctx, serverID, h)
+	if err != nil {
+		h.logs.add(e.now(), "warning", "host", "options unavailable, using defaults: "+err.Error())
+		return h.pkg.Manifest.DefaultOptions()
+	}
+	return opts
+}
+
+var (
+	eventTypeRe = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
+	serverIDRe  = regexp.MustCompile(`^[0-9A-Za-z_-]{1,64}$`)
+)
+
+func checkServerID(id string) error {
+	if !serverIDRe.MatchString(id) {
+		return fmt.Errorf("%w: discord_srv_id %q must be 1-64 letters, digits, - or _", ErrInvalid, id)
+	}
+	return nil
+}
+
+// Dispatch records the event's built-in metrics and queues it for every
+// plugin enabled on its server that handles its type. A full queue blocks
+// until ctx ends (backpressure); events that still do not fit are counted
+// and reported as ErrOverflow, never dropped silently.
+func (e *Engine) Dispatch(ctx context.Context, ev Event) error {
+	if !eventTypeRe.MatchString(ev.Type) {
+		return fmt.Errorf("dispatch: %w: type %q must be a lower snake case gateway event name", ErrInvalid, ev.Type)
+	}
+	if err := checkServerID(ev.ServerID); err != nil {
+		return fmt.Errorf("dispatch: %w", err)
+	}
+	if len(ev.Data) == 0 {
+		ev.Data = json.RawMessage("{}")
+	} else if !json.Valid(ev.Data) || ev.Data[0] != '{' {
+		return fmt.Errorf("dispatch: %w: data must be a JSON object", ErrInvalid)
+	}
+	if err := e.recordBuiltin(ctx, ev); err != nil {
+		e.log.Warn("record built-in metrics", "err", err)
+	}
+	ids, err := e.enabledPlugins(ctx, ev.ServerID)
+	if err != nil {
+		return fmt.Errorf("dispatch: %w", err)
+	}
+	var missed []string
+	for _, id := range ids {
+		h := e.host(id)
+		if h == nil || !h.wants(ev.Type) {
+			continue
+		}
+		// A stopped host (engine shut down) never reads its queue again.
+		select {
+		case <-h.done:
+			e.overflow.Add(1)
+			e.observer.EventOverflow(id)
+			missed = append(missed, id)
+			continue
+		default:
+		}
+		select {
+		case h.queue <- queued{ev: ev}:
+		case <-ctx.Done():
+			e.overflow.Add(1)
+			e.observer.EventOverflow(id)
+			missed = append(missed, id)
+		case <-h.done:
+			e.overflow.Add(1)
+			e.observer.EventOverflow(id)
+			missed = append(missed, id)
+		}
+	}
+	if len(missed) > 0 {
+		return fmt.Errorf("dispatch %s: %w for %v", ev.Type, ErrOverflow, missed)
+	}
+	return nil
+}
+
+// Drain waits until every event queued before the call has been handled.
+func (e *Engine) Drain(ctx context.Context) error {
+	e.mu.RLock()
+	hosts := make([]*host, 0, len(e.hosts))
+	for _, h := range e.hosts {
+		hosts = append(hosts, h)
+	}
+	e.mu.RUnlock()
+	var barriers []chan struct{}
+	for _, h := range hosts {
+		b := make(chan struct{})
+		select {
+		case h.queue <- queued{barrier: b}:
+			barriers = append(barriers, b)
+		case <-h.done:
+		case <-ctx.Done():
+			return fmt.Errorf("drain: %w", ctx.Err())
+		}
+	}
+	for _, b := range barriers {
+		select {
+		case <-b:
+		case <-ctx.Done():
+			return fmt.Errorf("drain: %w", ctx.Err())
+		}
+	}
+	return nil
+}
+
+// CallDashboard calls a plugin's @plugin.on_dashboard handler for a server.
+// params gets discord_srv_id set to serverID, whatever the caller sent.
+func (e *Engine) CallDashboard(ctx context.Context, pluginID, serverID, handler string, params json.RawMessage) (json.RawMessage, error) {
+	p, err := callParams(params)
+	if err != nil {
+		return nil, fmt.Errorf("dashboard %s.%s: %w", pluginID, handler, err)
+	}
+	p["discord_srv_id"] = serverID
+	return e.callPlugin(ctx, pluginCall{
+		kind: "dashboard", method: "plugin.dashboard", what: "dashboard handler " + handler,
+		pluginID: pluginID, serverID: serverID, name: handler,
+		registered: func(h hello) []string { return h.Dashboard },
+		timeout:    func(h *host) time.Duration { return h.dashboardTimeout() },
+		params:     map[string]any{"handler": handler, "params": p},
+	})
+}
+
+// CallCommand routes a slash command interaction to the plugin.
+func (e *Engine) CallCommand(ctx context.Context, pluginID, serverID, command string, interaction json.RawMessage) (json.RawMessage, error) {
+	if len(interaction) == 0 {
+		interaction = json.RawMessage("{}")
+	}
+	return e.callPlugin(ctx, pluginCall{
+		kind: "command", method: "plugin.command", what: "command " + command,
+		pluginID: pluginID, serverID: serverID, name: command,
+		registered: func(h hello) []string { return h.Commands },
+		timeout:    func(h *host) time.Duration { return h.eventTimeout() },
+		params:     map[string]any{"command": command, "interaction": interaction},
+	})
+}
+
+// pluginCall is one synchronous host→plugin call (dashboard or command).
+type pluginCall struct {
+	kind, method, what       string // observer kind, protocol method, for messages
+	pluginID, serverID, name string
+	registered               func(hello) []string // the handlers of this kind
+	timeout                  func(*host) time.Duration
+	params                   map[string]any // without ctx, added here
+}
+
+func (e *Engine) callPlugin(ctx context.Context, c pluginCall) (json.RawMessage, error) {
+	h, inst, err := e.enabledInstance(ctx, c.pluginID, c.serverID)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", c.what, err)
+	}
+	if !slices.Contains(c.registered(inst.hello), c.name) {
+		return nil, fmt.Errorf("%s: %w: plugin %s registered no %s handler %q", c.what, ErrNotFound, c.pluginID, c.kind, c.name)
+	}
+	cctx, cancel := context.WithTimeout(ctx, c.timeout(h))
+	defer cancel()
+	c.params["ctx"] = callCtx(c.serverID, c.pluginID, e.optionsFor(ctx, c.serverID, h))
+	start := time.Now()
+	var out json.RawMessage
+	err = inst.call(cctx, c.method, c.serverID, c.params, &out)
+	err = h.callError(c.what, inst, err)
+	e.observer.CallDone(c.kind, c.pluginID, time.Since(start), err)
+	if err != nil {
+		h.logs.add(e.now(), "error", "host", err.Error())
+		return nil, err
+	}
+	return out, nil
+}
+
+// Commands maps each slash command name declared by an installed plugin to
+// that plugin's id (first by id wins on a clash).
+func (e *Engine) Commands() map[string]string {
+	out := map[string]string{}
+	for _, pkg := range e.Plugins() {
+		for _, c := range pkg.Manifest.Commands {
+			if _, dup := out[c.Name]; !dup {
+				out[c.Name] = pkg.Manifest.ID
+			}
+		}
+	}
+	return out
+}
+
+func (e *Engine) enabledInstance(ctx context.Context, pluginID, serverID string) (*host, *instance, error) {
+	if err := checkServerID(serverID); err != nil {
+		return nil, nil, err
+	}
+	h := e.host(pluginID)
+	if h == nil {
+		return nil, nil, fmt.Errorf("%w: plugin %q is not installed", ErrNotFound, pluginID)
+	}
+	enabled, _, err := e.serverState(ctx, serverID, h)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !enabled {
+		return nil, nil, fmt.Errorf("%w: plugin %q is not enabled on server %s", ErrNotFound, pluginID, serverID)
+	}
+	inst, err := h.ensure(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return h, inst, nil
+}
+
+func callParams(raw json.RawMessage) (map[string]any, error) {
+	p := map[string]any{}
+	if len(bytes.TrimSpace(raw)) == 0 || string(bytes.TrimSpace(raw)) == "null" {
+		return p, nil
+	}
+	if err := json.Unmarshal(raw, &p); err != nil {
+		return nil, fmt.Errorf("%w: params must be a JSON object: %v", ErrInvalid, err)
+	}
+	return p, nil
+}
+
+// Logs returns up to n of a plugin's latest log lines, oldest first.
+func (e *Engine) Logs(pluginID string, n int) ([]LogLine, error) {
+	h := e.host(pluginID)
+	if h == nil {
+		return nil, fmt.Errorf("logs of %s: %w", pluginID, ErrNotFound)
+	}
+	return h.logs.tail(n), nil
+}
+
+// Stats is a snapshot of the engine's counters.
+type Stats struct {
+	Plugins   int   `json:"plugins"`
+	Instances int64 `json:"instances"` // running now
+	Routed    int64 `json:"events_routed"`
+	Overflow  int64 `json:"events_overflow"` // not queued: queue full
+	Restarts  int64 `json:"restarts"`
+}
+
+// Stats returns the engine's counters.
+func (e *Engine) Stats() Stats {
+	e.mu.RLock()
+	n := len(e.hosts)
+	e.mu.RUnlock()
+	return Stats{Plugins: n, Instances: e.running.Load(), Routed: e.routed.Load(), Overflow: e.overflow.Load(), Restarts: e.restarts.Load()}
+}

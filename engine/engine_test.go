@@ -1,0 +1,19 @@
+package engine_test
+
+import (
+	"testing"
+
+	"github.com/maidhq/maid/engine/enginetest"
+	"github.com/maidhq/maid/sandbox"
+	"github.com/maidhq/maid/sandbox/process"
+)
+
+func TestProcessBackend(t *testing.T) {
+	enginetest.Run(t, func(t *testing.T) sandbox.Backend {
+		b, err := process.New(process.Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	})
+}

@@ -1,0 +1,299 @@
+package engine
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/maidhq/maid/rpc"
+	"github.com/maidhq/maid/sandbox"
+	"github.com/maidhq/maid/sdk"
+)
+
+// ProtocolVersion is the plugin protocol this host speaks (docs/protocol.md).
+const ProtocolVersion = 1
+
+// HostVersion is reported to plugins in the handshake.
+var HostVersion = "0.1.0"
+
+// hello is the plugin's handshake (maid.hello params).
+type hello struct {
+	Protocol   int      `json:"protocol"`
+	SDKVersion string   `json:"sdk_version"`
+	Events     []string `json:"events"`
+	Dashboard  []string `json:"dashboard"`
+	Commands   []string `json:"commands"`
+}
+
+// callScope is what a host call made while serving one host→plugin call may
+// touch: the server of that call.
+type callScope struct {
+	serverID string
+}
+
+// instance is one running plugin: a sandbox instance and its protocol conn.
+// Its goroutines (conn, stderr, waiter) end when the sandbox exits; stop
+// makes it exit.
+type instance struct {
+	h     *host
+	sb    sandbox.Instance
+	conn  *rpc.Conn
+	hello hello
+	ready chan struct{} // closed when the handshake succeeded
+	dead  chan struct{} // closed when the sandbox exited and goroutines ended
+	exit  sandbox.Exit
+	start time.Time
+
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	lastUsed atomic.Int64 // unix nanos
+	doomed   atomic.Bool  // being killed: never hand it out again
+
+	mu    sync.Mutex
+	calls map[string]callScope
+}
+
+func newToken() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// startInstance starts the plugin in the backend and completes the handshake.
+func (h *host) startInstance(ctx context.Context) (*instance, error) {
+	e := h.e
+	lim := h.limits
+	spec := sandbox.Spec{
+		Name:     fmt.Sprintf("%s-%d", h.id, h.starts.Add(1)),
+		PluginID: h.id,
+		Dir:      h.pkg.Dir,
+		Entry:    h.pkg.Manifest.Script,
+		// No Env: the plugin learns its id from the handshake reply, and an
+		// env-less spec can be served by a backend's warm pool.
+		Limits: sandbox.Limits{
+			MemoryBytes:  int64(lim.MemoryMB) << 20,
+			ScratchBytes: e.limits.ScratchBytes,
+			Pids:         e.limits.Pids,
+			CPUs:         e.limits.CPUs,
+		},
+	}
+	sb, err := e.cfg.Backend.Start(ctx, spec)
+	if err != nil {
+		return nil, fmt.Errorf("start plugin %s: %w", h.id, err)
+	}
+	// The instance's goroutines outlive this call (a request's ctx may be
+	// short); stop() ends them by killing the sandbox and cancelling.
+	ictx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	inst := &instance{
+		h: h, sb: sb, ready: make(chan struct{}), dead: make(chan struct{}),
+		start: e.now(), cancel: cancel, calls: make(map[string]callScope),
+	}
+	inst.touch()
+	inst.conn = rpc.NewConn(sb.Stdout(), sb.Stdin(), inst.handle, rpc.Options{
+		MaxLineBytes: e.limits.MaxLineBytes,
+		MaxInFlight:  e.limits.MaxInFlight,
+	})
+	inst.wg.Add(2)
+	go func() {
+		defer inst.wg.Done()
+		err := inst.conn.Run(ictx)
+		killed := make(chan struct{})
+		if err != nil && !errors.Is(err, context.Canceled) {
+			h.logs.add(e.now(), "error", "host", "protocol error, stopping instance: "+err.Error())
+			// Kill while draining stdout below: docker's daemon finishes a
+			// kill only once the container's output has been read.
+			go func() {
+				defer close(killed)
+				_ = sb.Kill()
+			}()
+		} else {
+			close(killed)
+		}
+		// Without a working conn the instance is useless; make sure it ends.
+		_ = sb.Stdin().Close()
+		// Read what the guest still writes until it ends: a backend may not
+		// finish an exit while output is unread (docker's daemon holds the
+		// exit until the attach stream drains), so after a protocol error an
+		// unread stdout would wedge the instance and every later call.
+		_, _ = io.Copy(io.Discard, sb.Stdout())
+		<-killed
+	}()
+	go func() {
+		defer inst.wg.Done()
+		h.logs.drain(sb.Stderr(), e.now)
+	}()
+	// The waiter owns the exit: it records it once the sandbox has ended
+	// and the conn and stderr goroutines have drained.
+	go func() {
+		ex, err := sb.Wait(context.WithoutCancel(ictx))
+		if err != nil {
+			ex = sandbox.Exit{Code: -1, Err: err}
+		}
+		inst.wg.Wait()
+		inst.exit = ex
+		cancel()
+		close(inst.dead)
+		e.observer.InstanceStopped(h.id, ex)
+	}()
+	if err := inst.awaitHello(ctx); err != nil {
+		inst.stop(context.WithoutCancel(ctx), false)
+		return nil, fmt.Errorf("start plugin %s: %w", h.id, err)
+	}
+	return inst, nil
+}
+
+// awaitHello waits for the plugin's maid.hello.
+func (inst *instance) awaitHello(ctx context.Context) error {
+	t := time.NewTimer(inst.h.e.limits.HandshakeTimeout)
+	defer t.Stop()
+	select {
+	case <-inst.ready:
+		return nil
+	case <-inst.dead:
+		return fmt.Errorf("plugin exited before the handshake (%v); see its logs", inst.exit)
+	case <-t.C:
+		return fmt.Errorf("handshake: %w: no maid.hello within %v", ErrTimeout, inst.h.e.limits.HandshakeTimeout)
+	case <-ctx.Done():
+		return fmt.Errorf("handshake: %w", ctx.Err())
+	}
+}
+
+func (inst *instance) touch() { inst.lastUsed.Store(time.Now().UnixNano()) }
+
+func (inst *instance) alive() bool {
+	if inst.doomed.Load() {
+		return false
+	}
+	select {
+	case <-inst.dead:
+		return false
+	case <-inst.conn.Done():
+		return false
+	default:
+		return true
+	}
+}
+
+// call makes one host→plugin call scoped to serverID.
+func (inst *instance) call(ctx context.Context, method, serverID string, params map[string]any, result any) error {
+	inst.touch()
+	token := newToken()
+	inst.mu.Lock()
+	inst.calls[token] = callScope{serverID: serverID}
+	inst.mu.Unlock()
+	defer func() {
+		inst.mu.Lock()
+		delete(inst.calls, token)
+		inst.mu.Unlock()
+	}()
+	params["call"] = token
+	// A guest that stops reading its stdin blocks our write past any
+	// deadline; once the deadline passes, stop the instance, which fails the
+	// write (a timed-out call stops the instance anyway, in callError).
+	stop := context.AfterFunc(ctx, func() {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			inst.kill()
+		}
+	})
+	defer stop()
+	err := inst.conn.Call(ctx, method, params, result)
+	inst.touch()
+	return err
+}
+
+// kill stops the instance without waiting; alive reports false at once.
+func (inst *instance) kill() {
+	inst.doomed.Store(true)
+	_ = inst.sb.Kill()
+}
+
+// stop ends the instance: politely (plugin.shutdown, then EOF) if graceful,
+// then by kill after the grace period. It returns when all goroutines ended.
+func (inst *instance) stop(ctx context.Context, graceful bool) {
+	if graceful && inst.alive() {
+		grace := inst.h.e.limits.ShutdownGrace
+		sctx, cancel := context.WithTimeout(ctx, grace)
+		// The polite call can block writing to a guest that stopped reading
+		// (or behind a call that does): the grace period ends it by kill.
+		stopKill := context.AfterFunc(sctx, func() { _ = inst.sb.Kill() })
+		_ = inst.conn.Call(sctx, "plugin.shutdown", struct{}{}, nil)
+		_ = inst.sb.Stdin().Close()
+		select {
+		case <-inst.dead:
+		case <-sctx.Done():
+		}
+		stopKill()
+		cancel()
+	}
+	_ = inst.sb.Kill()
+	<-inst.dead
+}
+
+// handle serves the plugin's requests to the host.
+func (inst *instance) handle(ctx context.Context, method string, params json.RawMessage) (any, error) {
+	if method == "maid.hello" {
+		return inst.handleHello(params)
+	}
+	select {
+	case <-inst.ready:
+	default:
+		return nil, rpc.Errorf(rpc.ErrInvalidRequest, "%s before maid.hello", method)
+	}
+	var base struct {
+		Call string `json:"call"`
+	}
+	if len(params) > 0 {
+		if err := json.Unmarshal(params, &base); err != nil {
+			return nil, rpc.Errorf(rpc.ErrInvalidParams, "params must be an object: %v", err)
+		}
+	}
+	if method == "log" {
+		return inst.h.e.serveLog(inst.h, params)
+	}
+	inst.mu.Lock()
+	scope, ok := inst.calls[base.Call]
+	inst.mu.Unlock()
+	if !ok {
+		return nil, rpc.Errorf(rpc.ErrScope, "call %q is not a host call in progress (host calls are only allowed while serving an event, dashboard or command call, with its call token)", base.Call)
+	}
+	return inst.h.e.serve(ctx, inst.h, scope, method, params)
+}
+
+func (inst *instance) handleHello(params json.RawMessage) (any, error) {
+	select {
+	case <-inst.ready:
+		return nil, rpc.Errorf(rpc.ErrInvalidRequest, "maid.hello sent twice")
+	default:
+	}
+	var h hello
+	if err := json.Unmarshal(params, &h); err != nil {
+		return nil, rpc.Errorf(rpc.ErrInvalidParams, "maid.hello: %v", err)
+	}
+	if h.Protocol != ProtocolVersion {
+		err := rpc.Errorf(rpc.ErrIncompatible, "plugin speaks protocol %d, host speaks %d: rebuild the plugin against maid_sdk %s", h.Protocol, ProtocolVersion, sdk.Version)
+		inst.h.logs.add(inst.h.e.now(), "error", "host", err.Error())
+		go inst.sb.Kill()
+		return nil, err
+	}
+	inst.hello = h
+	close(inst.ready)
+	lim := inst.h.limits
+	return map[string]any{
+		"protocol":     ProtocolVersion,
+		"plugin_id":    inst.h.id,
+		"host_version": HostVersion,
+		"limits": map[string]any{
+			"max_line_bytes":       inst.h.e.limits.MaxLineBytes,
+			"max_in_flight":        inst.h.e.limits.MaxInFlight,
+			"dashboard_timeout_ms": lim.DashboardTimeoutMS,
+			"event_timeout_ms":     lim.EventTimeoutMS,
+		},
+	}, nil
+}

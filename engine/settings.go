@@ -1,0 +1,97 @@
+package engine
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// settingsCache keeps per-server settings (enabled plugins, resolved
+// options) that every event and call needs, so the hot path does not read
+// the database. Writes through the engine invalidate at once; the TTL bounds
+// staleness from writes made by other maid nodes sharing the database.
+type settingsCache struct {
+	ttl time.Duration
+	now func() time.Time
+
+	mu      sync.Mutex
+	enabled map[string]cachedIDs     // server → enabled plugin ids
+	options map[[2]string]cachedOpts // (server, plugin) → state
+}
+
+type cachedIDs struct {
+	ids []string
+	at  time.Time
+}
+
+type cachedOpts struct {
+	enabled bool
+	opts    map[string]any // resolved; shared read-only
+	at      time.Time
+}
+
+func newSettingsCache(ttl time.Duration, now func() time.Time) *settingsCache {
+	return &settingsCache{ttl: ttl, now: now, enabled: map[string]cachedIDs{}, options: map[[2]string]cachedOpts{}}
+}
+
+func (c *settingsCache) fresh(at time.Time) bool { return c.ttl > 0 && c.now().Sub(at) < c.ttl }
+
+// invalidate drops a server's entries ("" drops everything).
+func (c *settingsCache) invalidate(serverID string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if serverID == "" {
+		c.enabled = map[string]cachedIDs{}
+		c.options = map[[2]string]cachedOpts{}
+		return
+	}
+	delete(c.enabled, serverID)
+	for k := range c.options {
+		if k[0] == serverID {
+			delete(c.options, k)
+		}
+	}
+}
+
+// enabledPlugins returns the ids of plugins enabled on a server.
+func (e *Engine) enabledPlugins(ctx context.Context, serverID string) ([]string, error) {
+	c := e.settings
+	c.mu.Lock()
+	if v, ok := c.enabled[serverID]; ok && c.fresh(v.at) {
+		c.mu.Unlock()
+		return v.ids, nil
+	}
+	c.mu.Unlock()
+	at := c.now()
+	ids, err := e.cfg.Store.EnabledPlugins(ctx, serverID)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	c.enabled[serverID] = cachedIDs{ids: ids, at: at}
+	c.mu.Unlock()
+	return ids, nil
+}
+
+// serverState returns whether h is enabled on a server and its resolved
+// options there.
+func (e *Engine) serverState(ctx context.Context, serverID string, h *host) (bool, map[string]any, error) {
+	c := e.settings
+	key := [2]string{serverID, h.id}
+	c.mu.Lock()
+	if v, ok := c.options[key]; ok && c.fresh(v.at) {
+		c.mu.Unlock()
+		return v.enabled, v.opts, nil
+	}
+	c.mu.Unlock()
+	at := c.now()
+	sp, err := e.cfg.Store.GetServerPlugin(ctx, serverID, h.id)
+	if err != nil {
+		return false, nil, err
+	}
+	opts := h.resolve(sp.Options)
+	c.mu.Lock()
+	c.options[key] = cachedOpts{enabled: sp.Enabled, opts: opts, at: at}
+	c.mu.Unlock()
+	return sp.Enabled, opts, nil
+}
