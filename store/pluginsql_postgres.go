@@ -1,0 +1,384 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"database/sql/driver"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+
+	"github.com/maidhq/maid/engine"
+)
+
+// Plugin SQL on PostgreSQL: one schema and one role per plugin. The role
+// owns nothing but what the plugin creates, has USAGE and CREATE on its own
+// schema only, and no grant on maid's tables or other plugins' schemas.
+//
+// Plugin statements run on connections that LOG IN AS the plugin role, not on
+// maid's connections under SET ROLE: SET ROLE (and set_config('role', ...),
+// which a plugin can call from inside a SQL function it creates) is checked
+// against the session user, so on a maid session a plugin could switch back
+// to maid in a single statement. Logged in as itself, the plugin's session
+// user has no other role to become. Each role's random password is kept in
+// plugin_sql_roles, which only maid can read; roles are named with a
+// per-database token because roles are cluster-wide.
+//
+// Each call is one transaction: SET LOCAL search_path / statement_timeout,
+// the statement through the extended protocol (one statement, enforced by
+// the server), a size check, COMMIT, then DISCARD ALL so no session state
+// (GUCs, advisory locks, temporary tables, prepared statements) outlives it.
+
+type pgPluginSQL struct {
+	s    *Store
+	base *url.URL // maid's DSN; plugin logins replace its user and password
+
+	mu    sync.Mutex // guards pools; held while creating roles and dropping
+	pools map[string]*pgPluginPool
+}
+
+type pgPluginPool struct {
+	db     *sql.DB
+	role   string
+	schema string
+}
+
+func newPGPluginSQL(s *Store, base *url.URL) *pgPluginSQL {
+	return &pgPluginSQL{s: s, base: base, pools: map[string]*pgPluginPool{}}
+}
+
+// pgName builds a role or schema name of at most 63 bytes (PostgreSQL's
+// identifier limit): prefix+id, or for long ids a truncation plus a hash
+// after "~", a character ids cannot contain, so names never collide.
+func pgName(prefix, id string) string {
+	if len(prefix)+len(id) <= 63 {
+		return prefix + id
+	}
+	sum := sha256.Sum256([]byte(id))
+	keep := 63 - len(prefix) - 1 - 12
+	return prefix + id[:keep] + "~" + hex.EncodeToString(sum[:6])
+}
+
+// ensureRole creates the plugin's role and schema if they do not exist and
+// returns them with the role's password. Serialized across nodes by an
+// advisory transaction lock on the plugin id.
+func (p *pgPluginSQL) ensureRole(ctx context.Context, id string) (role, schema, password string, err error) {
+	err = p.s.writeTx(ctx, func(tx *sqlx.Tx) error {
+		if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(hashtext('maid:plugin-sql:' || $1))", id); err != nil {
+			return p.s.dbErr(err)
+		}
+		err := tx.QueryRowxContext(ctx, "SELECT role_name, schema_name, password FROM plugin_sql_roles WHERE plugin_id = $1", id).Scan(&role, &schema, &password)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return p.s.dbErr(err)
+		}
+		var n int
+		if err := tx.GetContext(ctx, &n, "SELECT count(*) FROM plugins WHERE id = $1", id); err != nil {
+			return p.s.dbErr(err)
+		}
+		if n == 0 {
+			return fmt.Errorf("plugin %q: %w", id, engine.ErrNotFound)
+		}
+		var token string
+		if err := tx.GetContext(ctx, &token, "SELECT value FROM maid_meta WHERE key = 'role_token'"); err != nil {
+			return p.s.dbErr(err)
+		}
+		var pw [24]byte
+		if _, err := rand.Read(pw[:]); err != nil {
+			return err
+		}
+		role, schema, password = pgName("maid_"+token+"_", id), pgName("maid_p_", id), hex.EncodeToString(pw[:])
+		r, sch := pqIdent(role), pqIdent(schema)
+		for _, stmt := range []string{
+			// NOINHERIT and no memberships: the role has exactly its grants.
+			"CREATE ROLE " + r + " LOGIN NOINHERIT NOCREATEDB NOCREATEROLE NOREPLICATION CONNECTION LIMIT 32 PASSWORD " + pq.QuoteLiteral(password),
+			// maid becomes a member (never the reverse) so it can drop what
+			// the plugin owns and end its sessions.
+			"GRANT " + r + " TO CURRENT_USER",
+			"CREATE SCHEMA IF NOT EXISTS " + sch,
+			"REVOKE ALL ON SCHEMA " + sch + " FROM PUBLIC",
+			"GRANT USAGE, CREATE ON SCHEMA " + sch + " TO " + r,
+			"ALTER ROLE " + r + " SET search_path TO " + sch,
+		} {
+			if _, err := tx.ExecContext(ctx, stmt); err != nil {
+				return fmt.Errorf("create plugin role: %w", p.s.dbErr(err))
+			}
+		}
+		_, err = tx.ExecContext(ctx, "INSERT INTO plugin_sql_roles (plugin_id, role_name, schema_name, password) VALUES ($1, $2, $3, $4)", id, role, schema, password)
+		return p.s.dbErr(err)
+	})
+	return role, schema, password, err
+}
+
+func (p *pgPluginSQL) get(ctx context.Context, id string) (*pgPluginPool, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if pp := p.pools[id]; pp != nil {
+		return pp, nil
+	}
+	role, schema, password, err := p.ensureRole(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	u := *p.base
+	u.User = url.UserPassword(role, password)
+	db, err := sql.Open("postgres", u.String())
+	if err != nil {
+		return nil, fmt.Errorf("open plugin connection: %w", err)
+	}
+	db.SetMaxOpenConns(2)
+	db.SetMaxIdleConns(1)
+	db.SetConnMaxIdleTime(2 * time.Minute)
+	db.SetConnMaxLifetime(30 * time.Minute)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("log in as plugin role %s (pg_hba.conf must allow password logins for maid's plugin roles, see docs/operations.md): %w: %w", role, engine.ErrUnavailable, err)
+	}
+	pp := &pgPluginPool{db: db, role: role, schema: schema}
+	p.pools[id] = pp
+	return pp, nil
+}
+
+// evict closes and forgets pp if it is still the cached pool of id.
+func (p *pgPluginSQL) evict(id string, pp *pgPluginPool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.pools[id] == pp {
+		delete(p.pools, id)
+		pp.db.Close()
+	}
+}
+
+// isAuthErr reports a failed login (class 28: invalid authorization).
+func isAuthErr(err error) bool {
+	var pe *pq.Error
+	return errors.As(err, &pe) && pe.Code.Class() == "28"
+}
+
+// schemaSizeSQL sums the on-disk size of the plugin's relations; it grows
+// as soon as a statement writes, committed or not.
+const schemaSizeSQL = `SELECT COALESCE(sum(pg_total_relation_size(c.oid)), 0)::bigint
+	FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+	WHERE n.nspname = $1 AND c.relkind IN ('r', 'm', 'S')`
+
+func (p *pgPluginSQL) run(ctx context.Context, id, query string, args []any, lim engine.SQLLimits, wantRows, checked bool) (engine.SQLResult, engine.ExecResult, error) {
+	if err := checkPluginID(id); err != nil {
+		return engine.SQLResult{}, engine.ExecResult{}, err
+	}
+	sc := scanSQL(query, dialectPostgres)
+	if checked {
+		var err error
+		if sc, err = checkPluginSQL(query, dialectPostgres); err != nil {
+			return engine.SQLResult{}, engine.ExecResult{}, err
+		}
+	}
+	query = rebindQmarks(query, sc)
+	bargs, err := bindArgs(args)
+	if err != nil {
+		return engine.SQLResult{}, engine.ExecResult{}, err
+	}
+	for attempt := 1; ; attempt++ {
+		pp, err := p.get(ctx, id)
+		if err != nil {
+			return engine.SQLResult{}, engine.ExecResult{}, err
+		}
+		sres, eres, sent, err := p.runOnce(ctx, pp, query, bargs, lim, wantRows)
+		if err == nil || sent || attempt == 3 {
+			return sres, eres, err
+		}
+		// Before the statement was sent, a dead connection (its session was
+		// ended, e.g. by another node deleting the plugin) or a failed login
+		// (the role was recreated with a new password) is retried on a
+		// fresh connection; a failed login also drops the cached pool.
+		switch {
+		case isAuthErr(err):
+			p.evict(id, pp)
+		case errors.Is(err, driver.ErrBadConn) || isAdminShutdown(err):
+		default:
+			return sres, eres, err
+		}
+	}
+}
+
+// runOnce runs the statement on one connection; sent reports whether the
+// statement itself reached the server (after which it is never retried).
+func (p *pgPluginSQL) runOnce(ctx context.Context, pp *pgPluginPool, query string, bargs []any, lim engine.SQLLimits, wantRows bool) (sres engine.SQLResult, eres engine.ExecResult, sent bool, err error) {
+	conn, err := pp.db.Conn(ctx)
+	if err != nil {
+		return sres, eres, false, fmt.Errorf("connect as plugin role: %w: %w", engine.ErrUnavailable, err)
+	}
+	bad := false
+	defer func() {
+		// Reset the session; if that fails, drop the connection rather than
+		// hand its state to the next call.
+		if bad {
+			conn.Raw(func(any) error { return driver.ErrBadConn })
+		} else if _, derr := conn.ExecContext(context.WithoutCancel(ctx), "DISCARD ALL"); derr != nil {
+			conn.Raw(func(any) error { return driver.ErrBadConn })
+		}
+		conn.Close()
+	}()
+	fail := func(err error) (engine.SQLResult, engine.ExecResult, bool, error) {
+		if errors.Is(err, driver.ErrBadConn) || isAdminShutdown(err) || isAuthErr(err) {
+			bad = true
+		}
+		return engine.SQLResult{}, engine.ExecResult{}, sent, err
+	}
+	lctx, cancel := limitCtx(ctx, lim)
+	defer cancel()
+	tx, err := conn.BeginTx(lctx, nil)
+	if err != nil {
+		return fail(pgErr(ctx, lctx, err))
+	}
+	defer tx.Rollback()
+	timeout := int64(0)
+	if lim.Timeout > 0 {
+		timeout = max(lim.Timeout.Milliseconds(), 1)
+	}
+	if _, err := tx.ExecContext(lctx, fmt.Sprintf("SET LOCAL search_path TO %s; SET LOCAL statement_timeout = %d; SET LOCAL standard_conforming_strings = on",
+		pqIdent(pp.schema), timeout)); err != nil {
+		return fail(pgErr(ctx, lctx, err))
+	}
+	var before int64
+	if lim.MaxDBBytes > 0 {
+		if err := tx.QueryRowContext(lctx, schemaSizeSQL, pp.schema).Scan(&before); err != nil {
+			return fail(pgErr(ctx, lctx, err))
+		}
+	}
+	sent = true
+	// Prepare forces the extended protocol even without arguments (lib/pq
+	// sends argument-less queries as simple queries, which may hold several
+	// statements); the server then refuses more than one statement.
+	stmt, err := tx.PrepareContext(lctx, query)
+	if err != nil {
+		return fail(pgErr(ctx, lctx, err))
+	}
+	defer stmt.Close()
+	if wantRows {
+		rows, err := stmt.QueryContext(lctx, bargs...)
+		if err != nil {
+			return fail(pgErr(ctx, lctx, err))
+		}
+		sres, err = readRows(rows, lim)
+		rows.Close()
+		if err != nil {
+			return fail(pgErr(ctx, lctx, err))
+		}
+	} else {
+		r, err := stmt.ExecContext(lctx, bargs...)
+		if err != nil {
+			return fail(pgErr(ctx, lctx, err))
+		}
+		eres.RowsAffected, _ = r.RowsAffected()
+	}
+	if lim.MaxDBBytes > 0 {
+		var after int64
+		if err := tx.QueryRowContext(lctx, schemaSizeSQL, pp.schema).Scan(&after); err != nil {
+			return fail(pgErr(ctx, lctx, err))
+		}
+		// Growth past the limit is refused (a SELECT may write through a
+		// data-modifying WITH); statements that do not grow the schema pass
+		// even when it is over, so a plugin can always delete.
+		if after > lim.MaxDBBytes && after > before {
+			return fail(fmt.Errorf("plugin database would be %d bytes, limit is %d: %w", after, lim.MaxDBBytes, engine.ErrSQLLimit))
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fail(pgErr(ctx, lctx, err))
+	}
+	return sres, eres, true, nil
+}
+
+// isAdminShutdown reports a session ended by the server (57P01-57P03).
+func isAdminShutdown(err error) bool {
+	var pe *pq.Error
+	return errors.As(err, &pe) && pe.Code.Class() == "57" && pe.Code != "57014"
+}
+
+// pgErr maps PostgreSQL failures onto engine sentinels.
+func pgErr(ctx, lctx context.Context, err error) error {
+	if errors.Is(err, engine.ErrSQLLimit) {
+		return err
+	}
+	var pe *pq.Error
+	if errors.As(err, &pe) {
+		switch {
+		case pe.Code == "42501": // insufficient_privilege
+			return fmt.Errorf("%w: %w", engine.ErrSQLDenied, err)
+		case pe.Code == "57014": // query_canceled: statement_timeout
+			return fmt.Errorf("statement timed out: %w: %w", engine.ErrSQLLimit, err)
+		case pe.Code.Class() == "53" || pe.Code.Class() == "54": // resources, program limits
+			return fmt.Errorf("%w: %w", engine.ErrSQLLimit, err)
+		case pe.Code.Class() == "08" || pe.Code.Class() == "57" || pe.Code.Class() == "28":
+			return fmt.Errorf("%w: %w", engine.ErrUnavailable, err)
+		}
+		return fmt.Errorf("%w: %w", engine.ErrInvalid, err)
+	}
+	if ctx.Err() == nil && lctx.Err() != nil {
+		return fmt.Errorf("statement timed out: %w: %w", engine.ErrSQLLimit, err)
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return fmt.Errorf("%w: %w", engine.ErrUnavailable, err)
+}
+
+// dropInTx drops the plugin's schema (with everything in it) and role, in
+// the DeletePlugin transaction so a failure leaves the plugin installed.
+func (p *pgPluginSQL) dropInTx(ctx context.Context, tx *sqlx.Tx, id string) error {
+	p.mu.Lock()
+	if pp := p.pools[id]; pp != nil {
+		delete(p.pools, id)
+		pp.db.Close()
+	}
+	p.mu.Unlock()
+	if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(hashtext('maid:plugin-sql:' || $1))", id); err != nil {
+		return p.s.dbErr(err)
+	}
+	var role, schema string
+	err := tx.QueryRowxContext(ctx, "SELECT role_name, schema_name FROM plugin_sql_roles WHERE plugin_id = $1", id).Scan(&role, &schema)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return p.s.dbErr(err)
+	}
+	// Sessions of the role (other maid nodes' pools) would keep it alive.
+	if _, err := tx.ExecContext(ctx, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1 AND pid <> pg_backend_pid()", role); err != nil {
+		return fmt.Errorf("end plugin sessions: %w", p.s.dbErr(err))
+	}
+	for _, stmt := range []string{
+		"DROP SCHEMA IF EXISTS " + pqIdent(schema) + " CASCADE",
+		"DROP OWNED BY " + pqIdent(role) + " CASCADE",
+		"DROP ROLE IF EXISTS " + pqIdent(role),
+	} {
+		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("drop plugin sql data: %w", p.s.dbErr(err))
+		}
+	}
+	_, err = tx.ExecContext(ctx, "DELETE FROM plugin_sql_roles WHERE plugin_id = $1", id)
+	return p.s.dbErr(err)
+}
+
+func (p *pgPluginSQL) dropAfter(string) error { return nil }
+
+func (p *pgPluginSQL) close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var errs []error
+	for id, pp := range p.pools {
+		errs = append(errs, pp.db.Close())
+		delete(p.pools, id)
+	}
+	return errors.Join(errs...)
+}
