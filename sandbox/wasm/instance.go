@@ -1,0 +1,214 @@
+package wasm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/experimental"
+	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
+	"github.com/tetratelabs/wazero/experimental/sysfs"
+	wsys "github.com/tetratelabs/wazero/sys"
+
+	"github.com/maidhq/maid/sandbox"
+)
+
+// instance is one interpreter: a wazero module instance whose _start runs
+// the maid runner on its own goroutine.
+type instance struct {
+	b                     *Backend
+	stdin, stdout, stderr *pipe
+	mem                   *limitedMemory
+	plugin, tmp           *swapFS
+
+	warm chan struct{} // closed when the runner first reads stdin
+	quit chan struct{} // closed by stop (Kill, wall time)
+	done chan struct{} // closed once exited and cleaned up
+
+	cancel   context.CancelCauseFunc
+	stopOnce sync.Once
+	reason   error // why stop was called; written before quit closes
+
+	mu        sync.Mutex
+	exited    bool        // cleanup ran; nothing more may be bound
+	scratch   string      // host scratch dir to remove on exit
+	timer     *time.Timer // wall-time limit
+	startedAt time.Time
+
+	exit sandbox.Exit // written before done closes
+}
+
+var _ sandbox.Instance = (*instance)(nil)
+
+func newInstance(b *Backend) *instance {
+	return &instance{
+		b:      b,
+		stdin:  newPipe(),
+		stdout: newPipe(),
+		stderr: newPipe(),
+		mem:    newLimitedMemory(maxMemoryBytes),
+		plugin: newSwapFS(b.empty),
+		tmp:    newSwapFS(b.empty),
+		warm:   make(chan struct{}),
+		quit:   make(chan struct{}),
+		done:   make(chan struct{}),
+	}
+}
+
+// start runs the module on a goroutine owned by the instance: it ends when
+// the guest exits, which stop forces.
+func (in *instance) start(cfg wazero.ModuleConfig) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	in.cancel = cancel
+	ctx = experimental.WithMemoryAllocator(ctx, in.mem.allocator())
+	var once sync.Once
+	in.stdin.onRead = func() { once.Do(func() { close(in.warm) }) }
+	go in.run(ctx, cfg)
+}
+
+func (in *instance) run(ctx context.Context, cfg wazero.ModuleConfig) {
+	defer close(in.done)
+	defer in.b.exited()
+	mod, err := in.b.rt.InstantiateModule(ctx, in.b.compiled, cfg)
+	if mod != nil {
+		// _start returned without proc_exit; free the instance.
+		_ = mod.Close(context.Background())
+	}
+	in.exit = in.classify(err)
+	in.cancel(nil)
+	// EOF for the caller after the buffered output; writers to stdin fail.
+	in.stdout.closeWrite()
+	in.stderr.closeWrite()
+	in.stdin.closeRead()
+	in.mu.Lock()
+	in.exited = true
+	if in.timer != nil {
+		in.timer.Stop()
+	}
+	scratch := in.scratch
+	in.mu.Unlock()
+	if scratch != "" {
+		_ = os.RemoveAll(scratch)
+	}
+}
+
+// classify turns InstantiateModule's result into an Exit.
+func (in *instance) classify(err error) sandbox.Exit {
+	select {
+	case <-in.quit:
+		return sandbox.Exit{Code: -1, Err: fmt.Errorf("wasm guest stopped: %w", in.reason)}
+	default:
+	}
+	var exitErr *wsys.ExitError
+	switch {
+	case err == nil:
+		return sandbox.Exit{Code: 0}
+	case errors.As(err, &exitErr):
+		code := int(exitErr.ExitCode())
+		if code != 0 && in.mem.refused.Load() {
+			return sandbox.Exit{Code: code, Err: fmt.Errorf("wasm guest exited with code %d: %w", code, sandbox.ErrMemoryLimit)}
+		}
+		// A plain exit status, like a process's: the guest chose it.
+		return sandbox.Exit{Code: code}
+	case in.mem.refused.Load():
+		// CPython aborts (a wasm trap) on some allocation failures.
+		return sandbox.Exit{Code: -1, Err: fmt.Errorf("wasm guest trapped: %w (%v)", sandbox.ErrMemoryLimit, err)}
+	default:
+		return sandbox.Exit{Code: -1, Err: fmt.Errorf("wasm guest trapped: %w", err)}
+	}
+}
+
+// bind gives a started interpreter its plugin: files, scratch, limits.
+func (in *instance) bind(spec sandbox.Spec, memLimit uint64) error {
+	in.mem.limit.Store(memLimit)
+	in.plugin.bind(&sysfs.ReadFS{FS: sysfs.DirFS(spec.Dir)})
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.exited {
+		return fmt.Errorf("interpreter exited before boot: %v", in.exit)
+	}
+	if spec.Limits.ScratchBytes > 0 {
+		dir, err := os.MkdirTemp(in.b.scratch, "scratch-")
+		if err != nil {
+			return fmt.Errorf("create scratch dir: %w", err)
+		}
+		in.scratch = dir
+		in.tmp.bind(&quotaFS{FS: sysfs.DirFS(dir), max: spec.Limits.ScratchBytes})
+	}
+	in.startedAt = time.Now()
+	if spec.Limits.WallTime > 0 {
+		in.timer = time.AfterFunc(spec.Limits.WallTime, func() { in.stop(sandbox.ErrTimeLimit) })
+	}
+	return nil
+}
+
+// stop ends the guest for reason. Closing the pipes unblocks a guest stuck
+// in a host read or write (context cancellation cannot reach those); the
+// context then stops it at its next check, even in a busy loop.
+func (in *instance) stop(reason error) {
+	in.stopOnce.Do(func() {
+		in.reason = reason
+		close(in.quit)
+		in.cancel(reason)
+		in.stdin.closeRead()
+		in.stdout.closeRead()
+		in.stderr.closeRead()
+	})
+}
+
+// nanosleep is the guest's sleep (time.sleep, poll_oneoff timeouts); it
+// returns early when the instance is stopped.
+func (in *instance) nanosleep(ns int64) {
+	t := time.NewTimer(time.Duration(ns))
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-in.quit:
+	}
+}
+
+// Stdin implements sandbox.Instance.
+func (in *instance) Stdin() io.WriteCloser { return stdinWriter{in.stdin} }
+
+// Stdout implements sandbox.Instance.
+func (in *instance) Stdout() io.Reader { return reader{in.stdout} }
+
+// Stderr implements sandbox.Instance.
+func (in *instance) Stderr() io.Reader { return reader{in.stderr} }
+
+// Wait implements sandbox.Instance.
+func (in *instance) Wait(ctx context.Context) (sandbox.Exit, error) {
+	select {
+	case <-in.done:
+		return in.exit, nil
+	case <-ctx.Done():
+		return sandbox.Exit{}, fmt.Errorf("wait for wasm instance: %w", ctx.Err())
+	}
+}
+
+// Kill implements sandbox.Instance. It returns at once; Wait reports the
+// exit once the guest has stopped.
+func (in *instance) Kill() error {
+	in.stop(sandbox.ErrKilled)
+	return nil
+}
+
+// Stats implements sandbox.Instance: MemoryBytes is the guest's linear
+// memory (what its limit counts), not host RSS.
+func (in *instance) Stats() sandbox.Stats {
+	in.mu.Lock()
+	started := in.startedAt
+	in.mu.Unlock()
+	return sandbox.Stats{MemoryBytes: int64(in.mem.size.Load()), StartedAt: started}
+}
+
+// withSysFSMount mounts a wazero experimental FS (which, unlike fs.FS, can
+// be swapped and can write).
+func withSysFSMount(c wazero.FSConfig, f experimentalsys.FS, guestPath string) wazero.FSConfig {
+	return c.(sysfs.FSConfig).WithSysFSMount(f, guestPath)
+}

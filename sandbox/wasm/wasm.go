@@ -1,0 +1,421 @@
+// Package wasm is maid's WebAssembly sandbox backend: plugins run in CPython
+// compiled to wasm32-wasi (scripts/build-python-wasm.sh, `make python-wasm`)
+// inside wazero, in-process, with no container engine.
+//
+// Each plugin instance is its own module instance with its own linear memory,
+// file mounts and stdio pipes. The guest sees only:
+//
+//	/usr/local   the interpreter's stdlib (read-only)
+//	/maid/sdk    the maid_sdk package this host embeds, with bytecode (read-only)
+//	/plugin      the plugin's files (read-only)
+//	/tmp         a private scratch dir, only if Limits.ScratchBytes > 0
+//
+// and an environment of PYTHONHOME, PYTHONPATH, PYTHONDONTWRITEBYTECODE plus
+// Spec.Env. A warm pool keeps interpreters started up to the point where the
+// runner waits for its boot line, so Start skips CPython's start-up.
+package wasm
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
+	"github.com/tetratelabs/wazero/experimental/sysfs"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+
+	"github.com/maidhq/maid/sandbox"
+)
+
+// Guest paths.
+const (
+	guestPrefix = "/usr/local" // PYTHONHOME
+	guestSDK    = "/maid/sdk"  // PYTHONPATH
+	guestPlugin = "/plugin"    // Boot.Dir
+	guestTmp    = "/tmp"
+)
+
+const (
+	wasmPageSize = 64 << 10
+	// maxMemoryBytes is wasm32's address space: 65536 pages.
+	maxMemoryBytes = 4 << 30
+	// DefaultMemoryBytes applies when neither Limits.MemoryBytes nor
+	// Config.DefaultMemoryBytes is set.
+	DefaultMemoryBytes = 256 << 20
+	// DefaultPythonDir is where `make python-wasm` puts the interpreter,
+	// relative to the repository root.
+	DefaultPythonDir = "build/python-wasi"
+	// refillDelay is how long the pool waits after a take before warming a
+	// replacement (see refill).
+	refillDelay = 50 * time.Millisecond
+)
+
+// Config configures a Backend.
+type Config struct {
+	// PythonDir is the output of `make python-wasm` (python.wasm and
+	// usr/local/lib/...). Default: $MAID_PYTHON_WASM_DIR, else
+	// build/python-wasi.
+	PythonDir string
+	// CacheDir holds wazero's compilation cache, which cuts compiling
+	// python.wasm from seconds to ~0.1 s after the first run, and scratch
+	// dirs. Default: os.UserCacheDir()/maid/wasm.
+	CacheDir string
+	// PoolSize is how many warm interpreters to keep ready; 0 disables the
+	// pool.
+	PoolSize int
+	// DefaultMemoryBytes caps an instance whose Limits.MemoryBytes is 0.
+	// Default: DefaultMemoryBytes.
+	DefaultMemoryBytes int64
+	// Logger receives pool refill failures. Default: slog.Default().
+	Logger *slog.Logger
+}
+
+// Backend runs plugins in CPython on wazero. It is safe for concurrent use.
+type Backend struct {
+	cfg       Config
+	rt        wazero.Runtime
+	cache     wazero.CompilationCache
+	compiled  wazero.CompiledModule
+	minMemory uint64             // the module's minimum memory, bytes
+	stdlib    string             // host dir mounted at guestPrefix
+	scratch   string             // host dir holding per-instance scratch dirs
+	empty     experimentalsys.FS // read-only empty dir: unbound mounts
+	sdkDir    string             // host dir mounted at guestSDK
+
+	// The pool: slots holds one token per missing warm instance; the refill
+	// goroutine turns tokens into instances on ready.
+	ready chan *instance
+	slots chan struct{}
+	stop  chan struct{}
+	wg    sync.WaitGroup
+
+	closeOnce sync.Once
+	closeErr  error
+
+	// The runtime outlives Close while started instances still run (closing
+	// it would kill them and race with their exits): the last one to exit
+	// after Close releases it.
+	mu       sync.Mutex
+	live     int  // instances whose guest has not exited
+	closed   bool // Close was called
+	released bool // runtime and cache closed
+}
+
+var _ sandbox.Backend = (*Backend)(nil)
+
+// New compiles python.wasm (through the on-disk compilation cache) and, if
+// cfg.PoolSize > 0, starts filling the warm pool in the background. A
+// missing interpreter is an error wrapping sandbox.ErrUnavailable.
+func New(ctx context.Context, cfg Config) (*Backend, error) {
+	if cfg.PythonDir == "" {
+		cfg.PythonDir = os.Getenv("MAID_PYTHON_WASM_DIR")
+	}
+	if cfg.PythonDir == "" {
+		cfg.PythonDir = DefaultPythonDir
+	}
+	if cfg.CacheDir == "" {
+		dir, err := os.UserCacheDir()
+		if err != nil {
+			return nil, fmt.Errorf("wasm backend: find cache dir (set Config.CacheDir): %w", err)
+		}
+		cfg.CacheDir = filepath.Join(dir, "maid", "wasm")
+	}
+	switch {
+	case cfg.PoolSize < 0:
+		return nil, fmt.Errorf("wasm backend: pool size must not be negative, got %d", cfg.PoolSize)
+	case cfg.DefaultMemoryBytes < 0 || cfg.DefaultMemoryBytes > maxMemoryBytes:
+		return nil, fmt.Errorf("wasm backend: default memory bytes must be between 0 and 4 GiB, got %d", cfg.DefaultMemoryBytes)
+	case cfg.DefaultMemoryBytes == 0:
+		cfg.DefaultMemoryBytes = DefaultMemoryBytes
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+
+	wasmPath := filepath.Join(cfg.PythonDir, "python.wasm")
+	stdlib := filepath.Join(cfg.PythonDir, "usr", "local")
+	bin, err := os.ReadFile(wasmPath)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("wasm backend: %s not found (build it with `make python-wasm`): %w", wasmPath, sandbox.ErrUnavailable)
+	} else if err != nil {
+		return nil, fmt.Errorf("wasm backend: read interpreter: %w", err)
+	}
+	if _, err := os.Stat(filepath.Join(stdlib, "lib", "python3.11", "os.pyc")); err != nil {
+		return nil, fmt.Errorf("wasm backend: stdlib missing under %s (rebuild with `make python-wasm`): %w", stdlib, sandbox.ErrUnavailable)
+	}
+	scratch := filepath.Join(cfg.CacheDir, "scratch")
+	empty := filepath.Join(cfg.CacheDir, "empty")
+	for _, dir := range []string{scratch, empty} {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("wasm backend: create cache dir: %w", err)
+		}
+	}
+	cache, err := wazero.NewCompilationCacheWithDir(filepath.Join(cfg.CacheDir, "wazero"))
+	if err != nil {
+		return nil, fmt.Errorf("wasm backend: open compilation cache: %w", err)
+	}
+	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().
+		WithCompilationCache(cache).
+		WithCloseOnContextDone(true). // wall time and Kill stop even a busy loop
+		WithMemoryLimitPages(maxMemoryBytes/wasmPageSize))
+	fail := func(err error) (*Backend, error) {
+		_ = rt.Close(context.Background())
+		_ = cache.Close(context.Background())
+		return nil, err
+	}
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
+		return fail(fmt.Errorf("wasm backend: instantiate wasi: %w", err))
+	}
+	compiled, err := rt.CompileModule(ctx, bin)
+	if err != nil {
+		return fail(fmt.Errorf("wasm backend: compile %s: %w", wasmPath, err))
+	}
+	var minMemory uint64
+	for _, m := range compiled.ExportedMemories() {
+		minMemory = uint64(m.Min()) * wasmPageSize
+	}
+	b := &Backend{
+		cfg:       cfg,
+		rt:        rt,
+		cache:     cache,
+		compiled:  compiled,
+		minMemory: minMemory,
+		stdlib:    stdlib,
+		scratch:   scratch,
+		empty:     &sysfs.ReadFS{FS: sysfs.DirFS(empty)},
+		stop:      make(chan struct{}),
+	}
+	if b.sdkDir, err = b.prepareSDK(ctx, bin); err != nil {
+		return fail(fmt.Errorf("wasm backend: %w", err))
+	}
+	if cfg.PoolSize > 0 {
+		b.ready = make(chan *instance, cfg.PoolSize)
+		b.slots = make(chan struct{}, cfg.PoolSize)
+		for range cfg.PoolSize {
+			b.slots <- struct{}{}
+		}
+		b.wg.Add(1)
+		go b.refill()
+	}
+	return b, nil
+}
+
+// Name implements sandbox.Backend.
+func (b *Backend) Name() string { return "wasm" }
+
+// Start implements sandbox.Backend.
+func (b *Backend) Start(ctx context.Context, spec sandbox.Spec) (sandbox.Instance, error) {
+	if err := spec.Validate(); err != nil {
+		return nil, fmt.Errorf("wasm start %q: %w", spec.Name, err)
+	}
+	if st, err := os.Stat(spec.Dir); err != nil || !st.IsDir() {
+		return nil, fmt.Errorf("wasm start %q: %w: dir %q is not a readable directory", spec.Name, sandbox.ErrBadSpec, spec.Dir)
+	}
+	limit := spec.Limits.MemoryBytes
+	if limit == 0 {
+		limit = b.cfg.DefaultMemoryBytes
+	}
+	switch {
+	case limit > maxMemoryBytes:
+		return nil, fmt.Errorf("wasm start %q: %w: memory limit %d is above wasm32's 4 GiB", spec.Name, sandbox.ErrBadSpec, limit)
+	case uint64(limit) < b.minMemory:
+		return nil, fmt.Errorf("wasm start %q: %w: memory limit %d is below the interpreter's minimum of %d bytes", spec.Name, sandbox.ErrBadSpec, limit, b.minMemory)
+	}
+	select {
+	case <-b.stop:
+		return nil, fmt.Errorf("wasm start %q: backend closed: %w", spec.Name, sandbox.ErrUnavailable)
+	default:
+	}
+
+	// Pooled interpreters were started with the base environment, so a spec
+	// with its own Env needs a fresh one.
+	in := b.take(len(spec.Env) == 0)
+	if in == nil {
+		var err error
+		if in, err = b.spawn(spec.Env); err != nil {
+			return nil, fmt.Errorf("wasm start %q: %w", spec.Name, err)
+		}
+	}
+	if err := in.bind(spec, uint64(limit)); err != nil {
+		in.stop(sandbox.ErrKilled)
+		return nil, fmt.Errorf("wasm start %q: %w", spec.Name, err)
+	}
+	// The backend sends the boot line itself so the caller's first stdout
+	// bytes are the plugin's. The stdin pipe is buffered, so this does not
+	// wait for the guest; a guest that dies first shows up in Wait.
+	if err := sandbox.WriteBoot(stdinWriter{in.stdin}, sandbox.Boot{Entry: spec.Entry, Dir: guestPlugin}); err != nil {
+		in.stop(sandbox.ErrKilled)
+		return nil, fmt.Errorf("wasm start %q: %w", spec.Name, err)
+	}
+	if err := ctx.Err(); err != nil {
+		in.stop(sandbox.ErrKilled)
+		return nil, fmt.Errorf("wasm start %q: %w", spec.Name, err)
+	}
+	return in, nil
+}
+
+// take returns a live warm instance, or nil.
+func (b *Backend) take(allowed bool) *instance {
+	if b.ready == nil || !allowed {
+		return nil
+	}
+	for {
+		select {
+		case in := <-b.ready:
+			b.slots <- struct{}{} // ask for a replacement
+			select {
+			case <-in.done: // died while waiting; try the next
+				continue
+			default:
+				return in
+			}
+		default:
+			return nil
+		}
+	}
+}
+
+// refill keeps the pool full until Close. It warms one interpreter at a
+// time so a refill never competes with running plugins for every core.
+func (b *Backend) refill() {
+	defer b.wg.Done()
+	backoff := 100 * time.Millisecond
+	for {
+		select {
+		case <-b.stop:
+			return
+		case <-b.slots:
+		}
+		// Let the instance just taken boot its plugin first: on a small
+		// machine a refill running alongside doubles its start latency.
+		select {
+		case <-b.stop:
+			return
+		case <-time.After(refillDelay):
+		}
+		in, err := b.spawn(nil)
+		if err == nil {
+			select {
+			case <-in.warm: // runner is blocked on its boot line
+			case <-in.done:
+				err = fmt.Errorf("warm interpreter exited before its boot line: %v", in.exit)
+			case <-b.stop:
+				in.stop(sandbox.ErrKilled)
+				<-in.done
+				return
+			}
+		}
+		if err != nil {
+			b.cfg.Logger.Warn("wasm pool refill failed", "err", err)
+			b.slots <- struct{}{}
+			select {
+			case <-b.stop:
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, 10*time.Second)
+			continue
+		}
+		backoff = 100 * time.Millisecond
+		b.ready <- in // never blocks: one slot per buffer place
+	}
+}
+
+// Close implements sandbox.Backend: it stops the pool and releases the
+// runtime. Instances already started keep running; the runtime is released
+// when the last of them exits.
+func (b *Backend) Close() error {
+	b.closeOnce.Do(func() {
+		close(b.stop)
+		b.wg.Wait()
+		if b.ready != nil {
+		drain:
+			for {
+				select {
+				case in := <-b.ready:
+					in.stop(sandbox.ErrKilled)
+					<-in.done
+				default:
+					break drain
+				}
+			}
+		}
+		b.mu.Lock()
+		b.closed = true
+		b.closeErr = b.releaseLocked()
+		b.mu.Unlock()
+	})
+	return b.closeErr
+}
+
+// acquire counts a new instance; it fails once Close was called.
+func (b *Backend) acquire() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return fmt.Errorf("backend closed: %w", sandbox.ErrUnavailable)
+	}
+	b.live++
+	return nil
+}
+
+// exited uncounts an instance whose guest has stopped.
+func (b *Backend) exited() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.live--
+	_ = b.releaseLocked()
+}
+
+// releaseLocked closes the runtime once closed and idle; callers hold mu.
+func (b *Backend) releaseLocked() error {
+	if !b.closed || b.live > 0 || b.released {
+		return nil
+	}
+	b.released = true
+	ctx := context.Background()
+	return errors.Join(b.rt.Close(ctx), b.cache.Close(ctx))
+}
+
+// spawn instantiates a fresh interpreter running the runner, with memory at
+// the backend-wide ceiling and no plugin bound yet.
+func (b *Backend) spawn(env map[string]string) (*instance, error) {
+	in := newInstance(b)
+	fsCfg := wazero.NewFSConfig().
+		WithReadOnlyDirMount(b.stdlib, guestPrefix).
+		WithReadOnlyDirMount(b.sdkDir, guestSDK)
+	fsCfg = withSysFSMount(fsCfg, in.plugin, guestPlugin)
+	fsCfg = withSysFSMount(fsCfg, in.tmp, guestTmp)
+	cfg := wazero.NewModuleConfig().
+		WithName(""). // anonymous: many instances of one module at once
+		WithArgs("python", "-m", "maid_sdk").
+		WithEnv("PYTHONHOME", guestPrefix).
+		WithEnv("PYTHONPATH", guestSDK).
+		WithEnv("PYTHONDONTWRITEBYTECODE", "1").
+		WithFSConfig(fsCfg).
+		WithStdin(guestStdin{in.stdin}).
+		WithStdout(in.stdout).
+		WithStderr(in.stderr).
+		WithSysWalltime().
+		WithSysNanotime().
+		// Not WithSysNanosleep: a plain time.Sleep could not be cut short,
+		// so time.sleep(1e9) would outlive Kill and the wall-time limit.
+		WithNanosleep(in.nanosleep).
+		WithRandSource(rand.Reader)
+	for k, v := range env {
+		cfg = cfg.WithEnv(k, v)
+	}
+	if err := b.acquire(); err != nil {
+		return nil, err
+	}
+	in.start(cfg)
+	return in, nil
+}
