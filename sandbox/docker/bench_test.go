@@ -1,0 +1,107 @@
+package docker
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+
+	"github.com/maidhq/maid/sandbox"
+	"github.com/maidhq/maid/sandbox/sandboxtest"
+)
+
+const echoScript = `
+say("ready")
+for line in inp:
+    out.write(line); out.flush()
+`
+
+// BenchmarkColdStart measures Start to the plugin's first line of output,
+// then stops the instance (not timed).
+func BenchmarkColdStart(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		pool int
+	}{
+		{name: "no pool", pool: 0},
+		{name: "pool 4", pool: 4},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			be := newTestBackend(b, Options{PoolSize: bc.pool})
+			dir := sandboxtest.PluginDir(b, echoScript)
+			ctx := context.Background()
+			for len(be.pool) < bc.pool {
+				time.Sleep(10 * time.Millisecond)
+			}
+			b.ResetTimer()
+			for b.Loop() {
+				inst, err := be.Start(ctx, sandbox.Spec{Name: "bench", PluginID: "bench", Dir: dir, Entry: "__main__.py"})
+				if err != nil {
+					b.Fatal(err)
+				}
+				line, err := bufio.NewReader(inst.Stdout()).ReadString('\n')
+				if err != nil || line != "ready\n" {
+					b.Fatalf("first line %q, %v", line, err)
+				}
+				b.StopTimer()
+				inst.Kill()
+				inst.Wait(ctx)
+				// Let the pool refill, as it would between plugin starts.
+				for len(be.pool) < bc.pool {
+					time.Sleep(10 * time.Millisecond)
+				}
+				b.StartTimer()
+			}
+		})
+	}
+}
+
+// BenchmarkRoundTrip measures one line to the plugin and back.
+func BenchmarkRoundTrip(b *testing.B) {
+	be := newTestBackend(b, Options{})
+	ctx := context.Background()
+	inst := sandboxtest.Start(b, ctx, be, echoScript, nil)
+	go io.Copy(io.Discard, inst.Stderr())
+	r := bufio.NewReader(inst.Stdout())
+	if line, err := r.ReadString('\n'); err != nil || line != "ready\n" {
+		b.Fatalf("first line %q, %v", line, err)
+	}
+	msg := []byte(`{"jsonrpc":"2.0","id":1,"method":"plugin.event","params":{"type":"message_create"}}` + "\n")
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := inst.Stdin().Write(msg); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := r.ReadString('\n'); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	inst.Stdin().Close()
+	inst.Wait(ctx)
+}
+
+// BenchmarkPluginCopy measures the CopyToContainer of a small plugin into a
+// running container: the part of a pooled start that the pool cannot save.
+func BenchmarkPluginCopy(b *testing.B) {
+	be := newTestBackend(b, Options{})
+	ctx := context.Background()
+	inst, err := be.create(ctx, "bench-copy", "bench", "plugin", be.defaults, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer inst.discard()
+	files, err := tarDir(sandboxtest.PluginDir(b, echoScript))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if err := be.cli.CopyToContainer(ctx, inst.id, pluginDir, bytes.NewReader(files), container.CopyToContainerOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

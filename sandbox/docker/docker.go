@@ -1,0 +1,366 @@
+// Package docker is the sandbox backend that runs each plugin in its own
+// hardened Docker container, through the Docker Engine API.
+//
+// It works against a remote engine (DOCKER_HOST): nothing is bind-mounted.
+// Plugin files are copied into each container's own read-only plugin dir
+// (see tarDir); the SDK comes from the image or a volume (see sdkVolume).
+// Build the default image with `make docker-image`.
+package docker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/mount"
+	"github.com/docker/docker/client"
+
+	"github.com/maidhq/maid/sandbox"
+)
+
+var _ sandbox.Backend = (*Backend)(nil)
+
+// DefaultImage is the image `make docker-image` builds.
+const DefaultImage = "maid/python:3.11"
+
+// Defaults applied where a Spec's Limits are zero.
+const (
+	DefaultMemoryBytes  = 256 << 20
+	DefaultCPUs         = 1.0
+	DefaultScratchBytes = 16 << 20
+	DefaultPids         = 64
+)
+
+// minMemoryBytes is the smallest memory limit the engine accepts.
+const minMemoryBytes = 6 << 20
+
+// Labels on everything this backend creates. The host and pid labels let a
+// later process tell containers of a crashed maid (orphans) from those of a
+// maid that is still running, even when several share one engine.
+const (
+	labelOwner  = "dev.maid.owner"
+	ownerValue  = "maid"
+	labelPlugin = "dev.maid.plugin"
+	labelName   = "dev.maid.name"
+	labelRole   = "dev.maid.role" // "plugin", "pool" or "sdk-helper"
+	labelHost   = "dev.maid.host"
+	labelPID    = "dev.maid.pid"
+	labelSDK    = "dev.maid.sdk"
+)
+
+// Options configure a Backend. The zero value is usable.
+type Options struct {
+	// Image to run; default MAID_DOCKER_IMAGE, else DefaultImage.
+	Image string
+	// PoolSize is how many idle containers to keep started, waiting for a
+	// plugin, so Start skips create/attach/start. 0 disables the pool. Only
+	// specs with default limits and no Env use the pool.
+	PoolSize int
+	// Limits override the package defaults for zero fields of a Spec.
+	Limits sandbox.Limits
+	// Client talks to the engine; default client.FromEnv with API version
+	// negotiation. The Backend closes it only if it made it.
+	Client *client.Client
+}
+
+// Backend runs plugins in Docker containers. Safe for concurrent use.
+type Backend struct {
+	cli       *client.Client
+	ownClient bool
+	image     string
+	defaults  sandbox.Limits
+	mounts    []mount.Mount // SDK volume, if the image lacks this SDK
+	host      string
+	pid       string
+	ncpu      int // engine's CPU count; 0 if unknown
+
+	poolSize int
+	pool     chan *instance
+	refill   chan struct{}
+	stop     context.CancelFunc // ends the pool goroutine's context
+	done     chan struct{}      // closed when the pool goroutine has returned
+
+	closeOnce sync.Once
+}
+
+// New connects to the engine, checks the image, removes containers left by
+// a crashed maid and starts the pool. Errors wrap sandbox.ErrUnavailable
+// when the engine or image is missing; the message names the fix.
+func New(ctx context.Context, opts Options) (*Backend, error) {
+	if opts.PoolSize < 0 {
+		return nil, fmt.Errorf("docker backend: %w: pool size must not be negative", sandbox.ErrBadSpec)
+	}
+	if err := (sandbox.Spec{Dir: ".", Entry: ".", Limits: opts.Limits}).Validate(); err != nil {
+		return nil, fmt.Errorf("docker backend: default limits: %w", err)
+	}
+	b := &Backend{
+		cli:      opts.Client,
+		image:    opts.Image,
+		defaults: withDefaults(opts.Limits, sandbox.Limits{MemoryBytes: DefaultMemoryBytes, CPUs: DefaultCPUs, ScratchBytes: DefaultScratchBytes, Pids: DefaultPids}),
+		pid:      strconv.Itoa(os.Getpid()),
+		poolSize: opts.PoolSize,
+	}
+	if b.image == "" {
+		b.image = os.Getenv("MAID_DOCKER_IMAGE")
+	}
+	if b.image == "" {
+		b.image = DefaultImage
+	}
+	b.host, _ = os.Hostname()
+	if b.cli == nil {
+		cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+		if err != nil {
+			return nil, fmt.Errorf("docker backend: %w: docker client: %w", sandbox.ErrUnavailable, err)
+		}
+		b.cli, b.ownClient = cli, true
+	}
+	fail := func(err error) (*Backend, error) {
+		if b.ownClient {
+			b.cli.Close()
+		}
+		return nil, err
+	}
+	if _, err := b.cli.Ping(ctx); err != nil {
+		return fail(fmt.Errorf("docker backend: %w: docker engine unreachable at %s (start dockerd, or set DOCKER_HOST): %w",
+			sandbox.ErrUnavailable, b.cli.DaemonHost(), err))
+	}
+	if info, err := b.cli.Info(ctx); err == nil {
+		b.ncpu = info.NCPU
+	}
+	if b.ncpu > 0 && b.defaults.CPUs > float64(b.ncpu) {
+		return fail(fmt.Errorf("docker backend: %w: limits.CPUs %.2f exceeds the engine's %d CPUs", sandbox.ErrBadSpec, b.defaults.CPUs, b.ncpu))
+	}
+	img, err := b.cli.ImageInspect(ctx, b.image)
+	if cerrdefs.IsNotFound(err) {
+		return fail(fmt.Errorf("docker backend: %w: image %s not found (build it with `make docker-image`)", sandbox.ErrUnavailable, b.image))
+	}
+	if err != nil {
+		return fail(fmt.Errorf("docker backend: %w: inspect image %s: %w", sandbox.ErrUnavailable, b.image, err))
+	}
+	var imageLabels map[string]string
+	if img.Config != nil {
+		imageLabels = img.Config.Labels
+	}
+	if err := b.removeOrphans(ctx); err != nil {
+		return fail(err)
+	}
+	b.mounts, err = sdkVolume(ctx, b.cli, b.image, imageLabels, b.labels("sdk-helper", "", ""))
+	if err != nil {
+		return fail(fmt.Errorf("docker backend: %w: %w", sandbox.ErrUnavailable, err))
+	}
+
+	poolCtx, stop := context.WithCancel(context.Background())
+	b.stop, b.done = stop, make(chan struct{})
+	b.pool = make(chan *instance, max(b.poolSize, 1))
+	b.refill = make(chan struct{}, 1)
+	go b.fillPool(poolCtx)
+	if b.poolSize > 0 {
+		b.refill <- struct{}{}
+	}
+	return b, nil
+}
+
+// Name implements sandbox.Backend.
+func (b *Backend) Name() string { return "docker" }
+
+// Image is the image containers run.
+func (b *Backend) Image() string { return b.image }
+
+// Close stops the pool and removes its idle containers. Started instances
+// are left alone. Safe to call more than once.
+func (b *Backend) Close() error {
+	b.closeOnce.Do(func() {
+		b.stop()
+		<-b.done
+		for {
+			select {
+			case inst := <-b.pool:
+				inst.discard()
+				continue
+			default:
+			}
+			break
+		}
+		if b.ownClient {
+			b.cli.Close()
+		}
+	})
+	return nil
+}
+
+// Start implements sandbox.Backend.
+func (b *Backend) Start(ctx context.Context, spec sandbox.Spec) (sandbox.Instance, error) {
+	if err := spec.Validate(); err != nil {
+		return nil, fmt.Errorf("docker start %q: %w", spec.Name, err)
+	}
+	limits := withDefaults(spec.Limits, b.defaults)
+	if limits.MemoryBytes < minMemoryBytes {
+		return nil, fmt.Errorf("docker start %q: %w: limits.MemoryBytes must be at least %d (engine minimum)", spec.Name, sandbox.ErrBadSpec, minMemoryBytes)
+	}
+	if b.ncpu > 0 && limits.CPUs > float64(b.ncpu) {
+		return nil, fmt.Errorf("docker start %q: %w: limits.CPUs %.2f exceeds the engine's %d CPUs", spec.Name, sandbox.ErrBadSpec, limits.CPUs, b.ncpu)
+	}
+	for k := range spec.Env {
+		if k == "" || strings.ContainsAny(k, "=\x00") {
+			return nil, fmt.Errorf("docker start %q: %w: env name %q must be non-empty without '=' or NUL", spec.Name, sandbox.ErrBadSpec, k)
+		}
+	}
+	files, err := tarDir(spec.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("docker start %q: %w", spec.Name, err)
+	}
+
+	if b.poolSize > 0 && len(spec.Env) == 0 && sameContainerLimits(limits, b.defaults) {
+		for {
+			var inst *instance
+			select {
+			case inst = <-b.pool:
+			default:
+			}
+			if inst == nil {
+				break
+			}
+			b.askRefill()
+			err := inst.activate(ctx, files, spec.Entry, limits.WallTime)
+			if err == nil {
+				return inst, nil
+			}
+			inst.discard()
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("docker start %q: %w", spec.Name, err)
+			}
+			// The pooled container died or broke: try the next.
+		}
+		b.askRefill()
+	}
+
+	inst, err := b.create(ctx, spec.Name, spec.PluginID, "plugin", limits, spec.Env)
+	if err != nil {
+		return nil, fmt.Errorf("docker start %q: %w", spec.Name, err)
+	}
+	if err := inst.activate(ctx, files, spec.Entry, limits.WallTime); err != nil {
+		inst.discard()
+		return nil, fmt.Errorf("docker start %q: %w", spec.Name, err)
+	}
+	return inst, nil
+}
+
+// withDefaults fills l's zero fields from d.
+func withDefaults(l, d sandbox.Limits) sandbox.Limits {
+	if l.MemoryBytes == 0 {
+		l.MemoryBytes = d.MemoryBytes
+	}
+	if l.CPUs == 0 {
+		l.CPUs = d.CPUs
+	}
+	if l.WallTime == 0 {
+		l.WallTime = d.WallTime
+	}
+	if l.ScratchBytes == 0 {
+		l.ScratchBytes = d.ScratchBytes
+	}
+	if l.Pids == 0 {
+		l.Pids = d.Pids
+	}
+	return l
+}
+
+// sameContainerLimits reports whether a container made with b's limits
+// enforces a's; wall time is the backend's own timer, so it may differ.
+func sameContainerLimits(a, b sandbox.Limits) bool {
+	a.WallTime, b.WallTime = 0, 0
+	return a == b
+}
+
+func (b *Backend) labels(role, name, plugin string) map[string]string {
+	return map[string]string{
+		labelOwner:  ownerValue,
+		labelRole:   role,
+		labelName:   name,
+		labelPlugin: plugin,
+		labelHost:   b.host,
+		labelPID:    b.pid,
+	}
+}
+
+// removeOrphans force-removes maid containers whose maid process, on this
+// host, no longer runs. Containers of other hosts (a shared remote engine)
+// and of live processes are left alone.
+func (b *Backend) removeOrphans(ctx context.Context) error {
+	list, err := b.cli.ContainerList(ctx, container.ListOptions{
+		All:     true,
+		Filters: filters.NewArgs(filters.Arg("label", labelOwner+"="+ownerValue), filters.Arg("label", labelHost+"="+b.host)),
+	})
+	if err != nil {
+		return fmt.Errorf("docker backend: %w: list containers: %w", sandbox.ErrUnavailable, err)
+	}
+	var errs []error
+	for _, c := range list {
+		pid, err := strconv.Atoi(c.Labels[labelPID])
+		if err == nil && processAlive(pid) {
+			continue
+		}
+		err = b.cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
+		if err != nil && !cerrdefs.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("remove orphaned container %s: %w", c.ID[:12], err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("docker backend: %w", err)
+	}
+	return nil
+}
+
+// fillPool keeps the pool full until ctx ends. It owns the containers it
+// creates until Start takes them; on failure it backs off and retries.
+func (b *Backend) fillPool(ctx context.Context) {
+	defer close(b.done)
+	backoff := 100 * time.Millisecond
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-b.refill:
+		}
+		for len(b.pool) < b.poolSize && ctx.Err() == nil {
+			// Not ctx: a create cut short could leave a container the
+			// engine made but nobody owns. Close waits for this one.
+			cctx, cancel := context.WithTimeout(context.Background(), engineTimeout)
+			inst, err := b.create(cctx, "", "", "pool", b.defaults, nil)
+			cancel()
+			if err != nil {
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(backoff):
+				}
+				backoff = min(2*backoff, 10*time.Second)
+				continue
+			}
+			backoff = 100 * time.Millisecond
+			select {
+			case b.pool <- inst:
+			default: // cannot happen: only this goroutine fills the pool
+				inst.Kill()
+			}
+		}
+	}
+}
+
+func (b *Backend) askRefill() {
+	if b.poolSize == 0 {
+		return
+	}
+	select {
+	case b.refill <- struct{}{}:
+	default:
+	}
+}

@@ -1,0 +1,429 @@
+package docker
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/mount"
+	"github.com/docker/docker/client"
+	"github.com/docker/docker/pkg/stdcopy"
+
+	"github.com/maidhq/maid/sandbox"
+)
+
+// engineTimeout bounds engine calls made where no caller context exists
+// (kill, inspect and remove after exit, stats).
+const engineTimeout = 30 * time.Second
+
+// stopReason says why the backend ended an instance, if it did.
+type stopReason int
+
+const (
+	reasonNone stopReason = iota
+	reasonKilled
+	reasonTimeLimit
+)
+
+// instance is one container. Its waiter goroutine (started by create) owns
+// the container from exit to removal; its demux goroutine (started by
+// activate) owns the attach connection's read side.
+type instance struct {
+	cli  *client.Client
+	id   string
+	conn types.HijackedResponse
+
+	stdin  *stdinWriter
+	stdout *bufPipe
+	stderr *bufPipe
+
+	mu        sync.Mutex
+	reason    stopReason
+	active    bool
+	startedAt time.Time
+	stats     sandbox.Stats
+	timer     *time.Timer
+
+	exited chan struct{} // closed once the container has exited and been removed
+	exit   sandbox.Exit
+}
+
+var nameUnsafe = regexp.MustCompile(`[^a-zA-Z0-9_.-]+`)
+
+// containerName is readable in `docker ps` and unique: names of containers
+// left behind must never block a new start.
+func containerName(role, name string) string {
+	var rnd [6]byte
+	rand.Read(rnd[:])
+	name = nameUnsafe.ReplaceAllString(name, "-")
+	if len(name) > 40 {
+		name = name[:40]
+	}
+	if name == "" {
+		name = role
+	}
+	return "maid-" + name + "-" + hex.EncodeToString(rnd[:])
+}
+
+// hostConfig is the hardening every container gets. Each setting is proven
+// from inside a container by the package tests.
+func (b *Backend) hostConfig(l sandbox.Limits) *container.HostConfig {
+	pids := int64(l.Pids)
+	return &container.HostConfig{
+		NetworkMode:    "none",
+		ReadonlyRootfs: true,
+		Tmpfs:          map[string]string{"/tmp": "rw,nosuid,nodev,noexec,mode=1777,size=" + strconv.FormatInt(l.ScratchBytes, 10)},
+		CapDrop:        []string{"ALL"},
+		// Leaving seccomp unset keeps the engine's default profile.
+		SecurityOpt: []string{"no-new-privileges"},
+		Resources: container.Resources{
+			Memory:     l.MemoryBytes,
+			MemorySwap: l.MemoryBytes, // equal: no swap on top of memory
+			NanoCPUs:   int64(l.CPUs * 1e9),
+			PidsLimit:  &pids,
+		},
+		// Never host paths: the plugin's own anonymous volume (see tarDir)
+		// and, if needed, the SDK volume, read-only.
+		Mounts:     append([]mount.Mount{{Type: mount.TypeVolume, Target: pluginDir}}, b.mounts...),
+		IpcMode:    "private",
+		LogConfig:  container.LogConfig{Type: "none"}, // output goes to the attach stream only
+		AutoRemove: false,                             // removed by the waiter, after exit code and OOM state are read
+	}
+}
+
+// create makes, attaches and starts a container running the runner, which
+// then waits for its boot line. The container is not yet told its plugin.
+func (b *Backend) create(ctx context.Context, name, plugin, role string, l sandbox.Limits, env map[string]string) (*instance, error) {
+	envList := []string{
+		"PYTHONPATH=" + sdkDir,
+		"PYTHONDONTWRITEBYTECODE=1",
+		"PYTHONUTF8=1",
+		"HOME=/tmp",
+	}
+	keys := make([]string, 0, len(env))
+	for k := range env {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		envList = append(envList, k+"="+env[k])
+	}
+	cfg := &container.Config{
+		Image:           b.image,
+		User:            "65534:65534",
+		Entrypoint:      []string{"python3", "-m", "maid_sdk"},
+		Cmd:             []string{},
+		Env:             envList,
+		WorkingDir:      "/tmp",
+		Labels:          b.labels(role, name, plugin),
+		AttachStdin:     true,
+		AttachStdout:    true,
+		AttachStderr:    true,
+		OpenStdin:       true,
+		StdinOnce:       true, // closing our stdin gives the guest EOF
+		NetworkDisabled: true,
+	}
+	// A request cut short by ctx may still take effect in the engine after
+	// we stop listening (a container made, or started, that nobody owns),
+	// so engine calls run to completion and ctx is checked between them.
+	ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), engineTimeout)
+	defer cancel()
+	cname := containerName(role, name)
+	created, err := b.cli.ContainerCreate(ectx, cfg, b.hostConfig(l), nil, nil, cname)
+	if err != nil {
+		// Timed out: the engine may make it anyway; remove it by its
+		// unique name, best effort.
+		rctx, cancel := context.WithTimeout(context.Background(), engineTimeout)
+		defer cancel()
+		b.cli.ContainerRemove(rctx, cname, container.RemoveOptions{Force: true, RemoveVolumes: true})
+		return nil, fmt.Errorf("create container: %w", err)
+	}
+	cleanup := func() {
+		rctx, cancel := context.WithTimeout(context.Background(), engineTimeout)
+		defer cancel()
+		b.cli.ContainerRemove(rctx, created.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
+	}
+	if err := ctx.Err(); err != nil {
+		cleanup()
+		return nil, fmt.Errorf("create container: %w", err)
+	}
+	conn, err := b.cli.ContainerAttach(ectx, created.ID, container.AttachOptions{Stream: true, Stdin: true, Stdout: true, Stderr: true})
+	if err == nil && ctx.Err() != nil {
+		conn.Close()
+		err = ctx.Err()
+	}
+	if err != nil {
+		cleanup()
+		return nil, fmt.Errorf("attach container: %w", err)
+	}
+	// The wait request must be registered before start (next-exit) and must
+	// outlive ctx: the waiter goroutine owns it and ends with the container.
+	waitCtx, cancelWait := context.WithCancel(context.Background())
+	waitC, errC := b.cli.ContainerWait(waitCtx, created.ID, container.WaitConditionNextExit)
+	err = ctx.Err()
+	if err == nil {
+		err = b.cli.ContainerStart(ectx, created.ID, container.StartOptions{})
+	}
+	if err != nil {
+		cancelWait()
+		conn.Close()
+		cleanup()
+		return nil, fmt.Errorf("start container: %w", err)
+	}
+	inst := &instance{
+		cli:       b.cli,
+		id:        created.ID,
+		conn:      conn,
+		stdin:     &stdinWriter{conn: conn},
+		stdout:    newBufPipe(),
+		stderr:    newBufPipe(),
+		startedAt: time.Now(),
+		exited:    make(chan struct{}),
+	}
+	go inst.waiter(cancelWait, waitC, errC)
+	return inst, nil
+}
+
+// activate copies the plugin in, sends the boot line and starts moving
+// output. From here on the instance belongs to the caller.
+func (in *instance) activate(ctx context.Context, files []byte, entry string, wall time.Duration) error {
+	select {
+	case <-in.exited:
+		return fmt.Errorf("container exited before boot: %v", in.exit)
+	default:
+	}
+	if err := in.cli.CopyToContainer(ctx, in.id, pluginDir, bytes.NewReader(files), container.CopyToContainerOptions{}); err != nil {
+		return fmt.Errorf("copy plugin files: %w", err)
+	}
+	in.mu.Lock()
+	in.active = true
+	in.startedAt = time.Now()
+	in.mu.Unlock()
+	if err := sandbox.WriteBoot(in.stdin, sandbox.Boot{Entry: entry, Dir: pluginDir}); err != nil {
+		return err
+	}
+	go in.demux()
+	if wall > 0 {
+		in.mu.Lock()
+		in.timer = time.AfterFunc(wall, func() { in.stopFor(reasonTimeLimit) })
+		in.mu.Unlock()
+	}
+	return nil
+}
+
+// demux splits the attach stream into stdout and stderr until it ends
+// (the container exited, or Kill closed the connection).
+func (in *instance) demux() {
+	_, err := stdcopy.StdCopy(in.stdout, in.stderr, in.conn.Reader)
+	if errors.Is(err, io.ErrClosedPipe) {
+		err = nil // reader side abandoned by Kill
+	}
+	in.stdout.CloseWrite(err)
+	in.stderr.CloseWrite(err)
+	in.conn.Close()
+}
+
+// waiter reads how the container ended, then removes it.
+func (in *instance) waiter(cancelWait context.CancelFunc, waitC <-chan container.WaitResponse, errC <-chan error) {
+	defer cancelWait()
+	var waitErr error
+	select {
+	case <-waitC:
+	case waitErr = <-errC:
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), engineTimeout)
+	defer cancel()
+	code, oom := -1, false
+	info, err := in.cli.ContainerInspect(ctx, in.id)
+	if err == nil && info.State != nil {
+		code, oom = info.State.ExitCode, info.State.OOMKilled
+		if info.State.Running {
+			// The wait request broke while the container runs (engine
+			// restart, connection lost): nothing can be trusted, stop it.
+			in.cli.ContainerKill(ctx, in.id, "KILL")
+		}
+	}
+	rmErr := in.cli.ContainerRemove(ctx, in.id, container.RemoveOptions{Force: true, RemoveVolumes: true})
+	if cerrdefs.IsNotFound(rmErr) {
+		rmErr = nil
+	}
+
+	in.mu.Lock()
+	reason, active := in.reason, in.active
+	if in.timer != nil {
+		in.timer.Stop()
+	}
+	in.mu.Unlock()
+
+	var exitErr error
+	switch {
+	case oom && code != 0:
+		code, exitErr = -1, fmt.Errorf("docker container %s killed by the out-of-memory killer: %w", in.id[:12], sandbox.ErrMemoryLimit)
+	case reason == reasonTimeLimit:
+		code, exitErr = -1, fmt.Errorf("docker container %s: %w", in.id[:12], sandbox.ErrTimeLimit)
+	case reason == reasonKilled:
+		code, exitErr = -1, fmt.Errorf("docker container %s: %w", in.id[:12], sandbox.ErrKilled)
+	case waitErr != nil:
+		exitErr = fmt.Errorf("docker container %s: wait: %w", in.id[:12], waitErr)
+	case err != nil:
+		exitErr = fmt.Errorf("docker container %s: inspect after exit: %w", in.id[:12], err)
+	}
+	if rmErr != nil {
+		exitErr = errors.Join(exitErr, fmt.Errorf("remove container %s: %w", in.id[:12], rmErr))
+	}
+	in.exit = sandbox.Exit{Code: code, Err: exitErr}
+	// The guest is gone, so what is still in flight is bounded: let the
+	// demultiplexer finish even if nobody reads.
+	in.stdout.Unbound()
+	in.stderr.Unbound()
+	if !active {
+		// Never handed out: nobody will read its output.
+		in.conn.Close()
+	}
+	close(in.exited)
+}
+
+// stopFor kills the container, remembering why (the first reason wins).
+func (in *instance) stopFor(r stopReason) error {
+	select {
+	case <-in.exited:
+		return nil
+	default:
+	}
+	in.mu.Lock()
+	if in.reason == reasonNone {
+		in.reason = r
+	}
+	in.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), engineTimeout)
+	defer cancel()
+	err := in.cli.ContainerKill(ctx, in.id, "KILL")
+	if err != nil && !cerrdefs.IsNotFound(err) && !cerrdefs.IsConflict(err) {
+		select {
+		case <-in.exited: // it ended on its own meanwhile
+			return nil
+		default:
+		}
+		return fmt.Errorf("kill docker container %s: %w", in.id[:12], err)
+	}
+	return nil
+}
+
+// discard kills an instance nobody will use and waits until its container
+// is gone, so a failed Start or a closed pool leaves nothing behind.
+func (in *instance) discard() {
+	in.Kill()
+	ctx, cancel := context.WithTimeout(context.Background(), engineTimeout)
+	defer cancel()
+	in.Wait(ctx)
+	in.stdout.CloseRead()
+	in.stderr.CloseRead()
+}
+
+func (in *instance) Stdin() io.WriteCloser { return in.stdin }
+func (in *instance) Stdout() io.Reader     { return in.stdout }
+func (in *instance) Stderr() io.Reader     { return in.stderr }
+
+// Wait implements sandbox.Instance.
+func (in *instance) Wait(ctx context.Context) (sandbox.Exit, error) {
+	select {
+	case <-in.exited:
+		return in.exit, nil
+	case <-ctx.Done():
+		return sandbox.Exit{}, fmt.Errorf("wait for docker container %s: %w", in.id[:12], ctx.Err())
+	}
+}
+
+// Kill implements sandbox.Instance. Output already produced stays readable.
+func (in *instance) Kill() error {
+	err := in.stopFor(reasonKilled)
+	in.stdin.Close()
+	return err
+}
+
+// Stats implements sandbox.Instance with a one-shot engine query (the
+// last answer is kept for after exit).
+func (in *instance) Stats() sandbox.Stats {
+	in.mu.Lock()
+	st := in.stats
+	st.StartedAt = in.startedAt
+	in.mu.Unlock()
+	select {
+	case <-in.exited:
+		return st
+	default:
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	resp, err := in.cli.ContainerStatsOneShot(ctx, in.id)
+	if err != nil {
+		return st
+	}
+	defer resp.Body.Close()
+	var s container.StatsResponse
+	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
+		return st
+	}
+	mem := s.MemoryStats.Usage
+	// Like `docker stats`: page cache that can be dropped is not use.
+	for _, k := range []string{"total_inactive_file", "inactive_file"} {
+		if v, ok := s.MemoryStats.Stats[k]; ok && v < mem {
+			mem -= v
+			break
+		}
+	}
+	if mem > 0 || s.CPUStats.CPUUsage.TotalUsage > 0 {
+		st.MemoryBytes = int64(mem)
+		st.CPUTime = time.Duration(s.CPUStats.CPUUsage.TotalUsage)
+		in.mu.Lock()
+		in.stats.MemoryBytes, in.stats.CPUTime = st.MemoryBytes, st.CPUTime
+		in.mu.Unlock()
+	}
+	return st
+}
+
+// stdinWriter writes to the attach connection; Close half-closes it, which
+// the engine passes on as EOF (StdinOnce). Close never waits for a Write
+// blocked on a guest that does not read.
+type stdinWriter struct {
+	conn types.HijackedResponse
+	done atomic.Bool
+}
+
+func (w *stdinWriter) Write(p []byte) (int, error) {
+	if w.done.Load() {
+		return 0, io.ErrClosedPipe
+	}
+	return w.conn.Conn.Write(p)
+}
+
+func (w *stdinWriter) Close() error {
+	if !w.done.CompareAndSwap(false, true) {
+		return nil
+	}
+	return w.conn.CloseWrite()
+}
+
+// processAlive reports whether pid runs on this host.
+func processAlive(pid int) bool {
+	if pid <= 0 {
+		return false
+	}
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}
