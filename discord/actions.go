@@ -1,0 +1,246 @@
+package discord
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"slices"
+
+	"github.com/bwmarrin/discordgo"
+
+	"github.com/maidhq/maid/engine"
+)
+
+// Plugin actions (engine.Discord) through discordgo's REST client and its
+// rate limiter. Every id is checked to be a snowflake (ids go into paths)
+// and every channel and role to belong to serverID before any request that
+// acts; a refusal sends nothing.
+
+func (g *Gateway) opts(ctx context.Context) discordgo.RequestOption {
+	return discordgo.WithContext(ctx)
+}
+
+// channelServer returns the guild of a channel: from a shard's state, from
+// what REST told us before, or from REST (a channel never changes guild).
+func (g *Gateway) channelServer(ctx context.Context, channelID string) (string, error) {
+	g.mu.RLock()
+	shards := g.shards
+	gid, known := g.chanGuild[channelID]
+	g.mu.RUnlock()
+	if known {
+		return gid, nil
+	}
+	for _, sh := range shards {
+		if c, err := sh.s.State.Channel(channelID); err == nil {
+			return c.GuildID, nil
+		}
+	}
+	c, err := g.rest.Channel(channelID, g.opts(ctx))
+	if err != nil {
+		return "", fmt.Errorf("look up channel %s: %w", channelID, err)
+	}
+	g.mu.Lock()
+	if len(g.chanGuild) > 100_000 { // bound the cache; state covers most
+		clear(g.chanGuild)
+	}
+	g.chanGuild[channelID] = c.GuildID
+	g.mu.Unlock()
+	return c.GuildID, nil
+}
+
+// inServer refuses a channel that is not on serverID.
+func (g *Gateway) inServer(ctx context.Context, serverID, channelID string) error {
+	if err := checkID("server id", serverID); err != nil {
+		return err
+	}
+	if err := checkID("channel_id", channelID); err != nil {
+		return err
+	}
+	gid, err := g.channelServer(ctx, channelID)
+	if err != nil {
+		return err
+	}
+	if gid != serverID {
+		return fmt.Errorf("channel %s: %w %s", channelID, ErrOtherServer, serverID)
+	}
+	return nil
+}
+
+// SendMessage posts a message (content, embeds, optionally a reply).
+func (g *Gateway) SendMessage(ctx context.Context, serverID string, m engine.OutMessage) (string, error) {
+	if err := g.inServer(ctx, serverID, m.ChannelID); err != nil {
+		return "", fmt.Errorf("send message: %w", err)
+	}
+	body := map[string]any{"allowed_mentions": allowedMentions}
+	if m.Content != "" {
+		body["content"] = m.Content
+	}
+	if len(m.Embeds) > 0 {
+		body["embeds"] = m.Embeds // as the plugin gave them: Discord validates
+	}
+	if m.ReplyTo != "" {
+		if err := checkID("reply_to", m.ReplyTo); err != nil {
+			return "", fmt.Errorf("send message: %w", err)
+		}
+		body["message_reference"] = map[string]any{
+			"message_id": m.ReplyTo, "channel_id": m.ChannelID, "guild_id": serverID, "fail_if_not_exists": false,
+		}
+	}
+	ep := discordgo.EndpointChannelMessages(m.ChannelID)
+	resp, err := g.rest.RequestWithBucketID("POST", ep, body, ep, g.opts(ctx))
+	if err != nil {
+		return "", fmt.Errorf("send message to channel %s: %w", m.ChannelID, err)
+	}
+	var msg struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal(resp, &msg); err != nil || msg.ID == "" {
+		return "", fmt.Errorf("send message to channel %s: unexpected answer %.200s", m.ChannelID, resp)
+	}
+	return msg.ID, nil
+}
+
+// EditMessage replaces a message's content (Discord only lets the bot edit
+// its own messages).
+func (g *Gateway) EditMessage(ctx context.Context, serverID, channelID, messageID, content string) error {
+	if err := g.inServer(ctx, serverID, channelID); err != nil {
+		return fmt.Errorf("edit message: %w", err)
+	}
+	if err := checkID("message_id", messageID); err != nil {
+		return fmt.Errorf("edit message: %w", err)
+	}
+	body := map[string]any{"content": content, "allowed_mentions": allowedMentions}
+	_, err := g.rest.RequestWithBucketID("PATCH", discordgo.EndpointChannelMessage(channelID, messageID), body,
+		discordgo.EndpointChannelMessage(channelID, ""), g.opts(ctx))
+	if err != nil {
+		return fmt.Errorf("edit message %s: %w", messageID, err)
+	}
+	return nil
+}
+
+// DeleteMessage deletes a message the bot sent. The bot may hold Manage
+// Messages; plugins still only get to delete the bot's own messages.
+func (g *Gateway) DeleteMessage(ctx context.Context, serverID, channelID, messageID string) error {
+	if err := g.inServer(ctx, serverID, channelID); err != nil {
+		return fmt.Errorf("delete message: %w", err)
+	}
+	if err := checkID("message_id", messageID); err != nil {
+		return fmt.Errorf("delete message: %w", err)
+	}
+	msg, err := g.rest.ChannelMessage(channelID, messageID, g.opts(ctx))
+	if err != nil {
+		return fmt.Errorf("delete message %s: %w", messageID, err)
+	}
+	g.mu.RLock()
+	bot := g.botID
+	g.mu.RUnlock()
+	if msg.Author == nil || bot == "" || msg.Author.ID != bot {
+		return fmt.Errorf("delete message %s: %w", messageID, ErrNotOwn)
+	}
+	if err := g.rest.ChannelMessageDelete(channelID, messageID, g.opts(ctx)); err != nil {
+		return fmt.Errorf("delete message %s: %w", messageID, err)
+	}
+	return nil
+}
+
+// AddReaction reacts to a message as the bot.
+func (g *Gateway) AddReaction(ctx context.Context, serverID, channelID, messageID, emoji string) error {
+	seg, err := g.reactionTarget(ctx, serverID, channelID, messageID, emoji)
+	if err != nil {
+		return fmt.Errorf("add reaction: %w", err)
+	}
+	if err := g.rest.MessageReactionAdd(channelID, messageID, seg, g.opts(ctx)); err != nil {
+		return fmt.Errorf("add reaction to %s: %w", messageID, err)
+	}
+	return nil
+}
+
+// RemoveReaction removes the bot's own reaction.
+func (g *Gateway) RemoveReaction(ctx context.Context, serverID, channelID, messageID, emoji string) error {
+	seg, err := g.reactionTarget(ctx, serverID, channelID, messageID, emoji)
+	if err != nil {
+		return fmt.Errorf("remove reaction: %w", err)
+	}
+	if err := g.rest.MessageReactionRemove(channelID, messageID, seg, "@me", g.opts(ctx)); err != nil {
+		return fmt.Errorf("remove reaction from %s: %w", messageID, err)
+	}
+	return nil
+}
+
+func (g *Gateway) reactionTarget(ctx context.Context, serverID, channelID, messageID, emoji string) (string, error) {
+	e, err := reactionEmoji(emoji)
+	if err != nil {
+		return "", err
+	}
+	if err := checkID("message_id", messageID); err != nil {
+		return "", err
+	}
+	if err := g.inServer(ctx, serverID, channelID); err != nil {
+		return "", err
+	}
+	return url.PathEscape(e), nil
+}
+
+// roleInServer refuses a role that is not one of serverID's (nor
+// @everyone, which cannot be granted).
+func (g *Gateway) roleInServer(ctx context.Context, serverID, userID, roleID string) error {
+	for _, f := range [][2]string{{"server id", serverID}, {"user_id", userID}, {"role_id", roleID}} {
+		if err := checkID(f[0], f[1]); err != nil {
+			return err
+		}
+	}
+	if roleID == serverID {
+		return fmt.Errorf("%w: role_id %s is @everyone, which every member has", engine.ErrInvalid, roleID)
+	}
+	roles, err := g.roles(ctx, serverID)
+	if err != nil {
+		return err
+	}
+	if !slices.ContainsFunc(roles, func(r *discordgo.Role) bool { return r.ID == roleID }) {
+		return fmt.Errorf("role %s: %w %s", roleID, ErrOtherServer, serverID)
+	}
+	return nil
+}
+
+// AddRole gives a member a role of the server.
+func (g *Gateway) AddRole(ctx context.Context, serverID, userID, roleID string) error {
+	if err := g.roleInServer(ctx, serverID, userID, roleID); err != nil {
+		return fmt.Errorf("add role: %w", err)
+	}
+	if err := g.rest.GuildMemberRoleAdd(serverID, userID, roleID, g.opts(ctx)); err != nil {
+		return fmt.Errorf("add role %s to %s: %w", roleID, userID, err)
+	}
+	return nil
+}
+
+// RemoveRole takes a role of the server from a member.
+func (g *Gateway) RemoveRole(ctx context.Context, serverID, userID, roleID string) error {
+	if err := g.roleInServer(ctx, serverID, userID, roleID); err != nil {
+		return fmt.Errorf("remove role: %w", err)
+	}
+	if err := g.rest.GuildMemberRoleRemove(serverID, userID, roleID, g.opts(ctx)); err != nil {
+		return fmt.Errorf("remove role %s from %s: %w", roleID, userID, err)
+	}
+	return nil
+}
+
+// GetMember returns Discord's member object (GET guilds/{server}/members/{user}:
+// the path itself scopes it to the server).
+func (g *Gateway) GetMember(ctx context.Context, serverID, userID string) (json.RawMessage, error) {
+	if err := checkID("server id", serverID); err != nil {
+		return nil, fmt.Errorf("get member: %w", err)
+	}
+	if err := checkID("user_id", userID); err != nil {
+		return nil, fmt.Errorf("get member: %w", err)
+	}
+	raw, err := g.rest.RequestWithBucketID("GET", discordgo.EndpointGuildMember(serverID, userID), nil,
+		discordgo.EndpointGuildMember(serverID, ""), g.opts(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("get member %s: %w", userID, err)
+	}
+	if !json.Valid(raw) {
+		return nil, fmt.Errorf("get member %s: answer is not JSON", userID)
+	}
+	return raw, nil
+}

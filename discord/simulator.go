@@ -1,0 +1,711 @@
+package discord
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/maidhq/maid/dashboard"
+	"github.com/maidhq/maid/engine"
+)
+
+// The simulated server's ids. They are valid snowflakes so plugins that
+// parse ids behave as they would on Discord.
+const (
+	SimServerID   = "100000000000000001"
+	SimServerName = "Maid Test Server"
+	SimBotID      = "100000000000000010"
+	SimGeneral    = "100000000000000101"
+	SimWelcome    = "100000000000000102"
+	SimRandom     = "100000000000000103"
+	SimRoleMember = "100000000000000201"
+	SimRoleMod    = "100000000000000202"
+	simAppID      = "100000000000000011"
+)
+
+// discordEpoch is the first millisecond of 2015, where snowflakes start.
+const discordEpoch = 1420070400000
+
+// SimConfig configures a Simulator.
+type SimConfig struct {
+	Logger *slog.Logger
+	// Now is the clock of message timestamps and ids; nil means time.Now.
+	Now func() time.Time
+	// MaxMessages is how many messages each channel keeps (0 means 200);
+	// MaxActions how many action lines are kept (0 means 200).
+	MaxMessages int
+	MaxActions  int
+}
+
+// Simulator is a fictional Discord server for running maid without a bot
+// token: the dashboard's event console posts messages and joins members
+// (dispatched to the engine with Discord-shaped payloads), and plugin
+// actions land in its channel view and action list. It implements
+// dashboard.Simulator, dashboard.Directory and engine.Discord; actions on
+// any other server are refused.
+type Simulator struct {
+	cfg  SimConfig
+	log  *slog.Logger
+	host atomic.Value // hostBox
+	out  chan engine.Event
+
+	mu       sync.Mutex
+	channels []simChannel
+	roles    []dashboard.Role
+	members  map[string]*simMember
+	messages map[string][]*simMessage // by channel, oldest first
+	actions  []string
+	seq      uint64
+}
+
+type simChannel struct{ id, name string }
+
+type simMember struct {
+	id, name string
+	bot      bool
+	roles    []string
+	joined   time.Time
+}
+
+type simMessage struct {
+	dashboard.SimMessage
+	at     time.Time
+	embeds []json.RawMessage
+}
+
+// NewSimulator returns the simulator with its seeded server: #general,
+// #welcome and #random, roles Member and Moderator, three members and the
+// bot.
+func NewSimulator(cfg SimConfig) *Simulator {
+	if cfg.MaxMessages <= 0 {
+		cfg.MaxMessages = 200
+	}
+	if cfg.MaxActions <= 0 {
+		cfg.MaxActions = 200
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	s := &Simulator{
+		cfg: cfg, log: log.With("component", "simulator"), out: make(chan engine.Event, 256),
+		channels: []simChannel{{SimGeneral, "general"}, {SimWelcome, "welcome"}, {SimRandom, "random"}},
+		roles: []dashboard.Role{
+			{ID: SimRoleMod, Name: "Moderator", Color: 0xe67e22},
+			{ID: SimRoleMember, Name: "Member", Color: 0x3498db},
+			{ID: SimServerID, Name: "@everyone"},
+		},
+		members:  map[string]*simMember{},
+		messages: map[string][]*simMessage{},
+	}
+	joined := cfg.Now().Add(-30 * 24 * time.Hour).UTC()
+	for _, m := range []simMember{
+		{id: SimBotID, name: "Maid", bot: true},
+		{id: "100000000000000301", name: "alice", roles: []string{SimRoleMember}},
+		{id: "100000000000000302", name: "bob", roles: []string{SimRoleMember}},
+		{id: "100000000000000303", name: "carol", roles: []string{SimRoleMember, SimRoleMod}},
+	} {
+		m.joined = joined
+		s.members[m.id] = &m
+	}
+	return s
+}
+
+// Bind connects the simulator to the engine; call it before Post or Run
+// (the engine takes the simulator as its Discord port, so it comes first).
+func (s *Simulator) Bind(h Host) { s.host.Store(hostBox{h}) }
+
+func (s *Simulator) hostOrErr() (Host, error) {
+	b, _ := s.host.Load().(hostBox)
+	if b.h == nil {
+		return nil, fmt.Errorf("simulator: %w: not bound to an engine", engine.ErrUnavailable)
+	}
+	return b.h, nil
+}
+
+// Run dispatches the events that plugin actions cause (the bot's own
+// messages, reactions and role changes, as Discord echoes them) until ctx
+// ends. They go through a queue so that a plugin's action never waits on
+// that plugin's own event queue.
+func (s *Simulator) Run(ctx context.Context) error {
+	h, err := s.hostOrErr()
+	if err != nil {
+		return err
+	}
+	for {
+		select {
+		case ev := <-s.out:
+			dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			if err := h.Dispatch(dctx, ev); err != nil {
+				s.log.Warn("dispatch simulated event", "type", ev.Type, "err", err)
+			}
+			cancel()
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+// echo queues an event caused by a plugin action; it never blocks.
+func (s *Simulator) echo(typ string, data map[string]any) {
+	raw, _ := json.Marshal(data)
+	select {
+	case s.out <- engine.Event{Type: typ, ServerID: SimServerID, Data: raw}:
+	default:
+		s.log.Warn("simulator echo queue full; event not dispatched", "type", typ)
+	}
+}
+
+// snowflake makes a new id from the clock; call with mu held.
+func (s *Simulator) snowflake() string {
+	s.seq++
+	ms := s.cfg.Now().UnixMilli() - discordEpoch
+	return strconv.FormatUint(uint64(ms)<<22|1<<17|s.seq&0xfff, 10)
+}
+
+func (s *Simulator) checkServer(serverID string) error {
+	if serverID != SimServerID {
+		return fmt.Errorf("simulator: %w: server %q (the simulated server is %s)", engine.ErrNotFound, serverID, SimServerID)
+	}
+	return nil
+}
+
+func (s *Simulator) channel(id string) (simChannel, bool) {
+	for _, c := range s.channels {
+		if c.id == id {
+			return c, true
+		}
+	}
+	return simChannel{}, false
+}
+
+func (s *Simulator) roleName(id string) (string, bool) {
+	for _, r := range s.roles {
+		if r.ID == id {
+			return r.Name, true
+		}
+	}
+	return "", false
+}
+
+func discordTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000000+00:00") }
+
+func userObject(m *simMember) map[string]any {
+	return map[string]any{
+		"id": m.id, "username": m.name, "global_name": m.name, "discriminator": "0",
+		"avatar": nil, "bot": m.bot, "public_flags": 0,
+	}
+}
+
+// memberObject is Discord's guild member; withUser false is the shape
+// MESSAGE_CREATE carries (the user is the message's author).
+func memberObject(m *simMember, withUser bool) map[string]any {
+	o := map[string]any{
+		"nick": nil, "roles": append([]string{}, m.roles...), "joined_at": discordTime(m.joined),
+		"premium_since": nil, "deaf": false, "mute": false, "flags": 0, "pending": false, "avatar": nil,
+	}
+	if withUser {
+		o["user"] = userObject(m)
+	}
+	return o
+}
+
+var mentionRe = regexp.MustCompile(`<@!?([0-9]{1,20})>`)
+
+// messageObject is Discord's message payload; call with mu held.
+func (s *Simulator) messageObject(m *simMessage, author *simMember) map[string]any {
+	mentions := []any{}
+	for _, sub := range mentionRe.FindAllStringSubmatch(m.Content, -1) {
+		if u, ok := s.members[sub[1]]; ok {
+			mentions = append(mentions, userObject(u))
+		}
+	}
+	embeds := []json.RawMessage{}
+	embeds = append(embeds, m.embeds...)
+	return map[string]any{
+		"id": m.ID, "type": 0, "channel_id": m.ChannelID, "guild_id": SimServerID,
+		"author": userObject(author), "member": memberObject(author, false),
+		"content": m.Content, "timestamp": discordTime(m.at), "edited_timestamp": nil,
+		"tts": false, "mention_everyone": false, "mentions": mentions, "mention_roles": []any{},
+		"attachments": []any{}, "embeds": embeds, "pinned": false, "flags": 0,
+	}
+}
+
+// addMessage stores a message; call with mu held.
+func (s *Simulator) addMessage(channelID string, author *simMember, content string, embeds []json.RawMessage) *simMessage {
+	now := s.cfg.Now()
+	m := &simMessage{SimMessage: dashboard.SimMessage{
+		ID: s.snowflake(), ChannelID: channelID, AuthorID: author.id, Author: author.name, Bot: author.bot,
+		Content: content, Time: now.UTC().Format(time.RFC3339),
+	}, at: now, embeds: embeds}
+	list := append(s.messages[channelID], m)
+	if len(list) > s.cfg.MaxMessages {
+		list = slices.Delete(list, 0, len(list)-s.cfg.MaxMessages)
+	}
+	s.messages[channelID] = list
+	return m
+}
+
+// Post makes a member say content in a channel: a message_create event. A
+// message "/name" runs the slash command name of the plugin declaring it,
+// as Discord would, and shows its answer in the channel.
+func (s *Simulator) Post(ctx context.Context, serverID, channelID, memberID, content string) error {
+	h, err := s.hostOrErr()
+	if err != nil {
+		return err
+	}
+	if err := s.checkServer(serverID); err != nil {
+		return err
+	}
+	content = strings.TrimSpace(content)
+	if content == "" || utf8.RuneCountInString(content) > 2000 {
+		return fmt.Errorf("simulator post: %w: content must be 1-2000 characters", engine.ErrInvalid)
+	}
+	s.mu.Lock()
+	ch, ok := s.channel(channelID)
+	author := s.members[memberID]
+	if !ok || author == nil {
+		s.mu.Unlock()
+		return fmt.Errorf("simulator post: %w: channel %q or member %q is not on the simulated server", engine.ErrNotFound, channelID, memberID)
+	}
+	msg := s.addMessage(ch.id, author, content, nil)
+	payload := s.messageObject(msg, author)
+	s.mu.Unlock()
+	raw, _ := json.Marshal(payload)
+	if err := h.Dispatch(ctx, engine.Event{Type: "message_create", ServerID: SimServerID, Data: raw}); err != nil {
+		return fmt.Errorf("simulator post: %w", err)
+	}
+	if name, ok := strings.CutPrefix(content, "/"); ok {
+		name, _, _ = strings.Cut(name, " ")
+		return s.command(ctx, h, ch, author, name)
+	}
+	return nil
+}
+
+// command simulates a slash command interaction.
+func (s *Simulator) command(ctx context.Context, h Host, ch simChannel, author *simMember, name string) error {
+	_, owners := commandSet(h.Plugins())
+	pluginID, ok := owners[name]
+	if !ok {
+		return nil // an ordinary message that starts with "/"
+	}
+	s.mu.Lock()
+	id := s.snowflake()
+	s.mu.Unlock()
+	raw, _ := json.Marshal(map[string]any{
+		"id": id, "application_id": simAppID, "type": interactionCommand, "token": "simulated-" + id,
+		"guild_id": SimServerID, "channel_id": ch.id, "member": memberObject(author, true), "version": 1,
+		"data": map[string]any{"id": id, "name": name, "type": 1},
+	})
+	ev := engine.Event{Type: "interaction_create", ServerID: SimServerID, Data: raw}
+	if err := h.Dispatch(ctx, ev); err != nil {
+		return fmt.Errorf("simulator command /%s: %w", name, err)
+	}
+	out, err := h.CallCommand(ctx, pluginID, SimServerID, name, raw)
+	var reply commandReply
+	switch {
+	case errors.Is(err, engine.ErrNotFound):
+		reply.Content = "This command is not enabled on this server."
+	case err != nil:
+		reply.Content = "This command failed: " + err.Error()
+	default:
+		if json.Unmarshal(out, &reply) != nil {
+			_ = json.Unmarshal(out, &reply.Content)
+		}
+		if reply.Content == "" && len(reply.Embeds) == 0 {
+			reply.Content = "Done."
+		}
+	}
+	s.mu.Lock()
+	bot := s.members[SimBotID]
+	msg := s.addMessage(ch.id, bot, reply.Content, reply.Embeds)
+	payload := s.messageObject(msg, bot)
+	s.mu.Unlock()
+	s.echo("message_create", payload)
+	return nil
+}
+
+// Join adds a member (guild_member_add). An empty m.ID gets a new id.
+func (s *Simulator) Join(ctx context.Context, serverID string, m dashboard.Member) error {
+	h, err := s.hostOrErr()
+	if err != nil {
+		return err
+	}
+	if err := s.checkServer(serverID); err != nil {
+		return err
+	}
+	name := strings.TrimSpace(m.Name)
+	if name == "" || utf8.RuneCountInString(name) > 32 {
+		return fmt.Errorf("simulator join: %w: name must be 1-32 characters", engine.ErrInvalid)
+	}
+	s.mu.Lock()
+	if m.ID == "" {
+		m.ID = s.snowflake()
+	}
+	if err := checkID("member id", m.ID); err != nil {
+		s.mu.Unlock()
+		return fmt.Errorf("simulator join: %w", err)
+	}
+	if _, dup := s.members[m.ID]; dup {
+		s.mu.Unlock()
+		return fmt.Errorf("simulator join: %w: member %s is already on the server", engine.ErrInvalid, m.ID)
+	}
+	mem := &simMember{id: m.ID, name: name, bot: m.Bot, joined: s.cfg.Now().UTC()}
+	s.members[m.ID] = mem
+	payload := memberObject(mem, true)
+	payload["guild_id"] = SimServerID
+	s.mu.Unlock()
+	raw, _ := json.Marshal(payload)
+	if err := h.Dispatch(ctx, engine.Event{Type: "guild_member_add", ServerID: SimServerID, Data: raw}); err != nil {
+		return fmt.Errorf("simulator join: %w", err)
+	}
+	return nil
+}
+
+// Leave removes a member (guild_member_remove).
+func (s *Simulator) Leave(ctx context.Context, serverID, memberID string) error {
+	h, err := s.hostOrErr()
+	if err != nil {
+		return err
+	}
+	if err := s.checkServer(serverID); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	mem := s.members[memberID]
+	if mem == nil || mem.id == SimBotID {
+		s.mu.Unlock()
+		return fmt.Errorf("simulator leave: %w: member %q is not on the server (or is the bot)", engine.ErrNotFound, memberID)
+	}
+	delete(s.members, memberID)
+	s.mu.Unlock()
+	raw, _ := json.Marshal(map[string]any{"guild_id": SimServerID, "user": userObject(mem)})
+	if err := h.Dispatch(ctx, engine.Event{Type: "guild_member_remove", ServerID: SimServerID, Data: raw}); err != nil {
+		return fmt.Errorf("simulator leave: %w", err)
+	}
+	return nil
+}
+
+// Messages returns a channel's latest messages, oldest first.
+func (s *Simulator) Messages(ctx context.Context, serverID, channelID string, limit int) ([]dashboard.SimMessage, error) {
+	if err := s.checkServer(serverID); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.channel(channelID); !ok {
+		return nil, fmt.Errorf("simulator: %w: channel %q", engine.ErrNotFound, channelID)
+	}
+	list := s.messages[channelID]
+	if limit > 0 && len(list) > limit {
+		list = list[len(list)-limit:]
+	}
+	out := make([]dashboard.SimMessage, len(list))
+	for i, m := range list {
+		out[i] = m.SimMessage
+	}
+	return out, nil
+}
+
+// Actions returns the latest plugin actions other than messages.
+func (s *Simulator) Actions(ctx context.Context, serverID string, limit int) ([]string, error) {
+	if err := s.checkServer(serverID); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	list := s.actions
+	if limit > 0 && len(list) > limit {
+		list = list[len(list)-limit:]
+	}
+	return append([]string(nil), list...), nil
+}
+
+// action records a line; call with mu held.
+func (s *Simulator) action(format string, args ...any) {
+	line := s.cfg.Now().UTC().Format("15:04:05") + " " + fmt.Sprintf(format, args...)
+	s.actions = append(s.actions, line)
+	if len(s.actions) > s.cfg.MaxActions {
+		s.actions = slices.Delete(s.actions, 0, len(s.actions)-s.cfg.MaxActions)
+	}
+}
+
+// Directory.
+
+// Servers returns the simulated server.
+func (s *Simulator) Servers(ctx context.Context) ([]dashboard.Server, error) {
+	return []dashboard.Server{{ID: SimServerID, Name: SimServerName}}, nil
+}
+
+// Channels returns the simulated channels.
+func (s *Simulator) Channels(ctx context.Context, serverID string) ([]dashboard.Channel, error) {
+	if err := s.checkServer(serverID); err != nil {
+		return nil, err
+	}
+	out := make([]dashboard.Channel, 0, len(s.channels))
+	for _, c := range s.channels {
+		out = append(out, dashboard.Channel{ID: c.id, Name: c.name, Type: "text"})
+	}
+	return out, nil
+}
+
+// Roles returns the simulated roles.
+func (s *Simulator) Roles(ctx context.Context, serverID string) ([]dashboard.Role, error) {
+	if err := s.checkServer(serverID); err != nil {
+		return nil, err
+	}
+	return append([]dashboard.Role(nil), s.roles...), nil
+}
+
+// Members returns the simulated members, by name.
+func (s *Simulator) Members(ctx context.Context, serverID string, limit int) ([]dashboard.Member, error) {
+	if err := s.checkServer(serverID); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	out := make([]dashboard.Member, 0, len(s.members))
+	for _, m := range s.members {
+		out = append(out, dashboard.Member{ID: m.id, Name: m.name, Bot: m.bot})
+	}
+	s.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+// engine.Discord: plugin actions, scoped to the simulated server.
+
+// scope checks a plugin action's server and channel; call with mu held.
+func (s *Simulator) scope(serverID, channelID string) (simChannel, error) {
+	if serverID != SimServerID {
+		return simChannel{}, fmt.Errorf("server %s: %w %s: the simulator only has %s", serverID, ErrOtherServer, serverID, SimServerID)
+	}
+	if err := checkID("channel_id", channelID); err != nil {
+		return simChannel{}, err
+	}
+	ch, ok := s.channel(channelID)
+	if !ok {
+		return simChannel{}, fmt.Errorf("channel %s: %w %s", channelID, ErrOtherServer, serverID)
+	}
+	return ch, nil
+}
+
+// findMessage returns a message of a channel; call with mu held.
+func (s *Simulator) findMessage(channelID, messageID string) (*simMessage, int, error) {
+	if err := checkID("message_id", messageID); err != nil {
+		return nil, 0, err
+	}
+	for i, m := range s.messages[channelID] {
+		if m.ID == messageID {
+			return m, i, nil
+		}
+	}
+	return nil, 0, fmt.Errorf("message %s: unknown message (404)", messageID)
+}
+
+// SendMessage posts as the bot in a simulated channel.
+func (s *Simulator) SendMessage(ctx context.Context, serverID string, m engine.OutMessage) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ch, err := s.scope(serverID, m.ChannelID)
+	if err != nil {
+		return "", fmt.Errorf("send message: %w", err)
+	}
+	if m.ReplyTo != "" {
+		if err := checkID("reply_to", m.ReplyTo); err != nil {
+			return "", fmt.Errorf("send message: %w", err)
+		}
+	}
+	for i, e := range m.Embeds {
+		var obj map[string]any
+		if json.Unmarshal(e, &obj) != nil {
+			return "", fmt.Errorf("send message: %w: embeds[%d] must be an object", engine.ErrInvalid, i)
+		}
+	}
+	bot := s.members[SimBotID]
+	msg := s.addMessage(ch.id, bot, m.Content, m.Embeds)
+	payload := s.messageObject(msg, bot)
+	if m.ReplyTo != "" {
+		payload["message_reference"] = map[string]any{"message_id": m.ReplyTo, "channel_id": ch.id, "guild_id": SimServerID}
+		payload["type"] = 19 // REPLY
+	}
+	s.echo("message_create", payload)
+	return msg.ID, nil
+}
+
+// EditMessage edits one of the bot's simulated messages.
+func (s *Simulator) EditMessage(ctx context.Context, serverID, channelID, messageID, content string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ch, err := s.scope(serverID, channelID)
+	if err != nil {
+		return fmt.Errorf("edit message: %w", err)
+	}
+	m, _, err := s.findMessage(ch.id, messageID)
+	if err != nil {
+		return fmt.Errorf("edit message: %w", err)
+	}
+	if m.AuthorID != SimBotID {
+		return fmt.Errorf("edit message %s: cannot edit a message authored by another user (403)", messageID)
+	}
+	m.Content = content
+	s.action("Maid edited its message %s in #%s", messageID, ch.name)
+	payload := s.messageObject(m, s.members[SimBotID])
+	payload["edited_timestamp"] = discordTime(s.cfg.Now())
+	s.echo("message_update", payload)
+	return nil
+}
+
+// DeleteMessage deletes one of the bot's simulated messages.
+func (s *Simulator) DeleteMessage(ctx context.Context, serverID, channelID, messageID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ch, err := s.scope(serverID, channelID)
+	if err != nil {
+		return fmt.Errorf("delete message: %w", err)
+	}
+	m, i, err := s.findMessage(ch.id, messageID)
+	if err != nil {
+		return fmt.Errorf("delete message: %w", err)
+	}
+	if m.AuthorID != SimBotID {
+		return fmt.Errorf("delete message %s: %w", messageID, ErrNotOwn)
+	}
+	s.messages[ch.id] = slices.Delete(s.messages[ch.id], i, i+1)
+	s.action("Maid deleted its message %s in #%s", messageID, ch.name)
+	s.echo("message_delete", map[string]any{"id": messageID, "channel_id": ch.id, "guild_id": SimServerID})
+	return nil
+}
+
+// AddReaction records the bot's reaction to a simulated message.
+func (s *Simulator) AddReaction(ctx context.Context, serverID, channelID, messageID, emoji string) error {
+	return s.reaction(serverID, channelID, messageID, emoji, true)
+}
+
+// RemoveReaction records the removal of the bot's reaction.
+func (s *Simulator) RemoveReaction(ctx context.Context, serverID, channelID, messageID, emoji string) error {
+	return s.reaction(serverID, channelID, messageID, emoji, false)
+}
+
+func (s *Simulator) reaction(serverID, channelID, messageID, emoji string, add bool) error {
+	verb, typ := "add reaction", "message_reaction_add"
+	if !add {
+		verb, typ = "remove reaction", "message_reaction_remove"
+	}
+	e, err := reactionEmoji(emoji)
+	if err != nil {
+		return fmt.Errorf("%s: %w", verb, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ch, err := s.scope(serverID, channelID)
+	if err != nil {
+		return fmt.Errorf("%s: %w", verb, err)
+	}
+	m, _, err := s.findMessage(ch.id, messageID)
+	if err != nil {
+		return fmt.Errorf("%s: %w", verb, err)
+	}
+	if add {
+		s.action("Maid reacted %s to %s's message in #%s", e, m.Author, ch.name)
+	} else {
+		s.action("Maid removed its %s reaction from %s's message in #%s", e, m.Author, ch.name)
+	}
+	s.echo(typ, map[string]any{
+		"user_id": SimBotID, "channel_id": ch.id, "message_id": m.ID, "guild_id": SimServerID,
+		"emoji": map[string]any{"id": nil, "name": e}, "message_author_id": m.AuthorID,
+	})
+	return nil
+}
+
+// AddRole gives a simulated member a simulated role.
+func (s *Simulator) AddRole(ctx context.Context, serverID, userID, roleID string) error {
+	return s.role(serverID, userID, roleID, true)
+}
+
+// RemoveRole takes a simulated role from a simulated member.
+func (s *Simulator) RemoveRole(ctx context.Context, serverID, userID, roleID string) error {
+	return s.role(serverID, userID, roleID, false)
+}
+
+func (s *Simulator) role(serverID, userID, roleID string, add bool) error {
+	verb := "add role"
+	if !add {
+		verb = "remove role"
+	}
+	if serverID != SimServerID {
+		return fmt.Errorf("%s: server %s: %w %s", verb, serverID, ErrOtherServer, serverID)
+	}
+	for _, f := range [][2]string{{"user_id", userID}, {"role_id", roleID}} {
+		if err := checkID(f[0], f[1]); err != nil {
+			return fmt.Errorf("%s: %w", verb, err)
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	name, ok := s.roleName(roleID)
+	if !ok {
+		return fmt.Errorf("%s: role %s: %w %s", verb, roleID, ErrOtherServer, serverID)
+	}
+	if roleID == SimServerID {
+		return fmt.Errorf("%s: %w: role_id %s is @everyone, which every member has", verb, engine.ErrInvalid, roleID)
+	}
+	mem := s.members[userID]
+	if mem == nil {
+		return fmt.Errorf("%s: member %s: unknown member (404)", verb, userID)
+	}
+	has := slices.Contains(mem.roles, roleID)
+	switch {
+	case add && !has:
+		mem.roles = append(mem.roles, roleID)
+		s.action("Maid gave %s the role %s", mem.name, name)
+	case !add && has:
+		mem.roles = slices.DeleteFunc(mem.roles, func(r string) bool { return r == roleID })
+		s.action("Maid took the role %s from %s", name, mem.name)
+	default:
+		return nil // Discord answers 204 and sends no update
+	}
+	payload := memberObject(mem, true)
+	payload["guild_id"] = SimServerID
+	s.echo("guild_member_update", payload)
+	return nil
+}
+
+// GetMember returns a simulated member as Discord's member object.
+func (s *Simulator) GetMember(ctx context.Context, serverID, userID string) (json.RawMessage, error) {
+	if serverID != SimServerID {
+		return nil, fmt.Errorf("get member: server %s: %w %s", serverID, ErrOtherServer, serverID)
+	}
+	if err := checkID("user_id", userID); err != nil {
+		return nil, fmt.Errorf("get member: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	mem := s.members[userID]
+	if mem == nil {
+		return nil, fmt.Errorf("get member %s: unknown member (404)", userID)
+	}
+	return json.Marshal(memberObject(mem, true))
+}
+
+var (
+	_ engine.Discord      = (*Simulator)(nil)
+	_ dashboard.Directory = (*Simulator)(nil)
+	_ dashboard.Simulator = (*Simulator)(nil)
+)
