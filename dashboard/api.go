@@ -1,0 +1,292 @@
+package dashboard
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/json"
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/maidhq/maid/engine"
+)
+
+// maxBody bounds a JSON request body.
+const maxBody = 1 << 20
+
+var handlerRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`)
+
+// bridgeMethods are the host methods a plugin iframe may call through the
+// MaidSDK bridge (spec 000: kv, metrics, sql; dashboard goes to rpc).
+// engine.HostCall checks capabilities and enablement again.
+var bridgeMethods = map[string]bool{
+	"kv.get": true, "kv.set": true, "kv.delete": true, "kv.list": true, "kv.count": true,
+	"kv.get_many": true, "kv.set_many": true,
+	"metrics.query": true, "metrics.total": true,
+	"sql.query": true, "sql.execute": true,
+}
+
+// readParams reads a JSON object body ({} when empty).
+func readParams(c echo.Context) (json.RawMessage, error) {
+	body, err := io.ReadAll(io.LimitReader(c.Request().Body, maxBody+1))
+	if err != nil {
+		return nil, errStatus(http.StatusBadRequest, "invalid", "read body: "+err.Error())
+	}
+	if len(body) > maxBody {
+		return nil, errStatus(http.StatusRequestEntityTooLarge, "limit", "request body larger than 1 MiB")
+	}
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 {
+		return json.RawMessage("{}"), nil
+	}
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(body, &obj); err != nil || obj == nil {
+		return nil, errStatus(http.StatusBadRequest, "invalid", "the body must be a JSON object of params")
+	}
+	return body, nil
+}
+
+// rpc calls a plugin's @plugin.on_dashboard handler for the current
+// server: POST /p/{plugin_id}/dashboard/rpc/{method}.
+func (s *Site) rpc(c echo.Context) error {
+	serverID, err := s.currentServer(c)
+	if err != nil {
+		return err
+	}
+	method := strings.TrimPrefix(c.Param("method"), "dashboard.")
+	if !handlerRe.MatchString(method) {
+		return errStatus(http.StatusBadRequest, "invalid", "method must be a handler name (letters, digits, _)")
+	}
+	params, err := readParams(c)
+	if err != nil {
+		return err
+	}
+	res, err := s.eng.CallDashboard(c.Request().Context(), c.Param("plugin"), serverID, method, params)
+	if err != nil {
+		return engineError(err)
+	}
+	if len(res) == 0 {
+		res = json.RawMessage("null")
+	}
+	return c.JSONBlob(http.StatusOK, res)
+}
+
+// hostCall serves the MaidSDK bridge's kv/metrics/sql calls for the
+// current server: POST /p/{plugin_id}/dashboard/host/{method}.
+func (s *Site) hostCall(c echo.Context) error {
+	serverID, err := s.currentServer(c)
+	if err != nil {
+		return err
+	}
+	method := c.Param("method")
+	if !bridgeMethods[method] {
+		return errStatus(http.StatusForbidden, "capability", "method "+method+" is not available to dashboards (allowed: kv.*, metrics.query, metrics.total, sql.*, dashboard.*)")
+	}
+	params, err := readParams(c)
+	if err != nil {
+		return err
+	}
+	res, err := s.eng.HostCall(c.Request().Context(), c.Param("plugin"), serverID, method, params)
+	if err != nil {
+		return engineError(err)
+	}
+	return c.JSON(http.StatusOK, res)
+}
+
+func (s *Site) apiMe(c echo.Context) error {
+	sess := sessionOf(c)
+	s.mu.Lock()
+	sel := sess.selected
+	s.mu.Unlock()
+	return c.JSON(http.StatusOK, map[string]any{"id": sess.userID, "name": sess.userName, "admin": sess.admin, "server": sel})
+}
+
+func (s *Site) apiServers(c echo.Context) error {
+	list, err := s.servers(c.Request().Context(), sessionOf(c))
+	if err != nil {
+		return err
+	}
+	if list == nil {
+		list = []Server{}
+	}
+	return c.JSON(http.StatusOK, map[string]any{"servers": list})
+}
+
+func (s *Site) apiServerPlugins(c echo.Context) error {
+	_, sv, err := s.serverParam(c)
+	if err != nil {
+		return err
+	}
+	states, err := s.eng.ServerPlugins(c.Request().Context(), sv.ID)
+	if err != nil {
+		return engineError(err)
+	}
+	type item struct {
+		ID      string         `json:"id"`
+		Name    string         `json:"name"`
+		Version string         `json:"version"`
+		Mode    string         `json:"dashboard"`
+		Enabled bool           `json:"enabled"`
+		Options map[string]any `json:"options"`
+	}
+	out := []item{}
+	for _, st := range states {
+		m := st.Package.Manifest
+		out = append(out, item{ID: m.ID, Name: m.Name, Version: m.Version, Mode: st.Package.Mode.String(), Enabled: st.Enabled, Options: st.Options})
+	}
+	return c.JSON(http.StatusOK, map[string]any{"plugins": out})
+}
+
+func (s *Site) apiLogs(c echo.Context) error {
+	if err := requireAdmin(sessionOf(c)); err != nil {
+		return err
+	}
+	lines, err := s.eng.Logs(c.Param("plugin"), 500)
+	if err != nil {
+		return engineError(err)
+	}
+	if lines == nil {
+		lines = []engine.LogLine{}
+	}
+	return c.JSON(http.StatusOK, map[string]any{"lines": lines})
+}
+
+func (s *Site) simServer(c echo.Context) (string, error) {
+	if s.cfg.Simulator == nil {
+		return "", errStatus(http.StatusNotFound, "not_found", "the simulator is off: maid is connected to Discord")
+	}
+	_, sv, err := s.serverParam(c)
+	if err != nil {
+		return "", err
+	}
+	return sv.ID, nil
+}
+
+func (s *Site) apiSimState(c echo.Context) error {
+	sid, err := s.simServer(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	out := map[string]any{"messages": []SimMessage{}, "actions": []string{}}
+	if ch := c.QueryParam("channel_id"); ch != "" {
+		msgs, err := s.cfg.Simulator.Messages(ctx, sid, ch, 100)
+		if err != nil {
+			return engineError(err)
+		}
+		if msgs != nil {
+			out["messages"] = msgs
+		}
+	}
+	acts, err := s.cfg.Simulator.Actions(ctx, sid, 50)
+	if err != nil {
+		return engineError(err)
+	}
+	if acts != nil {
+		out["actions"] = acts
+	}
+	members, err := s.cfg.Directory.Members(ctx, sid, 200)
+	if err != nil {
+		return engineError(err)
+	}
+	if members == nil {
+		members = []Member{}
+	}
+	out["members"] = members
+	return c.JSON(http.StatusOK, out)
+}
+
+func (s *Site) apiSimPost(c echo.Context) error {
+	sid, err := s.simServer(c)
+	if err != nil {
+		return err
+	}
+	var p struct {
+		ChannelID string `json:"channel_id"`
+		MemberID  string `json:"member_id"`
+		Content   string `json:"content"`
+	}
+	if err := decodeBody(c, &p); err != nil {
+		return err
+	}
+	if p.ChannelID == "" || p.MemberID == "" || strings.TrimSpace(p.Content) == "" {
+		return errStatus(http.StatusBadRequest, "invalid", "channel_id, member_id and content are required")
+	}
+	if err := s.cfg.Simulator.Post(c.Request().Context(), sid, p.ChannelID, p.MemberID, p.Content); err != nil {
+		return engineError(err)
+	}
+	return c.JSON(http.StatusOK, map[string]bool{"ok": true})
+}
+
+func (s *Site) apiSimJoin(c echo.Context) error {
+	sid, err := s.simServer(c)
+	if err != nil {
+		return err
+	}
+	var p struct {
+		ID   string `json:"id"`
+		Name string `json:"name"`
+	}
+	if err := decodeBody(c, &p); err != nil {
+		return err
+	}
+	p.Name = strings.TrimSpace(p.Name)
+	if p.Name == "" {
+		return errStatus(http.StatusBadRequest, "invalid", "name is required")
+	}
+	if p.ID == "" {
+		p.ID = randomSnowflake()
+	}
+	m := Member{ID: p.ID, Name: p.Name}
+	if err := s.cfg.Simulator.Join(c.Request().Context(), sid, m); err != nil {
+		return engineError(err)
+	}
+	return c.JSON(http.StatusOK, map[string]any{"ok": true, "member": m})
+}
+
+func (s *Site) apiSimLeave(c echo.Context) error {
+	sid, err := s.simServer(c)
+	if err != nil {
+		return err
+	}
+	var p struct {
+		MemberID string `json:"member_id"`
+	}
+	if err := decodeBody(c, &p); err != nil {
+		return err
+	}
+	if p.MemberID == "" {
+		return errStatus(http.StatusBadRequest, "invalid", "member_id is required")
+	}
+	if err := s.cfg.Simulator.Leave(c.Request().Context(), sid, p.MemberID); err != nil {
+		return engineError(err)
+	}
+	return c.JSON(http.StatusOK, map[string]bool{"ok": true})
+}
+
+func decodeBody(c echo.Context, v any) error {
+	raw, err := readParams(c)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return errStatus(http.StatusBadRequest, "invalid", "decode body: "+err.Error())
+	}
+	return nil
+}
+
+// randomSnowflake returns a random 18-digit id shaped like Discord's.
+func randomSnowflake() string {
+	b := make([]byte, 18)
+	if _, err := rand.Read(b); err != nil {
+		panic("dashboard: crypto/rand: " + err.Error())
+	}
+	b[0] = '1' + b[0]%9
+	for i := 1; i < len(b); i++ {
+		b[i] = '0' + b[i]%10
+	}
+	return string(b)
+}

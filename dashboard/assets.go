@@ -1,0 +1,94 @@
+package dashboard
+
+import (
+	"io/fs"
+	"mime"
+	"net/http"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/maidhq/maid/plugin"
+	"github.com/maidhq/maid/web"
+)
+
+// frameCSP is the policy of every document and file served from a plugin's
+// dashboard/ (iframe mode). Same-origin files only (the plugin's own, and
+// /static/ which the spec's minimal HTML links); inline script and style
+// because the spec's example uses them; no network access at all (data
+// comes through the MaidSDK bridge), no forms posting anywhere, no plugins,
+// no <base>, and only the dashboard may frame it. The iframe's sandbox
+// (allow-scripts allow-forms, never allow-same-origin) gives it an opaque
+// origin: no cookies, no storage, no access to the parent's DOM.
+const frameCSP = "default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; " +
+	"img-src 'self' data:; font-src 'self' data:; media-src 'self'; connect-src 'none'; form-action 'none'; " +
+	"base-uri 'none'; object-src 'none'; frame-src 'none'; worker-src 'none'; frame-ancestors 'self'; sandbox allow-scripts allow-forms"
+
+// static serves web/static. Versioned URLs (?v=) may be cached.
+func (s *Site) static(c echo.Context) error {
+	p := path.Clean("/" + c.Param("*"))[1:]
+	data, err := fs.ReadFile(web.Static, p)
+	if err != nil || p == "" {
+		return errStatus(http.StatusNotFound, "not_found", "no such file")
+	}
+	ct := mime.TypeByExtension(path.Ext(p))
+	if ct == "" {
+		ct = "application/octet-stream"
+	}
+	if c.QueryParam("v") != "" {
+		c.Response().Header().Set("Cache-Control", "public, max-age=86400")
+	} else {
+		c.Response().Header().Set("Cache-Control", "no-cache")
+	}
+	// Plugin iframes (opaque origin) load these too.
+	c.Response().Header().Set("Cross-Origin-Resource-Policy", "cross-origin")
+	return c.Blob(http.StatusOK, ct, data)
+}
+
+// pluginAsset serves a file of an iframe-mode plugin's dashboard/ at
+// /p/{plugin}/assets/{path}. "dashboard-assets/X" names dashboard/X too
+// (spec 000: bundled files such as dashboard-assets/sdk/ui.css). If the zip
+// lacks sdk/ui.css or sdk/ui.js, the platform's copies are served there, so
+// the documented include works either way.
+//
+// These are the plugin's static files, the same for every user and server;
+// they hold no server data (that comes only through the bridge), so they
+// need no session — which matters because requests from the sandboxed
+// (opaque-origin) iframe carry no cookies.
+func (s *Site) pluginAsset(c echo.Context) error {
+	h := c.Response().Header()
+	h.Set("Content-Security-Policy", frameCSP)
+	h.Set("X-Frame-Options", "SAMEORIGIN")
+	h.Set("Cross-Origin-Resource-Policy", "cross-origin")
+	h.Set("Cache-Control", "no-cache")
+	pkg, ok := s.eng.Plugin(c.Param("plugin"))
+	if !ok || pkg.Mode != plugin.ModeIframe {
+		return errStatus(http.StatusNotFound, "not_found", "no such plugin dashboard")
+	}
+	rel := path.Clean("/" + c.Param("*"))[1:]
+	rel = strings.TrimPrefix(rel, "dashboard-assets/")
+	if rel == "" || rel == "." {
+		rel = "index.html"
+	}
+	file := "dashboard/" + rel
+	for _, f := range pkg.Files {
+		if f == file {
+			full := filepath.Join(pkg.Dir, filepath.FromSlash(file))
+			if fi, err := os.Lstat(full); err != nil || !fi.Mode().IsRegular() {
+				break
+			}
+			return c.File(full)
+		}
+	}
+	switch rel {
+	case "sdk/ui.css", "sdk/ui.js":
+		data, err := fs.ReadFile(web.Static, rel)
+		if err == nil {
+			return c.Blob(http.StatusOK, mime.TypeByExtension(path.Ext(rel)), data)
+		}
+	}
+	return errStatus(http.StatusNotFound, "not_found", "no such file in the plugin's dashboard/")
+}

@@ -1,0 +1,403 @@
+package dashboard
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+)
+
+// Discord permission bits that let a user manage a server's plugins.
+const (
+	permAdministrator = 1 << 3
+	permManageGuild   = 1 << 5
+)
+
+// session is one signed-in browser. Sessions live in memory: a restart
+// signs everyone out (and Run prints a fresh admin link).
+type session struct {
+	id       string
+	userID   string
+	userName string
+	avatar   string
+	admin    bool
+	guilds   map[string]bool // servers the user may manage (MANAGE_GUILD or owner), at sign-in
+	csrf     string
+	expires  time.Time
+	selected string // the current server: /p/ calls act on it
+}
+
+const sessionKey = "maid.session"
+
+func randomToken() string {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		panic("dashboard: crypto/rand: " + err.Error()) // the platform's RNG failing is not recoverable
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func (s *Site) cookieName() string {
+	if s.secure {
+		return "__Host-maid_session" // Secure, Path=/, no Domain: cannot be set by a subdomain
+	}
+	return "maid_session"
+}
+
+func (s *Site) newSession(c echo.Context, userID, name, avatar string, admin bool, guilds map[string]bool) *session {
+	sess := &session{
+		id: randomToken(), userID: userID, userName: name, avatar: avatar, admin: admin || s.admins[userID],
+		guilds: guilds, csrf: randomToken(), expires: s.now().Add(s.cfg.SessionTTL),
+	}
+	s.mu.Lock()
+	now := s.now()
+	for id, old := range s.sessions { // sweep expired sessions on sign-in
+		if now.After(old.expires) {
+			delete(s.sessions, id)
+		}
+	}
+	s.sessions[sess.id] = sess
+	s.mu.Unlock()
+	c.SetCookie(&http.Cookie{
+		Name: s.cookieName(), Value: sess.id, Path: "/", HttpOnly: true, Secure: s.secure,
+		SameSite: http.SameSiteLaxMode, Expires: sess.expires,
+	})
+	return sess
+}
+
+// loadSession attaches the request's session, if any, to the context.
+func (s *Site) loadSession(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if ck, err := c.Cookie(s.cookieName()); err == nil && ck.Value != "" {
+			s.mu.Lock()
+			sess := s.sessions[ck.Value]
+			if sess != nil && s.now().After(sess.expires) {
+				delete(s.sessions, ck.Value)
+				sess = nil
+			}
+			s.mu.Unlock()
+			if sess != nil {
+				c.Set(sessionKey, sess)
+			}
+		}
+		return next(c)
+	}
+}
+
+func sessionOf(c echo.Context) *session {
+	sess, _ := c.Get(sessionKey).(*session)
+	return sess
+}
+
+// requireSession answers 401 without a valid session.
+func (s *Site) requireSession(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if sessionOf(c) == nil {
+			return errUnauthenticated
+		}
+		return next(c)
+	}
+}
+
+// checkCSRF guards every state-changing request: the session's token must
+// come in the X-CSRF-Token header or the _csrf form field, and a browser's
+// Origin header, when sent, must be ours.
+func (s *Site) checkCSRF(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		switch c.Request().Method {
+		case http.MethodGet, http.MethodHead, http.MethodOptions:
+			return next(c)
+		}
+		sess := sessionOf(c)
+		if sess == nil {
+			return errUnauthenticated
+		}
+		if o := c.Request().Header.Get("Origin"); o != "" && o != s.origin() && o != "http://"+c.Request().Host && o != "https://"+c.Request().Host {
+			return errCSRF
+		}
+		tok := c.Request().Header.Get("X-CSRF-Token")
+		if tok == "" {
+			tok = c.FormValue("_csrf")
+		}
+		if tok == "" || subtle.ConstantTimeCompare([]byte(tok), []byte(sess.csrf)) != 1 {
+			return errCSRF
+		}
+		return next(c)
+	}
+}
+
+func (s *Site) origin() string { return s.base.Scheme + "://" + s.base.Host }
+
+// AdminLink returns a new one-time admin sign-in link. Run prints one on
+// start; each link works once, until the process restarts.
+func (s *Site) AdminLink() string {
+	tok := randomToken()
+	s.mu.Lock()
+	s.adminTokens[tok] = s.now()
+	s.mu.Unlock()
+	return s.base.String() + "/auth/admin?token=" + tok
+}
+
+func (s *Site) adminSignIn(c echo.Context) error {
+	tok := c.QueryParam("token")
+	s.mu.Lock()
+	_, ok := s.adminTokens[tok]
+	delete(s.adminTokens, tok)
+	s.mu.Unlock()
+	if tok == "" || !ok {
+		return s.renderLogin(c, http.StatusUnauthorized, "This admin sign-in link was already used or is not valid. Restart maid serve for a new one.")
+	}
+	s.newSession(c, "admin", "Admin", "", true, nil)
+	return c.Redirect(http.StatusSeeOther, "/servers")
+}
+
+func (s *Site) logout(c echo.Context) error {
+	sess := sessionOf(c)
+	s.mu.Lock()
+	delete(s.sessions, sess.id)
+	s.mu.Unlock()
+	c.SetCookie(&http.Cookie{Name: s.cookieName(), Value: "", Path: "/", HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode, MaxAge: -1})
+	return c.Redirect(http.StatusSeeOther, "/login")
+}
+
+func (s *Site) redirectURI() string { return s.base.String() + "/auth/discord/callback" }
+
+const stateCookie = "maid_oauth_state"
+
+// oauthStart sends the browser to Discord's consent page with a state bound
+// to a short-lived cookie (login CSRF).
+func (s *Site) oauthStart(c echo.Context) error {
+	if !s.cfg.OAuth.enabled() {
+		return errStatus(http.StatusNotFound, "not_found", "Discord sign-in is not configured (set --oauth-client-id and --oauth-client-secret)")
+	}
+	state := randomToken()
+	c.SetCookie(&http.Cookie{Name: stateCookie, Value: state, Path: "/auth/discord", HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode, MaxAge: 600})
+	q := url.Values{
+		"response_type": {"code"},
+		"client_id":     {s.cfg.OAuth.ClientID},
+		"scope":         {"identify guilds"},
+		"redirect_uri":  {s.redirectURI()},
+		"state":         {state},
+		"prompt":        {"none"},
+	}
+	return c.Redirect(http.StatusFound, s.cfg.OAuth.AuthorizeURL+"?"+q.Encode())
+}
+
+type discordUser struct {
+	ID         string `json:"id"`
+	Username   string `json:"username"`
+	GlobalName string `json:"global_name"`
+	Avatar     string `json:"avatar"`
+}
+
+type discordGuild struct {
+	ID          string `json:"id"`
+	Name        string `json:"name"`
+	Owner       bool   `json:"owner"`
+	Permissions string `json:"permissions"` // a decimal bit set (API v10)
+}
+
+// manages reports whether the guild entry lets the user manage the server.
+func (g discordGuild) manages() bool {
+	if g.Owner {
+		return true
+	}
+	p, err := strconv.ParseUint(g.Permissions, 10, 64)
+	return err == nil && p&(permManageGuild|permAdministrator) != 0
+}
+
+func (s *Site) oauthCallback(c echo.Context) error {
+	if !s.cfg.OAuth.enabled() {
+		return errStatus(http.StatusNotFound, "not_found", "Discord sign-in is not configured")
+	}
+	ck, err := c.Cookie(stateCookie)
+	c.SetCookie(&http.Cookie{Name: stateCookie, Value: "", Path: "/auth/discord", HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode, MaxAge: -1})
+	if err != nil || ck.Value == "" || subtle.ConstantTimeCompare([]byte(ck.Value), []byte(c.QueryParam("state"))) != 1 {
+		return s.renderLogin(c, http.StatusBadRequest, "Sign-in failed: the sign-in state did not match. Please try again.")
+	}
+	if e := c.QueryParam("error"); e != "" {
+		return s.renderLogin(c, http.StatusUnauthorized, "Discord did not sign you in: "+e)
+	}
+	code := c.QueryParam("code")
+	if code == "" {
+		return s.renderLogin(c, http.StatusBadRequest, "Sign-in failed: Discord sent no code.")
+	}
+	ctx := c.Request().Context()
+	token, err := s.exchangeCode(ctx, code)
+	if err != nil {
+		s.log.Warn("oauth token exchange", "err", err)
+		return s.renderLogin(c, http.StatusBadGateway, "Sign-in failed: could not talk to Discord.")
+	}
+	var user discordUser
+	if err := s.discordGET(ctx, token, "/users/@me", &user); err != nil || user.ID == "" {
+		s.log.Warn("oauth user", "err", err)
+		return s.renderLogin(c, http.StatusBadGateway, "Sign-in failed: could not read your Discord account.")
+	}
+	var guilds []discordGuild
+	if err := s.discordGET(ctx, token, "/users/@me/guilds", &guilds); err != nil {
+		s.log.Warn("oauth guilds", "err", err)
+		return s.renderLogin(c, http.StatusBadGateway, "Sign-in failed: could not read your Discord servers.")
+	}
+	managed := map[string]bool{}
+	for _, g := range guilds {
+		if g.manages() {
+			managed[g.ID] = true
+		}
+	}
+	name := user.GlobalName
+	if name == "" {
+		name = user.Username
+	}
+	avatar := ""
+	if user.Avatar != "" {
+		avatar = "https://cdn.discordapp.com/avatars/" + url.PathEscape(user.ID) + "/" + url.PathEscape(user.Avatar) + ".png?size=64"
+	}
+	s.newSession(c, user.ID, name, avatar, false, managed)
+	return c.Redirect(http.StatusSeeOther, "/servers")
+}
+
+func (s *Site) exchangeCode(ctx context.Context, code string) (string, error) {
+	form := url.Values{
+		"grant_type":   {"authorization_code"},
+		"code":         {code},
+		"redirect_uri": {s.redirectURI()},
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.cfg.OAuth.TokenURL, strings.NewReader(form.Encode()))
+	if err != nil {
+		return "", fmt.Errorf("token request: %w", err)
+	}
+	req.SetBasicAuth(url.QueryEscape(s.cfg.OAuth.ClientID), url.QueryEscape(s.cfg.OAuth.ClientSecret))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	var tok struct {
+		AccessToken string `json:"access_token"`
+		TokenType   string `json:"token_type"`
+	}
+	if err := s.doJSON(req, &tok); err != nil {
+		return "", fmt.Errorf("token request: %w", err)
+	}
+	if tok.AccessToken == "" {
+		return "", fmt.Errorf("token request: no access_token in the answer")
+	}
+	return tok.AccessToken, nil
+}
+
+func (s *Site) discordGET(ctx context.Context, token, path string, out any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(s.cfg.OAuth.APIURL, "/")+path, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Accept", "application/json")
+	return s.doJSON(req, out)
+}
+
+func (s *Site) doJSON(req *http.Request, out any) error {
+	resp, err := s.cfg.OAuth.HTTPClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("%s %s: status %d", req.Method, req.URL.Path, resp.StatusCode)
+	}
+	if err := json.Unmarshal(body, out); err != nil {
+		return fmt.Errorf("%s %s: decode: %w", req.Method, req.URL.Path, err)
+	}
+	return nil
+}
+
+// servers returns the servers the session may see: all of maid's servers
+// for admins, else those the user manages.
+func (s *Site) servers(ctx context.Context, sess *session) ([]Server, error) {
+	all, err := s.cfg.Directory.Servers(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list servers: %w", err)
+	}
+	if sess.admin {
+		return all, nil
+	}
+	var out []Server
+	for _, sv := range all {
+		if sess.guilds[sv.ID] {
+			out = append(out, sv)
+		}
+	}
+	return out, nil
+}
+
+// authorize checks the session may manage serverID and returns the server:
+// 403 if not theirs, 404 if maid is not in it.
+func (s *Site) authorize(ctx context.Context, sess *session, serverID string) (Server, error) {
+	if !sess.admin && !sess.guilds[serverID] {
+		return Server{}, errForbidden
+	}
+	all, err := s.cfg.Directory.Servers(ctx)
+	if err != nil {
+		return Server{}, fmt.Errorf("list servers: %w", err)
+	}
+	for _, sv := range all {
+		if sv.ID == serverID {
+			return sv, nil
+		}
+	}
+	return Server{}, errStatus(http.StatusNotFound, "not_found", "maid is not in this server")
+}
+
+// serverParam authorizes the :server path parameter and makes it the
+// session's current server.
+func (s *Site) serverParam(c echo.Context) (*session, Server, error) {
+	sess := sessionOf(c)
+	sv, err := s.authorize(c.Request().Context(), sess, c.Param("server"))
+	if err != nil {
+		return nil, Server{}, err
+	}
+	s.mu.Lock()
+	sess.selected = sv.ID
+	s.mu.Unlock()
+	return sess, sv, nil
+}
+
+// currentServer resolves the server a /p/ call acts on: ?discord_srv_id=
+// selects one (after the permission check), else the session's current
+// server. Nothing in a request body can change it.
+func (s *Site) currentServer(c echo.Context) (string, error) {
+	sess := sessionOf(c)
+	id := c.QueryParam("discord_srv_id")
+	if id == "" {
+		s.mu.Lock()
+		id = sess.selected
+		s.mu.Unlock()
+	}
+	if id == "" {
+		return "", errStatus(http.StatusBadRequest, "no_server", "no server selected: open a server first or pass ?discord_srv_id=")
+	}
+	if _, err := s.authorize(c.Request().Context(), sess, id); err != nil {
+		return "", err
+	}
+	s.mu.Lock()
+	sess.selected = id
+	s.mu.Unlock()
+	return id, nil
+}
+
+func requireAdmin(sess *session) error {
+	if !sess.admin {
+		return errAdminOnly
+	}
+	return nil
+}

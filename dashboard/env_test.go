@@ -1,0 +1,356 @@
+package dashboard_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/maidhq/maid/dashboard"
+	"github.com/maidhq/maid/discord"
+	"github.com/maidhq/maid/engine"
+	"github.com/maidhq/maid/sandbox/process"
+	"github.com/maidhq/maid/store"
+)
+
+// The two servers of the tests: A is the simulator's (alice manages it), B
+// is another server maid is in where alice is a plain member.
+const (
+	serverA = discord.SimServerID
+	serverB = "200000000000000002"
+)
+
+// twoServers is the simulator's directory plus server B (no channels).
+type twoServers struct{ *discord.Simulator }
+
+func (d twoServers) Servers(ctx context.Context) ([]dashboard.Server, error) {
+	list, err := d.Simulator.Servers(ctx)
+	return append(list, dashboard.Server{ID: serverB, Name: "Other Server"}), err
+}
+
+func (d twoServers) Channels(ctx context.Context, id string) ([]dashboard.Channel, error) {
+	if id == serverB {
+		return nil, nil
+	}
+	return d.Simulator.Channels(ctx, id)
+}
+
+func (d twoServers) Roles(ctx context.Context, id string) ([]dashboard.Role, error) {
+	if id == serverB {
+		return nil, nil
+	}
+	return d.Simulator.Roles(ctx, id)
+}
+
+func (d twoServers) Members(ctx context.Context, id string, n int) ([]dashboard.Member, error) {
+	if id == serverB {
+		return nil, nil
+	}
+	return d.Simulator.Members(ctx, id, n)
+}
+
+// fakeUser is an account of the fake Discord OAuth/API server.
+type fakeUser struct {
+	ID, Name string
+	Guilds   []map[string]any
+}
+
+var (
+	alice = fakeUser{ID: "100000000000000301", Name: "alice", Guilds: []map[string]any{
+		{"id": serverA, "name": "Maid Test Server", "owner": false, "permissions": "32"}, // MANAGE_GUILD
+		{"id": serverB, "name": "Other Server", "owner": false, "permissions": "1024"},   // view channel only
+	}}
+	dave = fakeUser{ID: "100000000000000399", Name: "dave", Guilds: []map[string]any{
+		{"id": serverA, "name": "Maid Test Server", "owner": false, "permissions": "0"},
+	}}
+)
+
+// fakeDiscord is a local stand-in for Discord's OAuth2 and user API.
+type fakeDiscord struct {
+	srv    *httptest.Server
+	mu     sync.Mutex
+	next   fakeUser            // who signs in at the next authorize
+	codes  map[string]fakeUser // code → user
+	tokens map[string]fakeUser
+}
+
+func newFakeDiscord(t *testing.T) *fakeDiscord {
+	f := &fakeDiscord{codes: map[string]fakeUser{}, tokens: map[string]fakeUser{}}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /oauth2/authorize", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		if q.Get("client_id") != "test-client" || q.Get("response_type") != "code" || !strings.Contains(q.Get("scope"), "guilds") {
+			http.Error(w, "bad authorize request", http.StatusBadRequest)
+			return
+		}
+		f.mu.Lock()
+		code := fmt.Sprintf("code-%d", len(f.codes)+1)
+		f.codes[code] = f.next
+		f.mu.Unlock()
+		http.Redirect(w, r, q.Get("redirect_uri")+"?code="+code+"&state="+url.QueryEscape(q.Get("state")), http.StatusFound)
+	})
+	mux.HandleFunc("POST /api/oauth2/token", func(w http.ResponseWriter, r *http.Request) {
+		id, secret, ok := r.BasicAuth()
+		if !ok || id != "test-client" || secret != "test-secret" || r.FormValue("grant_type") != "authorization_code" {
+			http.Error(w, `{"error":"invalid_client"}`, http.StatusUnauthorized)
+			return
+		}
+		f.mu.Lock()
+		u, ok := f.codes[r.FormValue("code")]
+		delete(f.codes, r.FormValue("code"))
+		tok := "tok-" + r.FormValue("code")
+		f.tokens[tok] = u
+		f.mu.Unlock()
+		if !ok {
+			http.Error(w, `{"error":"invalid_grant"}`, http.StatusBadRequest)
+			return
+		}
+		json.NewEncoder(w).Encode(map[string]any{"access_token": tok, "token_type": "Bearer", "expires_in": 600})
+	})
+	user := func(r *http.Request) (fakeUser, bool) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		u, ok := f.tokens[strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")]
+		return u, ok
+	}
+	mux.HandleFunc("GET /api/users/@me", func(w http.ResponseWriter, r *http.Request) {
+		u, ok := user(r)
+		if !ok {
+			http.Error(w, "{}", http.StatusUnauthorized)
+			return
+		}
+		json.NewEncoder(w).Encode(map[string]any{"id": u.ID, "username": u.Name, "global_name": strings.ToUpper(u.Name[:1]) + u.Name[1:]})
+	})
+	mux.HandleFunc("GET /api/users/@me/guilds", func(w http.ResponseWriter, r *http.Request) {
+		u, ok := user(r)
+		if !ok {
+			http.Error(w, "{}", http.StatusUnauthorized)
+			return
+		}
+		json.NewEncoder(w).Encode(u.Guilds)
+	})
+	f.srv = httptest.NewServer(mux)
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+func (f *fakeDiscord) signInAs(u fakeUser) {
+	f.mu.Lock()
+	f.next = u
+	f.mu.Unlock()
+}
+
+type testEnv struct {
+	t       *testing.T
+	ctx     context.Context
+	eng     *engine.Engine
+	site    *dashboard.Site
+	srv     *httptest.Server
+	discord *fakeDiscord
+	sim     *discord.Simulator
+	reg     *prometheus.Registry
+}
+
+// newEnv runs a real engine (SQLite store, process backend) with the test
+// plugins and the examples installed and enabled on servers A and B, and
+// the dashboard on an httptest server.
+func newEnv(t *testing.T) *testEnv {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	dir := t.TempDir()
+	st, err := store.Open(ctx, "sqlite://"+filepath.Join(dir, "maid.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	be, err := process.New(process.Config{TempDir: dir})
+	if err != nil {
+		t.Fatalf("process backend (needs python3): %v", err)
+	}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	sim := discord.NewSimulator(discord.SimConfig{Logger: quiet})
+	reg := prometheus.NewRegistry()
+	metrics := dashboard.NewMetrics(reg)
+	metrics.SetBackend(be.Name())
+	eng, err := engine.New(engine.Config{
+		Store: st, Backend: be, Discord: sim, DataDir: filepath.Join(dir, "data"), Observer: metrics, Logger: quiet,
+		Limits: engine.Limits{DashboardTimeout: 1500 * time.Millisecond},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim.Bind(eng)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); _ = eng.Run(ctx) }()
+	go func() { defer wg.Done(); _ = sim.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		wg.Wait()
+		be.Close()
+		st.Close()
+	})
+	<-eng.Ready()
+	for _, p := range []string{"testdata/widgets", "testdata/iframe_probe", "../sdk/examples/welcome", "../sdk/examples/iframe_stats"} {
+		pkg, err := eng.InstallPath(ctx, p)
+		if err != nil {
+			t.Fatalf("install %s: %v", p, err)
+		}
+		for _, sid := range []string{serverA, serverB} {
+			if err := eng.SetEnabled(ctx, sid, pkg.Manifest.ID, true); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	fd := newFakeDiscord(t)
+	env := &testEnv{t: t, ctx: ctx, eng: eng, discord: fd, sim: sim, reg: reg}
+	var handler http.Handler
+	env.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
+	t.Cleanup(env.srv.Close)
+	env.site, err = dashboard.New(dashboard.Config{
+		Engine: eng, Directory: twoServers{sim}, Simulator: sim, BaseURL: env.srv.URL,
+		OAuth: dashboard.OAuth{
+			ClientID: "test-client", ClientSecret: "test-secret",
+			AuthorizeURL: fd.srv.URL + "/oauth2/authorize", TokenURL: fd.srv.URL + "/api/oauth2/token", APIURL: fd.srv.URL + "/api",
+		},
+		Ready: st.Ping, Metrics: metrics, Gatherer: reg, Logger: quiet,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	handler = env.site.Handler()
+	return env
+}
+
+// client is a browser-like HTTP client with a cookie jar that does not
+// follow redirects on its own unless asked.
+type client struct {
+	env  *testEnv
+	http *http.Client
+	csrf string
+}
+
+func (e *testEnv) anonymous() *client {
+	jar, _ := cookiejar.New(nil)
+	return &client{env: e, http: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+var csrfRe = regexp.MustCompile(`<meta name="csrf-token" content="([^"]+)">`)
+
+// signIn goes through "Sign in with Discord" against the fake.
+func (e *testEnv) signIn(u fakeUser) *client {
+	e.t.Helper()
+	c := e.anonymous()
+	e.discord.signInAs(u)
+	follow := *c.http
+	follow.CheckRedirect = nil
+	resp, err := follow.Get(e.srv.URL + "/auth/discord")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/servers" {
+		e.t.Fatalf("sign in as %s: %d at %s: %s", u.Name, resp.StatusCode, resp.Request.URL, body)
+	}
+	c.setCSRF(string(body))
+	return c
+}
+
+// admin signs in with the one-time admin link.
+func (e *testEnv) admin() *client {
+	e.t.Helper()
+	c := e.anonymous()
+	resp, err := c.http.Get(e.site.AdminLink())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther {
+		e.t.Fatalf("admin link: %d", resp.StatusCode)
+	}
+	_, body := c.do("GET", "/servers", "", nil)
+	c.setCSRF(body)
+	return c
+}
+
+func (c *client) setCSRF(page string) {
+	m := csrfRe.FindStringSubmatch(page)
+	if m == nil {
+		c.env.t.Fatalf("no csrf token in page")
+	}
+	c.csrf = m[1]
+}
+
+// do sends a request; body is sent as is with contentType.
+func (c *client) do(method, path, contentType string, body io.Reader, hdr ...string) (*http.Response, string) {
+	c.env.t.Helper()
+	req, err := http.NewRequest(method, c.env.srv.URL+path, body)
+	if err != nil {
+		c.env.t.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		c.env.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+// postJSON posts a JSON body with the CSRF header.
+func (c *client) postJSON(path, body string) (*http.Response, string) {
+	return c.do("POST", path, "application/json", strings.NewReader(body), "X-CSRF-Token", c.csrf)
+}
+
+// postForm posts a form with the CSRF field.
+func (c *client) postForm(path string, v url.Values) (*http.Response, string) {
+	v.Set("_csrf", c.csrf)
+	return c.do("POST", path, "application/x-www-form-urlencoded", strings.NewReader(v.Encode()))
+}
+
+// errorBody decodes {"error": {"code", "message"}}.
+func errorBody(t *testing.T, body string) (code, msg string) {
+	t.Helper()
+	var e struct {
+		Error struct{ Code, Message string } `json:"error"`
+	}
+	if err := json.Unmarshal([]byte(body), &e); err != nil || e.Error.Code == "" {
+		t.Fatalf("want a JSON error body, got %q", body)
+	}
+	return e.Error.Code, e.Error.Message
+}
+
+// kvGet reads a plugin's KV value on a server through the engine.
+func (e *testEnv) kvGet(pluginID, serverID, key string) (json.RawMessage, bool) {
+	e.t.Helper()
+	res, err := e.eng.HostCall(e.ctx, pluginID, serverID, "kv.get", json.RawMessage(`{"key":`+fmt.Sprintf("%q", key)+`}`))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	b, _ := json.Marshal(res)
+	var r struct {
+		Value json.RawMessage `json:"value"`
+		Found bool            `json:"found"`
+	}
+	json.Unmarshal(b, &r)
+	return r.Value, r.Found
+}

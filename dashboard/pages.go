@@ -1,0 +1,470 @@
+package dashboard
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"net/url"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/maidhq/maid/engine"
+	"github.com/maidhq/maid/plugin"
+)
+
+func (s *Site) home(c echo.Context) error {
+	return c.Redirect(http.StatusSeeOther, "/servers")
+}
+
+func (s *Site) serversPage(c echo.Context) error {
+	list, err := s.servers(c.Request().Context(), sessionOf(c))
+	if err != nil {
+		return err
+	}
+	v := s.newView(c, "Servers", map[string]any{"Servers": list})
+	v.Active = "servers"
+	return s.renderView(c, http.StatusOK, "servers.html", v)
+}
+
+type pluginRow struct {
+	ID          string
+	Name        string
+	Version     string
+	Description string
+	Mode        string
+	Enabled     bool
+}
+
+func (s *Site) serverPage(c echo.Context) error {
+	_, sv, err := s.serverParam(c)
+	if err != nil {
+		return err
+	}
+	states, err := s.eng.ServerPlugins(c.Request().Context(), sv.ID)
+	if err != nil {
+		return err
+	}
+	rows := make([]pluginRow, 0, len(states))
+	for _, st := range states {
+		m := st.Package.Manifest
+		rows = append(rows, pluginRow{ID: m.ID, Name: m.Name, Version: m.Version, Description: m.Description, Mode: st.Package.Mode.String(), Enabled: st.Enabled})
+	}
+	v := s.newView(c, sv.Name, map[string]any{"Plugins": rows})
+	v.Server = &sv
+	v.Active = "servers"
+	return s.renderView(c, http.StatusOK, "server.html", v)
+}
+
+// localPath returns p if it is a path on this site, else def (no open
+// redirects).
+func localPath(p, def string) string {
+	if p == "" || !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.Contains(p, "\\") {
+		return def
+	}
+	return p
+}
+
+func (s *Site) setEnabled(c echo.Context) error {
+	_, sv, err := s.serverParam(c)
+	if err != nil {
+		return err
+	}
+	on, err := strconv.ParseBool(c.FormValue("enabled"))
+	if err != nil {
+		return errStatus(http.StatusBadRequest, "invalid", "enabled must be true or false")
+	}
+	if err := s.eng.SetEnabled(c.Request().Context(), sv.ID, c.Param("plugin"), on); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, localPath(c.FormValue("next"), "/s/"+sv.ID))
+}
+
+// optionView is one option of the options form (spec 004).
+type optionView struct {
+	ID          string
+	Name        string
+	Description string // HTML; the template sanitizes it
+	Type        string
+	Checked     bool
+	Value       string
+	Min, Max    string
+	Choices     []plugin.Choice
+	Error       string
+}
+
+func fmtFloat(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
+
+func optionViews(m *plugin.Manifest, values map[string]any, errs map[string]string) []optionView {
+	out := make([]optionView, 0, len(m.Options))
+	for _, o := range m.Options {
+		ov := optionView{ID: o.ID, Name: o.Name, Description: o.Description, Type: o.Type, Choices: o.Choices, Error: errs[o.ID]}
+		if o.Min != nil {
+			ov.Min = fmtFloat(*o.Min)
+		}
+		if o.Max != nil {
+			ov.Max = fmtFloat(*o.Max)
+		}
+		switch v := values[o.ID].(type) {
+		case bool:
+			ov.Checked = v
+		case float64:
+			ov.Value = fmtFloat(v)
+		case string:
+			ov.Value = v
+		}
+		out = append(out, ov)
+	}
+	return out
+}
+
+type pageTab struct {
+	ID, Title string
+	Active    bool
+}
+
+type widgetSlot struct {
+	ID, Type, Title, Src string
+	Wide                 bool
+}
+
+type pluginPageData struct {
+	Plugin      pluginRow
+	Caps        []string
+	Options     []optionView
+	FormErrors  []string
+	Saved       bool
+	Pages       []pageTab
+	Widgets     []widgetSlot
+	Frame       string // iframe mode: document URL
+	PluginID    string
+	ServerID    string
+	Page        string // iframe mode: the page MaidSDK.navigateTo asked for
+	NoDashboard bool
+}
+
+var pageIDRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+func (s *Site) pluginPage(c echo.Context) error {
+	sess, sv, err := s.serverParam(c)
+	if err != nil {
+		return err
+	}
+	st, err := s.eng.PluginState(c.Request().Context(), sv.ID, c.Param("plugin"))
+	if err != nil {
+		return err
+	}
+	return s.renderPluginPage(c, http.StatusOK, sess, sv, st, st.Options, nil, nil, c.QueryParam("saved") == "1")
+}
+
+func (s *Site) renderPluginPage(c echo.Context, status int, sess *session, sv Server, st engine.PluginState, values map[string]any, fieldErrs map[string]string, formErrs []string, saved bool) error {
+	pkg := st.Package
+	m := pkg.Manifest
+	d := pluginPageData{
+		Plugin:     pluginRow{ID: m.ID, Name: m.Name, Version: m.Version, Description: m.Description, Mode: pkg.Mode.String(), Enabled: st.Enabled},
+		Caps:       m.Capabilities,
+		Options:    optionViews(m, values, fieldErrs),
+		FormErrors: formErrs,
+		Saved:      saved,
+		PluginID:   m.ID,
+		ServerID:   sv.ID,
+	}
+	switch pkg.Mode {
+	case plugin.ModeManifest:
+		page := &pkg.Dashboard.Pages[0]
+		if p := pkg.Dashboard.Page(c.QueryParam("page")); p != nil {
+			page = p
+		}
+		for _, p := range pkg.Dashboard.Pages {
+			d.Pages = append(d.Pages, pageTab{ID: p.ID, Title: p.Title, Active: p.ID == page.ID})
+		}
+		for _, w := range page.Widgets {
+			d.Widgets = append(d.Widgets, widgetSlot{
+				ID: w.ID, Type: w.Type, Title: w.Title,
+				Src:  "/s/" + sv.ID + "/p/" + m.ID + "/w/" + page.ID + "/" + w.ID,
+				Wide: w.Type == plugin.WidgetTable || w.Type == plugin.WidgetForm || w.Type == plugin.WidgetChart,
+			})
+		}
+	case plugin.ModeIframe:
+		d.Frame = "/p/" + m.ID + "/assets/index.html"
+		// MaidSDK.navigateTo(page) reloads with ?page=; the plugin reads it
+		// from its own location.search (and getContext().page).
+		if pg := c.QueryParam("page"); pageIDRe.MatchString(pg) {
+			d.Frame += "?page=" + pg
+			d.Page = pg
+		}
+	default:
+		d.NoDashboard = true
+	}
+	v := s.newView(c, m.Name, d)
+	v.Server = &sv
+	v.Active = "servers"
+	return s.renderView(c, status, "plugin.html", v)
+}
+
+// formOptions turns the options form into JSON values for the engine and
+// the strings to show again if validation fails.
+func formOptions(c echo.Context, m *plugin.Manifest) (map[string]json.RawMessage, map[string]any) {
+	vals := map[string]json.RawMessage{}
+	shown := map[string]any{}
+	for _, o := range m.Options {
+		raw := c.FormValue("opt_" + o.ID)
+		switch o.Type {
+		case plugin.OptionBool:
+			on := raw != ""
+			vals[o.ID], _ = json.Marshal(on)
+			shown[o.ID] = on
+		case plugin.OptionNumber:
+			raw = strings.TrimSpace(raw)
+			shown[o.ID] = raw
+			if raw == "" {
+				vals[o.ID] = json.RawMessage("null") // not set: the default applies
+				continue
+			}
+			f, err := strconv.ParseFloat(raw, 64)
+			if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+				vals[o.ID], _ = json.Marshal(raw) // the engine reports "must be a number"
+				continue
+			}
+			vals[o.ID], _ = json.Marshal(f)
+		default:
+			vals[o.ID], _ = json.Marshal(raw)
+			shown[o.ID] = raw
+		}
+	}
+	return vals, shown
+}
+
+// fieldErrors splits option validation problems into per-option messages
+// and the rest.
+func fieldErrors(m *plugin.Manifest, err error) (map[string]string, []string, bool) {
+	var ve *plugin.ValidationError
+	if !errors.As(err, &ve) {
+		return nil, nil, false
+	}
+	byPath := map[string]string{}
+	for _, o := range m.Options {
+		byPath[o.ID] = o.ID
+		byPath[strconv.Quote(o.ID)] = o.ID
+	}
+	fields := map[string]string{}
+	var rest []string
+	for _, p := range ve.Problems {
+		if id, ok := byPath[p.Path]; ok {
+			if fields[id] == "" {
+				fields[id] = p.Rule
+			}
+			continue
+		}
+		rest = append(rest, p.String())
+	}
+	return fields, rest, true
+}
+
+func (s *Site) saveOptions(c echo.Context) error {
+	sess, sv, err := s.serverParam(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	st, err := s.eng.PluginState(ctx, sv.ID, c.Param("plugin"))
+	if err != nil {
+		return err
+	}
+	m := st.Package.Manifest
+	vals, shown := formOptions(c, m)
+	if _, err := s.eng.SetOptions(ctx, sv.ID, m.ID, vals); err != nil {
+		fields, rest, ok := fieldErrors(m, err)
+		if !ok {
+			return err
+		}
+		for id, v := range st.Options {
+			if _, set := shown[id]; !set {
+				shown[id] = v
+			}
+		}
+		return s.renderPluginPage(c, http.StatusUnprocessableEntity, sess, sv, st, shown, fields, rest, false)
+	}
+	return c.Redirect(http.StatusSeeOther, "/s/"+sv.ID+"/p/"+m.ID+"?saved=1#options")
+}
+
+func (s *Site) simulatorPage(c echo.Context) error {
+	if s.cfg.Simulator == nil {
+		return errStatus(http.StatusNotFound, "not_found", "the simulator is off: maid is connected to Discord")
+	}
+	_, sv, err := s.serverParam(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	chans, err := s.cfg.Directory.Channels(ctx, sv.ID)
+	if err != nil {
+		return err
+	}
+	var text []Channel
+	for _, ch := range chans {
+		if ch.Type == "" || ch.Type == "text" {
+			text = append(text, ch)
+		}
+	}
+	members, err := s.cfg.Directory.Members(ctx, sv.ID, 200)
+	if err != nil {
+		return err
+	}
+	v := s.newView(c, "Simulator", map[string]any{"Channels": text, "Members": members})
+	v.Server = &sv
+	v.Active = "simulator"
+	return s.renderView(c, http.StatusOK, "simulator.html", v)
+}
+
+type marketRow struct {
+	pluginRow
+	Caps    []string
+	Servers []marketServer
+}
+
+type marketServer struct {
+	ID, Name string
+	Enabled  bool
+}
+
+func (s *Site) marketplaceData(c echo.Context) (map[string]any, error) {
+	ctx := c.Request().Context()
+	sess := sessionOf(c)
+	servers, err := s.servers(ctx, sess)
+	if err != nil {
+		return nil, err
+	}
+	var rows []marketRow
+	for _, pkg := range s.eng.Plugins() {
+		m := pkg.Manifest
+		r := marketRow{pluginRow: pluginRow{ID: m.ID, Name: m.Name, Version: m.Version, Description: m.Description, Mode: pkg.Mode.String()}, Caps: m.Capabilities}
+		for _, sv := range servers {
+			st, err := s.eng.PluginState(ctx, sv.ID, m.ID)
+			if err != nil {
+				return nil, err
+			}
+			r.Servers = append(r.Servers, marketServer{ID: sv.ID, Name: sv.Name, Enabled: st.Enabled})
+		}
+		rows = append(rows, r)
+	}
+	sort.Slice(rows, func(i, j int) bool { return rows[i].ID < rows[j].ID })
+	return map[string]any{"Plugins": rows, "MaxMB": s.cfg.MaxUploadBytes >> 20}, nil
+}
+
+func (s *Site) marketplacePage(c echo.Context) error {
+	d, err := s.marketplaceData(c)
+	if err != nil {
+		return err
+	}
+	v := s.newView(c, "Marketplace", d)
+	v.Active = "marketplace"
+	v.Flash = c.QueryParam("flash")
+	return s.renderView(c, http.StatusOK, "marketplace.html", v)
+}
+
+// validateUpload checks an uploaded zip and returns every problem found.
+func validateUpload(archive []byte) (*plugin.Package, []string) {
+	pkg, err := plugin.LoadZip(bytes.NewReader(archive), int64(len(archive)))
+	if err != nil {
+		return nil, plugin.Lines(err)
+	}
+	if err := pkg.Manifest.ValidateForUpload(); err != nil {
+		pkg.Close()
+		return nil, plugin.Lines(err)
+	}
+	return pkg, nil
+}
+
+func (s *Site) upload(c echo.Context) error {
+	if err := requireAdmin(sessionOf(c)); err != nil {
+		return err
+	}
+	fail := func(status int, lines ...string) error {
+		d, err := s.marketplaceData(c)
+		if err != nil {
+			return err
+		}
+		d["Errors"] = lines
+		v := s.newView(c, "Marketplace", d)
+		v.Active = "marketplace"
+		return s.renderView(c, status, "marketplace.html", v)
+	}
+	c.Request().Body = http.MaxBytesReader(c.Response(), c.Request().Body, s.cfg.MaxUploadBytes+1<<20)
+	fh, err := c.FormFile("archive")
+	if err != nil {
+		return fail(http.StatusBadRequest, "choose a plugin .zip file to upload (at most "+strconv.FormatInt(s.cfg.MaxUploadBytes>>20, 10)+" MiB)")
+	}
+	f, err := fh.Open()
+	if err != nil {
+		return fmt.Errorf("upload: %w", err)
+	}
+	defer f.Close()
+	archive, err := io.ReadAll(io.LimitReader(f, s.cfg.MaxUploadBytes+1))
+	if err != nil {
+		return fmt.Errorf("upload: %w", err)
+	}
+	if int64(len(archive)) > s.cfg.MaxUploadBytes {
+		return fail(http.StatusRequestEntityTooLarge, fmt.Sprintf("%s: larger than %d MiB", fh.Filename, s.cfg.MaxUploadBytes>>20))
+	}
+	pkg, problems := validateUpload(archive)
+	if problems != nil {
+		return fail(http.StatusUnprocessableEntity, problems...)
+	}
+	id := pkg.Manifest.ID
+	pkg.Close()
+	old, replaced := s.eng.Plugin(id)
+	oldVersion := ""
+	if replaced {
+		oldVersion = old.Manifest.Version
+	}
+	installed, err := s.eng.Install(c.Request().Context(), archive)
+	if err != nil {
+		if errors.Is(err, engine.ErrInvalid) {
+			return fail(http.StatusUnprocessableEntity, plugin.Lines(err)...)
+		}
+		return err
+	}
+	msg := fmt.Sprintf("Installed %s %s.", installed.Manifest.Name, installed.Manifest.Version)
+	if replaced {
+		msg = fmt.Sprintf("Replaced %s %s with %s (settings and data kept).", installed.Manifest.Name, oldVersion, installed.Manifest.Version)
+	}
+	return c.Redirect(http.StatusSeeOther, "/marketplace?flash="+url.QueryEscape(msg))
+}
+
+func (s *Site) uninstall(c echo.Context) error {
+	if err := requireAdmin(sessionOf(c)); err != nil {
+		return err
+	}
+	id := c.Param("plugin")
+	if err := s.eng.Uninstall(c.Request().Context(), id); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, "/marketplace?flash="+url.QueryEscape("Uninstalled "+id+" and deleted its data."))
+}
+
+// logsPage shows a plugin's captured output. Admins only: the log of a
+// plugin mixes every server's calls.
+func (s *Site) logsPage(c echo.Context) error {
+	if err := requireAdmin(sessionOf(c)); err != nil {
+		return err
+	}
+	pkg, ok := s.eng.Plugin(c.Param("plugin"))
+	if !ok {
+		return errStatus(http.StatusNotFound, "not_found", "no such plugin")
+	}
+	lines, err := s.eng.Logs(pkg.Manifest.ID, 500)
+	if err != nil {
+		return err
+	}
+	v := s.newView(c, "Logs: "+pkg.Manifest.Name, map[string]any{"Plugin": pkg.Manifest, "Lines": lines})
+	v.Active = "marketplace"
+	return s.renderView(c, http.StatusOK, "logs.html", v)
+}

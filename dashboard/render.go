@@ -1,0 +1,175 @@
+package dashboard
+
+import (
+	"bytes"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"strings"
+	"unicode"
+
+	"github.com/labstack/echo/v4"
+	"github.com/microcosm-cc/bluemonday"
+	"github.com/yuin/goldmark"
+	"github.com/yuin/goldmark/extension"
+
+	"github.com/maidhq/maid/web"
+)
+
+// renderer turns untrusted plugin text into safe HTML.
+type renderer struct {
+	ugc *bluemonday.Policy
+	md  goldmark.Markdown
+}
+
+func newRenderer() *renderer {
+	return &renderer{
+		ugc: bluemonday.UGCPolicy(),
+		// No html.WithUnsafe: raw HTML in markdown is dropped, and dangerous
+		// link schemes are not rendered; the UGC policy then cleans the rest.
+		md: goldmark.New(goldmark.WithExtensions(extension.GFM)),
+	}
+}
+
+// sanitize cleans plugin-supplied HTML (option descriptions, spec 004).
+func (r *renderer) sanitize(s string) template.HTML {
+	return template.HTML(r.ugc.Sanitize(s)) // #nosec: sanitized by the UGC policy
+}
+
+// markdown renders markdown without raw HTML, then sanitizes the result.
+func (r *renderer) markdown(src string) (template.HTML, error) {
+	var b bytes.Buffer
+	if err := r.md.Convert([]byte(src), &b); err != nil {
+		return "", fmt.Errorf("render markdown: %w", err)
+	}
+	return template.HTML(r.ugc.SanitizeBytes(b.Bytes())), nil
+}
+
+// templates holds one parsed set per page (layout + partials + the page).
+type templates struct {
+	pages map[string]*template.Template
+	frag  *template.Template // widget fragments (no layout)
+}
+
+func initials(name string) string {
+	var out []rune
+	for _, w := range strings.Fields(name) {
+		for _, r := range w {
+			if unicode.IsLetter(r) || unicode.IsDigit(r) {
+				out = append(out, unicode.ToUpper(r))
+				break
+			}
+		}
+		if len(out) == 2 {
+			break
+		}
+	}
+	if len(out) == 0 {
+		return "?"
+	}
+	return string(out)
+}
+
+var funcs = template.FuncMap{
+	"initials": initials,
+	"add":      func(a, b int) int { return a + b },
+	"sub":      func(a, b int) int { return a - b },
+	"lower":    strings.ToLower,
+}
+
+func loadTemplates() (*templates, error) {
+	rnd := newRenderer()
+	fm := template.FuncMap{"sanitize": rnd.sanitize}
+	for k, v := range funcs {
+		fm[k] = v
+	}
+	base, err := template.New("layout").Funcs(fm).ParseFS(web.Templates, "layout.html")
+	if err != nil {
+		return nil, fmt.Errorf("parse layout: %w", err)
+	}
+	names, err := fs.Glob(web.Templates, "*.html")
+	if err != nil {
+		return nil, fmt.Errorf("list templates: %w", err)
+	}
+	t := &templates{pages: map[string]*template.Template{}}
+	for _, n := range names {
+		switch n {
+		case "layout.html":
+			continue
+		case "widgets.html":
+			if t.frag, err = template.New("widgets.html").Funcs(fm).ParseFS(web.Templates, n); err != nil {
+				return nil, fmt.Errorf("parse %s: %w", n, err)
+			}
+			continue
+		}
+		p, err := template.Must(base.Clone()).ParseFS(web.Templates, n)
+		if err != nil {
+			return nil, fmt.Errorf("parse %s: %w", n, err)
+		}
+		t.pages[n] = p
+	}
+	if t.frag == nil {
+		return nil, fmt.Errorf("parse templates: widgets.html missing")
+	}
+	return t, nil
+}
+
+// view is what every page template gets.
+type view struct {
+	Title    string
+	User     *userView
+	CSRF     string
+	Server   *Server // the server the page is about, if any
+	HasSim   bool
+	Active   string // nav item
+	Flash    string
+	FlashErr bool
+	Data     any
+}
+
+type userView struct {
+	ID     string
+	Name   string
+	Avatar string
+	Admin  bool
+}
+
+func (s *Site) newView(c echo.Context, title string, data any) *view {
+	v := &view{Title: title, HasSim: s.cfg.Simulator != nil, Data: data}
+	if sess := sessionOf(c); sess != nil {
+		v.User = &userView{ID: sess.userID, Name: sess.userName, Avatar: sess.avatar, Admin: sess.admin}
+		v.CSRF = sess.csrf
+	}
+	return v
+}
+
+func (s *Site) render(c echo.Context, status int, page, title string, data any) error {
+	return s.renderView(c, status, page, s.newView(c, title, data))
+}
+
+func (s *Site) renderView(c echo.Context, status int, page string, v *view) error {
+	t, ok := s.tmpl.pages[page]
+	if !ok {
+		return fmt.Errorf("render: no template %s", page)
+	}
+	var b bytes.Buffer
+	if err := t.ExecuteTemplate(&b, "layout", v); err != nil {
+		return fmt.Errorf("render %s: %w", page, err)
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.HTMLBlob(status, b.Bytes())
+}
+
+func (s *Site) renderLogin(c echo.Context, status int, msg string) error {
+	v := s.newView(c, "Sign in", map[string]any{"OAuth": s.cfg.OAuth.enabled(), "Error": msg})
+	v.User = nil
+	return s.renderView(c, status, "login.html", v)
+}
+
+func (s *Site) loginPage(c echo.Context) error {
+	if sessionOf(c) != nil {
+		return c.Redirect(http.StatusSeeOther, "/servers")
+	}
+	return s.renderLogin(c, http.StatusOK, "")
+}

@@ -1,0 +1,235 @@
+// The dashboard's own script: theme switch, manifest widgets (server-side
+// rendered fragments), widget forms, the MaidSDK host side for plugin
+// iframes, and the simulator console. No inline scripts anywhere (CSP).
+(function () {
+  "use strict";
+  var UI = window.MaidUI;
+
+  function theme() { return document.documentElement.getAttribute("data-theme") === "light" ? "light" : "dark"; }
+
+  // ---- theme ----
+  var frames = [];
+  var toggle = document.getElementById("theme-toggle");
+  if (toggle) {
+    toggle.addEventListener("click", function () {
+      var t = theme() === "dark" ? "light" : "dark";
+      document.documentElement.setAttribute("data-theme", t);
+      try { localStorage.setItem("maid-theme", t); } catch (e) { /* private mode */ }
+      frames.forEach(function (f) { f.send({ type: "event", event: "theme", data: t }); });
+    });
+  }
+
+  // ---- confirm before destructive form posts ----
+  document.addEventListener("submit", function (ev) {
+    var f = ev.target;
+    if (!f.matches || !f.matches("form[data-confirm]") || f.dataset.confirmed) return;
+    ev.preventDefault();
+    UI.confirm(f.dataset.confirm).then(function (yes) {
+      if (yes) { f.dataset.confirmed = "1"; f.submit(); }
+    });
+  });
+
+  // ---- manifest widgets ----
+  function loadWidget(el, query) {
+    var body = el.querySelector(".widget-body");
+    var src = el.dataset.src + (query || "");
+    el.dataset.state = "loading";
+    return fetch(src, { credentials: "same-origin", headers: { "Accept": "text/html" } }).then(function (r) {
+      return r.text().then(function (t) {
+        if (!r.ok) throw new Error("HTTP " + r.status);
+        body.innerHTML = t; // server-rendered by html/template: escaped
+        el.dataset.state = body.querySelector(".widget-error") ? "error" : "ready";
+      });
+    }).catch(function (e) {
+      body.textContent = "";
+      var d = document.createElement("div");
+      d.className = "widget-error";
+      d.setAttribute("role", "alert");
+      d.textContent = "Could not load this widget: " + e.message;
+      body.appendChild(d);
+      el.dataset.state = "error";
+    });
+  }
+  var widgets = Array.prototype.slice.call(document.querySelectorAll(".widget[data-src]"));
+  widgets.forEach(function (w) { loadWidget(w); });
+
+  document.addEventListener("click", function (ev) {
+    var b = ev.target.closest && ev.target.closest("button[data-goto]");
+    if (!b) return;
+    var w = b.closest(".widget");
+    if (w) loadWidget(w, "?p=" + encodeURIComponent(b.dataset.goto));
+  });
+
+  document.addEventListener("submit", function (ev) {
+    var f = ev.target;
+    if (!f.matches || !f.matches("form.widget-form")) return;
+    ev.preventDefault();
+    var status = f.querySelector(".form-status");
+    var btn = f.querySelector("button[type=submit]");
+    status.className = "form-status";
+    status.textContent = "Saving…";
+    btn.disabled = true;
+    UI.fetchJSON(f.dataset.save, { method: "POST", body: JSON.stringify({ values: UI.serializeForm(f) }) }).then(function (r) {
+      if (r && r.ok === false) {
+        var msg = r.error || (r.errors ? Object.keys(r.errors).map(function (k) { return k + ": " + r.errors[k]; }).join("; ") : "not saved");
+        throw new Error(msg);
+      }
+      var w = f.closest(".widget");
+      UI.toast("Saved", "ok");
+      return loadWidget(w).then(function () {
+        var s = w.querySelector(".form-status");
+        if (s) { s.className = "form-status ok"; s.textContent = "Saved"; }
+      });
+    }).catch(function (e) {
+      btn.disabled = false;
+      status.className = "form-status error";
+      status.textContent = e.message;
+    });
+  });
+
+  // ---- MaidSDK host side (plugin iframes) ----
+  var PROTO = "maid-sdk/1";
+  var hostMethods = {
+    "kv.get": 1, "kv.set": 1, "kv.delete": 1, "kv.list": 1, "kv.count": 1, "kv.get_many": 1, "kv.set_many": 1,
+    "metrics.query": 1, "metrics.total": 1, "sql.query": 1, "sql.execute": 1
+  };
+
+  function setupFrame(frame) {
+    var plugin = frame.dataset.plugin, server = frame.dataset.server, user = frame.dataset.user;
+    var base = "/p/" + encodeURIComponent(plugin) + "/dashboard/";
+    var q = "?discord_srv_id=" + encodeURIComponent(server);
+    var entry = {
+      send: function (msg) {
+        msg.maid = PROTO;
+        if (frame.contentWindow) frame.contentWindow.postMessage(msg, "*"); // opaque origin: "*" is the only target
+      }
+    };
+    frames.push(entry);
+
+    function answer(id, result, error) {
+      entry.send(error ? { type: "error", id: id, error: error } : { type: "result", id: id, result: result });
+    }
+
+    function handleCall(m) {
+      var method = typeof m.method === "string" ? m.method : "";
+      var params = m.params && typeof m.params === "object" && !Array.isArray(m.params) ? m.params : {};
+      var url;
+      var dm = /^dashboard\.([A-Za-z_][A-Za-z0-9_]*)$/.exec(method);
+      if (dm) url = base + "rpc/" + dm[1] + q;
+      else if (hostMethods[method]) url = base + "host/" + method + q;
+      else {
+        answer(m.id, null, { code: "capability", message: "MaidSDK: " + method + " is not allowed (namespaces: kv, metrics, sql, dashboard)" });
+        return;
+      }
+      // The server comes from this page (checked against the session by
+      // the server), never from the message.
+      UI.fetchJSON(url, { method: "POST", body: JSON.stringify(params) }).then(function (r) {
+        answer(m.id, r, null);
+      }, function (e) {
+        answer(m.id, null, { code: e.code || "error", message: e.message });
+      });
+    }
+
+    window.addEventListener("message", function (ev) {
+      if (ev.source !== frame.contentWindow) return; // only this plugin's iframe
+      var m = ev.data;
+      if (!m || typeof m !== "object" || m.maid !== PROTO) return;
+      switch (m.type) {
+        case "hello":
+          entry.send({ type: "welcome", context: { discord_srv_id: server, plugin_id: plugin, user_id: user, theme: theme(), page: frame.dataset.page || "" } });
+          break;
+        case "call":
+          if (typeof m.id === "number") handleCall(m);
+          break;
+        case "resize":
+          var h = Number(m.height);
+          if (h > 0) frame.style.height = Math.min(Math.max(h, 80), 5000) + "px";
+          break;
+        case "navigate":
+          if (/^[A-Za-z0-9_-]{1,64}$/.test(String(m.page))) location.search = "?page=" + encodeURIComponent(m.page);
+          break;
+      }
+    });
+    var rt = null;
+    window.addEventListener("resize", function () {
+      clearTimeout(rt);
+      rt = setTimeout(function () { entry.send({ type: "event", event: "resize", data: { width: frame.clientWidth } }); }, 150);
+    });
+  }
+  Array.prototype.forEach.call(document.querySelectorAll("iframe.plugin-frame[data-plugin]"), setupFrame);
+
+  // ---- simulator ----
+  var sim = document.getElementById("simulator");
+  if (sim) {
+    var sid = sim.dataset.server;
+    var api = "/api/servers/" + encodeURIComponent(sid) + "/simulator";
+    var chan = document.getElementById("sim-channel");
+    var chat = document.getElementById("sim-chat");
+    var acts = document.getElementById("sim-actions");
+    var leaveSel = document.getElementById("sim-leave-member");
+    var memberSel = document.getElementById("sim-member");
+    var lastKey = "";
+
+    var refresh = function () {
+      return UI.fetchJSON(api + "?channel_id=" + encodeURIComponent(chan.value || "")).then(function (st) {
+        var key = JSON.stringify([st.messages.length && st.messages[st.messages.length - 1].id, st.messages.length, st.actions.length, st.members.length]);
+        if (key === lastKey) return;
+        lastKey = key;
+        chat.textContent = "";
+        var names = {};
+        st.members.forEach(function (m) { names[m.id] = m.name; });
+        var mentions = function (text) {
+          return String(text).replace(/<@!?(\d+)>/g, function (all, id) { return names[id] ? "@" + names[id] : all; });
+        };
+        st.messages.forEach(function (m) {
+          var d = document.createElement("div");
+          d.className = "msg" + (m.bot ? " bot" : "");
+          var t = document.createElement("span"); t.className = "time"; t.textContent = (m.time || "").slice(11, 19);
+          var a = document.createElement("span"); a.className = "author"; a.textContent = m.author + (m.bot ? " [bot]" : "");
+          var c = document.createElement("span"); c.className = "content"; c.textContent = mentions(m.content);
+          d.append(t, a, c);
+          chat.appendChild(d);
+        });
+        if (!st.messages.length) chat.innerHTML = '<span class="muted">No messages in this channel yet.</span>';
+        chat.scrollTop = chat.scrollHeight;
+        acts.textContent = "";
+        st.actions.forEach(function (line) {
+          var d = document.createElement("div"); d.textContent = line; acts.appendChild(d);
+        });
+        if (!st.actions.length) acts.innerHTML = '<span class="muted">None yet.</span>';
+        var keepPost = memberSel.value, keepLeave = leaveSel.value;
+        memberSel.textContent = ""; leaveSel.textContent = "";
+        st.members.forEach(function (m) {
+          if (m.bot) return;
+          memberSel.appendChild(new Option(m.name, m.id));
+          leaveSel.appendChild(new Option(m.name, m.id));
+        });
+        if (keepPost) memberSel.value = keepPost;
+        if (keepLeave) leaveSel.value = keepLeave;
+      }).catch(function (e) { UI.toast(e.message, "error"); });
+    };
+    chan.addEventListener("change", function () { lastKey = ""; refresh(); });
+    document.getElementById("sim-post").addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var input = document.getElementById("sim-content");
+      if (!input.value.trim()) return;
+      UI.fetchJSON(api + "/post", { method: "POST", body: JSON.stringify({ channel_id: chan.value, member_id: memberSel.value, content: input.value }) })
+        .then(function () { input.value = ""; setTimeout(refresh, 300); }, function (e) { UI.toast(e.message, "error"); });
+    });
+    document.getElementById("sim-join").addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var input = document.getElementById("sim-join-name");
+      if (!input.value.trim()) return;
+      UI.fetchJSON(api + "/join", { method: "POST", body: JSON.stringify({ name: input.value }) })
+        .then(function (r) { input.value = ""; UI.toast(r.member.name + " joined", "ok"); setTimeout(refresh, 300); }, function (e) { UI.toast(e.message, "error"); });
+    });
+    document.getElementById("sim-leave").addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      if (!leaveSel.value) return;
+      UI.fetchJSON(api + "/leave", { method: "POST", body: JSON.stringify({ member_id: leaveSel.value }) })
+        .then(function () { setTimeout(refresh, 300); }, function (e) { UI.toast(e.message, "error"); });
+    });
+    refresh();
+    setInterval(function () { if (!document.hidden) refresh(); }, 1500);
+  }
+})();
