@@ -1,0 +1,160 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/maidhq/maid/engine"
+)
+
+const callUsage = `Usage: maid call [flags] PLUGIN METHOD [PARAMS_JSON]
+
+Installs PLUGIN (a directory or zip) into a store (a temporary one unless
+--db is given), enables it for --server, feeds --events through the engine
+as the gateway would, then calls METHOD and prints its JSON result.
+
+METHOD is dashboard.<handler> (a @plugin.on_dashboard handler) or
+command.<name> (a slash command). Errors print {"error": {...}} and exit 1.
+
+Flags:
+`
+
+func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("call", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, callUsage); fs.PrintDefaults() }
+	var bf backendFlags
+	bf.register(fs, 0)
+	db := fs.String("db", envOr("DB", ""), "store DSN: sqlite://PATH or postgres://... (default: a temporary SQLite store)")
+	server := fs.String("server", envOr("SERVER", "1"), "Discord server (guild) id the call is for")
+	options := fs.String("options", "", `option values for the server as a JSON object, e.g. {"greet": true}`)
+	events := fs.String("events", "", "JSONL file of events to feed first, one {\"type\", \"discord_srv_id\", \"data\"} per line")
+	verbose := fs.Bool("v", false, "log engine activity and plugin logs to stderr")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() < 2 || fs.NArg() > 3 {
+		fs.Usage()
+		return 2
+	}
+	pluginPath, method := fs.Arg(0), fs.Arg(1)
+	params := json.RawMessage("{}")
+	if fs.NArg() == 3 {
+		params = json.RawMessage(fs.Arg(2))
+		if !json.Valid(params) {
+			return callFail(stdout, fmt.Errorf("%w: PARAMS_JSON is not valid JSON", engine.ErrInvalid))
+		}
+	}
+	level := slog.LevelWarn
+	if *verbose {
+		level = slog.LevelInfo
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	res, logs, err := call(ctx, log, callArgs{
+		backend: bf, db: *db, server: *server, options: *options, events: *events,
+		plugin: pluginPath, method: method, params: params,
+	})
+	if *verbose {
+		for _, l := range logs {
+			fmt.Fprintf(stderr, "plugin %s %s: %s\n", l.Level, l.Source, l.Text)
+		}
+	}
+	if err != nil {
+		return callFail(stdout, err)
+	}
+	fmt.Fprintf(stdout, "%s\n", res)
+	return 0
+}
+
+func callFail(w io.Writer, err error) int {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false) // messages quote <handler> and the like; this is not HTML
+	_ = enc.Encode(map[string]any{"error": map[string]string{"code": engine.ErrorCode(err), "message": err.Error()}})
+	return 1
+}
+
+type callArgs struct {
+	backend                     backendFlags
+	db, server, options, events string
+	plugin, method              string
+	params                      json.RawMessage
+}
+
+// call runs the whole `maid call` flow and returns the result and the
+// plugin's logs.
+func call(ctx context.Context, log *slog.Logger, a callArgs) (json.RawMessage, []engine.LogLine, error) {
+	kind, name, ok := strings.Cut(a.method, ".")
+	if !ok || name == "" || (kind != "dashboard" && kind != "command") {
+		return nil, nil, fmt.Errorf("%w: METHOD %q must be dashboard.<handler> or command.<name>", engine.ErrInvalid, a.method)
+	}
+	tmp, err := os.MkdirTemp("", "maid-call-")
+	if err != nil {
+		return nil, nil, err
+	}
+	defer os.RemoveAll(tmp)
+	dsn := a.db
+	if dsn == "" {
+		dsn = "sqlite://" + filepath.Join(tmp, "maid.db")
+	}
+	eng, err := startEngine(ctx, log, a.backend, dsn, tmp, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer eng.Close()
+
+	pkg, err := eng.InstallPath(ctx, a.plugin)
+	if err != nil {
+		return nil, nil, err
+	}
+	id := pkg.Manifest.ID
+	logs := func() []engine.LogLine { l, _ := eng.Logs(id, 0); return l }
+	if err := eng.SetEnabled(ctx, a.server, id, true); err != nil {
+		return nil, logs(), err
+	}
+	if a.options != "" {
+		var vals map[string]json.RawMessage
+		if err := json.Unmarshal([]byte(a.options), &vals); err != nil {
+			return nil, logs(), fmt.Errorf("%w: --options must be a JSON object: %v", engine.ErrInvalid, err)
+		}
+		if _, err := eng.SetOptions(ctx, a.server, id, vals); err != nil {
+			return nil, logs(), err
+		}
+	}
+	if a.events != "" {
+		f, err := os.Open(a.events)
+		if err != nil {
+			return nil, logs(), fmt.Errorf("read events: %w", err)
+		}
+		err = engine.ReadEvents(f, a.server, func(ev engine.Event) error {
+			dctx, cancel := context.WithTimeout(ctx, time.Minute)
+			defer cancel()
+			return eng.Dispatch(dctx, ev)
+		})
+		f.Close()
+		if err != nil {
+			return nil, logs(), err
+		}
+		if err := eng.Drain(ctx); err != nil {
+			return nil, logs(), err
+		}
+	}
+	var res json.RawMessage
+	if kind == "dashboard" {
+		res, err = eng.CallDashboard(ctx, id, a.server, name, a.params)
+	} else {
+		res, err = eng.CallCommand(ctx, id, a.server, name, a.params)
+	}
+	return res, logs(), err
+}

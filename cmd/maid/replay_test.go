@@ -1,0 +1,67 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestReplay(t *testing.T) {
+	welcome := filepath.Join("..", "..", "sdk", "examples", "welcome")
+	dir := t.TempDir()
+	events := filepath.Join(dir, "events.jsonl")
+	os.WriteFile(events, []byte(`{"type": "message_create", "discord_srv_id": "7", "data": {"content": "hi", "author": {"id": "11"}}}
+# a comment
+{"type": "message_create", "data": {"content": "yo", "author": {"id": "12"}}}
+{"type": "guild_member_add", "discord_srv_id": "7", "data": {"user": {"id": "13"}}}
+{"type": "message_create", "discord_srv_id": "8", "data": {"content": "elsewhere", "author": {"id": "14"}}}
+`), 0o644)
+	bad := filepath.Join(dir, "bad.jsonl")
+	os.WriteFile(bad, []byte("{\"type\": \"message_create\"}\n{\"type\": \"Bad Type\"}\n"), 0o644)
+
+	for _, backend := range backendsForTest(t) {
+		t.Run(backend, func(t *testing.T) {
+			db := "sqlite://" + filepath.Join(t.TempDir(), "maid.db")
+			for _, tc := range []struct {
+				name       string
+				args       []string
+				wantCode   int
+				events     int
+				routed     int64
+				wantStderr string
+			}{
+				// Server 7's welcome plugin gets its three events; server 8
+				// has no plugin. Twice over with --repeat.
+				{name: "paced, repeated", args: []string{"--server", "7", "--plugin", welcome, "--rate", "200", "--repeat", "2", events}, events: 8, routed: 6},
+				{name: "plugins from the store", args: []string{"--server", "7", events}, events: 4, routed: 3},
+				{name: "bad line", args: []string{bad}, wantCode: 1},
+				{name: "usage", args: []string{"--rate", "-1", events}, wantCode: 2},
+			} {
+				t.Run(tc.name, func(t *testing.T) {
+					var stdout, stderr bytes.Buffer
+					args := append([]string{"replay", "--backend", backend, "--db", db, "--data-dir", filepath.Join(dir, "data")}, tc.args...)
+					code := run(args, &stdout, &stderr)
+					if code != tc.wantCode {
+						t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", code, tc.wantCode, stdout.String(), stderr.String())
+					}
+					if code == 1 && !strings.Contains(stdout.String(), "events line 2") {
+						t.Errorf("error %s does not name the line", stdout.String())
+					}
+					if code != 0 {
+						return
+					}
+					var sum replaySummary
+					if err := json.Unmarshal(stdout.Bytes(), &sum); err != nil {
+						t.Fatalf("summary %s: %v", stdout.String(), err)
+					}
+					if sum.Events != tc.events || sum.Routed != tc.routed || sum.Failed != 0 || sum.Overflow != 0 {
+						t.Errorf("summary %+v, want %d events, %d routed", sum, tc.events, tc.routed)
+					}
+				})
+			}
+		})
+	}
+}

@@ -1,0 +1,295 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/maidhq/maid/dashboard"
+	"github.com/maidhq/maid/discord"
+	"github.com/maidhq/maid/engine"
+	"github.com/maidhq/maid/sdk"
+)
+
+const serveUsage = `Usage: maid serve [flags]
+
+Runs the engine, the dashboard and either the Discord gateway (with
+--discord-token) or the local simulator. Prints a one-time admin sign-in
+link on start. On first start with no plugins installed, the example
+plugins (--examples) are installed and enabled on the simulator's server.
+
+Flags:
+`
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, serveUsage); fs.PrintDefaults() }
+	addr := fs.String("addr", envOr("ADDR", "127.0.0.1:8080"), "dashboard listen address")
+	baseURL := fs.String("base-url", envOr("BASE_URL", ""), "external URL of the dashboard (default http://ADDR); https makes cookies Secure")
+	db := fs.String("db", envOr("DB", "sqlite://./data/maid.db"), "store DSN: sqlite://PATH or postgres://...")
+	dataDir := fs.String("data-dir", envOr("DATA_DIR", "./data"), "directory for unpacked plugins and plugin SQL databases")
+	var bf backendFlags
+	bf.register(fs, 2)
+	oauthID := fs.String("oauth-client-id", envOr("OAUTH_CLIENT_ID", ""), "Discord OAuth2 client id (enables \"Sign in with Discord\")")
+	oauthSecret := fs.String("oauth-client-secret", envOr("OAUTH_CLIENT_SECRET", ""), "Discord OAuth2 client secret")
+	oauthAuthorize := fs.String("oauth-authorize-url", envOr("OAUTH_AUTHORIZE_URL", ""), "override Discord's OAuth2 authorize URL (testing)")
+	oauthToken := fs.String("oauth-token-url", envOr("OAUTH_TOKEN_URL", ""), "override Discord's OAuth2 token URL (testing)")
+	oauthAPI := fs.String("oauth-api-url", envOr("OAUTH_API_URL", ""), "override Discord's API base URL (testing)")
+	admins := fs.String("admins", envOr("ADMINS", ""), "comma-separated Discord user ids that may manage every server and install plugins")
+	token := fs.String("discord-token", envOr("DISCORD_TOKEN", ""), "bot token; empty runs the local simulator instead of connecting to Discord")
+	intents := fs.String("intents", envOr("INTENTS", discord.DefaultIntents), "gateway intents: names (guilds,guild_members,guild_messages,guild_message_reactions,message_content,...) or a bitmask")
+	shardIDs := fs.String("shard-id", envOr("SHARD_ID", ""), "shards run by this process: 0, 0,2 or 0-3 (default: all of --shard-count)")
+	shardCount := fs.Int("shard-count", envInt("SHARD_COUNT", 1), "total shard count of the bot")
+	examples := fs.String("examples", envOr("EXAMPLES", "builtin"), "example plugins installed on first start when none are installed: \"builtin\" (the ones in the binary), a directory, or empty for none")
+	verbose := fs.Bool("v", false, "debug logging")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return 2
+	}
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	fail := func(what string, err error) int {
+		log.Error(what, "err", err)
+		return 1
+	}
+
+	if err := os.MkdirAll(*dataDir, 0o755); err != nil {
+		return fail("create data dir", err)
+	}
+	st, err := openStore(ctx, *db, log)
+	if err != nil {
+		return fail("open store", err)
+	}
+	defer st.Close()
+	backend, err := openBackend(ctx, bf, log)
+	if err != nil {
+		return fail("open sandbox backend", err)
+	}
+	defer backend.Close()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := dashboard.NewMetrics(reg)
+	metrics.SetBackend(backend.Name())
+
+	// The Discord side: the real gateway with a token, else the simulator.
+	var (
+		port   engine.Discord
+		dir    dashboard.Directory
+		sim    *discord.Simulator
+		gw     *discord.Gateway
+		source func(context.Context) error
+	)
+	if *token != "" {
+		in, err := discord.ParseIntents(*intents)
+		if err != nil {
+			return fail("discord intents", err)
+		}
+		var ids []int
+		if *shardIDs != "" {
+			if ids, err = discord.ParseShards(*shardIDs, *shardCount); err != nil {
+				return fail("discord shards", err)
+			}
+		}
+		gw, err = discord.NewGateway(discord.GatewayConfig{Token: *token, Intents: in, ShardCount: *shardCount, ShardIDs: ids, Logger: log})
+		if err != nil {
+			return fail("discord gateway", err)
+		}
+		port, dir, source = gw, gw, gw.Run
+	} else {
+		sim = discord.NewSimulator(discord.SimConfig{Logger: log})
+		port, dir, source = sim, sim, sim.Run
+		log.Info("no --discord-token: running the local simulator (see the dashboard's Simulator page)")
+	}
+
+	eng, err := engine.New(engine.Config{
+		Store: st, Backend: backend, Discord: port, DataDir: *dataDir, Logger: log, Observer: metrics,
+	})
+	if err != nil {
+		return fail("engine", err)
+	}
+	if gw != nil {
+		gw.Bind(eng)
+	} else {
+		sim.Bind(eng)
+	}
+
+	cfg := dashboard.Config{
+		Engine: eng, Directory: dir, Addr: *addr, BaseURL: *baseURL,
+		OAuth: dashboard.OAuth{
+			ClientID: *oauthID, ClientSecret: *oauthSecret,
+			AuthorizeURL: *oauthAuthorize, TokenURL: *oauthToken, APIURL: *oauthAPI,
+		},
+		Admins: splitList(*admins), Ready: st.Ping, Metrics: metrics, Gatherer: reg,
+		Logger: log, Stdout: stdout,
+	}
+	if sim != nil {
+		cfg.Simulator = sim // a nil *Simulator must not become a non-nil interface
+	}
+	site, err := dashboard.New(cfg)
+	if err != nil {
+		return fail("dashboard", err)
+	}
+
+	actors := []actor{
+		{"engine", eng.Run},
+		{"discord", source},
+		actor{"dashboard", func(ctx context.Context) error {
+			select {
+			case <-eng.Ready():
+			case <-ctx.Done():
+				return nil
+			}
+			if sim != nil && *examples != "" {
+				seedExamples(ctx, log, eng, *examples, discord.SimServerID)
+			}
+			return site.Run(ctx)
+		}},
+	}
+	if gw != nil {
+		// Plugins installed or removed from the dashboard change the slash
+		// command set; the sync is one bulk overwrite, skipped when unchanged.
+		actors = append(actors, actor{"commands", func(ctx context.Context) error {
+			t := time.NewTicker(15 * time.Second)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-t.C:
+					if err := gw.SyncCommands(ctx); err != nil && !errors.Is(err, discord.ErrNotReady) {
+						log.Warn("sync slash commands", "err", err)
+					}
+				}
+			}
+		}})
+	}
+	err = runGroup(ctx, actors...)
+	if err != nil {
+		log.Error("maid serve stopped", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// seedExamples installs the example plugins when nothing is installed yet
+// and enables them on serverID, so a first `make run` shows something.
+func seedExamples(ctx context.Context, log *slog.Logger, eng *engine.Engine, dir, serverID string) {
+	if len(eng.Plugins()) > 0 {
+		return
+	}
+	if dir == "builtin" {
+		tmp, err := os.MkdirTemp("", "maid-examples-")
+		if err != nil {
+			log.Warn("extract example plugins", "err", err)
+			return
+		}
+		defer os.RemoveAll(tmp)
+		if err := sdk.ExtractExamples(tmp); err != nil {
+			log.Warn("extract example plugins", "err", err)
+			return
+		}
+		dir = tmp
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		log.Info("no example plugins to install", "dir", dir, "err", err)
+		return
+	}
+	var names []string
+	for _, e := range entries {
+		if e.IsDir() {
+			names = append(names, e.Name())
+		}
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		pkg, err := eng.InstallPath(ctx, filepath.Join(dir, n))
+		if err != nil {
+			log.Warn("install example plugin", "plugin", n, "err", err)
+			continue
+		}
+		if err := eng.SetEnabled(ctx, serverID, pkg.Manifest.ID, true); err != nil {
+			log.Warn("enable example plugin", "plugin", pkg.Manifest.ID, "err", err)
+			continue
+		}
+		log.Info("example plugin installed and enabled", "plugin", pkg.Manifest.ID, "server", serverID)
+		if pkg.Manifest.ID == "welcome" && serverID == discord.SimServerID {
+			// Greet simulated joins in #welcome out of the box.
+			params := json.RawMessage(`{"values": {"channel_id": "` + discord.SimWelcome + `", "message": "Welcome to the server!"}}`)
+			if _, err := eng.CallDashboard(ctx, "welcome", serverID, "save_settings", params); err != nil {
+				log.Warn("configure welcome example", "err", err)
+			}
+		}
+	}
+}
+
+// actor is one long-running part of maid serve.
+type actor struct {
+	name string
+	run  func(ctx context.Context) error
+}
+
+// runGroup runs the actors until the first returns (or ctx ends), then
+// cancels the rest and waits for all. It returns the first error any
+// actor returned.
+func runGroup(ctx context.Context, actors ...actor) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+	)
+	for _, a := range actors {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := a.run(ctx)
+			if err != nil {
+				err = fmt.Errorf("%s: %w", a.name, err)
+			}
+			mu.Lock()
+			if first == nil {
+				first = err
+			}
+			mu.Unlock()
+			cancel()
+		}()
+	}
+	wg.Wait()
+	return first
+}

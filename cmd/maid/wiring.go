@@ -1,0 +1,74 @@
+package main
+
+// This is the one file that chooses implementations by name: sandbox
+// backends and stores. Everything else sees only the contracts.
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+
+	"github.com/maidhq/maid/sandbox"
+	"github.com/maidhq/maid/sandbox/docker"
+	"github.com/maidhq/maid/sandbox/process"
+	"github.com/maidhq/maid/sandbox/wasm"
+	"github.com/maidhq/maid/store"
+)
+
+// Backends lists the sandbox backends by name.
+var Backends = []string{"wasm", "docker", "process"}
+
+// envOr returns $MAID_<name> or def.
+func envOr(name, def string) string {
+	if v, ok := os.LookupEnv("MAID_" + name); ok {
+		return v
+	}
+	return def
+}
+
+func envInt(name string, def int) int {
+	if v, ok := os.LookupEnv("MAID_" + name); ok {
+		if n, err := strconv.Atoi(v); err == nil {
+			return n
+		}
+	}
+	return def
+}
+
+// backendFlags are the flags every command that runs plugins shares.
+type backendFlags struct {
+	name        string
+	pool        int
+	pythonWasm  string
+	dockerImage string
+}
+
+func (b *backendFlags) register(fs *flag.FlagSet, defPool int) {
+	fs.StringVar(&b.name, "backend", envOr("BACKEND", "wasm"), "sandbox backend: wasm, docker or process (unsandboxed, development only)")
+	fs.IntVar(&b.pool, "pool", envInt("POOL", defPool), "warm pool size of the backend (0 disables)")
+	fs.StringVar(&b.pythonWasm, "python-wasm", envOr("PYTHON_WASM_DIR", ""), "directory of the CPython WASI build (default build/python-wasi; make python-wasm)")
+	fs.StringVar(&b.dockerImage, "docker-image", envOr("DOCKER_IMAGE", ""), "plugin image for the docker backend (default maid/python:3.11; make docker-image)")
+}
+
+// openBackend starts the named sandbox backend.
+func openBackend(ctx context.Context, f backendFlags, log *slog.Logger) (sandbox.Backend, error) {
+	switch f.name {
+	case "wasm":
+		return wasm.New(ctx, wasm.Config{PythonDir: f.pythonWasm, PoolSize: f.pool, Logger: log})
+	case "docker":
+		return docker.New(ctx, docker.Options{Image: f.dockerImage, PoolSize: f.pool})
+	case "process":
+		log.Warn("!!! the process backend runs plugins as plain host subprocesses with NO SANDBOX: development and benchmarks only, never untrusted plugins !!!")
+		return process.New(process.Config{})
+	}
+	return nil, fmt.Errorf("backend %q: unknown; choose one of %v", f.name, Backends)
+}
+
+// openStore opens the store named by a DSN: sqlite://PATH or postgres://...
+// Plugin SQL databases (SQLite) live beside the main database file.
+func openStore(ctx context.Context, dsn string, log *slog.Logger) (*store.Store, error) {
+	return store.Open(ctx, dsn, store.Options{Logger: log})
+}
