@@ -1,5 +1,6 @@
 # maid — see README.md. `make run` starts the system on the embedded defaults;
-# `make test` runs vet and every test (what CI runs); `make check` adds lint.
+# `make test` runs vet and every test (what CI runs); `make check` adds
+# format, lint and a short fuzzing pass.
 GO        ?= go
 BIN       ?= bin/maid
 PYTHON    ?= python3
@@ -18,7 +19,10 @@ build:
 run: build python-wasm
 	$(BIN) serve
 
-test: test-deps test-go test-python fuzz-short
+# Fuzz corpora (seeds and every crasher kept in testdata/fuzz) replay in
+# test-go on every run; exploring for new inputs is random, so it lives in
+# `make check` and `make fuzz`, never in the gate CI runs.
+test: test-deps test-go test-python
 
 # What the tests run on: python.wasm always; the plugin image when a Docker
 # engine answers (or under CI, where its absence must fail the run).
@@ -53,7 +57,7 @@ fmt-check:
 lint:
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
 
-check: fmt-check lint test
+check: fmt-check lint test fuzz-short
 
 clean:
 	rm -rf bin build/go-cache
