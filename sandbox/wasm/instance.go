@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/experimental"
 	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
 	"github.com/tetratelabs/wazero/experimental/sysfs"
@@ -30,9 +31,10 @@ type instance struct {
 	quit chan struct{} // closed by stop (Kill, wall time)
 	done chan struct{} // closed once exited and cleaned up
 
-	cancel   context.CancelCauseFunc
-	stopOnce sync.Once
-	reason   error // why stop was called; written before quit closes
+	cancel    context.CancelCauseFunc
+	interrupt api.MutableGlobal // set once the module is instantiated; guarded by mu
+	stopOnce  sync.Once
+	reason    error // why stop was called; written before quit closes
 
 	mu        sync.Mutex
 	exited    bool        // cleanup ran; nothing more may be bound
@@ -74,9 +76,18 @@ func (in *instance) start(cfg wazero.ModuleConfig) {
 func (in *instance) run(ctx context.Context, cfg wazero.ModuleConfig) {
 	defer close(in.done)
 	defer in.b.exited()
-	mod, err := in.b.rt.InstantiateModule(ctx, in.b.compiled, cfg)
+	// Instantiate without running _start, so stop can reach the interrupt
+	// flag before the guest runs a single loop.
+	mod, err := in.b.rt.InstantiateModule(ctx, in.b.compiled, cfg.WithStartFunctions())
+	if err == nil {
+		if in.arm(mod) {
+			_, err = mod.ExportedFunction("_start").Call(ctx)
+		} else {
+			err = errors.New("stopped before start")
+		}
+	}
 	if mod != nil {
-		// _start returned without proc_exit; free the instance.
+		// _start returned without proc_exit, or never ran; free the instance.
 		_ = mod.Close(context.Background())
 	}
 	in.exit = in.classify(err)
@@ -94,6 +105,22 @@ func (in *instance) run(ctx context.Context, cfg wazero.ModuleConfig) {
 	in.mu.Unlock()
 	if scratch != "" {
 		_ = os.RemoveAll(scratch)
+	}
+}
+
+// arm records the module's interrupt flag for stop, and reports whether
+// the guest may run (stop was not called first).
+func (in *instance) arm(mod api.Module) bool {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.b.interrupt {
+		in.interrupt, _ = mod.ExportedGlobal(interruptExport).(api.MutableGlobal)
+	}
+	select {
+	case <-in.quit:
+		return false
+	default:
+		return true
 	}
 }
 
@@ -147,13 +174,19 @@ func (in *instance) bind(spec sandbox.Spec, memLimit uint64) error {
 	return nil
 }
 
-// stop ends the guest for reason. Closing the pipes unblocks a guest stuck
-// in a host read or write (context cancellation cannot reach those); the
-// context then stops it at its next check, even in a busy loop.
+// stop ends the guest for reason. The interrupt flag (or, as a fallback,
+// the context) stops it at its next loop iteration, even in a busy loop;
+// closing the pipes and quit unblock a guest waiting in a host read, write
+// or sleep, which no flag can reach.
 func (in *instance) stop(reason error) {
 	in.stopOnce.Do(func() {
 		in.reason = reason
 		close(in.quit)
+		in.mu.Lock()
+		if in.interrupt != nil {
+			in.interrupt.Set(1)
+		}
+		in.mu.Unlock()
 		in.cancel(reason)
 		in.stdin.closeRead()
 		in.stdout.closeRead()

@@ -33,6 +33,7 @@ import (
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
 	"github.com/maidhq/maid/sandbox"
+	"github.com/maidhq/maid/sandbox/wasm/internal/wasmbin"
 )
 
 // Guest paths.
@@ -53,6 +54,9 @@ const (
 	// DefaultPythonDir is where `make python-wasm` puts the interpreter,
 	// relative to the repository root.
 	DefaultPythonDir = "build/python-wasi"
+	// interruptExport names the global wasmbin.AddInterrupt adds: raised,
+	// the guest traps at its next loop iteration.
+	interruptExport = "maid_interrupt"
 	// refillDelay is how long the pool waits after a take before warming a
 	// replacement (see refill).
 	refillDelay = 50 * time.Millisecond
@@ -76,6 +80,10 @@ type Config struct {
 	DefaultMemoryBytes int64
 	// Logger receives pool refill failures. Default: slog.Default().
 	Logger *slog.Logger
+
+	// contextInterrupt makes tests use the fallback interrupt (wazero's
+	// context checks) on an interpreter that could take the flag.
+	contextInterrupt bool
 }
 
 // Backend runs plugins in CPython on wazero. It is safe for concurrent use.
@@ -85,6 +93,7 @@ type Backend struct {
 	cache     wazero.CompilationCache
 	compiled  wazero.CompiledModule
 	minMemory uint64             // the module's minimum memory, bytes
+	interrupt bool               // the module exports interruptExport
 	stdlib    string             // host dir mounted at guestPrefix
 	scratch   string             // host dir holding per-instance scratch dirs
 	empty     experimentalsys.FS // read-only empty dir: unbound mounts
@@ -158,13 +167,24 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 			return nil, fmt.Errorf("wasm backend: create cache dir: %w", err)
 		}
 	}
+	// Kill and the wall-time limit must stop even a busy loop. A flag
+	// checked at every loop head does it at a fraction of the cost of
+	// wazero's WithCloseOnContextDone (see RATIONALE.md), which remains the
+	// fallback for an interpreter the rewrite does not understand.
+	interruptible := !cfg.contextInterrupt
+	if out, err := wasmbin.AddInterrupt(bin, interruptExport); err == nil && interruptible {
+		bin = out
+	} else if err != nil {
+		interruptible = false
+		cfg.Logger.Warn("wasm backend: cannot add the loop interrupt to the interpreter; using wazero's slower context checks", "interpreter", wasmPath, "err", err)
+	}
 	cache, err := wazero.NewCompilationCacheWithDir(filepath.Join(cfg.CacheDir, "wazero"))
 	if err != nil {
 		return nil, fmt.Errorf("wasm backend: open compilation cache: %w", err)
 	}
 	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().
 		WithCompilationCache(cache).
-		WithCloseOnContextDone(true). // wall time and Kill stop even a busy loop
+		WithCloseOnContextDone(!interruptible).
 		WithMemoryLimitPages(maxMemoryBytes/wasmPageSize))
 	fail := func(err error) (*Backend, error) {
 		_ = rt.Close(context.Background())
@@ -188,6 +208,7 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 		cache:     cache,
 		compiled:  compiled,
 		minMemory: minMemory,
+		interrupt: interruptible,
 		stdlib:    stdlib,
 		scratch:   scratch,
 		empty:     &sysfs.ReadFS{FS: sysfs.DirFS(empty)},

@@ -214,6 +214,38 @@ func TestMemoryLimitBelowInterpreter(t *testing.T) {
 	}
 }
 
+// TestRunawayStopped: the wall-time limit stops a guest spinning in Python
+// and in C loops that never return to the eval loop, on the interrupt flag
+// the backend adds and on wazero's context checks it falls back to.
+func TestRunawayStopped(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		script string
+	}{
+		{name: "python loop", script: "while True:\n    pass"},
+		{name: "builtin sum", script: "sum(range(10**18))"},
+		{name: "bigint power", script: "x = 7 ** (10 ** 7)"},
+		{name: "regex backtracking", script: "import re\nre.match(r'(a*)*b', 'a' * 64)"},
+	} {
+		for _, fallback := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/context=%v", tc.name, fallback), func(t *testing.T) {
+				b, err := New(context.Background(), Config{PythonDir: pythonDir(t), CacheDir: cacheDir(t), contextInterrupt: fallback})
+				if err != nil {
+					t.Fatalf("new backend: %v", err)
+				}
+				t.Cleanup(func() { _ = b.Close() })
+				if b.interrupt == fallback {
+					t.Fatalf("interrupt flag in use = %v, want %v", b.interrupt, !fallback)
+				}
+				_, errText, ex := run(t, b, "say('spinning')\n"+tc.script, func(s *sandbox.Spec) { s.Limits.WallTime = time.Second })
+				if !errors.Is(ex.Err, sandbox.ErrTimeLimit) {
+					t.Fatalf("exit = %v, want ErrTimeLimit\nstderr: %s", ex, errText)
+				}
+			})
+		}
+	}
+}
+
 func TestSleepingGuestKilled(t *testing.T) {
 	b := newBackend(t, 0)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)

@@ -1,0 +1,272 @@
+package wasmbin
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+)
+
+// Hand-assembled test modules (no wat2wasm here).
+
+func sec(id byte, body ...byte) []byte {
+	return append(append([]byte{id}, appendU32(nil, uint32(len(body)))...), body...)
+}
+
+func vec(items ...[]byte) []byte {
+	out := appendU32(nil, uint32(len(items)))
+	for _, it := range items {
+		out = append(out, it...)
+	}
+	return out
+}
+
+func str(s string) []byte { return append(appendU32(nil, uint32(len(s))), s...) }
+
+func body(locals []byte, code ...byte) []byte {
+	fn := append(append([]byte{}, locals...), code...)
+	return append(appendU32(nil, uint32(len(fn))), fn...)
+}
+
+func cat(parts ...[]byte) []byte {
+	var out []byte
+	for _, p := range parts {
+		out = append(out, p...)
+	}
+	return out
+}
+
+var header = []byte("\x00asm\x01\x00\x00\x00")
+
+// loopModule exports spin: () -> () looping forever, sum: (n i32) -> i32
+// adding 0..n-1 in a loop, and nested: (n i32) -> i32 counting n*n
+// iterations of two nested loops. With imports, it imports a global first,
+// so the new global's index must skip it.
+func loopModule(withImportedGlobal bool) []byte {
+	types := sec(1, vec(
+		[]byte{0x60, 0, 0},             // () -> ()
+		[]byte{0x60, 1, 0x7f, 1, 0x7f}, // (i32) -> i32
+	)...)
+	funcs := sec(3, vec([]byte{0}, []byte{1}, []byte{1})...)
+	globals := sec(6, vec([]byte{0x7f, 0x00, 0x41, 0x07, 0x0b})...) // an unrelated immutable global
+	exports := sec(7, vec(
+		cat(str("spin"), []byte{0, 0}),
+		cat(str("sum"), []byte{0, 1}),
+		cat(str("nested"), []byte{0, 2}),
+	)...)
+	spin := body([]byte{0}, 0x03, 0x40, 0x0c, 0x00, 0x0b, 0x0b)
+	// locals: i, acc
+	sum := body([]byte{1, 2, 0x7f},
+		0x02, 0x40, // block
+		0x03, 0x40, // loop
+		0x20, 0x01, 0x20, 0x00, 0x4e, 0x0d, 0x01, // if i >= n: br 1 (ge_s)
+		0x20, 0x02, 0x20, 0x01, 0x6a, 0x21, 0x02, // acc += i
+		0x20, 0x01, 0x41, 0x01, 0x6a, 0x21, 0x01, // i++
+		0x0c, 0x00, // br 0
+		0x0b, 0x0b,
+		0x20, 0x02, 0x0b)
+	// locals: i, j, count; loop with a value-typed block type inside.
+	nested := body([]byte{1, 3, 0x7f},
+		0x02, 0x40, 0x03, 0x40, // block loop
+		0x20, 0x01, 0x20, 0x00, 0x4e, 0x0d, 0x01,
+		0x41, 0x00, 0x21, 0x02, // j = 0
+		0x02, 0x40, 0x03, 0x40, // block loop
+		0x20, 0x02, 0x20, 0x00, 0x4e, 0x0d, 0x01,
+		0x20, 0x03, 0x41, 0x01, 0x6a, 0x21, 0x03, // count++
+		0x20, 0x02, 0x41, 0x01, 0x6a, 0x21, 0x02, // j++
+		0x0c, 0x00, 0x0b, 0x0b,
+		0x20, 0x01, 0x41, 0x01, 0x6a, 0x21, 0x01, // i++
+		0x0c, 0x00, 0x0b, 0x0b,
+		0x20, 0x03, 0x0b)
+	code := sec(10, vec(spin, sum, nested)...)
+	if !withImportedGlobal {
+		return cat(header, types, funcs, globals, exports, code)
+	}
+	imports := sec(2, vec(cat(str("env"), str("g"), []byte{3, 0x7f, 0x00}))...)
+	return cat(header, types, imports, funcs, globals, exports, code)
+}
+
+// envModule exports the global loopModule(true) imports.
+func envModule() []byte {
+	return cat(header,
+		sec(6, vec([]byte{0x7f, 0x00, 0x41, 0x05, 0x0b})...),
+		sec(7, vec(cat(str("g"), []byte{3, 0}))...))
+}
+
+func instantiate(t *testing.T, bin []byte, imports bool) (api.Module, wazero.Runtime) {
+	t.Helper()
+	ctx := context.Background()
+	rt := wazero.NewRuntime(ctx)
+	t.Cleanup(func() { _ = rt.Close(ctx) })
+	if imports {
+		if _, err := rt.InstantiateWithConfig(ctx, envModule(), wazero.NewModuleConfig().WithName("env")); err != nil {
+			t.Fatalf("instantiate env: %v", err)
+		}
+	}
+	mod, err := rt.InstantiateWithConfig(ctx, bin, wazero.NewModuleConfig().WithName("m"))
+	if err != nil {
+		t.Fatalf("instantiate: %v", err)
+	}
+	return mod, rt
+}
+
+func TestAddInterruptKeepsBehaviour(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		imports bool
+		global  uint32 // index the new global must get
+	}{
+		{name: "defined globals only", global: 1},
+		{name: "after an imported global", imports: true, global: 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			orig := loopModule(tc.imports)
+			out, err := AddInterrupt(orig, "maid_interrupt")
+			if err != nil {
+				t.Fatalf("AddInterrupt: %v", err)
+			}
+			mod, _ := instantiate(t, out, tc.imports)
+			g, ok := mod.ExportedGlobal("maid_interrupt").(api.MutableGlobal)
+			if !ok {
+				t.Fatalf("maid_interrupt is not an exported mutable global")
+			}
+			if g.Get() != 0 {
+				t.Fatalf("interrupt starts at %d, want 0", g.Get())
+			}
+			for _, c := range []struct {
+				fn      string
+				in, out uint64
+			}{{"sum", 1000, 499500}, {"sum", 0, 0}, {"nested", 30, 900}} {
+				res, err := mod.ExportedFunction(c.fn).Call(context.Background(), c.in)
+				if err != nil || res[0] != c.out {
+					t.Fatalf("%s(%d) = %v, %v; want %d", c.fn, c.in, res, err, c.out)
+				}
+			}
+			// The check reads the flag the export names: raised, every
+			// loop traps.
+			g.Set(1)
+			if _, err := mod.ExportedFunction("sum").Call(context.Background(), 10); err == nil || !strings.Contains(err.Error(), "unreachable") {
+				t.Fatalf("sum with the flag raised: err = %v, want an unreachable trap", err)
+			}
+		})
+	}
+}
+
+func TestAddInterruptStopsARunawayLoop(t *testing.T) {
+	out, err := AddInterrupt(loopModule(false), "stop")
+	if err != nil {
+		t.Fatalf("AddInterrupt: %v", err)
+	}
+	// The compiler, as the backend runs it.
+	ctx := context.Background()
+	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigCompiler())
+	defer rt.Close(ctx)
+	mod, err := rt.Instantiate(ctx, out)
+	if err != nil {
+		t.Fatalf("instantiate: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := mod.ExportedFunction("spin").Call(ctx)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("spin returned before the interrupt: %v", err)
+	case <-time.After(20 * time.Millisecond):
+	}
+	mod.ExportedGlobal("stop").(api.MutableGlobal).Set(1)
+	err = <-done
+	if err == nil || !strings.Contains(err.Error(), "unreachable") {
+		t.Fatalf("spin ended with %v, want an unreachable trap", err)
+	}
+}
+
+func TestAddInterruptCreatesMissingSections(t *testing.T) {
+	// A start function that loops once, no globals and no exports.
+	bin := cat(header,
+		sec(1, vec([]byte{0x60, 0, 0})...),
+		sec(3, vec([]byte{0})...),
+		sec(8, 0),
+		sec(10, vec(body([]byte{0}, 0x03, 0x40, 0x0b, 0x0b))...),
+		sec(0, str(".debug_info")...),
+		sec(0, cat(str("keep.me"), []byte{1, 2, 3})...))
+	out, err := AddInterrupt(bin, "i")
+	if err != nil {
+		t.Fatalf("AddInterrupt: %v", err)
+	}
+	mod, _ := instantiate(t, out, false)
+	if _, ok := mod.ExportedGlobal("i").(api.MutableGlobal); !ok {
+		t.Fatalf("no exported mutable global i")
+	}
+	if strings.Contains(string(out), ".debug_info") {
+		t.Errorf("DWARF section kept; its code offsets would be wrong")
+	}
+	if !strings.Contains(string(out), "keep.me") {
+		t.Errorf("other custom section dropped")
+	}
+}
+
+func TestAddInterruptRejects(t *testing.T) {
+	good := loopModule(false)
+	for _, tc := range []struct {
+		name        string
+		bin         []byte
+		want        string
+		unsupported bool
+	}{
+		{name: "empty", bin: nil, want: "bad magic"},
+		{name: "not wasm", bin: []byte("#!/bin/sh\necho hi\n"), want: "bad magic"},
+		{name: "version 2", bin: []byte("\x00asm\x02\x00\x00\x00"), want: "version", unsupported: true},
+		{name: "truncated section", bin: good[:len(good)-3], want: "unexpected end"},
+		{name: "sections out of order", bin: cat(header, sec(3, 0), sec(1, 0)), want: "out of order"},
+		{name: "unknown section", bin: cat(header, sec(42, 0)), want: "section id 42", unsupported: true},
+		{name: "simd opcode", bin: cat(header,
+			sec(1, vec([]byte{0x60, 0, 0})...), sec(3, vec([]byte{0})...),
+			sec(10, vec(body([]byte{0}, 0xfd, 0x0c, 0x0b))...)), want: "opcode 0xfd", unsupported: true},
+		{name: "name taken", bin: cat(header, sec(7, vec(cat(str("spin"), []byte{0, 0}))...)), want: `export "spin" already exists`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := AddInterrupt(tc.bin, "spin")
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want it to mention %q", err, tc.want)
+			}
+			if got := errors.Is(err, ErrUnsupported); got != tc.unsupported {
+				t.Errorf("errors.Is(err, ErrUnsupported) = %v, want %v", got, tc.unsupported)
+			}
+		})
+	}
+}
+
+// FuzzAddInterrupt: any input is rewritten or refused with an error, never
+// a panic; a rewrite parses again, exports the flag, and refuses a second
+// rewrite. (Whether wazero still accepts a rewrite is tested on real
+// modules above and on python.wasm in the backend's tests: wazero's own
+// decoder allocates whatever counts a hostile input claims, so it cannot
+// sit in a fuzz loop.)
+func FuzzAddInterrupt(f *testing.F) {
+	f.Add(loopModule(false))
+	f.Add(loopModule(true))
+	f.Add(envModule())
+	f.Add(header)
+	f.Fuzz(func(t *testing.T, bin []byte) {
+		out, err := AddInterrupt(bin, "maid_interrupt")
+		if err != nil {
+			return
+		}
+		mod, err := parse(out)
+		if err != nil {
+			t.Fatalf("rewritten module does not parse: %v", err)
+		}
+		if has, err := exportsName(mod.section(secExport), "maid_interrupt"); !has {
+			t.Fatalf("rewritten module does not export maid_interrupt (%v)", err)
+		}
+		if _, err := AddInterrupt(out, "maid_interrupt"); err == nil || !strings.Contains(err.Error(), "already exists") {
+			t.Fatalf("second rewrite: err = %v, want already exists", err)
+		}
+	})
+}
