@@ -12,13 +12,18 @@
 # mirrors the system's deb entries, then fetches sources with
 # `apt-get source --download-only` (hash-checked by apt).
 #
-# Idempotent: the output carries a stamp (the sha256 of this script); when it
-# matches and python.wasm exists, the script exits at once without touching
-# apt or the network. Edit this script (or delete the output) to rebuild.
+# Idempotent: the output carries a stamp (the sha256 of this script and of
+# scripts/wasm/maid_entry.c); when it matches and both interpreters exist,
+# the script exits at once without touching apt or the network. Edit either
+# file (or delete the output) to rebuild.
 #
 # Output layout ($PYTHON_WASM_DIR):
 #   python.wasm                      the interpreter (WASI preview1 command),
 #                                    debug info stripped (~8 MB)
+#   maid-python.wasm                 the same interpreter linked as a WASI
+#                                    reactor with maid's entry points
+#                                    (scripts/wasm/maid_entry.c): what the
+#                                    wasm backend runs
 #   usr/local/lib/python3.11/        the stdlib as sourceless .pyc files
 #                                    (`make wasm_stdlib`'s pyc zip, unpacked;
 #                                    os.pyc is getpath's landmark)
@@ -51,9 +56,9 @@ case "$WORK" in /*) ;; *) WORK="$ROOT/$WORK" ;; esac
 JOBS=${JOBS:-$(nproc)}
 
 PY_VERSION=3.11.2 # upstream version of Debian bookworm's python3.11
-STAMP=$(sha256sum "$SCRIPT" | cut -d' ' -f1)
+STAMP=$(cat "$SCRIPT" "$ROOT/scripts/wasm/maid_entry.c" | sha256sum | cut -d' ' -f1)
 
-if [[ -f "$OUT/python.wasm" && -f "$OUT/BUILD-INFO" ]] &&
+if [[ -f "$OUT/python.wasm" && -f "$OUT/maid-python.wasm" && -f "$OUT/BUILD-INFO" ]] &&
 	grep -qx "stamp=$STAMP" "$OUT/BUILD-INFO"; then
 	log "up to date: $OUT/python.wasm"
 	exit 0
@@ -261,6 +266,21 @@ mkdir -p "$EMPTY_PC"
 	done
 	make -j"$JOBS" >"$WORK/make.log" 2>&1 || { tail -40 "$WORK/make.log" >&2; die "make failed (see $WORK/make.log)"; }
 	make wasm_stdlib >>"$WORK/make.log" 2>&1 || { tail -40 "$WORK/make.log" >&2; die "make wasm_stdlib failed (see $WORK/make.log)"; }
+	# maid-python.wasm: the same objects linked as a WASI reactor with
+	# maid's entry points (scripts/wasm/maid_entry.c), compiled and linked
+	# with exactly the flags CPython's Makefile uses for python.wasm.
+	cat >"$WORK/maid-vars.mk" <<'MK'
+maid-cc:
+	@echo '$(CC) $(PY_CORE_CFLAGS)'
+maid-link:
+	@echo '$(LINKCC) $(PY_CORE_LDFLAGS) $(LINKFORSHARED) Programs/python.o $(LINK_PYTHON_OBJS) $(LIBS) $(MODLIBS) $(SYSLIBS)'
+MK
+	cc_cmd=$(make -s -f Makefile -f "$WORK/maid-vars.mk" maid-cc)
+	link_cmd=$(make -s -f Makefile -f "$WORK/maid-vars.mk" maid-link)
+	$cc_cmd -c "$ROOT/scripts/wasm/maid_entry.c" -o Programs/maid_entry.o ||
+		die "compile scripts/wasm/maid_entry.c failed"
+	$link_cmd Programs/maid_entry.o -mexec-model=reactor -o maid-python.wasm ||
+		die "link maid-python.wasm failed"
 )
 
 # ---- 7. install ---------------------------------------------------------------
@@ -268,6 +288,7 @@ log "installing into $OUT"
 STAGE="$OUT.tmp"
 rm -rf "$STAGE" && mkdir -p "$STAGE"
 llvm-strip-16 --strip-debug -o "$STAGE/python.wasm" "$PYBUILD/python.wasm"
+llvm-strip-16 --strip-debug -o "$STAGE/maid-python.wasm" "$PYBUILD/maid-python.wasm"
 cp -a "$PYBUILD/usr" "$STAGE/usr"
 LIBDIR="$STAGE/usr/local/lib"
 [[ -f $LIBDIR/python311.zip && -d $LIBDIR/python3.11/lib-dynload ]] ||
@@ -292,4 +313,4 @@ rm -f "$LIBDIR/python311.zip" "$LIBDIR/python3.11/os.py"
 } >"$STAGE/BUILD-INFO"
 rm -rf "$OUT"
 mv "$STAGE" "$OUT"
-log "done: $OUT/python.wasm ($(du -h "$OUT/python.wasm" | cut -f1)), stdlib $(du -sh "$OUT/usr/local/lib/python3.11" | cut -f1)"
+log "done: $OUT/maid-python.wasm ($(du -h "$OUT/maid-python.wasm" | cut -f1)), python.wasm, stdlib $(du -sh "$OUT/usr/local/lib/python3.11" | cut -f1)"

@@ -29,6 +29,15 @@ func envOr(name, def string) string {
 	return def
 }
 
+func envBool(name string, def bool) bool {
+	if v, ok := os.LookupEnv("MAID_" + name); ok {
+		if b, err := strconv.ParseBool(v); err == nil {
+			return b
+		}
+	}
+	return def
+}
+
 func envInt(name string, def int) int {
 	if v, ok := os.LookupEnv("MAID_" + name); ok {
 		if n, err := strconv.Atoi(v); err == nil {
@@ -43,6 +52,7 @@ type backendFlags struct {
 	name        string
 	pool        int
 	pythonWasm  string
+	freshStarts bool
 	dockerImage string
 }
 
@@ -50,6 +60,7 @@ func (b *backendFlags) register(fs *flag.FlagSet, defPool int) {
 	fs.StringVar(&b.name, "backend", envOr("BACKEND", "wasm"), "sandbox backend: wasm, docker or process (unsandboxed, development only)")
 	fs.IntVar(&b.pool, "pool", envInt("POOL", defPool), "warm pool size of the backend (0 disables)")
 	fs.StringVar(&b.pythonWasm, "python-wasm", envOr("PYTHON_WASM_DIR", ""), "directory of the CPython WASI build (default build/python-wasi; make python-wasm)")
+	fs.BoolVar(&b.freshStarts, "wasm-fresh-starts", envBool("WASM_FRESH_STARTS", false), "wasm: start every interpreter from scratch instead of from the start-up snapshot (slower; no string-hash secret shared between plugins)")
 	fs.StringVar(&b.dockerImage, "docker-image", envOr("DOCKER_IMAGE", ""), "plugin image for the docker backend (default maid/python:3.11; make docker-image)")
 }
 
@@ -57,7 +68,7 @@ func (b *backendFlags) register(fs *flag.FlagSet, defPool int) {
 func openBackend(ctx context.Context, f backendFlags, log *slog.Logger) (sandbox.Backend, error) {
 	switch f.name {
 	case "wasm":
-		return wasm.New(ctx, wasm.Config{PythonDir: f.pythonWasm, PoolSize: f.pool, Logger: log})
+		return wasm.New(ctx, wasm.Config{PythonDir: f.pythonWasm, PoolSize: f.pool, FreshStarts: f.freshStarts, Logger: log})
 	case "docker":
 		return docker.New(ctx, docker.Options{Image: f.dockerImage, PoolSize: f.pool})
 	case "process":

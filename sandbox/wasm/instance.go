@@ -64,30 +64,31 @@ func newInstance(b *Backend) *instance {
 
 // start runs the module on a goroutine owned by the instance: it ends when
 // the guest exits, which stop forces.
-func (in *instance) start(cfg wazero.ModuleConfig) {
+func (in *instance) start(cfg wazero.ModuleConfig, snap *snapshot) {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	in.cancel = cancel
 	ctx = experimental.WithMemoryAllocator(ctx, in.mem.allocator())
 	var once sync.Once
 	in.stdin.onRead = func() { once.Do(func() { close(in.warm) }) }
-	go in.run(ctx, cfg)
+	go in.run(ctx, cfg, snap)
 }
 
-func (in *instance) run(ctx context.Context, cfg wazero.ModuleConfig) {
+func (in *instance) run(ctx context.Context, cfg wazero.ModuleConfig, snap *snapshot) {
 	defer close(in.done)
 	defer in.b.exited()
-	// Instantiate without running _start, so stop can reach the interrupt
-	// flag before the guest runs a single loop.
-	mod, err := in.b.rt.InstantiateModule(ctx, in.b.compiled, cfg.WithStartFunctions())
+	// cfg runs no start function, so stop can reach the interrupt flag
+	// before the guest runs a single loop.
+	mod, err := in.b.rt.InstantiateModule(ctx, in.b.compiled, cfg)
 	if err == nil {
 		if in.arm(mod) {
-			_, err = mod.ExportedFunction("_start").Call(ctx)
+			err = boot(ctx, mod, snap)
 		} else {
 			err = errors.New("stopped before start")
 		}
 	}
 	if mod != nil {
-		// _start returned without proc_exit, or never ran; free the instance.
+		// The runner returned without proc_exit, or never ran; free the
+		// instance.
 		_ = mod.Close(context.Background())
 	}
 	in.exit = in.classify(err)
@@ -106,6 +107,24 @@ func (in *instance) run(ctx context.Context, cfg wazero.ModuleConfig) {
 	if scratch != "" {
 		_ = os.RemoveAll(scratch)
 	}
+}
+
+// boot brings the interpreter to its boot line, from snap or (nil) by
+// starting CPython, then runs the runner until the guest exits.
+func boot(ctx context.Context, mod api.Module, snap *snapshot) error {
+	if snap != nil {
+		if err := snap.restore(mod); err != nil {
+			return err
+		}
+	} else {
+		for _, fn := range []string{"_initialize", "maid_prepare"} {
+			if _, err := mod.ExportedFunction(fn).Call(ctx); err != nil {
+				return err
+			}
+		}
+	}
+	_, err := mod.ExportedFunction("maid_serve").Call(ctx)
+	return err
 }
 
 // arm records the module's interrupt flag for stop, and reports whether

@@ -22,9 +22,9 @@ import (
 // start would compile the SDK from source, which in wasm costs more than the
 // rest of the interpreter's start-up. The dir is keyed by the SDK's content,
 // compiled once per cache dir by the guest interpreter itself (so the
-// bytecode always matches python.wasm, and the host needs no Python), with
+// bytecode always matches the interpreter, and the host needs no Python), with
 // unchecked-hash pycs so mtimes do not matter. The key includes
-// python.wasm, so a rebuilt interpreter recompiles.
+// the interpreter, so a rebuilt one recompiles.
 func (b *Backend) prepareSDK(ctx context.Context, interpreter []byte) (string, error) {
 	sum, err := sdkHash(interpreter)
 	if err != nil {
@@ -57,7 +57,8 @@ func (b *Backend) prepareSDK(ctx context.Context, interpreter []byte) (string, e
 		WithStdout(&out).
 		WithStderr(&out).
 		WithSysWalltime().
-		WithSysNanotime()
+		WithSysNanotime().
+		WithStartFunctions("_initialize", "maid_main") // python's own main
 	mod, err := b.rt.InstantiateModule(ctx, b.compiled, cfg)
 	if mod != nil {
 		_ = mod.Close(ctx)

@@ -11,8 +11,13 @@
 //	/tmp         a private scratch dir, only if Limits.ScratchBytes > 0
 //
 // and an environment of PYTHONHOME, PYTHONPATH, PYTHONDONTWRITEBYTECODE plus
-// Spec.Env. A warm pool keeps interpreters started up to the point where the
-// runner waits for its boot line, so Start skips CPython's start-up.
+// Spec.Env.
+//
+// The interpreter is maid-python.wasm, a WASI reactor build of CPython
+// (scripts/wasm/maid_entry.c). New starts it once up to the point where the
+// runner waits for its boot line and snapshots its memory and globals;
+// every instance then starts from that snapshot instead of from CPython's
+// start-up. A warm pool keeps instances restored and waiting as well.
 package wasm
 
 import (
@@ -20,6 +25,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -31,6 +37,7 @@ import (
 	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
 	"github.com/tetratelabs/wazero/experimental/sysfs"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+	wsys "github.com/tetratelabs/wazero/sys"
 
 	"github.com/maidhq/maid/sandbox"
 	"github.com/maidhq/maid/sandbox/wasm/internal/wasmbin"
@@ -51,6 +58,11 @@ const (
 	// DefaultMemoryBytes applies when neither Limits.MemoryBytes nor
 	// Config.DefaultMemoryBytes is set.
 	DefaultMemoryBytes = 256 << 20
+	// interpreterFile is the reactor build the backend runs, in PythonDir.
+	interpreterFile = "maid-python.wasm"
+	// globalPrefix names the interpreter's mutable globals once exported for
+	// snapshots (wasmbin.ExportGlobals).
+	globalPrefix = "maid_global_"
 	// DefaultPythonDir is where `make python-wasm` puts the interpreter,
 	// relative to the repository root.
 	DefaultPythonDir = "build/python-wasi"
@@ -64,7 +76,7 @@ const (
 
 // Config configures a Backend.
 type Config struct {
-	// PythonDir is the output of `make python-wasm` (python.wasm and
+	// PythonDir is the output of `make python-wasm` (maid-python.wasm and
 	// usr/local/lib/...). Default: $MAID_PYTHON_WASM_DIR, else
 	// build/python-wasi.
 	PythonDir string
@@ -75,6 +87,11 @@ type Config struct {
 	// PoolSize is how many warm interpreters to keep ready; 0 disables the
 	// pool.
 	PoolSize int
+	// FreshStarts starts every interpreter from scratch instead of from the
+	// snapshot New takes: each start then pays CPython's start-up (tens of
+	// milliseconds) but gets its own string-hash secret, which instances
+	// restored from one snapshot share.
+	FreshStarts bool
 	// DefaultMemoryBytes caps an instance whose Limits.MemoryBytes is 0.
 	// Default: DefaultMemoryBytes.
 	DefaultMemoryBytes int64
@@ -94,6 +111,8 @@ type Backend struct {
 	compiled  wazero.CompiledModule
 	minMemory uint64             // the module's minimum memory, bytes
 	interrupt bool               // the module exports interruptExport
+	globals   []string           // the module's exported mutable globals
+	snap      *snapshot          // nil with Config.FreshStarts
 	stdlib    string             // host dir mounted at guestPrefix
 	scratch   string             // host dir holding per-instance scratch dirs
 	empty     experimentalsys.FS // read-only empty dir: unbound mounts
@@ -120,9 +139,10 @@ type Backend struct {
 
 var _ sandbox.Backend = (*Backend)(nil)
 
-// New compiles python.wasm (through the on-disk compilation cache) and, if
-// cfg.PoolSize > 0, starts filling the warm pool in the background. A
-// missing interpreter is an error wrapping sandbox.ErrUnavailable.
+// New compiles the interpreter (through the on-disk compilation cache),
+// takes the start-up snapshot and, if cfg.PoolSize > 0, starts filling the
+// warm pool in the background. A missing interpreter is an error wrapping
+// sandbox.ErrUnavailable.
 func New(ctx context.Context, cfg Config) (*Backend, error) {
 	if cfg.PythonDir == "" {
 		cfg.PythonDir = os.Getenv("MAID_PYTHON_WASM_DIR")
@@ -149,7 +169,7 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 		cfg.Logger = slog.Default()
 	}
 
-	wasmPath := filepath.Join(cfg.PythonDir, "python.wasm")
+	wasmPath := filepath.Join(cfg.PythonDir, interpreterFile)
 	stdlib := filepath.Join(cfg.PythonDir, "usr", "local")
 	bin, err := os.ReadFile(wasmPath)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -171,6 +191,10 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 	// checked at every loop head does it at a fraction of the cost of
 	// wazero's WithCloseOnContextDone (see RATIONALE.md), which remains the
 	// fallback for an interpreter the rewrite does not understand.
+	bin, globals, err := wasmbin.ExportGlobals(bin, globalPrefix)
+	if err != nil {
+		return nil, fmt.Errorf("wasm backend: read %s: %w", wasmPath, err)
+	}
 	interruptible := !cfg.contextInterrupt
 	if out, err := wasmbin.AddInterrupt(bin, interruptExport); err == nil && interruptible {
 		bin = out
@@ -198,6 +222,11 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 	if err != nil {
 		return fail(fmt.Errorf("wasm backend: compile %s: %w", wasmPath, err))
 	}
+	for _, fn := range []string{"_initialize", "maid_main", "maid_prepare", "maid_serve"} {
+		if _, ok := compiled.ExportedFunctions()[fn]; !ok {
+			return fail(fmt.Errorf("wasm backend: %s lacks the export %s (rebuild it with `make python-wasm`): %w", wasmPath, fn, sandbox.ErrUnavailable))
+		}
+	}
 	var minMemory uint64
 	for _, m := range compiled.ExportedMemories() {
 		minMemory = uint64(m.Min()) * wasmPageSize
@@ -209,6 +238,7 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 		compiled:  compiled,
 		minMemory: minMemory,
 		interrupt: interruptible,
+		globals:   globals,
 		stdlib:    stdlib,
 		scratch:   scratch,
 		empty:     &sysfs.ReadFS{FS: sysfs.DirFS(empty)},
@@ -216,6 +246,12 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 	}
 	if b.sdkDir, err = b.prepareSDK(ctx, bin); err != nil {
 		return fail(fmt.Errorf("wasm backend: %w", err))
+	}
+	if !cfg.FreshStarts {
+		if b.snap, err = b.takeSnapshot(ctx); err != nil {
+			return fail(fmt.Errorf("wasm backend: %w", err))
+		}
+		b.minMemory = max(b.minMemory, uint64(b.snap.pages)*wasmPageSize)
 	}
 	if cfg.PoolSize > 0 {
 		b.ready = make(chan *instance, cfg.PoolSize)
@@ -406,37 +442,52 @@ func (b *Backend) releaseLocked() error {
 	return errors.Join(b.rt.Close(ctx), b.cache.Close(ctx))
 }
 
-// spawn instantiates a fresh interpreter running the runner, with memory at
-// the backend-wide ceiling and no plugin bound yet.
+// spawn starts an interpreter running the runner, with memory at the
+// backend-wide ceiling and no plugin bound yet: from the snapshot, or from
+// scratch when there is none or env differs from the snapshot's.
 func (b *Backend) spawn(env map[string]string) (*instance, error) {
 	in := newInstance(b)
-	fsCfg := wazero.NewFSConfig().
-		WithReadOnlyDirMount(b.stdlib, guestPrefix).
-		WithReadOnlyDirMount(b.sdkDir, guestSDK)
-	fsCfg = withSysFSMount(fsCfg, in.plugin, guestPlugin)
-	fsCfg = withSysFSMount(fsCfg, in.tmp, guestTmp)
-	cfg := wazero.NewModuleConfig().
-		WithName(""). // anonymous: many instances of one module at once
-		WithArgs("python", "-m", "maid_sdk").
-		WithEnv("PYTHONHOME", guestPrefix).
-		WithEnv("PYTHONPATH", guestSDK).
-		WithEnv("PYTHONDONTWRITEBYTECODE", "1").
-		WithFSConfig(fsCfg).
-		WithStdin(guestStdin{in.stdin}).
-		WithStdout(in.stdout).
-		WithStderr(in.stderr).
-		WithSysWalltime().
-		WithSysNanotime().
-		// Not WithSysNanosleep: a plain time.Sleep could not be cut short,
-		// so time.sleep(1e9) would outlive Kill and the wall-time limit.
-		WithNanosleep(in.nanosleep).
-		WithRandSource(rand.Reader)
-	for k, v := range env {
-		cfg = cfg.WithEnv(k, v)
+	cfg := b.moduleConfig(guestStdin{in.stdin}, in.stdout, in.stderr, in.plugin, in.tmp, in.nanosleep, env)
+	snap := b.snap
+	if len(env) > 0 {
+		snap = nil
 	}
 	if err := b.acquire(); err != nil {
 		return nil, err
 	}
-	in.start(cfg)
+	in.start(cfg, snap)
 	return in, nil
+}
+
+// moduleConfig is what every interpreter instance is given. The mounts'
+// order fixes their WASI descriptor numbers, which a snapshot's libc has
+// recorded, so snapshot and restored instances must get the same order.
+func (b *Backend) moduleConfig(stdin io.Reader, stdout, stderr io.Writer, plugin, tmp experimentalsys.FS, sleep wsys.Nanosleep, env map[string]string) wazero.ModuleConfig {
+	fsCfg := wazero.NewFSConfig().
+		WithReadOnlyDirMount(b.stdlib, guestPrefix).
+		WithReadOnlyDirMount(b.sdkDir, guestSDK)
+	fsCfg = withSysFSMount(fsCfg, plugin, guestPlugin)
+	fsCfg = withSysFSMount(fsCfg, tmp, guestTmp)
+	cfg := wazero.NewModuleConfig().
+		WithName(""). // anonymous: many instances of one module at once
+		WithArgs("python").
+		WithEnv("PYTHONHOME", guestPrefix).
+		WithEnv("PYTHONPATH", guestSDK).
+		WithEnv("PYTHONDONTWRITEBYTECODE", "1").
+		WithFSConfig(fsCfg).
+		WithStdin(stdin).
+		WithStdout(stdout).
+		WithStderr(stderr).
+		WithSysWalltime().
+		WithSysNanotime().
+		// Not WithSysNanosleep: a plain time.Sleep could not be cut short,
+		// so time.sleep(1e9) would outlive Kill and the wall-time limit.
+		WithNanosleep(sleep).
+		WithRandSource(rand.Reader).
+		// The instance calls the reactor's exports itself (instance.boot).
+		WithStartFunctions()
+	for k, v := range env {
+		cfg = cfg.WithEnv(k, v)
+	}
+	return cfg
 }

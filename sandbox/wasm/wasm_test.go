@@ -60,10 +60,18 @@ func newBackend(t testing.TB, pool int) *Backend {
 }
 
 func TestConformance(t *testing.T) {
-	for _, pool := range []int{0, 2} {
-		t.Run(fmt.Sprintf("pool=%d", pool), func(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		pool  int
+		fresh bool
+	}{
+		{name: "snapshot", pool: 0},
+		{name: "snapshot+pool", pool: 2},
+		{name: "fresh starts", pool: 0, fresh: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
 			sandboxtest.Run(t, func(t *testing.T) sandbox.Backend {
-				b, err := New(context.Background(), Config{PythonDir: pythonDir(t), CacheDir: cacheDir(t), PoolSize: pool})
+				b, err := New(context.Background(), Config{PythonDir: pythonDir(t), CacheDir: cacheDir(t), PoolSize: tc.pool, FreshStarts: tc.fresh})
 				if err != nil {
 					t.Fatalf("new backend: %v", err)
 				}
@@ -211,6 +219,37 @@ func TestMemoryLimitBelowInterpreter(t *testing.T) {
 	_, err := b.Start(context.Background(), sandbox.Spec{Dir: t.TempDir(), Entry: "__main__.py", Limits: sandbox.Limits{MemoryBytes: 1 << 20}})
 	if !errors.Is(err, sandbox.ErrBadSpec) {
 		t.Fatalf("err = %v, want ErrBadSpec", err)
+	}
+}
+
+// TestSnapshotInstancesIndependent: instances restored from one snapshot
+// share nothing that start-up seeded: random streams differ, and state one
+// instance changes is invisible to the next.
+func TestSnapshotInstancesIndependent(t *testing.T) {
+	b := newBackend(t, 0)
+	if b.snap == nil {
+		t.Fatal("backend took no snapshot")
+	}
+	script := `
+import random, maid_sdk
+say(repr(getattr(maid_sdk, "_touched", None)))
+maid_sdk._touched = True
+say(repr(random.getrandbits(64)))
+`
+	seen := map[string]bool{}
+	for i := range 3 {
+		out, errText, ex := run(t, b, script, nil)
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		if ex.Code != 0 || len(lines) != 2 {
+			t.Fatalf("instance %d: stdout %q, exit %v\nstderr: %s", i, out, ex, errText)
+		}
+		if lines[0] != "None" {
+			t.Fatalf("instance %d sees state a previous instance set: %s", i, lines[0])
+		}
+		if seen[lines[1]] {
+			t.Fatalf("instance %d repeats random stream %s: the snapshot's seed is shared", i, lines[1])
+		}
+		seen[lines[1]] = true
 	}
 }
 

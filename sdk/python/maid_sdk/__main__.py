@@ -3,6 +3,10 @@
 Reads one boot line from stdin (see docs/protocol.md, section 0), then runs
 the plugin's entry script as __main__. Backends may start the runner ahead of
 time (warm pools): it waits here with CPython up and the SDK imported.
+
+The wasm backend imports this module ahead of time instead (maid_prepare in
+scripts/wasm/maid_entry.c), snapshots the interpreter, and calls serve() in
+every instance started from the snapshot.
 """
 import json
 import os
@@ -62,6 +66,16 @@ def _boot():
         runpy.run_path(path, run_name="__main__")
     except ModuleNotFoundError as e:
         _fail(_UNAVAILABLE_HINT.format(name=e.name) + " (%s)" % e)
+
+
+def serve():
+    """Run the runner in an interpreter restored from a snapshot."""
+    # Anything seeded while the snapshot was taken would be shared by every
+    # instance started from it: reseed from the host's randomness.
+    rnd = sys.modules.get("random")
+    if rnd is not None:
+        rnd.seed()
+    _boot()
 
 
 if __name__ == "__main__":

@@ -1,11 +1,12 @@
 // Package wasmbin rewrites WebAssembly binaries for the wasm backend.
 //
-// Its one job today is [AddInterrupt]: make every loop of a module check an
-// exported flag the host can raise from another goroutine, so a runaway
-// guest can be stopped without wazero's WithCloseOnContextDone, whose check
-// is an indirect call at every loop header (it spills registers in hot
-// loops and makes CPython about 2.8 times slower). The check inserted here
-// is a global load and a branch.
+// [AddInterrupt] makes every loop of a module check an exported flag the
+// host can raise from another goroutine, so a runaway guest can be stopped
+// without wazero's WithCloseOnContextDone, whose check is an indirect call
+// at every loop header (it spills registers in hot loops and makes CPython
+// about 2.8 times slower). The check inserted here is a global load and a
+// branch. [ExportGlobals] exposes a module's mutable globals so the host
+// can snapshot and restore an instance.
 package wasmbin
 
 import (
@@ -49,66 +50,93 @@ func AddInterrupt(bin []byte, name string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, s := range mod.sections {
-		if s.id == secExport {
-			// Checked entry by entry: the new export is appended after them.
-			if has, err := exportsName(s.body, name); err != nil {
-				return nil, err
-			} else if has {
-				return nil, fmt.Errorf("add interrupt: export %q already exists", name)
-			}
-		}
-	}
-	importedGlobals, err := countImportedGlobals(mod.section(secImport))
-	if err != nil {
+	if err := mod.checkNewExports(name); err != nil {
 		return nil, err
 	}
-	definedGlobals := uint32(0)
-	if g := mod.section(secGlobal); g != nil {
-		if definedGlobals, err = countGlobals(g); err != nil {
-			return nil, fmt.Errorf("global section: %w", err)
-		}
-	}
-	index := importedGlobals + definedGlobals
+	index := mod.importedGlobals + uint32(len(mod.globalMutable))
+	return mod.rewrite(bin,
+		appendGlobal(nil),
+		[][]byte{appendExport(nil, name, index)},
+		func(code []byte) ([]byte, error) { return instrumentCode(code, index) })
+}
 
+// ExportGlobals returns a copy of bin that exports every mutable global the
+// module defines (imported ones are the host's already) as prefix followed
+// by its index, and those names. With them, the host can read and restore
+// the globals' values, which a snapshot of an instance needs along with its
+// memory (a C program's stack pointer is such a global).
+func ExportGlobals(bin []byte, prefix string) ([]byte, []string, error) {
+	mod, err := parse(bin)
+	if err != nil {
+		return nil, nil, err
+	}
+	var names []string
+	var exports [][]byte
+	for i, mutable := range mod.globalMutable {
+		if !mutable {
+			continue
+		}
+		index := mod.importedGlobals + uint32(i)
+		name := fmt.Sprintf("%s%d", prefix, index)
+		names = append(names, name)
+		exports = append(exports, appendExport(nil, name, index))
+	}
+	if err := mod.checkNewExports(names...); err != nil {
+		return nil, nil, err
+	}
+	out, err := mod.rewrite(bin, nil, exports, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	return out, names, nil
+}
+
+// rewrite re-encodes the module with global (one encoded entry, or nil)
+// appended to its globals, exports appended to its exports, and the code
+// section passed through code (when not nil).
+func (m *module) rewrite(bin, global []byte, exports [][]byte, code func([]byte) ([]byte, error)) ([]byte, error) {
 	var out bytes.Buffer
 	out.Write(bin[:8])
-	wroteGlobal, wroteExport := false, false
+	globals := func(body []byte, n uint32) []byte {
+		b := appendU32(make([]byte, 0, len(body)+len(global)+5), n+1)
+		return append(append(b, body...), global...)
+	}
+	exportBody := func(body []byte, n uint32) []byte {
+		b := appendU32(make([]byte, 0, len(body)+64), n+uint32(len(exports)))
+		b = append(b, body...)
+		for _, e := range exports {
+			b = append(b, e...)
+		}
+		return b
+	}
 	emit := func(id byte, body []byte) {
 		out.WriteByte(id)
 		out.Write(appendU32(nil, uint32(len(body))))
 		out.Write(body)
 	}
-	for _, s := range mod.sections {
+	wroteGlobal, wroteExport := global == nil, len(exports) == 0
+	for _, s := range m.sections {
 		// Missing global and export sections go in before the first
 		// section that must follow them.
 		if s.id != secCustom {
 			if !wroteGlobal && order[s.id] > order[secGlobal] {
-				emit(secGlobal, appendGlobal(appendU32(nil, 1)))
+				emit(secGlobal, globals(nil, 0))
 				wroteGlobal = true
 			}
 			if !wroteExport && order[s.id] > order[secExport] {
-				emit(secExport, appendExport(appendU32(nil, 1), name, index))
+				emit(secExport, exportBody(nil, 0))
 				wroteExport = true
 			}
 		}
 		switch {
-		case s.id == secGlobal:
-			body, err := withCount(s.body, func(b []byte) []byte { return appendGlobal(b) })
-			if err != nil {
-				return nil, fmt.Errorf("global section: %w", err)
-			}
-			emit(s.id, body)
+		case s.id == secGlobal && global != nil:
+			emit(s.id, globals(m.globalEntries, uint32(len(m.globalMutable))))
 			wroteGlobal = true
-		case s.id == secExport:
-			body, err := withCount(s.body, func(b []byte) []byte { return appendExport(b, name, index) })
-			if err != nil {
-				return nil, fmt.Errorf("export section: %w", err)
-			}
-			emit(s.id, body)
+		case s.id == secExport && len(exports) > 0:
+			emit(s.id, exportBody(m.exportEntries, m.exportCount))
 			wroteExport = true
-		case s.id == secCode:
-			body, err := instrumentCode(s.body, index)
+		case s.id == secCode && code != nil:
+			body, err := code(s.body)
 			if err != nil {
 				return nil, err
 			}
@@ -120,12 +148,21 @@ func AddInterrupt(bin []byte, name string) ([]byte, error) {
 		}
 	}
 	if !wroteGlobal {
-		emit(secGlobal, appendGlobal(appendU32(nil, 1)))
+		emit(secGlobal, globals(nil, 0))
 	}
 	if !wroteExport {
-		emit(secExport, appendExport(appendU32(nil, 1), name, index))
+		emit(secExport, exportBody(nil, 0))
 	}
 	return out.Bytes(), nil
+}
+
+func (m *module) checkNewExports(names ...string) error {
+	for _, name := range names {
+		if _, taken := m.exportNames[name]; taken {
+			return fmt.Errorf("export %q already exists", name)
+		}
+	}
+	return nil
 }
 
 type section struct {
@@ -133,7 +170,18 @@ type section struct {
 	body []byte
 }
 
-type module struct{ sections []section }
+// module is a parsed binary: its sections, plus what a rewrite needs to
+// know of the import, global and export sections (each checked entry by
+// entry, since rewrites append after the last entry).
+type module struct {
+	sections        []section
+	importedGlobals uint32
+	globalMutable   []bool // per defined global
+	globalEntries   []byte // the global section after its count
+	exportCount     uint32
+	exportEntries   []byte // the export section after its count
+	exportNames     map[string]struct{}
+}
 
 func (m *module) section(id byte) []byte {
 	for _, s := range m.sections {
@@ -178,6 +226,21 @@ func parse(bin []byte) (*module, error) {
 			last = pos
 		}
 		m.sections = append(m.sections, section{id: id, body: body})
+	}
+	var err error
+	if m.importedGlobals, err = countImportedGlobals(m.section(secImport)); err != nil {
+		return nil, err
+	}
+	if g := m.section(secGlobal); g != nil {
+		if m.globalMutable, m.globalEntries, err = readGlobals(g); err != nil {
+			return nil, fmt.Errorf("global section: %w", err)
+		}
+	}
+	m.exportNames = map[string]struct{}{}
+	if e := m.section(secExport); e != nil {
+		if m.exportCount, m.exportEntries, err = readExports(e, m.exportNames); err != nil {
+			return nil, err
+		}
 	}
 	return m, nil
 }
@@ -228,12 +291,15 @@ func countImportedGlobals(body []byte) (uint32, error) {
 	return globals, nil
 }
 
-func exportsName(body []byte, name string) (bool, error) {
+// readExports checks the export section and collects its names; it
+// returns the count and the entries after it.
+func readExports(body []byte, names map[string]struct{}) (uint32, []byte, error) {
 	r := reader{b: body}
 	n, err := r.u32()
 	if err != nil {
-		return false, fmt.Errorf("export section: %w", err)
+		return 0, nil, fmt.Errorf("export section: %w", err)
 	}
+	start := r.off
 	for i := uint32(0); i < n; i++ {
 		got, err := r.name()
 		if err == nil {
@@ -242,66 +308,55 @@ func exportsName(body []byte, name string) (bool, error) {
 			}
 		}
 		if err != nil {
-			return false, fmt.Errorf("export %d: %w", i, err)
+			return 0, nil, fmt.Errorf("export %d: %w", i, err)
 		}
-		if got == name {
-			return true, nil
-		}
+		names[got] = struct{}{}
 	}
 	if !r.done() {
-		return false, fmt.Errorf("export section: %d trailing bytes", len(r.b)-r.off)
+		return 0, nil, fmt.Errorf("export section: %d trailing bytes", len(r.b)-r.off)
 	}
-	return false, nil
+	if n == 1<<32-1 {
+		return 0, nil, fmt.Errorf("export section: too many entries")
+	}
+	return n, body[start:], nil
 }
 
-// countGlobals checks the global section entry by entry (the new global is
-// appended after them, so trailing bytes would corrupt it) and counts them.
-func countGlobals(body []byte) (uint32, error) {
+// readGlobals checks the global section entry by entry and reports which
+// globals are mutable; it returns the entries after the count.
+func readGlobals(body []byte) ([]bool, []byte, error) {
 	r := reader{b: body}
 	n, err := r.u32()
 	if err != nil {
-		return 0, err
+		return nil, nil, err
 	}
+	start := r.off
+	var mutable []bool
 	for i := uint32(0); i < n; i++ {
-		if _, err := r.take(2); err != nil { // value type, mutability
-			return 0, fmt.Errorf("global %d: %w", i, err)
+		typ, err := r.take(2) // value type, mutability
+		if err != nil {
+			return nil, nil, fmt.Errorf("global %d: %w", i, err)
 		}
+		mutable = append(mutable, typ[1] == 1)
 		for { // constant expression, up to its end
 			op, err := r.byte()
 			if err != nil {
-				return 0, fmt.Errorf("global %d: %w", i, err)
+				return nil, nil, fmt.Errorf("global %d: %w", i, err)
 			}
 			if op == 0x0b {
 				break
 			}
 			if op == 0x02 || op == 0x03 || op == 0x04 {
-				return 0, fmt.Errorf("global %d: block in a constant expression", i)
+				return nil, nil, fmt.Errorf("global %d: block in a constant expression", i)
 			}
 			if err := r.skipImmediates(op); err != nil {
-				return 0, fmt.Errorf("global %d: %w", i, err)
+				return nil, nil, fmt.Errorf("global %d: %w", i, err)
 			}
 		}
 	}
 	if !r.done() {
-		return 0, fmt.Errorf("%d trailing bytes", len(r.b)-r.off)
+		return nil, nil, fmt.Errorf("%d trailing bytes", len(r.b)-r.off)
 	}
-	return n, nil
-}
-
-// withCount re-encodes a vector section with its count raised by one and
-// add's bytes appended.
-func withCount(body []byte, add func([]byte) []byte) ([]byte, error) {
-	r := reader{b: body}
-	n, err := r.u32()
-	if err != nil {
-		return nil, err
-	}
-	if n == 1<<32-1 {
-		return nil, fmt.Errorf("too many entries")
-	}
-	out := appendU32(make([]byte, 0, len(body)+16), n+1)
-	out = append(out, body[r.off:]...)
-	return add(out), nil
+	return mutable, body[start:], nil
 }
 
 // appendGlobal appends (mut i32) (i32.const 0).

@@ -242,6 +242,58 @@ func TestAddInterruptRejects(t *testing.T) {
 	}
 }
 
+func TestExportGlobals(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		imports bool
+		want    []string
+	}{
+		{name: "no mutable globals", want: nil},
+		{name: "after an imported global", imports: true, want: nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, names, err := ExportGlobals(loopModule(tc.imports), "g")
+			if err != nil || len(names) != len(tc.want) {
+				t.Fatalf("ExportGlobals = %v, %v; want %v", names, err, tc.want)
+			}
+			instantiate(t, out, tc.imports)
+		})
+	}
+
+	// Mutable globals, one imported first: names carry the module-wide
+	// index, and the host reads and writes the guest's values through them.
+	bin := cat(header,
+		sec(1, vec([]byte{0x60, 0, 1, 0x7f})...), // () -> i32
+		sec(2, vec(cat(str("env"), str("g"), []byte{3, 0x7f, 0x00}))...),
+		sec(3, vec([]byte{0})...),
+		sec(6, vec(
+			[]byte{0x7f, 0x01, 0x41, 0x2a, 0x0b}, // mut i32 = 42 (index 1)
+			[]byte{0x7f, 0x00, 0x41, 0x07, 0x0b}, // i32 = 7 (index 2)
+			[]byte{0x7e, 0x01, 0x42, 0x05, 0x0b}, // mut i64 = 5 (index 3)
+		)...),
+		sec(7, vec(cat(str("get"), []byte{0, 0}))...),
+		sec(10, vec(body([]byte{0}, 0x23, 0x01, 0x0b))...)) // global.get 1
+	out, names, err := ExportGlobals(bin, "maid_global_")
+	if err != nil {
+		t.Fatalf("ExportGlobals: %v", err)
+	}
+	if strings.Join(names, ",") != "maid_global_1,maid_global_3" {
+		t.Fatalf("names = %v, want maid_global_1,maid_global_3", names)
+	}
+	mod, _ := instantiate(t, out, true)
+	g := mod.ExportedGlobal("maid_global_1").(api.MutableGlobal)
+	if g.Get() != 42 {
+		t.Fatalf("maid_global_1 = %d, want 42", g.Get())
+	}
+	g.Set(99)
+	if res, err := mod.ExportedFunction("get").Call(context.Background()); err != nil || res[0] != 99 {
+		t.Fatalf("guest reads %v, %v after Set(99)", res, err)
+	}
+	if _, _, err := ExportGlobals(out, "maid_global_"); err == nil || !strings.Contains(err.Error(), "already exists") {
+		t.Fatalf("exporting twice: err = %v, want already exists", err)
+	}
+}
+
 // FuzzAddInterrupt: any input is rewritten or refused with an error, never
 // a panic; a rewrite parses again, exports the flag, and refuses a second
 // rewrite. (Whether wazero still accepts a rewrite is tested on real
@@ -254,6 +306,17 @@ func FuzzAddInterrupt(f *testing.F) {
 	f.Add(envModule())
 	f.Add(header)
 	f.Fuzz(func(t *testing.T, bin []byte) {
+		if out, names, err := ExportGlobals(bin, "g"); err == nil {
+			mod, err := parse(out)
+			if err != nil {
+				t.Fatalf("module with exported globals does not parse: %v", err)
+			}
+			for _, name := range names {
+				if _, has := mod.exportNames[name]; !has {
+					t.Fatalf("global %s not exported", name)
+				}
+			}
+		}
 		out, err := AddInterrupt(bin, "maid_interrupt")
 		if err != nil {
 			return
@@ -262,8 +325,8 @@ func FuzzAddInterrupt(f *testing.F) {
 		if err != nil {
 			t.Fatalf("rewritten module does not parse: %v", err)
 		}
-		if has, err := exportsName(mod.section(secExport), "maid_interrupt"); !has {
-			t.Fatalf("rewritten module does not export maid_interrupt (%v)", err)
+		if _, has := mod.exportNames["maid_interrupt"]; !has {
+			t.Fatalf("rewritten module does not export maid_interrupt")
 		}
 		if _, err := AddInterrupt(out, "maid_interrupt"); err == nil || !strings.Contains(err.Error(), "already exists") {
 			t.Fatalf("second rewrite: err = %v, want already exists", err)

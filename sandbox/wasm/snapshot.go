@@ -1,0 +1,121 @@
+package wasm
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/tetratelabs/wazero/api"
+)
+
+// snapshotChunk is the granularity at which a snapshot records memory: a
+// host page, so a restored instance writes (and makes resident) only the
+// pages start-up changed, like a forked process would.
+const snapshotChunk = 4 << 10
+
+// snapshot is an interpreter at its boot line: CPython started, the SDK and
+// runner imported, nothing read from stdin. A reactor's export returns with
+// the wasm call stack empty, so linear memory and the mutable globals are
+// the whole guest state; the WASI state (stdio and the mounts' descriptors)
+// is recreated identically by moduleConfig.
+//
+// Why a snapshot and not only the warm pool: the pool hides start-up only
+// while it is full, and keeps whole interpreters around to do so. Restoring
+// costs a copy of the pages start-up touched, so a start without the pool
+// is nearly as fast as one with it.
+type snapshot struct {
+	pages   uint32            // memory size, in wasm pages
+	chunks  []chunk           // memory that differs from a fresh instance
+	globals map[string]uint64 // exported mutable globals
+	bytes   int               // total chunk bytes
+	took    time.Duration     // how long start-up took, for the record
+}
+
+type chunk struct {
+	off  uint32
+	data []byte
+}
+
+// takeSnapshot starts one interpreter up to its boot line and records how
+// its memory and globals differ from a freshly instantiated module.
+func (b *Backend) takeSnapshot(ctx context.Context) (*snapshot, error) {
+	var stdout, stderr bytes.Buffer
+	cfg := b.moduleConfig(bytes.NewReader(nil), &stdout, &stderr, b.empty, b.empty,
+		func(ns int64) { time.Sleep(time.Duration(ns)) }, nil)
+	t0 := time.Now()
+	mod, err := b.rt.InstantiateModule(ctx, b.compiled, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot: instantiate: %w", err)
+	}
+	defer mod.Close(ctx)
+	mem := mod.Memory()
+	if mem == nil {
+		return nil, fmt.Errorf("snapshot: interpreter has no memory")
+	}
+	fresh, _ := mem.Read(0, mem.Size())
+	fresh = bytes.Clone(fresh)
+	for _, fn := range []string{"_initialize", "maid_prepare"} {
+		if _, err := mod.ExportedFunction(fn).Call(ctx); err != nil {
+			return nil, fmt.Errorf("snapshot: start interpreter (%s): %w: %s", fn, err, stderr.Bytes())
+		}
+	}
+	if stdout.Len() > 0 {
+		// stdout is the protocol's; the runner must not have written yet.
+		return nil, fmt.Errorf("snapshot: interpreter wrote to stdout during start-up: %q", stdout.Bytes())
+	}
+	s := &snapshot{pages: mem.Size() / wasmPageSize, globals: map[string]uint64{}, took: time.Since(t0)}
+	cur, _ := mem.Read(0, mem.Size())
+	var zero [snapshotChunk]byte
+	for off := 0; off < len(cur); off += snapshotChunk {
+		end := min(off+snapshotChunk, len(cur))
+		var was []byte
+		if off < len(fresh) {
+			was = fresh[off:min(end, len(fresh))]
+		}
+		if len(was) < end-off {
+			was = append(bytes.Clone(was), zero[:end-off-len(was)]...)
+		}
+		if bytes.Equal(cur[off:end], was) {
+			continue
+		}
+		if n := len(s.chunks); n > 0 && int(s.chunks[n-1].off)+len(s.chunks[n-1].data) == off {
+			s.chunks[n-1].data = append(s.chunks[n-1].data, cur[off:end]...)
+		} else {
+			s.chunks = append(s.chunks, chunk{off: uint32(off), data: bytes.Clone(cur[off:end])})
+		}
+		s.bytes += end - off
+	}
+	for _, name := range b.globals {
+		g := mod.ExportedGlobal(name)
+		if g == nil {
+			return nil, fmt.Errorf("snapshot: global %s not exported", name)
+		}
+		s.globals[name] = g.Get()
+	}
+	return s, nil
+}
+
+// restore makes a freshly instantiated module (no start function run) the
+// snapshot's interpreter.
+func (s *snapshot) restore(mod api.Module) error {
+	mem := mod.Memory()
+	if have := mem.Size() / wasmPageSize; have < s.pages {
+		if _, ok := mem.Grow(s.pages - have); !ok {
+			return fmt.Errorf("restore snapshot: memory limit below the interpreter's %d bytes", uint64(s.pages)*wasmPageSize)
+		}
+	}
+	for _, c := range s.chunks {
+		if !mem.Write(c.off, c.data) {
+			return fmt.Errorf("restore snapshot: write %d bytes at %d: out of range", len(c.data), c.off)
+		}
+	}
+	for name, v := range s.globals {
+		g, ok := mod.ExportedGlobal(name).(api.MutableGlobal)
+		if !ok {
+			return fmt.Errorf("restore snapshot: global %s not exported as mutable", name)
+		}
+		g.Set(v)
+	}
+	return nil
+}
