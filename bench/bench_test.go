@@ -449,35 +449,42 @@ func BenchmarkEngineCallDashboard(b *testing.B) {
 }
 
 // BenchmarkEngineDispatch measures one event from Dispatch until the
-// plugin's no-op handler has returned (the engine's asynchronous path).
+// plugin's no-op handler has returned (the engine's asynchronous path), on
+// the process and wasm backends:
+//
+//	go test -run '^$' -bench EngineDispatch -benchmem -count 10 ./bench/
 func BenchmarkEngineDispatch(b *testing.B) {
-	ctx := context.Background()
-	backend, err := process.New(process.Config{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer backend.Close()
-	dir := b.TempDir()
-	e, err := startEnv(ctx, &Options{OpenStore: openStore}, backend, "", dir)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer e.close()
-	pdir := filepath.Join(dir, "src", "bench-0")
-	if err := writePlugin(pdir, "bench-0"); err != nil {
-		b.Fatal(err)
-	}
-	if _, err := e.install(ctx, pdir, "1"); err != nil {
-		b.Fatal(err)
-	}
-	ev := event(eventNoop, "1", 0)
-	if _, err := e.dispatchWait(ctx, ev, time.Minute); err != nil {
-		b.Fatal(err)
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := e.dispatchWait(ctx, ev, time.Minute); err != nil {
-			b.Fatal(err)
-		}
+	for _, name := range []string{"process", "wasm"} {
+		b.Run(name, func(b *testing.B) {
+			ctx := context.Background()
+			backend, err := openReal(ctx, name, 0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer backend.Close()
+			dir := b.TempDir()
+			e, err := startEnv(ctx, &Options{OpenStore: openStore}, backend, "", dir)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer e.close()
+			pdir := filepath.Join(dir, "src", "bench-0")
+			if err := writePlugin(pdir, "bench-0"); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := e.install(ctx, pdir, "1"); err != nil {
+				b.Fatal(err)
+			}
+			ev := event(eventNoop, "1", 0)
+			if _, err := e.dispatchWait(ctx, ev, time.Minute); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := e.dispatchWait(ctx, ev, time.Minute); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

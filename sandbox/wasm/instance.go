@@ -81,7 +81,7 @@ func (in *instance) run(ctx context.Context, cfg wazero.ModuleConfig, snap *snap
 	mod, err := in.b.rt.InstantiateModule(ctx, in.b.compiled, cfg)
 	if err == nil {
 		if in.arm(mod) {
-			err = boot(ctx, mod, snap)
+			err = boot(ctx, mod, in.mem, snap)
 		} else {
 			err = errors.New("stopped before start")
 		}
@@ -111,9 +111,9 @@ func (in *instance) run(ctx context.Context, cfg wazero.ModuleConfig, snap *snap
 
 // boot brings the interpreter to its boot line, from snap or (nil) by
 // starting CPython, then runs the runner until the guest exits.
-func boot(ctx context.Context, mod api.Module, snap *snapshot) error {
+func boot(ctx context.Context, mod api.Module, mem *limitedMemory, snap *snapshot) error {
 	if snap != nil {
-		if err := snap.restore(mod); err != nil {
+		if err := snap.restore(mod, mem.prefault); err != nil {
 			return err
 		}
 	} else {

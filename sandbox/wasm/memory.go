@@ -17,9 +17,17 @@ import (
 // the limit at bind time and also tells us that a grow was refused, which is
 // how an exit is attributed to sandbox.ErrMemoryLimit. The runtime still
 // has WithMemoryLimitPages as the backend-wide ceiling.
+//
+// Why mmap where the platform has it: the whole address range the guest
+// may ever use is reserved up front (inaccessible, costing nothing) and
+// made accessible as it grows, so memory never moves, growing never copies,
+// a new instance's pages are the kernel's zero pages until touched (no
+// clearing a reused Go heap span: megabytes per start), and Free returns
+// everything to the OS at once. Without mmap, memory is a Go slice.
 type limitedMemory struct {
 	mu      sync.Mutex // Free may come from wazero's context watcher
 	buf     []byte
+	mapped  []byte // the reservation buf lives in, when mmap is used
 	limit   atomic.Uint64 // bytes; grows past it are refused
 	size    atomic.Uint64 // current length, for Stats
 	refused atomic.Bool   // a grow was refused: the guest hit its limit
@@ -35,10 +43,15 @@ func newLimitedMemory(limit uint64) *limitedMemory {
 
 // allocator hands out m for the module's single memory.
 func (m *limitedMemory) allocator() experimental.MemoryAllocator {
-	return experimental.MemoryAllocatorFunc(func(capBytes, _ uint64) experimental.LinearMemory {
+	return experimental.MemoryAllocatorFunc(func(capBytes, maxBytes uint64) experimental.LinearMemory {
 		m.mu.Lock()
 		defer m.mu.Unlock()
-		m.buf = make([]byte, 0, capBytes)
+		if mapped, err := reserve(maxBytes); err == nil {
+			m.mapped = mapped
+			m.buf = mapped[:0:0]
+		} else {
+			m.buf = make([]byte, 0, capBytes)
+		}
 		return m
 	})
 }
@@ -55,9 +68,21 @@ func (m *limitedMemory) Reallocate(size uint64) []byte {
 		m.refused.Store(true)
 		return nil
 	}
-	if size <= uint64(cap(m.buf)) {
+	switch {
+	case m.mapped != nil:
+		if size > uint64(len(m.mapped)) {
+			return nil
+		}
+		if size > uint64(len(m.buf)) {
+			if err := commit(m.mapped[len(m.buf):size]); err != nil {
+				return nil
+			}
+		}
+		// cap == len: nothing may append into the inaccessible rest.
+		m.buf = m.mapped[:size:size]
+	case size <= uint64(cap(m.buf)):
 		m.buf = m.buf[:size]
-	} else {
+	default:
 		// Grow with headroom like append, but never past the limit, so a
 		// guest near its cap does not get charged for a doubling.
 		newCap := max(size, uint64(cap(m.buf))+uint64(cap(m.buf))/4)
@@ -70,10 +95,24 @@ func (m *limitedMemory) Reallocate(size uint64) []byte {
 	return m.buf
 }
 
+// prefault maps [off, off+n) ahead of writes to it, where the platform can
+// (best effort: the writes fault the pages in anyway).
+func (m *limitedMemory) prefault(off, n uint32) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.mapped != nil && uint64(off)+uint64(n) <= uint64(len(m.buf)) {
+		populate(m.buf[off : off+n])
+	}
+}
+
 // Free implements experimental.LinearMemory.
 func (m *limitedMemory) Free() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.mapped != nil {
+		_ = release(m.mapped)
+		m.mapped = nil
+	}
 	m.buf = nil
 	m.size.Store(0)
 }

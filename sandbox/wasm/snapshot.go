@@ -97,8 +97,9 @@ func (b *Backend) takeSnapshot(ctx context.Context) (*snapshot, error) {
 }
 
 // restore makes a freshly instantiated module (no start function run) the
-// snapshot's interpreter.
-func (s *snapshot) restore(mod api.Module) error {
+// snapshot's interpreter. prefault, when not nil, is asked to map each range
+// before it is written (one call instead of a page fault per page).
+func (s *snapshot) restore(mod api.Module, prefault func(off, n uint32)) error {
 	mem := mod.Memory()
 	if have := mem.Size() / wasmPageSize; have < s.pages {
 		if _, ok := mem.Grow(s.pages - have); !ok {
@@ -106,6 +107,9 @@ func (s *snapshot) restore(mod api.Module) error {
 		}
 	}
 	for _, c := range s.chunks {
+		if prefault != nil {
+			prefault(c.off, uint32(len(c.data)))
+		}
 		if !mem.Write(c.off, c.data) {
 			return fmt.Errorf("restore snapshot: write %d bytes at %d: out of range", len(c.data), c.off)
 		}

@@ -15,8 +15,9 @@
  * Host protocol (see sandbox/wasm):
  *   _initialize    wasi-libc's constructors; once per instance, first.
  *   maid_main      python's own main() with the WASI args (`python -m ...`).
- *   maid_prepare   start CPython from the environment and import the
- *                  runner (maid_sdk.__main__) without reading stdin.
+ *   maid_prepare   start CPython from the environment, import the runner
+ *                  (maid_sdk.__main__) and warm it up (prepare()), without
+ *                  touching stdin or stdout.
  *   maid_serve     run the runner: read the boot line, run the plugin, then
  *                  finalize and exit with the plugin's status.
  * maid_main and maid_serve end in proc_exit; maid_prepare returns 0, or
@@ -44,7 +45,7 @@ __attribute__((export_name("maid_prepare"))) int maid_prepare(void) {
 	if (PyStatus_Exception(status)) {
 		Py_ExitStatusException(status);
 	}
-	if (PyRun_SimpleString("import maid_sdk.__main__") != 0) {
+	if (PyRun_SimpleString("import maid_sdk.__main__ as r\nr.prepare()") != 0) {
 		exit(1);
 	}
 	return 0;

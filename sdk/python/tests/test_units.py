@@ -318,6 +318,28 @@ class ServeTest(unittest.TestCase):
                 self.assertEqual(code, c["code"])
 
 
+class RunnerPrepareTest(unittest.TestCase):
+    """prepare() runs before the wasm backend's snapshot: it must work
+    through the SDK's whole dispatch path and leave the real streams and the
+    runner's state alone."""
+
+    def test_prepare_touches_no_stream(self):
+        import maid_sdk.__main__ as runner
+        from maid_sdk import _transport
+
+        before = (sys.stdin, sys.stdout, _transport._out, _transport._in)
+        with mock.patch.object(sys.stdout, "write", side_effect=AssertionError("stdout written")):
+            runner.prepare(rounds=3)
+        self.assertEqual(before, (sys.stdin, sys.stdout, _transport._out, _transport._in))
+
+    def test_prepare_fails_loudly(self):
+        import maid_sdk.__main__ as runner
+
+        with mock.patch.object(runner, "_WARM_UP_PLUGIN", "from maid_sdk import Plugin\nplugin = Plugin()\n"):
+            with self.assertRaisesRegex(RuntimeError, "warm-up"):
+                runner.prepare(rounds=1)
+
+
 class RegistrationTest(unittest.TestCase):
     def test_errors(self):
         plugin = maid_sdk.Plugin()
