@@ -129,6 +129,30 @@ func BenchmarkRoundTrip(b *testing.B) {
 	reportPercentiles(b, times, "µs", time.Microsecond)
 }
 
+// jsonEchoScript decodes each line and answers with it re-encoded: the
+// JSON work of one event without the SDK's dispatch.
+const jsonEchoScript = `
+import json
+for line in inp:
+    out.write(json.dumps(json.loads(line), separators=(",", ":")).encode() + b"\n"); out.flush()
+`
+
+// BenchmarkJSONRoundTrip: one event-sized JSON-RPC line to the guest,
+// decoded and re-encoded there, and back.
+func BenchmarkJSONRoundTrip(b *testing.B) {
+	be := newBackend(b, 0)
+	inst, r := echoInstance(b, be, sandboxtest.PluginDir(b, jsonEchoScript))
+	defer stop(b, inst)
+	msg := `{"jsonrpc":"2.0","id":7,"method":"plugin.event","params":{"call":"c1","type":"message_create","event":{"content":"hello"}}}` + "\n"
+	times := make([]time.Duration, 0, b.N)
+	for b.Loop() {
+		t0 := time.Now()
+		echo(b, inst, r, msg)
+		times = append(times, time.Since(t0))
+	}
+	reportPercentiles(b, times, "µs", time.Microsecond)
+}
+
 // BenchmarkIdleRSS: host RSS added per booted, idle plugin instance.
 func BenchmarkIdleRSS(b *testing.B) {
 	const n = 50

@@ -17,6 +17,7 @@ import (
 	wsys "github.com/tetratelabs/wazero/sys"
 
 	"github.com/maidhq/maid/sandbox"
+	"github.com/maidhq/maid/sandbox/wasm/internal/wasmbin"
 )
 
 // instance is one interpreter: a wazero module instance whose _start runs
@@ -81,7 +82,7 @@ func (in *instance) run(ctx context.Context, cfg wazero.ModuleConfig, snap *snap
 	mod, err := in.b.rt.InstantiateModule(ctx, in.b.compiled, cfg)
 	if err == nil {
 		if in.arm(mod) {
-			err = boot(ctx, mod, in.mem, snap)
+			err = in.boot(ctx, mod, snap)
 		} else {
 			err = errors.New("stopped before start")
 		}
@@ -111,12 +112,15 @@ func (in *instance) run(ctx context.Context, cfg wazero.ModuleConfig, snap *snap
 
 // boot brings the interpreter to its boot line, from snap or (nil) by
 // starting CPython, then runs the runner until the guest exits.
-func boot(ctx context.Context, mod api.Module, mem *limitedMemory, snap *snapshot) error {
+func (in *instance) boot(ctx context.Context, mod api.Module, snap *snapshot) error {
 	if snap != nil {
-		if err := snap.restore(mod, mem.prefault); err != nil {
+		if err := snap.restore(mod, in.mem.prefault); err != nil {
 			return err
 		}
 	} else {
+		if err := in.b.initData(mod); err != nil {
+			return err
+		}
 		for _, fn := range []string{"_initialize", "maid_prepare"} {
 			if _, err := mod.ExportedFunction(fn).Call(ctx); err != nil {
 				return err
@@ -203,7 +207,7 @@ func (in *instance) stop(reason error) {
 		close(in.quit)
 		in.mu.Lock()
 		if in.interrupt != nil {
-			in.interrupt.Set(1)
+			in.interrupt.Set(wasmbin.Raise)
 		}
 		in.mu.Unlock()
 		in.cancel(reason)

@@ -27,7 +27,7 @@ import (
 type limitedMemory struct {
 	mu      sync.Mutex // Free may come from wazero's context watcher
 	buf     []byte
-	mapped  []byte // the reservation buf lives in, when mmap is used
+	mapped  []byte        // the reservation buf lives in, when mmap is used
 	limit   atomic.Uint64 // bytes; grows past it are refused
 	size    atomic.Uint64 // current length, for Stats
 	refused atomic.Bool   // a grow was refused: the guest hit its limit

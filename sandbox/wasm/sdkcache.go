@@ -5,12 +5,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 
 	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/maidhq/maid/sdk"
 )
@@ -58,9 +60,21 @@ func (b *Backend) prepareSDK(ctx context.Context, interpreter []byte) (string, e
 		WithStderr(&out).
 		WithSysWalltime().
 		WithSysNanotime().
-		WithStartFunctions("_initialize", "maid_main") // python's own main
+		WithStartFunctions()
+	// python's own main, after the memory initialization the module lacks.
 	mod, err := b.rt.InstantiateModule(ctx, b.compiled, cfg)
-	if mod != nil {
+	if err == nil {
+		err = b.initData(mod)
+		for _, fn := range []string{"_initialize", "maid_main"} {
+			if err != nil {
+				break
+			}
+			_, err = mod.ExportedFunction(fn).Call(ctx)
+		}
+		var exit *sys.ExitError
+		if errors.As(err, &exit) && exit.ExitCode() == 0 {
+			err = nil
+		}
 		_ = mod.Close(ctx)
 	}
 	if err != nil {

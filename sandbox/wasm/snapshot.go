@@ -53,8 +53,12 @@ func (b *Backend) takeSnapshot(ctx context.Context) (*snapshot, error) {
 	if mem == nil {
 		return nil, fmt.Errorf("snapshot: interpreter has no memory")
 	}
+	// What a restored instance starts from: memory as instantiated.
 	fresh, _ := mem.Read(0, mem.Size())
 	fresh = bytes.Clone(fresh)
+	if err := b.initData(mod); err != nil {
+		return nil, fmt.Errorf("snapshot: %w", err)
+	}
 	for _, fn := range []string{"_initialize", "maid_prepare"} {
 		if _, err := mod.ExportedFunction(fn).Call(ctx); err != nil {
 			return nil, fmt.Errorf("snapshot: start interpreter (%s): %w: %s", fn, err, stderr.Bytes())

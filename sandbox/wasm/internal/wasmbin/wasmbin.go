@@ -26,25 +26,36 @@ const (
 	secGlobal = 6
 	secExport = 7
 	secCode   = 10
+	secData   = 11
 )
 
 // order gives each known section its place in the binary (the data count
 // and tag sections sit out of id order).
 var order = map[byte]int{1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 13: 6, 6: 7, 7: 8, 8: 9, 9: 10, 12: 11, 10: 12, 11: 13}
 
+// Raise is the value that interrupts a module rewritten by AddInterrupt.
+const Raise = 0xFFFFFFFF
+
 // AddInterrupt returns a copy of bin with a new mutable i32 global, zero at
 // start and exported as name, and with
 //
 //	global.get $name
-//	if
-//	  unreachable
-//	end
+//	i32.load offset=4
+//	drop
 //
-// at the head of every loop. Setting the global to non-zero makes the guest
-// trap at its next loop iteration; code without loops ends on its own or
+// at the head of every loop. While the global is 0 the load reads bytes 4
+// to 7 of memory and costs a load; set to Raise, its address is past the
+// end of any wasm32 memory and the guest traps (out of bounds memory
+// access) at its next loop iteration. Code without loops ends on its own or
 // overflows its stack. The guest has no instruction that writes the new
-// global, so it cannot clear the flag. DWARF sections, whose code offsets
-// the rewrite would invalidate, are dropped.
+// global, so it cannot clear the flag.
+//
+// Why a load and not "if (global) unreachable": an if splits every loop
+// head into three basic blocks, which made wazero's register allocator
+// spill in hot loops (CPython's JSON decoding ran 1.8 times slower); a
+// load's bounds check is an exit, not a block (1.1 times). The module must
+// have a memory. DWARF sections, whose code offsets the rewrite would
+// invalidate, are dropped.
 func AddInterrupt(bin []byte, name string) ([]byte, error) {
 	mod, err := parse(bin)
 	if err != nil {
@@ -52,6 +63,9 @@ func AddInterrupt(bin []byte, name string) ([]byte, error) {
 	}
 	if err := mod.checkNewExports(name); err != nil {
 		return nil, err
+	}
+	if !mod.hasMemory {
+		return nil, fmt.Errorf("add interrupt: %w: the module has no memory for the check to load from", ErrUnsupported)
 	}
 	index := mod.importedGlobals + uint32(len(mod.globalMutable))
 	return mod.rewrite(bin,
@@ -89,6 +103,113 @@ func ExportGlobals(bin []byte, prefix string) ([]byte, []string, error) {
 		return nil, nil, err
 	}
 	return out, names, nil
+}
+
+// Segment is an active data segment: bytes a module writes into its memory
+// at Offset when instantiated.
+type Segment struct {
+	Offset uint32
+	Data   []byte
+}
+
+// SplitData returns a copy of bin whose active data segments carry no
+// bytes, and those segments. Instantiating the copy skips initializing
+// memory, so a host that restores memory from a snapshot, or writes the
+// segments itself, does not pay for it twice. Only segments with a
+// constant offset into memory 0 are supported; passive segments stay.
+func SplitData(bin []byte) ([]byte, []Segment, error) {
+	mod, err := parse(bin)
+	if err != nil {
+		return nil, nil, err
+	}
+	body := mod.section(secData)
+	if body == nil {
+		return bin, nil, nil
+	}
+	r := reader{b: body}
+	n, err := r.u32()
+	if err != nil {
+		return nil, nil, fmt.Errorf("data section: %w", err)
+	}
+	out := appendU32(nil, n)
+	var segs []Segment
+	for i := uint32(0); i < n; i++ {
+		flags, err := r.u32()
+		if err != nil {
+			return nil, nil, fmt.Errorf("data segment %d: %w", i, err)
+		}
+		start := r.off
+		switch flags {
+		case 1: // passive: kept as it is
+			size, err := r.u32()
+			if err == nil {
+				_, err = r.take(int(size))
+			}
+			if err != nil {
+				return nil, nil, fmt.Errorf("data segment %d: %w", i, err)
+			}
+			out = appendU32(out, flags)
+			out = append(out, body[start:r.off]...)
+			continue
+		case 0, 2:
+		default:
+			return nil, nil, fmt.Errorf("data segment %d: %w: flags %d", i, ErrUnsupported, flags)
+		}
+		if flags == 2 {
+			if mem, err := r.u32(); err != nil || mem != 0 {
+				return nil, nil, fmt.Errorf("data segment %d: %w: memory %d (%v)", i, ErrUnsupported, mem, err)
+			}
+		}
+		exprStart := r.off
+		op, err := r.byte()
+		if err != nil || op != 0x41 { // i32.const
+			return nil, nil, fmt.Errorf("data segment %d: %w: offset is not a constant", i, ErrUnsupported)
+		}
+		off, err := r.s64()
+		if err != nil || off < 0 || off > 1<<32-1 {
+			return nil, nil, fmt.Errorf("data segment %d: bad offset (%v)", i, err)
+		}
+		if end, err := r.byte(); err != nil || end != 0x0b {
+			return nil, nil, fmt.Errorf("data segment %d: %w: offset is not a constant", i, ErrUnsupported)
+		}
+		expr := body[exprStart:r.off]
+		size, err := r.u32()
+		if err != nil {
+			return nil, nil, fmt.Errorf("data segment %d: %w", i, err)
+		}
+		data, err := r.take(int(size))
+		if err != nil {
+			return nil, nil, fmt.Errorf("data segment %d: %w", i, err)
+		}
+		segs = append(segs, Segment{Offset: uint32(off), Data: data})
+		out = appendU32(out, 0) // active, memory 0
+		out = append(out, expr...)
+		out = appendU32(out, 0) // no bytes
+	}
+	if !r.done() {
+		return nil, nil, fmt.Errorf("data section: %d trailing bytes", len(r.b)-r.off)
+	}
+	stripped, err := mod.rewriteSection(bin, secData, out)
+	if err != nil {
+		return nil, nil, err
+	}
+	return stripped, segs, nil
+}
+
+// rewriteSection re-encodes the module with section id's body replaced.
+func (m *module) rewriteSection(bin []byte, id byte, body []byte) ([]byte, error) {
+	var out bytes.Buffer
+	out.Write(bin[:8])
+	for _, s := range m.sections {
+		b := s.body
+		if s.id == id {
+			b = body
+		}
+		out.WriteByte(s.id)
+		out.Write(appendU32(nil, uint32(len(b))))
+		out.Write(b)
+	}
+	return out.Bytes(), nil
 }
 
 // rewrite re-encodes the module with global (one encoded entry, or nil)
@@ -176,6 +297,7 @@ type section struct {
 type module struct {
 	sections        []section
 	importedGlobals uint32
+	hasMemory       bool   // defines or imports memory 0
 	globalMutable   []bool // per defined global
 	globalEntries   []byte // the global section after its count
 	exportCount     uint32
@@ -228,8 +350,16 @@ func parse(bin []byte) (*module, error) {
 		m.sections = append(m.sections, section{id: id, body: body})
 	}
 	var err error
-	if m.importedGlobals, err = countImportedGlobals(m.section(secImport)); err != nil {
+	var importedMemories uint32
+	if m.importedGlobals, importedMemories, err = countImports(m.section(secImport)); err != nil {
 		return nil, err
+	}
+	m.hasMemory = importedMemories > 0
+	if mem := m.section(5); mem != nil {
+		r := reader{b: mem}
+		if n, err := r.u32(); err == nil && n > 0 {
+			m.hasMemory = true
+		}
 	}
 	if g := m.section(secGlobal); g != nil {
 		if m.globalMutable, m.globalEntries, err = readGlobals(g); err != nil {
@@ -245,25 +375,25 @@ func parse(bin []byte) (*module, error) {
 	return m, nil
 }
 
-func countImportedGlobals(body []byte) (uint32, error) {
+// countImports counts the imported globals and memories.
+func countImports(body []byte) (globals, memories uint32, err error) {
 	if body == nil {
-		return 0, nil
+		return 0, 0, nil
 	}
 	r := reader{b: body}
 	n, err := r.u32()
 	if err != nil {
-		return 0, fmt.Errorf("import section: %w", err)
+		return 0, 0, fmt.Errorf("import section: %w", err)
 	}
-	var globals uint32
 	for i := uint32(0); i < n; i++ {
 		for range 2 { // module and field names
 			if _, err := r.name(); err != nil {
-				return 0, fmt.Errorf("import %d: %w", i, err)
+				return 0, 0, fmt.Errorf("import %d: %w", i, err)
 			}
 		}
 		kind, err := r.byte()
 		if err != nil {
-			return 0, fmt.Errorf("import %d: %w", i, err)
+			return 0, 0, fmt.Errorf("import %d: %w", i, err)
 		}
 		switch kind {
 		case 0: // func: type index
@@ -273,6 +403,7 @@ func countImportedGlobals(body []byte) (uint32, error) {
 				err = r.limits()
 			}
 		case 2: // memory: limits
+			memories++
 			err = r.limits()
 		case 3: // global: valtype, mutability
 			globals++
@@ -282,13 +413,13 @@ func countImportedGlobals(body []byte) (uint32, error) {
 				_, err = r.u32()
 			}
 		default:
-			return 0, fmt.Errorf("import %d: %w: kind %d", i, ErrUnsupported, kind)
+			return 0, 0, fmt.Errorf("import %d: %w: kind %d", i, ErrUnsupported, kind)
 		}
 		if err != nil {
-			return 0, fmt.Errorf("import %d: %w", i, err)
+			return 0, 0, fmt.Errorf("import %d: %w", i, err)
 		}
 	}
-	return globals, nil
+	return globals, memories, nil
 }
 
 // readExports checks the export section and collects its names; it
@@ -384,7 +515,8 @@ func instrumentCode(body []byte, global uint32) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("code section: %w", err)
 	}
-	check := append(append([]byte{0x23}, appendU32(nil, global)...), 0x04, 0x40, 0x00, 0x0b)
+	// global.get $flag; i32.load align=4 offset=4; drop
+	check := append(append([]byte{0x23}, appendU32(nil, global)...), 0x28, 0x02, 0x04, 0x1a)
 	out := appendU32(make([]byte, 0, len(body)+len(body)/16), n)
 	var fn []byte
 	for i := uint32(0); i < n; i++ {

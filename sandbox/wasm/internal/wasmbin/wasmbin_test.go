@@ -52,6 +52,7 @@ func loopModule(withImportedGlobal bool) []byte {
 		[]byte{0x60, 1, 0x7f, 1, 0x7f}, // (i32) -> i32
 	)...)
 	funcs := sec(3, vec([]byte{0}, []byte{1}, []byte{1})...)
+	memory := sec(5, vec([]byte{0x00, 0x01})...) // one page: the check loads from it
 	globals := sec(6, vec([]byte{0x7f, 0x00, 0x41, 0x07, 0x0b})...) // an unrelated immutable global
 	exports := sec(7, vec(
 		cat(str("spin"), []byte{0, 0}),
@@ -84,10 +85,10 @@ func loopModule(withImportedGlobal bool) []byte {
 		0x20, 0x03, 0x0b)
 	code := sec(10, vec(spin, sum, nested)...)
 	if !withImportedGlobal {
-		return cat(header, types, funcs, globals, exports, code)
+		return cat(header, types, funcs, memory, globals, exports, code)
 	}
 	imports := sec(2, vec(cat(str("env"), str("g"), []byte{3, 0x7f, 0x00}))...)
-	return cat(header, types, imports, funcs, globals, exports, code)
+	return cat(header, types, imports, funcs, memory, globals, exports, code)
 }
 
 // envModule exports the global loopModule(true) imports.
@@ -148,9 +149,9 @@ func TestAddInterruptKeepsBehaviour(t *testing.T) {
 			}
 			// The check reads the flag the export names: raised, every
 			// loop traps.
-			g.Set(1)
-			if _, err := mod.ExportedFunction("sum").Call(context.Background(), 10); err == nil || !strings.Contains(err.Error(), "unreachable") {
-				t.Fatalf("sum with the flag raised: err = %v, want an unreachable trap", err)
+			g.Set(Raise)
+			if _, err := mod.ExportedFunction("sum").Call(context.Background(), 10); err == nil || !strings.Contains(err.Error(), "out of bounds") {
+				t.Fatalf("sum with the flag raised: err = %v, want an out-of-bounds trap", err)
 			}
 		})
 	}
@@ -179,10 +180,10 @@ func TestAddInterruptStopsARunawayLoop(t *testing.T) {
 		t.Fatalf("spin returned before the interrupt: %v", err)
 	case <-time.After(20 * time.Millisecond):
 	}
-	mod.ExportedGlobal("stop").(api.MutableGlobal).Set(1)
+	mod.ExportedGlobal("stop").(api.MutableGlobal).Set(Raise)
 	err = <-done
-	if err == nil || !strings.Contains(err.Error(), "unreachable") {
-		t.Fatalf("spin ended with %v, want an unreachable trap", err)
+	if err == nil || !strings.Contains(err.Error(), "out of bounds") {
+		t.Fatalf("spin ended with %v, want an out-of-bounds trap", err)
 	}
 }
 
@@ -191,6 +192,7 @@ func TestAddInterruptCreatesMissingSections(t *testing.T) {
 	bin := cat(header,
 		sec(1, vec([]byte{0x60, 0, 0})...),
 		sec(3, vec([]byte{0})...),
+		sec(5, vec([]byte{0x00, 0x01})...),
 		sec(8, 0),
 		sec(10, vec(body([]byte{0}, 0x03, 0x40, 0x0b, 0x0b))...),
 		sec(0, str(".debug_info")...),
@@ -226,8 +228,11 @@ func TestAddInterruptRejects(t *testing.T) {
 		{name: "sections out of order", bin: cat(header, sec(3, 0), sec(1, 0)), want: "out of order"},
 		{name: "unknown section", bin: cat(header, sec(42, 0)), want: "section id 42", unsupported: true},
 		{name: "simd opcode", bin: cat(header,
-			sec(1, vec([]byte{0x60, 0, 0})...), sec(3, vec([]byte{0})...),
+			sec(1, vec([]byte{0x60, 0, 0})...), sec(3, vec([]byte{0})...), sec(5, vec([]byte{0x00, 0x01})...),
 			sec(10, vec(body([]byte{0}, 0xfd, 0x0c, 0x0b))...)), want: "opcode 0xfd", unsupported: true},
+		{name: "no memory to load from", bin: cat(header,
+			sec(1, vec([]byte{0x60, 0, 0})...), sec(3, vec([]byte{0})...),
+			sec(10, vec(body([]byte{0}, 0x03, 0x40, 0x0b, 0x0b))...)), want: "no memory", unsupported: true},
 		{name: "name taken", bin: cat(header, sec(7, vec(cat(str("spin"), []byte{0, 0}))...)), want: `export "spin" already exists`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -294,6 +299,64 @@ func TestExportGlobals(t *testing.T) {
 	}
 }
 
+// dataModule has one page of memory, exported, an active segment "hello"
+// at 16, a passive segment and, with flags 2, a second active segment
+// naming memory 0 explicitly.
+func dataModule(offsetExpr []byte) []byte {
+	return cat(header,
+		sec(5, vec([]byte{0, 1})...),                  // memory: min 1
+		sec(7, vec(cat(str("mem"), []byte{2, 0}))...), // export memory 0
+		sec(11, vec(
+			cat([]byte{0}, offsetExpr, str("hello")),
+			cat([]byte{1}, str("passive")),
+			cat([]byte{2, 0, 0x41, 0x20, 0x0b}, str("world")), // at 32
+		)...))
+}
+
+func TestSplitData(t *testing.T) {
+	orig := dataModule([]byte{0x41, 0x10, 0x0b}) // i32.const 16
+	stripped, segs, err := SplitData(orig)
+	if err != nil {
+		t.Fatalf("SplitData: %v", err)
+	}
+	if len(segs) != 2 || segs[0].Offset != 16 || string(segs[0].Data) != "hello" ||
+		segs[1].Offset != 32 || string(segs[1].Data) != "world" {
+		t.Fatalf("segments = %+v", segs)
+	}
+	want, _ := instantiate(t, orig, false)
+	got, _ := instantiate(t, stripped, false)
+	page := func(m api.Module) string {
+		b, _ := m.Memory().Read(0, 64)
+		return string(b)
+	}
+	if page(got) == page(want) {
+		t.Fatalf("stripped module still initializes memory")
+	}
+	for _, seg := range segs {
+		got.Memory().Write(seg.Offset, seg.Data)
+	}
+	if page(got) != page(want) {
+		t.Fatalf("memory after writing the segments:\n%q\nwant\n%q", page(got), page(want))
+	}
+
+	if out, segs, err := SplitData(loopModule(false)); err != nil || segs != nil || string(out) != string(loopModule(false)) {
+		t.Fatalf("module without data: %v segments, err %v, changed %v", segs, err, string(out) != string(loopModule(false)))
+	}
+	for _, tc := range []struct {
+		name string
+		expr []byte
+	}{
+		{name: "offset from a global", expr: []byte{0x23, 0x00, 0x0b}},
+		{name: "offset from an expression", expr: []byte{0x41, 0x01, 0x41, 0x01, 0x6a, 0x0b}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, _, err := SplitData(dataModule(tc.expr)); !errors.Is(err, ErrUnsupported) {
+				t.Fatalf("err = %v, want ErrUnsupported", err)
+			}
+		})
+	}
+}
+
 // FuzzAddInterrupt: any input is rewritten or refused with an error, never
 // a panic; a rewrite parses again, exports the flag, and refuses a second
 // rewrite. (Whether wazero still accepts a rewrite is tested on real
@@ -305,7 +368,13 @@ func FuzzAddInterrupt(f *testing.F) {
 	f.Add(loopModule(true))
 	f.Add(envModule())
 	f.Add(header)
+	f.Add(dataModule([]byte{0x41, 0x10, 0x0b}))
 	f.Fuzz(func(t *testing.T, bin []byte) {
+		if out, segs, err := SplitData(bin); err == nil && segs != nil {
+			if _, again, err := SplitData(out); err != nil || len(again) != len(segs) {
+				t.Fatalf("splitting a split module: %d segments (want %d), %v", len(again), len(segs), err)
+			}
+		}
 		if out, names, err := ExportGlobals(bin, "g"); err == nil {
 			mod, err := parse(out)
 			if err != nil {
