@@ -52,7 +52,7 @@ func loopModule(withImportedGlobal bool) []byte {
 		[]byte{0x60, 1, 0x7f, 1, 0x7f}, // (i32) -> i32
 	)...)
 	funcs := sec(3, vec([]byte{0}, []byte{1}, []byte{1})...)
-	memory := sec(5, vec([]byte{0x00, 0x01})...) // one page: the check loads from it
+	memory := sec(5, vec([]byte{0x00, 0x01})...)                    // one page: the check loads from it
 	globals := sec(6, vec([]byte{0x7f, 0x00, 0x41, 0x07, 0x0b})...) // an unrelated immutable global
 	exports := sec(7, vec(
 		cat(str("spin"), []byte{0, 0}),
