@@ -407,24 +407,22 @@ func TestPlotsEdgeCases(t *testing.T) {
 	}
 }
 
-// BenchmarkEngineCallDashboard measures one dashboard call through a real
-// engine on the process backend with a SQLite store, for benchstat:
-//
-//	go test -run '^$' -bench EngineCallDashboard -benchmem -count 10 ./bench/
-func BenchmarkEngineCallDashboard(b *testing.B) {
+// benchEngine starts a real engine on the named backend with a SQLite
+// store and the bench plugin installed on server "1".
+func benchEngine(b *testing.B, backend string) *env {
+	b.Helper()
 	ctx := context.Background()
-	backend, err := process.New(process.Config{})
+	be, err := openReal(ctx, backend, 0)
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer backend.Close()
+	b.Cleanup(func() { _ = be.Close() })
 	dir := b.TempDir()
-	o := &Options{OpenStore: openStore}
-	e, err := startEnv(ctx, o, backend, "", dir)
+	e, err := startEnv(ctx, &Options{OpenStore: openStore}, be, "", dir)
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer e.close()
+	b.Cleanup(func() { _ = e.close() })
 	pdir := filepath.Join(dir, "src", "bench-0")
 	if err := writePlugin(pdir, "bench-0"); err != nil {
 		b.Fatal(err)
@@ -432,6 +430,16 @@ func BenchmarkEngineCallDashboard(b *testing.B) {
 	if _, err := e.install(ctx, pdir, "1"); err != nil {
 		b.Fatal(err)
 	}
+	return e
+}
+
+// BenchmarkEngineCallDashboard measures one dashboard call through a real
+// engine on the process backend with a SQLite store, for benchstat:
+//
+//	go test -run '^$' -bench EngineCallDashboard -benchmem -count 10 ./bench/
+func BenchmarkEngineCallDashboard(b *testing.B) {
+	ctx := context.Background()
+	e := benchEngine(b, "process")
 	params := json.RawMessage(`{"n": 1}`)
 	for _, handler := range []string{"noop", "kv_set"} {
 		b.Run(handler, func(b *testing.B) {
@@ -457,24 +465,7 @@ func BenchmarkEngineDispatch(b *testing.B) {
 	for _, name := range []string{"process", "wasm"} {
 		b.Run(name, func(b *testing.B) {
 			ctx := context.Background()
-			backend, err := openReal(ctx, name, 0)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer backend.Close()
-			dir := b.TempDir()
-			e, err := startEnv(ctx, &Options{OpenStore: openStore}, backend, "", dir)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer e.close()
-			pdir := filepath.Join(dir, "src", "bench-0")
-			if err := writePlugin(pdir, "bench-0"); err != nil {
-				b.Fatal(err)
-			}
-			if _, err := e.install(ctx, pdir, "1"); err != nil {
-				b.Fatal(err)
-			}
+			e := benchEngine(b, name)
 			ev := event(eventNoop, "1", 0)
 			if _, err := e.dispatchWait(ctx, ev, time.Minute); err != nil {
 				b.Fatal(err)

@@ -85,11 +85,24 @@ func reportPercentiles(b *testing.B, d []time.Duration, unit string, scale time.
 }
 
 // BenchmarkColdStart: Start to the first echoed line (the plugin has booted
-// and handled one message), with and without the warm pool.
+// and handled one message), from the snapshot with and without the warm
+// pool, and starting CPython from scratch (Config.FreshStarts).
 func BenchmarkColdStart(b *testing.B) {
-	for _, pool := range []int{0, 2} {
-		b.Run(fmt.Sprintf("pool=%d", pool), func(b *testing.B) {
-			be := newBackend(b, pool)
+	for _, tc := range []struct {
+		name  string
+		pool  int
+		fresh bool
+	}{
+		{"pool=0", 0, false},
+		{"pool=2", 2, false},
+		{"fresh,pool=0", 0, true},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			be, err := New(context.Background(), Config{PythonDir: pythonDir(b), CacheDir: cacheDir(b), PoolSize: tc.pool, FreshStarts: tc.fresh})
+			if err != nil {
+				b.Fatalf("new backend: %v", err)
+			}
+			b.Cleanup(func() { _ = be.Close() })
 			dir := sandboxtest.PluginDir(b, echoScript)
 			times := make([]time.Duration, 0, b.N)
 			var cpu time.Duration
@@ -115,19 +128,7 @@ func BenchmarkColdStart(b *testing.B) {
 }
 
 // BenchmarkRoundTrip: one JSON-sized line to the guest and back.
-func BenchmarkRoundTrip(b *testing.B) {
-	be := newBackend(b, 0)
-	inst, r := echoInstance(b, be, sandboxtest.PluginDir(b, echoScript))
-	defer stop(b, inst)
-	msg := `{"jsonrpc":"2.0","id":7,"method":"plugin.event","params":{"call":"c1","type":"message_create","event":{"content":"hello"}}}` + "\n"
-	times := make([]time.Duration, 0, b.N)
-	for b.Loop() {
-		t0 := time.Now()
-		echo(b, inst, r, msg)
-		times = append(times, time.Since(t0))
-	}
-	reportPercentiles(b, times, "µs", time.Microsecond)
-}
+func BenchmarkRoundTrip(b *testing.B) { benchRoundTrip(b, echoScript) }
 
 // jsonEchoScript decodes each line and answers with it re-encoded: the
 // JSON work of one event without the SDK's dispatch.
@@ -139,9 +140,11 @@ for line in inp:
 
 // BenchmarkJSONRoundTrip: one event-sized JSON-RPC line to the guest,
 // decoded and re-encoded there, and back.
-func BenchmarkJSONRoundTrip(b *testing.B) {
+func BenchmarkJSONRoundTrip(b *testing.B) { benchRoundTrip(b, jsonEchoScript) }
+
+func benchRoundTrip(b *testing.B, script string) {
 	be := newBackend(b, 0)
-	inst, r := echoInstance(b, be, sandboxtest.PluginDir(b, jsonEchoScript))
+	inst, r := echoInstance(b, be, sandboxtest.PluginDir(b, script))
 	defer stop(b, inst)
 	msg := `{"jsonrpc":"2.0","id":7,"method":"plugin.event","params":{"call":"c1","type":"message_create","event":{"content":"hello"}}}` + "\n"
 	times := make([]time.Duration, 0, b.N)

@@ -121,10 +121,11 @@ func (in *instance) boot(ctx context.Context, mod api.Module, snap *snapshot) er
 		if err := in.b.initData(mod); err != nil {
 			return err
 		}
-		for _, fn := range []string{"_initialize", "maid_prepare"} {
-			if _, err := mod.ExportedFunction(fn).Call(ctx); err != nil {
-				return err
-			}
+		if _, err := mod.ExportedFunction("_initialize").Call(ctx); err != nil {
+			return err
+		}
+		if _, err := mod.ExportedFunction("maid_prepare").Call(ctx, 0); err != nil {
+			return err
 		}
 	}
 	_, err := mod.ExportedFunction("maid_serve").Call(ctx)

@@ -59,9 +59,12 @@ func (b *Backend) takeSnapshot(ctx context.Context) (*snapshot, error) {
 	if err := b.initData(mod); err != nil {
 		return nil, fmt.Errorf("snapshot: %w", err)
 	}
-	for _, fn := range []string{"_initialize", "maid_prepare"} {
-		if _, err := mod.ExportedFunction(fn).Call(ctx); err != nil {
-			return nil, fmt.Errorf("snapshot: start interpreter (%s): %w: %s", fn, err, stderr.Bytes())
+	for _, call := range []struct {
+		fn   string
+		args []uint64
+	}{{"_initialize", nil}, {"maid_prepare", []uint64{1}}} {
+		if _, err := mod.ExportedFunction(call.fn).Call(ctx, call.args...); err != nil {
+			return nil, fmt.Errorf("snapshot: start interpreter (%s): %w: %s", call.fn, err, stderr.Bytes())
 		}
 	}
 	if stdout.Len() > 0 {

@@ -233,9 +233,10 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 	if err != nil {
 		return fail(fmt.Errorf("wasm backend: compile %s: %w", wasmPath, err))
 	}
-	for _, fn := range []string{"_initialize", "maid_main", "maid_prepare", "maid_serve"} {
-		if _, ok := compiled.ExportedFunctions()[fn]; !ok {
-			return fail(fmt.Errorf("wasm backend: %s lacks the export %s (rebuild it with `make python-wasm`): %w", wasmPath, fn, sandbox.ErrUnavailable))
+	for fn, params := range map[string]int{"_initialize": 0, "maid_main": 0, "maid_prepare": 1, "maid_serve": 0} {
+		def, ok := compiled.ExportedFunctions()[fn]
+		if !ok || len(def.ParamTypes()) != params {
+			return fail(fmt.Errorf("wasm backend: %s lacks the export %s with %d parameters (rebuild it with `make python-wasm`): %w", wasmPath, fn, params, sandbox.ErrUnavailable))
 		}
 	}
 	var minMemory uint64

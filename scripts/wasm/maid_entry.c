@@ -15,9 +15,11 @@
  * Host protocol (see sandbox/wasm):
  *   _initialize    wasi-libc's constructors; once per instance, first.
  *   maid_main      python's own main() with the WASI args (`python -m ...`).
- *   maid_prepare   start CPython from the environment, import the runner
- *                  (maid_sdk.__main__) and warm it up (prepare()), without
- *                  touching stdin or stdout.
+ *   maid_prepare(warm_up)
+ *                  start CPython from the environment and import the runner
+ *                  (maid_sdk.__main__), without touching stdin or stdout;
+ *                  with warm_up != 0 also warm it up (prepare()) for a
+ *                  snapshot.
  *   maid_serve     run the runner: read the boot line, run the plugin, then
  *                  finalize and exit with the plugin's status.
  * maid_main and maid_serve end in proc_exit; maid_prepare returns 0, or
@@ -33,7 +35,7 @@ __attribute__((export_name("maid_main"))) int maid_main(void) {
 	exit(__main_void());
 }
 
-__attribute__((export_name("maid_prepare"))) int maid_prepare(void) {
+__attribute__((export_name("maid_prepare"))) int maid_prepare(int warm_up) {
 	PyConfig config;
 	PyConfig_InitPythonConfig(&config);
 	char *argv[] = {"python", NULL};
@@ -45,7 +47,10 @@ __attribute__((export_name("maid_prepare"))) int maid_prepare(void) {
 	if (PyStatus_Exception(status)) {
 		Py_ExitStatusException(status);
 	}
-	if (PyRun_SimpleString("import maid_sdk.__main__ as r\nr.prepare()") != 0) {
+	/* The warm-up only pays off for an instance that will be snapshotted. */
+	const char *code = warm_up ? "import maid_sdk.__main__ as r\nr.prepare()"
+	                           : "import maid_sdk.__main__";
+	if (PyRun_SimpleString(code) != 0) {
 		exit(1);
 	}
 	return 0;
