@@ -6,7 +6,8 @@ BIN       ?= bin/maid
 PYTHON    ?= python3
 GOTESTFLAGS ?= -race -timeout 30m
 # Pinned lint tool, fetched through the Go module proxy on first use.
-STATICCHECK_VERSION ?= 2025.1.1
+# staticcheck 2025.1.1, by its module's semver tag (what the proxy serves).
+STATICCHECK_VERSION ?= v0.6.1
 FUZZTIME  ?= 5s
 
 .PHONY: all build run test test-deps test-go test-python fuzz-short fuzz check lint fmt-check bench stress clean
