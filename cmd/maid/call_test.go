@@ -116,3 +116,20 @@ func TestUsageAndVersion(t *testing.T) {
 		})
 	}
 }
+
+func TestPythonWasmDir(t *testing.T) {
+	t.Chdir(t.TempDir())
+	if got := pythonWasmDir("/some/dir"); got != "/some/dir" {
+		t.Errorf("flagged: got %q", got)
+	}
+	// Neither under the working dir nor next to the test binary.
+	if got := pythonWasmDir(""); got != "" {
+		t.Errorf("nothing built: got %q, want wasm.New's default", got)
+	}
+	if err := os.MkdirAll(filepath.Join("build", "python-wasi"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if got := pythonWasmDir(""); got != "build/python-wasi" {
+		t.Errorf("built under the working dir: got %q", got)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strconv"
 
 	"github.com/maidhq/maid/sandbox"
@@ -64,11 +65,31 @@ func (b *backendFlags) register(fs *flag.FlagSet, defPool int) {
 	fs.StringVar(&b.dockerImage, "docker-image", envOr("DOCKER_IMAGE", ""), "plugin image for the docker backend (default maid/python:3.11; make docker-image)")
 }
 
+// pythonWasmDir is the interpreter dir: the flag or $MAID_PYTHON_WASM_DIR,
+// else build/python-wasi under the working directory, else next to this
+// binary's checkout (bin/maid → ../build/python-wasi), so bin/maid works
+// from any directory after `make python-wasm`.
+func pythonWasmDir(flagged string) string {
+	if flagged != "" {
+		return flagged
+	}
+	if _, err := os.Stat(wasm.DefaultPythonDir); err == nil {
+		return wasm.DefaultPythonDir
+	}
+	if exe, err := os.Executable(); err == nil {
+		dir := filepath.Join(filepath.Dir(exe), "..", wasm.DefaultPythonDir)
+		if _, err := os.Stat(dir); err == nil {
+			return dir
+		}
+	}
+	return "" // wasm.New's default, and its error naming `make python-wasm`
+}
+
 // openBackend starts the named sandbox backend.
 func openBackend(ctx context.Context, f backendFlags, log *slog.Logger) (sandbox.Backend, error) {
 	switch f.name {
 	case "wasm":
-		return wasm.New(ctx, wasm.Config{PythonDir: f.pythonWasm, PoolSize: f.pool, FreshStarts: f.freshStarts, Logger: log})
+		return wasm.New(ctx, wasm.Config{PythonDir: pythonWasmDir(f.pythonWasm), PoolSize: f.pool, FreshStarts: f.freshStarts, Logger: log})
 	case "docker":
 		return docker.New(ctx, docker.Options{Image: f.dockerImage, PoolSize: f.pool})
 	case "process":
