@@ -20,7 +20,7 @@ import (
 	"github.com/maidhq/maid/sandbox/wasm/internal/wasmbin"
 )
 
-// instance is one interpreter: a wazero module instance whose _start runs
+// instance is one interpreter: a wazero module instance whose maid_serve runs
 // the maid runner on its own goroutine.
 type instance struct {
 	b                     *Backend
