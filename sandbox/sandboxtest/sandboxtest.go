@@ -154,14 +154,34 @@ for line in inp:
 	}
 }
 
+// readLine reads one stdout line, failing the test (instead of hanging it
+// until the package timeout) if none comes within lineTimeout.
 func readLine(t *testing.T, r *bufio.Reader) string {
 	t.Helper()
-	line, err := r.ReadString('\n')
-	if err != nil {
-		t.Fatalf("read stdout: %v (got %q)", err, line)
+	type result struct {
+		line string
+		err  error
 	}
-	return strings.TrimSuffix(line, "\n")
+	ch := make(chan result, 1)
+	go func() { // ends when the instance writes or is killed by Start's cleanup
+		line, err := r.ReadString('\n')
+		ch <- result{line, err}
+	}()
+	select {
+	case res := <-ch:
+		if res.err != nil {
+			t.Fatalf("read stdout: %v (got %q)", res.err, res.line)
+		}
+		return strings.TrimSuffix(res.line, "\n")
+	case <-time.After(lineTimeout):
+		t.Fatalf("no stdout line from the instance within %v", lineTimeout)
+		return ""
+	}
 }
+
+// lineTimeout bounds readLine; far above any healthy start on a loaded
+// machine.
+const lineTimeout = 2 * time.Minute
 
 func testExitCode(t *testing.T, ctx context.Context, b sandbox.Backend) {
 	inst := Start(t, ctx, b, `sys.exit(3)`, nil)
