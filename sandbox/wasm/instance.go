@@ -17,7 +17,6 @@ import (
 	wsys "github.com/tetratelabs/wazero/sys"
 
 	"github.com/maidhq/maid/sandbox"
-	"github.com/maidhq/maid/sandbox/wasm/internal/wasmbin"
 )
 
 // instance is one interpreter: a wazero module instance whose maid_serve runs
@@ -32,10 +31,9 @@ type instance struct {
 	quit chan struct{} // closed by stop (Kill, wall time)
 	done chan struct{} // closed once exited and cleaned up
 
-	cancel    context.CancelCauseFunc
-	interrupt api.MutableGlobal // set once the module is instantiated; guarded by mu
-	stopOnce  sync.Once
-	reason    error // why stop was called; written before quit closes
+	cancel   context.CancelCauseFunc
+	stopOnce sync.Once
+	reason   error // why stop was called; written before quit closes
 
 	mu        sync.Mutex
 	exited    bool        // cleanup ran; nothing more may be bound
@@ -77,11 +75,11 @@ func (in *instance) start(cfg wazero.ModuleConfig, snap *snapshot) {
 func (in *instance) run(ctx context.Context, cfg wazero.ModuleConfig, snap *snapshot) {
 	defer close(in.done)
 	defer in.b.exited()
-	// cfg runs no start function, so stop can reach the interrupt flag
-	// before the guest runs a single loop.
+	// cfg runs no start function: the instance restores or starts the
+	// interpreter itself (boot), unless it was stopped meanwhile.
 	mod, err := in.b.rt.InstantiateModule(ctx, in.b.compiled, cfg)
 	if err == nil {
-		if in.arm(mod) {
+		if !in.stopped() {
 			err = in.boot(ctx, mod, snap)
 		} else {
 			err = errors.New("stopped before start")
@@ -132,19 +130,13 @@ func (in *instance) boot(ctx context.Context, mod api.Module, snap *snapshot) er
 	return err
 }
 
-// arm records the module's interrupt flag for stop, and reports whether
-// the guest may run (stop was not called first).
-func (in *instance) arm(mod api.Module) bool {
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	if in.b.interrupt {
-		in.interrupt, _ = mod.ExportedGlobal(interruptExport).(api.MutableGlobal)
-	}
+// stopped reports whether stop was called.
+func (in *instance) stopped() bool {
 	select {
 	case <-in.quit:
-		return false
-	default:
 		return true
+	default:
+		return false
 	}
 }
 
@@ -198,19 +190,14 @@ func (in *instance) bind(spec sandbox.Spec, memLimit uint64) error {
 	return nil
 }
 
-// stop ends the guest for reason. The interrupt flag (or, as a fallback,
-// the context) stops it at its next loop iteration, even in a busy loop;
+// stop ends the guest for reason. Cancelling the context stops it at its
+// next loop iteration, even in a busy loop (WithCloseOnContextDone);
 // closing the pipes and quit unblock a guest waiting in a host read, write
-// or sleep, which no flag can reach.
+// or sleep, which the context cannot reach.
 func (in *instance) stop(reason error) {
 	in.stopOnce.Do(func() {
 		in.reason = reason
 		close(in.quit)
-		in.mu.Lock()
-		if in.interrupt != nil {
-			in.interrupt.Set(wasmbin.Raise)
-		}
-		in.mu.Unlock()
 		in.cancel(reason)
 		in.stdin.closeRead()
 		in.stdout.closeRead()

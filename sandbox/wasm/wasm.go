@@ -67,9 +67,6 @@ const (
 	// DefaultPythonDir is where `make python-wasm` puts the interpreter,
 	// relative to the repository root.
 	DefaultPythonDir = "build/python-wasi"
-	// interruptExport names the global wasmbin.AddInterrupt adds: raised,
-	// the guest traps at its next loop iteration.
-	interruptExport = "maid_interrupt"
 	// refillDelay is how long the pool waits after a take before warming a
 	// replacement (see refill).
 	refillDelay = 50 * time.Millisecond
@@ -98,10 +95,6 @@ type Config struct {
 	DefaultMemoryBytes int64
 	// Logger receives pool refill failures. Default: slog.Default().
 	Logger *slog.Logger
-
-	// contextInterrupt makes tests use the fallback interrupt (wazero's
-	// context checks) on an interpreter that could take the flag.
-	contextInterrupt bool
 }
 
 // Backend runs plugins in CPython on wazero. It is safe for concurrent use.
@@ -111,7 +104,6 @@ type Backend struct {
 	cache     wazero.CompilationCache
 	compiled  wazero.CompiledModule
 	minMemory uint64             // the module's minimum memory, bytes
-	interrupt bool               // the module exports interruptExport
 	globals   []string           // the module's exported mutable globals
 	segments  []wasmbin.Segment  // data segments, stripped from the module
 	snap      *snapshot          // nil with Config.FreshStarts
@@ -189,20 +181,10 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 			return nil, fmt.Errorf("wasm backend: create cache dir: %w", err)
 		}
 	}
-	// Kill and the wall-time limit must stop even a busy loop. A flag
-	// checked at every loop head does it at a fraction of the cost of
-	// wazero's WithCloseOnContextDone (see RATIONALE.md), which remains the
-	// fallback for an interpreter the rewrite does not understand.
+	// The snapshot restores the interpreter's globals: export them.
 	bin, globals, err := wasmbin.ExportGlobals(bin, globalPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("wasm backend: read %s: %w", wasmPath, err)
-	}
-	interruptible := !cfg.contextInterrupt
-	if out, err := wasmbin.AddInterrupt(bin, interruptExport); err == nil && interruptible {
-		bin = out
-	} else if err != nil {
-		interruptible = false
-		cfg.Logger.Warn("wasm backend: cannot add the loop interrupt to the interpreter; using wazero's slower context checks", "interpreter", wasmPath, "err", err)
 	}
 	// Instances start from the snapshot, which holds memory as start-up
 	// left it: initializing memory from the data segments first (3.4 MB for
@@ -219,7 +201,9 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 	}
 	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().
 		WithCompilationCache(cache).
-		WithCloseOnContextDone(!interruptible).
+		// Kill and the wall-time limit stop even a busy loop. Why not a
+		// cheaper check of our own: RATIONALE.md.
+		WithCloseOnContextDone(true).
 		WithMemoryLimitPages(maxMemoryBytes/wasmPageSize))
 	fail := func(err error) (*Backend, error) {
 		_ = rt.Close(context.Background())
@@ -249,7 +233,6 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 		cache:     cache,
 		compiled:  compiled,
 		minMemory: minMemory,
-		interrupt: interruptible,
 		globals:   globals,
 		segments:  segments,
 		stdlib:    stdlib,

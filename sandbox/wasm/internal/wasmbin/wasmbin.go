@@ -1,12 +1,7 @@
-// Package wasmbin rewrites WebAssembly binaries for the wasm backend.
-//
-// [AddInterrupt] makes every loop of a module check an exported flag the
-// host can raise from another goroutine, so a runaway guest can be stopped
-// without wazero's WithCloseOnContextDone, whose check is an indirect call
-// at every loop header (it spills registers in hot loops and makes CPython
-// about 2.8 times slower). The check inserted here is a global load and a
-// branch. [ExportGlobals] exposes a module's mutable globals so the host
-// can snapshot and restore an instance.
+// Package wasmbin rewrites WebAssembly binaries for the wasm backend:
+// [ExportGlobals] exposes a module's mutable globals so the host can
+// snapshot and restore an instance, and [SplitData] takes the data
+// segments out of a module whose memory the host initializes itself.
 package wasmbin
 
 import (
@@ -25,54 +20,12 @@ const (
 	secImport = 2
 	secGlobal = 6
 	secExport = 7
-	secCode   = 10
 	secData   = 11
 )
 
 // order gives each known section its place in the binary (the data count
 // and tag sections sit out of id order).
 var order = map[byte]int{1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 13: 6, 6: 7, 7: 8, 8: 9, 9: 10, 12: 11, 10: 12, 11: 13}
-
-// Raise is the value that interrupts a module rewritten by AddInterrupt.
-const Raise = 0xFFFFFFFF
-
-// AddInterrupt returns a copy of bin with a new mutable i32 global, zero at
-// start and exported as name, and with
-//
-//	global.get $name
-//	i32.load offset=4
-//	drop
-//
-// at the head of every loop. While the global is 0 the load reads bytes 4
-// to 7 of memory and costs a load; set to Raise, its address is past the
-// end of any wasm32 memory and the guest traps (out of bounds memory
-// access) at its next loop iteration. Code without loops ends on its own or
-// overflows its stack. The guest has no instruction that writes the new
-// global, so it cannot clear the flag.
-//
-// Why a load and not "if (global) unreachable": an if splits every loop
-// head into three basic blocks, which made wazero's register allocator
-// spill in hot loops (CPython's JSON decoding ran 1.8 times slower); a
-// load's bounds check is an exit, not a block (1.1 times). The module must
-// have a memory. DWARF sections, whose code offsets the rewrite would
-// invalidate, are dropped.
-func AddInterrupt(bin []byte, name string) ([]byte, error) {
-	mod, err := parse(bin)
-	if err != nil {
-		return nil, err
-	}
-	if err := mod.checkNewExports(name); err != nil {
-		return nil, err
-	}
-	if !mod.hasMemory {
-		return nil, fmt.Errorf("add interrupt: %w: the module has no memory for the check to load from", ErrUnsupported)
-	}
-	index := mod.importedGlobals + uint32(len(mod.globalMutable))
-	return mod.rewrite(bin,
-		appendGlobal(nil),
-		[][]byte{appendExport(nil, name, index)},
-		func(code []byte) ([]byte, error) { return instrumentCode(code, index) })
-}
 
 // ExportGlobals returns a copy of bin that exports every mutable global the
 // module defines (imported ones are the host's already) as prefix followed
@@ -98,7 +51,7 @@ func ExportGlobals(bin []byte, prefix string) ([]byte, []string, error) {
 	if err := mod.checkNewExports(names...); err != nil {
 		return nil, nil, err
 	}
-	out, err := mod.rewrite(bin, nil, exports, nil)
+	out, err := mod.rewrite(bin, exports)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -212,16 +165,11 @@ func (m *module) rewriteSection(bin []byte, id byte, body []byte) ([]byte, error
 	return out.Bytes(), nil
 }
 
-// rewrite re-encodes the module with global (one encoded entry, or nil)
-// appended to its globals, exports appended to its exports, and the code
-// section passed through code (when not nil).
-func (m *module) rewrite(bin, global []byte, exports [][]byte, code func([]byte) ([]byte, error)) ([]byte, error) {
+// rewrite re-encodes the module with exports appended to its exports
+// (creating the section where the module has none).
+func (m *module) rewrite(bin []byte, exports [][]byte) ([]byte, error) {
 	var out bytes.Buffer
 	out.Write(bin[:8])
-	globals := func(body []byte, n uint32) []byte {
-		b := appendU32(make([]byte, 0, len(body)+len(global)+5), n+1)
-		return append(append(b, body...), global...)
-	}
 	exportBody := func(body []byte, n uint32) []byte {
 		b := appendU32(make([]byte, 0, len(body)+64), n+uint32(len(exports)))
 		b = append(b, body...)
@@ -235,41 +183,20 @@ func (m *module) rewrite(bin, global []byte, exports [][]byte, code func([]byte)
 		out.Write(appendU32(nil, uint32(len(body))))
 		out.Write(body)
 	}
-	wroteGlobal, wroteExport := global == nil, len(exports) == 0
+	wroteExport := len(exports) == 0
 	for _, s := range m.sections {
-		// Missing global and export sections go in before the first
-		// section that must follow them.
-		if s.id != secCustom {
-			if !wroteGlobal && order[s.id] > order[secGlobal] {
-				emit(secGlobal, globals(nil, 0))
-				wroteGlobal = true
-			}
-			if !wroteExport && order[s.id] > order[secExport] {
-				emit(secExport, exportBody(nil, 0))
-				wroteExport = true
-			}
+		// A missing export section goes in before the first section that
+		// must follow it.
+		if s.id != secCustom && !wroteExport && order[s.id] > order[secExport] {
+			emit(secExport, exportBody(nil, 0))
+			wroteExport = true
 		}
-		switch {
-		case s.id == secGlobal && global != nil:
-			emit(s.id, globals(m.globalEntries, uint32(len(m.globalMutable))))
-			wroteGlobal = true
-		case s.id == secExport && len(exports) > 0:
+		if s.id == secExport && len(exports) > 0 {
 			emit(s.id, exportBody(m.exportEntries, m.exportCount))
 			wroteExport = true
-		case s.id == secCode && code != nil:
-			body, err := code(s.body)
-			if err != nil {
-				return nil, err
-			}
-			emit(s.id, body)
-		case s.id == secCustom && isDebugSection(s.body):
-			// dropped
-		default:
-			emit(s.id, s.body)
+			continue
 		}
-	}
-	if !wroteGlobal {
-		emit(secGlobal, globals(nil, 0))
+		emit(s.id, s.body)
 	}
 	if !wroteExport {
 		emit(secExport, exportBody(nil, 0))
@@ -297,7 +224,6 @@ type section struct {
 type module struct {
 	sections        []section
 	importedGlobals uint32
-	hasMemory       bool   // defines or imports memory 0
 	globalMutable   []bool // per defined global
 	globalEntries   []byte // the global section after its count
 	exportCount     uint32
@@ -350,16 +276,8 @@ func parse(bin []byte) (*module, error) {
 		m.sections = append(m.sections, section{id: id, body: body})
 	}
 	var err error
-	var importedMemories uint32
-	if m.importedGlobals, importedMemories, err = countImports(m.section(secImport)); err != nil {
+	if m.importedGlobals, err = countImportedGlobals(m.section(secImport)); err != nil {
 		return nil, err
-	}
-	m.hasMemory = importedMemories > 0
-	if mem := m.section(5); mem != nil {
-		r := reader{b: mem}
-		if n, err := r.u32(); err == nil && n > 0 {
-			m.hasMemory = true
-		}
 	}
 	if g := m.section(secGlobal); g != nil {
 		if m.globalMutable, m.globalEntries, err = readGlobals(g); err != nil {
@@ -375,25 +293,26 @@ func parse(bin []byte) (*module, error) {
 	return m, nil
 }
 
-// countImports counts the imported globals and memories.
-func countImports(body []byte) (globals, memories uint32, err error) {
+// countImportedGlobals counts the imported globals (they come first in the
+// global index space).
+func countImportedGlobals(body []byte) (globals uint32, err error) {
 	if body == nil {
-		return 0, 0, nil
+		return 0, nil
 	}
 	r := reader{b: body}
 	n, err := r.u32()
 	if err != nil {
-		return 0, 0, fmt.Errorf("import section: %w", err)
+		return 0, fmt.Errorf("import section: %w", err)
 	}
 	for i := uint32(0); i < n; i++ {
 		for range 2 { // module and field names
 			if _, err := r.name(); err != nil {
-				return 0, 0, fmt.Errorf("import %d: %w", i, err)
+				return 0, fmt.Errorf("import %d: %w", i, err)
 			}
 		}
 		kind, err := r.byte()
 		if err != nil {
-			return 0, 0, fmt.Errorf("import %d: %w", i, err)
+			return 0, fmt.Errorf("import %d: %w", i, err)
 		}
 		switch kind {
 		case 0: // func: type index
@@ -403,7 +322,6 @@ func countImports(body []byte) (globals, memories uint32, err error) {
 				err = r.limits()
 			}
 		case 2: // memory: limits
-			memories++
 			err = r.limits()
 		case 3: // global: valtype, mutability
 			globals++
@@ -413,13 +331,13 @@ func countImports(body []byte) (globals, memories uint32, err error) {
 				_, err = r.u32()
 			}
 		default:
-			return 0, 0, fmt.Errorf("import %d: %w: kind %d", i, ErrUnsupported, kind)
+			return 0, fmt.Errorf("import %d: %w: kind %d", i, ErrUnsupported, kind)
 		}
 		if err != nil {
-			return 0, 0, fmt.Errorf("import %d: %w", i, err)
+			return 0, fmt.Errorf("import %d: %w", i, err)
 		}
 	}
-	return globals, memories, nil
+	return globals, nil
 }
 
 // readExports checks the export section and collects its names; it
@@ -490,85 +408,11 @@ func readGlobals(body []byte) ([]bool, []byte, error) {
 	return mutable, body[start:], nil
 }
 
-// appendGlobal appends (mut i32) (i32.const 0).
-func appendGlobal(b []byte) []byte {
-	return append(b, 0x7f, 0x01, 0x41, 0x00, 0x0b)
-}
-
 func appendExport(b []byte, name string, global uint32) []byte {
 	b = appendU32(b, uint32(len(name)))
 	b = append(b, name...)
 	b = append(b, 3) // global
 	return appendU32(b, global)
-}
-
-func isDebugSection(body []byte) bool {
-	r := reader{b: body}
-	name, err := r.name()
-	return err == nil && (len(name) > 7 && name[:7] == ".debug_" || name == "sourceMappingURL")
-}
-
-// instrumentCode rewrites every function body of the code section.
-func instrumentCode(body []byte, global uint32) ([]byte, error) {
-	r := reader{b: body}
-	n, err := r.u32()
-	if err != nil {
-		return nil, fmt.Errorf("code section: %w", err)
-	}
-	// global.get $flag; i32.load align=4 offset=4; drop
-	check := append(append([]byte{0x23}, appendU32(nil, global)...), 0x28, 0x02, 0x04, 0x1a)
-	out := appendU32(make([]byte, 0, len(body)+len(body)/16), n)
-	var fn []byte
-	for i := uint32(0); i < n; i++ {
-		size, err := r.u32()
-		if err != nil {
-			return nil, fmt.Errorf("code section: function %d: %w", i, err)
-		}
-		code, err := r.take(int(size))
-		if err != nil {
-			return nil, fmt.Errorf("code section: function %d: %w", i, err)
-		}
-		if fn, err = instrumentFunc(fn[:0], code, check); err != nil {
-			return nil, fmt.Errorf("code section: function %d: %w", i, err)
-		}
-		out = appendU32(out, uint32(len(fn)))
-		out = append(out, fn...)
-	}
-	if !r.done() {
-		return nil, fmt.Errorf("code section: %d trailing bytes", len(r.b)-r.off)
-	}
-	return out, nil
-}
-
-// instrumentFunc copies one function body (locals, then expression) into
-// out with check inserted after every loop's block type.
-func instrumentFunc(out, code, check []byte) ([]byte, error) {
-	r := reader{b: code}
-	groups, err := r.u32()
-	if err != nil {
-		return nil, fmt.Errorf("locals: %w", err)
-	}
-	for range groups {
-		if _, err := r.u32(); err != nil {
-			return nil, fmt.Errorf("locals: %w", err)
-		}
-		if _, err := r.byte(); err != nil {
-			return nil, fmt.Errorf("locals: %w", err)
-		}
-	}
-	start := 0 // first byte not yet copied
-	for !r.done() {
-		op, _ := r.byte()
-		if err := r.skipImmediates(op); err != nil {
-			return nil, fmt.Errorf("at byte %d: %w", r.off, err)
-		}
-		if op == 0x03 { // loop
-			out = append(out, code[start:r.off]...)
-			out = append(out, check...)
-			start = r.off
-		}
-	}
-	return append(out, code[start:]...), nil
 }
 
 // skipImmediates moves past the immediates of op. It knows the core
