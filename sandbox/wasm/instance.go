@@ -191,7 +191,7 @@ func (in *instance) bind(spec sandbox.Spec, memLimit uint64) error {
 }
 
 // stop ends the guest for reason. Cancelling the context stops it at its
-// next loop iteration, even in a busy loop (WithCloseOnContextDone);
+// next yield, even in a busy loop (see yield);
 // closing the pipes and quit unblock a guest waiting in a host read, write
 // or sleep, which the context cannot reach.
 func (in *instance) stop(reason error) {

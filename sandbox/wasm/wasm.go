@@ -64,6 +64,14 @@ const (
 	// globalPrefix names the interpreter's mutable globals once exported for
 	// snapshots (wasmbin.ExportGlobals).
 	globalPrefix = "maid_global_"
+	// yieldImport is the interpreter's import that AddYield calls; see
+	// scripts/wasm/maid_entry.c.
+	yieldImport = "maid.yield"
+	// yieldBudget is how many loop iterations a guest runs between calls
+	// to yield: a few tens of microseconds of CPython, so a stop or Go's
+	// preemption waits no longer than that, and the call's cost (a round
+	// trip to Go) is lost in the noise.
+	yieldBudget = 1 << 14
 	// DefaultPythonDir is where `make python-wasm` puts the interpreter,
 	// relative to the repository root.
 	DefaultPythonDir = "build/python-wasi"
@@ -181,6 +189,12 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 			return nil, fmt.Errorf("wasm backend: create cache dir: %w", err)
 		}
 	}
+	// Every loop calls maid.yield now and then, where the host can stop
+	// the guest and Go can preempt it.
+	bin, err = wasmbin.AddYield(bin, yieldImport, yieldBudget)
+	if err != nil {
+		return nil, fmt.Errorf("wasm backend: %s (rebuild it with `make python-wasm`): %w", wasmPath, err)
+	}
 	// The snapshot restores the interpreter's globals: export them.
 	bin, globals, err := wasmbin.ExportGlobals(bin, globalPrefix)
 	if err != nil {
@@ -201,9 +215,6 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 	}
 	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().
 		WithCompilationCache(cache).
-		// Kill and the wall-time limit stop even a busy loop. Why not a
-		// cheaper check of our own: RATIONALE.md.
-		WithCloseOnContextDone(true).
 		WithMemoryLimitPages(maxMemoryBytes/wasmPageSize))
 	fail := func(err error) (*Backend, error) {
 		_ = rt.Close(context.Background())
@@ -212,6 +223,11 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 	}
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
 		return fail(fmt.Errorf("wasm backend: instantiate wasi: %w", err))
+	}
+	if _, err := rt.NewHostModuleBuilder("maid").NewFunctionBuilder().
+		WithGoFunction(api.GoFunc(yield), nil, []api.ValueType{api.ValueTypeI32}).
+		Export("yield").Instantiate(ctx); err != nil {
+		return fail(fmt.Errorf("wasm backend: instantiate host module: %w", err))
 	}
 	compiled, err := rt.CompileModule(ctx, bin)
 	if err != nil {
@@ -498,4 +514,15 @@ func (b *Backend) moduleConfig(stdin io.Reader, stdout, stderr io.Writer, plugin
 		cfg = cfg.WithEnv(k, v)
 	}
 	return cfg
+}
+
+// yield is the guest's maid.yield: AddYield's loops call it every
+// yieldBudget iterations. A stopped instance's context is cancelled
+// (instance.stop); panicking ends the guest's call with that cause. Just
+// returning to Go lets the scheduler preempt a busy guest.
+func yield(ctx context.Context, stack []uint64) {
+	if ctx.Err() != nil {
+		panic(context.Cause(ctx))
+	}
+	stack[0] = yieldBudget
 }

@@ -24,10 +24,20 @@
  *                  finalize and exit with the plugin's status.
  * maid_main and maid_serve end in proc_exit; maid_prepare returns 0, or
  * exits non-zero after printing why.
+ *
+ * Import:
+ *   maid.yield     () -> i32: the host's runaway check. The backend rewrites
+ *                  the module so every loop counts down a budget and calls
+ *                  this when it runs out (wasmbin.AddYield); the host stops
+ *                  the guest there or returns a fresh budget. Declared here
+ *                  so the linker gives it a function index; C never needs
+ *                  to call it.
  */
 #include "Python.h"
 
 #include <stdlib.h>
+
+__attribute__((import_module("maid"), import_name("yield"))) int maid_yield(void);
 
 int __main_void(void);
 
@@ -57,6 +67,9 @@ __attribute__((export_name("maid_prepare"))) int maid_prepare(int warm_up) {
 }
 
 __attribute__((export_name("maid_serve"))) int maid_serve(void) {
+	/* Keeps the import (an unreferenced one is dropped by the linker);
+	 * stopping here is as good as anywhere. */
+	maid_yield();
 	/* SystemExit (sys.exit in a plugin) exits inside PyRun_SimpleString
 	 * with its status; any other uncaught exception was printed. */
 	int rc = PyRun_SimpleString("import maid_sdk.__main__ as r\nr.serve()") != 0;

@@ -17,9 +17,11 @@ var ErrUnsupported = errors.New("unsupported wasm binary")
 // Section ids of the core binary format.
 const (
 	secCustom = 0
+	secType   = 1
 	secImport = 2
 	secGlobal = 6
 	secExport = 7
+	secCode   = 10
 	secData   = 11
 )
 
@@ -168,8 +170,20 @@ func (m *module) rewriteSection(bin []byte, id byte, body []byte) ([]byte, error
 // rewrite re-encodes the module with exports appended to its exports
 // (creating the section where the module has none).
 func (m *module) rewrite(bin []byte, exports [][]byte) ([]byte, error) {
+	return m.rewriteWith(bin, nil, exports, nil)
+}
+
+// rewriteWith re-encodes the module with global (one encoded entry, or nil)
+// appended to its globals, exports appended to its exports, and the code
+// section passed through code (when not nil; debug sections, whose code
+// offsets that invalidates, are dropped then).
+func (m *module) rewriteWith(bin, global []byte, exports [][]byte, code func([]byte) ([]byte, error)) ([]byte, error) {
 	var out bytes.Buffer
 	out.Write(bin[:8])
+	globals := func(body []byte, n uint32) []byte {
+		b := appendU32(make([]byte, 0, len(body)+len(global)+5), n+1)
+		return append(append(b, body...), global...)
+	}
 	exportBody := func(body []byte, n uint32) []byte {
 		b := appendU32(make([]byte, 0, len(body)+64), n+uint32(len(exports)))
 		b = append(b, body...)
@@ -183,20 +197,41 @@ func (m *module) rewrite(bin []byte, exports [][]byte) ([]byte, error) {
 		out.Write(appendU32(nil, uint32(len(body))))
 		out.Write(body)
 	}
-	wroteExport := len(exports) == 0
+	wroteGlobal, wroteExport := global == nil, len(exports) == 0
 	for _, s := range m.sections {
-		// A missing export section goes in before the first section that
-		// must follow it.
-		if s.id != secCustom && !wroteExport && order[s.id] > order[secExport] {
-			emit(secExport, exportBody(nil, 0))
-			wroteExport = true
+		// Missing global and export sections go in before the first
+		// section that must follow them.
+		if s.id != secCustom {
+			if !wroteGlobal && order[s.id] > order[secGlobal] {
+				emit(secGlobal, globals(nil, 0))
+				wroteGlobal = true
+			}
+			if !wroteExport && order[s.id] > order[secExport] {
+				emit(secExport, exportBody(nil, 0))
+				wroteExport = true
+			}
 		}
-		if s.id == secExport && len(exports) > 0 {
+		switch {
+		case s.id == secGlobal && global != nil:
+			emit(s.id, globals(m.globalEntries, uint32(len(m.globalMutable))))
+			wroteGlobal = true
+		case s.id == secExport && len(exports) > 0:
 			emit(s.id, exportBody(m.exportEntries, m.exportCount))
 			wroteExport = true
-			continue
+		case s.id == secCode && code != nil:
+			body, err := code(s.body)
+			if err != nil {
+				return nil, err
+			}
+			emit(s.id, body)
+		case s.id == secCustom && code != nil && isDebugSection(s.body):
+			// dropped
+		default:
+			emit(s.id, s.body)
 		}
-		emit(s.id, s.body)
+	}
+	if !wroteGlobal {
+		emit(secGlobal, globals(nil, 0))
 	}
 	if !wroteExport {
 		emit(secExport, exportBody(nil, 0))
@@ -224,8 +259,9 @@ type section struct {
 type module struct {
 	sections        []section
 	importedGlobals uint32
-	globalMutable   []bool // per defined global
-	globalEntries   []byte // the global section after its count
+	funcImports     map[string]funcImport // by "module.name"
+	globalMutable   []bool                // per defined global
+	globalEntries   []byte                // the global section after its count
 	exportCount     uint32
 	exportEntries   []byte // the export section after its count
 	exportNames     map[string]struct{}
@@ -276,7 +312,7 @@ func parse(bin []byte) (*module, error) {
 		m.sections = append(m.sections, section{id: id, body: body})
 	}
 	var err error
-	if m.importedGlobals, err = countImportedGlobals(m.section(secImport)); err != nil {
+	if m.importedGlobals, m.funcImports, err = readImports(m.section(secImport)); err != nil {
 		return nil, err
 	}
 	if g := m.section(secGlobal); g != nil {
@@ -293,30 +329,43 @@ func parse(bin []byte) (*module, error) {
 	return m, nil
 }
 
-// countImportedGlobals counts the imported globals (they come first in the
-// global index space).
-func countImportedGlobals(body []byte) (globals uint32, err error) {
+// funcImport is an imported function: its index in the function index
+// space (imports come first) and its type index.
+type funcImport struct {
+	index, typ uint32
+}
+
+// readImports counts the imported globals (they come first in the global
+// index space) and indexes the imported functions by "module.name".
+func readImports(body []byte) (globals uint32, funcs map[string]funcImport, err error) {
+	funcs = map[string]funcImport{}
 	if body == nil {
-		return 0, nil
+		return 0, funcs, nil
 	}
 	r := reader{b: body}
 	n, err := r.u32()
 	if err != nil {
-		return 0, fmt.Errorf("import section: %w", err)
+		return 0, nil, fmt.Errorf("import section: %w", err)
 	}
+	var nfuncs uint32
 	for i := uint32(0); i < n; i++ {
-		for range 2 { // module and field names
-			if _, err := r.name(); err != nil {
-				return 0, fmt.Errorf("import %d: %w", i, err)
+		var names [2]string
+		for k := range names { // module and field names
+			if names[k], err = r.name(); err != nil {
+				return 0, nil, fmt.Errorf("import %d: %w", i, err)
 			}
 		}
 		kind, err := r.byte()
 		if err != nil {
-			return 0, fmt.Errorf("import %d: %w", i, err)
+			return 0, nil, fmt.Errorf("import %d: %w", i, err)
 		}
 		switch kind {
 		case 0: // func: type index
-			_, err = r.u32()
+			var typ uint32
+			if typ, err = r.u32(); err == nil {
+				funcs[names[0]+"."+names[1]] = funcImport{index: nfuncs, typ: typ}
+				nfuncs++
+			}
 		case 1: // table: reftype, limits
 			if _, err = r.byte(); err == nil {
 				err = r.limits()
@@ -331,13 +380,48 @@ func countImportedGlobals(body []byte) (globals uint32, err error) {
 				_, err = r.u32()
 			}
 		default:
-			return 0, fmt.Errorf("import %d: %w: kind %d", i, ErrUnsupported, kind)
+			return 0, nil, fmt.Errorf("import %d: %w: kind %d", i, ErrUnsupported, kind)
 		}
 		if err != nil {
-			return 0, fmt.Errorf("import %d: %w", i, err)
+			return 0, nil, fmt.Errorf("import %d: %w", i, err)
 		}
 	}
-	return globals, nil
+	if !r.done() {
+		return 0, nil, fmt.Errorf("import section: %d trailing bytes", len(r.b)-r.off)
+	}
+	return globals, funcs, nil
+}
+
+// funcType returns the parameter and result types of type index typ.
+func (m *module) funcType(typ uint32) (params, results []byte, err error) {
+	body := m.section(secType)
+	r := reader{b: body}
+	n, err := r.u32()
+	if err != nil || typ >= n {
+		return nil, nil, fmt.Errorf("type section: no type %d", typ)
+	}
+	for i := uint32(0); ; i++ {
+		form, err := r.byte()
+		if err != nil {
+			return nil, nil, fmt.Errorf("type %d: %w", i, err)
+		}
+		if form != 0x60 {
+			return nil, nil, fmt.Errorf("type %d: %w: form 0x%x", i, ErrUnsupported, form)
+		}
+		var vecs [2][]byte
+		for k := range vecs {
+			c, err := r.u32()
+			if err != nil {
+				return nil, nil, fmt.Errorf("type %d: %w", i, err)
+			}
+			if vecs[k], err = r.take(int(c)); err != nil {
+				return nil, nil, fmt.Errorf("type %d: %w", i, err)
+			}
+		}
+		if i == typ {
+			return vecs[0], vecs[1], nil
+		}
+	}
 }
 
 // readExports checks the export section and collects its names; it
@@ -413,6 +497,135 @@ func appendExport(b []byte, name string, global uint32) []byte {
 	b = append(b, name...)
 	b = append(b, 3) // global
 	return appendU32(b, global)
+}
+
+// AddYield returns a copy of bin with a new mutable i32 global, the
+// budget, starting at budget, and with
+//
+//	global.get $budget
+//	i32.const 1
+//	i32.sub
+//	global.set $budget
+//	global.get $budget
+//	i32.eqz
+//	if
+//	  call $yield
+//	  global.set $budget
+//	end
+//
+// at the head of every loop, where $yield is the module's imported
+// function imp ("module.name", type () -> i32). A guest thus leaves
+// compiled code for the host at least every budget loop iterations: the
+// host can stop it there, and Go can preempt it there (compiled wasm that
+// never calls out cannot be preempted, and blocks the garbage collector's
+// stop-the-world). The guest has no instruction that writes the new global,
+// so it cannot dodge the call. Code without loops ends on its own or
+// overflows its stack.
+//
+// Why not wazero's WithCloseOnContextDone: it makes that call, an exit to
+// Go, at every loop iteration, which made CPython 4 to 9 times slower.
+func AddYield(bin []byte, imp string, budget uint32) ([]byte, error) {
+	if budget == 0 || budget > 1<<31-1 {
+		return nil, fmt.Errorf("add yield: budget %d: want 1 to 2^31-1", budget)
+	}
+	mod, err := parse(bin)
+	if err != nil {
+		return nil, err
+	}
+	fn, ok := mod.funcImports[imp]
+	if !ok {
+		return nil, fmt.Errorf("add yield: the module imports no function %s", imp)
+	}
+	params, results, err := mod.funcType(fn.typ)
+	if err != nil {
+		return nil, fmt.Errorf("add yield: %w", err)
+	}
+	if len(params) != 0 || !bytes.Equal(results, []byte{0x7f}) {
+		return nil, fmt.Errorf("add yield: %s has type (%x) -> (%x), want () -> i32", imp, params, results)
+	}
+	index := mod.importedGlobals + uint32(len(mod.globalMutable))
+	// (mut i32) (i32.const budget)
+	global := append(appendS32(append([]byte{0x7f, 0x01}, 0x41), int32(budget)), 0x0b)
+	g := appendU32(nil, index)
+	check := []byte{0x23}
+	check = append(check, g...)
+	check = append(check, 0x41, 0x01, 0x6b, 0x24)
+	check = append(check, g...)
+	check = append(check, 0x23)
+	check = append(check, g...)
+	check = append(check, 0x45, 0x04, 0x40, 0x10)
+	check = appendU32(check, fn.index)
+	check = append(check, 0x24)
+	check = append(check, g...)
+	check = append(check, 0x0b)
+	return mod.rewriteWith(bin, global, nil, func(code []byte) ([]byte, error) { return instrumentCode(code, check) })
+}
+
+func isDebugSection(body []byte) bool {
+	r := reader{b: body}
+	name, err := r.name()
+	return err == nil && (len(name) > 7 && name[:7] == ".debug_" || name == "sourceMappingURL")
+}
+
+// instrumentCode rewrites every function body of the code section.
+func instrumentCode(body, check []byte) ([]byte, error) {
+	r := reader{b: body}
+	n, err := r.u32()
+	if err != nil {
+		return nil, fmt.Errorf("code section: %w", err)
+	}
+	out := appendU32(make([]byte, 0, len(body)+len(body)/8), n)
+	var fn []byte
+	for i := uint32(0); i < n; i++ {
+		size, err := r.u32()
+		if err != nil {
+			return nil, fmt.Errorf("code section: function %d: %w", i, err)
+		}
+		code, err := r.take(int(size))
+		if err != nil {
+			return nil, fmt.Errorf("code section: function %d: %w", i, err)
+		}
+		if fn, err = instrumentFunc(fn[:0], code, check); err != nil {
+			return nil, fmt.Errorf("code section: function %d: %w", i, err)
+		}
+		out = appendU32(out, uint32(len(fn)))
+		out = append(out, fn...)
+	}
+	if !r.done() {
+		return nil, fmt.Errorf("code section: %d trailing bytes", len(r.b)-r.off)
+	}
+	return out, nil
+}
+
+// instrumentFunc copies one function body (locals, then expression) into
+// out with check inserted after every loop's block type.
+func instrumentFunc(out, code, check []byte) ([]byte, error) {
+	r := reader{b: code}
+	groups, err := r.u32()
+	if err != nil {
+		return nil, fmt.Errorf("locals: %w", err)
+	}
+	for range groups {
+		if _, err := r.u32(); err != nil {
+			return nil, fmt.Errorf("locals: %w", err)
+		}
+		if _, err := r.byte(); err != nil {
+			return nil, fmt.Errorf("locals: %w", err)
+		}
+	}
+	start := 0 // first byte not yet copied
+	for !r.done() {
+		op, _ := r.byte()
+		if err := r.skipImmediates(op); err != nil {
+			return nil, fmt.Errorf("at byte %d: %w", r.off, err)
+		}
+		if op == 0x03 { // loop
+			out = append(out, code[start:r.off]...)
+			out = append(out, check...)
+			start = r.off
+		}
+	}
+	return append(out, code[start:]...), nil
 }
 
 // skipImmediates moves past the immediates of op. It knows the core
@@ -582,6 +795,18 @@ func appendU32(b []byte, v uint32) []byte {
 		c := byte(v & 0x7f)
 		v >>= 7
 		if v == 0 {
+			return append(b, c)
+		}
+		b = append(b, c|0x80)
+	}
+}
+
+// appendS32 appends v as a signed LEB128 (an i32.const immediate).
+func appendS32(b []byte, v int32) []byte {
+	for {
+		c := byte(v & 0x7f)
+		v >>= 7 // arithmetic: keeps the sign
+		if v == 0 && c&0x40 == 0 || v == -1 && c&0x40 != 0 {
 			return append(b, c)
 		}
 		b = append(b, c|0x80)

@@ -3,8 +3,13 @@ package wasmbin
 import (
 	"context"
 	"errors"
+	"os"
+	"os/exec"
+	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
@@ -41,22 +46,29 @@ func cat(parts ...[]byte) []byte {
 
 var header = []byte("\x00asm\x01\x00\x00\x00")
 
-// loopModule exports spin: () -> () looping forever, sum: (n i32) -> i32
-// adding 0..n-1 in a loop, and nested: (n i32) -> i32 counting n*n
-// iterations of two nested loops. With imports, it imports a global first,
-// so the new global's index must skip it.
+// loopModule imports maid.yield (() -> i32) and exports spin: () -> ()
+// looping forever, sum: (n i32) -> i32 adding 0..n-1 in a loop, and
+// nested: (n i32) -> i32 counting n*n iterations of two nested loops. With
+// imports, it imports a global first, so the new global's index must skip
+// it.
 func loopModule(withImportedGlobal bool) []byte {
 	types := sec(1, vec(
 		[]byte{0x60, 0, 0},             // () -> ()
 		[]byte{0x60, 1, 0x7f, 1, 0x7f}, // (i32) -> i32
+		[]byte{0x60, 0, 1, 0x7f},       // () -> i32
 	)...)
+	yield := cat(str("maid"), str("yield"), []byte{0, 2})
+	imports := sec(2, vec(yield)...)
+	if withImportedGlobal {
+		imports = sec(2, vec(cat(str("env"), str("g"), []byte{3, 0x7f, 0x00}), yield)...)
+	}
 	funcs := sec(3, vec([]byte{0}, []byte{1}, []byte{1})...)
-	memory := sec(5, vec([]byte{0x00, 0x01})...)                    // one page: the check loads from it
+	memory := sec(5, vec([]byte{0x00, 0x01})...)
 	globals := sec(6, vec([]byte{0x7f, 0x00, 0x41, 0x07, 0x0b})...) // an unrelated immutable global
 	exports := sec(7, vec(
-		cat(str("spin"), []byte{0, 0}),
-		cat(str("sum"), []byte{0, 1}),
-		cat(str("nested"), []byte{0, 2}),
+		cat(str("spin"), []byte{0, 1}),
+		cat(str("sum"), []byte{0, 2}),
+		cat(str("nested"), []byte{0, 3}),
 	)...)
 	spin := body([]byte{0}, 0x03, 0x40, 0x0c, 0x00, 0x0b, 0x0b)
 	// locals: i, acc
@@ -83,10 +95,6 @@ func loopModule(withImportedGlobal bool) []byte {
 		0x0c, 0x00, 0x0b, 0x0b,
 		0x20, 0x03, 0x0b)
 	code := sec(10, vec(spin, sum, nested)...)
-	if !withImportedGlobal {
-		return cat(header, types, funcs, memory, globals, exports, code)
-	}
-	imports := sec(2, vec(cat(str("env"), str("g"), []byte{3, 0x7f, 0x00}))...)
 	return cat(header, types, imports, funcs, memory, globals, exports, code)
 }
 
@@ -97,21 +105,203 @@ func envModule() []byte {
 		sec(7, vec(cat(str("g"), []byte{3, 0}))...))
 }
 
-func instantiate(t *testing.T, bin []byte, imports bool) (api.Module, wazero.Runtime) {
+// yielder is the host side of maid.yield for the test modules: it counts
+// calls and, once stopped, ends the guest's call.
+type yielder struct {
+	calls   atomic.Int64
+	stopped atomic.Bool
+	budget  uint32
+}
+
+var errStopped = errors.New("stopped by the host")
+
+func (y *yielder) yield(_ context.Context, stack []uint64) {
+	y.calls.Add(1)
+	if y.stopped.Load() {
+		panic(errStopped)
+	}
+	stack[0] = uint64(y.budget)
+}
+
+// instantiate runs bin in a new runtime (cfg, or the default) with the
+// env module if imports and a maid module backed by y.
+func instantiate(t *testing.T, bin []byte, imports bool, y *yielder, cfg ...wazero.RuntimeConfig) api.Module {
 	t.Helper()
 	ctx := context.Background()
-	rt := wazero.NewRuntime(ctx)
+	rc := wazero.NewRuntimeConfig()
+	if len(cfg) > 0 {
+		rc = cfg[0]
+	}
+	rt := wazero.NewRuntimeWithConfig(ctx, rc)
 	t.Cleanup(func() { _ = rt.Close(ctx) })
 	if imports {
 		if _, err := rt.InstantiateWithConfig(ctx, envModule(), wazero.NewModuleConfig().WithName("env")); err != nil {
 			t.Fatalf("instantiate env: %v", err)
 		}
 	}
+	if y == nil {
+		y = &yielder{budget: 1}
+	}
+	if _, err := rt.NewHostModuleBuilder("maid").NewFunctionBuilder().
+		WithGoFunction(api.GoFunc(y.yield), nil, []api.ValueType{api.ValueTypeI32}).
+		Export("yield").Instantiate(ctx); err != nil {
+		t.Fatalf("instantiate maid: %v", err)
+	}
 	mod, err := rt.InstantiateWithConfig(ctx, bin, wazero.NewModuleConfig().WithName("m"))
 	if err != nil {
 		t.Fatalf("instantiate: %v", err)
 	}
-	return mod, rt
+	return mod
+}
+
+func TestAddYieldKeepsBehaviour(t *testing.T) {
+	const budget = 7
+	for _, tc := range []struct {
+		name    string
+		imports bool
+		fn      string
+		in, out uint64
+		heads   int64 // loop-head executions: the yield calls are heads/budget
+	}{
+		{name: "sum", fn: "sum", in: 1000, out: 499500, heads: 1001},
+		{name: "sum of nothing", fn: "sum", in: 0, out: 0, heads: 1},
+		{name: "nested loops", fn: "nested", in: 30, out: 900, heads: 31 + 30*31},
+		{name: "after an imported global", imports: true, fn: "nested", in: 30, out: 900, heads: 31 + 30*31},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := AddYield(loopModule(tc.imports), "maid.yield", budget)
+			if err != nil {
+				t.Fatalf("AddYield: %v", err)
+			}
+			y := &yielder{budget: budget}
+			mod := instantiate(t, out, tc.imports, y)
+			res, err := mod.ExportedFunction(tc.fn).Call(context.Background(), tc.in)
+			if err != nil || res[0] != tc.out {
+				t.Fatalf("%s(%d) = %v, %v; want %d", tc.fn, tc.in, res, err, tc.out)
+			}
+			if got, want := y.calls.Load(), tc.heads/budget; got != want {
+				t.Fatalf("yield called %d times, want %d (every %d loop iterations)", got, want, budget)
+			}
+		})
+	}
+}
+
+// TestAddYieldStopsAndPreempts runs spinning guests on every P, compiled
+// as the backend compiles them: meanwhile the garbage collector's
+// stop-the-world completes, and then the host stops them at a yield.
+// Compiled wasm that never calls out cannot be preempted, so without the
+// yields the collector, and with it the whole process, would hang: the
+// spinning runs in a child process that the test can time out.
+func TestAddYieldStopsAndPreempts(t *testing.T) {
+	if os.Getenv("WASMBIN_SPIN_CHILD") == "1" {
+		spinChild(t)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestAddYieldStopsAndPreempts$", "-test.v")
+	cmd.Env = append(os.Environ(), "WASMBIN_SPIN_CHILD=1")
+	out, err := cmd.CombinedOutput()
+	if ctx.Err() != nil {
+		t.Fatalf("the spinning guests hung the process (not preemptible):\n%s", out)
+	}
+	if err != nil || !strings.Contains(string(out), "spin child: ok") {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+}
+
+func spinChild(t *testing.T) {
+	out, err := AddYield(loopModule(false), "maid.yield", 1000)
+	if err != nil {
+		t.Fatalf("AddYield: %v", err)
+	}
+	n := runtime.GOMAXPROCS(0)
+	ys := make([]*yielder, n)
+	done := make(chan error, n)
+	for i := range ys {
+		ys[i] = &yielder{budget: 1000}
+		mod := instantiate(t, out, false, ys[i], wazero.NewRuntimeConfigCompiler())
+		go func() {
+			_, err := mod.ExportedFunction("spin").Call(context.Background())
+			done <- err
+		}()
+	}
+	time.Sleep(50 * time.Millisecond) // every P busy with a guest
+	runtime.GC()
+	for _, y := range ys {
+		if y.calls.Load() == 0 {
+			t.Errorf("a guest never yielded")
+		}
+		y.stopped.Store(true)
+	}
+	for range ys {
+		if err := <-done; err == nil || !strings.Contains(err.Error(), errStopped.Error()) {
+			t.Fatalf("spin ended with %v, want the host's stop", err)
+		}
+	}
+	t.Log("spin child: ok")
+}
+
+func TestAddYieldCreatesMissingSections(t *testing.T) {
+	// A start function that loops once; no globals and no exports.
+	bin := cat(header,
+		sec(1, vec([]byte{0x60, 0, 0}, []byte{0x60, 0, 1, 0x7f})...),
+		sec(2, vec(cat(str("maid"), str("yield"), []byte{0, 1}))...),
+		sec(3, vec([]byte{0})...),
+		sec(8, 1),
+		sec(10, vec(body([]byte{0}, 0x03, 0x40, 0x0b, 0x0b))...),
+		sec(0, str(".debug_info")...),
+		sec(0, cat(str("keep.me"), []byte{1, 2, 3})...))
+	out, err := AddYield(bin, "maid.yield", 1)
+	if err != nil {
+		t.Fatalf("AddYield: %v", err)
+	}
+	y := &yielder{budget: 1}
+	instantiate(t, out, false, y)
+	if y.calls.Load() != 1 {
+		t.Errorf("the start function's loop yielded %d times, want 1", y.calls.Load())
+	}
+	if strings.Contains(string(out), ".debug_info") {
+		t.Errorf("DWARF section kept; its code offsets would be wrong")
+	}
+	if !strings.Contains(string(out), "keep.me") {
+		t.Errorf("other custom section dropped")
+	}
+}
+
+func TestAddYieldRejects(t *testing.T) {
+	good := loopModule(false)
+	wrongType := cat(header, // imports maid.yield as () -> ()
+		sec(1, vec([]byte{0x60, 0, 0})...),
+		sec(2, vec(cat(str("maid"), str("yield"), []byte{0, 0}))...))
+	for _, tc := range []struct {
+		name        string
+		bin         []byte
+		imp         string
+		budget      uint32
+		want        string
+		unsupported bool
+	}{
+		{name: "no such import", bin: good, imp: "maid.other", budget: 10, want: "imports no function maid.other"},
+		{name: "wrong type", bin: wrongType, imp: "maid.yield", budget: 10, want: "want () -> i32"},
+		{name: "zero budget", bin: good, imp: "maid.yield", budget: 0, want: "budget 0"},
+		{name: "budget over i32", bin: good, imp: "maid.yield", budget: 1 << 31, want: "budget 2147483648"},
+		{name: "simd opcode", bin: cat(header,
+			sec(1, vec([]byte{0x60, 0, 0}, []byte{0x60, 0, 1, 0x7f})...),
+			sec(2, vec(cat(str("maid"), str("yield"), []byte{0, 1}))...),
+			sec(3, vec([]byte{0})...),
+			sec(10, vec(body([]byte{0}, 0xfd, 0x0c, 0x0b))...)), imp: "maid.yield", budget: 10, want: "opcode 0xfd", unsupported: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := AddYield(tc.bin, tc.imp, tc.budget)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want it to mention %q", err, tc.want)
+			}
+			if got := errors.Is(err, ErrUnsupported); got != tc.unsupported {
+				t.Errorf("errors.Is(err, ErrUnsupported) = %v, want %v", got, tc.unsupported)
+			}
+		})
+	}
 }
 
 func TestParseRejects(t *testing.T) {
@@ -161,7 +351,7 @@ func TestExportGlobals(t *testing.T) {
 			if err != nil || len(names) != len(tc.want) {
 				t.Fatalf("ExportGlobals = %v, %v; want %v", names, err, tc.want)
 			}
-			instantiate(t, out, tc.imports)
+			instantiate(t, out, tc.imports, nil)
 		})
 	}
 
@@ -185,7 +375,7 @@ func TestExportGlobals(t *testing.T) {
 	if strings.Join(names, ",") != "maid_global_1,maid_global_3" {
 		t.Fatalf("names = %v, want maid_global_1,maid_global_3", names)
 	}
-	mod, _ := instantiate(t, out, true)
+	mod := instantiate(t, out, true, nil)
 	g := mod.ExportedGlobal("maid_global_1").(api.MutableGlobal)
 	if g.Get() != 42 {
 		t.Fatalf("maid_global_1 = %d, want 42", g.Get())
@@ -223,8 +413,8 @@ func TestSplitData(t *testing.T) {
 		segs[1].Offset != 32 || string(segs[1].Data) != "world" {
 		t.Fatalf("segments = %+v", segs)
 	}
-	want, _ := instantiate(t, orig, false)
-	got, _ := instantiate(t, stripped, false)
+	want := instantiate(t, orig, false, nil)
+	got := instantiate(t, stripped, false, nil)
 	page := func(m api.Module) string {
 		b, _ := m.Memory().Read(0, 64)
 		return string(b)
@@ -268,7 +458,22 @@ func FuzzRewrite(f *testing.F) {
 	f.Add(envModule())
 	f.Add(header)
 	f.Add(dataModule([]byte{0x41, 0x10, 0x0b}))
+	rt := wazero.NewRuntimeWithConfig(context.Background(), wazero.NewRuntimeConfigInterpreter())
 	f.Fuzz(func(t *testing.T, bin []byte) {
+		// A module wazero accepts stays acceptable once instrumented.
+		if out, err := AddYield(bin, "maid.yield", 3); err == nil {
+			if _, err := parse(out); err != nil {
+				t.Fatalf("instrumented module does not parse: %v", err)
+			}
+			if m, err := rt.CompileModule(context.Background(), bin); err == nil {
+				_ = m.Close(context.Background())
+				m, err := rt.CompileModule(context.Background(), out)
+				if err != nil {
+					t.Fatalf("wazero compiles the module but not its instrumented copy: %v", err)
+				}
+				_ = m.Close(context.Background())
+			}
+		}
 		if out, segs, err := SplitData(bin); err == nil && segs != nil {
 			if _, again, err := SplitData(out); err != nil || len(again) != len(segs) {
 				t.Fatalf("splitting a split module: %d segments (want %d), %v", len(again), len(segs), err)
