@@ -25,15 +25,21 @@ def log(msg):
     sys.stderr.flush()
 
 
+# Built once: json.dumps with options builds a new encoder at every call.
+_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+_ENCODE_ASCII = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+_DECODE = json.JSONDecoder().decode
+
+
 def encode(msg):
     """Compact UTF-8 JSON bytes (no newline); raises TypeError/ValueError for
     values JSON cannot carry (sets, NaN, objects...)."""
-    text = json.dumps(msg, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    text = _ENCODE(msg)
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError:
         # Lone surrogates cannot be UTF-8; escaped they are still valid JSON.
-        return json.dumps(msg, separators=(",", ":"), allow_nan=False).encode("ascii")
+        return _ENCODE_ASCII(msg).encode("ascii")
 
 
 def is_request(msg):
@@ -122,7 +128,8 @@ class Connection:
             if not line.strip():
                 continue  # blank lines carry nothing; skipping them is harmless
             try:
-                return json.loads(line)
+                # The protocol is UTF-8 (bad bytes are a ValueError too).
+                return _DECODE(line.decode("utf-8"))
             except ValueError as e:
                 raise Fatal("host sent a line that is not JSON (%s): %.200r" % (e, line)) from None
 

@@ -30,6 +30,24 @@ def _snowflake(value, field):
     )
 
 
+class _HostAPI:
+    """A Context attribute whose API object is made on first use and then
+    cached in the instance: most handlers use one host API or none, and
+    every call gets a new Context."""
+
+    def __init__(self, make):
+        self._make = make
+
+    def __set_name__(self, owner, name):
+        self._name = name
+
+    def __get__(self, ctx, owner=None):
+        if ctx is None:
+            return self
+        api = ctx.__dict__[self._name] = self._make(ctx)
+        return api
+
+
 class Context:
     """Passed to every handler as its first argument.
 
@@ -47,11 +65,6 @@ class Context:
         self.plugin_id = ctx.get("plugin_id") or plugin_id
         options = ctx.get("options")
         self.options = options if isinstance(options, dict) else {}
-        self.kv = KV(self)
-        self.metrics = Metrics(self)
-        self.sql = SQL(self)
-        self.discord = Discord(self)
-        self.log = Log(self)
 
     def _host(self, method, params):
         params["call"] = self._token
@@ -257,3 +270,13 @@ class Log:
 
     def error(self, msg):
         self._log("error", msg)
+
+
+Context.kv = _HostAPI(KV)
+Context.metrics = _HostAPI(Metrics)
+Context.sql = _HostAPI(SQL)
+Context.discord = _HostAPI(Discord)
+Context.log = _HostAPI(Log)
+for _name in ("kv", "metrics", "sql", "discord", "log"):
+    getattr(Context, _name).__set_name__(Context, _name)
+del _name
