@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -330,5 +331,45 @@ func TestStartCanceled(t *testing.T) {
 				t.Fatalf("after Start = %v: %d containers left (%v)", err, len(list), lerr)
 			}
 		})
+	}
+}
+
+// TestStartSlots: with one start slot, concurrent Starts all succeed one
+// after another, and a Start waiting for a slot gives up with its context.
+func TestStartSlots(t *testing.T) {
+	b := newTestBackend(t, Options{MaxStarting: 1})
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "__main__.py"), []byte("import sys\nsys.stdin.buffer.read()"), 0o644)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	const n = 3
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			inst, err := b.Start(ctx, sandbox.Spec{Name: fmt.Sprintf("slot-%d", i), Dir: dir, Entry: "__main__.py"})
+			if err == nil {
+				inst.Kill()
+				_, err = inst.Wait(ctx)
+			}
+			errs <- err
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Errorf("start with one slot: %v", err)
+		}
+	}
+
+	b.starting <- struct{}{} // every slot taken
+	defer func() { <-b.starting }()
+	wctx, wcancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer wcancel()
+	inst, err := b.Start(wctx, sandbox.Spec{Name: "slot-wait", Dir: dir, Entry: "__main__.py"})
+	if err == nil {
+		inst.Kill()
+		t.Fatal("start succeeded while every slot was taken")
+	}
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "start slots") {
+		t.Fatalf("err = %v, want the context's deadline while waiting for a start slot", err)
 	}
 }

@@ -69,7 +69,17 @@ type Options struct {
 	// Client talks to the engine; default client.FromEnv with API version
 	// negotiation. The Backend closes it only if it made it.
 	Client *client.Client
+	// MaxStarting caps the containers being created and started at once;
+	// more Starts wait their turn (bounded by their context). Default
+	// DefaultMaxStarting.
+	MaxStarting int
 }
+
+// DefaultMaxStarting is Options.MaxStarting's default. Why a cap: dockerd
+// serves a burst of creates and starts all at once, so 100 cold plugins
+// woken by one event made every start slow, and on a 2-core machine some
+// took longer than engineTimeout and failed. Queued, they finish sooner.
+const DefaultMaxStarting = 8
 
 // Backend runs plugins in Docker containers. Safe for concurrent use.
 type Backend struct {
@@ -81,6 +91,8 @@ type Backend struct {
 	host      string
 	pid       string
 	ncpu      int // engine's CPU count; 0 if unknown
+
+	starting chan struct{} // a slot per container being created and started
 
 	poolSize int
 	pool     chan *instance
@@ -98,6 +110,12 @@ func New(ctx context.Context, opts Options) (*Backend, error) {
 	if opts.PoolSize < 0 {
 		return nil, fmt.Errorf("docker backend: %w: pool size must not be negative", sandbox.ErrBadSpec)
 	}
+	if opts.MaxStarting < 0 {
+		return nil, fmt.Errorf("docker backend: %w: max starting must not be negative", sandbox.ErrBadSpec)
+	}
+	if opts.MaxStarting == 0 {
+		opts.MaxStarting = DefaultMaxStarting
+	}
 	if err := (sandbox.Spec{Dir: ".", Entry: ".", Limits: opts.Limits}).Validate(); err != nil {
 		return nil, fmt.Errorf("docker backend: default limits: %w", err)
 	}
@@ -107,6 +125,7 @@ func New(ctx context.Context, opts Options) (*Backend, error) {
 		defaults: withDefaults(opts.Limits, sandbox.Limits{MemoryBytes: DefaultMemoryBytes, CPUs: DefaultCPUs, ScratchBytes: DefaultScratchBytes, Pids: DefaultPids}),
 		pid:      strconv.Itoa(os.Getpid()),
 		poolSize: opts.PoolSize,
+		starting: make(chan struct{}, opts.MaxStarting),
 	}
 	if b.image == "" {
 		b.image = os.Getenv("MAID_DOCKER_IMAGE")
@@ -242,6 +261,12 @@ func (b *Backend) Start(ctx context.Context, spec sandbox.Spec) (sandbox.Instanc
 		b.askRefill()
 	}
 
+	select {
+	case b.starting <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("docker start %q: waiting for one of %d start slots: %w", spec.Name, cap(b.starting), ctx.Err())
+	}
+	defer func() { <-b.starting }()
 	inst, err := b.create(ctx, spec.Name, spec.PluginID, "plugin", limits, spec.Env)
 	if err != nil {
 		return nil, fmt.Errorf("docker start %q: %w", spec.Name, err)
@@ -333,9 +358,15 @@ func (b *Backend) fillPool(ctx context.Context) {
 		for len(b.pool) < b.poolSize && ctx.Err() == nil {
 			// Not ctx: a create cut short could leave a container the
 			// engine made but nobody owns. Close waits for this one.
+			select {
+			case b.starting <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
 			cctx, cancel := context.WithTimeout(context.Background(), engineTimeout)
 			inst, err := b.create(cctx, "", "", "pool", b.defaults, nil)
 			cancel()
+			<-b.starting
 			if err != nil {
 				select {
 				case <-ctx.Done():
