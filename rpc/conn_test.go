@@ -131,7 +131,11 @@ func TestWireErrors(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			c, in, out, done := rawPeer(t, echo, rpc.Options{MaxLineBytes: 1024})
-			go io.WriteString(in, tc.line+"\n")
+			wrote := make(chan struct{})
+			go func() {
+				defer close(wrote)
+				io.WriteString(in, tc.line+"\n")
+			}()
 			if tc.wantReply != "" {
 				line, err := out.ReadString('\n')
 				if err != nil || !strings.Contains(line, tc.wantReply) {
@@ -144,8 +148,12 @@ func TestWireErrors(t *testing.T) {
 				}
 				return
 			}
-			// Still serving: a follow-up request is answered.
-			go io.WriteString(in, `{"jsonrpc":"2.0","id":7,"method":"echo","params":"next"}`+"\n")
+			// Still serving: a follow-up request is answered. It goes in
+			// after the line under test, so the conn has read that one.
+			go func() {
+				<-wrote
+				io.WriteString(in, `{"jsonrpc":"2.0","id":7,"method":"echo","params":"next"}`+"\n")
+			}()
 			for {
 				line, err := out.ReadString('\n')
 				if err != nil {
