@@ -16,6 +16,7 @@ import (
 
 	"github.com/maidhq/maid/engine"
 	"github.com/maidhq/maid/rpc"
+	"github.com/maidhq/maid/sandbox/process"
 )
 
 // eventParams mirrors what the engine sends a plugin for one event
@@ -230,6 +231,15 @@ while True:
     w.flush()
 `
 
+// python3 is the interpreter the process backend runs (a version
+// manager's shim resolved), so the baselines measure the same one.
+var python3 = sync.OnceValue(func() string {
+	if exe, err := process.ResolvePython(""); err == nil {
+		return exe
+	}
+	return "python3"
+})
+
 // baselinePython times the same line through a python3 subprocess that
 // echoes it (raw, or decoded and re-encoded with json).
 func baselinePython(ctx context.Context, n, warm int, withJSON bool) Figure {
@@ -241,7 +251,7 @@ func baselinePython(ctx context.Context, n, warm int, withJSON bool) Figure {
 	}
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	cmd := exec.CommandContext(cctx, "python3", "-s", "-c", script)
+	cmd := exec.CommandContext(cctx, python3(), "-s", "-c", script)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return failedFigure(id, title, UnitMicros, err)
@@ -271,7 +281,7 @@ func baselinePythonStart(ctx context.Context, n, warm int) Figure {
 	var last error
 	for i := 0; i < warm+n; i++ {
 		t0 := time.Now()
-		err := exec.CommandContext(ctx, "python3", "-c", "pass").Run()
+		err := exec.CommandContext(ctx, python3(), "-c", "pass").Run()
 		d := time.Since(t0)
 		if err != nil {
 			errs++

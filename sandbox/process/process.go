@@ -26,7 +26,8 @@ import (
 
 // Config configures the backend.
 type Config struct {
-	// Python is the interpreter; default "python3" from PATH.
+	// Python is the interpreter; default "python3" from PATH. It is
+	// resolved once to the executable it runs (ResolvePython).
 	Python string
 	// TempDir holds the extracted SDK and per-instance scratch dirs;
 	// default os.TempDir().
@@ -44,13 +45,9 @@ var _ sandbox.Backend = (*Backend)(nil)
 
 // New extracts the SDK and resolves the interpreter.
 func New(cfg Config) (*Backend, error) {
-	py := cfg.Python
-	if py == "" {
-		py = "python3"
-	}
-	path, err := exec.LookPath(py)
+	path, err := ResolvePython(cfg.Python)
 	if err != nil {
-		return nil, fmt.Errorf("process backend: find %s: %w: %w", py, sandbox.ErrUnavailable, err)
+		return nil, fmt.Errorf("process backend: %w", err)
 	}
 	tmp, err := os.MkdirTemp(cfg.TempDir, "maid-process-")
 	if err != nil {
@@ -63,6 +60,36 @@ func New(cfg Config) (*Backend, error) {
 	}
 	return &Backend{python: path, sdkDir: sdkDir, tmp: tmp}, nil
 }
+
+// ResolvePython finds name (default "python3") in PATH and returns the
+// interpreter it runs, as its sys.executable says. Version managers (pyenv,
+// asdf) put shell-script shims first in PATH: on the development VM
+// pyenv's shim made every plugin start 300 ms slower than the 15 ms the
+// interpreter itself takes. If the interpreter cannot say, the PATH entry
+// is used as is. Errors wrap sandbox.ErrUnavailable.
+func ResolvePython(name string) (string, error) {
+	if name == "" {
+		name = "python3"
+	}
+	path, err := exec.LookPath(name)
+	if err != nil {
+		return "", fmt.Errorf("find %s: %w: %w", name, sandbox.ErrUnavailable, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, path, "-s", "-c", "import sys; print(sys.executable)").Output()
+	if err != nil {
+		return path, nil
+	}
+	exe := strings.TrimSpace(string(out))
+	if st, err := os.Stat(exe); err != nil || !filepath.IsAbs(exe) || !st.Mode().IsRegular() || st.Mode()&0o111 == 0 {
+		return path, nil
+	}
+	return exe, nil
+}
+
+// Python is the interpreter the backend runs.
+func (b *Backend) Python() string { return b.python }
 
 // Name implements sandbox.Backend.
 func (b *Backend) Name() string { return "process" }
