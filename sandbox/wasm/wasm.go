@@ -119,6 +119,7 @@ type Backend struct {
 	scratch   string             // host dir holding per-instance scratch dirs
 	empty     experimentalsys.FS // read-only empty dir: unbound mounts
 	sdkDir    string             // host dir mounted at guestSDK
+	sdkUsed   sdkTouch           // keeps sdkDir from being pruned
 
 	// The pool: slots holds one token per missing warm instance; the refill
 	// goroutine turns tokens into instances on ready.
@@ -259,6 +260,9 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 	if b.sdkDir, err = b.prepareSDK(ctx, bin); err != nil {
 		return fail(fmt.Errorf("wasm backend: %w", err))
 	}
+	b.sdkUsed.dir = b.sdkDir
+	b.sdkUsed.mark(time.Now())
+	pruneCache(cfg.CacheDir, b.sdkDir, time.Now())
 	if !cfg.FreshStarts {
 		if b.snap, err = b.takeSnapshot(ctx); err != nil {
 			return fail(fmt.Errorf("wasm backend: %w", err))
@@ -304,6 +308,7 @@ func (b *Backend) Start(ctx context.Context, spec sandbox.Spec) (sandbox.Instanc
 	default:
 	}
 
+	b.sdkUsed.mark(time.Now())
 	// Pooled interpreters were started with the base environment, so a spec
 	// with its own Env needs a fresh one.
 	in := b.take(len(spec.Env) == 0)

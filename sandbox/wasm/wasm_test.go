@@ -392,3 +392,67 @@ func TestCloseKeepsRunningInstances(t *testing.T) {
 		t.Fatal("runtime not released after the last instance exited")
 	}
 }
+
+// TestPruneCache: entries unused for cacheMaxAge go, recent ones and the
+// SDK dir in use stay, and a Backend marks its SDK dir as used.
+func TestPruneCache(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Now()
+	ancient := now.Add(-cacheMaxAge - time.Hour)
+	mk := func(path string, mtime time.Time) string {
+		path = filepath.Join(dir, path)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(path, mtime, mtime); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	oldSDK := mk("sdk/aaaa/.complete", ancient)
+	recentSDK := mk("sdk/bbbb/.complete", now.Add(-time.Hour))
+	keptSDK := mk("sdk/cccc/.complete", ancient) // in use by this Backend
+	staleTmp := mk("sdk/tmp-1/x", ancient)
+	if err := os.Chtimes(filepath.Dir(staleTmp), ancient, ancient); err != nil {
+		t.Fatal(err)
+	}
+	freshTmp := mk("sdk/tmp-2/x", now)
+	oldModule := mk("wazero/wazero-dev-amd64-linux/old", ancient)
+	newModule := mk("wazero/wazero-dev-amd64-linux/new", now)
+	emptied := mk("wazero/wazero-old-version/only", ancient)
+
+	pruneCache(dir, filepath.Dir(keptSDK), now)
+	for _, tc := range []struct {
+		name string
+		path string
+		kept bool
+	}{
+		{name: "unused SDK dir", path: filepath.Dir(oldSDK)},
+		{name: "recently used SDK dir", path: recentSDK, kept: true},
+		{name: "SDK dir in use", path: keptSDK, kept: true},
+		{name: "abandoned tmp dir", path: filepath.Dir(staleTmp)},
+		{name: "tmp dir being prepared", path: freshTmp, kept: true},
+		{name: "old compiled module", path: oldModule},
+		{name: "new compiled module", path: newModule, kept: true},
+		{name: "emptied wazero version dir", path: filepath.Dir(emptied)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := os.Stat(tc.path)
+			if kept := err == nil; kept != tc.kept {
+				t.Fatalf("%s: kept = %v, want %v", tc.path, kept, tc.kept)
+			}
+		})
+	}
+
+	var touch sdkTouch
+	touch.dir = filepath.Dir(keptSDK)
+	touch.mark(now)
+	touch.mark(now.Add(time.Minute)) // within touchEvery: no second write
+	st, err := os.Stat(keptSDK)
+	if err != nil || st.ModTime().Sub(now).Abs() > time.Second {
+		t.Fatalf("marked .complete: %v; want mtime %v (the first mark only)", err, now)
+	}
+}
