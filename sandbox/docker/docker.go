@@ -356,13 +356,13 @@ func (b *Backend) fillPool(ctx context.Context) {
 		case <-b.refill:
 		}
 		for len(b.pool) < b.poolSize && ctx.Err() == nil {
-			// Not ctx: a create cut short could leave a container the
-			// engine made but nobody owns. Close waits for this one.
 			select {
 			case b.starting <- struct{}{}:
 			case <-ctx.Done():
 				return
 			}
+			// Not ctx: a create cut short could leave a container the
+			// engine made but nobody owns. Close waits for this one.
 			cctx, cancel := context.WithTimeout(context.Background(), engineTimeout)
 			inst, err := b.create(cctx, "", "", "pool", b.defaults, nil)
 			cancel()

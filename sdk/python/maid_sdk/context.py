@@ -57,6 +57,13 @@ class Context:
     ``log``.
     """
 
+    # The API classes are defined below: look them up at first use.
+    kv = _HostAPI(lambda ctx: KV(ctx))
+    metrics = _HostAPI(lambda ctx: Metrics(ctx))
+    sql = _HostAPI(lambda ctx: SQL(ctx))
+    discord = _HostAPI(lambda ctx: Discord(ctx))
+    log = _HostAPI(lambda ctx: Log(ctx))
+
     def __init__(self, conn, call, ctx=None, plugin_id=None):
         ctx = ctx if isinstance(ctx, dict) else {}
         self._conn = conn
@@ -271,12 +278,3 @@ class Log:
     def error(self, msg):
         self._log("error", msg)
 
-
-Context.kv = _HostAPI(KV)
-Context.metrics = _HostAPI(Metrics)
-Context.sql = _HostAPI(SQL)
-Context.discord = _HostAPI(Discord)
-Context.log = _HostAPI(Log)
-for _name in ("kv", "metrics", "sql", "discord", "log"):
-    getattr(Context, _name).__set_name__(Context, _name)
-del _name
