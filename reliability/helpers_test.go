@@ -97,16 +97,43 @@ func backends(t *testing.T) []namedBackend {
 		}
 		t.Log(msg)
 	}
-	if only := os.Getenv("MAID_RELIABILITY_BACKENDS"); only != "" {
-		var out []namedBackend
-		for _, nb := range backendsList {
-			if strings.Contains(","+only+",", ","+nb.name+",") {
+	list, err := selectBackends(backendsList, os.Getenv("MAID_RELIABILITY_BACKENDS"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return list
+}
+
+// selectBackends filters the started backends by a comma-separated list of
+// names (all of them when only is empty). A name that is not a backend, a
+// named backend that did not start, or an empty result is an error: a loop
+// over zero backends would pass while testing nothing.
+func selectBackends(started []namedBackend, only string) ([]namedBackend, error) {
+	if strings.TrimSpace(only) == "" {
+		if len(started) == 0 {
+			return nil, fmt.Errorf("select backends: no backend started (see the log above)")
+		}
+		return started, nil
+	}
+	known := map[string]bool{"process": true, "wasm": true, "docker": true}
+	var out []namedBackend
+	for _, name := range strings.Split(only, ",") {
+		name = strings.TrimSpace(name)
+		if !known[name] {
+			return nil, fmt.Errorf("select backends: MAID_RELIABILITY_BACKENDS names %q; known backends are process, wasm and docker", name)
+		}
+		found := false
+		for _, nb := range started {
+			if nb.name == name {
 				out = append(out, nb)
+				found = true
 			}
 		}
-		return out
+		if !found {
+			return nil, fmt.Errorf("select backends: MAID_RELIABILITY_BACKENDS names %q, which did not start (see the log above)", name)
+		}
 	}
-	return backendsList
+	return out, nil
 }
 
 // isolatedBackends is backends without the unsandboxed process backend.
