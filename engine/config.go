@@ -27,7 +27,7 @@ type Limits struct {
 	ShutdownGrace    time.Duration // plugin.shutdown to kill
 
 	QueueSize   int           // pending events per plugin
-	IdleTimeout time.Duration // stop an instance unused this long; 0 never
+	IdleTimeout time.Duration // stop an instance unused this long; 0 default, negative never
 	BackoffMin  time.Duration // first restart delay after a crash
 	BackoffMax  time.Duration
 

@@ -8,7 +8,7 @@ import (
 )
 
 // The engine's ports: interfaces it consumes, implemented by adapters it
-// never imports (store/sqlstore for SQLite and PostgreSQL, discord for the
+// never imports (store for SQLite and PostgreSQL, discord for the
 // gateway and the simulator). Value types here are plain data.
 
 // Sentinel errors that ports return (wrapped with %w). The engine maps them
