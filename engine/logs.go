@@ -18,39 +18,61 @@ type LogLine struct {
 
 // logRing keeps the last n lines of one plugin, with a per-second rate limit
 // so a flooding plugin cannot drown the host or its neighbours.
+//
+// Lines the plugin writes (stderr, ctx.log) and lines the host writes about
+// it are kept in two rings with separate per-second budgets: a plugin can
+// make the host write lines (each refused host call logs one), and if those
+// shared the plugin's ring they would evict the plugin's earlier output, and
+// the host's own earlier records, in a fraction of a second. Past its budget
+// a stream is counted and summarized once a second ("N ... suppressed").
 type logRing struct {
-	mu         sync.Mutex
-	lines      []LogLine
+	mu     sync.Mutex
+	seq    uint64 // insertion order across both rings, for tail
+	plugin logStream
+	host   logStream
+	maxLen int
+}
+
+// logStream is one bounded ring with its own rate limit.
+type logStream struct {
+	lines      []seqLine
 	next       int
 	full       bool
 	rate       int
-	maxLen     int
 	window     time.Time
 	inWindow   int
 	suppressed int
 }
 
+type seqLine struct {
+	seq uint64
+	LogLine
+}
+
 func newLogRing(n, rate, maxLen int) *logRing {
-	return &logRing{lines: make([]LogLine, n), rate: rate, maxLen: maxLen}
+	return &logRing{
+		plugin: logStream{lines: make([]seqLine, n), rate: rate},
+		host:   logStream{lines: make([]seqLine, n), rate: rate},
+		maxLen: maxLen,
+	}
 }
 
 func (r *logRing) add(now time.Time, level, source, text string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if now.Sub(r.window) >= time.Second {
-		if r.suppressed > 0 {
-			r.push(LogLine{Time: now, Level: "warning", Source: "host", Text: itoa(r.suppressed) + " log lines suppressed (rate limit)"})
-			r.suppressed = 0
-		}
-		r.window, r.inWindow = now, 0
+	// Summaries of both streams go to the host ring: they are the host's
+	// record that lines were dropped.
+	r.roll(now, &r.plugin, "log lines suppressed (rate limit)")
+	r.roll(now, &r.host, "host log lines suppressed (rate limit; most are repeats of the lines above)")
+	st := &r.plugin
+	if source == "host" {
+		st = &r.host
 	}
-	if source != "host" {
-		if r.inWindow >= r.rate {
-			r.suppressed++
-			return
-		}
-		r.inWindow++
+	if st.inWindow >= st.rate {
+		st.suppressed++
+		return
 	}
+	st.inWindow++
 	if len(text) > r.maxLen {
 		cut := r.maxLen
 		for cut > 0 && !utf8.RuneStart(text[cut]) {
@@ -58,26 +80,53 @@ func (r *logRing) add(now time.Time, level, source, text string) {
 		}
 		text = text[:cut] + "…"
 	}
-	r.push(LogLine{Time: now, Level: level, Source: source, Text: text})
+	r.push(st, LogLine{Time: now, Level: level, Source: source, Text: text})
 }
 
-func (r *logRing) push(l LogLine) {
-	r.lines[r.next] = l
-	r.next = (r.next + 1) % len(r.lines)
-	if r.next == 0 {
-		r.full = true
+// roll starts a new one-second window of st, first writing the summary of
+// what the last window suppressed. The summary bypasses the budget: there is
+// at most one per stream per second.
+func (r *logRing) roll(now time.Time, st *logStream, what string) {
+	if now.Sub(st.window) < time.Second {
+		return
+	}
+	if st.suppressed > 0 {
+		r.push(&r.host, LogLine{Time: now, Level: "warning", Source: "host", Text: itoa(st.suppressed) + " " + what})
+		st.suppressed = 0
+	}
+	st.window, st.inWindow = now, 0
+}
+
+func (r *logRing) push(st *logStream, l LogLine) {
+	r.seq++
+	st.lines[st.next] = seqLine{seq: r.seq, LogLine: l}
+	st.next = (st.next + 1) % len(st.lines)
+	if st.next == 0 {
+		st.full = true
 	}
 }
 
-// tail returns up to n lines, oldest first.
+func (st *logStream) all() []seqLine {
+	var all []seqLine
+	if st.full {
+		all = append(all, st.lines[st.next:]...)
+	}
+	return append(all, st.lines[:st.next]...)
+}
+
+// tail returns up to n lines of both rings, oldest first.
 func (r *logRing) tail(n int) []LogLine {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var all []LogLine
-	if r.full {
-		all = append(all, r.lines[r.next:]...)
+	a, b := r.plugin.all(), r.host.all()
+	all := make([]LogLine, 0, len(a)+len(b))
+	for len(a) > 0 || len(b) > 0 {
+		if len(b) == 0 || len(a) > 0 && a[0].seq < b[0].seq {
+			all, a = append(all, a[0].LogLine), a[1:]
+		} else {
+			all, b = append(all, b[0].LogLine), b[1:]
+		}
 	}
-	all = append(all, r.lines[:r.next]...)
 	if n > 0 && len(all) > n {
 		all = all[len(all)-n:]
 	}
