@@ -44,7 +44,7 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// Conn is one JSON-RPC peer connection. Run reads; Call and Notify write.
+// Conn is one JSON-RPC peer connection. Run reads; Call writes.
 type Conn struct {
 	opt     Options
 	r       *bufio.Reader
@@ -142,11 +142,11 @@ func (c *Conn) Run(ctx context.Context) (err error) {
 		}
 		var m inMessage
 		if jerr := json.Unmarshal(line, &m); jerr != nil {
-			_ = c.write(outError{"2.0", nullID, &Error{Code: -32700, Message: "parse error: " + jerr.Error()}})
+			_ = c.write(outError{"2.0", nullID, wireError(ErrParse, "parse error: "+jerr.Error())})
 			return fmt.Errorf("read message: %w: %w", ErrProtocol, ErrParse)
 		}
 		if m.JSONRPC != "2.0" {
-			_ = c.write(outError{"2.0", idOrNull(m.ID), &Error{Code: -32600, Message: `invalid request: "jsonrpc" must be "2.0"`}})
+			_ = c.write(outError{"2.0", idOrNull(m.ID), wireError(ErrInvalidRequest, `invalid request: "jsonrpc" must be "2.0"`)})
 			return fmt.Errorf("read message: %w: %w", ErrProtocol, ErrInvalidRequest)
 		}
 		switch {
@@ -155,7 +155,7 @@ func (c *Conn) Run(ctx context.Context) (err error) {
 		case len(m.ID) > 0 && (m.Result != nil || m.Error != nil):
 			c.deliver(m)
 		default:
-			_ = c.write(outError{"2.0", idOrNull(m.ID), &Error{Code: -32600, Message: "invalid request: neither a request nor a response"}})
+			_ = c.write(outError{"2.0", idOrNull(m.ID), wireError(ErrInvalidRequest, "invalid request: neither a request nor a response")})
 			return fmt.Errorf("read message: %w: %w", ErrProtocol, ErrInvalidRequest)
 		}
 	}
@@ -200,7 +200,7 @@ func (c *Conn) serve(ctx context.Context, wg *sync.WaitGroup, m inMessage) {
 	case c.sem <- struct{}{}:
 	default:
 		if !notify {
-			_ = c.write(outError{"2.0", m.ID, &Error{Code: -32001, Message: fmt.Sprintf("limit exceeded: more than %d requests in flight", c.opt.MaxInFlight)}})
+			_ = c.write(outError{"2.0", m.ID, wireError(ErrLimit, fmt.Sprintf("limit exceeded: more than %d requests in flight", c.opt.MaxInFlight))})
 		}
 		return
 	}
@@ -226,7 +226,7 @@ func (c *Conn) serve(ctx context.Context, wg *sync.WaitGroup, m inMessage) {
 		}
 		if werr := c.write(outResult{"2.0", m.ID, res}); werr != nil && !errors.Is(werr, ErrClosed) {
 			// The result could not be encoded: tell the peer rather than leave it waiting.
-			_ = c.write(outError{"2.0", m.ID, &Error{Code: -32603, Message: "encode result: " + werr.Error()}})
+			_ = c.write(outError{"2.0", m.ID, wireError(ErrInternal, "encode result: "+werr.Error())})
 		}
 	}()
 }
@@ -288,14 +288,6 @@ func (c *Conn) Call(ctx context.Context, method string, params, result any) erro
 	case <-c.done:
 		return fmt.Errorf("call %s: %w: %w", method, ErrClosed, c.Err())
 	}
-}
-
-// Notify sends a request that expects no response.
-func (c *Conn) Notify(method string, params any) error {
-	if err := c.write(outRequest{JSONRPC: "2.0", Method: method, Params: params}); err != nil {
-		return fmt.Errorf("notify %s: %w", method, err)
-	}
-	return nil
 }
 
 func (c *Conn) forget(id uint64) {

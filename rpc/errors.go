@@ -83,7 +83,16 @@ func CodeOf(err error) int {
 			return c.code
 		}
 	}
-	return -32603
+	return codeInternal
+}
+
+// codeInternal is ErrInternal's code, the answer for an error that wraps no
+// sentinel.
+const codeInternal = -32603
+
+// wireError is the error object for a sentinel, with its code from codes.
+func wireError(sentinel error, msg string) *Error {
+	return &Error{Code: CodeOf(sentinel), Message: msg}
 }
 
 // toWire converts any handler error into the error object sent to the peer.
