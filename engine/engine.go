@@ -85,9 +85,6 @@ func (e *Engine) now() time.Time {
 	return time.Now()
 }
 
-// BackendName names the sandbox backend plugins run on.
-func (e *Engine) BackendName() string { return e.cfg.Backend.Name() }
-
 // Ready is closed once Run has loaded the installed plugins.
 func (e *Engine) Ready() <-chan struct{} { return e.ready }
 
@@ -549,20 +546,6 @@ func (e *Engine) callPlugin(ctx context.Context, c pluginCall) (json.RawMessage,
 		return nil, err
 	}
 	return out, nil
-}
-
-// Commands maps each slash command name declared by an installed plugin to
-// that plugin's id (first by id wins on a clash).
-func (e *Engine) Commands() map[string]string {
-	out := map[string]string{}
-	for _, pkg := range e.Plugins() {
-		for _, c := range pkg.Manifest.Commands {
-			if _, dup := out[c.Name]; !dup {
-				out[c.Name] = pkg.Manifest.ID
-			}
-		}
-	}
-	return out
 }
 
 func (e *Engine) enabledInstance(ctx context.Context, pluginID, serverID string) (*host, *instance, error) {

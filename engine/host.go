@@ -249,7 +249,7 @@ func (h *host) stopIfIdle(ctx context.Context) {
 		return
 	}
 	last := time.Unix(0, inst.lastUsed.Load())
-	if time.Since(last) < h.e.limits.IdleTimeout {
+	if h.e.now().Sub(last) < h.e.limits.IdleTimeout {
 		h.mu.Unlock()
 		return
 	}

@@ -165,7 +165,9 @@ func (inst *instance) awaitHello(ctx context.Context) error {
 	}
 }
 
-func (inst *instance) touch() { inst.lastUsed.Store(time.Now().UnixNano()) }
+// touch records a use on the engine's clock (Config.Now), which stopIfIdle
+// reads, so tests can age an instance without sleeping.
+func (inst *instance) touch() { inst.lastUsed.Store(inst.h.e.now().UnixNano()) }
 
 func (inst *instance) alive() bool {
 	if inst.doomed.Load() {
