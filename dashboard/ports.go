@@ -1,59 +1,27 @@
 package dashboard
 
-import "context"
+import (
+	"context"
+
+	"github.com/maidhq/maid/engine"
+)
 
 // The dashboard's ports toward the Discord side. The discord package
 // implements them for the real gateway (from its guild state) and for the
-// simulator; the dashboard never imports discordgo.
+// simulator; the dashboard never imports discord or discordgo, and discord
+// never imports the dashboard.
 
-// Server is a Discord server (guild) maid is in.
-type Server struct {
-	ID      string `json:"id"`
-	Name    string `json:"name"`
-	IconURL string `json:"icon_url,omitempty"`
-}
-
-// Channel is a channel of a server, for channel pickers.
-type Channel struct {
-	ID   string `json:"id"`
-	Name string `json:"name"`
-	Type string `json:"type"` // "text", "voice", "category", ...
-}
-
-// Role is a role of a server, for role pickers.
-type Role struct {
-	ID    string `json:"id"`
-	Name  string `json:"name"`
-	Color int    `json:"color"`
-}
-
-// Member is a member of a server, for user pickers and the simulator.
-type Member struct {
-	ID   string `json:"id"`
-	Name string `json:"name"`
-	Bot  bool   `json:"bot,omitempty"`
-}
-
-// Directory answers what servers, channels, roles and members exist. The
-// server list comes from the gateway's guild_create/guild_delete.
-type Directory interface {
-	Servers(ctx context.Context) ([]Server, error)
-	Channels(ctx context.Context, serverID string) ([]Channel, error)
-	Roles(ctx context.Context, serverID string) ([]Role, error)
-	Members(ctx context.Context, serverID string, limit int) ([]Member, error)
-}
-
-// SimMessage is one message in a simulated channel (a member's or a
-// plugin's), for the simulator's channel view.
-type SimMessage struct {
-	ID        string `json:"id"`
-	ChannelID string `json:"channel_id"`
-	AuthorID  string `json:"author_id"`
-	Author    string `json:"author"`
-	Bot       bool   `json:"bot"`
-	Content   string `json:"content"`
-	Time      string `json:"time"` // RFC 3339
-}
+// The directory's value types are the engine's (engine/directory.go), so
+// that the discord adapter implements them without importing this package.
+type (
+	Server     = engine.Server
+	Channel    = engine.Channel
+	Role       = engine.Role
+	Member     = engine.Member
+	SimMessage = engine.SimMessage
+	// Directory answers what servers, channels, roles and members exist.
+	Directory = engine.Directory
+)
 
 // Simulator is the local stand-in for Discord when maid runs without a bot
 // token: the dashboard's event console drives it, and it shows what plugins

@@ -1,7 +1,7 @@
 // Package discord connects maid's engine to Discord. Gateway opens the
 // real gateway through discordgo (events in, plugin actions out, slash
 // commands); Simulator is the local stand-in used without a bot token.
-// Both implement engine.Discord and dashboard.Directory; the engine and the
+// Both implement engine.Discord and engine.Directory; the engine and the
 // dashboard never import this package or discordgo.
 package discord
 

@@ -16,7 +16,6 @@ import (
 	"github.com/bwmarrin/discordgo"
 	"github.com/gorilla/websocket"
 
-	"github.com/maidhq/maid/dashboard"
 	"github.com/maidhq/maid/engine"
 )
 
@@ -50,7 +49,7 @@ type GatewayConfig struct {
 // Gateway is a connection to Discord's gateway (one discordgo session per
 // shard, all sharing one REST rate limiter). It forwards dispatches to the
 // engine, performs plugin actions (engine.Discord), registers and routes
-// slash commands, and answers dashboard.Directory from its guild state.
+// slash commands, and answers engine.Directory from its guild state.
 type Gateway struct {
 	cfg     GatewayConfig
 	token   string
@@ -66,7 +65,7 @@ type Gateway struct {
 	mu        sync.RWMutex
 	stopping  bool // Run is shutting down: start no more goroutines
 	shards    []*shard
-	servers   map[string]dashboard.Server
+	servers   map[string]engine.Server
 	chanGuild map[string]string // channel → guild, learnt from REST
 	botID     string
 	appID     string
@@ -141,7 +140,7 @@ func NewGateway(cfg GatewayConfig) (*Gateway, error) {
 	return &Gateway{
 		cfg: cfg, token: token, log: log.With("component", "discord"), allowed: allowSet(cfg.Events), rest: rest,
 		stop: make(chan struct{}), regCh: make(chan struct{}, 1),
-		servers: map[string]dashboard.Server{}, chanGuild: map[string]string{},
+		servers: map[string]engine.Server{}, chanGuild: map[string]string{},
 	}, nil
 }
 
@@ -400,17 +399,17 @@ func (g *Gateway) track(typ string, raw json.RawMessage) {
 		}
 		return
 	}
-	srv := dashboard.Server{ID: gd.ID, Name: gd.Name}
+	srv := engine.Server{ID: gd.ID, Name: gd.Name}
 	if gd.Icon != "" {
 		srv.IconURL = discordgo.EndpointGuildIcon(gd.ID, gd.Icon)
 	}
 	g.servers[gd.ID] = srv
 }
 
-// Servers lists the guilds the bot is in (dashboard.Directory).
-func (g *Gateway) Servers(ctx context.Context) ([]dashboard.Server, error) {
+// Servers lists the guilds the bot is in (engine.Directory).
+func (g *Gateway) Servers(ctx context.Context) ([]engine.Server, error) {
 	g.mu.RLock()
-	out := make([]dashboard.Server, 0, len(g.servers))
+	out := make([]engine.Server, 0, len(g.servers))
 	for _, s := range g.servers {
 		out = append(out, s)
 	}
@@ -453,7 +452,7 @@ var channelTypeNames = map[discordgo.ChannelType]string{
 }
 
 // Channels lists a server's channels, from state or REST.
-func (g *Gateway) Channels(ctx context.Context, serverID string) ([]dashboard.Channel, error) {
+func (g *Gateway) Channels(ctx context.Context, serverID string) ([]engine.Channel, error) {
 	if err := checkID("server id", serverID); err != nil {
 		return nil, err
 	}
@@ -466,27 +465,27 @@ func (g *Gateway) Channels(ctx context.Context, serverID string) ([]dashboard.Ch
 		}
 	}
 	sort.SliceStable(chans, func(i, j int) bool { return chans[i].Position < chans[j].Position })
-	out := make([]dashboard.Channel, 0, len(chans))
+	out := make([]engine.Channel, 0, len(chans))
 	for _, c := range chans {
 		t := channelTypeNames[c.Type]
 		if t == "" {
 			t = fmt.Sprint(int(c.Type))
 		}
-		out = append(out, dashboard.Channel{ID: c.ID, Name: c.Name, Type: t})
+		out = append(out, engine.Channel{ID: c.ID, Name: c.Name, Type: t})
 	}
 	return out, nil
 }
 
 // Roles lists a server's roles, from state or REST.
-func (g *Gateway) Roles(ctx context.Context, serverID string) ([]dashboard.Role, error) {
+func (g *Gateway) Roles(ctx context.Context, serverID string) ([]engine.Role, error) {
 	roles, err := g.roles(ctx, serverID)
 	if err != nil {
 		return nil, err
 	}
 	sort.SliceStable(roles, func(i, j int) bool { return roles[i].Position > roles[j].Position })
-	out := make([]dashboard.Role, 0, len(roles))
+	out := make([]engine.Role, 0, len(roles))
 	for _, r := range roles {
-		out = append(out, dashboard.Role{ID: r.ID, Name: r.Name, Color: r.Color})
+		out = append(out, engine.Role{ID: r.ID, Name: r.Name, Color: r.Color})
 	}
 	return out, nil
 }
@@ -508,7 +507,7 @@ func (g *Gateway) roles(ctx context.Context, serverID string) ([]*discordgo.Role
 }
 
 // Members lists up to limit members of a server, from state or REST.
-func (g *Gateway) Members(ctx context.Context, serverID string, limit int) ([]dashboard.Member, error) {
+func (g *Gateway) Members(ctx context.Context, serverID string, limit int) ([]engine.Member, error) {
 	if err := checkID("server id", serverID); err != nil {
 		return nil, err
 	}
@@ -523,7 +522,7 @@ func (g *Gateway) Members(ctx context.Context, serverID string, limit int) ([]da
 			return nil, fmt.Errorf("members of %s: %w", serverID, err)
 		}
 	}
-	out := make([]dashboard.Member, 0, len(members))
+	out := make([]engine.Member, 0, len(members))
 	for _, m := range members {
 		if m.User == nil {
 			continue
@@ -535,7 +534,7 @@ func (g *Gateway) Members(ctx context.Context, serverID string, limit int) ([]da
 		if name == "" {
 			name = m.User.Username
 		}
-		out = append(out, dashboard.Member{ID: m.User.ID, Name: name, Bot: m.User.Bot})
+		out = append(out, engine.Member{ID: m.User.ID, Name: name, Bot: m.User.Bot})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	if len(out) > limit {
@@ -545,6 +544,6 @@ func (g *Gateway) Members(ctx context.Context, serverID string, limit int) ([]da
 }
 
 var (
-	_ engine.Discord      = (*Gateway)(nil)
-	_ dashboard.Directory = (*Gateway)(nil)
+	_ engine.Discord   = (*Gateway)(nil)
+	_ engine.Directory = (*Gateway)(nil)
 )

@@ -16,7 +16,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/maidhq/maid/dashboard"
 	"github.com/maidhq/maid/engine"
 )
 
@@ -52,7 +51,7 @@ type SimConfig struct {
 // token: the dashboard's event console posts messages and joins members
 // (dispatched to the engine with Discord-shaped payloads), and plugin
 // actions land in its channel view and action list. It implements
-// dashboard.Simulator, dashboard.Directory and engine.Discord; actions on
+// dashboard.Simulator, engine.Directory and engine.Discord; actions on
 // any other server are refused.
 type Simulator struct {
 	cfg  SimConfig
@@ -62,7 +61,7 @@ type Simulator struct {
 
 	mu       sync.Mutex
 	channels []simChannel
-	roles    []dashboard.Role
+	roles    []engine.Role
 	members  map[string]*simMember
 	messages map[string][]*simMessage // by channel, oldest first
 	actions  []string
@@ -79,7 +78,7 @@ type simMember struct {
 }
 
 type simMessage struct {
-	dashboard.SimMessage
+	engine.SimMessage
 	at     time.Time
 	embeds []json.RawMessage
 }
@@ -104,7 +103,7 @@ func NewSimulator(cfg SimConfig) *Simulator {
 	s := &Simulator{
 		cfg: cfg, log: log.With("component", "simulator"), out: make(chan engine.Event, 256),
 		channels: []simChannel{{SimGeneral, "general"}, {SimWelcome, "welcome"}, {SimRandom, "random"}},
-		roles: []dashboard.Role{
+		roles: []engine.Role{
 			{ID: SimRoleMod, Name: "Moderator", Color: 0xe67e22},
 			{ID: SimRoleMember, Name: "Member", Color: 0x3498db},
 			{ID: SimServerID, Name: "@everyone"},
@@ -248,7 +247,7 @@ func (s *Simulator) messageObject(m *simMessage, author *simMember) map[string]a
 // addMessage stores a message; call with mu held.
 func (s *Simulator) addMessage(channelID string, author *simMember, content string, embeds []json.RawMessage) *simMessage {
 	now := s.cfg.Now()
-	m := &simMessage{SimMessage: dashboard.SimMessage{
+	m := &simMessage{SimMessage: engine.SimMessage{
 		ID: s.snowflake(), ChannelID: channelID, AuthorID: author.id, Author: author.name, Bot: author.bot,
 		Content: content, Time: now.UTC().Format(time.RFC3339),
 	}, at: now, embeds: embeds}
@@ -340,7 +339,7 @@ func (s *Simulator) command(ctx context.Context, h Host, ch simChannel, author *
 }
 
 // Join adds a member (guild_member_add). An empty m.ID gets a new id.
-func (s *Simulator) Join(ctx context.Context, serverID string, m dashboard.Member) error {
+func (s *Simulator) Join(ctx context.Context, serverID string, m engine.Member) error {
 	h, err := s.hostOrErr()
 	if err != nil {
 		return err
@@ -401,7 +400,7 @@ func (s *Simulator) Leave(ctx context.Context, serverID, memberID string) error 
 }
 
 // Messages returns a channel's latest messages, oldest first.
-func (s *Simulator) Messages(ctx context.Context, serverID, channelID string, limit int) ([]dashboard.SimMessage, error) {
+func (s *Simulator) Messages(ctx context.Context, serverID, channelID string, limit int) ([]engine.SimMessage, error) {
 	if err := s.checkServer(serverID); err != nil {
 		return nil, err
 	}
@@ -414,7 +413,7 @@ func (s *Simulator) Messages(ctx context.Context, serverID, channelID string, li
 	if limit > 0 && len(list) > limit {
 		list = list[len(list)-limit:]
 	}
-	out := make([]dashboard.SimMessage, len(list))
+	out := make([]engine.SimMessage, len(list))
 	for i, m := range list {
 		out[i] = m.SimMessage
 	}
@@ -447,39 +446,39 @@ func (s *Simulator) action(format string, args ...any) {
 // Directory.
 
 // Servers returns the simulated server.
-func (s *Simulator) Servers(ctx context.Context) ([]dashboard.Server, error) {
-	return []dashboard.Server{{ID: SimServerID, Name: SimServerName}}, nil
+func (s *Simulator) Servers(ctx context.Context) ([]engine.Server, error) {
+	return []engine.Server{{ID: SimServerID, Name: SimServerName}}, nil
 }
 
 // Channels returns the simulated channels.
-func (s *Simulator) Channels(ctx context.Context, serverID string) ([]dashboard.Channel, error) {
+func (s *Simulator) Channels(ctx context.Context, serverID string) ([]engine.Channel, error) {
 	if err := s.checkServer(serverID); err != nil {
 		return nil, err
 	}
-	out := make([]dashboard.Channel, 0, len(s.channels))
+	out := make([]engine.Channel, 0, len(s.channels))
 	for _, c := range s.channels {
-		out = append(out, dashboard.Channel{ID: c.id, Name: c.name, Type: "text"})
+		out = append(out, engine.Channel{ID: c.id, Name: c.name, Type: "text"})
 	}
 	return out, nil
 }
 
 // Roles returns the simulated roles.
-func (s *Simulator) Roles(ctx context.Context, serverID string) ([]dashboard.Role, error) {
+func (s *Simulator) Roles(ctx context.Context, serverID string) ([]engine.Role, error) {
 	if err := s.checkServer(serverID); err != nil {
 		return nil, err
 	}
-	return append([]dashboard.Role(nil), s.roles...), nil
+	return append([]engine.Role(nil), s.roles...), nil
 }
 
 // Members returns the simulated members, by name.
-func (s *Simulator) Members(ctx context.Context, serverID string, limit int) ([]dashboard.Member, error) {
+func (s *Simulator) Members(ctx context.Context, serverID string, limit int) ([]engine.Member, error) {
 	if err := s.checkServer(serverID); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
-	out := make([]dashboard.Member, 0, len(s.members))
+	out := make([]engine.Member, 0, len(s.members))
 	for _, m := range s.members {
-		out = append(out, dashboard.Member{ID: m.id, Name: m.name, Bot: m.bot})
+		out = append(out, engine.Member{ID: m.id, Name: m.name, Bot: m.bot})
 	}
 	s.mu.Unlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
@@ -705,7 +704,6 @@ func (s *Simulator) GetMember(ctx context.Context, serverID, userID string) (jso
 }
 
 var (
-	_ engine.Discord      = (*Simulator)(nil)
-	_ dashboard.Directory = (*Simulator)(nil)
-	_ dashboard.Simulator = (*Simulator)(nil)
+	_ engine.Discord   = (*Simulator)(nil)
+	_ engine.Directory = (*Simulator)(nil)
 )

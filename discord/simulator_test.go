@@ -281,3 +281,7 @@ func snowflakeTime(t *testing.T, id string) time.Time {
 	}
 	return time.UnixMilli(int64(n>>22) + 1420070400000).UTC()
 }
+
+// The simulator is the dashboard's Simulator port; discord itself does not
+// import the dashboard, so the check lives here.
+var _ dashboard.Simulator = (*discord.Simulator)(nil)
