@@ -24,6 +24,7 @@ import (
 	"github.com/maidhq/maid/engine"
 	"github.com/maidhq/maid/sandbox/process"
 	"github.com/maidhq/maid/store"
+	"github.com/maidhq/maid/telemetry"
 )
 
 // The two servers of the tests: A is the simulator's (alice manages it), B
@@ -182,8 +183,7 @@ func newEnv(t *testing.T) *testEnv {
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	sim := discord.NewSimulator(discord.SimConfig{Logger: quiet})
 	reg := prometheus.NewRegistry()
-	metrics := dashboard.NewMetrics(reg)
-	metrics.SetBackend(be.Name())
+	metrics := telemetry.NewPrometheus(reg, be.Name())
 	eng, err := engine.New(engine.Config{
 		Store: st, Backend: be, Discord: sim, DataDir: filepath.Join(dir, "data"), Observer: metrics, Logger: quiet,
 		Limits: engine.Limits{DashboardTimeout: 1500 * time.Millisecond},
@@ -225,7 +225,7 @@ func newEnv(t *testing.T) *testEnv {
 			ClientID: "test-client", ClientSecret: "test-secret",
 			AuthorizeURL: fd.srv.URL + "/oauth2/authorize", TokenURL: fd.srv.URL + "/api/oauth2/token", APIURL: fd.srv.URL + "/api",
 		},
-		Ready: st.Ping, Metrics: metrics, Gatherer: reg, Logger: quiet,
+		Ready: st.Ping, Gatherer: reg, Logger: quiet,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -44,7 +44,6 @@ type Config struct {
 	// database ping. Nil: only the engine's readiness counts.
 	Ready func(ctx context.Context) error
 
-	Metrics  *Metrics            // nil: no HTTP-side metrics
 	Gatherer prometheus.Gatherer // for /metrics; nil: prometheus.DefaultGatherer
 
 	Logger *slog.Logger

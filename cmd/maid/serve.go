@@ -22,6 +22,7 @@ import (
 	"github.com/maidhq/maid/discord"
 	"github.com/maidhq/maid/engine"
 	"github.com/maidhq/maid/sdk"
+	"github.com/maidhq/maid/telemetry"
 )
 
 const serveUsage = `Usage: maid serve [flags]
@@ -92,8 +93,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	metrics := dashboard.NewMetrics(reg)
-	metrics.SetBackend(backend.Name())
+	metrics := telemetry.NewPrometheus(reg, backend.Name())
 
 	// The Discord side: the real gateway with a token, else the simulator.
 	var (
@@ -143,7 +143,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			ClientID: *oauthID, ClientSecret: *oauthSecret,
 			AuthorizeURL: *oauthAuthorize, TokenURL: *oauthToken, APIURL: *oauthAPI,
 		},
-		Admins: splitList(*admins), Ready: st.Ping, Metrics: metrics, Gatherer: reg,
+		Admins: splitList(*admins), Ready: st.Ping, Gatherer: reg,
 		Logger: log, Stdout: stdout,
 	}
 	if sim != nil {

@@ -1,8 +1,11 @@
-package dashboard
+// Package telemetry exports what the engine does as Prometheus metrics. It
+// implements the engine's Observer port; the dashboard serves the registry
+// on /metrics, and nothing else depends on this package, so the Discord
+// adapter and the engine stay free of Prometheus.
+package telemetry
 
 import (
 	"errors"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -11,10 +14,10 @@ import (
 	"github.com/maidhq/maid/sandbox"
 )
 
-// Metrics exports what the engine does in Prometheus format. It implements
-// engine.Observer: pass it to engine.Config.Observer (and to Config.Metrics).
-type Metrics struct {
-	backend   atomic.Value // string
+// Prometheus exports what the engine does in Prometheus format. It
+// implements engine.Observer: pass it to engine.Config.Observer.
+type Prometheus struct {
+	backend   string // sandbox backend, for the latency and error labels
 	routed    *prometheus.CounterVec
 	overflow  *prometheus.CounterVec
 	latency   *prometheus.HistogramVec
@@ -24,14 +27,16 @@ type Metrics struct {
 	instances *prometheus.CounterVec
 }
 
-var _ engine.Observer = (*Metrics)(nil)
+var _ engine.Observer = (*Prometheus)(nil)
 
-// NewMetrics registers maid's metrics with reg (nil: the default registry).
-func NewMetrics(reg prometheus.Registerer) *Metrics {
+// NewPrometheus registers maid's metrics with reg (nil: the default
+// registry), labelling call latency and errors with the sandbox backend.
+func NewPrometheus(reg prometheus.Registerer, backend string) *Prometheus {
 	if reg == nil {
 		reg = prometheus.DefaultRegisterer
 	}
-	m := &Metrics{
+	m := &Prometheus{
+		backend: backend,
 		routed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "maid_events_routed_total", Help: "Discord events delivered to a plugin's handler.",
 		}, []string{"plugin"}),
@@ -56,19 +61,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "maid_instance_exits_total", Help: "Plugin instance exits, by reason.",
 		}, []string{"plugin", "reason"}),
 	}
-	m.backend.Store("unknown")
 	reg.MustRegister(m.routed, m.overflow, m.latency, m.errors, m.running, m.restarts, m.instances)
 	return m
 }
 
-// SetBackend names the sandbox backend for the latency and error labels.
-func (m *Metrics) SetBackend(name string) { m.backend.Store(name) }
-
-func (m *Metrics) backendName() string { return m.backend.Load().(string) }
-
 // CallDone implements engine.Observer.
-func (m *Metrics) CallDone(kind, pluginID string, d time.Duration, err error) {
-	b := m.backendName()
+func (m *Prometheus) CallDone(kind, pluginID string, d time.Duration, err error) {
+	b := m.backend
 	m.latency.WithLabelValues(b, kind).Observe(d.Seconds())
 	if kind == "event" {
 		m.routed.WithLabelValues(pluginID).Inc()
@@ -79,7 +78,7 @@ func (m *Metrics) CallDone(kind, pluginID string, d time.Duration, err error) {
 }
 
 // InstanceStarted implements engine.Observer.
-func (m *Metrics) InstanceStarted(pluginID string, restart bool) {
+func (m *Prometheus) InstanceStarted(pluginID string, restart bool) {
 	m.running.Inc()
 	if restart {
 		m.restarts.WithLabelValues(pluginID).Inc()
@@ -87,7 +86,7 @@ func (m *Metrics) InstanceStarted(pluginID string, restart bool) {
 }
 
 // InstanceStopped implements engine.Observer.
-func (m *Metrics) InstanceStopped(pluginID string, exit sandbox.Exit) {
+func (m *Prometheus) InstanceStopped(pluginID string, exit sandbox.Exit) {
 	m.running.Dec()
 	reason := "exit"
 	switch {
@@ -106,4 +105,4 @@ func (m *Metrics) InstanceStopped(pluginID string, exit sandbox.Exit) {
 }
 
 // EventOverflow implements engine.Observer.
-func (m *Metrics) EventOverflow(pluginID string) { m.overflow.WithLabelValues(pluginID).Inc() }
+func (m *Prometheus) EventOverflow(pluginID string) { m.overflow.WithLabelValues(pluginID).Inc() }
