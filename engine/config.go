@@ -35,6 +35,9 @@ type Limits struct {
 	ValueBytes int   // largest KV value (JSON bytes)
 	BatchKeys  int   // most keys in one get_many/set_many
 	Quota      Quota // per (plugin, server)
+	// MetricNames bounds the distinct metric names per (plugin, server):
+	// each new name adds rows to maid's database for every day it is used.
+	MetricNames int
 
 	SQL SQLLimits
 
@@ -73,6 +76,7 @@ var DefaultLimits = Limits{
 	ValueBytes:       64 << 10,
 	BatchKeys:        1000,
 	Quota:            Quota{MaxKeys: 10_000, MaxBytes: 10 << 20},
+	MetricNames:      256,
 	SQL:              SQLLimits{Timeout: 2 * time.Second, MaxRows: 1000, MaxBytes: 4 << 20, MaxDBBytes: 64 << 20},
 	MaxLineBytes:     1 << 20,
 	MaxInFlight:      64,
@@ -114,6 +118,7 @@ func (l Limits) withDefaults() Limits {
 	setInt(&l.ValueBytes, d.ValueBytes)
 	setInt(&l.BatchKeys, d.BatchKeys)
 	setInt(&l.Quota.MaxKeys, d.Quota.MaxKeys)
+	setInt(&l.MetricNames, d.MetricNames)
 	if l.Quota.MaxBytes <= 0 {
 		l.Quota.MaxBytes = d.Quota.MaxBytes
 	}

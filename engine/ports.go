@@ -16,8 +16,8 @@ import (
 var (
 	// ErrNotFound: the plugin, setting or row does not exist.
 	ErrNotFound = errors.New("not found")
-	// ErrQuota: a KV write would pass the (plugin, server) key or byte quota;
-	// nothing was written.
+	// ErrQuota: a KV write would pass the (plugin, server) key or byte quota,
+	// or a metric would pass the distinct name quota; nothing was written.
 	ErrQuota = errors.New("quota exceeded")
 	// ErrSQLLimit: a plugin SQL statement hit its timeout or row/size limit.
 	ErrSQLLimit = errors.New("sql limit exceeded")
@@ -130,7 +130,9 @@ type KVStore interface {
 // live under its plugin id.
 type MetricsStore interface {
 	// MetricAdd adds delta to the counter of day (UTC date "2006-01-02").
-	MetricAdd(ctx context.Context, serverID, namespace, name, day string, delta float64) error
+	// A name new to (serverID, namespace) fails with ErrQuota, writing
+	// nothing, once that scope has maxNames distinct names (<= 0: no bound).
+	MetricAdd(ctx context.Context, serverID, namespace, name, day string, delta float64, maxNames int) error
 	// MetricRange returns counters for days in [fromDay, toDay], by day;
 	// days without data are absent.
 	MetricRange(ctx context.Context, serverID, namespace, name, fromDay, toDay string) (map[string]float64, error)

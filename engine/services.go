@@ -244,7 +244,7 @@ func (e *Engine) serveMethod(ctx context.Context, h *host, scope callScope, meth
 		if math.IsNaN(v) || math.IsInf(v, 0) || math.Abs(v) > 1e12 {
 			return nil, fmt.Errorf("%w: value must be a finite number of at most 1e12", ErrInvalid)
 		}
-		return struct{}{}, st.MetricAdd(ctx, scope.serverID, h.id, p.Name, e.now().UTC().Format(dayLayout), v)
+		return struct{}{}, st.MetricAdd(ctx, scope.serverID, h.id, p.Name, e.now().UTC().Format(dayLayout), v, e.limits.MetricNames)
 	case "metrics.query", "metrics.total":
 		var p struct{ Name, Period string }
 		if err := decode(params, &p); err != nil {
@@ -496,7 +496,7 @@ func (e *Engine) recordBuiltin(ctx context.Context, ev Event) error {
 	default:
 		return nil
 	}
-	return e.cfg.Store.MetricAdd(ctx, ev.ServerID, "", name, e.now().UTC().Format(dayLayout), 1)
+	return e.cfg.Store.MetricAdd(ctx, ev.ServerID, "", name, e.now().UTC().Format(dayLayout), 1, 0)
 }
 
 // bridgeNamespaces are the host namespaces a plugin's dashboard iframe may

@@ -264,7 +264,7 @@ func TestSQLiteTwoStoresOneFile(t *testing.T) {
 					t.Error(err)
 					return
 				}
-				if err := s.MetricAdd(ctx, "1", "", "messages", "2026-01-01", 1); err != nil {
+				if err := s.MetricAdd(ctx, "1", "", "messages", "2026-01-01", 1, 0); err != nil {
 					t.Error(err)
 					return
 				}

@@ -120,6 +120,9 @@ func (s *Store) DeletePlugin(ctx context.Context, id string) error {
 		if _, err := tx.ExecContext(ctx, s.q("DELETE FROM metrics WHERE namespace = ?"), id); err != nil {
 			return s.dbErr(err)
 		}
+		if _, err := tx.ExecContext(ctx, s.q("DELETE FROM metric_names WHERE namespace = ?"), id); err != nil {
+			return s.dbErr(err)
+		}
 		if s.sql != nil {
 			return s.sql.dropInTx(ctx, tx, id)
 		}

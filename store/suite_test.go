@@ -98,7 +98,7 @@ var suite = []suiteCase{
 		must(t, s.KVSet(ctx, sc, "k", raw(`{"a":1}`), noQuota))
 		must(t, s.SetEnabled(ctx, "1", id, true))
 		must(t, s.SetOptions(ctx, "1", id, map[string]json.RawMessage{"color": raw(`"red"`)}))
-		must(t, s.MetricAdd(ctx, "1", id, "clicks", "2026-01-01", 3))
+		must(t, s.MetricAdd(ctx, "1", id, "clicks", "2026-01-01", 3, 0))
 		_, err := s.SQLExec(ctx, id, "CREATE TABLE t (x INTEGER)", nil, sqlLim)
 		must(t, err)
 		_, err = s.SQLExec(ctx, id, "INSERT INTO t (x) VALUES (?)", []any{float64(7)}, sqlLim)
@@ -140,12 +140,12 @@ var suite = []suiteCase{
 			for _, srv := range []string{"1", "2"} {
 				must(t, s.KVSet(ctx, engine.Scope{PluginID: pid, ServerID: srv}, "k", raw(`1`), noQuota))
 				must(t, s.SetEnabled(ctx, srv, pid, true))
-				must(t, s.MetricAdd(ctx, srv, pid, "m", "2026-02-01", 1))
+				must(t, s.MetricAdd(ctx, srv, pid, "m", "2026-02-01", 1, 0))
 			}
 			_, err := s.SQLExec(ctx, pid, "CREATE TABLE t (x INTEGER)", nil, sqlLim)
 			must(t, err)
 		}
-		must(t, s.MetricAdd(ctx, "1", "", "messages", "2026-02-01", 5))
+		must(t, s.MetricAdd(ctx, "1", "", "messages", "2026-02-01", 5, 0))
 
 		must(t, s.DeletePlugin(ctx, id))
 		_, err := s.GetPlugin(ctx, id)
@@ -580,13 +580,13 @@ var suite = []suiteCase{
 	}},
 	{"metrics", func(t *testing.T, ctx context.Context, s *Store, id string) {
 		srv := "m_" + id
-		must(t, s.MetricAdd(ctx, srv, "", "messages", "2026-03-01", 1))
-		must(t, s.MetricAdd(ctx, srv, "", "messages", "2026-03-01", 2))
-		must(t, s.MetricAdd(ctx, srv, "", "messages", "2026-03-03", 0.5))
-		must(t, s.MetricAdd(ctx, srv, "", "messages", "2026-02-28", -1))
-		must(t, s.MetricAdd(ctx, srv, id, "messages", "2026-03-01", 100))
-		must(t, s.MetricAdd(ctx, srv+"x", "", "messages", "2026-03-01", 100))
-		must(t, s.MetricAdd(ctx, srv, "", "other", "2026-03-01", 100))
+		must(t, s.MetricAdd(ctx, srv, "", "messages", "2026-03-01", 1, 0))
+		must(t, s.MetricAdd(ctx, srv, "", "messages", "2026-03-01", 2, 0))
+		must(t, s.MetricAdd(ctx, srv, "", "messages", "2026-03-03", 0.5, 0))
+		must(t, s.MetricAdd(ctx, srv, "", "messages", "2026-02-28", -1, 0))
+		must(t, s.MetricAdd(ctx, srv, id, "messages", "2026-03-01", 100, 0))
+		must(t, s.MetricAdd(ctx, srv+"x", "", "messages", "2026-03-01", 100, 0))
+		must(t, s.MetricAdd(ctx, srv, "", "other", "2026-03-01", 100, 0))
 		got, err := s.MetricRange(ctx, srv, "", "messages", "2026-03-01", "2026-03-31")
 		must(t, err)
 		if !reflect.DeepEqual(got, map[string]float64{"2026-03-01": 3, "2026-03-03": 0.5}) {
@@ -607,8 +607,8 @@ var suite = []suiteCase{
 		if got == nil || len(got) != 0 {
 			t.Fatalf("empty: %#v", got)
 		}
-		wantErr(t, s.MetricAdd(ctx, srv, "", "m", "2026-3-1", 1), engine.ErrInvalid)
-		wantErr(t, s.MetricAdd(ctx, srv, "", "m", "yesterday", 1), engine.ErrInvalid)
+		wantErr(t, s.MetricAdd(ctx, srv, "", "m", "2026-3-1", 1, 0), engine.ErrInvalid)
+		wantErr(t, s.MetricAdd(ctx, srv, "", "m", "yesterday", 1, 0), engine.ErrInvalid)
 		_, err = s.MetricRange(ctx, srv, "", "m", "2026-01-01", "2026-13-01")
 		wantErr(t, err, engine.ErrInvalid)
 		// Concurrent increments all count.
@@ -618,7 +618,7 @@ var suite = []suiteCase{
 			go func() {
 				defer wg.Done()
 				for range 10 {
-					if err := s.MetricAdd(ctx, srv, "", "hits", "2026-04-01", 1); err != nil {
+					if err := s.MetricAdd(ctx, srv, "", "hits", "2026-04-01", 1, 0); err != nil {
 						t.Error(err)
 						return
 					}
@@ -630,6 +630,56 @@ var suite = []suiteCase{
 		if got["2026-04-01"] != 200 {
 			t.Fatalf("concurrent increments: %v", got)
 		}
+	}},
+	{"metric name quota", func(t *testing.T, ctx context.Context, s *Store, id string) {
+		// A plugin recording a new name each time would add rows without
+		// bound: past maxNames distinct names per (server, namespace) a new
+		// name is ErrQuota and writes nothing; known names still count, and
+		// other servers and namespaces have their own quota.
+		srv := "q_" + id
+		const max = 5
+		for i := range max {
+			must(t, s.MetricAdd(ctx, srv, id, fmt.Sprintf("n%d", i), "2026-05-01", 1, max))
+		}
+		// Known names keep working on new days.
+		must(t, s.MetricAdd(ctx, srv, id, "n0", "2026-05-02", 1, max))
+		for i := range 3 {
+			err := s.MetricAdd(ctx, srv, id, fmt.Sprintf("new%d", i), "2026-05-01", 1, max)
+			wantErr(t, err, engine.ErrQuota)
+			if !strings.Contains(err.Error(), "5 distinct metric names") {
+				t.Fatalf("quota error does not name the limit: %v", err)
+			}
+		}
+		got, err := s.MetricRange(ctx, srv, id, "new0", "2026-01-01", "2026-12-31")
+		must(t, err)
+		if len(got) != 0 {
+			t.Fatalf("refused metric was written: %v", got)
+		}
+		var rows int
+		must(t, s.rdb.GetContext(ctx, &rows, s.q("SELECT count(*) FROM metrics WHERE server_id = ? AND namespace = ?"), srv, id))
+		if rows != max+1 {
+			t.Fatalf("%d metric rows, want %d", rows, max+1)
+		}
+		// Concurrent new names cannot overshoot together.
+		var wg sync.WaitGroup
+		var ok sync.Map
+		for i := range 20 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if s.MetricAdd(ctx, srv+"c", id, fmt.Sprintf("c%d", i), "2026-05-01", 1, max) == nil {
+					ok.Store(i, true)
+				}
+			}()
+		}
+		wg.Wait()
+		n := 0
+		ok.Range(func(any, any) bool { n++; return true })
+		if n != max {
+			t.Fatalf("%d concurrent new names accepted, want %d", n, max)
+		}
+		must(t, s.MetricAdd(ctx, srv+"x", id, "new0", "2026-05-01", 1, max))
+		must(t, s.MetricAdd(ctx, srv, id+"x", "new0", "2026-05-01", 1, max))
 	}},
 	{"sql basics", func(t *testing.T, ctx context.Context, s *Store, id string) {
 		install(t, ctx, s, id)
