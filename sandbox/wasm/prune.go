@@ -1,6 +1,7 @@
 package wasm
 
 import (
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,6 +26,12 @@ const touchEvery = time.Hour
 //   - wazero's compiled modules: wazero never rewrites a file it loads, so
 //     one still in use is removed too and compiled again, once, by the next
 //     New (seconds); a running process has it in memory already.
+//
+// It never removes wazero's version dirs, even empty: wazero creates its dir
+// once, when a process opens the cache, and writes every module it compiles
+// later into it, so removing a dir that looks unused (another maid, or one
+// of another wazero version, may have just opened it and still be
+// compiling) made that process's compile fail. An empty dir costs nothing.
 //
 // Best effort: another maid may be pruning the same dir at the same time.
 func pruneCache(cacheDir, keepSDK string, now time.Time) {
@@ -58,8 +65,48 @@ func pruneCache(cacheDir, keepSDK string, now time.Time) {
 				_ = os.Remove(path)
 			}
 		}
-		_ = os.Remove(dir) // only if now empty
 	}
+}
+
+// staleScratchAge is how long a host scratch dir of an older maid must
+// have gone untouched before New removes it.
+const staleScratchAge = 24 * time.Hour
+
+// removeStaleScratch removes the host scratch dirs older versions of maid
+// kept under cacheDir/scratch, one per instance, which a crash left behind
+// for good. This version keeps scratch in memory and writes none. An older
+// maid may still be running beside this one (an upgrade with `maid serve`
+// up), so only a dir in which nothing changed for staleScratchAge goes, and
+// the scratch dir itself stays: that maid made it once, at its start, and
+// would fail to create instances without it (see pruneCache).
+func removeStaleScratch(cacheDir string, now time.Time) {
+	root := filepath.Join(cacheDir, "scratch")
+	entries, _ := os.ReadDir(root)
+	for _, e := range entries {
+		path := filepath.Join(root, e.Name())
+		if !strings.HasPrefix(e.Name(), "scratch-") || !e.IsDir() || touchedSince(path, now.Add(-staleScratchAge)) {
+			continue
+		}
+		_ = os.RemoveAll(path)
+	}
+}
+
+// touchedSince reports whether anything under dir (or dir) was modified
+// after t, or cannot be read.
+func touchedSince(dir string, t time.Time) bool {
+	touched := false
+	_ = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err != nil {
+			touched = true // unreadable: leave it alone
+			return filepath.SkipAll
+		}
+		if info, err := d.Info(); err != nil || info.ModTime().After(t) {
+			touched = true
+			return filepath.SkipAll
+		}
+		return nil
+	})
+	return touched
 }
 
 // sdkTouch marks an SDK dir as in use, at most every touchEvery.
