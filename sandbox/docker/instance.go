@@ -21,6 +21,7 @@ import (
 	"github.com/docker/docker/api/types"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/mount"
+	"github.com/docker/docker/api/types/volume"
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/pkg/stdcopy"
 
@@ -44,9 +45,10 @@ const (
 // the container from exit to removal; its demux goroutine (started by
 // activate) owns the attach connection's read side.
 type instance struct {
-	cli  *client.Client
-	id   string
-	conn types.HijackedResponse
+	cli     *client.Client
+	id      string
+	scratch string // the scratch volume's name, removed after the container
+	conn    types.HijackedResponse
 
 	stdin  *stdinWriter
 	stdout *bufPipe
@@ -81,29 +83,78 @@ func containerName(role, name string) string {
 }
 
 // hostConfig is the hardening every container gets. Each setting is proven
-// from inside a container by the package tests.
-func (b *Backend) hostConfig(l sandbox.Limits) *container.HostConfig {
+// from inside a container by the package tests. scratch names the
+// container's scratch volume (see scratchVolumeOptions); labels go on the
+// plugin files' volume, so a later maid can tell whose it is.
+func (b *Backend) hostConfig(l sandbox.Limits, scratch string, labels map[string]string) *container.HostConfig {
 	pids := int64(l.Pids)
 	return &container.HostConfig{
 		NetworkMode:    "none",
 		ReadonlyRootfs: true,
-		Tmpfs:          map[string]string{"/tmp": "rw,nosuid,nodev,noexec,mode=1777,size=" + strconv.FormatInt(l.ScratchBytes, 10)},
-		CapDrop:        []string{"ALL"},
-		// Leaving seccomp unset keeps the engine's default profile.
-		SecurityOpt: []string{"no-new-privileges"},
+		// /dev/mqueue, writable by anyone by default, replaced by an empty
+		// read-only tmpfs (the mq_* syscalls are refused by seccomp too).
+		Tmpfs:       map[string]string{"/dev/mqueue": "ro,nosuid,nodev,noexec,size=4k,mode=0555"},
+		CapDrop:     []string{"ALL"},
+		SecurityOpt: []string{"no-new-privileges", seccompOpt},
 		Resources: container.Resources{
 			Memory:     l.MemoryBytes,
 			MemorySwap: l.MemoryBytes, // equal: no swap on top of memory
 			NanoCPUs:   int64(l.CPUs * 1e9),
 			PidsLimit:  &pids,
 		},
-		// Never host paths: the plugin's own anonymous volume (see tarDir)
-		// and, if needed, the SDK volume, read-only.
-		Mounts:     append([]mount.Mount{{Type: mount.TypeVolume, Target: pluginDir}}, b.mounts...),
-		IpcMode:    "private",
+		// Never host paths. /tmp and /dev/shm are one tmpfs, so together
+		// they hold at most Limits.ScratchBytes (the engine's own /dev/shm
+		// would add 64 MiB beyond the cap). The plugin's files are a tmpfs
+		// volume of their own (see tarDir). Both are volumes backed by
+		// tmpfs rather than host directories, so /proc/self/mountinfo names
+		// no host path for them. Then, if needed, the SDK volume, read-only.
+		Mounts: append([]mount.Mount{
+			{Type: mount.TypeVolume, Source: scratch, Target: "/tmp", VolumeOptions: &mount.VolumeOptions{NoCopy: true}},
+			{Type: mount.TypeVolume, Source: scratch, Target: "/dev/shm", VolumeOptions: &mount.VolumeOptions{NoCopy: true}},
+			{Type: mount.TypeVolume, Target: pluginDir, VolumeOptions: &mount.VolumeOptions{
+				NoCopy: true,
+				Labels: labels,
+				DriverConfig: &mount.Driver{Name: "local", Options: map[string]string{
+					"type": "tmpfs", "device": "tmpfs",
+					// Root-owned 0555: the guest cannot add files. No
+					// noexec: a plugin may ship extension modules.
+					"o": "size=" + strconv.Itoa(pluginVolumeBytes) + ",mode=0555,nosuid,nodev",
+				}},
+			}},
+		}, b.mounts...),
+		// No IPC namespace shm of the engine's: /dev/shm is the scratch
+		// volume above (System V IPC is refused by seccomp).
+		IpcMode:    "none",
 		LogConfig:  container.LogConfig{Type: "none"}, // output goes to the attach stream only
 		AutoRemove: false,                             // removed by the waiter, after exit code and OOM state are read
 	}
+}
+
+// pluginVolumeBytes caps the plugin files' tmpfs: the files (at most
+// maxPluginBytes) plus a page per file and directory of slack.
+const pluginVolumeBytes = 2 * maxPluginBytes
+
+// scratchVolumeOptions makes a local-driver volume that is a tmpfs of size
+// bytes, mounted by the engine when a container using it starts and gone
+// when the last one stops. Writes are charged to the container's memory
+// cgroup, as for any tmpfs.
+func scratchVolumeOptions(size int64) map[string]string {
+	return map[string]string{
+		"type": "tmpfs", "device": "tmpfs",
+		"o": "size=" + strconv.FormatInt(size, 10) + ",mode=1777,nosuid,nodev,noexec",
+	}
+}
+
+// removeVolume removes a volume, best effort and bounded: a volume left
+// behind is removed by the next maid's orphan sweep (removeOrphans).
+func removeVolume(cli *client.Client, name string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), engineTimeout)
+	defer cancel()
+	err := cli.VolumeRemove(ctx, name, false)
+	if err != nil && !cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("remove scratch volume %s: %w", name, err)
+	}
+	return nil
 }
 
 // create makes, attaches and starts a container running the runner, which
@@ -144,19 +195,32 @@ func (b *Backend) create(ctx context.Context, name, plugin, role string, l sandb
 	ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), engineTimeout)
 	defer cancel()
 	cname := containerName(role, name)
-	created, err := b.cli.ContainerCreate(ectx, cfg, b.hostConfig(l), nil, nil, cname)
+	// The scratch volume is named after the container and labelled like
+	// it, so a maid that crashed before removing it is found by the next
+	// one's sweep (removeOrphans).
+	scratch := "maid-scratch-" + cname[len("maid-"):]
+	if _, err := b.cli.VolumeCreate(ectx, volume.CreateOptions{
+		Name: scratch, Driver: "local", DriverOpts: scratchVolumeOptions(l.ScratchBytes),
+		Labels: b.labels("scratch", name, plugin),
+	}); err != nil {
+		removeVolume(b.cli, scratch)
+		return nil, fmt.Errorf("create scratch volume: %w", err)
+	}
+	created, err := b.cli.ContainerCreate(ectx, cfg, b.hostConfig(l, scratch, b.labels("plugin-files", name, plugin)), nil, nil, cname)
 	if err != nil {
 		// Timed out: the engine may make it anyway; remove it by its
 		// unique name, best effort.
 		rctx, cancel := context.WithTimeout(context.Background(), engineTimeout)
 		defer cancel()
 		b.cli.ContainerRemove(rctx, cname, container.RemoveOptions{Force: true, RemoveVolumes: true})
+		removeVolume(b.cli, scratch)
 		return nil, fmt.Errorf("create container: %w", err)
 	}
 	cleanup := func() {
 		rctx, cancel := context.WithTimeout(context.Background(), engineTimeout)
 		defer cancel()
 		b.cli.ContainerRemove(rctx, created.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
+		removeVolume(b.cli, scratch)
 	}
 	if err := ctx.Err(); err != nil {
 		cleanup()
@@ -188,6 +252,7 @@ func (b *Backend) create(ctx context.Context, name, plugin, role string, l sandb
 	inst := &instance{
 		cli:       b.cli,
 		id:        created.ID,
+		scratch:   scratch,
 		conn:      conn,
 		stdin:     &stdinWriter{conn: conn},
 		stdout:    newBufPipe(),
@@ -261,6 +326,9 @@ func (in *instance) waiter(cancelWait context.CancelFunc, waitC <-chan container
 	rmErr := in.cli.ContainerRemove(ctx, in.id, container.RemoveOptions{Force: true, RemoveVolumes: true})
 	if cerrdefs.IsNotFound(rmErr) {
 		rmErr = nil
+	}
+	if rmErr == nil {
+		rmErr = removeVolume(in.cli, in.scratch)
 	}
 
 	in.mu.Lock()
