@@ -29,8 +29,8 @@ type Config struct {
 	// Python is the interpreter; default "python3" from PATH. It is
 	// resolved once to the executable it runs (ResolvePython).
 	Python string
-	// TempDir holds the extracted SDK and per-instance scratch dirs;
-	// default os.TempDir().
+	// TempDir holds each Backend's own dir (see rootPrefix) with the
+	// extracted SDK and per-instance scratch dirs; default os.TempDir().
 	TempDir string
 }
 
@@ -39,6 +39,7 @@ type Backend struct {
 	python string
 	sdkDir string
 	tmp    string
+	lock   *os.File // tmp itself, flock-ed for the Backend's life (see newRoot)
 }
 
 var _ sandbox.Backend = (*Backend)(nil)
@@ -49,16 +50,23 @@ func New(cfg Config) (*Backend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("process backend: %w", err)
 	}
-	tmp, err := os.MkdirTemp(cfg.TempDir, "maid-process-")
+	parent := cfg.TempDir
+	if parent == "" {
+		parent = os.TempDir()
+	}
+	tmp, lock, err := newRoot(parent)
 	if err != nil {
 		return nil, fmt.Errorf("process backend: %w", err)
 	}
+	// Only after our own dir is locked: the sweep must see it as live.
+	SweepStale(parent)
 	sdkDir := filepath.Join(tmp, "sdk")
 	if err := sdk.Extract(sdkDir); err != nil {
 		os.RemoveAll(tmp)
+		lock.Close()
 		return nil, fmt.Errorf("process backend: %w", err)
 	}
-	return &Backend{python: path, sdkDir: sdkDir, tmp: tmp}, nil
+	return &Backend{python: path, sdkDir: sdkDir, tmp: tmp, lock: lock}, nil
 }
 
 // ResolvePython finds name (default "python3") in PATH and returns the
@@ -94,8 +102,13 @@ func (b *Backend) Python() string { return b.python }
 // Name implements sandbox.Backend.
 func (b *Backend) Name() string { return "process" }
 
-// Close removes the extracted SDK.
-func (b *Backend) Close() error { return os.RemoveAll(b.tmp) }
+// Close removes the Backend's dir (extracted SDK and scratch dirs), then
+// releases its lock.
+func (b *Backend) Close() error {
+	err := os.RemoveAll(b.tmp)
+	b.lock.Close()
+	return err
+}
 
 // Start implements sandbox.Backend.
 func (b *Backend) Start(ctx context.Context, spec sandbox.Spec) (sandbox.Instance, error) {
