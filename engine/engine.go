@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/maidhq/maid/plugin"
+	"github.com/maidhq/maid/sdk"
 )
 
 // Engine hosts installed plugins. Create it with New, run it with Run (its
@@ -174,6 +175,11 @@ func (e *Engine) unpack(archive []byte) (*plugin.Package, error) {
 	}
 	pkg, err := plugin.LoadDir(tmp)
 	if err != nil {
+		return nil, fmt.Errorf("load plugin: %w: %w", ErrInvalid, err)
+	}
+	// Every install rule lives here, so the dashboard, the CLI and the
+	// examples seeded at start are held to what `maid plugin validate` says.
+	if err := pkg.Manifest.SupportedBy(sdk.Version); err != nil {
 		return nil, fmt.Errorf("load plugin: %w: %w", ErrInvalid, err)
 	}
 	final := filepath.Join(e.pluginsDir, pkg.Manifest.ID+"-"+hex.EncodeToString(sum[:8]))

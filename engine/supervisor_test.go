@@ -11,6 +11,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -370,4 +371,37 @@ func (o *countingObserver) starts(id string) int {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return o.started[id]
+}
+
+// TestInstallRules: Engine.Install refuses what `maid plugin validate`
+// refuses, whoever calls it.
+func TestInstallRules(t *testing.T) {
+	r := startEngine(t, engine.Limits{}, nil)
+	tests := []struct {
+		name     string
+		manifest string
+		wantErr  string // "" = installs
+	}{
+		{name: "current sdk", manifest: `{"id": "sdk_ok", "name": "x", "script": "__main__.py", "sdk": "0.5.0"}`},
+		{name: "newer sdk", manifest: `{"id": "sdk_new", "name": "x", "script": "__main__.py", "sdk": "99.0.0"}`, wantErr: "needs SDK 99.0.0"},
+		{name: "bad manifest", manifest: `{"id": "Bad Id", "name": "x", "script": "__main__.py"}`, wantErr: "id"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := writePlugin(t, "x", "from maid_sdk import Plugin\nPlugin().run()\n")
+			if err := os.WriteFile(filepath.Join(dir, "manifest.json"), []byte(tc.manifest), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err := r.eng.InstallPath(withTimeout(t, time.Minute), dir)
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if !errors.Is(err, engine.ErrInvalid) || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("install: %v, want ErrInvalid mentioning %q", err, tc.wantErr)
+			}
+		})
+	}
 }
