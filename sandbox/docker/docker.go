@@ -21,6 +21,7 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/mount"
+	"github.com/docker/docker/api/types/volume"
 	"github.com/docker/docker/client"
 
 	"github.com/maidhq/maid/sandbox"
@@ -316,9 +317,9 @@ func (b *Backend) labels(role, name, plugin string) map[string]string {
 	}
 }
 
-// removeOrphans force-removes maid containers whose maid process, on this
-// host, no longer runs. Containers of other hosts (a shared remote engine)
-// and of live processes are left alone.
+// removeOrphans force-removes maid containers, and the scratch and plugin
+// volumes, whose maid process, on this host, no longer runs. Those of other
+// hosts (a shared remote engine) and of live processes are left alone.
 func (b *Backend) removeOrphans(ctx context.Context) error {
 	list, err := b.cli.ContainerList(ctx, container.ListOptions{
 		All:     true,
@@ -336,6 +337,29 @@ func (b *Backend) removeOrphans(ctx context.Context) error {
 		err = b.cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
 		if err != nil && !cerrdefs.IsNotFound(err) {
 			errs = append(errs, fmt.Errorf("remove orphaned container %s: %w", c.ID[:12], err))
+		}
+	}
+	// Then the volumes such containers used: scratch volumes are named,
+	// so removing a container does not remove them, and a crash between
+	// the two leaves one behind. A volume some container still uses is
+	// refused by the engine (conflict) and kept.
+	vols, err := b.cli.VolumeList(ctx, volume.ListOptions{
+		Filters: filters.NewArgs(filters.Arg("label", labelOwner+"="+ownerValue), filters.Arg("label", labelHost+"="+b.host)),
+	})
+	if err != nil {
+		return fmt.Errorf("docker backend: %w: list volumes: %w", sandbox.ErrUnavailable, err)
+	}
+	for _, v := range vols.Volumes {
+		if role := v.Labels[labelRole]; role != "scratch" && role != "plugin-files" {
+			continue // the SDK volume is shared by every maid on the engine
+		}
+		pid, err := strconv.Atoi(v.Labels[labelPID])
+		if err == nil && processAlive(pid) {
+			continue
+		}
+		err = b.cli.VolumeRemove(ctx, v.Name, false)
+		if err != nil && !cerrdefs.IsNotFound(err) && !cerrdefs.IsConflict(err) {
+			errs = append(errs, fmt.Errorf("remove orphaned volume %s: %w", v.Name, err))
 		}
 	}
 	if err := errors.Join(errs...); err != nil {

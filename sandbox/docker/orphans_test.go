@@ -1,0 +1,176 @@
+package docker
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/volume"
+
+	"github.com/maidhq/maid/sandbox"
+	"github.com/maidhq/maid/sandbox/sandboxtest"
+)
+
+// TestOrphanVolumes: New removes the scratch and plugin volumes of dead
+// maid processes on this host, and keeps those of live processes, of other
+// hosts, volumes still in use, and the shared SDK volume.
+func TestOrphanVolumes(t *testing.T) {
+	b := newTestBackend(t, Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	deadPID := strconv.Itoa(dead.Process.Pid)
+	tests := []struct {
+		name      string
+		role      string
+		host, pid string
+		inUse     bool
+		wantGone  bool
+	}{
+		{name: "scratch of a dead process", role: "scratch", host: b.host, pid: deadPID, wantGone: true},
+		{name: "plugin files of a dead process", role: "plugin-files", host: b.host, pid: deadPID, wantGone: true},
+		{name: "unreadable pid label", role: "scratch", host: b.host, pid: "x", wantGone: true},
+		{name: "scratch of a live process", role: "scratch", host: b.host, pid: b.pid},
+		{name: "other host", role: "scratch", host: b.host + "-elsewhere", pid: deadPID},
+		{name: "still in use by a container", role: "scratch", host: b.host, pid: deadPID, inUse: true},
+		{name: "sdk volume", role: "", host: b.host, pid: deadPID},
+	}
+	names := make([]string, len(tests))
+	for i, tc := range tests {
+		labels := b.labels(tc.role, "orphan-test", "orphan")
+		labels[labelHost], labels[labelPID] = tc.host, tc.pid
+		if tc.role == "" {
+			delete(labels, labelRole)
+		}
+		v, err := b.cli.VolumeCreate(ctx, volume.CreateOptions{Name: "maid-orphan-test-" + strconv.Itoa(i) + "-" + b.pid, Labels: labels})
+		if err != nil {
+			t.Fatalf("create volume: %v", err)
+		}
+		names[i] = v.Name
+		t.Cleanup(func() { b.cli.VolumeRemove(context.Background(), v.Name, true) })
+		if tc.inUse {
+			c, err := b.cli.ContainerCreate(ctx, &container.Config{Image: b.image},
+				&container.HostConfig{NetworkMode: "none", Binds: []string{v.Name + ":/data"}}, nil, nil, "")
+			if err != nil {
+				t.Fatalf("create container: %v", err)
+			}
+			t.Cleanup(func() {
+				b.cli.ContainerRemove(context.Background(), c.ID, container.RemoveOptions{Force: true})
+			})
+		}
+	}
+	newTestBackend(t, Options{}) // a restarted maid
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := b.cli.VolumeInspect(ctx, names[i])
+			if gone := cerrdefs.IsNotFound(err); gone != tc.wantGone {
+				t.Fatalf("removed = %v, want %v (inspect: %v)", gone, tc.wantGone, err)
+			}
+		})
+	}
+}
+
+// TestHelperMaid is not a test: run by TestCrashedMaidLeavesNothing as a
+// separate maid process, it starts a Backend and one plugin, prints the
+// plugin's container and scratch volume, and waits to be killed.
+func TestHelperMaid(t *testing.T) {
+	if os.Getenv("MAID_DOCKER_HELPER") != "1" {
+		t.Skip("helper process for TestCrashedMaidLeavesNothing")
+	}
+	b := newTestBackend(t, Options{PoolSize: 1})
+	ctx := context.Background()
+	inst := sandboxtest.Start(t, ctx, b, `
+say("ready")
+inp.read()
+`, func(s *sandbox.Spec) { s.PluginID = "crash-test" })
+	go io.Copy(io.Discard, inst.Stderr())
+	r := bufio.NewReader(inst.Stdout())
+	if line, err := r.ReadString('\n'); err != nil || line != "ready\n" {
+		t.Fatalf("first line %q, %v", line, err)
+	}
+	in := inst.(*instance)
+	os.Stdout.WriteString("started " + in.id + " " + in.scratch + "\n")
+	select {} // until killed
+}
+
+// TestCrashedMaidLeavesNothing: a maid killed with SIGKILL while a plugin
+// runs (and a pooled container waits) leaves containers and volumes behind;
+// the next maid's New removes them all.
+func TestCrashedMaidLeavesNothing(t *testing.T) {
+	b := newTestBackend(t, Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperMaid$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "MAID_DOCKER_HELPER=1")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	var id, scratch string
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		if f := strings.Fields(sc.Text()); len(f) == 3 && f[0] == "started" {
+			id, scratch = f[1], f[2]
+			break
+		}
+	}
+	if id == "" {
+		t.Fatalf("helper maid did not start a plugin (scan: %v)", sc.Err())
+	}
+	helperPID := strconv.Itoa(cmd.Process.Pid)
+	// Give the pool a moment to fill, so a pooled container is left too.
+	time.Sleep(2 * time.Second)
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+
+	left := func() (containers, volumes []string) {
+		cs, err := b.cli.ContainerList(ctx, container.ListOptions{All: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range cs {
+			if c.Labels[labelPID] == helperPID && c.Labels[labelOwner] == ownerValue {
+				containers = append(containers, c.ID[:12]+"/"+c.Labels[labelRole])
+			}
+		}
+		vs, err := b.cli.VolumeList(ctx, volume.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range vs.Volumes {
+			if v.Labels[labelPID] == helperPID && v.Labels[labelOwner] == ownerValue {
+				volumes = append(volumes, v.Name+"/"+v.Labels[labelRole])
+			}
+		}
+		return containers, volumes
+	}
+	cs, vs := left()
+	if len(cs) < 1 || len(vs) < 2 || !strings.Contains(strings.Join(vs, " "), scratch+"/scratch") {
+		t.Fatalf("the crashed maid left too little to test with: containers %v, volumes %v", cs, vs)
+	}
+	t.Logf("left by the crash: containers %v, volumes %v", cs, vs)
+	newTestBackend(t, Options{}) // the restarted maid
+	if cs, vs := left(); len(cs)+len(vs) != 0 {
+		t.Fatalf("after restart, still there: containers %v, volumes %v", cs, vs)
+	}
+	if _, err := b.cli.ContainerInspect(ctx, id); !cerrdefs.IsNotFound(err) {
+		t.Fatalf("plugin container %s still there: %v", id[:12], err)
+	}
+}
