@@ -13,6 +13,7 @@ import (
 	"github.com/maidhq/maid/discord"
 	"github.com/maidhq/maid/discord/fakediscord"
 	"github.com/maidhq/maid/engine"
+	"github.com/maidhq/maid/engine/enginetest"
 	"github.com/maidhq/maid/sandbox/process"
 	"github.com/maidhq/maid/store"
 )
@@ -64,17 +65,8 @@ func newEngine(t *testing.T, d engine.Discord) (*engine.Engine, *store.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- eng.Run(runCtx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("engine: %v", err)
-		}
-		st.Close()
-	})
-	<-eng.Ready()
+	t.Cleanup(func() { st.Close() })
+	enginetest.Serve(t, eng)
 	return eng, st
 }
 

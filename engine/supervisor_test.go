@@ -84,17 +84,8 @@ func startEngine(t *testing.T, lim engine.Limits, now func() time.Time) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- eng.Run(runCtx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("engine run: %v", err)
-		}
-		st.Close()
-	})
-	<-eng.Ready()
+	t.Cleanup(func() { st.Close() })
+	enginetest.Serve(t, eng)
 	return &rig{eng: eng, st: st, obs: obs, backend: b}
 }
 

@@ -185,23 +185,10 @@ func startEngine(t *testing.T, b sandbox.Backend, dsn, dir string, lim engine.Li
 	if err != nil {
 		t.Fatal(err)
 	}
-	rctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- eng.Run(rctx) }()
-	var once sync.Once
-	r := &running{eng: eng, st: st, obs: obs, dsn: dsn, dir: dir}
-	r.stop = func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("engine run: %v", err)
-			}
-			st.Close()
-		})
-	}
-	t.Cleanup(r.stop)
-	<-eng.Ready()
-	return r
+	closeStore := sync.OnceFunc(func() { st.Close() })
+	t.Cleanup(closeStore)
+	stopEngine := enginetest.Serve(t, eng)
+	return &running{eng: eng, st: st, obs: obs, dsn: dsn, dir: dir, stop: func() { stopEngine(); closeStore() }}
 }
 
 func (r *running) events(t *testing.T, plugin, server string) int {

@@ -25,20 +25,14 @@ func TestDispatchAfterStop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- eng.Run(rctx) }()
-	<-eng.Ready()
+	stop := enginetest.Serve(t, eng)
 	if _, err := eng.InstallPath(ctx, filepath.Join("testdata", "good")); err != nil {
 		t.Fatal(err)
 	}
 	if err := eng.SetEnabled(ctx, "1", "good", true); err != nil {
 		t.Fatal(err)
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	stop()
 	before := eng.Stats().Overflow
 	err = eng.Dispatch(ctx, enginetest.Message("1", "5", "after stop"))
 	if err == nil {

@@ -49,18 +49,36 @@ func Start(t testing.TB, backend sandbox.Backend, opt Options) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- eng.Run(runCtx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("engine run: %v", err)
-		}
-		st.Close()
-	})
-	<-eng.Ready()
+	t.Cleanup(func() { st.Close() }) // after Serve's stop: cleanups run last first
+	Serve(t, eng)
 	return &Env{Engine: eng, Store: st, Discord: rec}
+}
+
+// Serve runs eng until the returned stop is called or the test ends, and
+// returns once it is ready (its installed plugins loaded). stop waits for
+// Run to return and reports its error; calling it again does nothing.
+func Serve(t testing.TB, eng *engine.Engine) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- eng.Run(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("engine run: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	select {
+	case <-eng.Ready():
+	case err := <-done:
+		done <- err // for stop
+		t.Fatalf("engine stopped before it was ready: %v", err)
+	}
+	return stop
 }
 
 // Examples is the directory of the SDK's example plugins.
