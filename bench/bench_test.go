@@ -17,14 +17,13 @@ import (
 	"time"
 
 	"github.com/maidhq/maid/engine"
+	"github.com/maidhq/maid/internal/testenv"
 	"github.com/maidhq/maid/sandbox"
 	"github.com/maidhq/maid/sandbox/docker"
 	"github.com/maidhq/maid/sandbox/process"
 	"github.com/maidhq/maid/sandbox/wasm"
 	"github.com/maidhq/maid/store"
 )
-
-func ci() bool { return os.Getenv("CI") == "true" }
 
 func wasmDir() string {
 	if d := os.Getenv("MAID_PYTHON_WASM_DIR"); d != "" {
@@ -60,7 +59,7 @@ func testBackends(t *testing.T) []string {
 		b, err := openReal(ctx, name, 0)
 		cancel()
 		if err != nil {
-			if ci() {
+			if testenv.CI() {
 				t.Fatalf("%s backend needed under CI=true: %v", name, err)
 			}
 			t.Logf("not measuring %s (outside CI): %v", name, err)

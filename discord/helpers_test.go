@@ -14,6 +14,7 @@ import (
 	"github.com/maidhq/maid/discord/fakediscord"
 	"github.com/maidhq/maid/engine"
 	"github.com/maidhq/maid/engine/enginetest"
+	"github.com/maidhq/maid/internal/testenv"
 	"github.com/maidhq/maid/sandbox/process"
 	"github.com/maidhq/maid/store"
 )
@@ -49,10 +50,7 @@ func newEngine(t *testing.T, d engine.Discord) (*engine.Engine, *store.Store) {
 	t.Helper()
 	backend, err := process.New(process.Config{TempDir: t.TempDir()})
 	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("process backend: %v", err)
-		}
-		t.Skipf("process backend unavailable (needs python3): %v", err)
+		testenv.Unavailable(t, "process backend", "needs python3", err)
 	}
 	t.Cleanup(func() { backend.Close() })
 	dir := t.TempDir()

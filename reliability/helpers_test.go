@@ -16,6 +16,7 @@ import (
 
 	"github.com/maidhq/maid/engine"
 	"github.com/maidhq/maid/engine/enginetest"
+	"github.com/maidhq/maid/internal/testenv"
 	"github.com/maidhq/maid/sandbox"
 	"github.com/maidhq/maid/sandbox/docker"
 	"github.com/maidhq/maid/sandbox/process"
@@ -25,8 +26,6 @@ import (
 
 // stress reports whether the long forms run (MAID_STRESS=1, `make stress`).
 func stress() bool { return os.Getenv("MAID_STRESS") == "1" }
-
-func ci() bool { return os.Getenv("CI") == "true" }
 
 // repoRoot is the module root, found from this file.
 func repoRoot() string {
@@ -92,7 +91,7 @@ func backends(t *testing.T) []namedBackend {
 	})
 	if len(backendsErrs) > 0 {
 		msg := "backends unavailable: " + strings.Join(backendsErrs, "; ")
-		if ci() {
+		if testenv.CI() {
 			t.Fatal(msg)
 		}
 		t.Log(msg)

@@ -17,6 +17,7 @@ import (
 	_ "github.com/lib/pq"
 
 	"github.com/maidhq/maid/engine"
+	"github.com/maidhq/maid/internal/testenv"
 )
 
 // The faults here restart shared services (the PostgreSQL cluster, the
@@ -30,7 +31,7 @@ func freshPostgres(t *testing.T) string {
 	admin := os.Getenv("MAID_TEST_POSTGRES_DSN")
 	if admin == "" {
 		msg := `MAID_TEST_POSTGRES_DSN is not set (eval "$(bash scripts/ci-postgres.sh)")`
-		if ci() {
+		if testenv.CI() {
 			t.Fatal(msg)
 		}
 		t.Skip(msg)

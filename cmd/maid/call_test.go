@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/maidhq/maid/internal/testenv"
 )
 
 // backendsForTest returns the backends this machine can run; under CI every
@@ -14,7 +16,7 @@ import (
 func backendsForTest(t *testing.T) []string {
 	t.Helper()
 	out := []string{"process"}
-	ci := os.Getenv("CI") == "true"
+	ci := testenv.CI()
 	wasmDir := os.Getenv("MAID_PYTHON_WASM_DIR")
 	if wasmDir == "" {
 		wasmDir = filepath.Join("..", "..", "build", "python-wasi")
