@@ -1,41 +1,17 @@
 """The four Python handlers of spec 000 ("Build a plugin"), copied verbatim,
 served by the SDK to a fake host; results checked against the spec's widget
 table (stat_card, chart, form get/save)."""
+import os
 import unittest
 
 from fakehost import FakeHost
 
-# Header and footer added; the four handlers are the spec's text unchanged.
-SPEC_PLUGIN = '''\
-from maid_sdk import Plugin, Context
-
-plugin = Plugin()
-
-@plugin.on_dashboard("get_active_users")
-def active_users(ctx: Context, params: dict):
-    n = ctx.kv.count(prefix="active_user:")
-    return {"value": n, "change": "+12%"}
-@plugin.on_dashboard("get_messages_chart")
-def messages_chart(ctx: Context, params: dict):
-    data = ctx.metrics.query("messages", period="7d")
-    return {
-        "labels": data["labels"],
-        "series": [{"name": "Messages", "data": data["series"][0]["data"]}],
-    }
-@plugin.on_dashboard("get_settings")
-def get_settings(ctx: Context, params: dict):
-    return {"values": {
-        "channel_id": ctx.kv.get("welcome_channel") or "",
-        "message": ctx.kv.get("welcome_message") or "Welcome!",
-    }}
-@plugin.on_dashboard("save_settings")
-def save_settings(ctx: Context, params: dict):
-    ctx.kv.set("welcome_channel", params["values"]["channel_id"])
-    ctx.kv.set("welcome_message", params["values"]["message"])
-    return {"ok": True}
-
-plugin.run()
-'''
+# The spec's four handlers, verbatim, live once in the repository: the Go
+# tests load the same plugin (plugin/testdata/spec000).
+SPEC_PLUGIN_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..",
+                                "plugin", "testdata", "spec000", "__main__.py")
+with open(SPEC_PLUGIN_PATH) as f:
+    SPEC_PLUGIN = f.read()
 
 
 class SpecHandlersTest(unittest.TestCase):
