@@ -221,7 +221,7 @@ func TestBridge(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			resp, body := c.postJSON("/p/widgets/dashboard/host/"+tt.method+q, tt.body)
+			resp, body := c.postJSON("/p/iframe_probe/dashboard/host/"+tt.method+q, tt.body)
 			if resp.StatusCode != tt.status {
 				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tt.status, body)
 			}
@@ -236,8 +236,16 @@ func TestBridge(t *testing.T) {
 			}
 		})
 	}
-	if _, found := env.kvGet("widgets", serverB, "k"); found {
+	if _, found := env.kvGet("iframe_probe", serverB, "k"); found {
 		t.Fatal("a bridge call wrote to server B through a value in its params")
+	}
+	// Only iframe-mode plugins have a bridge: a manifest-mode plugin's data
+	// is not writable (nor readable) through it.
+	for _, m := range []string{"kv.set", "kv.get"} {
+		resp, body := c.postJSON("/p/widgets/dashboard/host/"+m+q, `{"key": "k", "value": 1}`)
+		if code, _ := errorBody(t, body); resp.StatusCode != 403 || code != "capability" {
+			t.Fatalf("%s on a manifest-mode plugin: %d %s, want 403 capability", m, resp.StatusCode, body)
+		}
 	}
 }
 

@@ -36,6 +36,9 @@ type hello struct {
 // touch: the server of that call.
 type callScope struct {
 	serverID string
+	// readOnly: a read-only dashboard bridge call; SQL runs in a read-only
+	// session.
+	readOnly bool
 }
 
 // instance is one running plugin: a sandbox instance and its protocol conn.

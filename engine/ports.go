@@ -143,7 +143,11 @@ type SQLLimits struct {
 	Timeout    time.Duration
 	MaxRows    int
 	MaxBytes   int64 // approximate size of all returned values
-	MaxDBBytes int64 // size of the plugin's database (SQLite file / schema)
+	MaxDBBytes int64 // size of the scope's database (SQLite file / schema)
+	// ReadOnly: the statement may not change the database (the dashboard
+	// bridge of a plugin that declared it read-only); enforced by the
+	// database (SQLite query_only, a PostgreSQL READ ONLY transaction).
+	ReadOnly bool
 }
 
 // SQLResult is the result of a query.
@@ -158,12 +162,14 @@ type ExecResult struct {
 	LastInsertID int64 `json:"last_insert_id"`
 }
 
-// PluginSQL runs a plugin's own SQL in that plugin's isolated database
-// (capability storage:sql). One statement per call; args bind positional
-// parameters (JSON scalars).
+// PluginSQL runs a plugin's own SQL in the isolated database of one Scope
+// (capability storage:sql): each (plugin, server) has its own database, so
+// no statement reaches another plugin's or another server's data. One
+// statement per call; args bind positional parameters (JSON scalars).
+// Deleting the plugin deletes the databases of all its servers.
 type PluginSQL interface {
-	SQLQuery(ctx context.Context, pluginID, query string, args []any, lim SQLLimits) (SQLResult, error)
-	SQLExec(ctx context.Context, pluginID, query string, args []any, lim SQLLimits) (ExecResult, error)
+	SQLQuery(ctx context.Context, s Scope, query string, args []any, lim SQLLimits) (SQLResult, error)
+	SQLExec(ctx context.Context, s Scope, query string, args []any, lim SQLLimits) (ExecResult, error)
 }
 
 // OutMessage is a message a plugin sends.

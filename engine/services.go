@@ -9,7 +9,6 @@ import (
 	"math"
 	"regexp"
 	"strconv"
-	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -273,10 +272,12 @@ func (e *Engine) serveMethod(ctx context.Context, h *host, scope callScope, meth
 		if err != nil {
 			return nil, err
 		}
+		lim := e.limits.SQL
+		lim.ReadOnly = scope.readOnly
 		if method == "sql.query" {
-			return st.SQLQuery(ctx, h.id, p.SQL, args, e.limits.SQL)
+			return st.SQLQuery(ctx, kvs, p.SQL, args, lim)
 		}
-		return st.SQLExec(ctx, h.id, p.SQL, args, e.limits.SQL)
+		return st.SQLExec(ctx, kvs, p.SQL, args, lim)
 	}
 	return e.serveDiscord(ctx, scope.serverID, method, params)
 }
@@ -499,30 +500,45 @@ func (e *Engine) recordBuiltin(ctx context.Context, ev Event) error {
 	return e.cfg.Store.MetricAdd(ctx, ev.ServerID, "", name, e.now().UTC().Format(dayLayout), 1, 0)
 }
 
-// bridgeNamespaces are the host namespaces a plugin's dashboard iframe may
-// call directly (spec 000: kv, metrics, sql; "dashboard" is CallDashboard).
-var bridgeNamespaces = map[string]bool{"kv": true, "metrics": true, "sql": true}
+// bridgeMethods are the host methods a plugin's dashboard iframe may call
+// directly (spec 000: kv, metrics, sql; "dashboard" is CallDashboard), and
+// whether each only reads. metrics.increment is not one: the bridge reads
+// metrics, plugins record them.
+var bridgeMethods = map[string]bool{
+	"kv.get": true, "kv.list": true, "kv.count": true, "kv.get_many": true,
+	"kv.set": false, "kv.delete": false, "kv.set_many": false,
+	"metrics.query": true, "metrics.total": true,
+	"sql.query": true, "sql.execute": false,
+}
 
 // HostCall performs a kv.*, metrics.* or sql.* host method for a plugin's
 // dashboard iframe (the MaidSDK bridge), scoped to serverID, with the same
-// capability checks and limits as calls from the plugin's own code. The
-// plugin must be enabled on the server. metrics.increment is refused: the
-// bridge reads metrics, plugins record them.
+// capability checks and limits as calls from the plugin's own code. Only
+// iframe-mode plugins (a dashboard/ directory) have a bridge: manifest-mode
+// and dashboard-less plugins never call it, so it would only be a way into
+// their data. The plugin must be enabled on the server. A plugin whose
+// manifest declares "dashboard_bridge": "read_only" gets the reading
+// methods only, and its sql.query runs in a read-only database session.
 func (e *Engine) HostCall(ctx context.Context, pluginID, serverID, method string, params json.RawMessage) (any, error) {
-	ns, _, _ := strings.Cut(method, ".")
-	if !bridgeNamespaces[ns] || method == "metrics.increment" {
+	reads, ok := bridgeMethods[method]
+	if !ok {
 		return nil, fmt.Errorf("bridge %s: %w: only kv.*, metrics.query, metrics.total and sql.* may be called from a dashboard", method, ErrCapability)
 	}
-	capName, known := needs[method]
-	if !known {
-		return nil, fmt.Errorf("bridge %s: %w: no such method", method, ErrNotFound)
-	}
+	capName := needs[method]
 	if err := checkServerID(serverID); err != nil {
 		return nil, err
 	}
 	h := e.host(pluginID)
 	if h == nil {
 		return nil, fmt.Errorf("bridge %s: %w: plugin %q is not installed", method, ErrNotFound, pluginID)
+	}
+	if h.pkg.Mode != plugin.ModeIframe {
+		return nil, fmt.Errorf("bridge %s: %w: plugin %q has no iframe dashboard (a dashboard/ directory), so no dashboard bridge", method, ErrCapability, pluginID)
+	}
+	readOnly := h.pkg.Manifest.DashboardBridge == plugin.BridgeReadOnly
+	if readOnly && !reads {
+		h.logs.add(e.now(), "warning", "host", "dashboard bridge denied: "+method+" writes; the manifest declares the bridge read_only")
+		return nil, fmt.Errorf("bridge %s: %w: the plugin declares its dashboard bridge read_only", method, ErrCapability)
 	}
 	enabled, _, err := e.serverState(ctx, serverID, h)
 	if err != nil {
@@ -538,7 +554,7 @@ func (e *Engine) HostCall(ctx context.Context, pluginID, serverID, method string
 	if len(params) == 0 {
 		params = json.RawMessage("{}")
 	}
-	res, err := e.serveMethod(ctx, h, callScope{serverID: serverID}, method, params)
+	res, err := e.serveMethod(ctx, h, callScope{serverID: serverID, readOnly: readOnly}, method, params)
 	if err != nil {
 		return nil, fmt.Errorf("bridge %s: %w", method, err)
 	}

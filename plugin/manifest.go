@@ -27,9 +27,19 @@ type Manifest struct {
 	Options      []Option  `json:"options,omitempty"`
 	Limits       *Limits   `json:"limits,omitempty"`
 	Commands     []Command `json:"commands,omitempty"`
+	// DashboardBridge is what an iframe dashboard may do through the host
+	// bridge (kv, metrics, sql): BridgeReadWrite (default, "") or
+	// BridgeReadOnly. maid's key; optional in both manifest files.
+	DashboardBridge string `json:"dashboard_bridge,omitempty"`
 
 	file string // manifest file name it was parsed from, for messages
 }
+
+// Dashboard bridge access (the "dashboard_bridge" key).
+const (
+	BridgeReadWrite = "read_write"
+	BridgeReadOnly  = "read_only"
+)
 
 // Option types (spec 004).
 const (
@@ -120,7 +130,7 @@ var (
 
 const idRule = `must contain only letters, digits, "-" and "_"`
 
-var manifestKeys = []string{"id", "name", "script", "version", "description", "author", "sdk", "capabilities", "options", "limits", "commands"}
+var manifestKeys = []string{"id", "name", "script", "version", "description", "author", "sdk", "capabilities", "options", "limits", "commands", "dashboard_bridge"}
 
 // ParseManifest parses and validates a manifest. fileName is the file's name
 // ("manifest.json" or "plugin.json"; only its base name counts): it labels
@@ -242,6 +252,12 @@ func parseManifest(data []byte, file string, fileRule func(string) string) (*Man
 	}
 	if elems, ok := o.array("commands", false); ok {
 		m.Commands = parseCommands(w, elems)
+	}
+	if v, ok := o.str("dashboard_bridge", false); ok {
+		if v != BridgeReadWrite && v != BridgeReadOnly {
+			ps.add("dashboard_bridge", "must be %q or %q, got %q", BridgeReadOnly, BridgeReadWrite, v)
+		}
+		m.DashboardBridge = v
 	}
 	o.done(manifestKeys...)
 	return m, ps

@@ -25,7 +25,7 @@ func TestSQLIsolation(t *testing.T) {
 			const secret = "good's secret 91ad"
 			w.Call(t, "good", "1", "secret_table", map[string]any{"secret": secret})
 			id := w.Install(t, hostile("sqlsteal"), "1")
-			goodDB := filepath.Join(w.dir, "plugin-sql", "good.db")
+			goodDB := filepath.Join(w.dir, "plugin-sql", "good", "1.db")
 			mainDB := filepath.Join(w.dir, "maid.db")
 			escapes := map[string]string{
 				"attach_good":      fmt.Sprintf("ATTACH DATABASE '%s' AS g", goodDB),

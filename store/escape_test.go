@@ -22,18 +22,18 @@ func TestPostgresPluginSQLEscapes(t *testing.T) {
 	install(t, ctx, s, a)
 	install(t, ctx, s, b)
 	must(t, s.KVSet(ctx, engine.Scope{PluginID: b, ServerID: "1"}, "secret", raw(`"kv-secret"`), noQuota))
-	_, err := s.SQLExec(ctx, b, "CREATE TABLE loot (v TEXT)", nil, sqlLim)
+	_, err := s.SQLExec(ctx, sqlScope(b), "CREATE TABLE loot (v TEXT)", nil, sqlLim)
 	must(t, err)
-	_, err = s.SQLExec(ctx, b, "INSERT INTO loot (v) VALUES ('b-secret')", nil, sqlLim)
+	_, err = s.SQLExec(ctx, sqlScope(b), "INSERT INTO loot (v) VALUES ('b-secret')", nil, sqlLim)
 	must(t, err)
-	_, err = s.SQLExec(ctx, a, "CREATE TABLE mine (v INTEGER)", nil, sqlLim)
+	_, err = s.SQLExec(ctx, sqlScope(a), "CREATE TABLE mine (v INTEGER)", nil, sqlLim)
 	must(t, err)
-	_, err = s.SQLExec(ctx, a, "INSERT INTO mine (v) VALUES (1)", nil, sqlLim)
+	_, err = s.SQLExec(ctx, sqlScope(a), "INSERT INTO mine (v) VALUES (1)", nil, sqlLim)
 	must(t, err)
 
 	var maidUser, maidSchema string
 	must(t, s.rdb.QueryRowxContext(ctx, "SELECT current_user, current_schema()").Scan(&maidUser, &maidSchema))
-	victimSchema := pgName("maid_p_", b)
+	victimSchema := pgName("maid_p_", b+".1")
 	m, v := pqIdent(maidUser), pqIdent(victimSchema)
 	ms := pqIdent(maidSchema)
 	escapeFile := filepath.Join(t.TempDir(), "escape")
@@ -52,6 +52,7 @@ func TestPostgresPluginSQLEscapes(t *testing.T) {
 		{"read maid kv unqualified", "SELECT value FROM kv"},
 		{"delete maid kv", "DELETE FROM " + ms + ".kv"},
 		{"read plugin passwords", "SELECT password FROM " + ms + ".plugin_sql_roles"},
+		{"read plugin scope passwords", "SELECT password FROM " + ms + ".plugin_sql_scopes"},
 		{"change maid plugins", "UPDATE " + ms + ".plugins SET version = 'pwned'"},
 		{"read other plugin", "SELECT v FROM " + v + ".loot"},
 		{"write other plugin", "INSERT INTO " + v + ".loot (v) VALUES ('x')"},
@@ -70,23 +71,23 @@ func TestPostgresPluginSQLEscapes(t *testing.T) {
 		{"alter own role", "ALTER ROLE CURRENT_USER CREATEROLE"},
 		{"grant maid to self", "GRANT " + m + " TO CURRENT_USER"},
 		{"create role", "CREATE ROLE evil2"},
-		{"take own schema", "ALTER SCHEMA " + pqIdent(pgName("maid_p_", a)) + " OWNER TO CURRENT_USER"},
+		{"take own schema", "ALTER SCHEMA " + pqIdent(pgName("maid_p_", a+".1")) + " OWNER TO CURRENT_USER"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if strings.HasPrefix(tc.name, "function") {
 				// The plugin may create functions in its own schema when the
 				// check is bypassed; calling them must not escalate.
-				_, _, err := s.sql.run(ctx, a, "CREATE OR REPLACE FUNCTION esc_set() RETURNS bigint LANGUAGE plpgsql AS $$ DECLARE n bigint; BEGIN PERFORM set_config('role', '"+maidUser+"', true); EXECUTE 'SELECT count(*) FROM "+ms+".kv' INTO n; RETURN n; END $$", nil, sqlLim, false, false)
+				_, _, err := s.sql.run(ctx, sqlScope(a), "CREATE OR REPLACE FUNCTION esc_set() RETURNS bigint LANGUAGE plpgsql AS $$ DECLARE n bigint; BEGIN PERFORM set_config('role', '"+maidUser+"', true); EXECUTE 'SELECT count(*) FROM "+ms+".kv' INTO n; RETURN n; END $$", nil, sqlLim, false, false)
 				must(t, err)
-				_, _, err = s.sql.run(ctx, a, "CREATE OR REPLACE FUNCTION esc_reset() RETURNS bigint LANGUAGE plpgsql AS $$ DECLARE n bigint; BEGIN EXECUTE 'RESET ROLE'; EXECUTE 'SELECT count(*) FROM "+ms+".kv' INTO n; RETURN n; END $$", nil, sqlLim, false, false)
+				_, _, err = s.sql.run(ctx, sqlScope(a), "CREATE OR REPLACE FUNCTION esc_reset() RETURNS bigint LANGUAGE plpgsql AS $$ DECLARE n bigint; BEGIN EXECUTE 'RESET ROLE'; EXECUTE 'SELECT count(*) FROM "+ms+".kv' INTO n; RETURN n; END $$", nil, sqlLim, false, false)
 				must(t, err)
 			}
-			res, _, err := s.sql.run(ctx, a, tc.sql, nil, sqlLim, true, false)
+			res, _, err := s.sql.run(ctx, sqlScope(a), tc.sql, nil, sqlLim, true, false)
 			if err == nil {
 				t.Fatalf("database allowed %q: %+v", tc.sql, res)
 			}
 			t.Logf("database refused: %v", err)
-			_, err = s.SQLQuery(ctx, a, tc.sql, nil, sqlLim)
+			_, err = s.SQLQuery(ctx, sqlScope(a), tc.sql, nil, sqlLim)
 			if !errors.Is(err, engine.ErrSQLDenied) && !errors.Is(err, engine.ErrInvalid) {
 				t.Fatalf("public API: got %v, want ErrSQLDenied or ErrInvalid", err)
 			}
@@ -99,12 +100,12 @@ func TestPostgresPluginSQLEscapes(t *testing.T) {
 	if !ok || string(val) != `"kv-secret"` {
 		t.Fatalf("maid kv changed: %s %v", val, ok)
 	}
-	r, err := s.SQLQuery(ctx, b, "SELECT v FROM loot", nil, sqlLim)
+	r, err := s.SQLQuery(ctx, sqlScope(b), "SELECT v FROM loot", nil, sqlLim)
 	must(t, err)
 	if len(r.Rows) != 1 || r.Rows[0][0] != "b-secret" {
 		t.Fatalf("victim table changed: %v", r.Rows)
 	}
-	r, err = s.SQLQuery(ctx, a, "SELECT count(*) FROM mine", nil, sqlLim)
+	r, err = s.SQLQuery(ctx, sqlScope(a), "SELECT count(*) FROM mine", nil, sqlLim)
 	must(t, err)
 	if r.Rows[0][0] != int64(1) {
 		t.Fatalf("multiple statements ran: %v", r.Rows)
@@ -118,7 +119,7 @@ func TestPostgresPluginSQLEscapes(t *testing.T) {
 		t.Fatalf("a plugin wrote a server file: %v", err)
 	}
 	var super, createRole bool
-	must(t, s.rdb.QueryRowxContext(ctx, "SELECT rolsuper, rolcreaterole FROM pg_roles WHERE rolname = $1", pgName("maid_"+token(t, s)+"_", a)).Scan(&super, &createRole))
+	must(t, s.rdb.QueryRowxContext(ctx, "SELECT rolsuper, rolcreaterole FROM pg_roles WHERE rolname = $1", pgName("maid_"+token(t, s)+"_", a+".1")).Scan(&super, &createRole))
 	if super || createRole {
 		t.Fatal("plugin role gained attributes")
 	}
@@ -141,15 +142,18 @@ func TestSQLitePluginSQLEscapes(t *testing.T) {
 	ctx := testCtx(t)
 	install(t, ctx, s, "evil")
 	install(t, ctx, s, "victim")
-	_, err := s.SQLExec(ctx, "victim", "CREATE TABLE loot (v TEXT)", nil, sqlLim)
+	_, err := s.SQLExec(ctx, sqlScope("victim"), "CREATE TABLE loot (v TEXT)", nil, sqlLim)
 	must(t, err)
-	_, err = s.SQLExec(ctx, "evil", "CREATE TABLE mine (v INTEGER)", nil, sqlLim)
+	_, err = s.SQLExec(ctx, sqlScope("evil"), "CREATE TABLE mine (v INTEGER)", nil, sqlLim)
 	must(t, err)
-	_, err = s.SQLExec(ctx, "evil", "INSERT INTO mine VALUES (1)", nil, sqlLim)
+	_, err = s.SQLExec(ctx, sqlScope("evil"), "INSERT INTO mine VALUES (1)", nil, sqlLim)
 	must(t, err)
 	dir := t.TempDir()
-	victimFile := filepath.Join(filepath.Dir(s.sql.(*sqlitePluginSQL).path("victim")), "victim.db")
-	mainFile := filepath.Join(filepath.Dir(filepath.Dir(victimFile)), "maid.db")
+	victimFile := s.sql.(*sqlitePluginSQL).path(sqliteKey{"victim", "1"})
+	mainFile := filepath.Join(filepath.Dir(filepath.Dir(filepath.Dir(victimFile))), "maid.db")
+	if _, err := os.Stat(mainFile); err != nil {
+		t.Fatalf("main database not where the test looks: %v", err)
+	}
 
 	for _, tc := range []struct {
 		name    string
@@ -171,12 +175,12 @@ func TestSQLitePluginSQLEscapes(t *testing.T) {
 		{"multiple statements then attach", "SELECT 1; ATTACH DATABASE '" + filepath.Join(dir, "multi.db") + "' AS x", filepath.Join(dir, "multi.db")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, _, err := s.sql.run(ctx, "evil", tc.sql, nil, sqlLim, false, false)
+			_, _, err := s.sql.run(ctx, sqlScope("evil"), tc.sql, nil, sqlLim, false, false)
 			if err == nil {
 				t.Fatalf("database allowed %q", tc.sql)
 			}
 			t.Logf("database refused: %v", err)
-			_, err = s.SQLExec(ctx, "evil", tc.sql, nil, sqlLim)
+			_, err = s.SQLExec(ctx, sqlScope("evil"), tc.sql, nil, sqlLim)
 			if !errors.Is(err, engine.ErrSQLDenied) {
 				t.Fatalf("public API: got %v, want ErrSQLDenied", err)
 			}
@@ -188,7 +192,7 @@ func TestSQLitePluginSQLEscapes(t *testing.T) {
 		})
 	}
 	// The plugin's own database still works, with its own PRAGMA-free reads.
-	r, err := s.SQLQuery(ctx, "evil", "SELECT count(*) FROM mine", nil, sqlLim)
+	r, err := s.SQLQuery(ctx, sqlScope("evil"), "SELECT count(*) FROM mine", nil, sqlLim)
 	must(t, err)
 	if r.Rows[0][0] != int64(1) {
 		t.Fatalf("own table: %v", r.Rows)

@@ -191,11 +191,11 @@ func TestPostgresConcurrentOpen(t *testing.T) {
 	}
 	// Nodes share the data, and plugin SQL roles made by one work on another.
 	install(t, ctx, stores[0], "shared")
-	_, err := stores[1].SQLExec(ctx, "shared", "CREATE TABLE t (v INTEGER)", nil, sqlLim)
+	_, err := stores[1].SQLExec(ctx, sqlScope("shared"), "CREATE TABLE t (v INTEGER)", nil, sqlLim)
 	must(t, err)
-	_, err = stores[2].SQLExec(ctx, "shared", "INSERT INTO t VALUES (1)", nil, sqlLim)
+	_, err = stores[2].SQLExec(ctx, sqlScope("shared"), "INSERT INTO t VALUES (1)", nil, sqlLim)
 	must(t, err)
-	r, err := stores[3].SQLQuery(ctx, "shared", "SELECT count(*) FROM t", nil, sqlLim)
+	r, err := stores[3].SQLQuery(ctx, sqlScope("shared"), "SELECT count(*) FROM t", nil, sqlLim)
 	must(t, err)
 	if r.Rows[0][0] != int64(1) {
 		t.Fatalf("rows: %v", r.Rows)
@@ -222,7 +222,7 @@ func TestPostgresConcurrentOpen(t *testing.T) {
 	// Deleting on one node drops the role even though others have pools.
 	must(t, stores[4].DeletePlugin(ctx, "shared"))
 	var roles int
-	must(t, stores[0].rdb.Get(&roles, "SELECT count(*) FROM pg_roles WHERE rolname = $1", pgName("maid_"+token(t, stores[0])+"_", "shared")))
+	must(t, stores[0].rdb.Get(&roles, "SELECT count(*) FROM pg_roles WHERE rolname = $1", pgName("maid_"+token(t, stores[0])+"_", "shared.1")))
 	if roles != 0 {
 		t.Fatal("plugin role left behind")
 	}
@@ -230,7 +230,7 @@ func TestPostgresConcurrentOpen(t *testing.T) {
 	// cached a pool for the old one reconnect.
 	install(t, ctx, stores[0], "shared")
 	for i := range nodes {
-		r, err := stores[i].SQLQuery(ctx, "shared", "SELECT count(*) FROM pg_tables WHERE tablename = 't'", nil, sqlLim)
+		r, err := stores[i].SQLQuery(ctx, sqlScope("shared"), "SELECT count(*) FROM pg_tables WHERE tablename = 't'", nil, sqlLim)
 		if err != nil {
 			t.Fatalf("node %d after reinstall: %v", i, err)
 		}
@@ -293,7 +293,7 @@ func TestPingAndClose(t *testing.T) {
 			defer cancel()
 			must(t, s.Ping(ctx))
 			install(t, ctx, s, "p")
-			_, err := s.SQLExec(ctx, "p", "CREATE TABLE t (v INTEGER)", nil, sqlLim)
+			_, err := s.SQLExec(ctx, sqlScope("p"), "CREATE TABLE t (v INTEGER)", nil, sqlLim)
 			must(t, err)
 			must(t, s.Close())
 			wantErr(t, s.Ping(ctx), engine.ErrUnavailable)

@@ -18,6 +18,10 @@ import (
 // the store checks it again rather than trust every caller.
 var pluginIDRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
 
+// serverIDRe is the engine's server id rule; server ids name plugin SQL
+// files and schemas.
+var serverIDRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
 func checkPluginID(id string) error {
 	if !pluginIDRe.MatchString(id) {
 		return fmt.Errorf("plugin_id: must be 1-128 letters, digits, '-' or '_', got %q: %w", id, engine.ErrInvalid)
@@ -25,21 +29,22 @@ func checkPluginID(id string) error {
 	return nil
 }
 
-// SQLQuery runs one statement in the plugin's own database and returns its
-// rows, converted to JSON-friendly values.
-func (s *Store) SQLQuery(ctx context.Context, pluginID, query string, args []any, lim engine.SQLLimits) (engine.SQLResult, error) {
-	res, _, err := s.sql.run(ctx, pluginID, query, args, lim, true, true)
+// SQLQuery runs one statement in the scope's own database (the plugin's
+// database for that server) and returns its rows, converted to JSON-friendly
+// values.
+func (s *Store) SQLQuery(ctx context.Context, sc engine.Scope, query string, args []any, lim engine.SQLLimits) (engine.SQLResult, error) {
+	res, _, err := s.sql.run(ctx, sc, query, args, lim, true, true)
 	if err != nil {
-		return engine.SQLResult{}, fmt.Errorf("store: sql query of plugin %q: %w", pluginID, err)
+		return engine.SQLResult{}, fmt.Errorf("store: sql query of plugin %q on server %q: %w", sc.PluginID, sc.ServerID, err)
 	}
 	return res, nil
 }
 
-// SQLExec runs one statement in the plugin's own database.
-func (s *Store) SQLExec(ctx context.Context, pluginID, query string, args []any, lim engine.SQLLimits) (engine.ExecResult, error) {
-	_, res, err := s.sql.run(ctx, pluginID, query, args, lim, false, true)
+// SQLExec runs one statement in the scope's own database.
+func (s *Store) SQLExec(ctx context.Context, sc engine.Scope, query string, args []any, lim engine.SQLLimits) (engine.ExecResult, error) {
+	_, res, err := s.sql.run(ctx, sc, query, args, lim, false, true)
 	if err != nil {
-		return engine.ExecResult{}, fmt.Errorf("store: sql exec of plugin %q: %w", pluginID, err)
+		return engine.ExecResult{}, fmt.Errorf("store: sql exec of plugin %q on server %q: %w", sc.PluginID, sc.ServerID, err)
 	}
 	return res, nil
 }

@@ -19,9 +19,13 @@ import (
 	"github.com/maidhq/maid/engine"
 )
 
-// Plugin SQL on PostgreSQL: one schema and one role per plugin. The role
-// owns nothing but what the plugin creates, has USAGE and CREATE on its own
-// schema only, and no grant on maid's tables or other plugins' schemas.
+// Plugin SQL on PostgreSQL: one schema and one role per (plugin, server)
+// scope, so a plugin's code for one server, and that server's dashboard
+// bridge, never reach another server's rows. The role owns nothing but what
+// the plugin creates there, has USAGE and CREATE on its own schema only,
+// and no grant on maid's tables or other scopes' schemas. At most pgMaxPools
+// scopes keep a connection pool; the least recently used idle ones are
+// closed past that.
 //
 // Plugin statements run on connections that LOG IN AS the plugin role, not on
 // maid's connections under SET ROLE: SET ROLE (and set_config('role', ...),
@@ -29,30 +33,42 @@ import (
 // against the session user, so on a maid session a plugin could switch back
 // to maid in a single statement. Logged in as itself, the plugin's session
 // user has no other role to become. Each role's random password is kept in
-// plugin_sql_roles, which only maid can read; roles are named with a
+// plugin_sql_scopes, which only maid can read; roles are named with a
 // per-database token because roles are cluster-wide.
+//
+// Before per-scope SQL, each plugin had one schema shared by all servers
+// (plugin_sql_roles). It is not served any more, since the server its rows
+// belong to cannot be known, and is dropped with the plugin.
 //
 // Each call is one transaction: SET LOCAL search_path / statement_timeout,
 // the statement through the extended protocol (one statement, enforced by
 // the server), a size check, COMMIT, then DISCARD ALL so no session state
 // (GUCs, advisory locks, temporary tables, prepared statements) outlives it.
 
-type pgPluginSQL struct {
-	s    *Store
-	base *url.URL // maid's DSN; plugin logins replace its user and password
+// pgMaxPools bounds the scopes with an open connection pool (each holds up
+// to two connections).
+const pgMaxPools = 32
 
-	mu    sync.Mutex // guards pools; held while creating roles and dropping
-	pools map[string]*pgPluginPool
+type pgPluginSQL struct {
+	s       *Store
+	base    *url.URL // maid's DSN; plugin logins replace its user and password
+	maxOpen int
+
+	mu    sync.Mutex // guards pools, tick and each pool's users/used; held while creating roles and dropping
+	pools map[sqliteKey]*pgPluginPool
+	tick  uint64
 }
 
 type pgPluginPool struct {
 	db     *sql.DB
 	role   string
 	schema string
+	users  int    // runs holding the pool; guarded by pgPluginSQL.mu
+	used   uint64 // tick of the last use; guarded by pgPluginSQL.mu
 }
 
 func newPGPluginSQL(s *Store, base *url.URL) *pgPluginSQL {
-	return &pgPluginSQL{s: s, base: base, pools: map[string]*pgPluginPool{}}
+	return &pgPluginSQL{s: s, base: base, maxOpen: pgMaxPools, pools: map[sqliteKey]*pgPluginPool{}}
 }
 
 // pgName builds a role or schema name of at most 63 bytes (PostgreSQL's
@@ -67,15 +83,15 @@ func pgName(prefix, id string) string {
 	return prefix + id[:keep] + "~" + hex.EncodeToString(sum[:6])
 }
 
-// ensureRole creates the plugin's role and schema if they do not exist and
+// ensureRole creates the scope's role and schema if they do not exist and
 // returns them with the role's password. Serialized across nodes by an
 // advisory transaction lock on the plugin id.
-func (p *pgPluginSQL) ensureRole(ctx context.Context, id string) (role, schema, password string, err error) {
+func (p *pgPluginSQL) ensureRole(ctx context.Context, k sqliteKey) (role, schema, password string, err error) {
 	err = p.s.writeTx(ctx, func(tx *sqlx.Tx) error {
-		if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(hashtext('maid:plugin-sql:' || $1))", id); err != nil {
+		if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(hashtext('maid:plugin-sql:' || $1))", k.plugin); err != nil {
 			return p.s.dbErr(err)
 		}
-		err := tx.QueryRowxContext(ctx, "SELECT role_name, schema_name, password FROM plugin_sql_roles WHERE plugin_id = $1", id).Scan(&role, &schema, &password)
+		err := tx.QueryRowxContext(ctx, "SELECT role_name, schema_name, password FROM plugin_sql_scopes WHERE plugin_id = $1 AND server_id = $2", k.plugin, k.server).Scan(&role, &schema, &password)
 		if err == nil {
 			return nil
 		}
@@ -83,11 +99,11 @@ func (p *pgPluginSQL) ensureRole(ctx context.Context, id string) (role, schema, 
 			return p.s.dbErr(err)
 		}
 		var n int
-		if err := tx.GetContext(ctx, &n, "SELECT count(*) FROM plugins WHERE id = $1", id); err != nil {
+		if err := tx.GetContext(ctx, &n, "SELECT count(*) FROM plugins WHERE id = $1", k.plugin); err != nil {
 			return p.s.dbErr(err)
 		}
 		if n == 0 {
-			return fmt.Errorf("plugin %q: %w", id, engine.ErrNotFound)
+			return fmt.Errorf("plugin %q: %w", k.plugin, engine.ErrNotFound)
 		}
 		var token string
 		if err := tx.GetContext(ctx, &token, "SELECT value FROM maid_meta WHERE key = 'role_token'"); err != nil {
@@ -97,11 +113,14 @@ func (p *pgPluginSQL) ensureRole(ctx context.Context, id string) (role, schema, 
 		if _, err := rand.Read(pw[:]); err != nil {
 			return err
 		}
-		role, schema, password = pgName("maid_"+token+"_", id), pgName("maid_p_", id), hex.EncodeToString(pw[:])
+		// "." is in neither plugin nor server ids, so names of different
+		// scopes (and the old per-plugin ones, without ".") never collide.
+		name := k.plugin + "." + k.server
+		role, schema, password = pgName("maid_"+token+"_", name), pgName("maid_p_", name), hex.EncodeToString(pw[:])
 		r, sch := pqIdent(role), pqIdent(schema)
 		for _, stmt := range []string{
 			// NOINHERIT and no memberships: the role has exactly its grants.
-			"CREATE ROLE " + r + " LOGIN NOINHERIT NOCREATEDB NOCREATEROLE NOREPLICATION CONNECTION LIMIT 32 PASSWORD " + pq.QuoteLiteral(password),
+			"CREATE ROLE " + r + " LOGIN NOINHERIT NOCREATEDB NOCREATEROLE NOREPLICATION CONNECTION LIMIT 8 PASSWORD " + pq.QuoteLiteral(password),
 			// maid becomes a member (never the reverse) so it can drop what
 			// the plugin owns and end its sessions.
 			"GRANT " + r + " TO CURRENT_USER",
@@ -114,19 +133,22 @@ func (p *pgPluginSQL) ensureRole(ctx context.Context, id string) (role, schema, 
 				return fmt.Errorf("create plugin role: %w", p.s.dbErr(err))
 			}
 		}
-		_, err = tx.ExecContext(ctx, "INSERT INTO plugin_sql_roles (plugin_id, role_name, schema_name, password) VALUES ($1, $2, $3, $4)", id, role, schema, password)
+		_, err = tx.ExecContext(ctx, "INSERT INTO plugin_sql_scopes (plugin_id, server_id, role_name, schema_name, password) VALUES ($1, $2, $3, $4, $5)", k.plugin, k.server, role, schema, password)
 		return p.s.dbErr(err)
 	})
 	return role, schema, password, err
 }
 
-func (p *pgPluginSQL) get(ctx context.Context, id string) (*pgPluginPool, error) {
+// get returns the scope's pool, opening it if needed, with one more user
+// (release it with put).
+func (p *pgPluginSQL) get(ctx context.Context, k sqliteKey) (*pgPluginPool, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if pp := p.pools[id]; pp != nil {
+	if pp := p.pools[k]; pp != nil {
+		pp.users++
 		return pp, nil
 	}
-	role, schema, password, err := p.ensureRole(ctx, id)
+	role, schema, password, err := p.ensureRole(ctx, k)
 	if err != nil {
 		return nil, err
 	}
@@ -144,18 +166,44 @@ func (p *pgPluginSQL) get(ctx context.Context, id string) (*pgPluginPool, error)
 		db.Close()
 		return nil, fmt.Errorf("log in as plugin role %s (pg_hba.conf must allow password logins for maid's plugin roles, see docs/operations.md): %w: %w", role, engine.ErrUnavailable, err)
 	}
-	pp := &pgPluginPool{db: db, role: role, schema: schema}
-	p.pools[id] = pp
+	pp := &pgPluginPool{db: db, role: role, schema: schema, users: 1}
+	p.pools[k] = pp
+	for len(p.pools) > p.maxOpen {
+		var oldest sqliteKey
+		var victim *pgPluginPool
+		for k, pp := range p.pools {
+			if pp.users == 0 && (victim == nil || pp.used < victim.used) {
+				oldest, victim = k, pp
+			}
+		}
+		if victim == nil {
+			break // all in use; more may stay open while that many run
+		}
+		delete(p.pools, oldest)
+		victim.db.Close() // no user: nothing in flight to wait for
+	}
 	return pp, nil
 }
 
-// evict closes and forgets pp if it is still the cached pool of id.
-func (p *pgPluginSQL) evict(id string, pp *pgPluginPool) {
+// put releases a pool from get; the last user of an evicted pool closes it.
+func (p *pgPluginSQL) put(k sqliteKey, pp *pgPluginPool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.pools[id] == pp {
-		delete(p.pools, id)
-		pp.db.Close()
+	pp.users--
+	p.tick++
+	pp.used = p.tick
+	if pp.users == 0 && p.pools[k] != pp {
+		pp.db.Close() // closing twice is harmless
+	}
+}
+
+// evict forgets pp if it is still the cached pool of k; its last user
+// closes it (in put).
+func (p *pgPluginSQL) evict(k sqliteKey, pp *pgPluginPool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.pools[k] == pp {
+		delete(p.pools, k)
 	}
 }
 
@@ -171,10 +219,11 @@ const schemaSizeSQL = `SELECT COALESCE(sum(pg_total_relation_size(c.oid)), 0)::b
 	FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 	WHERE n.nspname = $1 AND c.relkind IN ('r', 'm', 'S')`
 
-func (p *pgPluginSQL) run(ctx context.Context, id, query string, args []any, lim engine.SQLLimits, wantRows, checked bool) (engine.SQLResult, engine.ExecResult, error) {
-	if err := checkPluginID(id); err != nil {
+func (p *pgPluginSQL) run(ctx context.Context, scope engine.Scope, query string, args []any, lim engine.SQLLimits, wantRows, checked bool) (engine.SQLResult, engine.ExecResult, error) {
+	if err := checkSQLScope(scope); err != nil {
 		return engine.SQLResult{}, engine.ExecResult{}, err
 	}
+	k := sqliteKey{scope.PluginID, scope.ServerID}
 	sc := scanSQL(query, dialectPostgres)
 	if checked {
 		var err error
@@ -188,11 +237,12 @@ func (p *pgPluginSQL) run(ctx context.Context, id, query string, args []any, lim
 		return engine.SQLResult{}, engine.ExecResult{}, err
 	}
 	for attempt := 1; ; attempt++ {
-		pp, err := p.get(ctx, id)
+		pp, err := p.get(ctx, k)
 		if err != nil {
 			return engine.SQLResult{}, engine.ExecResult{}, err
 		}
 		sres, eres, sent, err := p.runOnce(ctx, pp, query, bargs, lim, wantRows)
+		p.put(k, pp)
 		if err == nil || sent || attempt == 3 {
 			return sres, eres, err
 		}
@@ -202,7 +252,7 @@ func (p *pgPluginSQL) run(ctx context.Context, id, query string, args []any, lim
 		// fresh connection; a failed login also drops the cached pool.
 		switch {
 		case isAuthErr(err):
-			p.evict(id, pp)
+			p.evict(k, pp)
 		case errors.Is(err, driver.ErrBadConn) || isAdminShutdown(err):
 		default:
 			return sres, eres, err
@@ -236,7 +286,9 @@ func (p *pgPluginSQL) runOnce(ctx context.Context, pp *pgPluginPool, query strin
 	}
 	lctx, cancel := limitCtx(ctx, lim)
 	defer cancel()
-	tx, err := conn.BeginTx(lctx, nil)
+	// A read-only call runs in a READ ONLY transaction: no statement, nor
+	// any function it calls, can write.
+	tx, err := conn.BeginTx(lctx, &sql.TxOptions{ReadOnly: lim.ReadOnly})
 	if err != nil {
 		return fail(pgErr(ctx, lctx, err))
 	}
@@ -313,7 +365,7 @@ func pgErr(ctx, lctx context.Context, err error) error {
 	var pe *pq.Error
 	if errors.As(err, &pe) {
 		switch {
-		case pe.Code == "42501": // insufficient_privilege
+		case pe.Code == "42501", pe.Code == "25006": // insufficient_privilege, read_only_sql_transaction
 			return fmt.Errorf("%w: %w", engine.ErrSQLDenied, err)
 		case pe.Code == "57014": // query_canceled: statement_timeout
 			return fmt.Errorf("statement timed out: %w: %w", engine.ErrSQLLimit, err)
@@ -333,40 +385,49 @@ func pgErr(ctx, lctx context.Context, err error) error {
 	return fmt.Errorf("%w: %w", engine.ErrUnavailable, err)
 }
 
-// dropInTx drops the plugin's schema (with everything in it) and role, in
-// the DeletePlugin transaction so a failure leaves the plugin installed.
+// dropInTx drops the plugin's schemas (with everything in them) and roles,
+// of every server and the pre-scope shared one, in the DeletePlugin
+// transaction so a failure leaves the plugin installed.
 func (p *pgPluginSQL) dropInTx(ctx context.Context, tx *sqlx.Tx, id string) error {
 	p.mu.Lock()
-	if pp := p.pools[id]; pp != nil {
-		delete(p.pools, id)
-		pp.db.Close()
+	for k, pp := range p.pools {
+		if k.plugin == id {
+			delete(p.pools, k)
+			pp.db.Close()
+		}
 	}
 	p.mu.Unlock()
 	if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(hashtext('maid:plugin-sql:' || $1))", id); err != nil {
 		return p.s.dbErr(err)
 	}
-	var role, schema string
-	err := tx.QueryRowxContext(ctx, "SELECT role_name, schema_name FROM plugin_sql_roles WHERE plugin_id = $1", id).Scan(&role, &schema)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil
+	type named struct {
+		Role   string `db:"role_name"`
+		Schema string `db:"schema_name"`
 	}
-	if err != nil {
+	var all []named
+	if err := tx.SelectContext(ctx, &all, `SELECT role_name, schema_name FROM plugin_sql_roles WHERE plugin_id = $1
+		UNION ALL SELECT role_name, schema_name FROM plugin_sql_scopes WHERE plugin_id = $1`, id); err != nil {
 		return p.s.dbErr(err)
 	}
-	// Sessions of the role (other maid nodes' pools) would keep it alive.
-	if _, err := tx.ExecContext(ctx, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1 AND pid <> pg_backend_pid()", role); err != nil {
-		return fmt.Errorf("end plugin sessions: %w", p.s.dbErr(err))
-	}
-	for _, stmt := range []string{
-		"DROP SCHEMA IF EXISTS " + pqIdent(schema) + " CASCADE",
-		"DROP OWNED BY " + pqIdent(role) + " CASCADE",
-		"DROP ROLE IF EXISTS " + pqIdent(role),
-	} {
-		if _, err := tx.ExecContext(ctx, stmt); err != nil {
-			return fmt.Errorf("drop plugin sql data: %w", p.s.dbErr(err))
+	for _, n := range all {
+		// Sessions of the role (other maid nodes' pools) would keep it alive.
+		if _, err := tx.ExecContext(ctx, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1 AND pid <> pg_backend_pid()", n.Role); err != nil {
+			return fmt.Errorf("end plugin sessions: %w", p.s.dbErr(err))
+		}
+		for _, stmt := range []string{
+			"DROP SCHEMA IF EXISTS " + pqIdent(n.Schema) + " CASCADE",
+			"DROP OWNED BY " + pqIdent(n.Role) + " CASCADE",
+			"DROP ROLE IF EXISTS " + pqIdent(n.Role),
+		} {
+			if _, err := tx.ExecContext(ctx, stmt); err != nil {
+				return fmt.Errorf("drop plugin sql data: %w", p.s.dbErr(err))
+			}
 		}
 	}
-	_, err = tx.ExecContext(ctx, "DELETE FROM plugin_sql_roles WHERE plugin_id = $1", id)
+	if _, err := tx.ExecContext(ctx, "DELETE FROM plugin_sql_roles WHERE plugin_id = $1", id); err != nil {
+		return p.s.dbErr(err)
+	}
+	_, err := tx.ExecContext(ctx, "DELETE FROM plugin_sql_scopes WHERE plugin_id = $1", id)
 	return p.s.dbErr(err)
 }
 
@@ -376,9 +437,9 @@ func (p *pgPluginSQL) close() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var errs []error
-	for id, pp := range p.pools {
+	for k, pp := range p.pools {
 		errs = append(errs, pp.db.Close())
-		delete(p.pools, id)
+		delete(p.pools, k)
 	}
 	return errors.Join(errs...)
 }

@@ -18,37 +18,65 @@ import (
 	"github.com/maidhq/maid/engine"
 )
 
-// Plugin SQL on SQLite: each plugin has its own database file,
-// <dir>/<plugin_id>.db, opened lazily on one connection. Every connection
-// gets an SQLite authorizer (installed by the connector on each physical
-// connect, so a reconnect can never come back without it) that denies
-// ATTACH/DETACH, PRAGMA, temporary objects, transaction control, foreign
-// virtual table modules and dangerous functions. The file size is bounded
-// with PRAGMA max_page_count, set by maid itself under a flag the authorizer
-// checks.
+// Plugin SQL on SQLite: each (plugin, server) scope has its own database
+// file, <dir>/<plugin_id>/<server_id>.db, opened lazily on one connection,
+// so a plugin's code for one server, and that server's dashboard bridge,
+// never see another server's rows. At most maxOpen files are open at once;
+// the least recently used idle ones are closed past that (there can be
+// thousands of servers). Every connection gets an SQLite authorizer
+// (installed by the connector on each physical connect, so a reconnect can
+// never come back without it) that denies ATTACH/DETACH, PRAGMA, temporary
+// objects, transaction control, foreign virtual table modules and dangerous
+// functions. The file size is bounded with PRAGMA max_page_count, set by
+// maid itself under a flag the authorizer checks.
+//
+// Before the plugin SQL of each (plugin, server) scope, one file per plugin,
+// <dir>/<plugin_id>.db, was shared by every server. It is not served any
+// more (the server its rows belong to cannot be known) and is removed with
+// the plugin.
+
+// sqliteMaxOpen bounds the open per-scope database handles.
+const sqliteMaxOpen = 64
+
+// SQLite run-time limit ids (sqlite3_limit).
+const (
+	sqliteLimitLength = 0 // SQLITE_LIMIT_LENGTH: longest string, blob or row
+)
+
+type sqliteKey struct{ plugin, server string }
 
 type sqlitePluginSQL struct {
-	s   *Store
-	dir string
+	s       *Store
+	dir     string
+	maxOpen int
 
-	mu  sync.Mutex // guards dbs; held while opening and dropping
-	dbs map[string]*sqlitePluginDB
+	mu   sync.Mutex // guards dbs, tick and each handle's users/used; held while opening and dropping
+	dbs  map[sqliteKey]*sqlitePluginDB
+	tick uint64
 }
 
 type sqlitePluginDB struct {
-	sem      chan struct{} // one statement at a time: one connection, and the trusted flag
-	db       *sql.DB
-	trusted  atomic.Bool // maid's own PRAGMAs are running
-	pageSize int64
-	maxPages int64 // applied max_page_count, 0: not yet
-	closed   bool  // guarded by sem
+	sem       chan struct{} // one statement at a time: one connection, and the trusted flag
+	db        *sql.DB
+	trusted   atomic.Bool // maid's own PRAGMAs are running
+	pageSize  int64
+	maxPages  int64  // applied max_page_count, 0: not yet
+	queryOnly bool   // applied PRAGMA query_only; guarded by sem
+	closed    bool   // guarded by sem
+	users     int    // runs holding the handle; guarded by sqlitePluginSQL.mu
+	used      uint64 // tick of the last use; guarded by sqlitePluginSQL.mu
 }
 
 func newSQLitePluginSQL(s *Store, dir string) *sqlitePluginSQL {
-	return &sqlitePluginSQL{s: s, dir: dir, dbs: map[string]*sqlitePluginDB{}}
+	return &sqlitePluginSQL{s: s, dir: dir, maxOpen: sqliteMaxOpen, dbs: map[sqliteKey]*sqlitePluginDB{}}
 }
 
-func (p *sqlitePluginSQL) path(id string) string { return filepath.Join(p.dir, id+".db") }
+func (p *sqlitePluginSQL) path(k sqliteKey) string {
+	return filepath.Join(p.dir, k.plugin, k.server+".db")
+}
+
+// legacyPath is the pre-scope database shared by all servers.
+func (p *sqlitePluginSQL) legacyPath(id string) string { return filepath.Join(p.dir, id+".db") }
 
 // authorizingConnector installs the plugin authorizer on every connection.
 type authorizingConnector struct {
@@ -105,27 +133,29 @@ func (pdb *sqlitePluginDB) authorize(action sqlite.AuthorizerActionCode, arg1, a
 	return sqlite.AuthorizerOK
 }
 
-// get returns the plugin's open database, opening it if needed; the plugin
-// must be installed.
-func (p *sqlitePluginSQL) get(ctx context.Context, id string) (*sqlitePluginDB, error) {
+// get returns the scope's open database, opening it if needed, with one
+// more user (release it with put); the plugin must be installed.
+func (p *sqlitePluginSQL) get(ctx context.Context, k sqliteKey) (*sqlitePluginDB, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if pdb := p.dbs[id]; pdb != nil {
+	if pdb := p.dbs[k]; pdb != nil {
+		pdb.users++
 		return pdb, nil
 	}
 	var n int
-	if err := p.s.rdb.GetContext(ctx, &n, "SELECT count(*) FROM plugins WHERE id = ?", id); err != nil {
+	if err := p.s.rdb.GetContext(ctx, &n, "SELECT count(*) FROM plugins WHERE id = ?", k.plugin); err != nil {
 		return nil, p.s.dbErr(err)
 	}
 	if n == 0 {
-		return nil, fmt.Errorf("plugin %q: %w", id, engine.ErrNotFound)
+		return nil, fmt.Errorf("plugin %q: %w", k.plugin, engine.ErrNotFound)
 	}
-	if err := os.MkdirAll(p.dir, 0o750); err != nil {
+	if err := os.MkdirAll(filepath.Dir(p.path(k)), 0o750); err != nil {
 		return nil, fmt.Errorf("create plugin sql directory: %w", err)
 	}
 	// DELETE journal: the rollback journal is bounded by the database size,
-	// unlike a WAL, so max_page_count bounds the disk use.
-	base, err := sqlite.NewConnector(p.path(id) + "?_busy_timeout=5000&_synchronous=NORMAL&_defensive=1&_foreign_keys=1")
+	// unlike a WAL, so max_page_count bounds the disk use. A small page
+	// cache: there can be maxOpen of these.
+	base, err := sqlite.NewConnector(p.path(k) + "?_busy_timeout=5000&_synchronous=NORMAL&_defensive=1&_foreign_keys=1&_pragma=cache_size(-1024)")
 	if err != nil {
 		return nil, fmt.Errorf("open plugin database: %w", err)
 	}
@@ -143,14 +173,63 @@ func (p *sqlitePluginSQL) get(ctx context.Context, id string) (*sqlitePluginDB, 
 		db.Close()
 		return nil, fmt.Errorf("open plugin database: %w", err)
 	}
-	p.dbs[id] = pdb
+	p.dbs[k] = pdb
+	pdb.users++
+	p.evictIdle()
 	return pdb, nil
 }
 
-func (p *sqlitePluginSQL) run(ctx context.Context, id, query string, args []any, lim engine.SQLLimits, wantRows, checked bool) (engine.SQLResult, engine.ExecResult, error) {
+// put releases a handle from get.
+func (p *sqlitePluginSQL) put(pdb *sqlitePluginDB) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	pdb.users--
+	p.tick++
+	pdb.used = p.tick
+}
+
+// evictIdle closes the least recently used handles nobody holds until at
+// most maxOpen are open; handles in use are never closed under a statement
+// (so more may stay open while that many run at once). p.mu is held.
+func (p *sqlitePluginSQL) evictIdle() {
+	for len(p.dbs) > p.maxOpen {
+		var oldest sqliteKey
+		var victim *sqlitePluginDB
+		for k, pdb := range p.dbs {
+			if pdb.users == 0 && (victim == nil || pdb.used < victim.used) {
+				oldest, victim = k, pdb
+			}
+		}
+		if victim == nil {
+			return
+		}
+		delete(p.dbs, oldest)
+		victim.closed = true // no user: nobody holds or waits for its sem
+		victim.db.Close()
+	}
+}
+
+// openCount reports the open handles (tests).
+func (p *sqlitePluginSQL) openCount() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.dbs)
+}
+
+func checkSQLScope(sc engine.Scope) error {
+	if err := checkPluginID(sc.PluginID); err != nil {
+		return err
+	}
+	if !serverIDRe.MatchString(sc.ServerID) {
+		return fmt.Errorf("server_id: must be 1-64 letters, digits, '-' or '_', got %q: %w", sc.ServerID, engine.ErrInvalid)
+	}
+	return nil
+}
+
+func (p *sqlitePluginSQL) run(ctx context.Context, sc engine.Scope, query string, args []any, lim engine.SQLLimits, wantRows, checked bool) (engine.SQLResult, engine.ExecResult, error) {
 	var sres engine.SQLResult
 	var eres engine.ExecResult
-	if err := checkPluginID(id); err != nil {
+	if err := checkSQLScope(sc); err != nil {
 		return sres, eres, err
 	}
 	if checked {
@@ -162,10 +241,11 @@ func (p *sqlitePluginSQL) run(ctx context.Context, id, query string, args []any,
 	if err != nil {
 		return sres, eres, err
 	}
-	pdb, err := p.get(ctx, id)
+	pdb, err := p.get(ctx, sqliteKey{sc.PluginID, sc.ServerID})
 	if err != nil {
 		return sres, eres, err
 	}
+	defer p.put(pdb)
 	select {
 	case pdb.sem <- struct{}{}:
 	case <-ctx.Done():
@@ -173,15 +253,38 @@ func (p *sqlitePluginSQL) run(ctx context.Context, id, query string, args []any,
 	}
 	defer func() { <-pdb.sem }()
 	if pdb.closed {
-		return sres, eres, fmt.Errorf("plugin %q: %w", id, engine.ErrNotFound)
+		return sres, eres, fmt.Errorf("plugin %q: %w", sc.PluginID, engine.ErrNotFound)
 	}
 	if err := pdb.applyMaxSize(ctx, lim.MaxDBBytes); err != nil {
 		return sres, eres, err
 	}
+	if err := pdb.applyQueryOnly(ctx, lim.ReadOnly); err != nil {
+		return sres, eres, err
+	}
 	lctx, cancel := limitCtx(ctx, lim)
 	defer cancel()
+	conn, err := pdb.db.Conn(lctx)
+	if err != nil {
+		return sres, eres, sqliteErr(ctx, lctx, err)
+	}
+	defer conn.Close()
+	// Bound every value inside SQLite, before the driver copies it into Go
+	// memory: a row of n columns holds at most MaxBytes/n bytes per value,
+	// so no single row, and no string SQLite builds (zeroblob, randomblob,
+	// printf, replace, group_concat, ...), passes MaxBytes.
+	if lim.MaxBytes > 0 {
+		cols := 1
+		if wantRows {
+			if cols, err = columnCount(conn, query); err != nil {
+				return sres, eres, sqliteErr(ctx, lctx, err)
+			}
+		}
+		if _, err := sqlite.Limit(conn, sqliteLimitLength, int(max(lim.MaxBytes/int64(max(cols, 1)), 1024))); err != nil {
+			return sres, eres, fmt.Errorf("set value size limit: %w", err)
+		}
+	}
 	if wantRows {
-		rows, err := pdb.db.QueryContext(lctx, query, bargs...)
+		rows, err := conn.QueryContext(lctx, query, bargs...)
 		if err != nil {
 			return sres, eres, sqliteErr(ctx, lctx, err)
 		}
@@ -192,13 +295,48 @@ func (p *sqlitePluginSQL) run(ctx context.Context, id, query string, args []any,
 		}
 		return sres, eres, nil
 	}
-	r, err := pdb.db.ExecContext(lctx, query, bargs...)
+	r, err := conn.ExecContext(lctx, query, bargs...)
 	if err != nil {
 		return sres, eres, sqliteErr(ctx, lctx, err)
 	}
 	eres.RowsAffected, _ = r.RowsAffected()
 	eres.LastInsertID, _ = r.LastInsertId()
 	return sres, eres, nil
+}
+
+// columnCount prepares query without running it and returns its number of
+// result columns.
+func columnCount(conn *sql.Conn, query string) (int, error) {
+	n := 0
+	err := conn.Raw(func(dc any) error {
+		ci, ok := dc.(interface {
+			ColumnInfo(query string) ([]sqlite.ColumnInfo, error)
+		})
+		if !ok {
+			return fmt.Errorf("sqlite driver cannot describe columns (%T)", dc)
+		}
+		info, err := ci.ColumnInfo(query)
+		n = len(info)
+		return err
+	})
+	return n, err
+}
+
+// applyQueryOnly sets PRAGMA query_only when it changes: a read-only call
+// cannot change the database by any statement (INSERT ... RETURNING, a
+// data-modifying WITH, a trigger). Called under sem.
+func (pdb *sqlitePluginDB) applyQueryOnly(ctx context.Context, on bool) error {
+	if on == pdb.queryOnly {
+		return nil
+	}
+	pdb.trusted.Store(true)
+	_, err := pdb.db.ExecContext(ctx, fmt.Sprintf("PRAGMA query_only = %t", on))
+	pdb.trusted.Store(false)
+	if err != nil {
+		return fmt.Errorf("set read-only mode: %w", err)
+	}
+	pdb.queryOnly = on
+	return nil
 }
 
 // applyMaxSize sets max_page_count from the byte limit when it changes.
@@ -245,7 +383,7 @@ func sqliteErr(ctx, lctx context.Context, err error) error {
 			return fmt.Errorf("%w: %w", engine.ErrSQLDenied, err)
 		}
 		switch se.Code() & 0xff {
-		case 23: // SQLITE_AUTH
+		case 23, 8: // SQLITE_AUTH, SQLITE_READONLY (a read-only call wrote)
 			return fmt.Errorf("%w: %w", engine.ErrSQLDenied, err)
 		case 13, 18: // SQLITE_FULL, SQLITE_TOOBIG
 			return fmt.Errorf("%w: %w", engine.ErrSQLLimit, err)
@@ -260,23 +398,30 @@ func sqliteErr(ctx, lctx context.Context, err error) error {
 
 func (p *sqlitePluginSQL) dropInTx(context.Context, *sqlx.Tx, string) error { return nil }
 
-// dropAfter closes the plugin's database and removes its files.
+// dropAfter closes the plugin's databases of every server and removes their
+// files, and the pre-scope shared file.
 func (p *sqlitePluginSQL) dropAfter(id string) error {
 	if checkPluginID(id) != nil {
 		return nil // no such file can exist
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if pdb := p.dbs[id]; pdb != nil {
-		delete(p.dbs, id)
-		pdb.sem <- struct{}{}
+	for k, pdb := range p.dbs {
+		if k.plugin != id {
+			continue
+		}
+		delete(p.dbs, k)
+		pdb.sem <- struct{}{} // wait for the statement in flight
 		pdb.closed = true
 		pdb.db.Close()
 		<-pdb.sem
 	}
 	var errs []error
+	if err := os.RemoveAll(filepath.Join(p.dir, id)); err != nil {
+		errs = append(errs, err)
+	}
 	for _, suffix := range []string{"", "-journal", "-wal", "-shm"} {
-		if err := os.Remove(p.path(id) + suffix); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := os.Remove(p.legacyPath(id) + suffix); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, err)
 		}
 	}
@@ -290,12 +435,12 @@ func (p *sqlitePluginSQL) close() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var errs []error
-	for id, pdb := range p.dbs {
+	for k, pdb := range p.dbs {
 		pdb.sem <- struct{}{}
 		pdb.closed = true
 		errs = append(errs, pdb.db.Close())
 		<-pdb.sem
-		delete(p.dbs, id)
+		delete(p.dbs, k)
 	}
 	return errors.Join(errs...)
 }

@@ -29,9 +29,10 @@ const DefaultDSN = "sqlite://./data/maid.db"
 
 // Options tunes Open. The zero value is usable.
 type Options struct {
-	// DataDir holds per-plugin SQLite databases (DataDir/plugin-sql/<id>.db)
-	// on SQLite. Empty: the directory of the main database file. Unused on
-	// PostgreSQL, where plugin SQL lives in per-plugin schemas.
+	// DataDir holds the plugin SQLite databases, one per (plugin, server)
+	// (DataDir/plugin-sql/<plugin_id>/<server_id>.db), on SQLite. Empty: the
+	// directory of the main database file. Unused on PostgreSQL, where
+	// plugin SQL lives in per-(plugin, server) schemas.
 	DataDir string
 	// Pool settings. On PostgreSQL they size the main pool; on SQLite the
 	// reader pool (writes always go through one connection). Zero: defaults.
@@ -58,7 +59,7 @@ func (d dialect) String() string {
 
 // pluginSQL is the dialect's engine.PluginSQL plus cleanup.
 type pluginSQL interface {
-	run(ctx context.Context, pluginID, query string, args []any, lim engine.SQLLimits, wantRows, checked bool) (engine.SQLResult, engine.ExecResult, error)
+	run(ctx context.Context, sc engine.Scope, query string, args []any, lim engine.SQLLimits, wantRows, checked bool) (engine.SQLResult, engine.ExecResult, error)
 	// drop removes the plugin's SQL data; tx is the DeletePlugin transaction
 	// (PostgreSQL drops schema and role in it; SQLite removes files after).
 	dropInTx(ctx context.Context, tx *sqlx.Tx, pluginID string) error

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"sync"
@@ -61,6 +63,9 @@ func raw(s string) json.RawMessage { return json.RawMessage(s) }
 
 var noQuota = engine.Quota{}
 
+// sqlScope is plugin id's SQL scope on server "1".
+func sqlScope(id string) engine.Scope { return engine.Scope{PluginID: id, ServerID: "1"} }
+
 var sqlLim = engine.SQLLimits{Timeout: 10 * time.Second, MaxRows: 1000, MaxBytes: 1 << 20, MaxDBBytes: 64 << 20}
 
 var suite = []suiteCase{
@@ -99,9 +104,9 @@ var suite = []suiteCase{
 		must(t, s.SetEnabled(ctx, "1", id, true))
 		must(t, s.SetOptions(ctx, "1", id, map[string]json.RawMessage{"color": raw(`"red"`)}))
 		must(t, s.MetricAdd(ctx, "1", id, "clicks", "2026-01-01", 3, 0))
-		_, err := s.SQLExec(ctx, id, "CREATE TABLE t (x INTEGER)", nil, sqlLim)
+		_, err := s.SQLExec(ctx, sqlScope(id), "CREATE TABLE t (x INTEGER)", nil, sqlLim)
 		must(t, err)
-		_, err = s.SQLExec(ctx, id, "INSERT INTO t (x) VALUES (?)", []any{float64(7)}, sqlLim)
+		_, err = s.SQLExec(ctx, sqlScope(id), "INSERT INTO t (x) VALUES (?)", []any{float64(7)}, sqlLim)
 		must(t, err)
 
 		later := first.Add(time.Hour)
@@ -126,7 +131,7 @@ var suite = []suiteCase{
 		if m["2026-01-01"] != 3 {
 			t.Fatalf("metrics after replace: %v", m)
 		}
-		r, err := s.SQLQuery(ctx, id, "SELECT x FROM t", nil, sqlLim)
+		r, err := s.SQLQuery(ctx, sqlScope(id), "SELECT x FROM t", nil, sqlLim)
 		must(t, err)
 		if len(r.Rows) != 1 || r.Rows[0][0] != int64(7) {
 			t.Fatalf("sql after replace: %+v", r)
@@ -142,7 +147,7 @@ var suite = []suiteCase{
 				must(t, s.SetEnabled(ctx, srv, pid, true))
 				must(t, s.MetricAdd(ctx, srv, pid, "m", "2026-02-01", 1, 0))
 			}
-			_, err := s.SQLExec(ctx, pid, "CREATE TABLE t (x INTEGER)", nil, sqlLim)
+			_, err := s.SQLExec(ctx, sqlScope(pid), "CREATE TABLE t (x INTEGER)", nil, sqlLim)
 			must(t, err)
 		}
 		must(t, s.MetricAdd(ctx, "1", "", "messages", "2026-02-01", 5, 0))
@@ -182,7 +187,7 @@ var suite = []suiteCase{
 				t.Fatal("settings of deleted plugin remain")
 			}
 		}
-		_, err = s.SQLQuery(ctx, id, "SELECT x FROM t", nil, sqlLim)
+		_, err = s.SQLQuery(ctx, sqlScope(id), "SELECT x FROM t", nil, sqlLim)
 		wantErr(t, err, engine.ErrInvalid) // no such table
 		// The other plugin is untouched.
 		_, ok, err := s.KVGet(ctx, engine.Scope{PluginID: other, ServerID: "2"}, "k")
@@ -190,7 +195,7 @@ var suite = []suiteCase{
 		if !ok {
 			t.Fatal("other plugin's kv deleted")
 		}
-		_, err = s.SQLQuery(ctx, other, "SELECT x FROM t", nil, sqlLim)
+		_, err = s.SQLQuery(ctx, sqlScope(other), "SELECT x FROM t", nil, sqlLim)
 		must(t, err)
 		m, err = s.MetricRange(ctx, "2", other, "m", "2026-02-01", "2026-02-01")
 		must(t, err)
@@ -683,21 +688,21 @@ var suite = []suiteCase{
 	}},
 	{"sql basics", func(t *testing.T, ctx context.Context, s *Store, id string) {
 		install(t, ctx, s, id)
-		_, err := s.SQLExec(ctx, id, "CREATE TABLE IF NOT EXISTS notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL, score REAL, n INTEGER)", nil, sqlLim)
+		_, err := s.SQLExec(ctx, sqlScope(id), "CREATE TABLE IF NOT EXISTS notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL, score REAL, n INTEGER)", nil, sqlLim)
 		must(t, err)
 		for i, body := range []string{"one", "two", "it's ; three"} {
-			res, err := s.SQLExec(ctx, id, "INSERT INTO notes (id, body, score, n) VALUES (?, ?, ?, ?)", []any{float64(i + 1), body, 1.5 * float64(i), nil}, sqlLim)
+			res, err := s.SQLExec(ctx, sqlScope(id), "INSERT INTO notes (id, body, score, n) VALUES (?, ?, ?, ?)", []any{float64(i + 1), body, 1.5 * float64(i), nil}, sqlLim)
 			must(t, err)
 			if res.RowsAffected != 1 {
 				t.Fatalf("rows affected: %d", res.RowsAffected)
 			}
 		}
-		res, err := s.SQLExec(ctx, id, "UPDATE notes SET n = ? WHERE id >= ?", []any{float64(7), json.Number("2")}, sqlLim)
+		res, err := s.SQLExec(ctx, sqlScope(id), "UPDATE notes SET n = ? WHERE id >= ?", []any{float64(7), json.Number("2")}, sqlLim)
 		must(t, err)
 		if res.RowsAffected != 2 {
 			t.Fatalf("update rows affected: %d", res.RowsAffected)
 		}
-		r, err := s.SQLQuery(ctx, id, "SELECT id, body, score, n FROM notes WHERE body <> ? ORDER BY id LIMIT ?", []any{"none", float64(10)}, sqlLim)
+		r, err := s.SQLQuery(ctx, sqlScope(id), "SELECT id, body, score, n FROM notes WHERE body <> ? ORDER BY id LIMIT ?", []any{"none", float64(10)}, sqlLim)
 		must(t, err)
 		want := engine.SQLResult{Columns: []string{"id", "body", "score", "n"}, Rows: [][]any{
 			{int64(1), "one", float64(0), nil},
@@ -713,92 +718,233 @@ var suite = []suiteCase{
 		if !bytes.Contains(b, []byte(`"rows":[[1,"one",0,null]`)) {
 			t.Fatalf("json: %s", b)
 		}
-		r, err = s.SQLQuery(ctx, id, "SELECT count(*) AS c FROM notes", nil, sqlLim)
+		r, err = s.SQLQuery(ctx, sqlScope(id), "SELECT count(*) AS c FROM notes", nil, sqlLim)
 		must(t, err)
 		if r.Rows[0][0] != int64(3) {
 			t.Fatalf("count: %#v", r.Rows)
 		}
-		r, err = s.SQLQuery(ctx, id, "SELECT body FROM notes WHERE id > 100", nil, sqlLim)
+		r, err = s.SQLQuery(ctx, sqlScope(id), "SELECT body FROM notes WHERE id > 100", nil, sqlLim)
 		must(t, err)
 		if r.Rows == nil || len(r.Rows) != 0 || len(r.Columns) != 1 {
 			t.Fatalf("empty result: %#v", r)
 		}
-		_, err = s.SQLQuery(ctx, id, "SELECT nope FROM notes", nil, sqlLim)
+		_, err = s.SQLQuery(ctx, sqlScope(id), "SELECT nope FROM notes", nil, sqlLim)
 		wantErr(t, err, engine.ErrInvalid)
-		_, err = s.SQLQuery(ctx, id, "SELECT ?", []any{map[string]any{"a": 1}}, sqlLim)
+		_, err = s.SQLQuery(ctx, sqlScope(id), "SELECT ?", []any{map[string]any{"a": 1}}, sqlLim)
 		wantErr(t, err, engine.ErrInvalid)
-		_, err = s.SQLQuery(ctx, id, "  ;  ", nil, sqlLim)
+		_, err = s.SQLQuery(ctx, sqlScope(id), "  ;  ", nil, sqlLim)
 		wantErr(t, err, engine.ErrInvalid)
-		_, err = s.SQLQuery(ctx, id+"_missing", "SELECT 1", nil, sqlLim)
+		_, err = s.SQLQuery(ctx, sqlScope(id+"_missing"), "SELECT 1", nil, sqlLim)
 		wantErr(t, err, engine.ErrNotFound)
-		_, err = s.SQLQuery(ctx, "../etc", "SELECT 1", nil, sqlLim)
+		_, err = s.SQLQuery(ctx, sqlScope("../etc"), "SELECT 1", nil, sqlLim)
 		wantErr(t, err, engine.ErrInvalid)
 	}},
 	{"sql isolation between plugins", func(t *testing.T, ctx context.Context, s *Store, id string) {
 		a, b := id+"_a", id+"_b"
 		install(t, ctx, s, a)
 		install(t, ctx, s, b)
-		_, err := s.SQLExec(ctx, a, "CREATE TABLE secrets (v TEXT)", nil, sqlLim)
+		_, err := s.SQLExec(ctx, sqlScope(a), "CREATE TABLE secrets (v TEXT)", nil, sqlLim)
 		must(t, err)
-		_, err = s.SQLExec(ctx, a, "INSERT INTO secrets (v) VALUES ('a-only')", nil, sqlLim)
+		_, err = s.SQLExec(ctx, sqlScope(a), "INSERT INTO secrets (v) VALUES ('a-only')", nil, sqlLim)
 		must(t, err)
-		_, err = s.SQLQuery(ctx, b, "SELECT v FROM secrets", nil, sqlLim)
+		_, err = s.SQLQuery(ctx, sqlScope(b), "SELECT v FROM secrets", nil, sqlLim)
 		if err == nil {
 			t.Fatal("plugin b read plugin a's table")
 		}
-		_, err = s.SQLExec(ctx, b, "CREATE TABLE secrets (v TEXT)", nil, sqlLim)
+		_, err = s.SQLExec(ctx, sqlScope(b), "CREATE TABLE secrets (v TEXT)", nil, sqlLim)
 		must(t, err)
-		r, err := s.SQLQuery(ctx, b, "SELECT v FROM secrets", nil, sqlLim)
+		r, err := s.SQLQuery(ctx, sqlScope(b), "SELECT v FROM secrets", nil, sqlLim)
 		must(t, err)
 		if len(r.Rows) != 0 {
 			t.Fatalf("plugin b sees %v", r.Rows)
 		}
 	}},
+	{"sql isolation between servers", func(t *testing.T, ctx context.Context, s *Store, id string) {
+		// Each (plugin, server) has its own database: what the plugin writes
+		// for server 1 is invisible and unchangeable for server 2, whatever
+		// the statement.
+		install(t, ctx, s, id)
+		one, two := engine.Scope{PluginID: id, ServerID: "1"}, engine.Scope{PluginID: id, ServerID: "2"}
+		_, err := s.SQLExec(ctx, one, "CREATE TABLE notes (v TEXT)", nil, sqlLim)
+		must(t, err)
+		_, err = s.SQLExec(ctx, one, "INSERT INTO notes (v) VALUES ('server one only')", nil, sqlLim)
+		must(t, err)
+		_, err = s.SQLQuery(ctx, two, "SELECT v FROM notes", nil, sqlLim)
+		wantErr(t, err, engine.ErrInvalid) // no such table
+		_, err = s.SQLExec(ctx, two, "UPDATE notes SET v = 'rewritten'", nil, sqlLim)
+		if err == nil {
+			t.Fatal("server 2 updated server 1's table")
+		}
+		_, err = s.SQLExec(ctx, two, "CREATE TABLE notes (v TEXT)", nil, sqlLim)
+		must(t, err)
+		_, err = s.SQLExec(ctx, two, "UPDATE notes SET v = 'rewritten'", nil, sqlLim)
+		must(t, err)
+		r, err := s.SQLQuery(ctx, two, "SELECT v FROM notes", nil, sqlLim)
+		must(t, err)
+		if len(r.Rows) != 0 {
+			t.Fatalf("server 2 sees %v", r.Rows)
+		}
+		r, err = s.SQLQuery(ctx, one, "SELECT v FROM notes", nil, sqlLim)
+		must(t, err)
+		if fmt.Sprint(r.Rows) != "[[server one only]]" {
+			t.Fatalf("server 1's rows after server 2's statements: %v", r.Rows)
+		}
+		// Deleting the plugin deletes every server's database.
+		must(t, s.DeletePlugin(ctx, id))
+		install(t, ctx, s, id)
+		for _, sc := range []engine.Scope{one, two} {
+			_, err = s.SQLQuery(ctx, sc, "SELECT v FROM notes", nil, sqlLim)
+			wantErr(t, err, engine.ErrInvalid)
+		}
+		must(t, s.DeletePlugin(ctx, id))
+		switch p := s.sql.(type) {
+		case *sqlitePluginSQL:
+			if _, err := os.Stat(filepath.Join(p.dir, id)); !errors.Is(err, os.ErrNotExist) {
+				t.Fatalf("plugin sql directory left after delete: %v", err)
+			}
+		case *pgPluginSQL:
+			var n int
+			must(t, s.rdb.GetContext(ctx, &n, "SELECT count(*) FROM pg_namespace WHERE nspname LIKE $1", "maid_p_"+id+".%"))
+			if n != 0 {
+				t.Fatalf("%d plugin schemas left after delete", n)
+			}
+		}
+	}},
+	{"sql handles bounded", func(t *testing.T, ctx context.Context, s *Store, id string) {
+		// There can be thousands of servers: at most maxOpen scopes keep an
+		// open database handle (SQLite file, PostgreSQL pool); the least
+		// recently used are closed and reopened on demand, data intact.
+		install(t, ctx, s, id)
+		open := func() int { return 0 }
+		switch p := s.sql.(type) {
+		case *sqlitePluginSQL:
+			p.mu.Lock()
+			old := p.maxOpen
+			p.maxOpen = 3
+			p.mu.Unlock()
+			t.Cleanup(func() { p.mu.Lock(); p.maxOpen = old; p.mu.Unlock() })
+			open = p.openCount
+		case *pgPluginSQL:
+			p.mu.Lock()
+			old := p.maxOpen
+			p.maxOpen = 3
+			p.mu.Unlock()
+			t.Cleanup(func() { p.mu.Lock(); p.maxOpen = old; p.mu.Unlock() })
+			open = func() int {
+				p.mu.Lock()
+				defer p.mu.Unlock()
+				n := 0
+				for k := range p.pools {
+					if k.plugin == id {
+						n++
+					}
+				}
+				return n
+			}
+		}
+		for round := range 2 {
+			for i := range 8 {
+				sc := engine.Scope{PluginID: id, ServerID: fmt.Sprintf("s%d", i)}
+				if round == 0 {
+					_, err := s.SQLExec(ctx, sc, "CREATE TABLE t (v INTEGER)", nil, sqlLim)
+					must(t, err)
+				}
+				_, err := s.SQLExec(ctx, sc, "INSERT INTO t (v) VALUES (?)", []any{int64(i)}, sqlLim)
+				must(t, err)
+				if n := open(); n > 3 {
+					t.Fatalf("%d handles open, want at most 3", n)
+				}
+			}
+		}
+		for i := range 8 {
+			r, err := s.SQLQuery(ctx, engine.Scope{PluginID: id, ServerID: fmt.Sprintf("s%d", i)}, "SELECT count(*), min(v), max(v) FROM t", nil, sqlLim)
+			must(t, err)
+			if fmt.Sprint(r.Rows) != fmt.Sprintf("[[2 %d %d]]", i, i) {
+				t.Fatalf("server s%d after its handle was closed and reopened: %v", i, r.Rows)
+			}
+		}
+	}},
+	{"sql read only", func(t *testing.T, ctx context.Context, s *Store, id string) {
+		// A read-only call cannot change the database by any statement the
+		// plugin's SQL check lets through.
+		install(t, ctx, s, id)
+		_, err := s.SQLExec(ctx, sqlScope(id), "CREATE TABLE notes (v TEXT)", nil, sqlLim)
+		must(t, err)
+		_, err = s.SQLExec(ctx, sqlScope(id), "INSERT INTO notes (v) VALUES ('kept')", nil, sqlLim)
+		must(t, err)
+		ro := sqlLim
+		ro.ReadOnly = true
+		for _, q := range []string{
+			"INSERT INTO notes (v) VALUES ('x') RETURNING v",
+			"WITH w AS (INSERT INTO notes (v) VALUES ('x') RETURNING v) SELECT v FROM w",
+			"DELETE FROM notes RETURNING v",
+			"UPDATE notes SET v = 'x' RETURNING v",
+			"CREATE TABLE evil (x INTEGER)",
+			"DROP TABLE notes",
+		} {
+			_, err := s.SQLQuery(ctx, sqlScope(id), q, nil, ro)
+			if err == nil || !errors.Is(err, engine.ErrSQLDenied) && !strings.Contains(err.Error(), "read") {
+				t.Errorf("read-only %q: %v, want a refusal", q, err)
+			}
+			_, err = s.SQLExec(ctx, sqlScope(id), q, nil, ro)
+			if err == nil {
+				t.Errorf("read-only exec %q succeeded", q)
+			}
+		}
+		r, err := s.SQLQuery(ctx, sqlScope(id), "SELECT v FROM notes", nil, ro)
+		must(t, err)
+		if fmt.Sprint(r.Rows) != "[[kept]]" {
+			t.Fatalf("rows after read-only writes: %v", r.Rows)
+		}
+		// The next read-write call writes again.
+		_, err = s.SQLExec(ctx, sqlScope(id), "INSERT INTO notes (v) VALUES ('second')", nil, sqlLim)
+		must(t, err)
+	}},
 	{"sql limits", func(t *testing.T, ctx context.Context, s *Store, id string) {
 		install(t, ctx, s, id)
-		_, err := s.SQLExec(ctx, id, "CREATE TABLE t (v TEXT)", nil, sqlLim)
+		_, err := s.SQLExec(ctx, sqlScope(id), "CREATE TABLE t (v TEXT)", nil, sqlLim)
 		must(t, err)
 		for i := range 20 {
-			_, err := s.SQLExec(ctx, id, "INSERT INTO t (v) VALUES (?)", []any{strings.Repeat("x", 100) + fmt.Sprint(i)}, sqlLim)
+			_, err := s.SQLExec(ctx, sqlScope(id), "INSERT INTO t (v) VALUES (?)", []any{strings.Repeat("x", 100) + fmt.Sprint(i)}, sqlLim)
 			must(t, err)
 		}
 		lim := sqlLim
 		lim.MaxRows = 10
-		_, err = s.SQLQuery(ctx, id, "SELECT v FROM t", nil, lim)
+		_, err = s.SQLQuery(ctx, sqlScope(id), "SELECT v FROM t", nil, lim)
 		wantErr(t, err, engine.ErrSQLLimit)
-		_, err = s.SQLQuery(ctx, id, "SELECT v FROM t LIMIT 10", nil, lim)
+		_, err = s.SQLQuery(ctx, sqlScope(id), "SELECT v FROM t LIMIT 10", nil, lim)
 		must(t, err)
 		lim = sqlLim
 		lim.MaxBytes = 1000
-		_, err = s.SQLQuery(ctx, id, "SELECT v FROM t", nil, lim)
+		_, err = s.SQLQuery(ctx, sqlScope(id), "SELECT v FROM t", nil, lim)
 		wantErr(t, err, engine.ErrSQLLimit)
 		lim = sqlLim
 		lim.Timeout = 200 * time.Millisecond
-		_, err = s.SQLQuery(ctx, id, "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c", nil, lim)
+		_, err = s.SQLQuery(ctx, sqlScope(id), "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c", nil, lim)
 		wantErr(t, err, engine.ErrSQLLimit)
 		// The database still works after a timeout.
-		_, err = s.SQLQuery(ctx, id, "SELECT count(*) FROM t", nil, sqlLim)
+		_, err = s.SQLQuery(ctx, sqlScope(id), "SELECT count(*) FROM t", nil, sqlLim)
 		must(t, err)
 	}},
 	{"sql database size limit", func(t *testing.T, ctx context.Context, s *Store, id string) {
 		install(t, ctx, s, id)
 		lim := sqlLim
 		lim.MaxDBBytes = 1 << 20
-		_, err := s.SQLExec(ctx, id, "CREATE TABLE blobs (v TEXT)", nil, lim)
+		_, err := s.SQLExec(ctx, sqlScope(id), "CREATE TABLE blobs (v TEXT)", nil, lim)
 		must(t, err)
 		var limited error
 		for i := 0; i < 100 && limited == nil; i++ {
 			// 64 KiB of incompressible-enough text per row.
-			_, limited = s.SQLExec(ctx, id, "INSERT INTO blobs (v) VALUES (?)", []any{randText(64 << 10)}, lim)
+			_, limited = s.SQLExec(ctx, sqlScope(id), "INSERT INTO blobs (v) VALUES (?)", []any{randText(64 << 10)}, lim)
 		}
 		wantErr(t, limited, engine.ErrSQLLimit)
 		// Deleting still works when full.
-		_, err = s.SQLExec(ctx, id, "DELETE FROM blobs", nil, lim)
+		_, err = s.SQLExec(ctx, sqlScope(id), "DELETE FROM blobs", nil, lim)
 		must(t, err)
 	}},
 	{"sql denied statements", func(t *testing.T, ctx context.Context, s *Store, id string) {
 		install(t, ctx, s, id)
-		_, err := s.SQLExec(ctx, id, "CREATE TABLE t (v INTEGER)", nil, sqlLim)
+		_, err := s.SQLExec(ctx, sqlScope(id), "CREATE TABLE t (v INTEGER)", nil, sqlLim)
 		must(t, err)
 		for _, q := range []string{
 			"SELECT 1; SELECT 2",
@@ -815,12 +961,12 @@ var suite = []suiteCase{
 			"CREATE TEMP TABLE x (v INTEGER)",
 			"GRANT SELECT ON t TO PUBLIC",
 		} {
-			_, err := s.SQLExec(ctx, id, q, nil, sqlLim)
+			_, err := s.SQLExec(ctx, sqlScope(id), q, nil, sqlLim)
 			if !errors.Is(err, engine.ErrSQLDenied) {
 				t.Errorf("%q: got %v, want ErrSQLDenied", q, err)
 			}
 		}
-		r, err := s.SQLQuery(ctx, id, "SELECT count(*) FROM t", nil, sqlLim)
+		r, err := s.SQLQuery(ctx, sqlScope(id), "SELECT count(*) FROM t", nil, sqlLim)
 		must(t, err)
 		if r.Rows[0][0] != int64(0) {
 			t.Fatalf("a denied statement wrote: %v", r.Rows)

@@ -63,7 +63,7 @@ func TestPostgresResultTypes(t *testing.T) {
 	s := openTestPostgres(t)
 	ctx := testCtx(t)
 	install(t, ctx, s, "types")
-	r, err := s.SQLQuery(ctx, "types", `SELECT 1.25::numeric AS n, '{"a":1}'::jsonb AS j, '2026-01-02T03:04:05Z'::timestamptz AS ts,
+	r, err := s.SQLQuery(ctx, sqlScope("types"), `SELECT 1.25::numeric AS n, '{"a":1}'::jsonb AS j, '2026-01-02T03:04:05Z'::timestamptz AS ts,
 		'\x0102'::bytea AS b, true AS t, 'NaN'::float8 AS nan, sum(x) AS total FROM (VALUES (1), (2)) v(x)`, nil, sqlLim) // sum(int) is bigint
 	must(t, err)
 	row := r.Rows[0]
@@ -88,20 +88,20 @@ func TestLongPluginID(t *testing.T) {
 			for _, id := range []string{long1, long2} {
 				install(t, ctx, s, id)
 				must(t, s.KVSet(ctx, engine.Scope{PluginID: id, ServerID: "1"}, "k", raw(`1`), noQuota))
-				_, err := s.SQLExec(ctx, id, "CREATE TABLE t (v TEXT)", nil, sqlLim)
+				_, err := s.SQLExec(ctx, sqlScope(id), "CREATE TABLE t (v TEXT)", nil, sqlLim)
 				must(t, err)
-				_, err = s.SQLExec(ctx, id, "INSERT INTO t (v) VALUES (?)", []any{id}, sqlLim)
+				_, err = s.SQLExec(ctx, sqlScope(id), "INSERT INTO t (v) VALUES (?)", []any{id}, sqlLim)
 				must(t, err)
 			}
 			for _, id := range []string{long1, long2} {
-				r, err := s.SQLQuery(ctx, id, "SELECT v FROM t", nil, sqlLim)
+				r, err := s.SQLQuery(ctx, sqlScope(id), "SELECT v FROM t", nil, sqlLim)
 				must(t, err)
 				if len(r.Rows) != 1 || r.Rows[0][0] != id {
 					t.Fatalf("%s sees %v", id[120:], r.Rows)
 				}
 			}
 			must(t, s.DeletePlugin(ctx, long1))
-			r, err := s.SQLQuery(ctx, long2, "SELECT v FROM t", nil, sqlLim)
+			r, err := s.SQLQuery(ctx, sqlScope(long2), "SELECT v FROM t", nil, sqlLim)
 			must(t, err)
 			if len(r.Rows) != 1 {
 				t.Fatal("deleting one long id touched the other")
