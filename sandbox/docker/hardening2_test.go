@@ -125,6 +125,64 @@ sc("mlock", buf, 4096)
 			},
 		},
 		{
+			// Only the native architecture is in the profile: the i386
+			// (int 0x80) and x32 syscall tables, which a filter for x86_64
+			// alone would not inspect, kill the caller with SIGSYS.
+			name: "compat syscall ABIs are killed",
+			script: `
+import ctypes, mmap, platform
+if platform.machine() != "x86_64":
+    say("x32 signal 31")
+    say("int80 signal 31")
+    sys.exit(0)
+libc = ctypes.CDLL(None, use_errno=True)
+# push rbx; mov eax, 425 (io_uring_setup); mov ebx, 8; xor ecx, ecx; int 0x80; movsxd rax, eax; pop rbx; ret
+code = bytes([0x53, 0xb8]) + (425).to_bytes(4, "little") + bytes([0xbb, 8, 0, 0, 0, 0x31, 0xc9, 0xcd, 0x80, 0x48, 0x63, 0xc0, 0x5b, 0xc3])
+m = mmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+m.write(code)
+int80 = ctypes.CFUNCTYPE(ctypes.c_long)(ctypes.addressof(ctypes.c_char.from_buffer(m)))
+for name, fn in [("x32", lambda: libc.syscall(ctypes.c_long(0x40000000 + 425), ctypes.c_ulong(8), None)), ("int80", int80)]:
+    sys.stdout.flush()
+    pid = os.fork()
+    if pid == 0:
+        os.write(1, ("%s returned %d\n" % (name, fn())).encode())
+        os._exit(0)
+    _, st = os.waitpid(pid, 0)
+    say(name + (" signal %d" % os.WTERMSIG(st) if os.WIFSIGNALED(st) else " exit %d" % os.WEXITSTATUS(st)))
+`,
+			check: func(t *testing.T, out string) {
+				if want := "x32 signal 31\nint80 signal 31\n"; out != want {
+					t.Fatalf("got:\n%s\nwant:\n%s", out, want)
+				}
+			},
+		},
+		{
+			name: "host-wide kernel and machine facts are masked",
+			script: `
+paths = ["/proc/cmdline", "/proc/config.gz", "/proc/kallsyms", "/proc/modules", "/proc/iomem",
+         "/proc/sys/kernel/random/boot_id", "/sys/kernel/vmcoreinfo", "/sys/kernel/notes", "/sys/class/dmi/id/product_uuid",
+         "/proc/meminfo", "/proc/loadavg", "/proc/stat", "/proc/vmstat", "/proc/zoneinfo", "/proc/buddyinfo",
+         "/proc/softirqs", "/proc/pressure/cpu", "/proc/diskstats", "/proc/partitions", "/proc/swaps", "/proc/interrupts"]
+for p in paths:
+    try:
+        with open(p, "rb") as f:
+            data = f.read(64)
+    except OSError:
+        continue  # absent, or unreadable: nothing to see either way
+    if data:
+        say("visible %s %r" % (p, data[:40]))
+for d in ["/sys/kernel", "/sys/block", "/sys/class/dmi"]:
+    if os.path.isdir(d) and os.listdir(d):
+        say("visible %s %s" % (d, sorted(os.listdir(d))[:5]))
+say("cpus %d" % (os.cpu_count() or 0))
+`,
+			check: func(t *testing.T, out string) {
+				if !strings.HasPrefix(out, "cpus ") || strings.Contains(out, "cpus 0\n") {
+					t.Fatalf("host facts visible, or the CPU count lost:\n%s", out)
+				}
+			},
+		},
+		{
 			name: "what plugins need still works",
 			script: `
 import threading, sqlite3, asyncio, socket, subprocess, multiprocessing, json, zlib, hashlib, decimal, mmap, signal, time
@@ -204,6 +262,25 @@ for p in ["/dev/mqueue/q", "/dev/mqueue/.q"]:
 			},
 		},
 		{
+			// Ptys come from a host-wide pool (kernel.pty.max): one plugin
+			// could hold all of them, denying every other container one.
+			name: "no pseudo-terminals",
+			script: `
+import errno
+for what, fn in [("ptmx", lambda: os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY)), ("openpty", os.openpty)]:
+    try:
+        fn()
+        say(what + " opened")
+    except OSError as e:
+        say(what + " " + errno.errorcode[e.errno])
+`,
+			check: func(t *testing.T, out string) {
+				if want := "ptmx ENOENT\nopenpty ENOENT\n"; out != want {
+					t.Fatalf("got:\n%s\nwant:\n%s", out, want)
+				}
+			},
+		},
+		{
 			name: "mountinfo names no host path for maid's mounts",
 			script: fmt.Sprintf(`
 root = %s
@@ -212,11 +289,11 @@ for line in open("/proc/self/mountinfo"):
     mp, src = f[4], f[3]
     if root in line and mp not in ("/etc/resolv.conf", "/etc/hostname", "/etc/hosts"):
         say("host path at " + mp + ": " + src)
-    if mp in ("/tmp", "/dev/shm", "/plugin", "/dev/mqueue"):
+    if mp in ("/tmp", "/dev/shm", "/plugin", "/dev/mqueue", "/dev/pts"):
         say("%%s %%s %%s" %% (mp, src, line.split(" - ")[1].split()[0]))
 `, rootJSON),
 			check: func(t *testing.T, out string) {
-				want := "/dev/mqueue / tmpfs\n/dev/shm / tmpfs\n/plugin / tmpfs\n/tmp / tmpfs\n"
+				want := "/dev/mqueue / tmpfs\n/dev/pts / tmpfs\n/dev/shm / tmpfs\n/plugin / tmpfs\n/tmp / tmpfs\n"
 				lines := strings.SplitAfter(out, "\n")
 				sortStrings(lines)
 				if got := strings.Join(lines, ""); got != want {

@@ -91,11 +91,18 @@ func (b *Backend) hostConfig(l sandbox.Limits, scratch string, labels map[string
 	return &container.HostConfig{
 		NetworkMode:    "none",
 		ReadonlyRootfs: true,
-		// /dev/mqueue, writable by anyone by default, replaced by an empty
-		// read-only tmpfs (the mq_* syscalls are refused by seccomp too).
-		Tmpfs:       map[string]string{"/dev/mqueue": "ro,nosuid,nodev,noexec,size=4k,mode=0555"},
+		// Empty read-only tmpfs over /dev/mqueue, writable by anyone by
+		// default (the mq_* syscalls are refused by seccomp too), and over
+		// /dev/pts: /dev/ptmx then leads nowhere. Ptys come from a limit
+		// shared by every container on the host (kernel.pty.max less the
+		// host's reserve, 3071 here), which one plugin could take whole.
+		Tmpfs: map[string]string{
+			"/dev/mqueue": "ro,nosuid,nodev,noexec,size=4k,mode=0555",
+			"/dev/pts":    "ro,nosuid,nodev,noexec,size=4k,mode=0555",
+		},
 		CapDrop:     []string{"ALL"},
 		SecurityOpt: []string{"no-new-privileges", seccompOpt},
+		MaskedPaths: maskedPaths(b.ncpu),
 		Resources: container.Resources{
 			Memory:     l.MemoryBytes,
 			MemorySwap: l.MemoryBytes, // equal: no swap on top of memory
@@ -128,6 +135,36 @@ func (b *Backend) hostConfig(l sandbox.Limits, scratch string, labels map[string
 		LogConfig:  container.LogConfig{Type: "none"}, // output goes to the attach stream only
 		AutoRemove: false,                             // removed by the waiter, after exit code and OOM state are read
 	}
+}
+
+// maskedPaths are the /proc and /sys paths the container sees empty (a
+// file bound to /dev/null, a directory as an empty read-only tmpfs). Setting
+// them replaces the engine's own list, so that list comes first (moby's
+// oci/defaults.go, with the thermal_throttle file of each of the engine's
+// CPUs); the rest are host-wide facts a plugin needs none of: the kernel's
+// command line, config, symbols, modules, physical memory map and
+// vmcoreinfo address (which help pick and aim a kernel exploit), the boot
+// id (a host fingerprint), and host-wide memory, load, CPU, disk and
+// pressure counters (side channels on other tenants). Paths a kernel lacks
+// are skipped by the runtime.
+func maskedPaths(ncpu int) []string {
+	paths := []string{
+		// The engine's defaults.
+		"/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore", "/proc/keys",
+		"/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
+		"/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap",
+		// maid's.
+		"/proc/cmdline", "/proc/config.gz", "/proc/kallsyms", "/proc/modules", "/proc/iomem",
+		"/proc/vmallocinfo", "/proc/sys/kernel/random/boot_id", "/sys/kernel",
+		"/sys/class/dmi", "/sys/devices/virtual/dmi",
+		"/proc/meminfo", "/proc/loadavg", "/proc/stat", "/proc/vmstat", "/proc/zoneinfo",
+		"/proc/buddyinfo", "/proc/softirqs", "/proc/pressure", "/proc/diskstats",
+		"/proc/partitions", "/proc/swaps", "/sys/block",
+	}
+	for i := 0; i < max(ncpu, 1); i++ {
+		paths = append(paths, "/sys/devices/system/cpu/cpu"+strconv.Itoa(i)+"/thermal_throttle")
+	}
+	return paths
 }
 
 // pluginVolumeBytes caps the plugin files' tmpfs: the files (at most

@@ -29,6 +29,12 @@ func TestSDKSuiteInContainer(t *testing.T) {
 			t.Fatalf("copy %s: %v", sub, err)
 		}
 	}
+	// test_spec.py reads the spec's plugin at tests/../../../plugin/
+	// testdata/spec000, which from /plugin/tests is /plugin/testdata/spec000
+	// (the parent of / is /).
+	if err := os.CopyFS(filepath.Join(dir, "testdata", "spec000"), os.DirFS("../../plugin/testdata/spec000")); err != nil {
+		t.Fatalf("copy spec000: %v", err)
+	}
 	// Any __pycache__ copied here is left out by tarDir.
 	main := `import sys, unittest
 suite = unittest.defaultTestLoader.discover("/plugin/tests", top_level_dir="/plugin/tests")
