@@ -191,11 +191,10 @@ func newEnv(t *testing.T) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sim.Bind(eng)
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); _ = eng.Run(ctx) }()
-	go func() { defer wg.Done(); _ = sim.Run(ctx) }()
+	go func() { defer wg.Done(); _ = sim.Run(ctx, eng) }()
 	t.Cleanup(func() {
 		cancel()
 		wg.Wait()
@@ -203,6 +202,7 @@ func newEnv(t *testing.T) *testEnv {
 		st.Close()
 	})
 	<-eng.Ready()
+	<-sim.Ready()
 	for _, p := range []string{"testdata/widgets", "testdata/iframe_probe", "../sdk/examples/welcome", "../sdk/examples/iframe_stats"} {
 		pkg, err := eng.InstallPath(ctx, p)
 		if err != nil {

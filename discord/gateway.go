@@ -57,7 +57,7 @@ type Gateway struct {
 	allowed map[string]bool
 	rest    *discordgo.Session // REST only; never opened
 
-	host    atomic.Value // hostBox
+	host    atomic.Pointer[Host] // set by Run: where events and commands go
 	running atomic.Bool
 	stop    chan struct{} // closed when Run is shutting down
 	regCh   chan struct{} // READY asks for a command sync
@@ -78,8 +78,6 @@ type Gateway struct {
 	failed     atomic.Int64
 	commands   atomic.Int64
 }
-
-type hostBox struct{ h Host }
 
 // shard is one gateway session. seq/sessionID are touched by discordgo's
 // event goroutine; mu guards them because discordgo can reconnect from its
@@ -144,14 +142,12 @@ func NewGateway(cfg GatewayConfig) (*Gateway, error) {
 	}, nil
 }
 
-// Bind connects the gateway to the engine. The engine takes the gateway as
-// its Discord port, so it is created after the gateway; call Bind before
-// Run.
-func (g *Gateway) Bind(h Host) { g.host.Store(hostBox{h}) }
-
+// hostOrNil is the engine Run was given, or nil before Run.
 func (g *Gateway) hostOrNil() Host {
-	b, _ := g.host.Load().(hostBox)
-	return b.h
+	if p := g.host.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // GatewayStats counts what the gateway did.
@@ -184,14 +180,17 @@ func (g *Gateway) Stats() GatewayStats {
 // Run opens every shard and serves until ctx ends; discordgo reconnects
 // and resumes dropped sessions by itself. Run returns an error only when
 // Discord refuses the bot (bad token, disallowed intents, bad shard).
-func (g *Gateway) Run(ctx context.Context) error {
-	h := g.hostOrNil()
+// Events go to h.Dispatch and slash commands to h.CallCommand. The engine
+// takes the gateway as its Discord port, so it is built first and handed
+// over here, when the gateway starts.
+func (g *Gateway) Run(ctx context.Context, h Host) error {
 	if h == nil {
-		return errors.New("run discord gateway: Bind was not called")
+		return errors.New("run discord gateway: host is nil")
 	}
 	if !g.running.CompareAndSwap(false, true) {
 		return errors.New("run discord gateway: already running")
 	}
+	g.host.Store(&h)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup // consumers, command sync, interactions

@@ -429,10 +429,9 @@ func TestGatewayRefusals(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			gw.Bind(nopHost{})
 			ctx, cancel := context.WithTimeout(context.Background(), waitTime)
 			defer cancel()
-			err = gw.Run(ctx)
+			err = gw.Run(ctx, nopHost{})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("Run = %v, want an error mentioning %q", err, tc.want)
 			}
@@ -488,10 +487,9 @@ func BenchmarkGatewayEvents(b *testing.B) {
 		b.Fatal(err)
 	}
 	h := &countHost{}
-	gw.Bind(h)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- gw.Run(ctx) }()
+	go func() { done <- gw.Run(ctx, h) }()
 	defer func() { cancel(); <-done }()
 	for !fake.Connected(0) || gw.Stats().Servers < 2 {
 		time.Sleep(time.Millisecond)

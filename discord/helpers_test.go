@@ -183,13 +183,12 @@ func startGateway(t *testing.T, cfg discord.GatewayConfig, setup func(*fakedisco
 		t.Fatal(err)
 	}
 	eng, st := newEngine(t, gw)
-	gw.Bind(eng)
 	if setup != nil {
 		setup(fake, eng)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- gw.Run(ctx) }()
+	go func() { done <- gw.Run(ctx, eng) }()
 	// Registered after newEngine's cleanups, so it runs before them: the
 	// gateway stops before the engine and the fake.
 	t.Cleanup(func() {

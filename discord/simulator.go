@@ -54,10 +54,11 @@ type SimConfig struct {
 // dashboard.Simulator, engine.Directory and engine.Discord; actions on
 // any other server are refused.
 type Simulator struct {
-	cfg  SimConfig
-	log  *slog.Logger
-	host atomic.Value // hostBox
-	out  chan engine.Event
+	cfg   SimConfig
+	log   *slog.Logger
+	host  atomic.Pointer[Host] // set by Run
+	ready chan struct{}        // closed once Run has its host
+	out   chan engine.Event
 
 	mu       sync.Mutex
 	channels []simChannel
@@ -101,7 +102,7 @@ func NewSimulator(cfg SimConfig) *Simulator {
 		log = slog.Default()
 	}
 	s := &Simulator{
-		cfg: cfg, log: log.With("component", "simulator"), out: make(chan engine.Event, 256),
+		cfg: cfg, log: log.With("component", "simulator"), out: make(chan engine.Event, 256), ready: make(chan struct{}),
 		channels: []simChannel{{SimGeneral, "general"}, {SimWelcome, "welcome"}, {SimRandom, "random"}},
 		roles: []engine.Role{
 			{ID: SimRoleMod, Name: "Moderator", Color: 0xe67e22},
@@ -124,27 +125,30 @@ func NewSimulator(cfg SimConfig) *Simulator {
 	return s
 }
 
-// Bind connects the simulator to the engine; call it before Post or Run
-// (the engine takes the simulator as its Discord port, so it comes first).
-func (s *Simulator) Bind(h Host) { s.host.Store(hostBox{h}) }
+// Ready is closed once Run has started: Post, Join and Leave work from then.
+func (s *Simulator) Ready() <-chan struct{} { return s.ready }
 
 func (s *Simulator) hostOrErr() (Host, error) {
-	b, _ := s.host.Load().(hostBox)
-	if b.h == nil {
-		return nil, fmt.Errorf("simulator: %w: not bound to an engine", engine.ErrUnavailable)
+	if p := s.host.Load(); p != nil {
+		return *p, nil
 	}
-	return b.h, nil
+	return nil, fmt.Errorf("simulator: %w: not running", engine.ErrUnavailable)
 }
 
 // Run dispatches the events that plugin actions cause (the bot's own
 // messages, reactions and role changes, as Discord echoes them) until ctx
 // ends. They go through a queue so that a plugin's action never waits on
-// that plugin's own event queue.
-func (s *Simulator) Run(ctx context.Context) error {
-	h, err := s.hostOrErr()
-	if err != nil {
-		return err
+// that plugin's own event queue. h is the engine the simulated server
+// feeds; the engine takes the simulator as its Discord port, so the
+// simulator is built first and handed the engine here.
+func (s *Simulator) Run(ctx context.Context, h Host) error {
+	if h == nil {
+		return errors.New("run simulator: host is nil")
 	}
+	if !s.host.CompareAndSwap(nil, &h) {
+		return errors.New("run simulator: already running")
+	}
+	close(s.ready)
 	for {
 		select {
 		case ev := <-s.out:

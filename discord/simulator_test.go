@@ -6,6 +6,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,17 +23,8 @@ func startSim(t *testing.T, caps string) (*discord.Simulator, *engine.Engine) {
 	t.Helper()
 	sim := discord.NewSimulator(discord.SimConfig{})
 	eng, _ := newEngine(t, sim)
-	sim.Bind(eng)
 	install(t, eng, "one", caps, discord.SimServerID)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- sim.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("simulator run: %v", err)
-		}
-	})
+	runSim(t, sim, eng)
 	return sim, eng
 }
 
@@ -136,7 +128,7 @@ func TestSimulatorRoundTrip(t *testing.T) {
 func TestSimulatorPayloadShape(t *testing.T) {
 	sim := discord.NewSimulator(discord.SimConfig{Now: func() time.Time { return time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC) }})
 	rec := &recordHost{}
-	sim.Bind(rec)
+	runSim(t, sim, rec)
 	ctx := context.Background()
 	if err := sim.Post(ctx, discord.SimServerID, discord.SimWelcome, alice, "hi <@"+alice+">"); err != nil {
 		t.Fatal(err)
@@ -144,34 +136,35 @@ func TestSimulatorPayloadShape(t *testing.T) {
 	if err := sim.Join(ctx, discord.SimServerID, dashboard.Member{ID: "100000000000000999", Name: "erin"}); err != nil {
 		t.Fatal(err)
 	}
-	if len(rec.events) != 2 {
-		t.Fatalf("events %+v", rec.events)
+	events := rec.list()
+	if len(events) != 2 {
+		t.Fatalf("events %+v", events)
 	}
 	var msg struct {
 		ID, ChannelID, GuildID, Content, Timestamp string
 		Author                                     struct{ ID, Username string }
 		Mentions                                   []struct{ ID string }
 	}
-	decode(t, rec.events[0].Data, &msg)
+	decode(t, events[0].Data, &msg)
 	var join struct {
 		GuildID string
 		User    struct{ ID, Username string }
 		Roles   []string
 	}
-	decode(t, rec.events[1].Data, &join)
+	decode(t, events[1].Data, &join)
 	for _, tc := range []struct {
 		name      string
 		got, want any
 	}{
-		{name: "message type", got: rec.events[0].Type, want: "message_create"},
-		{name: "message server", got: rec.events[0].ServerID, want: discord.SimServerID},
+		{name: "message type", got: events[0].Type, want: "message_create"},
+		{name: "message server", got: events[0].ServerID, want: discord.SimServerID},
 		{name: "guild_id", got: msg.GuildID, want: discord.SimServerID},
 		{name: "channel_id", got: msg.ChannelID, want: discord.SimWelcome},
 		{name: "author", got: msg.Author.ID + "/" + msg.Author.Username, want: alice + "/alice"},
 		{name: "timestamp", got: msg.Timestamp, want: "2026-01-02T03:04:05.000000+00:00"},
 		{name: "mentions", got: len(msg.Mentions), want: 1},
 		{name: "snowflake time", got: snowflakeTime(t, msg.ID), want: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)},
-		{name: "join type", got: rec.events[1].Type, want: "guild_member_add"},
+		{name: "join type", got: events[1].Type, want: "guild_member_add"},
 		{name: "join user", got: join.User.ID + "/" + join.User.Username, want: "100000000000000999/erin"},
 		{name: "join guild", got: join.GuildID, want: discord.SimServerID},
 	} {
@@ -187,7 +180,7 @@ func TestSimulatorPayloadShape(t *testing.T) {
 // server does not have, is refused.
 func TestSimulatorRefusesOtherServers(t *testing.T) {
 	sim := discord.NewSimulator(discord.SimConfig{})
-	sim.Bind(&recordHost{})
+	runSim(t, sim, &recordHost{})
 	ctx := context.Background()
 	const other = "200000000000000001"
 	for _, tc := range []struct {
@@ -221,8 +214,6 @@ func TestSimulatorRefusesOtherServers(t *testing.T) {
 		})
 	}
 	// Deleting a member's message is refused; the bot's own is deleted.
-	rec := &recordHost{}
-	sim.Bind(rec)
 	if err := sim.Post(ctx, discord.SimServerID, discord.SimGeneral, alice, "mine"); err != nil {
 		t.Fatal(err)
 	}
@@ -242,15 +233,46 @@ func TestSimulatorRefusesOtherServers(t *testing.T) {
 	}
 }
 
-// recordHost records dispatched events.
+// recordHost records dispatched events (from Post and from the
+// simulator's own echo loop, so under a lock).
 type recordHost struct {
 	nopHost
+	mu     sync.Mutex
 	events []engine.Event
 }
 
 func (r *recordHost) Dispatch(_ context.Context, ev engine.Event) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	r.events = append(r.events, ev)
 	return nil
+}
+
+func (r *recordHost) list() []engine.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]engine.Event(nil), r.events...)
+}
+
+// runSim runs sim against h until the test ends; it returns once Post and
+// Join work.
+func runSim(t *testing.T, sim *discord.Simulator, h discord.Host) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- sim.Run(ctx, h) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("simulator run: %v", err)
+		}
+	})
+	select {
+	case <-sim.Ready():
+	case err := <-done:
+		done <- err
+		t.Fatalf("simulator stopped before it was ready: %v", err)
+	}
 }
 
 func decode(t *testing.T, raw json.RawMessage, v any) {

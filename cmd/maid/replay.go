@@ -104,11 +104,15 @@ func replay(ctx context.Context, log *slog.Logger, a replayArgs) (replaySummary,
 		return sum, err
 	}
 	defer eng.Close()
-	sim.Bind(eng)
 	simCtx, stopSim := context.WithCancel(ctx)
 	simDone := make(chan error, 1)
-	go func() { simDone <- sim.Run(simCtx) }()
+	go func() { simDone <- sim.Run(simCtx, eng) }()
 	defer func() { stopSim(); <-simDone }()
+	select {
+	case <-sim.Ready():
+	case err := <-simDone:
+		return sum, err
+	}
 
 	for _, p := range a.plugins {
 		pkg, err := eng.InstallPath(ctx, p)

@@ -96,12 +96,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	metrics := telemetry.NewPrometheus(reg, backend.Name())
 
 	// The Discord side: the real gateway with a token, else the simulator.
+	// The engine takes it as its Discord port; it gets the engine when its
+	// actor starts.
 	var (
-		port   engine.Discord
-		dir    dashboard.Directory
-		sim    *discord.Simulator
-		gw     *discord.Gateway
-		source func(context.Context) error
+		side discordSide
+		sim  *discord.Simulator
+		gw   *discord.Gateway
 	)
 	if *token != "" {
 		in, err := discord.ParseIntents(*intents)
@@ -118,27 +118,21 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		if err != nil {
 			return fail("discord gateway", err)
 		}
-		port, dir, source = gw, gw, gw.Run
+		side = gw
 	} else {
 		sim = discord.NewSimulator(discord.SimConfig{Logger: log})
-		port, dir, source = sim, sim, sim.Run
+		side = sim
 		log.Info("no --discord-token: running the local simulator (see the dashboard's Simulator page)")
 	}
 
 	eng, err := engine.New(engine.Config{
-		Store: st, Backend: backend, Discord: port, DataDir: *dataDir, Logger: log, Observer: metrics,
+		Store: st, Backend: backend, Discord: side, DataDir: *dataDir, Logger: log, Observer: metrics,
 	})
 	if err != nil {
 		return fail("engine", err)
 	}
-	if gw != nil {
-		gw.Bind(eng)
-	} else {
-		sim.Bind(eng)
-	}
-
 	cfg := dashboard.Config{
-		Engine: eng, Directory: dir, Addr: *addr, BaseURL: *baseURL,
+		Engine: eng, Directory: side, Addr: *addr, BaseURL: *baseURL,
 		OAuth: dashboard.OAuth{
 			ClientID: *oauthID, ClientSecret: *oauthSecret,
 			AuthorizeURL: *oauthAuthorize, TokenURL: *oauthToken, APIURL: *oauthAPI,
@@ -156,12 +150,19 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 
 	actors := []actor{
 		{"engine", eng.Run},
-		{"discord", source},
+		{"discord", func(ctx context.Context) error { return side.Run(ctx, eng) }},
 		actor{"dashboard", func(ctx context.Context) error {
 			select {
 			case <-eng.Ready():
 			case <-ctx.Done():
 				return nil
+			}
+			if sim != nil {
+				select { // the simulator console posts through it
+				case <-sim.Ready():
+				case <-ctx.Done():
+					return nil
+				}
 			}
 			if sim != nil && *examples != "" {
 				seedExamples(ctx, log, eng, *examples, discord.SimServerID)
@@ -292,4 +293,12 @@ func runGroup(ctx context.Context, actors ...actor) error {
 	}
 	wg.Wait()
 	return first
+}
+
+// discordSide is what serve needs of the Discord adapter it picks: the
+// gateway or the simulator.
+type discordSide interface {
+	engine.Discord
+	engine.Directory
+	Run(ctx context.Context, h discord.Host) error
 }
