@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
@@ -38,12 +39,37 @@ func (r *renderer) sanitize(s string) template.HTML {
 }
 
 // markdown renders markdown without raw HTML, then sanitizes the result.
-func (r *renderer) markdown(src string) (template.HTML, error) {
-	var b bytes.Buffer
-	if err := r.md.Convert([]byte(src), &b); err != nil {
+// The HTML may be at most limit bytes (else errTooLarge): a few bytes of
+// markdown can expand a lot (a link reference used many times, deep
+// nesting), and the limit stops that while it is written, not after.
+func (r *renderer) markdown(src string, limit int) (template.HTML, error) {
+	lw := &limitWriter{limit: limit}
+	if err := r.md.Convert([]byte(src), lw); err != nil || lw.over {
+		if lw.over {
+			return "", errTooLarge
+		}
 		return "", fmt.Errorf("render markdown: %w", err)
 	}
-	return template.HTML(r.ugc.SanitizeBytes(b.Bytes())), nil
+	return template.HTML(r.ugc.SanitizeBytes(lw.buf.Bytes())), nil
+}
+
+// errTooLarge: a rendering went over its byte limit.
+var errTooLarge = errors.New("rendered HTML over its size limit")
+
+// limitWriter keeps at most limit bytes; past that it keeps nothing more,
+// sets over and fails every write.
+type limitWriter struct {
+	buf   bytes.Buffer
+	limit int
+	over  bool
+}
+
+func (w *limitWriter) Write(p []byte) (int, error) {
+	if w.over || w.buf.Len()+len(p) > w.limit {
+		w.over = true
+		return 0, errTooLarge
+	}
+	return w.buf.Write(p)
 }
 
 // templates holds one parsed set per page (layout + partials + the page).

@@ -1,15 +1,16 @@
 package dashboard
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html/template"
 	"math"
 	"net/http"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -20,11 +21,51 @@ import (
 // tablePageSize is the rows per page a table widget asks its handler for.
 const tablePageSize = 10
 
+// Widget size bounds (issue 14). Every widget's HTML is bounded by
+// construction (the caps below) and, as a backstop, by a byte budget it is
+// rendered into: at most maxWidgetHTML, and a page's widgets share
+// maxPageHTML between them. An answer whose view does not fit is rendered
+// again with every cap divided by 4, then by 16; what still does not fit
+// is replaced by a note. Whatever a widget leaves out, it says so in a
+// visible note.
+const (
+	maxWidgetHTML = 256 << 10
+	maxPageHTML   = 2 << 20
+	// maxFragmentsPerSession bounds the widget fragments one signed-in
+	// browser has rendered at once, so the memory of one page view is
+	// bounded whatever its transport (HTTP/2 sends all 64 at once).
+	maxFragmentsPerSession = 4
+)
+
+// renderCaps bound what a widget shows.
+type renderCaps struct {
+	Rows, Cols, Cells int // table: rows, columns, rows × columns
+	Runes             int // a table cell, a label, a list value, a stat
+	Series, Points    int // chart: series, and labels × series
+	Slices            int // pie chart slices
+	Items             int // list items
+	Text              int // runes of a text widget, an alert, a form value
+	Markdown          int // bytes of markdown source
+}
+
+var fullCaps = renderCaps{Rows: 100, Cols: 20, Cells: 1000, Runes: 200, Series: 12, Points: 2000, Slices: 50, Items: 200, Text: 16000, Markdown: 8 << 10}
+
+// scaled divides every cap by div (at least 1; at least 16 runes).
+func (c renderCaps) scaled(div int) renderCaps {
+	d := func(v, floor int) int { return max(v/div, floor) }
+	return renderCaps{Rows: d(c.Rows, 1), Cols: d(c.Cols, 1), Cells: d(c.Cells, 1), Runes: d(c.Runes, 16),
+		Series: d(c.Series, 1), Points: d(c.Points, 1), Slices: d(c.Slices, 1), Items: d(c.Items, 1),
+		Text: d(c.Text, 16), Markdown: d(c.Markdown, 16)}
+}
+
+// widgetBudget is the HTML byte budget of each widget of a page of n.
+func widgetBudget(n int) int { return min(maxWidgetHTML, maxPageHTML/max(n, 1)) }
+
 // widgetFragment calls one widget's handler and answers the widget's HTML
 // (rendered here, escaped by html/template). A handler error, timeout or
 // malformed answer becomes an error state in this widget only.
 func (s *Site) widgetFragment(c echo.Context) error {
-	_, sv, err := s.serverParam(c)
+	sess, sv, err := s.serverParam(c)
 	if err != nil {
 		return err
 	}
@@ -55,21 +96,68 @@ func (s *Site) widgetFragment(c echo.Context) error {
 		params = map[string]any{"page": pageNum, "page_size": tablePageSize, "offset": (pageNum - 1) * tablePageSize, "limit": tablePageSize}
 	}
 	raw, _ := json.Marshal(params)
-	data := map[string]any{"W": w, "Src": c.Request().URL.Path}
-	res, err := s.eng.CallDashboard(ctx, pkg.Manifest.ID, sv.ID, w.Handler(), raw)
-	if err != nil {
-		data["Error"] = widgetErr(err, s.eng)
-	} else if view, err := s.buildWidget(ctx, sv.ID, pkg.Manifest.ID, w, res, pageNum); err != nil {
-		data["Error"] = map[string]string{"Code": "bad_answer", "Message": "the handler " + w.Handler() + " returned " + err.Error()}
-	} else {
-		data["V"] = view
+	select {
+	case sess.fragments <- struct{}{}:
+		defer func() { <-sess.fragments }()
+	case <-ctx.Done():
+		return ctx.Err()
 	}
-	var b bytes.Buffer
-	if err := s.tmpl.frag.ExecuteTemplate(&b, "widget", data); err != nil {
-		return fmt.Errorf("render widget: %w", err)
+	res, err := s.eng.CallDashboard(ctx, pkg.Manifest.ID, sv.ID, w.Handler(), raw)
+	out, err := s.widgetHTML(ctx, sv.ID, pkg.Manifest.ID, w, res, err, pageNum, widgetBudget(len(page.Widgets)))
+	if err != nil {
+		return err
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")
-	return c.HTMLBlob(http.StatusOK, b.Bytes())
+	return c.HTMLBlob(http.StatusOK, out)
+}
+
+// widgetHTML renders a widget from its handler's answer (or the call's
+// error) in at most budget bytes.
+func (s *Site) widgetHTML(ctx context.Context, serverID, pluginID string, w *plugin.Widget, res json.RawMessage, callErr error, pageNum, budget int) ([]byte, error) {
+	data := map[string]any{"W": w}
+	render := func() ([]byte, error) {
+		lw := &limitWriter{limit: budget}
+		if err := s.tmpl.frag.ExecuteTemplate(lw, "widget", data); err != nil {
+			if lw.over {
+				return nil, errTooLarge
+			}
+			return nil, fmt.Errorf("render widget: %w", err)
+		}
+		return lw.buf.Bytes(), nil
+	}
+	badAnswer := func(err error) map[string]string {
+		return map[string]string{"Code": "bad_answer", "Message": "the handler " + w.Handler() + " returned " + err.Error()}
+	}
+	if callErr != nil {
+		data["Error"] = widgetErr(callErr, s.eng)
+		return render()
+	}
+	ans, err := boundedDecode(res, answerLimits)
+	if err != nil {
+		data["Error"] = badAnswer(fmt.Errorf("%s, not JSON", shorten(string(res))))
+		return render()
+	}
+	for _, div := range []int{1, 4, 16} {
+		view, notes, err := s.buildWidget(ctx, serverID, pluginID, w, ans, res, pageNum, fullCaps.scaled(div), budget)
+		if errors.Is(err, errTooLarge) {
+			continue
+		}
+		if err != nil {
+			data["Error"] = badAnswer(err)
+			return render()
+		}
+		if div > 1 {
+			notes = append(notes, "Shortened to fit the page.")
+		}
+		data["V"], data["Notes"] = view, notes
+		out, err := render()
+		if !errors.Is(err, errTooLarge) {
+			return out, err
+		}
+	}
+	delete(data, "V")
+	data["TooLarge"] = fmt.Sprintf("This widget's answer is too large to show: its HTML would be over %d KiB.", budget>>10)
+	return render()
 }
 
 func widgetErr(err error, _ *engine.Engine) map[string]string {
@@ -84,22 +172,78 @@ func widgetErr(err error, _ *engine.Engine) map[string]string {
 	return map[string]string{"Code": code, "Message": msg}
 }
 
-// display formats a JSON value for a cell or label.
-func display(v any) string {
+// display formats a decoded JSON value for a cell or label in at most n
+// runes; cut reports that it was shortened (by the decoder or here).
+func display(v any, n int) (s string, cut bool) {
 	switch x := v.(type) {
 	case nil:
-		return ""
+		return "", false
 	case string:
-		return x
+		s = x
+	case *jstr:
+		s, cut = x.S, true
 	case bool:
-		return strconv.FormatBool(x)
+		return strconv.FormatBool(x), false
 	case float64:
-		return fmtFloat(x)
+		return fmtFloat(x), false
 	case json.Number:
-		return x.String()
+		s = x.String()
+	default: // *jarr, *jobj: compact JSON, written only as far as shown
+		var b strings.Builder
+		cut = writeJSON(&b, v, 4*n)
+		s = b.String()
 	}
-	b, _ := json.Marshal(v)
-	return string(b)
+	if t := truncRunes(s, n); t != s {
+		return t, true
+	}
+	if cut {
+		s += "…"
+	}
+	return s, cut
+}
+
+// writeJSON writes v as compact JSON until b holds limit bytes; it reports
+// whether it stopped early or v had been cut by the decoder.
+func writeJSON(b *strings.Builder, v any, limit int) (cut bool) {
+	if b.Len() >= limit {
+		return true
+	}
+	switch x := v.(type) {
+	case *jarr:
+		b.WriteByte('[')
+		for i, e := range x.Elems {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			if writeJSON(b, e, limit) {
+				return true
+			}
+		}
+		b.WriteByte(']')
+		return x.N > len(x.Elems)
+	case *jobj:
+		b.WriteByte('{')
+		for i, k := range x.Keys {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			kb, _ := json.Marshal(k)
+			b.Write(kb)
+			b.WriteByte(':')
+			if writeJSON(b, x.Vals[i], limit) {
+				return true
+			}
+		}
+		b.WriteByte('}')
+		return x.N > len(x.Keys)
+	case *jstr:
+		sb, _ := json.Marshal(x.S)
+		b.Write(sb)
+		return true
+	}
+	vb, _ := json.Marshal(v)
+	b.Write(vb)
+	return false
 }
 
 func number(v any) (float64, bool) {
@@ -111,31 +255,6 @@ func number(v any) (float64, bool) {
 		return f, err == nil && !math.IsNaN(f) && !math.IsInf(f, 0)
 	}
 	return 0, false
-}
-
-// orderedKeys returns an object's keys in document order.
-func orderedKeys(raw json.RawMessage) ([]string, map[string]any, error) {
-	var m map[string]any
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return nil, nil, err
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if _, err := dec.Token(); err != nil {
-		return nil, nil, err
-	}
-	var keys []string
-	for dec.More() {
-		t, err := dec.Token()
-		if err != nil {
-			return nil, nil, err
-		}
-		keys = append(keys, t.(string))
-		var skip json.RawMessage
-		if err := dec.Decode(&skip); err != nil {
-			return nil, nil, err
-		}
-	}
-	return keys, m, nil
 }
 
 type statView struct{ Value, Change, Dir string }
@@ -165,151 +284,236 @@ type formView struct {
 	SaveURL string
 }
 
-func (s *Site) buildWidget(ctx context.Context, serverID, pluginID string, w *plugin.Widget, raw json.RawMessage, pageNum int) (any, error) {
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &obj); err != nil || obj == nil {
-		return nil, fmt.Errorf("%s, not a JSON object", shorten(string(raw)))
+// notes collects what a widget left out, for the note under it.
+type notes struct {
+	list      []string
+	shortened bool // some value was cut to its rune cap
+}
+
+func (n *notes) add(format string, args ...any) {
+	n.list = append(n.list, fmt.Sprintf(format, args...))
+}
+
+// show is display that records a shortened value.
+func (n *notes) show(v any, runes int) string {
+	s, cut := display(v, runes)
+	n.shortened = n.shortened || cut
+	return s
+}
+
+func (n *notes) done() []string {
+	if n.shortened {
+		n.list = append(n.list, "Long values are shortened.")
 	}
-	get := func(k string) any {
-		var v any
-		if r, ok := obj[k]; ok {
-			_ = json.Unmarshal(r, &v)
-		}
-		return v
+	return n.list
+}
+
+func count(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
 	}
+	return s
+}
+
+// buildWidget turns a bounded answer into the view its template shows,
+// within caps, and the notes on what it left out. raw is the answer as
+// sent, for error messages only.
+func (s *Site) buildWidget(ctx context.Context, serverID, pluginID string, w *plugin.Widget, ans decoded, raw json.RawMessage, pageNum int, caps renderCaps, budget int) (any, []string, error) {
+	obj, ok := ans.Value.(*jobj)
+	if !ok {
+		return nil, nil, fmt.Errorf("%s, not a JSON object", shorten(string(raw)))
+	}
+	get := func(k string) any { v, _ := obj.get(k); return v }
+	var n notes
 	switch w.Type {
 	case plugin.WidgetStatCard:
-		if _, ok := obj["value"]; !ok {
-			return nil, fmt.Errorf("no \"value\" (want {\"value\": 1234, \"change\": \"+12%%\"})")
+		if _, ok := obj.get("value"); !ok {
+			return nil, nil, fmt.Errorf("no \"value\" (want {\"value\": 1234, \"change\": \"+12%%\"})")
 		}
-		sv := statView{Value: display(get("value")), Change: display(get("change"))}
+		sv := statView{Value: n.show(get("value"), caps.Runes), Change: n.show(get("change"), min(caps.Runes, 64))}
 		switch {
 		case strings.HasPrefix(sv.Change, "+"):
 			sv.Dir = "up"
 		case strings.HasPrefix(sv.Change, "-"), strings.HasPrefix(sv.Change, "−"):
 			sv.Dir = "down"
 		}
-		return sv, nil
+		return sv, n.done(), nil
 	case plugin.WidgetChart:
-		var ch chartData
-		if err := json.Unmarshal(raw, &ch); err != nil {
-			return nil, fmt.Errorf("a chart that does not decode: %v (want {\"labels\": [...], \"series\": [{\"name\", \"data\"}]})", err)
+		ch, err := chartFrom(obj, w.ChartType, caps, &n)
+		if err != nil {
+			return nil, nil, err
 		}
-		if len(ch.Series) == 0 {
-			return nil, fmt.Errorf("no series (want {\"labels\": [...], \"series\": [{\"name\", \"data\"}]})")
-		}
-		return renderChart(w.ChartType, ch), nil
+		return renderChart(w.ChartType, ch), n.done(), nil
 	case plugin.WidgetTable:
-		var t struct {
-			Rows  []json.RawMessage `json:"rows"`
-			Total *float64          `json:"total"`
-		}
-		if err := json.Unmarshal(raw, &t); err != nil || t.Rows == nil {
-			return nil, fmt.Errorf("no \"rows\" list (want {\"rows\": [{...}], \"total\": 100})")
-		}
-		tv := tableView{Page: pageNum}
-		seen := map[string]bool{}
-		var maps []map[string]any
-		for i, r := range t.Rows {
-			keys, m, err := orderedKeys(r)
-			if err != nil {
-				return nil, fmt.Errorf("rows[%d] that is not an object", i)
-			}
-			for _, k := range keys {
-				if !seen[k] {
-					seen[k] = true
-					tv.Columns = append(tv.Columns, k)
-				}
-			}
-			maps = append(maps, m)
-		}
-		for _, m := range maps {
-			row := make([]string, len(tv.Columns))
-			for i, col := range tv.Columns {
-				row[i] = display(m[col])
-			}
-			tv.Rows = append(tv.Rows, row)
-		}
-		tv.Total = len(t.Rows)
-		if t.Total != nil && *t.Total >= 0 {
-			tv.Total = int(*t.Total)
-		}
-		tv.Pages = max(1, (tv.Total+tablePageSize-1)/tablePageSize)
-		tv.From = (pageNum-1)*tablePageSize + 1
-		tv.To = tv.From + len(tv.Rows) - 1
-		return tv, nil
+		tv, err := tableFrom(obj, pageNum, caps, &n)
+		return tv, n.done(), err
 	case plugin.WidgetList:
-		var l struct {
-			Items []map[string]any `json:"items"`
+		items, ok := get("items").(*jarr)
+		if !ok {
+			return nil, nil, fmt.Errorf("no \"items\" list (want {\"items\": [{\"label\", \"value\"}]})")
 		}
-		if err := json.Unmarshal(raw, &l); err != nil || l.Items == nil {
-			return nil, fmt.Errorf("no \"items\" list (want {\"items\": [{\"label\", \"value\"}]})")
+		shown := items.Elems[:min(len(items.Elems), caps.Items)]
+		out := make([]listItem, 0, len(shown))
+		for _, e := range shown {
+			it, ok := e.(*jobj)
+			if !ok {
+				return nil, nil, fmt.Errorf("an item that is not an object (want {\"items\": [{\"label\", \"value\"}]})")
+			}
+			l, _ := it.get("label")
+			v, _ := it.get("value")
+			out = append(out, listItem{Label: n.show(l, caps.Runes), Value: n.show(v, caps.Runes)})
 		}
-		out := make([]listItem, 0, len(l.Items))
-		for _, it := range l.Items {
-			out = append(out, listItem{Label: display(it["label"]), Value: display(it["value"])})
+		if items.N > len(out) {
+			n.add("Showing the first %s of %s items.", count(len(out)), count(items.N))
 		}
-		return out, nil
+		return out, n.done(), nil
 	case plugin.WidgetProgressBar:
 		v, ok := number(get("value"))
 		if !ok {
-			return nil, fmt.Errorf("no numeric \"value\" (want {\"value\": 75, \"max\": 100, \"label\": \"...\"})")
+			return nil, nil, fmt.Errorf("no numeric \"value\" (want {\"value\": 75, \"max\": 100, \"label\": \"...\"})")
 		}
 		m, ok := number(get("max"))
 		if !ok || m <= 0 {
 			m = 100
 		}
 		clamped := math.Max(0, math.Min(v, m))
-		return progressView{Value: fmtFloat(v), Max: fmtFloat(m), Label: display(get("label")), V: clamped, M: m,
-			Percent: strconv.FormatFloat(clamped/m*100, 'f', 0, 64) + "%"}, nil
+		return progressView{Value: fmtFloat(v), Max: fmtFloat(m), Label: n.show(get("label"), caps.Runes), V: clamped, M: m,
+			Percent: strconv.FormatFloat(clamped/m*100, 'f', 0, 64) + "%"}, n.done(), nil
 	case plugin.WidgetText:
-		t, ok := get("text").(string)
-		if !ok {
-			return nil, fmt.Errorf("no \"text\" string")
+		t := get("text")
+		switch t.(type) {
+		case string, *jstr:
+		default:
+			return nil, nil, fmt.Errorf("no \"text\" string")
 		}
-		return t, nil
+		txt, cut := display(t, caps.Text)
+		if cut {
+			n.add("The text is shortened to %s characters.", count(caps.Text))
+		}
+		return txt, n.list, nil
 	case plugin.WidgetMarkdown:
-		md, ok := get("markdown").(string)
-		if !ok {
-			return nil, fmt.Errorf("no \"markdown\" string")
+		var md string
+		switch x := get("markdown").(type) {
+		case string:
+			md = x
+		case *jstr:
+			md = x.S
+			n.add("Showing the first %s bytes of the markdown.", count(len(md)))
+		default:
+			return nil, nil, fmt.Errorf("no \"markdown\" string")
 		}
-		return s.renders.markdown(md)
+		if len(md) > caps.Markdown {
+			cutAt := caps.Markdown
+			for cutAt > 0 && !utf8.RuneStart(md[cutAt]) {
+				cutAt--
+			}
+			md = md[:cutAt]
+			n.list = []string{fmt.Sprintf("Showing the first %s bytes of the markdown (the limit is %s).", count(len(md)), count(fullCaps.Markdown))}
+		}
+		h, err := s.renders.markdown(md, budget)
+		return h, n.list, err
 	case plugin.WidgetAlert:
 		lvl, _ := get("level").(string)
 		if lvl != "info" && lvl != "warn" && lvl != "error" {
-			return nil, fmt.Errorf("level %q; want info, warn or error", lvl)
+			return nil, nil, fmt.Errorf("level %q; want info, warn or error", truncRunes(lvl, 32))
 		}
-		return alertView{Level: lvl, Message: display(get("message"))}, nil
+		return alertView{Level: lvl, Message: n.show(get("message"), caps.Text)}, n.done(), nil
 	case plugin.WidgetForm:
-		var f struct {
-			Values map[string]any `json:"values"`
+		values, ok := get("values").(*jobj)
+		if !ok {
+			return nil, nil, fmt.Errorf("no \"values\" object (want {\"values\": {...}})")
 		}
-		if err := json.Unmarshal(raw, &f); err != nil || f.Values == nil {
-			return nil, fmt.Errorf("no \"values\" object (want {\"values\": {...}})")
-		}
-		return s.buildForm(ctx, serverID, pluginID, w, f.Values)
+		fv, err := s.buildForm(ctx, serverID, pluginID, w, values, caps, &n)
+		return fv, n.done(), err
 	}
-	return nil, fmt.Errorf("a widget of unknown type %q", w.Type)
+	return nil, nil, fmt.Errorf("a widget of unknown type %q", w.Type)
+}
+
+// tableFrom builds a table view: columns are the rows' keys in order of
+// first appearance, at most caps.Cols of them, and at most caps.Rows rows
+// and caps.Cells cells.
+func tableFrom(obj *jobj, pageNum int, caps renderCaps, n *notes) (tableView, error) {
+	rowsV, _ := obj.get("rows")
+	rows, ok := rowsV.(*jarr)
+	if !ok {
+		return tableView{}, fmt.Errorf("no \"rows\" list (want {\"rows\": [{...}], \"total\": 100})")
+	}
+	tv := tableView{Page: pageNum}
+	shown := rows.Elems[:min(len(rows.Elems), caps.Rows)]
+	col := map[string]int{}
+	moreCols := false
+	for i, r := range shown {
+		o, ok := r.(*jobj)
+		if !ok {
+			return tableView{}, fmt.Errorf("rows[%d] that is not an object", i)
+		}
+		moreCols = moreCols || o.N > len(o.Keys)
+		for _, k := range o.Keys {
+			if _, seen := col[k]; seen {
+				continue
+			}
+			if len(tv.Columns) == caps.Cols {
+				moreCols = true
+				continue
+			}
+			col[k] = len(tv.Columns)
+			tv.Columns = append(tv.Columns, truncRunes(k, min(caps.Runes, 64)))
+		}
+	}
+	if len(tv.Columns) > 0 {
+		shown = shown[:min(len(shown), caps.Cells/len(tv.Columns))]
+	}
+	for _, r := range shown {
+		o := r.(*jobj)
+		row := make([]string, len(tv.Columns))
+		for i, k := range o.Keys {
+			if c, ok := col[k]; ok {
+				row[c] = n.show(o.Vals[i], caps.Runes) // a repeated key: the last one wins
+			}
+		}
+		tv.Rows = append(tv.Rows, row)
+	}
+	if rows.N > len(tv.Rows) {
+		n.add("Showing the first %s of %s rows the handler returned.", count(len(tv.Rows)), count(rows.N))
+	}
+	if moreCols {
+		n.add("Showing the first %s columns; the rows have more.", count(len(tv.Columns)))
+	}
+	tv.Total = rows.N
+	if t, ok := obj.get("total"); ok {
+		if f, ok := t.(float64); ok && f >= 0 {
+			tv.Total = int(math.Min(f, 1e12)) // a page count, not an overflow
+		}
+	}
+	tv.Pages = max(1, (tv.Total+tablePageSize-1)/tablePageSize)
+	tv.From = (pageNum-1)*tablePageSize + 1
+	tv.To = tv.From + len(tv.Rows) - 1
+	return tv, nil
 }
 
 func shorten(s string) string {
 	if len(s) > 80 {
-		return s[:80] + "…"
+		cut := 80
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		return s[:cut] + "…"
 	}
 	return s
 }
 
-func (s *Site) buildForm(ctx context.Context, serverID, pluginID string, w *plugin.Widget, values map[string]any) (formView, error) {
+func (s *Site) buildForm(ctx context.Context, serverID, pluginID string, w *plugin.Widget, values *jobj, caps renderCaps, n *notes) (formView, error) {
 	fv := formView{SaveURL: "/p/" + pluginID + "/dashboard/rpc/" + w.SaveHandler() + "?discord_srv_id=" + serverID}
 	dir := s.cfg.Directory
 	for _, f := range w.Fields {
 		ff := formField{Name: f.Name, Label: f.Label, Type: f.Type}
-		v := values[f.Name]
+		v, _ := values.get(f.Name)
 		switch f.Type {
 		case "checkbox":
 			ff.Checked, _ = v.(bool)
 		default:
-			ff.Value = display(v)
+			ff.Value = n.show(v, caps.Text)
 		}
 		var opts []formOption
 		switch f.Type {
@@ -364,13 +568,88 @@ func (s *Site) buildForm(ctx context.Context, serverID, pluginID string, w *plug
 	return fv, nil
 }
 
-// chartData is the chart widget's answer (spec 000).
+// chartData is the chart widget's answer (spec 000), bounded: labels as
+// shown, and every series' data.
 type chartData struct {
-	Labels []any `json:"labels"`
-	Series []struct {
-		Name string    `json:"name"`
-		Data []float64 `json:"data"`
-	} `json:"series"`
+	Labels []string
+	Series []chartSeries
+}
+
+type chartSeries struct {
+	Name string
+	Data []float64
+}
+
+const chartShape = `(want {"labels": [...], "series": [{"name", "data"}]})`
+
+// chartFrom reads a chart answer within caps: at most caps.Series series
+// and caps.Points points in all (so labels × series), caps.Slices for a
+// pie's single series.
+func chartFrom(obj *jobj, kind string, caps renderCaps, n *notes) (chartData, error) {
+	var ch chartData
+	var labels, series *jarr
+	if v, ok := obj.get("labels"); ok && v != nil {
+		if labels, ok = v.(*jarr); !ok {
+			return ch, fmt.Errorf("\"labels\" that is not a list %s", chartShape)
+		}
+	}
+	if v, ok := obj.get("series"); ok && v != nil {
+		if series, ok = v.(*jarr); !ok {
+			return ch, fmt.Errorf("\"series\" that is not a list %s", chartShape)
+		}
+	}
+	if series == nil || len(series.Elems) == 0 {
+		return ch, fmt.Errorf("no series %s", chartShape)
+	}
+	nSeries := min(len(series.Elems), caps.Series)
+	if series.N > nSeries {
+		n.add("Showing the first %s of %s series.", count(nSeries), count(series.N))
+	}
+	// Points per series: every series gets the same share.
+	perSeries := max(caps.Points/nSeries, 1)
+	if kind == "pie" { // one series, one slice and legend entry per point
+		perSeries = min(caps.Slices, caps.Points)
+	}
+	width := 0
+	if labels != nil {
+		width = labels.N
+	}
+	for i, e := range series.Elems[:nSeries] {
+		o, ok := e.(*jobj)
+		if !ok {
+			return ch, fmt.Errorf("series[%d] that is not an object %s", i, chartShape)
+		}
+		name, _ := o.get("name")
+		cs := chartSeries{Name: n.show(name, min(caps.Runes, 64))}
+		if d, ok := o.get("data"); ok && d != nil {
+			data, ok := d.(*jarr)
+			if !ok {
+				return ch, fmt.Errorf("series[%d].data that is not a list %s", i, chartShape)
+			}
+			width = max(width, data.N)
+			for j, v := range data.Elems[:min(len(data.Elems), perSeries)] {
+				switch x := v.(type) {
+				case nil:
+					cs.Data = append(cs.Data, 0)
+				case float64:
+					cs.Data = append(cs.Data, x)
+				default:
+					return ch, fmt.Errorf("series[%d].data[%d] that is not a number %s", i, j, chartShape)
+				}
+			}
+		}
+		ch.Series = append(ch.Series, cs)
+	}
+	shownWidth := min(width, perSeries)
+	if labels != nil {
+		for _, l := range labels.Elems[:min(len(labels.Elems), shownWidth)] {
+			ch.Labels = append(ch.Labels, n.show(l, min(caps.Runes, 64)))
+		}
+	}
+	if width > shownWidth {
+		n.add("Showing the first %s of %s points.", count(shownWidth), count(width))
+	}
+	return ch, nil
 }
 
 type chartView struct {
@@ -391,7 +670,7 @@ func renderChart(kind string, ch chartData) chartView {
 	}
 	label := func(i int) string {
 		if i < len(ch.Labels) {
-			return display(ch.Labels[i])
+			return ch.Labels[i]
 		}
 		return strconv.Itoa(i + 1)
 	}
@@ -524,12 +803,22 @@ func renderPie(b *strings.Builder, ch chartData, label func(int) string, W, H fl
 	}
 }
 
+// truncRunes shortens s to n runes, the last one "…".
 func truncRunes(s string, n int) string {
-	r := []rune(s)
-	if len(r) <= n {
+	if len(s) <= n {
 		return s
 	}
-	return string(r[:n-1]) + "…"
+	runes := 0
+	for i := range s {
+		if runes == n-1 {
+			if _, size := utf8.DecodeRuneInString(s[i:]); len(s)-i > size {
+				return s[:i] + "…"
+			}
+			return s
+		}
+		runes++
+	}
+	return s
 }
 
 // niceCeil rounds v up to 1, 2, 2.5 or 5 times a power of ten.

@@ -1,7 +1,6 @@
 package dashboard
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"strings"
@@ -48,18 +47,8 @@ var fuzzWidgets = []plugin.Widget{
 
 // renderOne builds and renders one widget the way widgetFragment does.
 func renderOne(s *Site, w *plugin.Widget, raw []byte) (string, error) {
-	data := map[string]any{"W": w, "Src": "/x"}
-	v, err := s.buildWidget(context.Background(), "1", "p", w, raw, 1)
-	if err != nil {
-		data["Error"] = map[string]string{"Code": "bad_answer", "Message": err.Error()}
-	} else {
-		data["V"] = v
-	}
-	var b bytes.Buffer
-	if err := s.tmpl.frag.ExecuteTemplate(&b, "widget", data); err != nil {
-		return "", err
-	}
-	return b.String(), nil
+	out, err := s.widgetHTML(context.Background(), "1", "p", w, raw, nil, 1, maxWidgetHTML)
+	return string(out), err
 }
 
 func TestBuildWidgetShapes(t *testing.T) {
