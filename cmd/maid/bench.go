@@ -88,7 +88,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			return openBackend(ctx, f, quiet)
 		},
 		OpenStore: func(ctx context.Context, dsn string) (engine.Store, error) {
-			return openStore(ctx, dsn, quiet)
+			return openStore(ctx, dsn, "", quiet)
 		},
 		Plugins: *plugins, Events: *events, Starts: *starts, Concurrency: *conc,
 		Pool: bf.pool, Budget: budgetBytes, PostgresDSN: *db, Out: *out,

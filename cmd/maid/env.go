@@ -20,7 +20,7 @@ type runningEngine struct {
 // returns once the engine has loaded the installed plugins; Close stops
 // the engine, then closes the backend and the store.
 func startEngine(ctx context.Context, log *slog.Logger, bf backendFlags, dsn, dataDir string, d engine.Discord) (*runningEngine, error) {
-	st, err := openStore(ctx, dsn, log)
+	st, err := openStore(ctx, dsn, dataDir, log)
 	if err != nil {
 		return nil, err
 	}

@@ -65,3 +65,34 @@ func TestReplay(t *testing.T) {
 		})
 	}
 }
+
+// TestDataDirHoldsPluginSQL: --data-dir holds the plugins' SQLite
+// databases, as its help says, not the main database's directory.
+func TestDataDirHoldsPluginSQL(t *testing.T) {
+	plugin := filepath.Join(t.TempDir(), "sqlwriter")
+	os.MkdirAll(plugin, 0o755)
+	os.WriteFile(filepath.Join(plugin, "manifest.json"), []byte(`{"id": "sqlwriter", "name": "x", "version": "1.0.0", "script": "__main__.py", "capabilities": ["storage:sql"]}`), 0o644)
+	os.WriteFile(filepath.Join(plugin, "__main__.py"), []byte(`from maid_sdk import Plugin
+plugin = Plugin()
+
+@plugin.on_event("message_create")
+def write(ctx, event):
+    ctx.sql.execute("CREATE TABLE IF NOT EXISTS seen (content TEXT)")
+    ctx.sql.execute("INSERT INTO seen VALUES (?)", [event["content"]])
+
+plugin.run()
+`), 0o644)
+	events := filepath.Join(t.TempDir(), "events.jsonl")
+	os.WriteFile(events, []byte(`{"type": "message_create", "discord_srv_id": "7", "data": {"content": "hi", "author": {"id": "11"}}}`+"\n"), 0o644)
+	dbDir, dataDir := t.TempDir(), t.TempDir()
+	var stdout, stderr bytes.Buffer
+	args := []string{"replay", "--backend", "process", "--db", "sqlite://" + filepath.Join(dbDir, "maid.db"), "--data-dir", dataDir, "--server", "7", "--plugin", plugin, events}
+	if code := run(args, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, stdout.String(), stderr.String())
+	}
+	inData, _ := filepath.Glob(filepath.Join(dataDir, "plugin-sql", "sqlwriter", "*.db"))
+	inDB, _ := filepath.Glob(filepath.Join(dbDir, "plugin-sql", "*", "*.db"))
+	if len(inData) != 1 || len(inDB) != 0 {
+		t.Fatalf("plugin SQL databases: %v under --data-dir, %v beside the main database; want one under --data-dir only", inData, inDB)
+	}
+}

@@ -80,7 +80,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if err := os.MkdirAll(*dataDir, 0o755); err != nil {
 		return fail("create data dir", err)
 	}
-	st, err := openStore(ctx, *db, log)
+	st, err := openStore(ctx, *db, *dataDir, log)
 	if err != nil {
 		return fail("open store", err)
 	}

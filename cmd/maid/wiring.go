@@ -101,6 +101,8 @@ func openBackend(ctx context.Context, f backendFlags, log *slog.Logger) (sandbox
 
 // openStore opens the store named by a DSN: sqlite://PATH or postgres://...
 // Plugin SQL databases (SQLite) live beside the main database file.
-func openStore(ctx context.Context, dsn string, log *slog.Logger) (*store.Store, error) {
-	return store.Open(ctx, dsn, store.Options{Logger: log})
+// openStore opens the store at dsn; on SQLite, plugin SQL databases live
+// under dataDir (empty: beside the main database).
+func openStore(ctx context.Context, dsn, dataDir string, log *slog.Logger) (*store.Store, error) {
+	return store.Open(ctx, dsn, store.Options{Logger: log, DataDir: dataDir})
 }
