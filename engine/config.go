@@ -159,6 +159,9 @@ type Config struct {
 	Logger   *slog.Logger
 	Observer Observer         // nil: no observation
 	Now      func() time.Time // nil: time.Now
+	// HostVersion is maid's build version, told to plugins in the
+	// handshake (plugin.host_version). Empty: "dev".
+	HostVersion string
 }
 
 // Observer receives what the engine does, for metrics exporters.

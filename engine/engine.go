@@ -79,6 +79,14 @@ func New(cfg Config) (*Engine, error) {
 	return e, nil
 }
 
+// hostVersion is the version plugins are told they run on.
+func (e *Engine) hostVersion() string {
+	if e.cfg.HostVersion == "" {
+		return "dev"
+	}
+	return e.cfg.HostVersion
+}
+
 func (e *Engine) now() time.Time {
 	if e.cfg.Now != nil {
 		return e.cfg.Now()

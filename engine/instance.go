@@ -20,9 +20,6 @@ import (
 // ProtocolVersion is the plugin protocol this host speaks (docs/protocol.md).
 const ProtocolVersion = 1
 
-// HostVersion is reported to plugins in the handshake.
-var HostVersion = "0.1.0"
-
 // hello is the plugin's handshake (maid.hello params).
 type hello struct {
 	Protocol   int      `json:"protocol"`
@@ -293,7 +290,7 @@ func (inst *instance) handleHello(params json.RawMessage) (any, error) {
 	return map[string]any{
 		"protocol":     ProtocolVersion,
 		"plugin_id":    inst.h.id,
-		"host_version": HostVersion,
+		"host_version": inst.h.e.hostVersion(),
 		"limits": map[string]any{
 			"max_line_bytes":       inst.h.e.limits.MaxLineBytes,
 			"max_in_flight":        inst.h.e.limits.MaxInFlight,

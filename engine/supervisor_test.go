@@ -67,6 +67,12 @@ func (b *countingBackend) startTimes() []time.Time {
 // store until the test ends.
 func startEngine(t *testing.T, lim engine.Limits, now func() time.Time) *rig {
 	t.Helper()
+	return startEngineWith(t, func(c *engine.Config) { c.Limits, c.Now = lim, now })
+}
+
+// startEngineWith is startEngine with the Config as set by configure.
+func startEngineWith(t *testing.T, configure func(*engine.Config)) *rig {
+	t.Helper()
 	p, err := process.New(process.Config{})
 	if err != nil {
 		t.Fatal(err)
@@ -80,7 +86,9 @@ func startEngine(t *testing.T, lim engine.Limits, now func() time.Time) *rig {
 		t.Fatal(err)
 	}
 	obs := &countingObserver{}
-	eng, err := engine.New(engine.Config{Store: st, Backend: b, DataDir: dir, Discord: &enginetest.Recorder{}, Limits: lim, Now: now, Observer: obs})
+	cfg := engine.Config{Store: st, Backend: b, DataDir: dir, Discord: &enginetest.Recorder{}, Observer: obs}
+	configure(&cfg)
+	eng, err := engine.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -392,6 +400,34 @@ func TestInstallRules(t *testing.T) {
 			}
 			if !errors.Is(err, engine.ErrInvalid) || !strings.Contains(err.Error(), tc.wantErr) {
 				t.Fatalf("install: %v, want ErrInvalid mentioning %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+// TestHostVersion: plugins are told the maid build's version.
+func TestHostVersion(t *testing.T) {
+	for _, tc := range []struct{ name, version, want string }{
+		{name: "build version", version: "1.2.3", want: "1.2.3"},
+		{name: "unset", want: "dev"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := startEngineWith(t, func(c *engine.Config) { c.HostVersion = tc.version })
+			id := r.install(t, writePlugin(t, "version", `from maid_sdk import Plugin
+plugin = Plugin()
+
+@plugin.on_dashboard("version")
+def version(ctx, params):
+    return {"v": plugin.host_version}
+
+plugin.run()
+`), "1")
+			out, err := r.eng.CallDashboard(withTimeout(t, time.Minute), id, "1", "version", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := `{"v":"` + tc.want + `"}`; string(out) != want {
+				t.Fatalf("got %s, want %s", out, want)
 			}
 		})
 	}

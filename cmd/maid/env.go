@@ -29,7 +29,7 @@ func startEngine(ctx context.Context, log *slog.Logger, bf backendFlags, dsn, da
 		st.Close()
 		return nil, err
 	}
-	eng, err := engine.New(engine.Config{Store: st, Backend: backend, DataDir: dataDir, Logger: log, Discord: d})
+	eng, err := engine.New(engine.Config{Store: st, Backend: backend, DataDir: dataDir, Logger: log, Discord: d, HostVersion: version})
 	if err != nil {
 		backend.Close()
 		st.Close()

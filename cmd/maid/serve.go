@@ -126,7 +126,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 
 	eng, err := engine.New(engine.Config{
-		Store: st, Backend: backend, Discord: side, DataDir: *dataDir, Logger: log, Observer: metrics,
+		Store: st, Backend: backend, Discord: side, DataDir: *dataDir, Logger: log, Observer: metrics, HostVersion: version,
 	})
 	if err != nil {
 		return fail("engine", err)
