@@ -1,14 +1,17 @@
 package docker
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/maidhq/maid/sandbox"
+	"github.com/maidhq/maid/sandbox/sandboxtest"
 )
 
 // syscallProbe is a Python helper for the scripts below: sc(name, *args)
@@ -427,5 +430,51 @@ func TestSeccompProfile(t *testing.T) {
 	}
 	if !strings.HasPrefix(seccompOpt, "seccomp={") || strings.Contains(seccompOpt, "\n") {
 		t.Errorf("security option not compact JSON: %.40q", seccompOpt)
+	}
+}
+
+// TestPerUserQuotasNotShared: the kernel keeps some limits per uid across
+// all containers. With one uid for every plugin, one plugin holding all of
+// its uid's inotify instances (128 by default) left none for any other;
+// with a uid per container (guestUser) the second plugin still gets one.
+func TestPerUserQuotasNotShared(t *testing.T) {
+	b := newTestBackend(t, Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	hog := sandboxtest.Start(t, ctx, b, `
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+fds = []
+while len(fds) < 100000:
+    fd = libc.inotify_init1(0)
+    if fd < 0:
+        break
+    fds.append(fd)
+say("held %d uid %d" % (len(fds), os.getuid()))
+inp.read()
+`, nil)
+	go io.Copy(io.Discard, hog.Stderr())
+	line, err := bufio.NewReader(hog.Stdout()).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "held ") {
+		t.Fatalf("hog: %q, %v", line, err)
+	}
+	defer func() {
+		hog.Stdin().Close()
+		hog.Wait(ctx)
+	}()
+	out, stderr, ex := runScript(t, b, `
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+fd = libc.inotify_init1(0)
+say("got %d uid %d" % (fd, os.getuid()))
+`, sandbox.Limits{})
+	if ex.Code != 0 {
+		t.Fatalf("exit %v: %s", ex, stderr)
+	}
+	var got, uid, held, hogUID int
+	fmt.Sscanf(out, "got %d uid %d", &got, &uid)
+	fmt.Sscanf(line, "held %d uid %d", &held, &hogUID)
+	if got < 0 {
+		t.Fatalf("after another plugin took %d inotify instances, this one got none (uids %d and %d)", held, hogUID, uid)
 	}
 }

@@ -107,10 +107,13 @@ for line in open("/proc/self/status"):
 		},
 		{
 			name:   "non-root user",
-			script: `say("uid=%d euid=%d gid=%d egid=%d" % (os.getuid(), os.geteuid(), os.getgid(), os.getegid()))`,
+			script: `say("%d %d %d %d %s" % (os.getuid(), os.geteuid(), os.getgid(), os.getegid(), os.getgroups()))`,
 			check: func(t *testing.T, out string, ex sandbox.Exit) {
-				if out != "uid=65534 euid=65534 gid=65534 egid=65534\n" {
-					t.Fatalf("ids: %q", out)
+				var uid, euid, gid, egid int
+				var groups string
+				if _, err := fmt.Sscanf(out, "%d %d %d %d %s", &uid, &euid, &gid, &egid, &groups); err != nil ||
+					uid < guestUIDBase || euid != uid || gid != uid || egid != uid || (groups != "[]" && groups != fmt.Sprintf("[%d]", gid)) {
+					t.Fatalf("ids (uid euid gid egid groups): %q", out)
 				}
 			},
 		},

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -167,6 +168,26 @@ func maskedPaths(ncpu int) []string {
 	return paths
 }
 
+// guestUser picks the uid and gid a container runs as: random, above every
+// uid a host assigns, and different for each container. Why not one fixed
+// uid (65534 before): the kernel keeps some limits per user, across
+// containers, so with one uid for all, one plugin could take the whole
+// quota from every other: inotify instances (128 by default), pipe buffer
+// pages, pending signals, process count (RLIMIT_NPROC). A uid of its own
+// also keeps signals and /proc access apart should namespaces fail. Two
+// containers share a uid with odds of about n²/2^31 for n containers.
+func guestUser() string {
+	var b [4]byte
+	rand.Read(b[:])
+	id := strconv.FormatUint(uint64(guestUIDBase+binary.BigEndian.Uint32(b[:])%guestUIDSpan), 10)
+	return id + ":" + id
+}
+
+const (
+	guestUIDBase = 1 << 30
+	guestUIDSpan = 1<<31 - 2 - guestUIDBase // below 2^31-1, clear of (uid_t)-1
+)
+
 // pluginVolumeBytes caps the plugin files' tmpfs: the files (at most
 // maxPluginBytes) plus a page per file and directory of slack.
 const pluginVolumeBytes = 2 * maxPluginBytes
@@ -213,7 +234,7 @@ func (b *Backend) create(ctx context.Context, name, plugin, role string, l sandb
 	}
 	cfg := &container.Config{
 		Image:           b.image,
-		User:            "65534:65534",
+		User:            guestUser(),
 		Entrypoint:      []string{"python3", "-m", "maid_sdk"},
 		Cmd:             []string{},
 		Env:             envList,
