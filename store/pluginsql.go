@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/maidhq/maid/engine"
 )
@@ -151,7 +152,7 @@ func jsonValue(v any, dbType string) (any, int64) {
 		}
 		return x, 8
 	case string:
-		return x, int64(len(x))
+		return x, jsonStringLen(x)
 	case []byte:
 		switch strings.ToUpper(dbType) {
 		case "NUMERIC", "DECIMAL":
@@ -163,7 +164,8 @@ func jsonValue(v any, dbType string) (any, int64) {
 				return json.RawMessage(append([]byte(nil), x...)), int64(len(x))
 			}
 		}
-		return string(x), int64(len(x))
+		str := string(x)
+		return str, jsonStringLen(str)
 	case time.Time:
 		s := x.Format(time.RFC3339Nano)
 		return s, int64(len(s))
@@ -171,6 +173,27 @@ func jsonValue(v any, dbType string) (any, int64) {
 		s := fmt.Sprint(x)
 		return s, int64(len(s))
 	}
+}
+
+// jsonStringLen is the size of s as encoding/json writes it: control
+// characters and <, >, & become six-byte \u escapes, invalid UTF-8 bytes
+// three-byte U+FFFD. Counting the raw length instead let a result of NUL
+// bytes within MaxBytes become six times that once encoded.
+func jsonStringLen(s string) int64 {
+	n := int64(len(s)) + 2
+	for i, r := range s {
+		switch {
+		case r < 0x20 || r == '<' || r == '>' || r == '&':
+			n += 5
+		case r == '"' || r == '\\':
+			n++
+		case r == utf8.RuneError && len(s) > i && s[i] != 0xef: // an invalid byte, not a literal U+FFFD
+			n += 2
+		case r == '\u2028' || r == '\u2029':
+			n += 3
+		}
+	}
+	return n
 }
 
 // numericFits reports whether a numeric's text has at most 15 significant

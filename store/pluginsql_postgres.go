@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -57,6 +58,11 @@ type pgPluginSQL struct {
 	mu    sync.Mutex // guards pools, tick and each pool's users/used; held while creating roles and dropping
 	pools map[sqliteKey]*pgPluginPool
 	tick  uint64
+
+	// frameLimit bounds each message a plugin session's server sends
+	// (pgwire.go); set from each statement's limits.
+	frameLimit atomic.Int64
+	tlsConns   atomic.Int64 // plugin connections over TLS, not bounded
 }
 
 type pgPluginPool struct {
@@ -154,10 +160,12 @@ func (p *pgPluginSQL) get(ctx context.Context, k sqliteKey) (*pgPluginPool, erro
 	}
 	u := *p.base
 	u.User = url.UserPassword(role, password)
-	db, err := sql.Open("postgres", u.String())
+	conn, err := pq.NewConnector(u.String())
 	if err != nil {
 		return nil, fmt.Errorf("open plugin connection: %w", err)
 	}
+	conn.Dialer(frameDialer{limit: &p.frameLimit, tls: &p.tlsConns})
+	db := sql.OpenDB(conn)
 	db.SetMaxOpenConns(2)
 	db.SetMaxIdleConns(1)
 	db.SetConnMaxIdleTime(2 * time.Minute)
@@ -232,6 +240,11 @@ func (p *pgPluginSQL) run(ctx context.Context, scope engine.Scope, query string,
 		}
 	}
 	query = rebindQmarks(query, sc)
+	if lim.MaxBytes > 0 {
+		// One row may be up to MaxBytes; every other message (errors,
+		// notices, column descriptions) fits in the slack.
+		p.frameLimit.Store(max(lim.MaxBytes, 64<<10) + 64<<10)
+	}
 	bargs, err := bindArgs(args)
 	if err != nil {
 		return engine.SQLResult{}, engine.ExecResult{}, err
@@ -297,7 +310,9 @@ func (p *pgPluginSQL) runOnce(ctx context.Context, pp *pgPluginPool, query strin
 	if lim.Timeout > 0 {
 		timeout = max(lim.Timeout.Milliseconds(), 1)
 	}
-	if _, err := tx.ExecContext(lctx, fmt.Sprintf("SET LOCAL search_path TO %s; SET LOCAL statement_timeout = %d; SET LOCAL standard_conforming_strings = on",
+	// work_mem bounds the server's memory per sort or hash before it spills
+	// to temporary files (maid's own memory is bounded by pgwire.go).
+	if _, err := tx.ExecContext(lctx, fmt.Sprintf("SET LOCAL search_path TO %s; SET LOCAL statement_timeout = %d; SET LOCAL standard_conforming_strings = on; SET LOCAL work_mem = '4MB'",
 		pqIdent(pp.schema), timeout)); err != nil {
 		return fail(pgErr(ctx, lctx, err))
 	}

@@ -918,6 +918,14 @@ var suite = []suiteCase{
 		lim.MaxBytes = 1000
 		_, err = s.SQLQuery(ctx, sqlScope(id), "SELECT v FROM t", nil, lim)
 		wantErr(t, err, engine.ErrSQLLimit)
+		// The byte cap counts values as JSON encodes them: 100,000 '<'
+		// are 600,000 bytes of \u003c.
+		lim = sqlLim
+		lim.MaxBytes = 200_000
+		_, err = s.SQLQuery(ctx, sqlScope(id), "SELECT ? AS v", []any{strings.Repeat("<", 100_000)}, lim)
+		wantErr(t, err, engine.ErrSQLLimit)
+		_, err = s.SQLQuery(ctx, sqlScope(id), "SELECT ? AS v", []any{strings.Repeat("a", 100_000)}, lim)
+		must(t, err)
 		lim = sqlLim
 		lim.Timeout = 200 * time.Millisecond
 		_, err = s.SQLQuery(ctx, sqlScope(id), "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c", nil, lim)
