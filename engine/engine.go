@@ -26,24 +26,15 @@ import (
 // actor loop); the other methods may be called from any goroutine while Run
 // is running.
 type Engine struct {
-	cfg        Config
-	limits     Limits
-	log        *slog.Logger
-	observer   Observer
+	*deps      // shared with every supervisor
 	pluginsDir string
 
-	runCh   chan func(spawn func(*host))
+	runCh   chan func(spawn func(*supervisor))
 	ready   chan struct{}
 	started atomic.Bool
 
-	mu       sync.RWMutex
-	hosts    map[string]*host
-	settings *settingsCache
-
-	routed   atomic.Int64
-	overflow atomic.Int64
-	restarts atomic.Int64
-	running  atomic.Int64
+	mu   sync.RWMutex
+	sups map[string]*supervisor // by plugin id
 }
 
 // New checks cfg and returns an engine that is not yet running.
@@ -56,42 +47,40 @@ func New(cfg Config) (*Engine, error) {
 	case cfg.DataDir == "":
 		return nil, fmt.Errorf("new engine: %w: data dir is required", ErrInvalid)
 	}
+	d := &deps{
+		store:       cfg.Store,
+		backend:     cfg.Backend,
+		discord:     cfg.Discord,
+		limits:      cfg.Limits.withDefaults(),
+		clock:       cfg.Now,
+		log:         cfg.Logger,
+		observer:    cfg.Observer,
+		hostVersion: cfg.HostVersion,
+	}
+	if d.clock == nil {
+		d.clock = time.Now
+	}
+	if d.log == nil {
+		d.log = slog.Default()
+	}
+	if d.observer == nil {
+		d.observer = nopObserver{}
+	}
+	if d.hostVersion == "" {
+		d.hostVersion = "dev"
+	}
+	d.settings = newSettingsCache(d.limits.SettingsTTL, d.now)
 	e := &Engine{
-		cfg:        cfg,
-		limits:     cfg.Limits.withDefaults(),
-		log:        cfg.Logger,
-		observer:   cfg.Observer,
+		deps:       d,
 		pluginsDir: filepath.Join(cfg.DataDir, "plugins"),
-		runCh:      make(chan func(func(*host))),
+		runCh:      make(chan func(func(*supervisor))),
 		ready:      make(chan struct{}),
-		hosts:      make(map[string]*host),
-	}
-	if e.log == nil {
-		e.log = slog.Default()
-	}
-	e.settings = newSettingsCache(e.limits.SettingsTTL, e.now)
-	if e.observer == nil {
-		e.observer = nopObserver{}
+		sups:       make(map[string]*supervisor),
 	}
 	if err := os.MkdirAll(e.pluginsDir, 0o755); err != nil {
 		return nil, fmt.Errorf("new engine: %w", err)
 	}
 	return e, nil
-}
-
-// hostVersion is the version plugins are told they run on.
-func (e *Engine) hostVersion() string {
-	if e.cfg.HostVersion == "" {
-		return "dev"
-	}
-	return e.cfg.HostVersion
-}
-
-func (e *Engine) now() time.Time {
-	if e.cfg.Now != nil {
-		return e.cfg.Now()
-	}
-	return time.Now()
 }
 
 // Ready is closed once Run has loaded the installed plugins.
@@ -104,32 +93,32 @@ func (e *Engine) Run(ctx context.Context) error {
 		return errors.New("run engine: already running")
 	}
 	var wg sync.WaitGroup
-	spawn := func(h *host) {
+	spawn := func(s *supervisor) {
 		hctx, cancel := context.WithCancel(ctx)
-		h.cancel = cancel
+		s.cancel = cancel
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			h.run(hctx)
+			s.run(hctx)
 		}()
 	}
 	defer func() {
 		e.mu.RLock()
-		for _, h := range e.hosts {
-			if h.cancel != nil {
-				h.cancel()
+		for _, s := range e.sups {
+			if s.cancel != nil {
+				s.cancel()
 			}
 		}
 		e.mu.RUnlock()
 		wg.Wait()
 	}()
 
-	recs, err := e.cfg.Store.ListPlugins(ctx)
+	recs, err := e.store.ListPlugins(ctx)
 	if err != nil {
 		return fmt.Errorf("run engine: list plugins: %w", err)
 	}
 	for _, r := range recs {
-		rec, err := e.cfg.Store.GetPlugin(ctx, r.ID)
+		rec, err := e.store.GetPlugin(ctx, r.ID)
 		if err != nil {
 			e.log.Error("load plugin", "plugin", r.ID, "err", err)
 			continue
@@ -139,14 +128,14 @@ func (e *Engine) Run(ctx context.Context) error {
 			e.log.Error("load plugin", "plugin", r.ID, "err", err)
 			continue
 		}
-		h := e.newHost(pkg)
+		s := newSupervisor(e.deps, pkg)
 		e.mu.Lock()
-		e.hosts[h.id] = h
+		e.sups[s.id] = s
 		e.mu.Unlock()
-		spawn(h)
+		spawn(s)
 	}
 	close(e.ready)
-	e.log.Info("engine running", "backend", e.cfg.Backend.Name(), "plugins", len(recs))
+	e.log.Info("engine running", "backend", e.backend.Name(), "plugins", len(recs))
 	for {
 		select {
 		case f := <-e.runCh:
@@ -158,10 +147,10 @@ func (e *Engine) Run(ctx context.Context) error {
 }
 
 // onRun runs f on Run's goroutine (which owns spawning).
-func (e *Engine) onRun(ctx context.Context, f func(spawn func(*host))) error {
+func (e *Engine) onRun(ctx context.Context, f func(spawn func(*supervisor))) error {
 	done := make(chan struct{})
 	select {
-	case e.runCh <- func(spawn func(*host)) { f(spawn); close(done) }:
+	case e.runCh <- func(spawn func(*supervisor)) { f(spawn); close(done) }:
 	case <-ctx.Done():
 		return fmt.Errorf("engine not running: %w", ctx.Err())
 	}
@@ -211,22 +200,22 @@ func (e *Engine) Install(ctx context.Context, archive []byte) (*plugin.Package, 
 		return nil, fmt.Errorf("install: %w", err)
 	}
 	now := e.now()
-	if err := e.cfg.Store.PutPlugin(ctx, PluginRecord{
+	if err := e.store.PutPlugin(ctx, PluginRecord{
 		ID: pkg.Manifest.ID, Version: pkg.Manifest.Version, Archive: archive, InstalledAt: now, UpdatedAt: now,
 	}); err != nil {
 		return nil, fmt.Errorf("install %s: %w", pkg.Manifest.ID, err)
 	}
-	var old *host
-	err = e.onRun(ctx, func(spawn func(*host)) {
-		h := e.newHost(pkg)
+	var old *supervisor
+	err = e.onRun(ctx, func(spawn func(*supervisor)) {
+		s := newSupervisor(e.deps, pkg)
 		e.mu.Lock()
-		old = e.hosts[h.id]
-		e.hosts[h.id] = h
+		old = e.sups[s.id]
+		e.sups[s.id] = s
 		e.mu.Unlock()
 		if old != nil && old.cancel != nil {
 			old.cancel()
 		}
-		spawn(h)
+		spawn(s)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("install %s: %w", pkg.Manifest.ID, err)
@@ -260,11 +249,11 @@ func (e *Engine) InstallPath(ctx context.Context, path string) (*plugin.Package,
 
 // Uninstall stops and removes a plugin with all its data and settings.
 func (e *Engine) Uninstall(ctx context.Context, id string) error {
-	var old *host
-	if err := e.onRun(ctx, func(func(*host)) {
+	var old *supervisor
+	if err := e.onRun(ctx, func(func(*supervisor)) {
 		e.mu.Lock()
-		old = e.hosts[id]
-		delete(e.hosts, id)
+		old = e.sups[id]
+		delete(e.sups, id)
 		e.mu.Unlock()
 		if old != nil && old.cancel != nil {
 			old.cancel()
@@ -277,35 +266,35 @@ func (e *Engine) Uninstall(ctx context.Context, id string) error {
 	}
 	<-old.done
 	defer e.settings.invalidate("")
-	if err := e.cfg.Store.DeletePlugin(ctx, id); err != nil {
+	if err := e.store.DeletePlugin(ctx, id); err != nil {
 		return fmt.Errorf("uninstall %s: %w", id, err)
 	}
 	_ = os.RemoveAll(old.pkg.Dir)
 	return nil
 }
 
-func (e *Engine) host(id string) *host {
+func (e *Engine) lookup(id string) *supervisor {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
-	return e.hosts[id]
+	return e.sups[id]
 }
 
 // Plugin returns an installed plugin's package.
 func (e *Engine) Plugin(id string) (*plugin.Package, bool) {
-	h := e.host(id)
-	if h == nil {
+	s := e.lookup(id)
+	if s == nil {
 		return nil, false
 	}
-	return h.pkg, true
+	return s.pkg, true
 }
 
 // Plugins returns the installed plugins, sorted by id.
 func (e *Engine) Plugins() []*plugin.Package {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
-	out := make([]*plugin.Package, 0, len(e.hosts))
-	for _, h := range e.hosts {
-		out = append(out, h.pkg)
+	out := make([]*plugin.Package, 0, len(e.sups))
+	for _, s := range e.sups {
+		out = append(out, s.pkg)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Manifest.ID < out[j].Manifest.ID })
 	return out
@@ -333,15 +322,15 @@ func (e *Engine) ServerPlugins(ctx context.Context, serverID string) ([]PluginSt
 
 // PluginState returns one plugin's state on a server.
 func (e *Engine) PluginState(ctx context.Context, serverID, pluginID string) (PluginState, error) {
-	h := e.host(pluginID)
-	if h == nil {
+	s := e.lookup(pluginID)
+	if s == nil {
 		return PluginState{}, fmt.Errorf("plugin %s: %w: not installed", pluginID, ErrNotFound)
 	}
-	sp, err := e.cfg.Store.GetServerPlugin(ctx, serverID, pluginID)
+	sp, err := e.store.GetServerPlugin(ctx, serverID, pluginID)
 	if err != nil {
 		return PluginState{}, fmt.Errorf("plugin %s state: %w", pluginID, err)
 	}
-	return PluginState{Package: h.pkg, Enabled: sp.Enabled, Options: h.resolve(sp.Options)}, nil
+	return PluginState{Package: s.pkg, Enabled: sp.Enabled, Options: s.resolve(sp.Options)}, nil
 }
 
 // SetEnabled enables or disables an installed plugin on a server.
@@ -349,11 +338,11 @@ func (e *Engine) SetEnabled(ctx context.Context, serverID, pluginID string, enab
 	if err := checkServerID(serverID); err != nil {
 		return err
 	}
-	if e.host(pluginID) == nil {
+	if e.lookup(pluginID) == nil {
 		return fmt.Errorf("enable %s: %w: not installed", pluginID, ErrNotFound)
 	}
 	defer e.settings.invalidate(serverID)
-	return e.cfg.Store.SetEnabled(ctx, serverID, pluginID, enabled)
+	return e.store.SetEnabled(ctx, serverID, pluginID, enabled)
 }
 
 // SetOptions validates option values against the plugin's option schema
@@ -362,16 +351,16 @@ func (e *Engine) SetOptions(ctx context.Context, serverID, pluginID string, valu
 	if err := checkServerID(serverID); err != nil {
 		return nil, err
 	}
-	h := e.host(pluginID)
-	if h == nil {
+	s := e.lookup(pluginID)
+	if s == nil {
 		return nil, fmt.Errorf("set options of %s: %w: not installed", pluginID, ErrNotFound)
 	}
-	resolved, err := h.pkg.Manifest.ResolveOptions(values)
+	resolved, err := s.pkg.Manifest.ResolveOptions(values)
 	if err != nil {
 		return nil, fmt.Errorf("set options of %s: %w: %w", pluginID, ErrInvalid, err)
 	}
 	defer e.settings.invalidate(serverID)
-	if err := e.cfg.Store.SetOptions(ctx, serverID, pluginID, values); err != nil {
+	if err := e.store.SetOptions(ctx, serverID, pluginID, values); err != nil {
 		return nil, fmt.Errorf("set options of %s: %w", pluginID, err)
 	}
 	return resolved, nil
@@ -379,8 +368,8 @@ func (e *Engine) SetOptions(ctx context.Context, serverID, pluginID string, valu
 
 // resolve applies defaults to saved values. Values saved for an older
 // version that no longer fit the schema fall back to defaults.
-func (h *host) resolve(saved map[string]json.RawMessage) map[string]any {
-	m := h.pkg.Manifest
+func (s *supervisor) resolve(saved map[string]json.RawMessage) map[string]any {
+	m := s.pkg.Manifest
 	if opts, err := m.ResolveOptions(saved); err == nil {
 		return opts
 	}
@@ -393,11 +382,11 @@ func (h *host) resolve(saved map[string]json.RawMessage) map[string]any {
 	return opts
 }
 
-func (e *Engine) optionsFor(ctx context.Context, serverID string, h *host) map[string]any {
-	_, opts, err := e.serverState(ctx, serverID, h)
+func (d *deps) optionsFor(ctx context.Context, serverID string, s *supervisor) map[string]any {
+	_, opts, err := d.serverState(ctx, serverID, s)
 	if err != nil {
-		h.logs.add(e.now(), "warning", "host", "options unavailable, using defaults: "+err.Error())
-		return h.pkg.Manifest.DefaultOptions()
+		s.logs.add(d.now(), "warning", "host", "options unavailable, using defaults: "+err.Error())
+		return s.pkg.Manifest.DefaultOptions()
 	}
 	return opts
 }
@@ -439,28 +428,25 @@ func (e *Engine) Dispatch(ctx context.Context, ev Event) error {
 	}
 	var missed []string
 	for _, id := range ids {
-		h := e.host(id)
-		if h == nil || !h.wants(ev.Type) {
+		s := e.lookup(id)
+		if s == nil || !s.wants(ev.Type) {
 			continue
 		}
-		// A stopped host (engine shut down) never reads its queue again.
+		// A stopped supervisor (engine shut down) never reads its queue again.
 		select {
-		case <-h.done:
-			e.overflow.Add(1)
-			e.observer.EventOverflow(id)
+		case <-s.done:
+			e.overflowed(id)
 			missed = append(missed, id)
 			continue
 		default:
 		}
 		select {
-		case h.queue <- queued{ev: ev}:
+		case s.queue <- queued{ev: ev}:
 		case <-ctx.Done():
-			e.overflow.Add(1)
-			e.observer.EventOverflow(id)
+			e.overflowed(id)
 			missed = append(missed, id)
-		case <-h.done:
-			e.overflow.Add(1)
-			e.observer.EventOverflow(id)
+		case <-s.done:
+			e.overflowed(id)
 			missed = append(missed, id)
 		}
 	}
@@ -473,18 +459,18 @@ func (e *Engine) Dispatch(ctx context.Context, ev Event) error {
 // Drain waits until every event queued before the call has been handled.
 func (e *Engine) Drain(ctx context.Context) error {
 	e.mu.RLock()
-	hosts := make([]*host, 0, len(e.hosts))
-	for _, h := range e.hosts {
-		hosts = append(hosts, h)
+	sups := make([]*supervisor, 0, len(e.sups))
+	for _, s := range e.sups {
+		sups = append(sups, s)
 	}
 	e.mu.RUnlock()
 	var barriers []chan struct{}
-	for _, h := range hosts {
+	for _, s := range sups {
 		b := make(chan struct{})
 		select {
-		case h.queue <- queued{barrier: b}:
+		case s.queue <- queued{barrier: b}:
 			barriers = append(barriers, b)
-		case <-h.done:
+		case <-s.done:
 		case <-ctx.Done():
 			return fmt.Errorf("drain: %w", ctx.Err())
 		}
@@ -511,7 +497,7 @@ func (e *Engine) CallDashboard(ctx context.Context, pluginID, serverID, handler 
 		kind: "dashboard", method: "plugin.dashboard", what: "dashboard handler " + handler,
 		pluginID: pluginID, serverID: serverID, name: handler,
 		registered: func(h hello) []string { return h.Dashboard },
-		timeout:    func(h *host) time.Duration { return h.dashboardTimeout() },
+		timeout:    func(s *supervisor) time.Duration { return s.dashboardTimeout() },
 		params:     map[string]any{"handler": handler, "params": p},
 	})
 }
@@ -525,7 +511,7 @@ func (e *Engine) CallCommand(ctx context.Context, pluginID, serverID, command st
 		kind: "command", method: "plugin.command", what: "command " + command,
 		pluginID: pluginID, serverID: serverID, name: command,
 		registered: func(h hello) []string { return h.Commands },
-		timeout:    func(h *host) time.Duration { return h.eventTimeout() },
+		timeout:    func(s *supervisor) time.Duration { return s.eventTimeout() },
 		params:     map[string]any{"command": command, "interaction": interaction},
 	})
 }
@@ -535,53 +521,53 @@ type pluginCall struct {
 	kind, method, what       string // observer kind, protocol method, for messages
 	pluginID, serverID, name string
 	registered               func(hello) []string // the handlers of this kind
-	timeout                  func(*host) time.Duration
+	timeout                  func(*supervisor) time.Duration
 	params                   map[string]any // without ctx, added here
 }
 
 func (e *Engine) callPlugin(ctx context.Context, c pluginCall) (json.RawMessage, error) {
-	h, inst, err := e.enabledInstance(ctx, c.pluginID, c.serverID)
+	s, inst, err := e.enabledInstance(ctx, c.pluginID, c.serverID)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", c.what, err)
 	}
 	if !slices.Contains(c.registered(inst.hello), c.name) {
 		return nil, fmt.Errorf("%s: %w: plugin %s registered no %s handler %q", c.what, ErrNotFound, c.pluginID, c.kind, c.name)
 	}
-	cctx, cancel := context.WithTimeout(ctx, c.timeout(h))
+	cctx, cancel := context.WithTimeout(ctx, c.timeout(s))
 	defer cancel()
-	c.params["ctx"] = callCtx(c.serverID, c.pluginID, e.optionsFor(ctx, c.serverID, h))
+	c.params["ctx"] = callCtx(c.serverID, c.pluginID, e.optionsFor(ctx, c.serverID, s))
 	start := time.Now()
 	var out json.RawMessage
 	err = inst.call(cctx, c.method, c.serverID, c.params, &out)
-	err = h.callError(c.what, inst, err)
+	err = s.callError(c.what, inst, err)
 	e.observer.CallDone(c.kind, c.pluginID, time.Since(start), err)
 	if err != nil {
-		h.logs.add(e.now(), "error", "host", err.Error())
+		s.logs.add(e.now(), "error", "host", err.Error())
 		return nil, err
 	}
 	return out, nil
 }
 
-func (e *Engine) enabledInstance(ctx context.Context, pluginID, serverID string) (*host, *instance, error) {
+func (e *Engine) enabledInstance(ctx context.Context, pluginID, serverID string) (*supervisor, *instance, error) {
 	if err := checkServerID(serverID); err != nil {
 		return nil, nil, err
 	}
-	h := e.host(pluginID)
-	if h == nil {
+	s := e.lookup(pluginID)
+	if s == nil {
 		return nil, nil, fmt.Errorf("%w: plugin %q is not installed", ErrNotFound, pluginID)
 	}
-	enabled, _, err := e.serverState(ctx, serverID, h)
+	enabled, _, err := e.serverState(ctx, serverID, s)
 	if err != nil {
 		return nil, nil, err
 	}
 	if !enabled {
 		return nil, nil, fmt.Errorf("%w: plugin %q is not enabled on server %s", ErrNotFound, pluginID, serverID)
 	}
-	inst, err := h.ensure(ctx)
+	inst, err := s.ensure(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
-	return h, inst, nil
+	return s, inst, nil
 }
 
 func callParams(raw json.RawMessage) (map[string]any, error) {
@@ -597,11 +583,11 @@ func callParams(raw json.RawMessage) (map[string]any, error) {
 
 // Logs returns up to n of a plugin's latest log lines, oldest first.
 func (e *Engine) Logs(pluginID string, n int) ([]LogLine, error) {
-	h := e.host(pluginID)
-	if h == nil {
+	s := e.lookup(pluginID)
+	if s == nil {
 		return nil, fmt.Errorf("logs of %s: %w", pluginID, ErrNotFound)
 	}
-	return h.logs.tail(n), nil
+	return s.logs.tail(n), nil
 }
 
 // Stats is a snapshot of the engine's counters.
@@ -616,7 +602,7 @@ type Stats struct {
 // Stats returns the engine's counters.
 func (e *Engine) Stats() Stats {
 	e.mu.RLock()
-	n := len(e.hosts)
+	n := len(e.sups)
 	e.mu.RUnlock()
-	return Stats{Plugins: n, Instances: e.running.Load(), Routed: e.routed.Load(), Overflow: e.overflow.Load(), Restarts: e.restarts.Load()}
+	return Stats{Plugins: n, Instances: e.stats.running.Load(), Routed: e.stats.routed.Load(), Overflow: e.stats.overflow.Load(), Restarts: e.stats.restarts.Load()}
 }

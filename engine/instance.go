@@ -42,7 +42,7 @@ type callScope struct {
 // Its goroutines (conn, stderr, waiter) end when the sandbox exits; stop
 // makes it exit.
 type instance struct {
-	h     *host
+	s     *supervisor
 	sb    sandbox.Instance
 	conn  *rpc.Conn
 	hello hello
@@ -67,38 +67,37 @@ func newToken() string {
 }
 
 // startInstance starts the plugin in the backend and completes the handshake.
-func (h *host) startInstance(ctx context.Context) (*instance, error) {
-	e := h.e
-	lim := h.limits
+func (s *supervisor) startInstance(ctx context.Context) (*instance, error) {
+	lim := s.limits
 	spec := sandbox.Spec{
-		Name:     fmt.Sprintf("%s-%d", h.id, h.starts.Add(1)),
-		PluginID: h.id,
-		Dir:      h.pkg.Dir,
-		Entry:    h.pkg.Manifest.Script,
+		Name:     fmt.Sprintf("%s-%d", s.id, s.starts.Add(1)),
+		PluginID: s.id,
+		Dir:      s.pkg.Dir,
+		Entry:    s.pkg.Manifest.Script,
 		// No Env: the plugin learns its id from the handshake reply, and an
 		// env-less spec can be served by a backend's warm pool.
 		Limits: sandbox.Limits{
 			MemoryBytes:  int64(lim.MemoryMB) << 20,
-			ScratchBytes: e.limits.ScratchBytes,
-			Pids:         e.limits.Pids,
-			CPUs:         e.limits.CPUs,
+			ScratchBytes: s.d.limits.ScratchBytes,
+			Pids:         s.d.limits.Pids,
+			CPUs:         s.d.limits.CPUs,
 		},
 	}
-	sb, err := e.cfg.Backend.Start(ctx, spec)
+	sb, err := s.d.backend.Start(ctx, spec)
 	if err != nil {
-		return nil, fmt.Errorf("start plugin %s: %w", h.id, err)
+		return nil, fmt.Errorf("start plugin %s: %w", s.id, err)
 	}
 	// The instance's goroutines outlive this call (a request's ctx may be
 	// short); stop() ends them by killing the sandbox and cancelling.
 	ictx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	inst := &instance{
-		h: h, sb: sb, ready: make(chan struct{}), dead: make(chan struct{}),
-		start: e.now(), cancel: cancel, calls: make(map[string]callScope),
+		s: s, sb: sb, ready: make(chan struct{}), dead: make(chan struct{}),
+		start: s.d.now(), cancel: cancel, calls: make(map[string]callScope),
 	}
 	inst.touch()
 	inst.conn = rpc.NewConn(sb.Stdout(), sb.Stdin(), inst.handle, rpc.Options{
-		MaxLineBytes: e.limits.MaxLineBytes,
-		MaxInFlight:  e.limits.MaxInFlight,
+		MaxLineBytes: s.d.limits.MaxLineBytes,
+		MaxInFlight:  s.d.limits.MaxInFlight,
 	})
 	inst.wg.Add(2)
 	go func() {
@@ -106,7 +105,7 @@ func (h *host) startInstance(ctx context.Context) (*instance, error) {
 		err := inst.conn.Run(ictx)
 		killed := make(chan struct{})
 		if err != nil && !errors.Is(err, context.Canceled) {
-			h.logs.add(e.now(), "error", "host", "protocol error, stopping instance: "+err.Error())
+			s.logs.add(s.d.now(), "error", "host", "protocol error, stopping instance: "+err.Error())
 			// Kill while draining stdout below: docker's daemon finishes a
 			// kill only once the container's output has been read.
 			go func() {
@@ -127,7 +126,7 @@ func (h *host) startInstance(ctx context.Context) (*instance, error) {
 	}()
 	go func() {
 		defer inst.wg.Done()
-		h.logs.drain(sb.Stderr(), e.now)
+		s.logs.drain(sb.Stderr(), s.d.now)
 	}()
 	// The waiter owns the exit: it records it once the sandbox has ended
 	// and the conn and stderr goroutines have drained.
@@ -140,18 +139,18 @@ func (h *host) startInstance(ctx context.Context) (*instance, error) {
 		inst.exit = ex
 		cancel()
 		close(inst.dead)
-		e.observer.InstanceStopped(h.id, ex)
+		s.d.observer.InstanceStopped(s.id, ex)
 	}()
 	if err := inst.awaitHello(ctx); err != nil {
 		inst.stop(context.WithoutCancel(ctx), false)
-		return nil, fmt.Errorf("start plugin %s: %w", h.id, err)
+		return nil, fmt.Errorf("start plugin %s: %w", s.id, err)
 	}
 	return inst, nil
 }
 
 // awaitHello waits for the plugin's maid.hello.
 func (inst *instance) awaitHello(ctx context.Context) error {
-	t := time.NewTimer(inst.h.e.limits.HandshakeTimeout)
+	t := time.NewTimer(inst.s.d.limits.HandshakeTimeout)
 	defer t.Stop()
 	select {
 	case <-inst.ready:
@@ -159,7 +158,7 @@ func (inst *instance) awaitHello(ctx context.Context) error {
 	case <-inst.dead:
 		return fmt.Errorf("plugin exited before the handshake (%v); see its logs", inst.exit)
 	case <-t.C:
-		return fmt.Errorf("handshake: %w: no maid.hello within %v", ErrTimeout, inst.h.e.limits.HandshakeTimeout)
+		return fmt.Errorf("handshake: %w: no maid.hello within %v", ErrTimeout, inst.s.d.limits.HandshakeTimeout)
 	case <-ctx.Done():
 		return fmt.Errorf("handshake: %w", ctx.Err())
 	}
@@ -167,7 +166,7 @@ func (inst *instance) awaitHello(ctx context.Context) error {
 
 // touch records a use on the engine's clock (Config.Now), which stopIfIdle
 // reads, so tests can age an instance without sleeping.
-func (inst *instance) touch() { inst.lastUsed.Store(inst.h.e.now().UnixNano()) }
+func (inst *instance) touch() { inst.lastUsed.Store(inst.s.d.now().UnixNano()) }
 
 func (inst *instance) alive() bool {
 	if inst.doomed.Load() {
@@ -220,7 +219,7 @@ func (inst *instance) kill() {
 // then by kill after the grace period. It returns when all goroutines ended.
 func (inst *instance) stop(ctx context.Context, graceful bool) {
 	if graceful && inst.alive() {
-		grace := inst.h.e.limits.ShutdownGrace
+		grace := inst.s.d.limits.ShutdownGrace
 		sctx, cancel := context.WithTimeout(ctx, grace)
 		// The polite call can block writing to a guest that stopped reading
 		// (or behind a call that does): the grace period ends it by kill.
@@ -257,7 +256,7 @@ func (inst *instance) handle(ctx context.Context, method string, params json.Raw
 		}
 	}
 	if method == "log" {
-		return inst.h.e.serveLog(inst.h, params)
+		return inst.s.serveLog(params)
 	}
 	inst.mu.Lock()
 	scope, ok := inst.calls[base.Call]
@@ -265,7 +264,7 @@ func (inst *instance) handle(ctx context.Context, method string, params json.Raw
 	if !ok {
 		return nil, rpc.Errorf(rpc.ErrScope, "call %q is not a host call in progress (host calls are only allowed while serving an event, dashboard or command call, with its call token)", base.Call)
 	}
-	return inst.h.e.serve(ctx, inst.h, scope, method, params)
+	return inst.s.serve(ctx, scope, method, params)
 }
 
 func (inst *instance) handleHello(params json.RawMessage) (any, error) {
@@ -280,20 +279,20 @@ func (inst *instance) handleHello(params json.RawMessage) (any, error) {
 	}
 	if h.Protocol != ProtocolVersion {
 		err := rpc.Errorf(rpc.ErrIncompatible, "plugin speaks protocol %d, host speaks %d: rebuild the plugin against maid_sdk %s", h.Protocol, ProtocolVersion, sdk.Version)
-		inst.h.logs.add(inst.h.e.now(), "error", "host", err.Error())
+		inst.s.logs.add(inst.s.d.now(), "error", "host", err.Error())
 		go inst.sb.Kill()
 		return nil, err
 	}
 	inst.hello = h
 	close(inst.ready)
-	lim := inst.h.limits
+	lim := inst.s.limits
 	return map[string]any{
 		"protocol":     ProtocolVersion,
-		"plugin_id":    inst.h.id,
-		"host_version": inst.h.e.hostVersion(),
+		"plugin_id":    inst.s.id,
+		"host_version": inst.s.d.hostVersion,
 		"limits": map[string]any{
-			"max_line_bytes":       inst.h.e.limits.MaxLineBytes,
-			"max_in_flight":        inst.h.e.limits.MaxInFlight,
+			"max_line_bytes":       inst.s.d.limits.MaxLineBytes,
+			"max_in_flight":        inst.s.d.limits.MaxInFlight,
 			"dashboard_timeout_ms": lim.DashboardTimeoutMS,
 			"event_timeout_ms":     lim.EventTimeoutMS,
 		},

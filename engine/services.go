@@ -38,26 +38,28 @@ var needs = map[string]string{
 	"discord.get_member": plugin.CapDiscordReadMembers,
 }
 
-// serve runs one host call for plugin h, scoped to scope's server.
-func (e *Engine) serve(ctx context.Context, h *host, scope callScope, method string, params json.RawMessage) (any, error) {
+// serve runs one host call for the supervisor's plugin, scoped to scope's
+// server.
+func (s *supervisor) serve(ctx context.Context, scope callScope, method string, params json.RawMessage) (any, error) {
+	d := s.d
 	capName, known := needs[method]
 	if !known {
 		return nil, rpc.Errorf(rpc.ErrMethodNotFound, "host method %q does not exist", method)
 	}
-	if capName != "" && !h.pkg.Manifest.Has(capName) {
+	if capName != "" && !s.pkg.Manifest.Has(capName) {
 		msg := fmt.Sprintf("%s needs capability %q; declare it in the manifest's capabilities", method, capName)
-		h.logs.add(e.now(), "warning", "host", "denied: "+msg)
+		s.logs.add(d.now(), "warning", "host", "denied: "+msg)
 		return nil, rpc.Errorf(rpc.ErrCapability, "%s", msg)
 	}
-	res, err := e.serveMethod(ctx, h, scope, method, params)
+	res, err := s.serveMethod(ctx, scope, method, params)
 	if err != nil {
 		// Refusals are the operator's record of a plugin pushing its limits
 		// (the ring is bounded, so a plugin looping on them only fills it).
 		switch {
 		case errors.Is(err, ErrSQLDenied):
-			h.logs.add(e.now(), "warning", "host", "denied: "+err.Error())
+			s.logs.add(d.now(), "warning", "host", "denied: "+err.Error())
 		case errors.Is(err, ErrQuota), errors.Is(err, ErrLimit), errors.Is(err, ErrSQLLimit):
-			h.logs.add(e.now(), "warning", "host", "limit: "+err.Error())
+			s.logs.add(d.now(), "warning", "host", "limit: "+err.Error())
 		}
 		return nil, toRPC(method, err)
 	}
@@ -96,38 +98,39 @@ func decode(params json.RawMessage, v any) error {
 	return nil
 }
 
-func (e *Engine) checkKey(key string) error {
+func (d *deps) checkKey(key string) error {
 	switch {
 	case key == "":
 		return fmt.Errorf("%w: key must not be empty", ErrInvalid)
-	case len(key) > e.limits.KeyBytes:
-		return fmt.Errorf("%w: key is %d bytes; the limit is %d", ErrLimit, len(key), e.limits.KeyBytes)
+	case len(key) > d.limits.KeyBytes:
+		return fmt.Errorf("%w: key is %d bytes; the limit is %d", ErrLimit, len(key), d.limits.KeyBytes)
 	case !utf8.ValidString(key):
 		return fmt.Errorf("%w: key must be valid UTF-8", ErrInvalid)
 	}
 	return nil
 }
 
-func (e *Engine) checkValue(key string, v json.RawMessage) error {
+func (d *deps) checkValue(key string, v json.RawMessage) error {
 	if len(v) == 0 {
 		return fmt.Errorf("%w: value of %q is missing", ErrInvalid, key)
 	}
-	if len(v) > e.limits.ValueBytes {
-		return fmt.Errorf("%w: value of %q is %d bytes of JSON; the limit is %d", ErrLimit, key, len(v), e.limits.ValueBytes)
+	if len(v) > d.limits.ValueBytes {
+		return fmt.Errorf("%w: value of %q is %d bytes of JSON; the limit is %d", ErrLimit, key, len(v), d.limits.ValueBytes)
 	}
 	return nil
 }
 
-func (e *Engine) serveMethod(ctx context.Context, h *host, scope callScope, method string, params json.RawMessage) (any, error) {
-	kvs := Scope{PluginID: h.id, ServerID: scope.serverID}
-	st := e.cfg.Store
+func (s *supervisor) serveMethod(ctx context.Context, scope callScope, method string, params json.RawMessage) (any, error) {
+	d := s.d
+	kvs := Scope{PluginID: s.id, ServerID: scope.serverID}
+	st := d.store
 	switch method {
 	case "kv.get":
 		var p struct{ Key string }
 		if err := decode(params, &p); err != nil {
 			return nil, err
 		}
-		if err := e.checkKey(p.Key); err != nil {
+		if err := d.checkKey(p.Key); err != nil {
 			return nil, err
 		}
 		v, found, err := st.KVGet(ctx, kvs, p.Key)
@@ -146,19 +149,19 @@ func (e *Engine) serveMethod(ctx context.Context, h *host, scope callScope, meth
 		if err := decode(params, &p); err != nil {
 			return nil, err
 		}
-		if err := e.checkKey(p.Key); err != nil {
+		if err := d.checkKey(p.Key); err != nil {
 			return nil, err
 		}
-		if err := e.checkValue(p.Key, p.Value); err != nil {
+		if err := d.checkValue(p.Key, p.Value); err != nil {
 			return nil, err
 		}
-		return struct{}{}, st.KVSet(ctx, kvs, p.Key, compact(p.Value), e.limits.Quota)
+		return struct{}{}, st.KVSet(ctx, kvs, p.Key, compact(p.Value), d.limits.Quota)
 	case "kv.delete":
 		var p struct{ Key string }
 		if err := decode(params, &p); err != nil {
 			return nil, err
 		}
-		if err := e.checkKey(p.Key); err != nil {
+		if err := d.checkKey(p.Key); err != nil {
 			return nil, err
 		}
 		deleted, err := st.KVDelete(ctx, kvs, p.Key)
@@ -171,8 +174,8 @@ func (e *Engine) serveMethod(ctx context.Context, h *host, scope callScope, meth
 		if err := decode(params, &p); err != nil {
 			return nil, err
 		}
-		if p.Limit <= 0 || p.Limit > e.limits.Quota.MaxKeys {
-			p.Limit = e.limits.Quota.MaxKeys
+		if p.Limit <= 0 || p.Limit > d.limits.Quota.MaxKeys {
+			p.Limit = d.limits.Quota.MaxKeys
 		}
 		keys, err := st.KVList(ctx, kvs, p.Prefix, p.Limit)
 		if keys == nil {
@@ -191,11 +194,11 @@ func (e *Engine) serveMethod(ctx context.Context, h *host, scope callScope, meth
 		if err := decode(params, &p); err != nil {
 			return nil, err
 		}
-		if len(p.Keys) > e.limits.BatchKeys {
-			return nil, fmt.Errorf("%w: %d keys in one call; the limit is %d", ErrLimit, len(p.Keys), e.limits.BatchKeys)
+		if len(p.Keys) > d.limits.BatchKeys {
+			return nil, fmt.Errorf("%w: %d keys in one call; the limit is %d", ErrLimit, len(p.Keys), d.limits.BatchKeys)
 		}
 		for _, k := range p.Keys {
-			if err := e.checkKey(k); err != nil {
+			if err := d.checkKey(k); err != nil {
 				return nil, err
 			}
 		}
@@ -209,19 +212,19 @@ func (e *Engine) serveMethod(ctx context.Context, h *host, scope callScope, meth
 		if err := decode(params, &p); err != nil {
 			return nil, err
 		}
-		if len(p.Values) > e.limits.BatchKeys {
-			return nil, fmt.Errorf("%w: %d keys in one call; the limit is %d", ErrLimit, len(p.Values), e.limits.BatchKeys)
+		if len(p.Values) > d.limits.BatchKeys {
+			return nil, fmt.Errorf("%w: %d keys in one call; the limit is %d", ErrLimit, len(p.Values), d.limits.BatchKeys)
 		}
 		for k, v := range p.Values {
-			if err := e.checkKey(k); err != nil {
+			if err := d.checkKey(k); err != nil {
 				return nil, err
 			}
-			if err := e.checkValue(k, v); err != nil {
+			if err := d.checkValue(k, v); err != nil {
 				return nil, err
 			}
 			p.Values[k] = compact(v)
 		}
-		return struct{}{}, st.KVSetMany(ctx, kvs, p.Values, e.limits.Quota)
+		return struct{}{}, st.KVSetMany(ctx, kvs, p.Values, d.limits.Quota)
 	case "metrics.increment":
 		var p struct {
 			Name  string
@@ -243,13 +246,13 @@ func (e *Engine) serveMethod(ctx context.Context, h *host, scope callScope, meth
 		if math.IsNaN(v) || math.IsInf(v, 0) || math.Abs(v) > 1e12 {
 			return nil, fmt.Errorf("%w: value must be a finite number of at most 1e12", ErrInvalid)
 		}
-		return struct{}{}, st.MetricAdd(ctx, scope.serverID, h.id, p.Name, e.now().UTC().Format(dayLayout), v, e.limits.MetricNames)
+		return struct{}{}, st.MetricAdd(ctx, scope.serverID, s.id, p.Name, d.now().UTC().Format(dayLayout), v, d.limits.MetricNames)
 	case "metrics.query", "metrics.total":
 		var p struct{ Name, Period string }
 		if err := decode(params, &p); err != nil {
 			return nil, err
 		}
-		q, err := e.QueryMetric(ctx, scope.serverID, h.id, p.Name, p.Period)
+		q, err := d.queryMetric(ctx, scope.serverID, s.id, p.Name, p.Period)
 		if err != nil {
 			return nil, err
 		}
@@ -272,14 +275,14 @@ func (e *Engine) serveMethod(ctx context.Context, h *host, scope callScope, meth
 		if err != nil {
 			return nil, err
 		}
-		lim := e.limits.SQL
+		lim := d.limits.SQL
 		lim.ReadOnly = scope.readOnly
 		if method == "sql.query" {
 			return st.SQLQuery(ctx, kvs, p.SQL, args, lim)
 		}
 		return st.SQLExec(ctx, kvs, p.SQL, args, lim)
 	}
-	return e.serveDiscord(ctx, scope.serverID, method, params)
+	return d.serveDiscord(ctx, scope.serverID, method, params)
 }
 
 func compact(v json.RawMessage) json.RawMessage {
@@ -312,9 +315,9 @@ func sqlArgs(in []any) ([]any, error) {
 	return out, nil
 }
 
-func (e *Engine) serveDiscord(ctx context.Context, serverID, method string, params json.RawMessage) (any, error) {
-	d := e.cfg.Discord
-	if d == nil {
+func (d *deps) serveDiscord(ctx context.Context, serverID, method string, params json.RawMessage) (any, error) {
+	dc := d.discord
+	if dc == nil {
 		return nil, fmt.Errorf("%w: no Discord connection is configured", ErrUnavailable)
 	}
 	var p struct {
@@ -351,45 +354,45 @@ func (e *Engine) serveDiscord(ctx context.Context, serverID, method string, para
 		if utf8.RuneCountInString(p.Content) > 2000 {
 			return nil, fmt.Errorf("%w: content is over Discord's 2000 characters", ErrLimit)
 		}
-		id, err := d.SendMessage(ctx, serverID, OutMessage{ChannelID: p.ChannelID, Content: p.Content, Embeds: p.Embeds, ReplyTo: p.ReplyTo})
+		id, err := dc.SendMessage(ctx, serverID, OutMessage{ChannelID: p.ChannelID, Content: p.Content, Embeds: p.Embeds, ReplyTo: p.ReplyTo})
 		return map[string]any{"id": id}, err
 	case "discord.edit_message":
 		if err := need(ch, msg); err != nil {
 			return nil, err
 		}
-		return struct{}{}, d.EditMessage(ctx, serverID, p.ChannelID, p.MessageID, p.Content)
+		return struct{}{}, dc.EditMessage(ctx, serverID, p.ChannelID, p.MessageID, p.Content)
 	case "discord.delete_message":
 		if err := need(ch, msg); err != nil {
 			return nil, err
 		}
-		return struct{}{}, d.DeleteMessage(ctx, serverID, p.ChannelID, p.MessageID)
+		return struct{}{}, dc.DeleteMessage(ctx, serverID, p.ChannelID, p.MessageID)
 	case "discord.add_reaction", "discord.remove_reaction":
 		if err := need(ch, msg, [2]string{"emoji", p.Emoji}); err != nil {
 			return nil, err
 		}
 		if method == "discord.add_reaction" {
-			return struct{}{}, d.AddReaction(ctx, serverID, p.ChannelID, p.MessageID, p.Emoji)
+			return struct{}{}, dc.AddReaction(ctx, serverID, p.ChannelID, p.MessageID, p.Emoji)
 		}
-		return struct{}{}, d.RemoveReaction(ctx, serverID, p.ChannelID, p.MessageID, p.Emoji)
+		return struct{}{}, dc.RemoveReaction(ctx, serverID, p.ChannelID, p.MessageID, p.Emoji)
 	case "discord.add_role", "discord.remove_role":
 		if err := need(user, [2]string{"role_id", p.RoleID}); err != nil {
 			return nil, err
 		}
 		if method == "discord.add_role" {
-			return struct{}{}, d.AddRole(ctx, serverID, p.UserID, p.RoleID)
+			return struct{}{}, dc.AddRole(ctx, serverID, p.UserID, p.RoleID)
 		}
-		return struct{}{}, d.RemoveRole(ctx, serverID, p.UserID, p.RoleID)
+		return struct{}{}, dc.RemoveRole(ctx, serverID, p.UserID, p.RoleID)
 	case "discord.get_member":
 		if err := need(user); err != nil {
 			return nil, err
 		}
-		return d.GetMember(ctx, serverID, p.UserID)
+		return dc.GetMember(ctx, serverID, p.UserID)
 	}
 	return nil, rpc.Errorf(rpc.ErrMethodNotFound, "host method %q does not exist", method)
 }
 
 // serveLog records a plugin's ctx.log line.
-func (e *Engine) serveLog(h *host, params json.RawMessage) (any, error) {
+func (s *supervisor) serveLog(params json.RawMessage) (any, error) {
 	var p struct{ Level, Message string }
 	if err := json.Unmarshal(params, &p); err != nil {
 		return nil, rpc.Errorf(rpc.ErrInvalidParams, "log: %v", err)
@@ -403,7 +406,7 @@ func (e *Engine) serveLog(h *host, params json.RawMessage) (any, error) {
 	default:
 		return nil, rpc.Errorf(rpc.ErrInvalidParams, "log: level must be debug, info, warning or error")
 	}
-	h.logs.add(e.now(), p.Level, "sdk", p.Message)
+	s.logs.add(s.d.now(), p.Level, "sdk", p.Message)
 	return struct{}{}, nil
 }
 
@@ -450,6 +453,10 @@ func ParsePeriod(p string) (int, error) {
 // one label per day. Built-in names read the host's counters; other names
 // read pluginID's own.
 func (e *Engine) QueryMetric(ctx context.Context, serverID, pluginID, name, period string) (MetricQuery, error) {
+	return e.queryMetric(ctx, serverID, pluginID, name, period)
+}
+
+func (d *deps) queryMetric(ctx context.Context, serverID, pluginID, name, period string) (MetricQuery, error) {
 	if err := checkMetricName(name); err != nil {
 		return MetricQuery{}, err
 	}
@@ -461,9 +468,9 @@ func (e *Engine) QueryMetric(ctx context.Context, serverID, pluginID, name, peri
 	if builtinMetrics[name] {
 		ns, name = "", canonicalMetric(name)
 	}
-	today := e.now().UTC().Truncate(24 * time.Hour)
+	today := d.now().UTC().Truncate(24 * time.Hour)
 	from := today.AddDate(0, 0, -(days - 1))
-	vals, err := e.cfg.Store.MetricRange(ctx, serverID, ns, name, from.Format(dayLayout), today.Format(dayLayout))
+	vals, err := d.store.MetricRange(ctx, serverID, ns, name, from.Format(dayLayout), today.Format(dayLayout))
 	if err != nil {
 		return MetricQuery{}, err
 	}
@@ -497,7 +504,7 @@ func (e *Engine) recordBuiltin(ctx context.Context, ev Event) error {
 	default:
 		return nil
 	}
-	return e.cfg.Store.MetricAdd(ctx, ev.ServerID, "", name, e.now().UTC().Format(dayLayout), 1, 0)
+	return e.store.MetricAdd(ctx, ev.ServerID, "", name, e.now().UTC().Format(dayLayout), 1, 0)
 }
 
 // bridgeMethods are the host methods a plugin's dashboard iframe may call
@@ -528,33 +535,33 @@ func (e *Engine) HostCall(ctx context.Context, pluginID, serverID, method string
 	if err := checkServerID(serverID); err != nil {
 		return nil, err
 	}
-	h := e.host(pluginID)
-	if h == nil {
+	s := e.lookup(pluginID)
+	if s == nil {
 		return nil, fmt.Errorf("bridge %s: %w: plugin %q is not installed", method, ErrNotFound, pluginID)
 	}
-	if h.pkg.Mode != plugin.ModeIframe {
+	if s.pkg.Mode != plugin.ModeIframe {
 		return nil, fmt.Errorf("bridge %s: %w: plugin %q has no iframe dashboard (a dashboard/ directory), so no dashboard bridge", method, ErrCapability, pluginID)
 	}
-	readOnly := h.pkg.Manifest.DashboardBridge == plugin.BridgeReadOnly
+	readOnly := s.pkg.Manifest.DashboardBridge == plugin.BridgeReadOnly
 	if readOnly && !reads {
-		h.logs.add(e.now(), "warning", "host", "dashboard bridge denied: "+method+" writes; the manifest declares the bridge read_only")
+		s.logs.add(e.now(), "warning", "host", "dashboard bridge denied: "+method+" writes; the manifest declares the bridge read_only")
 		return nil, fmt.Errorf("bridge %s: %w: the plugin declares its dashboard bridge read_only", method, ErrCapability)
 	}
-	enabled, _, err := e.serverState(ctx, serverID, h)
+	enabled, _, err := e.serverState(ctx, serverID, s)
 	if err != nil {
 		return nil, fmt.Errorf("bridge %s: %w", method, err)
 	}
 	if !enabled {
 		return nil, fmt.Errorf("bridge %s: %w: plugin %q is not enabled on server %s", method, ErrNotFound, pluginID, serverID)
 	}
-	if capName != "" && !h.pkg.Manifest.Has(capName) {
-		h.logs.add(e.now(), "warning", "host", "dashboard bridge denied: "+method+" needs "+capName)
+	if capName != "" && !s.pkg.Manifest.Has(capName) {
+		s.logs.add(e.now(), "warning", "host", "dashboard bridge denied: "+method+" needs "+capName)
 		return nil, fmt.Errorf("bridge %s: %w: needs capability %q", method, ErrCapability, capName)
 	}
 	if len(params) == 0 {
 		params = json.RawMessage("{}")
 	}
-	res, err := e.serveMethod(ctx, h, callScope{serverID: serverID, readOnly: readOnly}, method, params)
+	res, err := s.serveMethod(ctx, callScope{serverID: serverID, readOnly: readOnly}, method, params)
 	if err != nil {
 		return nil, fmt.Errorf("bridge %s: %w", method, err)
 	}

@@ -54,8 +54,8 @@ func (c *settingsCache) invalidate(serverID string) {
 }
 
 // enabledPlugins returns the ids of plugins enabled on a server.
-func (e *Engine) enabledPlugins(ctx context.Context, serverID string) ([]string, error) {
-	c := e.settings
+func (d *deps) enabledPlugins(ctx context.Context, serverID string) ([]string, error) {
+	c := d.settings
 	c.mu.Lock()
 	if v, ok := c.enabled[serverID]; ok && c.fresh(v.at) {
 		c.mu.Unlock()
@@ -63,7 +63,7 @@ func (e *Engine) enabledPlugins(ctx context.Context, serverID string) ([]string,
 	}
 	c.mu.Unlock()
 	at := c.now()
-	ids, err := e.cfg.Store.EnabledPlugins(ctx, serverID)
+	ids, err := d.store.EnabledPlugins(ctx, serverID)
 	if err != nil {
 		return nil, err
 	}
@@ -73,11 +73,11 @@ func (e *Engine) enabledPlugins(ctx context.Context, serverID string) ([]string,
 	return ids, nil
 }
 
-// serverState returns whether h is enabled on a server and its resolved
-// options there.
-func (e *Engine) serverState(ctx context.Context, serverID string, h *host) (bool, map[string]any, error) {
-	c := e.settings
-	key := [2]string{serverID, h.id}
+// serverState returns whether s's plugin is enabled on a server and its
+// resolved options there.
+func (d *deps) serverState(ctx context.Context, serverID string, s *supervisor) (bool, map[string]any, error) {
+	c := d.settings
+	key := [2]string{serverID, s.id}
 	c.mu.Lock()
 	if v, ok := c.options[key]; ok && c.fresh(v.at) {
 		c.mu.Unlock()
@@ -85,11 +85,11 @@ func (e *Engine) serverState(ctx context.Context, serverID string, h *host) (boo
 	}
 	c.mu.Unlock()
 	at := c.now()
-	sp, err := e.cfg.Store.GetServerPlugin(ctx, serverID, h.id)
+	sp, err := d.store.GetServerPlugin(ctx, serverID, s.id)
 	if err != nil {
 		return false, nil, err
 	}
-	opts := h.resolve(sp.Options)
+	opts := s.resolve(sp.Options)
 	c.mu.Lock()
 	c.options[key] = cachedOpts{enabled: sp.Enabled, opts: opts, at: at}
 	c.mu.Unlock()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -11,13 +12,51 @@ import (
 
 	"github.com/maidhq/maid/plugin"
 	"github.com/maidhq/maid/rpc"
+	"github.com/maidhq/maid/sandbox"
 )
 
-// host supervises one installed plugin: its event queue, its (at most one)
+// deps is what supervisors, their instances and the host methods need from
+// the engine: its ports, its limits, its clock and where they report. New
+// builds one and every supervisor shares it; no field changes afterwards
+// (the settings cache and the counters are safe for concurrent use).
+// Supervisors hold this small value rather than *Engine, so that running
+// one plugin cannot reach the plugin table, installs or spawning: those
+// stay the Engine's.
+type deps struct {
+	store       Store
+	backend     sandbox.Backend
+	discord     Discord // nil: discord.* calls fail as unavailable
+	limits      Limits  // with defaults applied
+	settings    *settingsCache
+	clock       func() time.Time
+	log         *slog.Logger
+	observer    Observer
+	hostVersion string // told to plugins in the handshake
+	stats       counters
+}
+
+// counters are the engine's Stats.
+type counters struct {
+	routed, overflow, restarts, running atomic.Int64
+}
+
+// now is the engine's clock (Config.Now): tests age instances and cache
+// entries without sleeping.
+func (d *deps) now() time.Time { return d.clock() }
+
+// overflowed records an event that pluginID's queue did not take (full, or
+// the supervisor stopped): counted in Stats and reported to the observer,
+// never lost silently.
+func (d *deps) overflowed(pluginID string) {
+	d.stats.overflow.Add(1)
+	d.observer.EventOverflow(pluginID)
+}
+
+// supervisor runs one installed plugin: its event queue, its (at most one)
 // running instance, restarts with backoff, and idle stops. Its run loop is
 // the only reader of queue, so one plugin's events are handled in order.
-type host struct {
-	e      *Engine
+type supervisor struct {
+	d      *deps
 	id     string
 	pkg    *plugin.Package
 	limits plugin.Limits // effective (requests capped by the host)
@@ -40,41 +79,41 @@ type queued struct {
 	barrier chan struct{} // non-nil: a Drain marker, closed when reached
 }
 
-func (e *Engine) newHost(pkg *plugin.Package) *host {
+func newSupervisor(d *deps, pkg *plugin.Package) *supervisor {
 	def := plugin.Limits{
-		MemoryMB:           e.limits.MemoryMB,
-		EventTimeoutMS:     int(e.limits.EventTimeout / time.Millisecond),
-		DashboardTimeoutMS: int(e.limits.DashboardTimeout / time.Millisecond),
+		MemoryMB:           d.limits.MemoryMB,
+		EventTimeoutMS:     int(d.limits.EventTimeout / time.Millisecond),
+		DashboardTimeoutMS: int(d.limits.DashboardTimeout / time.Millisecond),
 	}
 	max := plugin.Limits{
-		MemoryMB:           e.limits.MaxMemoryMB,
-		EventTimeoutMS:     int(e.limits.MaxEventTimeout / time.Millisecond),
-		DashboardTimeoutMS: int(e.limits.DashboardTimeout / time.Millisecond), // spec: 10 s at most
+		MemoryMB:           d.limits.MaxMemoryMB,
+		EventTimeoutMS:     int(d.limits.MaxEventTimeout / time.Millisecond),
+		DashboardTimeoutMS: int(d.limits.DashboardTimeout / time.Millisecond), // spec: 10 s at most
 	}
-	return &host{
-		e:      e,
+	return &supervisor{
+		d:      d,
 		id:     pkg.Manifest.ID,
 		pkg:    pkg,
 		limits: pkg.Manifest.Limits.Effective(def, max),
-		logs:   newLogRing(e.limits.LogLines, e.limits.LogRate, e.limits.LogLineLen),
-		queue:  make(chan queued, e.limits.QueueSize),
+		logs:   newLogRing(d.limits.LogLines, d.limits.LogRate, d.limits.LogLineLen),
+		queue:  make(chan queued, d.limits.QueueSize),
 		done:   make(chan struct{}),
 	}
 }
 
-func (h *host) eventTimeout() time.Duration {
-	return time.Duration(h.limits.EventTimeoutMS) * time.Millisecond
+func (s *supervisor) eventTimeout() time.Duration {
+	return time.Duration(s.limits.EventTimeoutMS) * time.Millisecond
 }
 
-func (h *host) dashboardTimeout() time.Duration {
-	return time.Duration(h.limits.DashboardTimeoutMS) * time.Millisecond
+func (s *supervisor) dashboardTimeout() time.Duration {
+	return time.Duration(s.limits.DashboardTimeoutMS) * time.Millisecond
 }
 
 // run is the plugin's loop; it returns after stopping the instance.
-func (h *host) run(ctx context.Context) {
-	defer close(h.done)
+func (s *supervisor) run(ctx context.Context) {
+	defer close(s.done)
 	var idle <-chan time.Time
-	if it := h.e.limits.IdleTimeout; it > 0 {
+	if it := s.d.limits.IdleTimeout; it > 0 {
 		t := time.NewTicker(max(it/4, 50*time.Millisecond))
 		defer t.Stop()
 		idle = t.C
@@ -82,22 +121,21 @@ func (h *host) run(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
-			h.stopInstance(context.WithoutCancel(ctx), true)
+			s.stopInstance(context.WithoutCancel(ctx), true)
 			// Events still queued are reported, not silently lost.
 			for {
 				select {
-				case q := <-h.queue:
+				case q := <-s.queue:
 					if q.barrier != nil {
 						close(q.barrier)
 					} else {
-						h.e.overflow.Add(1)
-						h.e.observer.EventOverflow(h.id)
+						s.d.overflowed(s.id)
 					}
 				default:
 					return
 				}
 			}
-		case q := <-h.queue:
+		case q := <-s.queue:
 			if q.barrier != nil {
 				close(q.barrier)
 				continue
@@ -105,57 +143,55 @@ func (h *host) run(ctx context.Context) {
 			// select picks at random when both are ready: an event taken
 			// after shutdown began is reported, not half-delivered and lost.
 			if ctx.Err() != nil {
-				h.e.overflow.Add(1)
-				h.e.observer.EventOverflow(h.id)
+				s.d.overflowed(s.id)
 				continue
 			}
-			h.deliver(ctx, q.ev)
+			s.deliver(ctx, q.ev)
 		case <-idle:
-			h.stopIfIdle(ctx)
+			s.stopIfIdle(ctx)
 		}
 	}
 }
 
 // wants reports whether the plugin handles events of type t, as far as is
 // known before starting it (unknown: yes).
-func (h *host) wants(t string) bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.known == nil || slices.Contains(h.known.Events, t)
+func (s *supervisor) wants(t string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.known == nil || slices.Contains(s.known.Events, t)
 }
 
-func (h *host) deliver(ctx context.Context, ev Event) {
-	e := h.e
-	inst, err := h.ensure(ctx)
+func (s *supervisor) deliver(ctx context.Context, ev Event) {
+	inst, err := s.ensure(ctx)
 	if err != nil {
-		h.logs.add(e.now(), "error", "host", "event "+ev.Type+" not delivered: "+err.Error())
-		e.observer.CallDone("event", h.id, 0, err)
+		s.logs.add(s.d.now(), "error", "host", "event "+ev.Type+" not delivered: "+err.Error())
+		s.d.observer.CallDone("event", s.id, 0, err)
 		return
 	}
 	if !slices.Contains(inst.hello.Events, ev.Type) {
 		return
 	}
-	opts := e.optionsFor(ctx, ev.ServerID, h)
-	cctx, cancel := context.WithTimeout(ctx, h.eventTimeout())
+	opts := s.d.optionsFor(ctx, ev.ServerID, s)
+	cctx, cancel := context.WithTimeout(ctx, s.eventTimeout())
 	defer cancel()
 	start := time.Now()
 	err = inst.call(cctx, "plugin.event", ev.ServerID, map[string]any{
-		"ctx":   callCtx(ev.ServerID, h.id, opts),
+		"ctx":   callCtx(ev.ServerID, s.id, opts),
 		"type":  ev.Type,
 		"event": ev.Data,
 	}, nil)
-	err = h.callError("event "+ev.Type, inst, err)
-	e.routed.Add(1)
-	e.observer.CallDone("event", h.id, time.Since(start), err)
+	err = s.callError("event "+ev.Type, inst, err)
+	s.d.stats.routed.Add(1)
+	s.d.observer.CallDone("event", s.id, time.Since(start), err)
 	if err != nil {
-		h.logs.add(e.now(), "error", "host", err.Error())
+		s.logs.add(s.d.now(), "error", "host", err.Error())
 	}
 }
 
 // callError maps a failed host→plugin call to an engine error. A call that
 // timed out means the single-threaded plugin is stuck: its instance is
 // killed and restarted on next use.
-func (h *host) callError(what string, inst *instance, err error) error {
+func (s *supervisor) callError(what string, inst *instance, err error) error {
 	switch {
 	case err == nil:
 		return nil
@@ -185,93 +221,92 @@ func callCtx(serverID, pluginID string, opts map[string]any) map[string]any {
 
 // ensure returns the running instance, starting one if needed (after the
 // crash backoff, if the last one died).
-func (h *host) ensure(ctx context.Context) (*instance, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.inst != nil && h.inst.alive() {
-		return h.inst, nil
+func (s *supervisor) ensure(ctx context.Context) (*instance, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.inst != nil && s.inst.alive() {
+		return s.inst, nil
 	}
-	e := h.e
 	restart := false
-	if h.inst != nil {
+	if s.inst != nil {
 		restart = true
-		died := h.inst
-		h.inst = nil
+		died := s.inst
+		s.inst = nil
 		died.kill() // its conn may have ended before the process did
 		<-died.dead
-		if e.now().Sub(died.start) > time.Minute {
-			h.crashes = 0 // it ran fine for a while: not a crash loop
+		if s.d.now().Sub(died.start) > time.Minute {
+			s.crashes = 0 // it ran fine for a while: not a crash loop
 		}
-		h.crashes++
-		h.nextStart = e.now().Add(h.backoff())
-		e.restarts.Add(1)
-		h.logs.add(e.now(), "warning", "host", fmt.Sprintf("instance ended (%v); restarting", died.exit))
+		s.crashes++
+		s.nextStart = s.d.now().Add(s.backoff())
+		s.d.stats.restarts.Add(1)
+		s.logs.add(s.d.now(), "warning", "host", fmt.Sprintf("instance ended (%v); restarting", died.exit))
 	}
-	if wait := h.nextStart.Sub(e.now()); wait > 0 {
+	if wait := s.nextStart.Sub(s.d.now()); wait > 0 {
 		t := time.NewTimer(wait)
 		select {
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
-			return nil, fmt.Errorf("start plugin %s: waiting for restart backoff: %w", h.id, ctx.Err())
+			return nil, fmt.Errorf("start plugin %s: waiting for restart backoff: %w", s.id, ctx.Err())
 		}
 	}
-	inst, err := h.startInstance(ctx)
+	inst, err := s.startInstance(ctx)
 	if err != nil {
-		h.crashes++
-		h.nextStart = e.now().Add(h.backoff())
-		h.logs.add(e.now(), "error", "host", err.Error())
+		s.crashes++
+		s.nextStart = s.d.now().Add(s.backoff())
+		s.logs.add(s.d.now(), "error", "host", err.Error())
 		return nil, err
 	}
-	h.inst = inst
+	s.inst = inst
 	known := inst.hello
-	h.known = &known
-	e.running.Add(1)
-	go func() { <-inst.dead; e.running.Add(-1) }()
-	e.observer.InstanceStarted(h.id, restart)
-	h.logs.add(e.now(), "info", "host", fmt.Sprintf("instance started on %s (sdk %s)", e.cfg.Backend.Name(), inst.hello.SDKVersion))
+	s.known = &known
+	s.d.stats.running.Add(1)
+	go func() { <-inst.dead; s.d.stats.running.Add(-1) }()
+	s.d.observer.InstanceStarted(s.id, restart)
+	s.logs.add(s.d.now(), "info", "host", fmt.Sprintf("instance started on %s (sdk %s)", s.d.backend.Name(), inst.hello.SDKVersion))
 	return inst, nil
 }
 
-func (h *host) backoff() time.Duration {
-	d := h.e.limits.BackoffMin
-	for i := 1; i < h.crashes && d < h.e.limits.BackoffMax; i++ {
+func (s *supervisor) backoff() time.Duration {
+	d := s.d.limits.BackoffMin
+	for i := 1; i < s.crashes && d < s.d.limits.BackoffMax; i++ {
 		d *= 2
 	}
-	return min(d, h.e.limits.BackoffMax)
+	return min(d, s.d.limits.BackoffMax)
 }
 
-func (h *host) stopIfIdle(ctx context.Context) {
-	h.mu.Lock()
-	inst := h.inst
+func (s *supervisor) stopIfIdle(ctx context.Context) {
+	s.mu.Lock()
+	inst := s.inst
 	if inst == nil || !inst.alive() {
-		h.mu.Unlock()
+		s.mu.Unlock()
 		return
 	}
 	last := time.Unix(0, inst.lastUsed.Load())
-	if h.e.now().Sub(last) < h.e.limits.IdleTimeout {
-		h.mu.Unlock()
+	if s.d.now().Sub(last) < s.d.limits.IdleTimeout {
+		s.mu.Unlock()
 		return
 	}
 	inst.mu.Lock()
 	busy := len(inst.calls) > 0
 	inst.mu.Unlock()
 	if busy {
-		h.mu.Unlock()
+		s.mu.Unlock()
 		return
 	}
-	h.inst = nil
-	h.mu.Unlock()
-	h.logs.add(h.e.now(), "info", "host", "instance idle; stopped")
+	s.inst = nil
+	s.mu.Unlock()
+	s.logs.add(s.d.now(), "info", "host", "instance idle; stopped")
 	inst.stop(ctx, true)
 }
 
 // stopInstance stops the running instance, if any.
-func (h *host) stopInstance(ctx context.Context, graceful bool) {
-	h.mu.Lock()
-	inst := h.inst
-	h.inst = nil
-	h.mu.Unlock()
+func (s *supervisor) stopInstance(ctx context.Context, graceful bool) {
+	s.mu.Lock()
+	inst := s.inst
+	s.inst = nil
+	s.mu.Unlock()
 	if inst != nil {
 		inst.stop(ctx, graceful)
 	}
