@@ -248,6 +248,34 @@ say("shm after tmp: " + fill("/dev/shm/second", 3))
 			},
 		},
 		{
+			// 4 MiB of scratch allows 4096 inodes: empty files, dirs and
+			// symlinks stop with ENOSPC there, well before a 64 MiB memory
+			// limit would kill the plugin.
+			name:   "empty files and dirs count against scratch",
+			limits: sandbox.Limits{ScratchBytes: 4 << 20, MemoryBytes: 64 << 20},
+			script: `
+import errno
+for kind, make in [("files", lambda p: os.close(os.open(p, os.O_CREAT | os.O_WRONLY, 0o600))), ("dirs", os.mkdir),
+                   ("symlinks", lambda p: os.symlink("x", p))]:
+    n = 0
+    try:
+        while n < 200000:
+            make("/tmp/%s%d" % (kind[0], n))
+            n += 1
+        say("%s unbounded" % kind)
+    except OSError as e:
+        say("%s %s" % (kind, errno.errorcode[e.errno]))
+    for name in os.listdir("/tmp"):
+        p = "/tmp/" + name
+        os.rmdir(p) if kind == "dirs" else os.unlink(p)
+`,
+			check: func(t *testing.T, out string) {
+				if want := "files ENOSPC\ndirs ENOSPC\nsymlinks ENOSPC\n"; out != want {
+					t.Fatalf("got:\n%s\nwant:\n%s", out, want)
+				}
+			},
+		},
+		{
 			name: "dev mqueue not writable",
 			script: `
 import errno

@@ -196,12 +196,21 @@ const pluginVolumeBytes = 2 * maxPluginBytes
 // bytes, mounted by the engine when a container using it starts and gone
 // when the last one stops. Writes are charged to the container's memory
 // cgroup, as for any tmpfs.
+//
+// size bounds data only: empty files, directories and symlinks take no
+// blocks, so without nr_inodes a plugin could make files until its memory
+// limit killed it, on kernel memory the scratch cap never saw. With one
+// inode per scratchBytesPerInode of the cap (16,384 for 16 MiB), making
+// files ends with ENOSPC like writing does.
 func scratchVolumeOptions(size int64) map[string]string {
+	inodes := max(size/scratchBytesPerInode, 64)
 	return map[string]string{
 		"type": "tmpfs", "device": "tmpfs",
-		"o": "size=" + strconv.FormatInt(size, 10) + ",mode=1777,nosuid,nodev,noexec",
+		"o": "size=" + strconv.FormatInt(size, 10) + ",nr_inodes=" + strconv.FormatInt(inodes, 10) + ",mode=1777,nosuid,nodev,noexec",
 	}
 }
+
+const scratchBytesPerInode = 1024
 
 // removeVolume removes a volume, best effort and bounded: a volume left
 // behind is removed by the next maid's orphan sweep (removeOrphans).
