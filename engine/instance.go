@@ -47,7 +47,11 @@ type instance struct {
 	conn  *rpc.Conn
 	hello hello
 	ready chan struct{} // closed when the handshake succeeded
-	dead  chan struct{} // closed when the sandbox exited and goroutines ended
+	// refused is closed when the plugin's maid.hello was refused (refusal
+	// says why): the start fails at once, and its caller stops the instance.
+	refused chan struct{}
+	refusal error
+	dead    chan struct{} // closed when the sandbox exited and goroutines ended
 	exit  sandbox.Exit
 	start time.Time
 
@@ -56,8 +60,11 @@ type instance struct {
 	lastUsed atomic.Int64 // unix nanos
 	doomed   atomic.Bool  // being killed: never hand it out again
 
-	mu    sync.Mutex
-	calls map[string]callScope
+	mu      sync.Mutex
+	calls   map[string]callScope
+	greeted bool // a maid.hello was taken (accepted or refused)
+	counted bool // counted in Stats.Instances (countRunning)
+	exited  bool // the waiter is done: never counted again
 }
 
 func newToken() string {
@@ -91,7 +98,7 @@ func (s *supervisor) startInstance(ctx context.Context) (*instance, error) {
 	// short); stop() ends them by killing the sandbox and cancelling.
 	ictx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	inst := &instance{
-		s: s, sb: sb, ready: make(chan struct{}), dead: make(chan struct{}),
+		s: s, sb: sb, ready: make(chan struct{}), refused: make(chan struct{}), dead: make(chan struct{}),
 		start: s.d.now(), cancel: cancel, calls: make(map[string]callScope),
 	}
 	inst.touch()
@@ -138,6 +145,14 @@ func (s *supervisor) startInstance(ctx context.Context) (*instance, error) {
 		inst.wg.Wait()
 		inst.exit = ex
 		cancel()
+		// The running count drops here, in the goroutine that owns the
+		// exit, before anyone can see dead closed or hear InstanceStopped.
+		inst.mu.Lock()
+		inst.exited = true
+		if inst.counted {
+			s.d.stats.running.Add(-1)
+		}
+		inst.mu.Unlock()
 		close(inst.dead)
 		s.d.observer.InstanceStopped(s.id, ex)
 	}()
@@ -155,12 +170,26 @@ func (inst *instance) awaitHello(ctx context.Context) error {
 	select {
 	case <-inst.ready:
 		return nil
+	case <-inst.refused:
+		return fmt.Errorf("handshake: %w", inst.refusal)
 	case <-inst.dead:
 		return fmt.Errorf("plugin exited before the handshake (%v); see its logs", inst.exit)
 	case <-t.C:
 		return fmt.Errorf("handshake: %w: no maid.hello within %v", ErrTimeout, inst.s.d.limits.HandshakeTimeout)
 	case <-ctx.Done():
 		return fmt.Errorf("handshake: %w", ctx.Err())
+	}
+}
+
+// countRunning counts the instance in Stats.Instances until it exits; the
+// waiter, which owns the exit, uncounts it. An instance that already exited
+// is not counted.
+func (inst *instance) countRunning() {
+	inst.mu.Lock()
+	defer inst.mu.Unlock()
+	if !inst.exited && !inst.counted {
+		inst.counted = true
+		inst.s.d.stats.running.Add(1)
 	}
 }
 
@@ -198,7 +227,7 @@ func (inst *instance) call(ctx context.Context, method, serverID string, params 
 	// A guest that stops reading its stdin blocks our write past any
 	// deadline; once the deadline passes, stop the instance, which fails the
 	// write (a timed-out call stops the instance anyway, in callError).
-	stop := context.AfterFunc(ctx, func() {
+	stop := afterFunc(ctx, func() {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			inst.kill()
 		}
@@ -209,7 +238,24 @@ func (inst *instance) call(ctx context.Context, method, serverID string, params 
 	return err
 }
 
-// kill stops the instance without waiting; alive reports false at once.
+// afterFunc is context.AfterFunc whose stop also waits for f if f has
+// started, so no goroutine running f outlives the caller (a kill racing the
+// instance's next start would otherwise be nobody's).
+func afterFunc(ctx context.Context, f func()) (stop func()) {
+	done := make(chan struct{})
+	stopf := context.AfterFunc(ctx, func() {
+		defer close(done)
+		f()
+	})
+	return func() {
+		if !stopf() {
+			<-done
+		}
+	}
+}
+
+// kill stops the instance without waiting for its exit; alive reports
+// false at once.
 func (inst *instance) kill() {
 	inst.doomed.Store(true)
 	_ = inst.sb.Kill()
@@ -223,7 +269,7 @@ func (inst *instance) stop(ctx context.Context, graceful bool) {
 		sctx, cancel := context.WithTimeout(ctx, grace)
 		// The polite call can block writing to a guest that stopped reading
 		// (or behind a call that does): the grace period ends it by kill.
-		stopKill := context.AfterFunc(sctx, func() { _ = inst.sb.Kill() })
+		stopKill := afterFunc(sctx, func() { _ = inst.sb.Kill() })
 		_ = inst.conn.Call(sctx, "plugin.shutdown", struct{}{}, nil)
 		_ = inst.sb.Stdin().Close()
 		select {
@@ -268,19 +314,26 @@ func (inst *instance) handle(ctx context.Context, method string, params json.Raw
 }
 
 func (inst *instance) handleHello(params json.RawMessage) (any, error) {
-	select {
-	case <-inst.ready:
+	// Handlers run concurrently: a plugin that pipelines several maid.hello
+	// requests must get one answer and "sent twice" for the rest, not two
+	// closes of ready (a panic that would take maid down with it).
+	inst.mu.Lock()
+	defer inst.mu.Unlock()
+	if inst.greeted {
 		return nil, rpc.Errorf(rpc.ErrInvalidRequest, "maid.hello sent twice")
-	default:
 	}
 	var h hello
 	if err := json.Unmarshal(params, &h); err != nil {
 		return nil, rpc.Errorf(rpc.ErrInvalidParams, "maid.hello: %v", err)
 	}
+	inst.greeted = true
 	if h.Protocol != ProtocolVersion {
 		err := rpc.Errorf(rpc.ErrIncompatible, "plugin speaks protocol %d, host speaks %d: rebuild the plugin against maid_sdk %s", h.Protocol, ProtocolVersion, sdk.Version)
 		inst.s.logs.add(inst.s.d.now(), "error", "host", err.Error())
-		go inst.sb.Kill()
+		// The start waiting in awaitHello fails with this and stops the
+		// instance itself, so no kill runs here without an owner.
+		inst.refusal = err
+		close(inst.refused)
 		return nil, err
 	}
 	inst.hello = h

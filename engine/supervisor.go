@@ -261,8 +261,7 @@ func (s *supervisor) ensure(ctx context.Context) (*instance, error) {
 	s.inst = inst
 	known := inst.hello
 	s.known = &known
-	s.d.stats.running.Add(1)
-	go func() { <-inst.dead; s.d.stats.running.Add(-1) }()
+	inst.countRunning()
 	s.d.observer.InstanceStarted(s.id, restart)
 	s.logs.add(s.d.now(), "info", "host", fmt.Sprintf("instance started on %s (sdk %s)", s.d.backend.Name(), inst.hello.SDKVersion))
 	return inst, nil
