@@ -52,8 +52,8 @@ type instance struct {
 	refused chan struct{}
 	refusal error
 	dead    chan struct{} // closed when the sandbox exited and goroutines ended
-	exit  sandbox.Exit
-	start time.Time
+	exit    sandbox.Exit
+	start   time.Time
 
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup

@@ -60,7 +60,7 @@ func TestHandshake(t *testing.T) {
 		name     string
 		hellos   int
 		protocol int
-		pad      int // event names in each hello
+		pad      int    // event names in each hello
 		wantErr  string // "" = the dashboard call succeeds
 	}{
 		{name: "one hello", hellos: 1, protocol: engine.ProtocolVersion},
