@@ -2,7 +2,6 @@ package wasm
 
 import (
 	"io/fs"
-	"sync"
 	"sync/atomic"
 
 	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
@@ -98,19 +97,12 @@ func (s *swapFS) Unlink(path string) experimentalsys.Errno {
 	return experimentalsys.ENOENT
 }
 
-func (s *swapFS) Link(oldPath, newPath string) experimentalsys.Errno {
-	if f := s.fs(); f != nil {
-		return f.Link(oldPath, newPath)
-	}
-	return experimentalsys.ENOENT
-}
+// Link and Symlink are refused here whatever is bound: a link is a path
+// the guest shapes and something else may resolve later. (Every FS this
+// package binds refuses them too.)
+func (s *swapFS) Link(_, _ string) experimentalsys.Errno { return experimentalsys.EPERM }
 
-func (s *swapFS) Symlink(oldPath, linkName string) experimentalsys.Errno {
-	if f := s.fs(); f != nil {
-		return f.Symlink(oldPath, linkName)
-	}
-	return experimentalsys.ENOENT
-}
+func (s *swapFS) Symlink(_, _ string) experimentalsys.Errno { return experimentalsys.EPERM }
 
 func (s *swapFS) Readlink(path string) (string, experimentalsys.Errno) {
 	if f := s.fs(); f != nil {
@@ -124,79 +116,4 @@ func (s *swapFS) Utimens(path string, atim, mtim int64) experimentalsys.Errno {
 		return f.Utimens(path, atim, mtim)
 	}
 	return experimentalsys.ENOENT
-}
-
-// quotaFS caps the bytes a guest may write into its scratch dir
-// (Limits.ScratchBytes); over quota, writes fail with EIO (wazero has no
-// ENOSPC). It charges every byte written or extended and
-// refunds a file's size when the guest unlinks it, so it can over-count
-// (overwrites in place) but never under-count.
-type quotaFS struct {
-	experimentalsys.FS
-	mu   sync.Mutex
-	used int64
-	max  int64
-}
-
-func (q *quotaFS) charge(n int64) bool {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.used+n > q.max {
-		return false
-	}
-	q.used += n
-	return true
-}
-
-func (q *quotaFS) refund(n int64) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	q.used = max(0, q.used-n)
-}
-
-func (q *quotaFS) OpenFile(path string, flag experimentalsys.Oflag, perm fs.FileMode) (experimentalsys.File, experimentalsys.Errno) {
-	f, errno := q.FS.OpenFile(path, flag, perm)
-	if errno != 0 {
-		return nil, errno
-	}
-	return &quotaFile{File: f, q: q}, 0
-}
-
-func (q *quotaFS) Unlink(path string) experimentalsys.Errno {
-	st, serr := q.FS.Lstat(path)
-	errno := q.FS.Unlink(path)
-	if errno == 0 && serr == 0 && st.Nlink <= 1 {
-		q.refund(st.Size)
-	}
-	return errno
-}
-
-type quotaFile struct {
-	experimentalsys.File
-	q *quotaFS
-}
-
-func (f *quotaFile) Write(b []byte) (int, experimentalsys.Errno) {
-	if !f.q.charge(int64(len(b))) {
-		return 0, experimentalsys.EIO
-	}
-	return f.File.Write(b)
-}
-
-func (f *quotaFile) Pwrite(b []byte, off int64) (int, experimentalsys.Errno) {
-	if !f.q.charge(int64(len(b))) {
-		return 0, experimentalsys.EIO
-	}
-	return f.File.Pwrite(b, off)
-}
-
-func (f *quotaFile) Truncate(size int64) experimentalsys.Errno {
-	st, errno := f.File.Stat()
-	if errno != 0 {
-		return errno
-	}
-	if grow := size - st.Size; grow > 0 && !f.q.charge(grow) {
-		return experimentalsys.EIO
-	}
-	return f.File.Truncate(size)
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sync"
 	"time"
 
@@ -26,6 +25,7 @@ type instance struct {
 	stdin, stdout, stderr *pipe
 	mem                   *limitedMemory
 	plugin, tmp           *swapFS
+	files                 *fileBudget // open handles across the mounts
 
 	warm chan struct{} // closed when the runner first reads stdin
 	quit chan struct{} // closed by stop (Kill, wall time)
@@ -37,7 +37,7 @@ type instance struct {
 
 	mu        sync.Mutex
 	exited    bool        // cleanup ran; nothing more may be bound
-	scratch   string      // host scratch dir to remove on exit
+	pluginFS  *roFS       // the bound plugin dir, closed on exit
 	timer     *time.Timer // wall-time limit
 	startedAt time.Time
 
@@ -55,6 +55,7 @@ func newInstance(b *Backend) *instance {
 		mem:    newLimitedMemory(maxMemoryBytes),
 		plugin: newSwapFS(b.empty),
 		tmp:    newSwapFS(b.empty),
+		files:  newFileBudget(),
 		warm:   make(chan struct{}),
 		quit:   make(chan struct{}),
 		done:   make(chan struct{}),
@@ -101,11 +102,12 @@ func (in *instance) run(ctx context.Context, cfg wazero.ModuleConfig, snap *snap
 	if in.timer != nil {
 		in.timer.Stop()
 	}
-	scratch := in.scratch
+	pluginFS := in.pluginFS
 	in.mu.Unlock()
-	if scratch != "" {
-		_ = os.RemoveAll(scratch)
+	if pluginFS != nil {
+		_ = pluginFS.close()
 	}
+	// The scratch memFS goes with the instance: nothing else refers to it.
 }
 
 // boot brings the interpreter to its boot line, from snap or (nil) by
@@ -169,19 +171,20 @@ func (in *instance) classify(err error) sandbox.Exit {
 // bind gives a started interpreter its plugin: files, scratch, limits.
 func (in *instance) bind(spec sandbox.Spec, memLimit uint64) error {
 	in.mem.limit.Store(memLimit)
-	in.plugin.bind(&sysfs.ReadFS{FS: sysfs.DirFS(spec.Dir)})
+	pluginFS, err := openRoFS(spec.Dir)
+	if err != nil {
+		return fmt.Errorf("open plugin dir: %w", err)
+	}
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	if in.exited {
+		_ = pluginFS.close()
 		return fmt.Errorf("interpreter exited before boot: %v", in.exit)
 	}
+	in.pluginFS = pluginFS
+	in.plugin.bind(pluginFS.withBudget(in.files))
 	if spec.Limits.ScratchBytes > 0 {
-		dir, err := os.MkdirTemp(in.b.scratch, "scratch-")
-		if err != nil {
-			return fmt.Errorf("create scratch dir: %w", err)
-		}
-		in.scratch = dir
-		in.tmp.bind(&quotaFS{FS: sysfs.DirFS(dir), max: spec.Limits.ScratchBytes})
+		in.tmp.bind(newMemFS(spec.Limits.ScratchBytes, in.files))
 	}
 	in.startedAt = time.Now()
 	if spec.Limits.WallTime > 0 {

@@ -2,8 +2,12 @@ package wasm
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -36,6 +40,72 @@ func TestPruneKeepsOpenedCache(t *testing.T) {
 	defer rt.Close(ctx)
 	if _, err := rt.CompileModule(ctx, tinyModule); err != nil {
 		t.Fatalf("compile after another maid pruned: %v", err)
+	}
+}
+
+// childCacheEnv makes the test binary a backend process for
+// TestConcurrentBackendsEmptyCache.
+const childCacheEnv = "MAID_TEST_WASM_CACHE_CHILD"
+
+// TestConcurrentBackendsEmptyCache starts several backends at once, each in
+// its own process as maid call beside maid serve does, on one empty cache
+// dir, while a maid of another wazero version keeps pruning it; every one
+// must start and run a plugin.
+func TestConcurrentBackendsEmptyCache(t *testing.T) {
+	if dir := os.Getenv(childCacheEnv); dir != "" {
+		b, err := New(context.Background(), Config{PythonDir: pythonDir(t), CacheDir: dir})
+		if err != nil {
+			t.Fatalf("child backend: %v", err)
+		}
+		defer b.Close()
+		out, errText, ex := run(t, b, "say('up')", nil)
+		if out != "up\n" || ex.Code != 0 {
+			t.Fatalf("child guest: %q %v\n%s", out, ex, errText)
+		}
+		return
+	}
+	pythonDir(t)
+	if testing.Short() {
+		t.Skip("compiles the interpreter in several processes at once")
+	}
+	dir := t.TempDir()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // the other version's maid: its New prunes
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Millisecond):
+				pruneCache(dir, "", time.Now())
+			}
+		}
+	}()
+	const procs = 3
+	errs := make(chan error, procs)
+	for i := range procs {
+		go func() {
+			cmd := exec.Command(os.Args[0], "-test.run=^TestConcurrentBackendsEmptyCache$", "-test.count=1")
+			cmd.Env = append(os.Environ(), childCacheEnv+"="+dir)
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				err = fmt.Errorf("backend process %d: %v\n%s", i, err, out)
+			}
+			errs <- err
+		}()
+	}
+	var failed []string
+	for range procs {
+		if err := <-errs; err != nil {
+			failed = append(failed, err.Error())
+		}
+	}
+	close(stop)
+	wg.Wait()
+	if len(failed) > 0 {
+		t.Fatalf("%d of %d backends failed on a fresh cache:\n%s", len(failed), procs, strings.Join(failed, "\n"))
 	}
 }
 

@@ -8,7 +8,11 @@
 //	/usr/local   the interpreter's stdlib (read-only)
 //	/maid/sdk    the maid_sdk package this host embeds, with bytecode (read-only)
 //	/plugin      the plugin's files (read-only)
-//	/tmp         a private scratch dir, only if Limits.ScratchBytes > 0
+//	/tmp         a private scratch dir in memory, only if Limits.ScratchBytes > 0
+//
+// No guest path is resolved by the host: the read-only mounts are walked
+// beneath their dir by an os.Root (roFS), and /tmp exists only in Go memory
+// (memFS), where symbolic and hard links cannot be made.
 //
 // and an environment of PYTHONHOME, PYTHONPATH, PYTHONDONTWRITEBYTECODE plus
 // Spec.Env.
@@ -36,7 +40,6 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
-	"github.com/tetratelabs/wazero/experimental/sysfs"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 	wsys "github.com/tetratelabs/wazero/sys"
 
@@ -87,8 +90,8 @@ type Config struct {
 	// build/python-wasi.
 	PythonDir string
 	// CacheDir holds wazero's compilation cache, which cuts compiling
-	// python.wasm from seconds to ~0.1 s after the first run, and scratch
-	// dirs. Default: os.UserCacheDir()/maid/wasm.
+	// python.wasm from seconds to ~0.1 s after the first run, and the
+	// SDK's bytecode. Default: os.UserCacheDir()/maid/wasm.
 	CacheDir string
 	// PoolSize is how many warm interpreters to keep ready; 0 disables the
 	// pool.
@@ -116,7 +119,8 @@ type Backend struct {
 	segments  []wasmbin.Segment  // data segments, stripped from the module
 	snap      *snapshot          // nil with Config.FreshStarts
 	stdlib    string             // host dir mounted at guestPrefix
-	scratch   string             // host dir holding per-instance scratch dirs
+	stdlibFS  *roFS              // stdlib, opened
+	sdkFS     *roFS              // sdkDir, opened
 	empty     experimentalsys.FS // read-only empty dir: unbound mounts
 	sdkDir    string             // host dir mounted at guestSDK
 	sdkUsed   sdkTouch           // keeps sdkDir from being pruned
@@ -183,12 +187,8 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 	if _, err := os.Stat(filepath.Join(stdlib, "lib", "python3.11", "os.pyc")); err != nil {
 		return nil, fmt.Errorf("wasm backend: stdlib missing under %s (rebuild with `make python-wasm`): %w", stdlib, sandbox.ErrUnavailable)
 	}
-	scratch := filepath.Join(cfg.CacheDir, "scratch")
-	empty := filepath.Join(cfg.CacheDir, "empty")
-	for _, dir := range []string{scratch, empty} {
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return nil, fmt.Errorf("wasm backend: create cache dir: %w", err)
-		}
+	if err := os.MkdirAll(cfg.CacheDir, 0o700); err != nil {
+		return nil, fmt.Errorf("wasm backend: create cache dir: %w", err)
 	}
 	// Every loop calls maid.yield now and then, where the host can stop
 	// the guest and Go can preempt it.
@@ -217,10 +217,22 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().
 		WithCompilationCache(cache).
 		WithMemoryLimitPages(maxMemoryBytes/wasmPageSize))
+	b := &Backend{
+		cfg:    cfg,
+		rt:     rt,
+		cache:  cache,
+		stdlib: stdlib,
+		empty:  newEmptyFS(),
+		stop:   make(chan struct{}),
+	}
 	fail := func(err error) (*Backend, error) {
 		_ = rt.Close(context.Background())
 		_ = cache.Close(context.Background())
+		b.closeRoots()
 		return nil, err
+	}
+	if b.stdlibFS, err = openRoFS(stdlib); err != nil {
+		return fail(fmt.Errorf("wasm backend: open stdlib: %w", err))
 	}
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
 		return fail(fmt.Errorf("wasm backend: instantiate wasi: %w", err))
@@ -244,25 +256,20 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 	for _, m := range compiled.ExportedMemories() {
 		minMemory = uint64(m.Min()) * wasmPageSize
 	}
-	b := &Backend{
-		cfg:       cfg,
-		rt:        rt,
-		cache:     cache,
-		compiled:  compiled,
-		minMemory: minMemory,
-		globals:   globals,
-		segments:  segments,
-		stdlib:    stdlib,
-		scratch:   scratch,
-		empty:     &sysfs.ReadFS{FS: sysfs.DirFS(empty)},
-		stop:      make(chan struct{}),
-	}
+	b.compiled = compiled
+	b.minMemory = minMemory
+	b.globals = globals
+	b.segments = segments
 	if b.sdkDir, err = b.prepareSDK(ctx, bin); err != nil {
 		return fail(fmt.Errorf("wasm backend: %w", err))
+	}
+	if b.sdkFS, err = openRoFS(b.sdkDir); err != nil {
+		return fail(fmt.Errorf("wasm backend: open sdk: %w", err))
 	}
 	b.sdkUsed.dir = b.sdkDir
 	b.sdkUsed.mark(time.Now())
 	pruneCache(cfg.CacheDir, b.sdkDir, time.Now())
+	removeStaleScratch(cfg.CacheDir, time.Now())
 	if !cfg.FreshStarts {
 		if b.snap, err = b.takeSnapshot(ctx); err != nil {
 			return fail(fmt.Errorf("wasm backend: %w", err))
@@ -456,7 +463,18 @@ func (b *Backend) releaseLocked() error {
 	}
 	b.released = true
 	ctx := context.Background()
-	return errors.Join(b.rt.Close(ctx), b.cache.Close(ctx))
+	err := errors.Join(b.rt.Close(ctx), b.cache.Close(ctx))
+	b.closeRoots()
+	return err
+}
+
+// closeRoots releases the read-only mounts' dirs.
+func (b *Backend) closeRoots() {
+	for _, r := range []*roFS{b.stdlibFS, b.sdkFS} {
+		if r != nil {
+			_ = r.close()
+		}
+	}
 }
 
 // spawn starts an interpreter running the runner, with memory at the
@@ -464,7 +482,7 @@ func (b *Backend) releaseLocked() error {
 // scratch when there is none or env differs from the snapshot's.
 func (b *Backend) spawn(env map[string]string) (*instance, error) {
 	in := newInstance(b)
-	cfg := b.moduleConfig(guestStdin{in.stdin}, in.stdout, in.stderr, in.plugin, in.tmp, in.nanosleep, env)
+	cfg := b.moduleConfig(guestStdin{in.stdin}, in.stdout, in.stderr, in.files, in.plugin, in.tmp, in.nanosleep, env)
 	snap := b.snap
 	if len(env) > 0 {
 		snap = nil
@@ -491,10 +509,13 @@ func (b *Backend) initData(mod api.Module) error {
 // moduleConfig is what every interpreter instance is given. The mounts'
 // order fixes their WASI descriptor numbers, which a snapshot's libc has
 // recorded, so snapshot and restored instances must get the same order.
-func (b *Backend) moduleConfig(stdin io.Reader, stdout, stderr io.Writer, plugin, tmp experimentalsys.FS, sleep wsys.Nanosleep, env map[string]string) wazero.ModuleConfig {
-	fsCfg := wazero.NewFSConfig().
-		WithReadOnlyDirMount(b.stdlib, guestPrefix).
-		WithReadOnlyDirMount(b.sdkDir, guestSDK)
+//
+// Every mount is one of this package's file systems (roFS, memFS), never a
+// wazero host-directory mount: no guest path is resolved by the host's
+// open(2). files counts the instance's open handles across all of them.
+func (b *Backend) moduleConfig(stdin io.Reader, stdout, stderr io.Writer, files *fileBudget, plugin, tmp experimentalsys.FS, sleep wsys.Nanosleep, env map[string]string) wazero.ModuleConfig {
+	fsCfg := withSysFSMount(wazero.NewFSConfig(), b.stdlibFS.withBudget(files), guestPrefix)
+	fsCfg = withSysFSMount(fsCfg, b.sdkFS.withBudget(files), guestSDK)
 	fsCfg = withSysFSMount(fsCfg, plugin, guestPlugin)
 	fsCfg = withSysFSMount(fsCfg, tmp, guestTmp)
 	cfg := wazero.NewModuleConfig().

@@ -1,0 +1,151 @@
+package wasm
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path"
+
+	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
+	"github.com/tetratelabs/wazero/experimental/sysfs"
+	wsys "github.com/tetratelabs/wazero/sys"
+)
+
+// roFS is a read-only mount of a host dir (the stdlib, the SDK, a plugin's
+// files), resolved beneath the dir by an os.Root: a symlink in the dir
+// that points out of it is refused by the kernel-checked walk, not followed.
+//
+// Why not wazero's WithReadOnlyDirMount or ReadFS over DirFS: those resolve
+// paths on the host with plain open(2), following any symlink, and ReadFS
+// passes an open with O_CREAT or O_TRUNC through when the access mode is
+// read-only (wazero's path_open gives O_RDONLY|O_TRUNC to a guest that asks
+// for read rights only), so a guest could create or empty files in maid's
+// stdlib, the SDK or a plugin dir. Here anything but a plain read-only open
+// is EROFS, and every change to the tree is EROFS.
+type roFS struct {
+	experimentalsys.UnimplementedFS
+	root  *os.Root
+	adapt *sysfs.AdaptFS // files opened through root.FS()
+	files *fileBudget    // open handles; nil: no cap
+}
+
+// openRoFS opens dir for mounting read-only.
+func openRoFS(dir string) (*roFS, error) {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, err
+	}
+	return &roFS{root: root, adapt: &sysfs.AdaptFS{FS: root.FS()}}, nil
+}
+
+// withBudget is the same mount, counting open handles against files.
+func (r *roFS) withBudget(files *fileBudget) *roFS {
+	c := *r
+	c.files = files
+	return &c
+}
+
+// close releases the dir; mounts using it fail afterwards.
+func (r *roFS) close() error { return r.root.Close() }
+
+// rootName turns a path from wazero into one os.Root accepts.
+func rootName(p string) string {
+	p = path.Clean("/" + p)
+	if p == "/" {
+		return "."
+	}
+	return p[1:]
+}
+
+const roWriteFlags = experimentalsys.O_RDWR | experimentalsys.O_WRONLY |
+	experimentalsys.O_CREAT | experimentalsys.O_TRUNC | experimentalsys.O_APPEND
+
+// OpenFile implements experimentalsys.FS.
+func (r *roFS) OpenFile(p string, flag experimentalsys.Oflag, perm fs.FileMode) (experimentalsys.File, experimentalsys.Errno) {
+	if flag&roWriteFlags != 0 {
+		return nil, experimentalsys.EROFS
+	}
+	if !r.files.take() {
+		return nil, experimentalsys.EIO
+	}
+	f, errno := r.adapt.OpenFile(rootName(p), experimentalsys.O_RDONLY|flag&experimentalsys.O_DIRECTORY, 0)
+	if errno != 0 {
+		r.files.put()
+		return nil, errno
+	}
+	return &roFile{File: f, files: r.files}, 0
+}
+
+// Stat implements experimentalsys.FS.
+func (r *roFS) Stat(p string) (wsys.Stat_t, experimentalsys.Errno) {
+	fi, err := r.root.Stat(rootName(p))
+	if err != nil {
+		return wsys.Stat_t{}, rootErrno(err)
+	}
+	return wsys.NewStat_t(fi), 0
+}
+
+// Lstat implements experimentalsys.FS.
+func (r *roFS) Lstat(p string) (wsys.Stat_t, experimentalsys.Errno) {
+	fi, err := r.root.Lstat(rootName(p))
+	if err != nil {
+		return wsys.Stat_t{}, rootErrno(err)
+	}
+	return wsys.NewStat_t(fi), 0
+}
+
+// Readlink implements experimentalsys.FS: reading a link's text is
+// harmless; following it is what os.Root confines.
+func (r *roFS) Readlink(p string) (string, experimentalsys.Errno) {
+	s, err := r.root.Readlink(rootName(p))
+	if err != nil {
+		return "", rootErrno(err)
+	}
+	return s, 0
+}
+
+func (r *roFS) Mkdir(string, fs.FileMode) experimentalsys.Errno    { return experimentalsys.EROFS }
+func (r *roFS) Chmod(string, fs.FileMode) experimentalsys.Errno    { return experimentalsys.EROFS }
+func (r *roFS) Rename(string, string) experimentalsys.Errno        { return experimentalsys.EROFS }
+func (r *roFS) Rmdir(string) experimentalsys.Errno                 { return experimentalsys.EROFS }
+func (r *roFS) Unlink(string) experimentalsys.Errno                { return experimentalsys.EROFS }
+func (r *roFS) Link(string, string) experimentalsys.Errno          { return experimentalsys.EROFS }
+func (r *roFS) Symlink(string, string) experimentalsys.Errno       { return experimentalsys.EROFS }
+func (r *roFS) Utimens(string, int64, int64) experimentalsys.Errno { return experimentalsys.EROFS }
+
+// rootErrno maps an os.Root error, including its "path escapes from
+// parent", to an errno.
+func rootErrno(err error) experimentalsys.Errno {
+	if errno := experimentalsys.UnwrapOSError(err); errno != experimentalsys.EIO {
+		return errno
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) && pe.Err.Error() == "path escapes from parent" {
+		return experimentalsys.EPERM
+	}
+	return experimentalsys.EIO
+}
+
+// roFile is a file of a roFS: no writes, and its handle is counted.
+type roFile struct {
+	experimentalsys.File
+	files  *fileBudget
+	closed bool
+}
+
+func (f *roFile) Write([]byte) (int, experimentalsys.Errno)         { return 0, experimentalsys.EBADF }
+func (f *roFile) Pwrite([]byte, int64) (int, experimentalsys.Errno) { return 0, experimentalsys.EBADF }
+func (f *roFile) Truncate(int64) experimentalsys.Errno              { return experimentalsys.EBADF }
+func (f *roFile) SetAppend(bool) experimentalsys.Errno              { return experimentalsys.EBADF }
+func (f *roFile) Utimens(int64, int64) experimentalsys.Errno        { return experimentalsys.EBADF }
+func (f *roFile) Sync() experimentalsys.Errno                       { return 0 }
+func (f *roFile) Datasync() experimentalsys.Errno                   { return 0 }
+
+func (f *roFile) Close() experimentalsys.Errno {
+	if f.closed {
+		return 0
+	}
+	f.closed = true
+	f.files.put()
+	return f.File.Close()
+}

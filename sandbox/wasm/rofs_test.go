@@ -1,0 +1,115 @@
+package wasm
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
+)
+
+// TestRoFS: a read-only mount opens only for reading, changes nothing on
+// the host whatever the flags, and resolves no path out of its dir.
+func TestRoFS(t *testing.T) {
+	base := t.TempDir()
+	dir := filepath.Join(base, "plugin")
+	secret := filepath.Join(base, "secret")
+	for path, data := range map[string]string{
+		filepath.Join(dir, "main.py"):     "print('hi')",
+		filepath.Join(dir, "sub", "data"): "data",
+		secret:                            "host secret",
+	} {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for link, target := range map[string]string{"abs": base, "rel": "../secret", "root": "/", "inside": "sub/data"} {
+		if err := os.Symlink(target, filepath.Join(dir, link)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := openRoFS(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.close()
+	ro := r.withBudget(newFileBudget())
+	open := func(p string, flag experimentalsys.Oflag) experimentalsys.Errno {
+		f, errno := ro.OpenFile(p, flag, 0o644)
+		if errno == 0 {
+			f.Close()
+		}
+		return errno
+	}
+	tests := []struct {
+		name string
+		op   func() experimentalsys.Errno
+		ok   bool // else: must fail
+	}{
+		{name: "read a file", op: func() experimentalsys.Errno { return open("main.py", experimentalsys.O_RDONLY) }, ok: true},
+		{name: "read a dir", op: func() experimentalsys.Errno { return open(".", experimentalsys.O_DIRECTORY) }, ok: true},
+		{name: "create with read rights", op: func() experimentalsys.Errno { return open("new", experimentalsys.O_RDONLY|experimentalsys.O_CREAT) }},
+		{name: "truncate with read rights", op: func() experimentalsys.Errno { return open("main.py", experimentalsys.O_RDONLY|experimentalsys.O_TRUNC) }},
+		{name: "open for writing", op: func() experimentalsys.Errno { return open("main.py", experimentalsys.O_WRONLY) }},
+		{name: "open for append", op: func() experimentalsys.Errno { return open("main.py", experimentalsys.O_APPEND) }},
+		{name: "absolute symlink out", op: func() experimentalsys.Errno { return open("abs/secret", experimentalsys.O_RDONLY) }},
+		{name: "relative symlink out", op: func() experimentalsys.Errno { return open("rel", experimentalsys.O_RDONLY) }},
+		{name: "symlink to /", op: func() experimentalsys.Errno { return open("root/etc/passwd", experimentalsys.O_RDONLY) }},
+		{name: "stat through a symlink out", op: func() experimentalsys.Errno { _, e := ro.Stat("rel"); return e }},
+		{name: "dotdot", op: func() experimentalsys.Errno { return open("../secret", experimentalsys.O_RDONLY) }},
+		{name: "symlink inside stays inside", op: func() experimentalsys.Errno { return open("inside", experimentalsys.O_RDONLY) }, ok: true},
+		{name: "mkdir", op: func() experimentalsys.Errno { return ro.Mkdir("d", 0o755) }},
+		{name: "unlink", op: func() experimentalsys.Errno { return ro.Unlink("main.py") }},
+		{name: "rename", op: func() experimentalsys.Errno { return ro.Rename("main.py", "x.py") }},
+		{name: "symlink", op: func() experimentalsys.Errno { return ro.Symlink("/", "x") }},
+		{name: "link", op: func() experimentalsys.Errno { return ro.Link("main.py", "x") }},
+		{name: "chmod", op: func() experimentalsys.Errno { return ro.Chmod("main.py", 0o777) }},
+		{name: "utimens", op: func() experimentalsys.Errno { return ro.Utimens("main.py", 0, 0) }},
+		{name: "write to an open file", op: func() experimentalsys.Errno {
+			f, errno := ro.OpenFile("main.py", experimentalsys.O_RDONLY, 0)
+			if errno != 0 {
+				return 0 // reported by "read a file"
+			}
+			defer f.Close()
+			if _, errno := f.Write([]byte("x")); errno != 0 {
+				return errno
+			}
+			return f.Truncate(0)
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if errno := tc.op(); (errno == 0) != tc.ok {
+				t.Fatalf("errno = %v, want success %v", errno, tc.ok)
+			}
+		})
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "main.py")); string(b) != "print('hi')" {
+		t.Fatalf("host file changed to %q", b)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "new")); err == nil {
+		t.Fatal("a file was created on the host")
+	}
+
+	t.Run("open file cap", func(t *testing.T) {
+		var held []experimentalsys.File
+		defer func() {
+			for _, f := range held {
+				f.Close()
+			}
+		}()
+		for range maxOpenFiles {
+			f, errno := ro.OpenFile("main.py", experimentalsys.O_RDONLY, 0)
+			if errno != 0 {
+				t.Fatalf("open %d: %v", len(held), errno)
+			}
+			held = append(held, f)
+		}
+		if errno := open("main.py", experimentalsys.O_RDONLY); errno != experimentalsys.EIO {
+			t.Fatalf("open past maxOpenFiles: %v, want EIO", errno)
+		}
+	})
+}
