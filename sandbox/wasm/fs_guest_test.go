@@ -238,3 +238,28 @@ say(str(0 < n <= 1024))`, want: "True\n"},
 		})
 	}
 }
+
+// TestOpenFilesCapped: a guest cannot hold host file descriptors or
+// handles without end, on any mount, scratch or not.
+func TestOpenFilesCapped(t *testing.T) {
+	b := newBackend(t, 0)
+	tests := []struct {
+		name    string
+		path    string
+		scratch int64
+	}{
+		{name: "stdlib file", path: "/usr/local/lib/python3.11/os.pyc"},
+		{name: "plugin dir", path: "/plugin"},
+		{name: "unbound scratch", path: "/tmp"},
+		{name: "scratch", path: "/tmp", scratch: 1 << 20},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			script := "fds = []\ntry:\n    while len(fds) < 5000:\n        fds.append(os.open(" + pyQuote(tc.path) + ", os.O_RDONLY))\nexcept OSError:\n    pass\nsay(str(0 < len(fds) < 300))"
+			out, errText, ex := run(t, b, script, func(s *sandbox.Spec) { s.Limits.ScratchBytes = tc.scratch })
+			if out != "True\n" || ex.Code != 0 {
+				t.Fatalf("stdout = %q (%v), want True\nstderr: %s", out, ex, errText)
+			}
+		})
+	}
+}

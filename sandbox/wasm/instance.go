@@ -47,15 +47,17 @@ type instance struct {
 var _ sandbox.Instance = (*instance)(nil)
 
 func newInstance(b *Backend) *instance {
+	files := newFileBudget()
+	empty := newEmptyFS(files)
 	return &instance{
 		b:      b,
 		stdin:  newPipe(),
 		stdout: newPipe(),
 		stderr: newPipe(),
 		mem:    newLimitedMemory(maxMemoryBytes),
-		plugin: newSwapFS(b.empty),
-		tmp:    newSwapFS(b.empty),
-		files:  newFileBudget(),
+		plugin: newSwapFS(empty),
+		tmp:    newSwapFS(empty),
+		files:  files,
 		warm:   make(chan struct{}),
 		quit:   make(chan struct{}),
 		done:   make(chan struct{}),

@@ -90,9 +90,10 @@ func newMemFS(max int64, files *fileBudget) *memFS {
 }
 
 // newEmptyFS is an empty directory that cannot be changed: what a mount
-// shows before it is bound.
-func newEmptyFS() *memFS {
-	m := newMemFS(0, nil)
+// shows before it is bound. Its handles count against files too: a guest
+// without scratch could otherwise open its empty /tmp without end.
+func newEmptyFS(files *fileBudget) *memFS {
+	m := newMemFS(0, files)
 	m.readOnly = true
 	return m
 }

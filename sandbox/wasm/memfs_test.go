@@ -93,14 +93,14 @@ func TestMemFSOps(t *testing.T) {
 				return e
 			}, want: experimentalsys.EBADF},
 		{name: "read-only empty mount refuses create", op: func(*memFS) experimentalsys.Errno {
-			_, e := newEmptyFS().OpenFile("x", experimentalsys.O_RDONLY|experimentalsys.O_CREAT, 0)
+			_, e := newEmptyFS(nil).OpenFile("x", experimentalsys.O_RDONLY|experimentalsys.O_CREAT, 0)
 			return e
 		}, want: experimentalsys.EROFS},
 		{name: "read-only empty mount refuses truncate", op: func(*memFS) experimentalsys.Errno {
-			_, e := newEmptyFS().OpenFile(".", experimentalsys.O_RDONLY|experimentalsys.O_TRUNC, 0)
+			_, e := newEmptyFS(nil).OpenFile(".", experimentalsys.O_RDONLY|experimentalsys.O_TRUNC, 0)
 			return e
 		}, want: experimentalsys.EROFS},
-		{name: "read-only empty mount refuses mkdir", op: func(*memFS) experimentalsys.Errno { return newEmptyFS().Mkdir("d", 0o700) }, want: experimentalsys.EROFS},
+		{name: "read-only empty mount refuses mkdir", op: func(*memFS) experimentalsys.Errno { return newEmptyFS(nil).Mkdir("d", 0o700) }, want: experimentalsys.EROFS},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

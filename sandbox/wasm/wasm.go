@@ -121,7 +121,7 @@ type Backend struct {
 	stdlib    string             // host dir mounted at guestPrefix
 	stdlibFS  *roFS              // stdlib, opened
 	sdkFS     *roFS              // sdkDir, opened
-	empty     experimentalsys.FS // read-only empty dir: unbound mounts
+	empty     experimentalsys.FS // read-only empty dir: the snapshot's unbound mounts
 	sdkDir    string             // host dir mounted at guestSDK
 	sdkUsed   sdkTouch           // keeps sdkDir from being pruned
 
@@ -222,7 +222,7 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 		rt:     rt,
 		cache:  cache,
 		stdlib: stdlib,
-		empty:  newEmptyFS(),
+		empty:  newEmptyFS(nil),
 		stop:   make(chan struct{}),
 	}
 	fail := func(err error) (*Backend, error) {
