@@ -301,8 +301,8 @@ func (inst *instance) handle(ctx context.Context, method string, params json.Raw
 			return nil, rpc.Errorf(rpc.ErrInvalidParams, "params must be an object: %v", err)
 		}
 	}
-	if method == "log" {
-		return inst.s.serveLog(params)
+	if m, ok := hostMethods[method]; ok && m.anytime {
+		return inst.s.serve(ctx, callScope{}, method, params)
 	}
 	inst.mu.Lock()
 	scope, ok := inst.calls[base.Call]

@@ -1,0 +1,155 @@
+package engine
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/maidhq/maid/plugin"
+)
+
+// documentedMethods reads the plugin→host table of docs/protocol.md:
+// method → capability ("" for none).
+func documentedMethods(t *testing.T) map[string]string {
+	t.Helper()
+	f, err := os.Open("../docs/protocol.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	row := regexp.MustCompile("^\\| (`[a-z_.]+`(?: / `[a-z_.]+`)*) \\|.*\\| (none|`[a-z_:]+`) \\|$")
+	name := regexp.MustCompile("`([a-z_.]+)`")
+	out := map[string]string{}
+	section := false
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "## ") {
+			section = strings.Contains(line, "Plugin → host")
+			continue
+		}
+		m := row.FindStringSubmatch(line)
+		if !section || m == nil {
+			continue
+		}
+		capName := strings.Trim(m[2], "`")
+		if capName == "none" {
+			capName = ""
+		}
+		for _, n := range name.FindAllStringSubmatch(m[1], -1) {
+			out[n[1]] = capName
+		}
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(out) == 0 {
+		t.Fatal("no host methods found in docs/protocol.md's \"Plugin → host\" table")
+	}
+	return out
+}
+
+// TestHostMethodTable: the table is every host method docs/protocol.md
+// documents, with the documented capability, each with a handler; the
+// bridge's allow-list is the table's; and each discord.* method's required
+// params name real fields.
+func TestHostMethodTable(t *testing.T) {
+	docs := documentedMethods(t)
+	for name, capName := range docs {
+		m, ok := hostMethods[name]
+		switch {
+		case !ok:
+			t.Errorf("docs/protocol.md documents %s; the host method table has no such method", name)
+		case m.capability != capName:
+			t.Errorf("%s needs capability %q in the table, %q in docs/protocol.md", name, m.capability, capName)
+		}
+	}
+	for name, m := range hostMethods {
+		if _, ok := docs[name]; !ok {
+			t.Errorf("the host method table has %s; docs/protocol.md does not document it", name)
+		}
+		if m.serve == nil {
+			t.Errorf("%s has no handler", name)
+		}
+	}
+
+	// The bridge: spec 000 gives the dashboard iframe kv, metrics reads
+	// and sql; read_only keeps the reading ones.
+	var reads, writes []string
+	for name, m := range hostMethods {
+		switch m.bridge {
+		case bridgeRead:
+			reads = append(reads, name)
+		case bridgeWrite:
+			writes = append(writes, name)
+		}
+	}
+	sort.Strings(reads)
+	sort.Strings(writes)
+	wantReads := []string{"kv.count", "kv.get", "kv.get_many", "kv.list", "metrics.query", "metrics.total", "sql.query"}
+	wantWrites := []string{"kv.delete", "kv.set", "kv.set_many", "sql.execute"}
+	if strings.Join(reads, " ") != strings.Join(wantReads, " ") || strings.Join(writes, " ") != strings.Join(wantWrites, " ") {
+		t.Errorf("bridge reads %v, writes %v; want reads %v, writes %v", reads, writes, wantReads, wantWrites)
+	}
+	// HostCall takes its allow-list from the table: what the table keeps
+	// from the bridge is refused before the plugin is even looked up, and
+	// the rest gets as far as the lookup.
+	e := &Engine{deps: &deps{}, sups: map[string]*supervisor{}}
+	for name, m := range hostMethods {
+		_, err := e.HostCall(context.Background(), "absent", "1", name, nil)
+		want := ErrNotFound
+		if m.bridge == bridgeNever {
+			want = ErrCapability
+		}
+		if !errors.Is(err, want) {
+			t.Errorf("bridge %s: err = %v, want %v", name, err, want)
+		}
+	}
+
+	// Every discord.* method runs with all its params present, and names
+	// the missing one when it is not.
+	all := json.RawMessage(`{"channel_id": "c", "message_id": "m", "content": "x", "emoji": "e", "user_id": "u", "role_id": "r"}`)
+	s := &supervisor{id: "p", pkg: &plugin.Package{}}
+	for name, m := range hostMethods {
+		if !strings.HasPrefix(name, "discord.") {
+			continue
+		}
+		c := hostCall{d: &deps{discord: okDiscord{}}, s: s, scope: callScope{serverID: "1"}}
+		if _, err := m.serve(context.Background(), c, all); err != nil {
+			t.Errorf("%s with every param: %v", name, err)
+		}
+		if _, err := m.serve(context.Background(), c, json.RawMessage(`{}`)); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s without params: err = %v, want %v", name, err, ErrInvalid)
+		}
+		c.d = &deps{}
+		if _, err := m.serve(context.Background(), c, all); !errors.Is(err, ErrUnavailable) {
+			t.Errorf("%s without a Discord port: err = %v, want %v", name, err, ErrUnavailable)
+		}
+	}
+}
+
+// okDiscord accepts every action.
+type okDiscord struct{}
+
+func (okDiscord) SendMessage(context.Context, string, OutMessage) (string, error) { return "1", nil }
+func (okDiscord) EditMessage(context.Context, string, string, string, string) error {
+	return nil
+}
+func (okDiscord) DeleteMessage(context.Context, string, string, string) error { return nil }
+func (okDiscord) AddReaction(context.Context, string, string, string, string) error {
+	return nil
+}
+func (okDiscord) RemoveReaction(context.Context, string, string, string, string) error {
+	return nil
+}
+func (okDiscord) AddRole(context.Context, string, string, string) error    { return nil }
+func (okDiscord) RemoveRole(context.Context, string, string, string) error { return nil }
+func (okDiscord) GetMember(context.Context, string, string) (json.RawMessage, error) {
+	return json.RawMessage(`{}`), nil
+}
