@@ -263,3 +263,22 @@ func TestOpenFilesCapped(t *testing.T) {
 		})
 	}
 }
+
+// TestScratchReleasedOnExit: an exited instance no longer holds its
+// scratch, even while its caller still holds the instance.
+func TestScratchReleasedOnExit(t *testing.T) {
+	b := newBackend(t, 0)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	inst := sandboxtest.Start(t, ctx, b, "open('/tmp/big', 'wb').write(b'x' * (4 << 20))\nsay('done')", nil)
+	_ = inst.Stdin().Close()
+	if line, err := bufio.NewReader(inst.Stdout()).ReadString('\n'); line != "done\n" {
+		t.Fatalf("guest: %q, %v", line, err)
+	}
+	if _, err := inst.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if m, ok := inst.(*instance).tmp.fs().(*memFS); ok && m.used > 0 {
+		t.Fatalf("exited instance still holds %d bytes of scratch", m.used)
+	}
+}

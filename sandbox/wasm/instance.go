@@ -109,7 +109,10 @@ func (in *instance) run(ctx context.Context, cfg wazero.ModuleConfig, snap *snap
 	if pluginFS != nil {
 		_ = pluginFS.close()
 	}
-	// The scratch memFS goes with the instance: nothing else refers to it.
+	// Drop the scratch memFS now, not when the caller drops the instance:
+	// it may hold Limits.ScratchBytes of memory.
+	in.tmp.bind(in.b.empty)
+	in.plugin.bind(in.b.empty)
 }
 
 // boot brings the interpreter to its boot line, from snap or (nil) by
