@@ -93,6 +93,12 @@ var hostileSQL = map[string][]struct{ name, sql string }{
 		{"array_agg", "SELECT array_agg(g) AS a FROM generate_series(1, 50000000) g"},
 		{"jsonb_agg", "SELECT jsonb_agg(repeat('x', 1000)) AS a FROM generate_series(1, 1000000)"},
 		{"wide row", "SELECT " + wideSelect("repeat('x', 4000000)", 100)},
+		// Sizes the server builds well within the statement timeout, so the
+		// result really is sent.
+		{"repeat sent", "SELECT repeat('x', 60000000) AS a"},
+		{"string_agg sent", "SELECT string_agg(repeat('x', 1000), '') AS a FROM generate_series(1, 60000)"},
+		{"huge error sent", "SELECT repeat('x', 30000000)::int AS a"},
+		{"wide row sent", "SELECT " + wideSelect("repeat('x', 400000)", 100)},
 	},
 }
 

@@ -1,0 +1,336 @@
+package reliability
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/maidhq/maid/engine"
+)
+
+// Storage abuse from plugin code and from the dashboard bridge (issue 14,
+// findings 3, 4, 7 and 8), through the real engine on every backend.
+
+// memGrowth samples the Go heap in use and the resident set while fn runs
+// and returns the peak growth of each over the level before.
+func memGrowth(t *testing.T, fn func()) (heap, rss int64) {
+	t.Helper()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	heap0, rss0 := int64(ms.HeapInuse), rssBytes(t)
+	var peakHeap, peakRSS atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			peakHeap.Store(max(peakHeap.Load(), int64(ms.HeapInuse)))
+			peakRSS.Store(max(peakRSS.Load(), statmRSS()))
+			select {
+			case <-stop:
+				return
+			case <-time.After(2 * time.Millisecond):
+			}
+		}
+	}()
+	fn()
+	close(stop)
+	wg.Wait()
+	return max(peakHeap.Load()-heap0, 0), max(peakRSS.Load()-rss0, 0)
+}
+
+func statmRSS() int64 {
+	data, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(data))
+	if len(f) < 2 {
+		return 0
+	}
+	pages, _ := strconv.ParseInt(f[1], 10, 64)
+	return pages * int64(os.Getpagesize())
+}
+
+// hostileStorageSQL builds huge values, rows or results inside the database.
+var hostileStorageSQL = map[string][]string{
+	"sqlite": {
+		"SELECT zeroblob(999999999) AS a",
+		"SELECT printf('%.*c', 999999999, 'x') AS a",
+		"SELECT " + strings.Repeat("zeroblob(4000000), ", 199) + "zeroblob(4000000)",
+		"WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT randomblob(900000) AS a FROM c",
+		"WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 10000000) SELECT json_group_array(printf('%0100d', x)) AS a FROM c",
+		"WITH RECURSIVE c(s) AS (SELECT 'x' UNION ALL SELECT s || s FROM c) SELECT s FROM c",
+	},
+	"postgres": {
+		// Sizes the server builds well within the 2 s statement timeout,
+		// so the result really is sent.
+		"SELECT repeat('x', 60000000) AS a",
+		"SELECT string_agg(repeat('x', 1000), '') AS a FROM generate_series(1, 60000)",
+		"SELECT repeat('x', 30000000)::int AS a",
+		"SELECT " + strings.Repeat("repeat('x', 400000), ", 99) + "repeat('x', 400000)",
+		"SELECT repeat('x', 999999999) AS a",
+	},
+}
+
+// sqlMemBound is the growth allowed for one hostile statement: MaxBytes
+// (4 MiB) a few times over, with the runtime's slack.
+const sqlMemBound = memFactor * 64 << 20
+
+// checkSQLMemory runs each hostile statement through the plugin's code and
+// through the dashboard bridge and bounds maid's memory growth.
+func checkSQLMemory(t *testing.T, e *engine.Engine, db, id string) {
+	ctx := context.Background()
+	for i, q := range hostileStorageSQL[db] {
+		var res json.RawMessage
+		var err error
+		heap, rss := memGrowth(t, func() {
+			raw, _ := json.Marshal(map[string]any{"sql": q})
+			res, err = e.CallDashboard(ctx, id, "1", "sql", raw)
+		})
+		t.Logf("plugin code %d: heap +%d MiB, rss +%d MiB: %.200s %v", i, heap>>20, rss>>20, res, err)
+		if err != nil {
+			t.Errorf("statement %d from plugin code: %v", i, err)
+		}
+		if heap > sqlMemBound || rss > sqlMemBound {
+			t.Errorf("statement %d from plugin code grew maid by heap %d MiB, rss %d MiB (bound %d MiB): %.100s", i, heap>>20, rss>>20, sqlMemBound>>20, q)
+		}
+		var bres any
+		heap, rss = memGrowth(t, func() {
+			raw, _ := json.Marshal(map[string]any{"sql": q})
+			bres, err = e.HostCall(ctx, id, "1", "sql.query", raw)
+		})
+		t.Logf("bridge %d: heap +%d MiB, rss +%d MiB: %T %.200v", i, heap>>20, rss>>20, bres, err)
+		if err == nil {
+			if b, _ := json.Marshal(bres); len(b) > int(engine.DefaultLimits.SQL.MaxBytes)+1<<10 {
+				t.Errorf("statement %d through the bridge returned %d bytes", i, len(b))
+			}
+		}
+		if heap > sqlMemBound || rss > sqlMemBound {
+			t.Errorf("statement %d through the bridge grew maid by heap %d MiB, rss %d MiB (bound %d MiB): %.100s", i, heap>>20, rss>>20, sqlMemBound>>20, q)
+		}
+	}
+}
+
+// TestStorageSQLMemory: SQL that builds huge values or results inside the
+// database, sent by plugin code or by a server manager through the
+// dashboard bridge, fails or returns a bounded result without growing
+// maid's memory past a few MiB per MaxBytes, on SQLite and PostgreSQL.
+// Not parallel: memory is measured.
+func TestStorageSQLMemory(t *testing.T) {
+	for _, nb := range backends(t) {
+		t.Run(nb.name+"/sqlite", func(t *testing.T) {
+			w := startWorld(t, nb.b, storageLimits())
+			id := w.Install(t, hostile("storage"), "1")
+			w.Call(t, id, "1", "sql", map[string]any{"sql": "SELECT 1 AS warm"})
+			checkSQLMemory(t, w.Engine, "sqlite", id)
+			w.goodAnswers(t)
+		})
+	}
+	t.Run("postgres", func(t *testing.T) {
+		dsn := freshPostgres(t)
+		nb := backends(t)[0] // the store, not the sandbox, is under test
+		r := startEngine(t, nb.b, dsn, t.TempDir(), storageLimits())
+		id := installEnabled(t, r.eng, hostile("storage"), "1")
+		if _, err := r.eng.CallDashboard(context.Background(), id, "1", "sql", json.RawMessage(`{"sql": "SELECT 1 AS warm"}`)); err != nil {
+			t.Fatal(err)
+		}
+		checkSQLMemory(t, r.eng, "postgres", id)
+	})
+}
+
+func storageLimits() engine.Limits {
+	lim := testLimits()
+	lim.DashboardTimeout = 10 * time.Second // statements run into the 2 s statement timeout
+	return lim
+}
+
+func installEnabled(t *testing.T, e *engine.Engine, dir string, servers ...string) string {
+	t.Helper()
+	ctx := context.Background()
+	pkg, err := e.InstallPath(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range servers {
+		if err := e.SetEnabled(ctx, s, pkg.Manifest.ID, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return pkg.Manifest.ID
+}
+
+// crossServer: the plugin's code for server 1 stores a secret; its code
+// for server 2 and the bridge for server 2 try to read and rewrite it.
+func crossServer(t *testing.T, e *engine.Engine, id string, attacks []string) {
+	ctx := context.Background()
+	call := func(server string, params any) map[string]any {
+		t.Helper()
+		raw, _ := json.Marshal(params)
+		res, err := e.CallDashboard(ctx, id, server, "note", raw)
+		if err != nil {
+			t.Fatalf("note on %s: %v", server, err)
+		}
+		var out map[string]any
+		if err := json.Unmarshal(res, &out); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	const secret = "server 1's secret 7f3c"
+	call("1", map[string]any{"add": secret})
+	got := call("2", map[string]any{"attacks": attacks})
+	if strings.Contains(fmt.Sprint(got), secret) {
+		t.Fatalf("plugin code for server 2 read server 1's rows: %v", got)
+	}
+	t.Logf("plugin code for server 2: %v", got)
+	for _, q := range append([]string{"SELECT v FROM notes"}, attacks...) {
+		raw, _ := json.Marshal(map[string]any{"sql": q})
+		for _, m := range []string{"sql.query", "sql.execute"} {
+			res, err := e.HostCall(ctx, id, "2", m, raw)
+			if strings.Contains(fmt.Sprint(res), secret) {
+				t.Fatalf("the bridge for server 2 read server 1's rows with %s %q: %v", m, q, res)
+			}
+			t.Logf("bridge %s %.60q: %.80v %.120v", m, q, res, err)
+		}
+	}
+	if rows := fmt.Sprint(call("1", nil)["rows"]); rows != "["+secret+"]" {
+		t.Fatalf("server 1's rows after server 2's attacks: %s", rows)
+	}
+}
+
+// TestStorageCrossServer: a plugin's SQL is scoped to (plugin, server):
+// its code for another server, and that server's dashboard bridge, can
+// neither read nor change the first server's rows, by any statement.
+func TestStorageCrossServer(t *testing.T) {
+	for _, nb := range backends(t) {
+		t.Run(nb.name, func(t *testing.T) {
+			t.Parallel() // the backends run side by side; no memory bound is measured here
+			w := startWorld(t, nb.b, storageLimits())
+			id := w.Install(t, hostile("storage"), "1", "2")
+			shared := filepath.Join(w.dir, "plugin-sql", id, "1.db")
+			crossServer(t, w.Engine, id, []string{
+				"UPDATE notes SET v = 'rewritten'",
+				"DELETE FROM notes",
+				"DROP TABLE notes",
+				"ATTACH DATABASE '" + shared + "' AS one",
+				"INSERT INTO one.notes (v) VALUES ('planted')",
+			})
+			w.goodAnswers(t)
+		})
+	}
+	t.Run("postgres", func(t *testing.T) {
+		dsn := freshPostgres(t)
+		nb := backends(t)[0]
+		r := startEngine(t, nb.b, dsn, t.TempDir(), storageLimits())
+		id := installEnabled(t, r.eng, hostile("storage"), "1", "2")
+		crossServer(t, r.eng, id, []string{
+			"UPDATE notes SET v = 'rewritten'",
+			"DELETE FROM notes",
+			"DROP TABLE notes",
+			`UPDATE "maid_p_h-storage.1".notes SET v = 'rewritten'`,
+			`DELETE FROM "maid_p_h-storage.1".notes`,
+		})
+	})
+}
+
+// TestStorageMetricNames: a plugin recording a new metric name per call is
+// stopped at the per-(plugin, server) name quota with a LimitError naming
+// the limit; names it already has keep counting.
+func TestStorageMetricNames(t *testing.T) {
+	for _, nb := range backends(t) {
+		t.Run(nb.name, func(t *testing.T) {
+			t.Parallel() // the backends run side by side; no memory bound is measured here
+			lim := storageLimits()
+			lim.MetricNames = 40
+			w := startWorld(t, nb.b, lim)
+			id := w.Install(t, hostile("storage"), "1", "2")
+			res := w.Call(t, id, "1", "metric_names", map[string]any{"n": 300})
+			if res["ok"] != float64(40) {
+				t.Fatalf("%v names accepted, want 40: %v", res["ok"], res)
+			}
+			if e := fmt.Sprint(res["error"]); !strings.Contains(e, "LimitError") || !strings.Contains(e, "40 distinct metric names") {
+				t.Fatalf("past the quota: %s, want a LimitError naming the limit", e)
+			}
+			// Known names still count; another server has its own quota.
+			if res := w.Call(t, id, "1", "metric_names", map[string]any{"n": 40}); res["ok"] != float64(40) {
+				t.Fatalf("known names after the quota: %v", res)
+			}
+			if res := w.Call(t, id, "2", "metric_names", map[string]any{"n": 40, "offset": 1000}); res["ok"] != float64(40) {
+				t.Fatalf("another server: %v", res)
+			}
+			ctx := context.Background()
+			day := time.Now().UTC().Format("2006-01-02")
+			for name, want := range map[string]float64{"m0": 2, "m39": 2, "m40": 0, "m299": 0} {
+				got, err := w.Store.MetricRange(ctx, "1", id, name, day, day)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got[day] != want {
+					t.Errorf("metric %s: %v, want %v", name, got[day], want)
+				}
+			}
+			w.logged(t, id, "limit: ")
+			w.goodAnswers(t)
+		})
+	}
+}
+
+// TestStorageLogEvidence: a plugin cannot wipe its own log lines by making
+// the host write a line per refused call: its earlier lines survive 2,000
+// refusals, the host's lines about it are rate limited, and what was
+// suppressed is counted.
+func TestStorageLogEvidence(t *testing.T) {
+	for _, nb := range backends(t) {
+		t.Run(nb.name, func(t *testing.T) {
+			t.Parallel() // the backends run side by side; no memory bound is measured here
+			w := startWorld(t, nb.b, storageLimits())
+			id := w.Install(t, hostile("storage"), "1")
+			res := w.Call(t, id, "1", "wipe_logs", map[string]any{"n": 2000})
+			if res["refused"] != float64(2000) {
+				t.Fatalf("refused calls: %v", res)
+			}
+			time.Sleep(1100 * time.Millisecond) // the next window writes the summary
+			w.Call(t, id, "1", "wipe_logs", map[string]any{"n": 0})
+			logs, err := w.Engine.Logs(id, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var evidence, denied int
+			suppressed := false
+			for _, l := range logs {
+				switch {
+				case strings.HasPrefix(l.Text, "evidence:"):
+					evidence++
+				case strings.HasPrefix(l.Text, "denied: "):
+					denied++
+				case strings.Contains(l.Text, "host log lines suppressed"):
+					suppressed = true
+				}
+			}
+			if evidence != 2 {
+				t.Errorf("%d of the plugin's 2 evidence lines survive:\n%s", evidence, dumpLogs(logs))
+			}
+			if denied > 2*engine.DefaultLimits.LogRate {
+				t.Errorf("%d host lines kept from one second of refusals", denied)
+			}
+			if !suppressed {
+				t.Errorf("no suppression summary:\n%s", dumpLogs(logs))
+			}
+			w.goodAnswers(t)
+		})
+	}
+}
