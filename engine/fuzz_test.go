@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
-	"strings"
 	"testing"
 
 	"github.com/maidhq/maid/engine"
@@ -71,26 +70,4 @@ func decodeValue(raw json.RawMessage) (any, error) {
 	var v any
 	err := dec.Decode(&v)
 	return v, err
-}
-
-// FuzzReadEvents: a JSONL stream yields events or an error naming the line;
-// never a panic, never more events than lines.
-func FuzzReadEvents(f *testing.F) {
-	f.Add([]byte("{\"type\":\"message_create\",\"data\":{}}\n# comment\n\n{\"type\":\"guild_member_add\"}\n"))
-	f.Add([]byte("{\"type\":\"message_create\"}\r\n{bad}\n"))
-	f.Add([]byte(strings.Repeat("{\"type\":\"a\"}\n", 20)))
-	f.Add([]byte("\xff\xfe{\"type\":\"a\"}"))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		n := 0
-		err := engine.ReadEvents(bytes.NewReader(data), "1", func(ev engine.Event) error {
-			n++
-			return nil
-		})
-		if err != nil && !strings.Contains(err.Error(), "line") && !strings.Contains(err.Error(), "read events") {
-			t.Fatalf("error names no line: %v", err)
-		}
-		if lines := bytes.Count(data, []byte("\n")) + 1; n > lines {
-			t.Fatalf("%d events from %d lines", n, lines)
-		}
-	})
 }

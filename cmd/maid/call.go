@@ -137,7 +137,7 @@ func call(ctx context.Context, log *slog.Logger, a callArgs) (json.RawMessage, [
 		if err != nil {
 			return nil, logs(), fmt.Errorf("read events: %w", err)
 		}
-		err = engine.ReadEvents(f, a.server, func(ev engine.Event) error {
+		err = readEvents(f, a.server, func(ev engine.Event) error {
 			dctx, cancel := context.WithTimeout(ctx, time.Minute)
 			defer cancel()
 			return eng.Dispatch(dctx, ev)

@@ -131,7 +131,7 @@ func replay(ctx context.Context, log *slog.Logger, a replayArgs) (replaySummary,
 		if err != nil {
 			return sum, fmt.Errorf("read events: %w", err)
 		}
-		err = engine.ReadEvents(f, a.server, func(ev engine.Event) error {
+		err = readEvents(f, a.server, func(ev engine.Event) error {
 			if a.rate > 0 { // pace against the start, so slow dispatches do not add up
 				due := start.Add(time.Duration(float64(n) / a.rate * float64(time.Second)))
 				if d := time.Until(due); d > 0 {
