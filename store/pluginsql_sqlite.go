@@ -263,9 +263,6 @@ func (p *sqlitePluginSQL) run(ctx context.Context, sc engine.Scope, query string
 	if err := pdb.applyMaxSize(ctx, lim.MaxDBBytes); err != nil {
 		return sres, eres, err
 	}
-	if err := pdb.applyQueryOnly(ctx, lim.ReadOnly); err != nil {
-		return sres, eres, err
-	}
 	lctx, cancel := limitCtx(ctx, lim)
 	defer cancel()
 	conn, err := pdb.db.Conn(lctx)
@@ -273,6 +270,9 @@ func (p *sqlitePluginSQL) run(ctx context.Context, sc engine.Scope, query string
 		return sres, eres, sqliteErr(ctx, lctx, err)
 	}
 	defer conn.Close()
+	if err := pdb.setQueryOnly(lctx, conn, lim.ReadOnly); err != nil {
+		return sres, eres, err
+	}
 	// Bound every value inside SQLite, before the driver copies it into Go
 	// memory: a row of n columns holds at most MaxBytes/n bytes per value,
 	// so no single row, and no string SQLite builds (zeroblob, randomblob,
@@ -327,20 +327,17 @@ func columnCount(conn *sql.Conn, query string) (int, error) {
 	return n, err
 }
 
-// applyQueryOnly sets PRAGMA query_only when it changes: a read-only call
-// cannot change the database by any statement (INSERT ... RETURNING, a
-// data-modifying WITH, a trigger). Called under sem.
-func (pdb *sqlitePluginDB) applyQueryOnly(ctx context.Context, on bool) error {
-	if on == pdb.queryOnly {
-		return nil
-	}
+// setQueryOnly sets PRAGMA query_only on the connection the statement runs
+// on, every time (not cached, so a reconnect cannot come back writable): a
+// read-only call cannot change the database by any statement (INSERT ...
+// RETURNING, a trigger, DDL). Called under sem.
+func (pdb *sqlitePluginDB) setQueryOnly(ctx context.Context, conn *sql.Conn, on bool) error {
 	pdb.trusted.Store(true)
-	_, err := pdb.db.ExecContext(ctx, fmt.Sprintf("PRAGMA query_only = %t", on))
+	_, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA query_only = %t", on))
 	pdb.trusted.Store(false)
 	if err != nil {
 		return fmt.Errorf("set read-only mode: %w", err)
 	}
-	pdb.queryOnly = on
 	return nil
 }
 
