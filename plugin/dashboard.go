@@ -135,7 +135,7 @@ func parseDashboard(data []byte) (*DashboardManifest, *problems) {
 		case len(elems) > MaxDashboardPages:
 			ps.add("pages", "must have at most %d pages, got %d", MaxDashboardPages, len(elems))
 		}
-		ids, titles := map[string]int{}, map[string]int{}
+		ids, titles := firstUse{}, firstUse{}
 		for i, raw := range elems {
 			if p, ok := parsePage(w, indexPath("pages", i), raw, i, ids, titles); ok {
 				d.Pages = append(d.Pages, p)
@@ -146,7 +146,7 @@ func parseDashboard(data []byte) (*DashboardManifest, *problems) {
 	return d, ps
 }
 
-func parsePage(w *walker, p string, raw json.RawMessage, i int, ids, titles map[string]int) (Page, bool) {
+func parsePage(w *walker, p string, raw json.RawMessage, i int, ids, titles firstUse) (Page, bool) {
 	ps := w.ps
 	var page Page
 	o, ok := w.object(p, raw)
@@ -156,21 +156,15 @@ func parsePage(w *walker, p string, raw json.RawMessage, i int, ids, titles map[
 	if id, ok := o.str("id", true); ok {
 		page.ID = id
 		if checkID(ps, joinPath(p, "id"), id) {
-			if j, dup := ids[id]; dup {
-				ps.add(joinPath(p, "id"), "page id %q is already used by pages[%d]", id, j)
-			} else {
-				ids[id] = i
-			}
+			ids.claim(ps, joinPath(p, "id"), "page id %q is already used by %s", id, i, "pages")
 		}
 	}
 	if t, ok := o.str("title", true); ok {
 		page.Title = t
 		if strings.TrimSpace(t) == "" {
 			ps.add(joinPath(p, "title"), "must not be empty")
-		} else if j, dup := titles[t]; dup {
-			ps.add(joinPath(p, "title"), "page title %q is already used by pages[%d]", t, j)
 		} else {
-			titles[t] = i
+			titles.claim(ps, joinPath(p, "title"), "page title %q is already used by %s", t, i, "pages")
 		}
 	}
 	if elems, ok := o.array("widgets", true); ok {
@@ -181,7 +175,7 @@ func parsePage(w *walker, p string, raw json.RawMessage, i int, ids, titles map[
 		case len(elems) > MaxWidgetsPerPage:
 			ps.add(wp, "must have at most %d widgets, got %d", MaxWidgetsPerPage, len(elems))
 		}
-		seen := map[string]int{}
+		seen := firstUse{}
 		for j, raw := range elems {
 			if wd, ok := parseWidget(w, indexPath(wp, j), raw, j, seen); ok {
 				page.Widgets = append(page.Widgets, wd)
@@ -192,7 +186,7 @@ func parsePage(w *walker, p string, raw json.RawMessage, i int, ids, titles map[
 	return page, true
 }
 
-func parseWidget(w *walker, p string, raw json.RawMessage, i int, seen map[string]int) (Widget, bool) {
+func parseWidget(w *walker, p string, raw json.RawMessage, i int, seen firstUse) (Widget, bool) {
 	ps := w.ps
 	var wd Widget
 	o, ok := w.object(p, raw)
@@ -202,11 +196,7 @@ func parseWidget(w *walker, p string, raw json.RawMessage, i int, seen map[strin
 	if id, ok := o.str("id", true); ok {
 		wd.ID = id
 		if checkID(ps, joinPath(p, "id"), id) {
-			if j, dup := seen[id]; dup {
-				ps.add(joinPath(p, "id"), "widget id %q is already used on this page by widgets[%d]", id, j)
-			} else {
-				seen[id] = i
-			}
+			seen.claim(ps, joinPath(p, "id"), "widget id %q is already used on this page by %s", id, i, "widgets")
 		}
 	}
 	typ := ""
@@ -254,7 +244,7 @@ func parseWidget(w *walker, p string, raw json.RawMessage, i int, seen map[strin
 		case len(elems) > MaxFormFields:
 			ps.add(fp, "must have at most %d fields, got %d", MaxFormFields, len(elems))
 		}
-		names := map[string]int{}
+		names := firstUse{}
 		for j, raw := range elems {
 			if f, ok := parseField(w, indexPath(fp, j), raw, j, names); ok {
 				wd.Fields = append(wd.Fields, f)
@@ -265,7 +255,7 @@ func parseWidget(w *walker, p string, raw json.RawMessage, i int, seen map[strin
 	return wd, true
 }
 
-func parseField(w *walker, p string, raw json.RawMessage, i int, names map[string]int) (Field, bool) {
+func parseField(w *walker, p string, raw json.RawMessage, i int, names firstUse) (Field, bool) {
 	ps := w.ps
 	var f Field
 	o, ok := w.object(p, raw)
@@ -275,11 +265,7 @@ func parseField(w *walker, p string, raw json.RawMessage, i int, names map[strin
 	if n, ok := o.str("name", true); ok {
 		f.Name = n
 		if checkID(ps, joinPath(p, "name"), n) {
-			if j, dup := names[n]; dup {
-				ps.add(joinPath(p, "name"), "field name %q is already used by fields[%d]", n, j)
-			} else {
-				names[n] = i
-			}
+			names.claim(ps, joinPath(p, "name"), "field name %q is already used by %s", n, i, "fields")
 		}
 	}
 	if l, ok := o.str("label", true); ok {
@@ -307,7 +293,7 @@ func parseField(w *walker, p string, raw json.RawMessage, i int, names map[strin
 		case len(elems) > MaxSelectFieldOptions:
 			ps.add(op, "must have at most %d options, got %d", MaxSelectFieldOptions, len(elems))
 		}
-		values := map[string]int{}
+		values := firstUse{}
 		for j, raw := range elems {
 			q := indexPath(op, j)
 			oo, ok := w.object(q, raw)
@@ -317,11 +303,7 @@ func parseField(w *walker, p string, raw json.RawMessage, i int, names map[strin
 			var fo FieldOption
 			if v, ok := oo.str("value", true); ok {
 				fo.Value = v
-				if k, dup := values[v]; dup {
-					ps.add(joinPath(q, "value"), "value %q is already used by %s", v, indexPath(op, k))
-				} else {
-					values[v] = j
-				}
+				values.claim(ps, joinPath(q, "value"), "value %q is already used by %s", v, j, op)
 			}
 			if l, ok := oo.str("label", true); ok {
 				fo.Label = l

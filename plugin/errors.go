@@ -100,6 +100,23 @@ func (ps *problems) add(path, format string, args ...any) {
 	ps.list = append(ps.list, Problem{Path: path, Rule: fmt.Sprintf(format, args...)})
 }
 
+// firstUse records, for the values that must be unique in a list (ids,
+// names, titles), the index of the element that used each first, so that a
+// repeat is reported naming that element. One helper for every such list in
+// plugin.json and dashboard_manifest.json, so they all say it the same way.
+type firstUse map[string]int
+
+// claim records that element i uses v or, if an earlier element did,
+// reports it at path: rule has a %q for v and a %s for the earlier
+// element, named by its index in list ("pages" → pages[0]).
+func (f firstUse) claim(ps *problems, path, rule, v string, i int, list string) {
+	if j, dup := f[v]; dup {
+		ps.add(path, rule, v, indexPath(list, j))
+		return
+	}
+	f[v] = i
+}
+
 // full reports whether further problems will only be counted.
 func (ps *problems) full() bool { return len(ps.list) >= MaxProblems }
 

@@ -266,7 +266,7 @@ func parseManifest(data []byte, file string, fileRule func(string) string) (*Man
 func parseOptions(w *walker, elems []json.RawMessage) []Option {
 	ps := w.ps
 	opts := make([]Option, 0, len(elems))
-	seen := map[string]int{}
+	seen := firstUse{}
 	for i, raw := range elems {
 		p := indexPath("options", i)
 		o, ok := w.object(p, raw)
@@ -277,11 +277,7 @@ func parseOptions(w *walker, elems []json.RawMessage) []Option {
 		if id, ok := o.str("id", true); ok {
 			opt.ID = id
 			if checkID(ps, joinPath(p, "id"), id) {
-				if j, dup := seen[id]; dup {
-					ps.add(joinPath(p, "id"), "option id %q is already used by options[%d]", id, j)
-				} else {
-					seen[id] = i
-				}
+				seen.claim(ps, joinPath(p, "id"), "option id %q is already used by %s", id, i, "options")
 			}
 		}
 		if name, ok := o.str("name", true); ok {
@@ -302,7 +298,7 @@ func parseOptions(w *walker, elems []json.RawMessage) []Option {
 		}
 		opt.Min, _ = o.number("min")
 		opt.Max, _ = o.number("max")
-		choiceIDs := map[string]int{}
+		choiceIDs := firstUse{}
 		if elems, ok := o.array("choices", false); ok {
 			opt.Choices = parseChoices(w, joinPath(p, "choices"), elems, choiceIDs)
 			if typeOK && opt.Type == OptionSelect && len(elems) == 0 {
@@ -325,7 +321,7 @@ func parseOptions(w *walker, elems []json.RawMessage) []Option {
 	return opts
 }
 
-func parseChoices(w *walker, path string, elems []json.RawMessage, ids map[string]int) []Choice {
+func parseChoices(w *walker, path string, elems []json.RawMessage, ids firstUse) []Choice {
 	ps := w.ps
 	choices := make([]Choice, 0, len(elems))
 	for i, raw := range elems {
@@ -342,11 +338,7 @@ func parseChoices(w *walker, path string, elems []json.RawMessage, ids map[strin
 			case id == "enabled":
 				ps.add(joinPath(p, "id"), `"enabled" is reserved`)
 			default:
-				if j, dup := ids[id]; dup {
-					ps.add(joinPath(p, "id"), "choice id %q is already used by %s", id, indexPath(path, j))
-				} else {
-					ids[id] = i
-				}
+				ids.claim(ps, joinPath(p, "id"), "choice id %q is already used by %s", id, i, path)
 			}
 		}
 		if name, ok := o.str("name", true); ok {
@@ -360,7 +352,7 @@ func parseChoices(w *walker, path string, elems []json.RawMessage, ids map[strin
 }
 
 // checkDefault checks an option's default against its (valid) type.
-func checkDefault(w *walker, p string, opt Option, raw json.RawMessage, choiceIDs map[string]int, hasChoices bool) {
+func checkDefault(w *walker, p string, opt Option, raw json.RawMessage, choiceIDs firstUse, hasChoices bool) {
 	k := kind(raw)
 	switch opt.Type {
 	case OptionBool:
@@ -402,7 +394,7 @@ func parseCommands(w *walker, elems []json.RawMessage) []Command {
 		ps.add("commands", "must have at most %d commands, got %d", MaxCommands, len(elems))
 	}
 	cmds := make([]Command, 0, len(elems))
-	seen := map[string]int{}
+	seen := firstUse{}
 	for i, raw := range elems {
 		p := indexPath("commands", i)
 		o, ok := w.object(p, raw)
@@ -413,11 +405,7 @@ func parseCommands(w *walker, elems []json.RawMessage) []Command {
 		if name, ok := o.str("name", true); ok {
 			c.Name = name
 			if checkCommandName(ps, joinPath(p, "name"), name) {
-				if j, dup := seen[name]; dup {
-					ps.add(joinPath(p, "name"), "command %q is already defined by commands[%d]", name, j)
-				} else {
-					seen[name] = i
-				}
+				seen.claim(ps, joinPath(p, "name"), "command %q is already defined by %s", name, i, "commands")
 			}
 		}
 		if d, ok := o.str("description", true); ok {
@@ -439,7 +427,7 @@ func parseCommandOptions(w *walker, path string, elems []json.RawMessage) []Comm
 		ps.add(path, "must have at most %d options, got %d", MaxCommandOptions, len(elems))
 	}
 	opts := make([]CommandOption, 0, len(elems))
-	seen := map[string]int{}
+	seen := firstUse{}
 	optional := -1 // index of the first optional argument
 	for i, raw := range elems {
 		p := indexPath(path, i)
@@ -451,11 +439,7 @@ func parseCommandOptions(w *walker, path string, elems []json.RawMessage) []Comm
 		if name, ok := o.str("name", true); ok {
 			c.Name = name
 			if checkCommandName(ps, joinPath(p, "name"), name) {
-				if j, dup := seen[name]; dup {
-					ps.add(joinPath(p, "name"), "option %q is already defined by %s", name, indexPath(path, j))
-				} else {
-					seen[name] = i
-				}
+				seen.claim(ps, joinPath(p, "name"), "option %q is already defined by %s", name, i, path)
 			}
 		}
 		if d, ok := o.str("description", true); ok {
