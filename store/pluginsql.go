@@ -103,7 +103,15 @@ func readRows(rows *sql.Rows, lim engine.SQLLimits) (engine.SQLResult, error) {
 		return engine.SQLResult{}, err
 	}
 	res := engine.SQLResult{Columns: cols, Rows: [][]any{}}
+	// Column names count too: a view over a few tables can have megabytes
+	// of them.
 	var size int64
+	for _, c := range cols {
+		size += jsonStringLen(c)
+	}
+	if lim.MaxBytes > 0 && size > lim.MaxBytes {
+		return engine.SQLResult{}, fmt.Errorf("result's column names are larger than %d bytes: %w", lim.MaxBytes, engine.ErrSQLLimit)
+	}
 	vals := make([]any, len(cols))
 	ptrs := make([]any, len(cols))
 	for i := range vals {

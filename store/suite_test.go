@@ -926,6 +926,12 @@ var suite = []suiteCase{
 		wantErr(t, err, engine.ErrSQLLimit)
 		_, err = s.SQLQuery(ctx, sqlScope(id), "SELECT ? AS v", []any{strings.Repeat("a", 100_000)}, lim)
 		must(t, err)
+		if s.d == dialectSQLite { // PostgreSQL cuts names to 63 bytes
+			// Huge column names are refused too (SQLite applies the
+			// length limit to them; readRows also counts them).
+			_, err = s.SQLQuery(ctx, sqlScope(id), `SELECT 1 AS "`+strings.Repeat("n", 300_000)+`"`, nil, lim)
+			wantErr(t, err, engine.ErrSQLLimit)
+		}
 		lim = sqlLim
 		lim.Timeout = 200 * time.Millisecond
 		_, err = s.SQLQuery(ctx, sqlScope(id), "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c", nil, lim)
