@@ -114,11 +114,18 @@ func (st *logStream) all() []seqLine {
 	return append(all, st.lines[:st.next]...)
 }
 
-// tail returns up to n lines of both rings, oldest first.
+// tail returns up to n lines of both rings, oldest first. When both hold
+// more than their half of n, each gets half: a page showing the last n
+// lines always shows the plugin's own lines, however many the host wrote.
 func (r *logRing) tail(n int) []LogLine {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	a, b := r.plugin.all(), r.host.all()
+	if n > 0 && len(a)+len(b) > n {
+		ka := min(len(a), max(n/2, n-len(b)))
+		kb := min(len(b), n-ka)
+		a, b = a[len(a)-ka:], b[len(b)-kb:]
+	}
 	all := make([]LogLine, 0, len(a)+len(b))
 	for len(a) > 0 || len(b) > 0 {
 		if len(b) == 0 || len(a) > 0 && a[0].seq < b[0].seq {

@@ -63,3 +63,39 @@ func TestLogRingHostLinesBounded(t *testing.T) {
 		})
 	}
 }
+
+// TestLogRingTailShares: the last n lines show the plugin's own lines even
+// when the host wrote many more since.
+func TestLogRingTailShares(t *testing.T) {
+	for _, tc := range []struct {
+		name                  string
+		plugin, host, n       int
+		wantPlugin, wantTotal int
+	}{
+		{name: "host flood", plugin: 10, host: 400, n: 100, wantPlugin: 10, wantTotal: 100},
+		{name: "plugin flood", plugin: 400, host: 10, n: 100, wantPlugin: 90, wantTotal: 100},
+		{name: "both flood", plugin: 400, host: 400, n: 100, wantPlugin: 50, wantTotal: 100},
+		{name: "all fit", plugin: 20, host: 30, n: 100, wantPlugin: 20, wantTotal: 50},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newLogRing(500, 1000, 100)
+			now := time.Unix(1000, 0)
+			for i := range tc.plugin {
+				r.add(now.Add(time.Duration(i)), "info", "sdk", "plugin")
+			}
+			for i := range tc.host {
+				r.add(now.Add(time.Duration(tc.plugin+i)), "warning", "host", "denied")
+			}
+			got := r.tail(tc.n)
+			p := 0
+			for _, l := range got {
+				if l.Text == "plugin" {
+					p++
+				}
+			}
+			if p != tc.wantPlugin || len(got) != tc.wantTotal {
+				t.Fatalf("%d plugin lines of %d, want %d of %d", p, len(got), tc.wantPlugin, tc.wantTotal)
+			}
+		})
+	}
+}
