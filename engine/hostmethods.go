@@ -341,10 +341,10 @@ func sqlCall(exec bool) func(context.Context, hostCall, json.RawMessage) (any, e
 		if p.SQL == "" {
 			return nil, fmt.Errorf("%w: sql must not be empty", ErrInvalid)
 		}
-		args, err := sqlArgs(p.Params)
-		if err != nil {
-			return nil, err
-		}
+		// p.Params go to the store as decoded: converting JSON scalars to
+		// driver values, and refusing anything else, is the PluginSQL
+		// port's one job (store's bindArgs), not done twice.
+		args := p.Params
 		lim := c.d.limits.SQL
 		lim.ReadOnly = c.scope.readOnly
 		if exec {

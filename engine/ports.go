@@ -165,7 +165,10 @@ type ExecResult struct {
 // PluginSQL runs a plugin's own SQL in the isolated database of one Scope
 // (capability storage:sql): each (plugin, server) has its own database, so
 // no statement reaches another plugin's or another server's data. One
-// statement per call; args bind positional parameters (JSON scalars).
+// statement per call; args bind positional parameters: JSON scalars as
+// decoded (nil, bool, string, json.Number, float64), which the
+// implementation converts to driver values, refusing anything else with
+// ErrInvalid.
 // Deleting the plugin deletes the databases of all its servers.
 type PluginSQL interface {
 	SQLQuery(ctx context.Context, s Scope, query string, args []any, lim SQLLimits) (SQLResult, error)

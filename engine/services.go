@@ -84,28 +84,6 @@ func compact(v json.RawMessage) json.RawMessage {
 	return b.Bytes()
 }
 
-// sqlArgs turns JSON params into driver values (numbers stay exact).
-func sqlArgs(in []any) ([]any, error) {
-	out := make([]any, len(in))
-	for i, v := range in {
-		switch x := v.(type) {
-		case nil, string, bool:
-			out[i] = x
-		case json.Number:
-			if n, err := x.Int64(); err == nil {
-				out[i] = n
-			} else if f, err := x.Float64(); err == nil {
-				out[i] = f
-			} else {
-				return nil, fmt.Errorf("%w: params[%d]: %v", ErrInvalid, i, err)
-			}
-		default:
-			return nil, fmt.Errorf("%w: params[%d] must be a string, number, boolean or null", ErrInvalid, i)
-		}
-	}
-	return out, nil
-}
-
 const dayLayout = "2006-01-02"
 
 var metricNameRe = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,64}$`)

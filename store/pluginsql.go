@@ -50,8 +50,10 @@ func (s *Store) SQLExec(ctx context.Context, sc engine.Scope, query string, args
 	return res, nil
 }
 
-// bindArgs converts JSON scalars to driver values. Integral numbers become
-// int64 so they bind as integers (SQLite LIMIT ?, PostgreSQL int columns).
+// bindArgs converts JSON scalars to driver values, for the engine, which
+// passes plugins' params as decoded (the one converter; the engine has none).
+// Integral numbers become int64 so they bind as integers (SQLite LIMIT ?,
+// PostgreSQL int columns).
 func bindArgs(args []any) ([]any, error) {
 	out := make([]any, len(args))
 	for i, a := range args {
@@ -66,16 +68,15 @@ func bindArgs(args []any) ([]any, error) {
 			if math.IsNaN(v) || math.IsInf(v, 0) {
 				return nil, fmt.Errorf("args[%d]: must be a finite number: %w", i, engine.ErrInvalid)
 			}
-			if v == math.Trunc(v) && math.Abs(v) < 1<<53 {
-				out[i] = int64(v)
-			} else {
-				out[i] = v
-			}
+			out[i] = bindFloat(v)
 		case json.Number:
+			// The engine hands plugins' params over as decoded (numbers
+			// exact): integers stay exact past 2^53, and other numbers
+			// follow the float64 rule, so 1e3 binds as 1000 does.
 			if n, err := v.Int64(); err == nil {
 				out[i] = n
 			} else if f, err := v.Float64(); err == nil {
-				out[i] = f
+				out[i] = bindFloat(f)
 			} else {
 				return nil, fmt.Errorf("args[%d]: invalid number %q: %w", i, v, engine.ErrInvalid)
 			}
@@ -89,6 +90,14 @@ func bindArgs(args []any) ([]any, error) {
 		}
 	}
 	return out, nil
+}
+
+// bindFloat binds an integral float as an integer.
+func bindFloat(f float64) any {
+	if f == math.Trunc(f) && math.Abs(f) < 1<<53 {
+		return int64(f)
+	}
+	return f
 }
 
 // readRows reads at most lim.MaxRows rows and lim.MaxBytes bytes (<= 0: no

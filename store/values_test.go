@@ -47,7 +47,7 @@ func TestJSONValue(t *testing.T) {
 func TestBindArgs(t *testing.T) {
 	got, err := bindArgs([]any{nil, true, "s", 3.0, 2.5, json.Number("7"), json.Number("1e3"), 4})
 	must(t, err)
-	want := []any{nil, true, "s", int64(3), 2.5, int64(7), 1000.0, int64(4)}
+	want := []any{nil, true, "s", int64(3), 2.5, int64(7), int64(1000), int64(4)}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %#v", got)
 	}
