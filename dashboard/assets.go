@@ -23,9 +23,21 @@ import (
 // no <base>, and only the dashboard may frame it. The iframe's sandbox
 // (allow-scripts allow-forms, never allow-same-origin) gives it an opaque
 // origin: no cookies, no storage, no access to the parent's DOM.
+//
+// WebRTC is the hole: no directive Chromium enforces stops an
+// RTCPeerConnection whose STUN/TURN server (and its username) carries data
+// off-site (iframe.go, docs/security.md). "webrtc 'block'" (CSP3) states
+// the intent and blocks it where a browser implements it.
 const frameCSP = "default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; " +
 	"img-src 'self' data:; font-src 'self' data:; media-src 'self'; connect-src 'none'; form-action 'none'; " +
-	"base-uri 'none'; object-src 'none'; frame-src 'none'; worker-src 'none'; frame-ancestors 'self'; sandbox allow-scripts allow-forms"
+	"base-uri 'none'; object-src 'none'; frame-src 'none'; worker-src 'none'; frame-ancestors 'self'; webrtc 'block'; " +
+	"sandbox allow-scripts allow-forms"
+
+// framePermissions turns off the powerful browser features a plugin page
+// could otherwise ask the user for (camera and microphone feed WebRTC).
+const framePermissions = "camera=(), microphone=(), display-capture=(), geolocation=(), usb=(), serial=(), hid=(), " +
+	"midi=(), payment=(), clipboard-read=(), clipboard-write=(), publickey-credentials-get=(), " +
+	"screen-wake-lock=(), xr-spatial-tracking=(), idle-detection=(), fullscreen=()"
 
 // static serves web/static. Versioned URLs (?v=) may be cached.
 func (s *Site) static(c echo.Context) error {
@@ -61,12 +73,23 @@ func (s *Site) static(c echo.Context) error {
 func (s *Site) pluginAsset(c echo.Context) error {
 	h := c.Response().Header()
 	h.Set("Content-Security-Policy", frameCSP)
+	h.Set("Permissions-Policy", framePermissions)
+	h.Set("X-DNS-Prefetch-Control", "off") // a prefetched host name is a request CSP does not see
 	h.Set("X-Frame-Options", "SAMEORIGIN")
 	h.Set("Cross-Origin-Resource-Policy", "cross-origin")
 	h.Set("Cache-Control", "no-cache")
 	pkg, ok := s.eng.Plugin(c.Param("plugin"))
 	if !ok || pkg.Mode != plugin.ModeIframe {
 		return errStatus(http.StatusNotFound, "not_found", "no such plugin dashboard")
+	}
+	// Not one byte of a dashboard the operator has not allowed (off, or
+	// not approved) reaches a browser: not its HTML, not its scripts.
+	st, err := s.frame(c.Request().Context(), pkg)
+	if err != nil {
+		return err
+	}
+	if !st.Served {
+		return errStatus(http.StatusForbidden, "not_approved", frameMessage(st.Reason))
 	}
 	rel := path.Clean("/" + c.Param("*"))[1:]
 	rel = strings.TrimPrefix(rel, "dashboard-assets/")

@@ -35,9 +35,6 @@ type session struct {
 	csrf     string
 	expires  time.Time
 	selected string // the current server: /p/ calls act on it
-	// fragments holds a token per widget fragment being rendered for this
-	// browser (at most maxFragmentsPerSession at once).
-	fragments chan struct{}
 }
 
 const sessionKey = "maid.session"
@@ -61,7 +58,6 @@ func (s *Site) newSession(c echo.Context, userID, name, avatar string, admin boo
 	sess := &session{
 		id: randomToken(), userID: userID, userName: name, avatar: avatar, admin: admin || s.admins[userID],
 		guilds: guilds, csrf: randomToken(), expires: s.now().Add(s.cfg.SessionTTL),
-		fragments: make(chan struct{}, maxFragmentsPerSession),
 	}
 	s.mu.Lock()
 	now := s.now()

@@ -1,6 +1,7 @@
 package dashboard_test
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -163,12 +164,80 @@ type testEnv struct {
 	discord *fakeDiscord
 	sim     *discord.Simulator
 	reg     *prometheus.Registry
+
+	st     *store.Store
+	mu     sync.Mutex
+	served []served // every response of the dashboard, in order
+}
+
+// served is one response of the dashboard.
+type served struct {
+	path          string
+	status, bytes int
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status, bytes int
+}
+
+func (r *statusRecorder) WriteHeader(code int) { r.status = code; r.ResponseWriter.WriteHeader(code) }
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	n, err := r.ResponseWriter.Write(b)
+	r.bytes += n
+	return n, err
+}
+
+// servedOK returns the paths under prefix answered with 200 and a body.
+func (e *testEnv) servedOK(prefix string) []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []string
+	for _, s := range e.served {
+		if strings.HasPrefix(s.path, prefix) && s.status == http.StatusOK && s.bytes > 0 {
+			out = append(out, s.path)
+		}
+	}
+	return out
+}
+
+var digestRe = regexp.MustCompile(`name="digest" value="([^"]+)"`)
+
+// approve approves a plugin's iframe dashboard as an admin does: from the
+// plugin page, with the digest it shows.
+func (e *testEnv) approve(pluginID string) {
+	e.t.Helper()
+	admin := e.admin()
+	_, page := admin.do("GET", "/s/"+serverA+"/p/"+pluginID, "", nil)
+	m := digestRe.FindStringSubmatch(page)
+	if m == nil {
+		e.t.Fatalf("approve %s: no approval form on its page", pluginID)
+	}
+	resp, body := admin.postForm("/plugins/"+pluginID+"/dashboard-approval", url.Values{"approve": {"true"}, "digest": {m[1]}})
+	if resp.StatusCode != http.StatusSeeOther {
+		e.t.Fatalf("approve %s: %d %s", pluginID, resp.StatusCode, body)
+	}
 }
 
 // newEnv runs a real engine (SQLite store, process backend) with the test
 // plugins and the examples installed and enabled on servers A and B, and
-// the dashboard on an httptest server.
+// the dashboard on an httptest server, in the default iframe mode
+// (approve) with the iframe plugins approved by an admin.
 func newEnv(t *testing.T) *testEnv {
+	t.Helper()
+	env := newEnvOpts(t, envOptions{})
+	env.approve("iframe_probe")
+	env.approve("iframe_stats")
+	return env
+}
+
+type envOptions struct {
+	iframes          dashboard.IframeMode // "": the default
+	dashboardTimeout time.Duration        // 0: 1.5 s
+}
+
+// newEnvOpts is newEnv with options and no approvals.
+func newEnvOpts(t *testing.T, opt envOptions) *testEnv {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	dir := t.TempDir()
@@ -186,7 +255,7 @@ func newEnv(t *testing.T) *testEnv {
 	metrics := telemetry.NewPrometheus(reg, be.Name())
 	eng, err := engine.New(engine.Config{
 		Store: st, Backend: be, Discord: sim, DataDir: filepath.Join(dir, "data"), Observer: metrics, Logger: quiet,
-		Limits: engine.Limits{DashboardTimeout: 1500 * time.Millisecond},
+		Limits: engine.Limits{DashboardTimeout: cmp.Or(opt.dashboardTimeout, 1500*time.Millisecond)},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -215,9 +284,15 @@ func newEnv(t *testing.T) *testEnv {
 		}
 	}
 	fd := newFakeDiscord(t)
-	env := &testEnv{t: t, ctx: ctx, eng: eng, discord: fd, sim: sim, reg: reg}
+	env := &testEnv{t: t, ctx: ctx, eng: eng, discord: fd, sim: sim, reg: reg, st: st}
 	var handler http.Handler
-	env.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
+	env.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		handler.ServeHTTP(rec, r)
+		env.mu.Lock()
+		env.served = append(env.served, served{path: r.URL.Path, status: rec.status, bytes: rec.bytes})
+		env.mu.Unlock()
+	}))
 	t.Cleanup(env.srv.Close)
 	env.site, err = dashboard.New(dashboard.Config{
 		Engine: eng, Directory: twoServers{sim}, Simulator: sim, BaseURL: env.srv.URL,
@@ -226,6 +301,7 @@ func newEnv(t *testing.T) *testEnv {
 			AuthorizeURL: fd.srv.URL + "/oauth2/authorize", TokenURL: fd.srv.URL + "/api/oauth2/token", APIURL: fd.srv.URL + "/api",
 		},
 		Ready: st.Ping, Gatherer: reg, Logger: quiet,
+		IframeDashboards: opt.iframes, Approvals: st,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -342,15 +418,10 @@ func errorBody(t *testing.T, body string) (code, msg string) {
 // kvGet reads a plugin's KV value on a server through the engine.
 func (e *testEnv) kvGet(pluginID, serverID, key string) (json.RawMessage, bool) {
 	e.t.Helper()
-	res, err := e.eng.HostCall(e.ctx, pluginID, serverID, "kv.get", json.RawMessage(`{"key":`+fmt.Sprintf("%q", key)+`}`))
+	// From the store: the engine's bridge serves iframe plugins only.
+	v, found, err := e.st.KVGet(e.ctx, engine.Scope{PluginID: pluginID, ServerID: serverID}, key)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	b, _ := json.Marshal(res)
-	var r struct {
-		Value json.RawMessage `json:"value"`
-		Found bool            `json:"found"`
-	}
-	json.Unmarshal(b, &r)
-	return r.Value, r.Found
+	return v, found
 }

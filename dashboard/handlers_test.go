@@ -492,9 +492,15 @@ func TestIframeAssets(t *testing.T) {
 				t.Fatalf("status %d, want %d", resp.StatusCode, tt.status)
 			}
 			csp := resp.Header.Get("Content-Security-Policy")
-			for _, d := range []string{"default-src 'none'", "connect-src 'none'", "frame-ancestors 'self'", "sandbox allow-scripts allow-forms"} {
+			for _, d := range []string{"default-src 'none'", "connect-src 'none'", "frame-ancestors 'self'", "sandbox allow-scripts allow-forms", "webrtc 'block'"} {
 				if !strings.Contains(csp, d) {
 					t.Errorf("CSP %q lacks %q", csp, d)
+				}
+			}
+			pp := resp.Header.Get("Permissions-Policy")
+			for _, f := range []string{"camera=()", "microphone=()", "display-capture=()"} {
+				if !strings.Contains(pp, f) {
+					t.Errorf("Permissions-Policy %q lacks %q", pp, f)
 				}
 			}
 			if !strings.Contains(body, tt.want) {

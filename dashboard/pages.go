@@ -148,6 +148,11 @@ type pluginPageData struct {
 	ServerID    string
 	Page        string // iframe mode: the page MaidSDK.navigateTo asked for
 	NoDashboard bool
+	// Iframe mode, when the iframe is not served (iframe.go): why, and
+	// the digest of the files an admin would approve.
+	FrameBlocked, FrameReason, FrameDigest string
+	// FrameApproved: served because an admin approved it (approve mode).
+	FrameApproved bool
 }
 
 var pageIDRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
@@ -193,6 +198,15 @@ func (s *Site) renderPluginPage(c echo.Context, status int, sess *session, sv Se
 			})
 		}
 	case plugin.ModeIframe:
+		fst, err := s.frame(c.Request().Context(), pkg)
+		if err != nil {
+			return err
+		}
+		if !fst.Served {
+			d.FrameBlocked, d.FrameReason, d.FrameDigest = frameMessage(fst.Reason), fst.Reason, fst.Digest
+			break
+		}
+		d.FrameApproved = s.cfg.IframeDashboards == IframeApprove
 		d.Frame = "/p/" + m.ID + "/assets/index.html"
 		// MaidSDK.navigateTo(page) reloads with ?page=; the plugin reads it
 		// from its own location.search (and getContext().page).

@@ -54,7 +54,14 @@ type Config struct {
 	SessionTTL time.Duration
 	// MaxUploadBytes bounds a marketplace upload (default 50 MiB).
 	MaxUploadBytes int64
-	Now            func() time.Time
+	// IframeDashboards says whether iframe-mode plugin dashboards are
+	// served: off, approve (by an admin, per plugin; the default) or on.
+	// See iframe.go for why.
+	IframeDashboards IframeMode
+	// Approvals keeps admins' approvals of iframe dashboards (approve
+	// mode). Nil: kept in memory until the process ends.
+	Approvals ApprovalStore
+	Now       func() time.Time
 }
 
 // OAuth configures "Sign in with Discord". An empty ClientID disables it.
@@ -82,6 +89,9 @@ type Site struct {
 	tmpl    *templates
 	admins  map[string]bool
 	renders *renderer
+
+	approvals ApprovalStore
+	digests   digestCache
 
 	mu          sync.Mutex
 	sessions    map[string]*session
@@ -127,6 +137,9 @@ func New(cfg Config) (*Site, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.IframeDashboards, err = ParseIframeMode(string(cfg.IframeDashboards)); err != nil {
+		return nil, fmt.Errorf("new dashboard: %w: %w", engine.ErrInvalid, err)
+	}
 	if cfg.Gatherer == nil {
 		cfg.Gatherer = prometheus.DefaultGatherer
 	}
@@ -145,6 +158,11 @@ func New(cfg Config) (*Site, error) {
 		renders:     newRenderer(),
 		sessions:    map[string]*session{},
 		adminTokens: map[string]time.Time{},
+		approvals:   cfg.Approvals,
+		digests:     digestCache{m: map[string]digestEntry{}},
+	}
+	if s.approvals == nil {
+		s.approvals = &memApprovals{m: map[string]string{}}
 	}
 	for _, id := range cfg.Admins {
 		if id = strings.TrimSpace(id); id != "" {
@@ -249,6 +267,7 @@ func (s *Site) routes() *echo.Echo {
 	e.POST("/marketplace/upload", s.upload, auth...)
 	e.POST("/marketplace/:plugin/uninstall", s.uninstall, auth...)
 	e.GET("/plugins/:plugin/logs", s.logsPage, auth...)
+	e.POST("/plugins/:plugin/dashboard-approval", s.setApproval, auth...)
 
 	// JSON API.
 	e.POST("/p/:plugin/dashboard/rpc/:method", s.rpc, auth...)

@@ -31,10 +31,6 @@ const tablePageSize = 10
 const (
 	maxWidgetHTML = 256 << 10
 	maxPageHTML   = 2 << 20
-	// maxFragmentsPerSession bounds the widget fragments one signed-in
-	// browser has rendered at once, so the memory of one page view is
-	// bounded whatever its transport (HTTP/2 sends all 64 at once).
-	maxFragmentsPerSession = 4
 )
 
 // renderCaps bound what a widget shows.
@@ -65,7 +61,7 @@ func widgetBudget(n int) int { return min(maxWidgetHTML, maxPageHTML/max(n, 1)) 
 // (rendered here, escaped by html/template). A handler error, timeout or
 // malformed answer becomes an error state in this widget only.
 func (s *Site) widgetFragment(c echo.Context) error {
-	sess, sv, err := s.serverParam(c)
+	_, sv, err := s.serverParam(c)
 	if err != nil {
 		return err
 	}
@@ -96,12 +92,6 @@ func (s *Site) widgetFragment(c echo.Context) error {
 		params = map[string]any{"page": pageNum, "page_size": tablePageSize, "offset": (pageNum - 1) * tablePageSize, "limit": tablePageSize}
 	}
 	raw, _ := json.Marshal(params)
-	select {
-	case sess.fragments <- struct{}{}:
-		defer func() { <-sess.fragments }()
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 	res, err := s.eng.CallDashboard(ctx, pkg.Manifest.ID, sv.ID, w.Handler(), raw)
 	out, err := s.widgetHTML(ctx, sv.ID, pkg.Manifest.ID, w, res, err, pageNum, widgetBudget(len(page.Widgets)))
 	if err != nil {

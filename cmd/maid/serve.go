@@ -56,6 +56,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	shardIDs := fs.String("shard-id", envOr("SHARD_ID", ""), "shards run by this process: 0, 0,2 or 0-3 (default: all of --shard-count)")
 	shardCount := fs.Int("shard-count", envInt("SHARD_COUNT", 1), "total shard count of the bot")
 	examples := fs.String("examples", envOr("EXAMPLES", "builtin"), "example plugins installed on first start when none are installed: \"builtin\" (the ones in the binary), a directory, or empty for none")
+	iframes := fs.String("iframe-dashboards", envOr("IFRAME_DASHBOARDS", string(dashboard.IframeApprove)),
+		"iframe-mode plugin dashboards: \"approve\" (shown once an admin approves each plugin's dashboard files), \"on\" (all shown) or \"off\" (none); "+
+			"an iframe can send what it shows off-site over WebRTC, which no browser policy blocks (docs/security.md)")
 	verbose := fs.Bool("v", false, "debug logging")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -65,6 +68,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	if fs.NArg() > 0 {
 		fs.Usage()
+		return 2
+	}
+	iframeMode, err := dashboard.ParseIframeMode(*iframes)
+	if err != nil {
+		fmt.Fprintf(stderr, "maid serve: --iframe-dashboards: %v\n", err)
 		return 2
 	}
 	level := slog.LevelInfo
@@ -138,7 +146,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			AuthorizeURL: *oauthAuthorize, TokenURL: *oauthToken, APIURL: *oauthAPI,
 		},
 		Admins: splitList(*admins), Ready: st.Ping, Gatherer: reg,
-		Logger: log, Stdout: stdout,
+		Logger: log, Stdout: stdout, IframeDashboards: iframeMode, Approvals: st,
 	}
 	if sim != nil {
 		cfg.Simulator = sim // a nil *Simulator must not become a non-nil interface

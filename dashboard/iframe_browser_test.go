@@ -1,0 +1,229 @@
+package dashboard_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/maidhq/maid/dashboard"
+)
+
+// signInAdmin signs the browser in with the one-time admin link.
+func (p *page) signInAdmin(env *testEnv) {
+	p.t.Helper()
+	p.do(chromedp.Navigate(env.site.AdminLink()))
+	p.waitJS(`document.querySelector('#server-list') !== null`)
+}
+
+// shots takes a screenshot in the light and dark themes, at full width and
+// at a phone's 390 px.
+func (p *page) shots(name string) {
+	p.t.Helper()
+	for _, width := range []int64{1280, 390} {
+		p.do(chromedp.EmulateViewport(width, 900))
+		for range 2 {
+			theme := eval[string](p, `document.documentElement.dataset.theme`)
+			p.shot(name + "-" + theme + "-" + map[int64]string{1280: "wide", 390: "390px"}[width])
+			p.do(chromedp.Click(chromedp.CSS("#theme-toggle")))
+		}
+	}
+	p.do(chromedp.EmulateViewport(1280, 1000))
+}
+
+// probeRan reports whether iframe_probe's script ran (it writes "probe"
+// to KV through the bridge).
+func (e *testEnv) probeRan() bool {
+	_, found := e.kvGet("iframe_probe", serverA, "probe")
+	return found
+}
+
+// blocked checks that the plugin page shows no iframe and the "not shown"
+// panel for reason, that the plugin's files are refused when asked for
+// directly, and that none of them was ever served.
+func blocked(t *testing.T, p *page, env *testEnv, reason string, canApprove bool) {
+	t.Helper()
+	p.open("/s/" + serverA + "/p/iframe_probe")
+	p.waitJS(`document.querySelector('#frame-blocked') !== null`)
+	if got := eval[string](p, `document.querySelector('#frame-blocked').dataset.reason`); got != reason {
+		t.Errorf("blocked for %q, want %q", got, reason)
+	}
+	if eval[bool](p, `document.querySelector('iframe') !== null`) {
+		t.Error("the page has an iframe")
+	}
+	if got := eval[bool](p, `document.querySelector('#approve-dashboard') !== null`); got != canApprove {
+		t.Errorf("approve button shown: %v, want %v", got, canApprove)
+	}
+	for _, path := range []string{"/p/iframe_probe/assets/index.html", "/p/iframe_probe/assets/dashboard-assets/probe.js", "/p/iframe_probe/assets/"} {
+		p.open(path)
+		txt := eval[string](p, `document.documentElement.outerHTML`)
+		if strings.Contains(txt, "Iframe probe") || strings.Contains(txt, "rawCall") || !strings.Contains(txt, "not_approved") {
+			t.Errorf("%s answered the plugin's file or no refusal: %.300s", path, txt)
+		}
+	}
+	time.Sleep(300 * time.Millisecond) // a probe that did run would have written by now
+	if got := env.servedOK("/p/iframe_probe/assets/"); len(got) > 0 {
+		t.Errorf("plugin files served while blocked: %v", got)
+	}
+	if env.probeRan() {
+		t.Error("the plugin's script ran")
+	}
+}
+
+// TestIframeDashboardModes (issue 14, finding 6): iframe dashboards can
+// send what they are shown off-site over WebRTC, which no CSP blocks, so
+// `maid serve --iframe-dashboards` decides whether they are served. In
+// Chromium: with off, and in approve mode (the default) before an admin
+// approves, the page has no iframe and not one of the plugin's files
+// reaches the browser (the server never answered one with 200 and its
+// script never ran); a manager cannot approve, an admin can, and then the
+// iframe is served and runs; withdrawing the approval, or replacing the
+// plugin with other dashboard files, blocks it again; with on, it is
+// served without approval.
+func TestIframeDashboardModes(t *testing.T) {
+	ctx, consoleErrors := browser(t)
+	dir := screenshotDir(t)
+
+	t.Run("off", func(t *testing.T) {
+		env := newEnvOpts(t, envOptions{iframes: dashboard.IframeOff})
+		p := &page{t: t, ctx: ctx, base: env.srv.URL, dir: dir}
+		p.signInAdmin(env)
+		blocked(t, p, env, "off", false)
+		p.open("/s/" + serverA + "/p/iframe_probe")
+		p.waitJS(`document.querySelector('#frame-blocked') !== null`)
+		p.shots("20-iframe-off")
+		consoleErrors() // the refused files' 403s
+	})
+
+	t.Run("approve", func(t *testing.T) {
+		env := newEnvOpts(t, envOptions{})
+		p := &page{t: t, ctx: ctx, base: env.srv.URL, dir: dir}
+		env.discord.signInAs(alice)
+		p.open("/auth/discord")
+		p.waitJS(`document.querySelector('#server-list') !== null`)
+		blocked(t, p, env, "unapproved", false) // a manager, not an admin
+		p.signInAdmin(env)
+		blocked(t, p, env, "unapproved", true)
+		p.open("/s/" + serverA + "/p/iframe_probe")
+		p.waitJS(`document.querySelector('#approve-dashboard') !== null`)
+		p.shots("21-iframe-unapproved-admin")
+		consoleErrors()
+
+		p.do(chromedp.Click(chromedp.CSS("#approve-dashboard")))
+		p.waitJS(`document.querySelector('#plugin-frame') !== null`)
+		deadline := time.Now().Add(15 * time.Second)
+		for !env.probeRan() && time.Now().Before(deadline) {
+			time.Sleep(100 * time.Millisecond)
+		}
+		if !env.probeRan() {
+			t.Fatal("approved, the iframe's script never ran")
+		}
+		if len(env.servedOK("/p/iframe_probe/assets/index.html")) == 0 {
+			t.Fatal("approved, the iframe's document was not served")
+		}
+		p.shot("22-iframe-approved")
+		consoleErrors() // the probe provokes CSP errors on purpose
+
+		// Withdrawn: blocked again.
+		p.do(chromedp.Click(chromedp.CSS("#withdraw-dashboard")))
+		p.waitJS(`document.querySelector('#frame-blocked') !== null`)
+		env.mu.Lock()
+		env.served = nil
+		env.mu.Unlock()
+		if _, err := env.eng.HostCall(env.ctx, "iframe_probe", serverA, "kv.delete", []byte(`{"key":"probe"}`)); err != nil {
+			t.Fatal(err)
+		}
+		blocked(t, p, env, "unapproved", true)
+
+		// Approved, then replaced with other dashboard files: blocked
+		// until approved again.
+		env.approve("iframe_probe")
+		changed := t.TempDir()
+		if err := os.CopyFS(changed, os.DirFS("testdata/iframe_probe")); err != nil {
+			t.Fatal(err)
+		}
+		idx := filepath.Join(changed, "dashboard", "index.html")
+		b, err := os.ReadFile(idx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(idx, append(b, "<!-- version 2 -->\n"...), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := env.eng.InstallPath(env.ctx, changed); err != nil {
+			t.Fatal(err)
+		}
+		env.mu.Lock()
+		env.served = nil
+		env.mu.Unlock()
+		blocked(t, p, env, "changed", true)
+		consoleErrors()
+	})
+
+	t.Run("on", func(t *testing.T) {
+		env := newEnvOpts(t, envOptions{iframes: dashboard.IframeOn})
+		p := &page{t: t, ctx: ctx, base: env.srv.URL, dir: dir}
+		p.signInAdmin(env)
+		p.open("/s/" + serverA + "/p/iframe_probe")
+		p.waitJS(`document.querySelector('#plugin-frame') !== null`)
+		deadline := time.Now().Add(15 * time.Second)
+		for !env.probeRan() && time.Now().Before(deadline) {
+			time.Sleep(100 * time.Millisecond)
+		}
+		if !env.probeRan() {
+			t.Fatal("the iframe's script never ran")
+		}
+		if eval[bool](p, `document.querySelector('#withdraw-dashboard, #frame-blocked') !== null`) {
+			t.Error("approval controls shown with --iframe-dashboards=on")
+		}
+		consoleErrors()
+	})
+}
+
+// TestTruncatedWidgetsInBrowser shows the hostile widget answers of the
+// reliability suite in Chromium: every widget is drawn, none is an error,
+// and each shows its "Truncated" note (screenshots in both themes, wide and
+// at 390 px).
+func TestTruncatedWidgetsInBrowser(t *testing.T) {
+	ctx, consoleErrors := browser(t)
+	// The plugin answers one call at a time; 11 big answers queue up.
+	env := newEnvOpts(t, envOptions{dashboardTimeout: 10 * time.Second})
+	pkg, err := env.eng.InstallPath(env.ctx, "../reliability/testdata/hostile/dashboard_widgets")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := env.eng.SetEnabled(env.ctx, serverA, pkg.Manifest.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	p := &page{t: t, ctx: ctx, base: env.srv.URL, dir: screenshotDir(t)}
+	p.signInAdmin(env)
+	p.open("/s/" + serverA + "/p/" + pkg.Manifest.ID + "?page=bombs")
+	p.waitJS(widgetsLoaded)
+	type w struct {
+		State string
+		Note  string
+		Shown bool
+	}
+	got := eval[map[string]w](p, `Object.fromEntries(Array.from(document.querySelectorAll('.widget')).map(e => {
+		const n = e.querySelector('.widget-truncated');
+		return [e.dataset.widget, {State: e.dataset.state, Note: n ? n.innerText : '', Shown: !!n && n.offsetHeight > 0 && n.offsetWidth > 0}];
+	}))`)
+	if len(got) != 11 {
+		t.Errorf("%d widgets, want 11", len(got))
+	}
+	for id, g := range got {
+		if g.State != "ready" || !g.Shown || !strings.HasPrefix(g.Note, "Truncated") {
+			t.Errorf("widget %s: state %q, note shown %v: %q", id, g.State, g.Shown, g.Note)
+		}
+	}
+	if n := eval[int](p, `document.documentElement.scrollWidth`); n > 1280 {
+		t.Errorf("the page is %d px wide", n)
+	}
+	p.shots("23-truncated-widgets")
+	if errs := consoleErrors(); len(errs) > 0 {
+		t.Errorf("console errors:\n%s", strings.Join(errs, "\n"))
+	}
+}
