@@ -113,6 +113,10 @@ func hostileAnswers() []struct{ name, typ, raw, note string } {
 		{"markdown link references", "markdown", `{"markdown": "[a]: http://x/` + strings.Repeat("y", 2000) + `\n\n` + strings.Repeat("[a] ", 200000) + `"}`, "Truncated"},
 		{"markdown nested quotes", "markdown", `{"markdown": "` + strings.Repeat(">", 500000) + ` x"}`, "Truncated"},
 		{"markdown nested lists", "markdown", `{"markdown": "` + strings.Repeat(`- a\n  `, 100000) + `"}`, "Truncated"},
+		// A GFM table pads every row to its header's width: a wide header
+		// over many short lines is rows × columns cells in the parser.
+		{"markdown table padding", "markdown", `{"markdown": "|` + strings.Repeat("a|", 1000) + `\n|` + strings.Repeat("-|", 1000) + `\n` + strings.Repeat(`x\n`, 100000) + `"}`, "Truncated"},
+		{"markdown quoted table padding", "markdown", `{"markdown": "> |` + strings.Repeat("a|", 1000) + `\n> |` + strings.Repeat("-|", 1000) + `\n` + strings.Repeat(`> x\n`, 50000) + `"}`, "Truncated"},
 		{"markdown brackets and emphasis", "markdown", `{"markdown": "` + strings.Repeat(`[*_a`, 200000) + `"}`, "Truncated"},
 		{"form values", "form", `{"values": {"t": "` + strings.Repeat(`\"`, 400000) + `", "c": "` + strings.Repeat("<", 100000) + `"}}`, "Long values are shortened"},
 		{"deep and wide junk beside a stat", "stat_card", `{"value": 1, "junk": [` + strings.Repeat(`{"a": [{}]},`, 80000) + `{}], "deep": ` + strings.Repeat("[", 5000) + strings.Repeat("]", 5000) + `}`, ""},

@@ -189,7 +189,7 @@ func TestIframeDashboardModes(t *testing.T) {
 // at 390 px).
 func TestTruncatedWidgetsInBrowser(t *testing.T) {
 	ctx, consoleErrors := browser(t)
-	// The plugin answers one call at a time; 11 big answers queue up.
+	// The plugin answers one call at a time; 12 big answers queue up.
 	env := newEnvOpts(t, envOptions{dashboardTimeout: 10 * time.Second})
 	pkg, err := env.eng.InstallPath(env.ctx, "../reliability/testdata/hostile/dashboard_widgets")
 	if err != nil {
@@ -211,8 +211,8 @@ func TestTruncatedWidgetsInBrowser(t *testing.T) {
 		const n = e.querySelector('.widget-truncated');
 		return [e.dataset.widget, {State: e.dataset.state, Note: n ? n.innerText : '', Shown: !!n && n.offsetHeight > 0 && n.offsetWidth > 0}];
 	}))`)
-	if len(got) != 11 {
-		t.Errorf("%d widgets, want 11", len(got))
+	if len(got) != 12 {
+		t.Errorf("%d widgets, want 12", len(got))
 	}
 	for id, g := range got {
 		if g.State != "ready" || !g.Shown || !strings.HasPrefix(g.Note, "Truncated") {

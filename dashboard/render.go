@@ -22,15 +22,39 @@ import (
 type renderer struct {
 	ugc *bluemonday.Policy
 	md  goldmark.Markdown
+	// mdNoTables is md without GFM tables, for sources whose tables could
+	// expand too much (maxTableCells).
+	mdNoTables goldmark.Markdown
 }
+
+// maxTableCells bounds the cells GFM tables may give a markdown source. A
+// table pads every row to its header's width, so a few KiB of one wide
+// header and many short lines are millions of cells, all built in memory
+// before anything is written (8 KiB became 400 MiB of allocations).
+const maxTableCells = 5000
 
 func newRenderer() *renderer {
 	return &renderer{
 		ugc: bluemonday.UGCPolicy(),
 		// No html.WithUnsafe: raw HTML in markdown is dropped, and dangerous
 		// link schemes are not rendered; the UGC policy then cleans the rest.
-		md: goldmark.New(goldmark.WithExtensions(extension.GFM)),
+		md:         goldmark.New(goldmark.WithExtensions(extension.GFM)),
+		mdNoTables: goldmark.New(goldmark.WithExtensions(extension.Linkify, extension.Strikethrough, extension.TaskList)),
 	}
+}
+
+// tableCellsBound is at least the number of cells GFM tables in src can
+// have: the most columns a delimiter row (|---|---|, also inside a quote
+// or a list item) can have, from any line with a '-', times the number of
+// lines.
+func tableCellsBound(src string) int {
+	lines, cols := strings.Count(src, "\n")+1, 0
+	for line := range strings.Lines(src) {
+		if strings.Contains(line, "-") {
+			cols = max(cols, strings.Count(line, "|")+1)
+		}
+	}
+	return cols * lines
 }
 
 // sanitize cleans plugin-supplied HTML (option descriptions, spec 004).
@@ -44,7 +68,11 @@ func (r *renderer) sanitize(s string) template.HTML {
 // nesting), and the limit stops that while it is written, not after.
 func (r *renderer) markdown(src string, limit int) (template.HTML, error) {
 	lw := &limitWriter{limit: limit}
-	if err := r.md.Convert([]byte(src), lw); err != nil || lw.over {
+	md := r.md
+	if tableCellsBound(src) > maxTableCells {
+		md = r.mdNoTables // the tables show as their text
+	}
+	if err := md.Convert([]byte(src), lw); err != nil || lw.over {
 		if lw.over {
 			return "", errTooLarge
 		}

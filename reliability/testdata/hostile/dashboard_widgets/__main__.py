@@ -57,6 +57,12 @@ def md_quotes(ctx, params):
     return {"markdown": ">" * 900000 + " x"}
 
 
+@plugin.on_dashboard("md_table")
+def md_table(ctx, params):
+    # A GFM table pads every row to its header's width.
+    return {"markdown": "|" + "a|" * 1000 + "\n|" + "-|" * 1000 + "\n" + "x\n" * 200000}
+
+
 @plugin.on_dashboard("form")
 def form(ctx, params):
     return {"values": {"title": '"' * 300000, "notes": "<" * 300000}}
