@@ -59,9 +59,12 @@ type Limits struct {
 	LogRate    int // log lines per second per plugin before suppression
 }
 
-// DefaultLimits are the limits used where Config.Limits leaves zeros.
+// DefaultLimits are the limits used where Config.Limits leaves zeros. The
+// per-instance ones (memory, scratch, pids, CPUs) are sandbox.DefaultLimits,
+// the one place instance defaults live, so the engine and a backend used
+// directly agree.
 var DefaultLimits = Limits{
-	MemoryMB:         128,
+	MemoryMB:         int(sandbox.DefaultLimits.MemoryBytes >> 20),
 	MaxMemoryMB:      512,
 	EventTimeout:     5 * time.Second,
 	MaxEventTimeout:  30 * time.Second,
@@ -80,9 +83,9 @@ var DefaultLimits = Limits{
 	SQL:              SQLLimits{Timeout: 2 * time.Second, MaxRows: 1000, MaxBytes: 4 << 20, MaxDBBytes: 64 << 20},
 	MaxLineBytes:     1 << 20,
 	MaxInFlight:      64,
-	ScratchBytes:     16 << 20,
-	Pids:             64,
-	CPUs:             1,
+	ScratchBytes:     sandbox.DefaultLimits.ScratchBytes,
+	Pids:             sandbox.DefaultLimits.Pids,
+	CPUs:             sandbox.DefaultLimits.CPUs,
 	SettingsTTL:      2 * time.Second,
 	LogLines:         500,
 	LogLineLen:       2000,

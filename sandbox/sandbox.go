@@ -29,13 +29,62 @@ var (
 	ErrBadSpec = errors.New("invalid sandbox spec")
 )
 
-// Limits bound what one instance may use. Zero means "backend default".
+// Limits bound what one instance may use. A zero field means the
+// default: DefaultLimits' value, which a backend applies where it enforces
+// that field (WithDefaults), except where the field says otherwise.
 type Limits struct {
-	MemoryBytes  int64         // address space / cgroup memory, hard cap
-	CPUs         float64       // CPU quota in cores (docker); ignored where unsupported
-	WallTime     time.Duration // whole-instance lifetime; 0 = unlimited
-	ScratchBytes int64         // private writable scratch space (/tmp); 0 = none
-	Pids         int           // max processes/threads (docker)
+	MemoryBytes int64   // address space / cgroup memory, hard cap
+	CPUs        float64 // CPU quota in cores (docker); ignored where unsupported
+	// WallTime bounds the whole instance's lifetime; 0 = unlimited.
+	WallTime time.Duration
+	// ScratchBytes is private writable scratch space (/tmp). docker always
+	// gives one (0: the default size); wasm gives none for 0.
+	ScratchBytes int64
+	Pids         int // max processes/threads (docker)
+}
+
+// DefaultLimits are maid's one set of default instance limits. The
+// engine's defaults (engine.DefaultLimits) derive from them and the
+// backends fill a Spec's zero fields from them, so a plugin gets the same
+// limits whether the engine or a backend picked them. (Before, the engine
+// always sent 128 MiB while the backends' own defaults said 256 MiB.)
+var DefaultLimits = Limits{
+	MemoryBytes:  128 << 20,
+	CPUs:         1,
+	ScratchBytes: 16 << 20,
+	Pids:         64,
+}
+
+// WithDefaults returns l with its zero fields taken from DefaultLimits
+// (WallTime stays 0: unlimited).
+func (l Limits) WithDefaults() Limits { return l.Or(DefaultLimits) }
+
+// Or returns l with its zero fields taken from d.
+func (l Limits) Or(d Limits) Limits {
+	if l.MemoryBytes == 0 {
+		l.MemoryBytes = d.MemoryBytes
+	}
+	if l.CPUs == 0 {
+		l.CPUs = d.CPUs
+	}
+	if l.WallTime == 0 {
+		l.WallTime = d.WallTime
+	}
+	if l.ScratchBytes == 0 {
+		l.ScratchBytes = d.ScratchBytes
+	}
+	if l.Pids == 0 {
+		l.Pids = d.Pids
+	}
+	return l
+}
+
+// Validate reports limits no backend can apply.
+func (l Limits) Validate() error {
+	if l.MemoryBytes < 0 || l.WallTime < 0 || l.ScratchBytes < 0 || l.Pids < 0 || l.CPUs < 0 {
+		return fmt.Errorf("%w: limits must not be negative", ErrBadSpec)
+	}
+	return nil
 }
 
 // Spec describes one plugin instance to start.
@@ -62,10 +111,8 @@ func (s Spec) Validate() error {
 		return fmt.Errorf("%w: dir is empty", ErrBadSpec)
 	case s.Entry == "":
 		return fmt.Errorf("%w: entry is empty", ErrBadSpec)
-	case s.Limits.MemoryBytes < 0, s.Limits.WallTime < 0, s.Limits.ScratchBytes < 0, s.Limits.Pids < 0, s.Limits.CPUs < 0:
-		return fmt.Errorf("%w: limits must not be negative", ErrBadSpec)
 	}
-	return nil
+	return s.Limits.Validate()
 }
 
 // Backend starts instances. Implementations must be safe for concurrent use.

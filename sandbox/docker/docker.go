@@ -32,14 +32,6 @@ var _ sandbox.Backend = (*Backend)(nil)
 // DefaultImage is the image `make docker-image` builds.
 const DefaultImage = "maid/python:3.11"
 
-// Defaults applied where a Spec's Limits are zero.
-const (
-	DefaultMemoryBytes  = 256 << 20
-	DefaultCPUs         = 1.0
-	DefaultScratchBytes = 16 << 20
-	DefaultPids         = 64
-)
-
 // minMemoryBytes is the smallest memory limit the engine accepts.
 const minMemoryBytes = 6 << 20
 
@@ -59,13 +51,15 @@ const (
 
 // Options configure a Backend. The zero value is usable.
 type Options struct {
-	// Image to run; default MAID_DOCKER_IMAGE, else DefaultImage.
+	// Image to run; default DefaultImage. (Flags and the environment are
+	// cmd/maid's: its --docker-image defaults to $MAID_DOCKER_IMAGE.)
 	Image string
 	// PoolSize is how many idle containers to keep started, waiting for a
 	// plugin, so Start skips create/attach/start. 0 disables the pool. Only
 	// specs with default limits and no Env use the pool.
 	PoolSize int
-	// Limits override the package defaults for zero fields of a Spec.
+	// Limits fill a Spec's zero fields; their own zero fields take
+	// sandbox.DefaultLimits.
 	Limits sandbox.Limits
 	// Client talks to the engine; default client.FromEnv with API version
 	// negotiation. The Backend closes it only if it made it.
@@ -117,19 +111,16 @@ func New(ctx context.Context, opts Options) (*Backend, error) {
 	if opts.MaxStarting == 0 {
 		opts.MaxStarting = DefaultMaxStarting
 	}
-	if err := (sandbox.Spec{Dir: ".", Entry: ".", Limits: opts.Limits}).Validate(); err != nil {
+	if err := opts.Limits.Validate(); err != nil {
 		return nil, fmt.Errorf("docker backend: default limits: %w", err)
 	}
 	b := &Backend{
 		cli:      opts.Client,
 		image:    opts.Image,
-		defaults: withDefaults(opts.Limits, sandbox.Limits{MemoryBytes: DefaultMemoryBytes, CPUs: DefaultCPUs, ScratchBytes: DefaultScratchBytes, Pids: DefaultPids}),
+		defaults: opts.Limits.WithDefaults(),
 		pid:      strconv.Itoa(os.Getpid()),
 		poolSize: opts.PoolSize,
 		starting: make(chan struct{}, opts.MaxStarting),
-	}
-	if b.image == "" {
-		b.image = os.Getenv("MAID_DOCKER_IMAGE")
 	}
 	if b.image == "" {
 		b.image = DefaultImage
@@ -221,7 +212,7 @@ func (b *Backend) Start(ctx context.Context, spec sandbox.Spec) (sandbox.Instanc
 	if err := spec.Validate(); err != nil {
 		return nil, fmt.Errorf("docker start %q: %w", spec.Name, err)
 	}
-	limits := withDefaults(spec.Limits, b.defaults)
+	limits := spec.Limits.Or(b.defaults)
 	if limits.MemoryBytes < minMemoryBytes {
 		return nil, fmt.Errorf("docker start %q: %w: limits.MemoryBytes must be at least %d (engine minimum)", spec.Name, sandbox.ErrBadSpec, minMemoryBytes)
 	}
@@ -277,26 +268,6 @@ func (b *Backend) Start(ctx context.Context, spec sandbox.Spec) (sandbox.Instanc
 		return nil, fmt.Errorf("docker start %q: %w", spec.Name, err)
 	}
 	return inst, nil
-}
-
-// withDefaults fills l's zero fields from d.
-func withDefaults(l, d sandbox.Limits) sandbox.Limits {
-	if l.MemoryBytes == 0 {
-		l.MemoryBytes = d.MemoryBytes
-	}
-	if l.CPUs == 0 {
-		l.CPUs = d.CPUs
-	}
-	if l.WallTime == 0 {
-		l.WallTime = d.WallTime
-	}
-	if l.ScratchBytes == 0 {
-		l.ScratchBytes = d.ScratchBytes
-	}
-	if l.Pids == 0 {
-		l.Pids = d.Pids
-	}
-	return l
 }
 
 // sameContainerLimits reports whether a container made with b's limits

@@ -59,9 +59,6 @@ const (
 	wasmPageSize = 64 << 10
 	// maxMemoryBytes is wasm32's address space: 65536 pages.
 	maxMemoryBytes = 4 << 30
-	// DefaultMemoryBytes applies when neither Limits.MemoryBytes nor
-	// Config.DefaultMemoryBytes is set.
-	DefaultMemoryBytes = 256 << 20
 	// interpreterFile is the reactor build the backend runs, in PythonDir.
 	interpreterFile = "maid-python.wasm"
 	// globalPrefix names the interpreter's mutable globals once exported for
@@ -86,8 +83,9 @@ const (
 // Config configures a Backend.
 type Config struct {
 	// PythonDir is the output of `make python-wasm` (maid-python.wasm and
-	// usr/local/lib/...). Default: $MAID_PYTHON_WASM_DIR, else
-	// build/python-wasi.
+	// usr/local/lib/...). Default: build/python-wasi. (Flags and the
+	// environment are cmd/maid's: its --python-wasm defaults to
+	// $MAID_PYTHON_WASM_DIR.)
 	PythonDir string
 	// CacheDir holds wazero's compilation cache, which cuts compiling
 	// python.wasm from seconds to ~0.1 s after the first run, and the
@@ -102,7 +100,7 @@ type Config struct {
 	// restored from one snapshot share.
 	FreshStarts bool
 	// DefaultMemoryBytes caps an instance whose Limits.MemoryBytes is 0.
-	// Default: DefaultMemoryBytes.
+	// Default: sandbox.DefaultLimits.MemoryBytes.
 	DefaultMemoryBytes int64
 	// Logger receives pool refill failures. Default: slog.Default().
 	Logger *slog.Logger
@@ -152,9 +150,6 @@ var _ sandbox.Backend = (*Backend)(nil)
 // sandbox.ErrUnavailable.
 func New(ctx context.Context, cfg Config) (*Backend, error) {
 	if cfg.PythonDir == "" {
-		cfg.PythonDir = os.Getenv("MAID_PYTHON_WASM_DIR")
-	}
-	if cfg.PythonDir == "" {
 		cfg.PythonDir = DefaultPythonDir
 	}
 	if cfg.CacheDir == "" {
@@ -170,7 +165,7 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 	case cfg.DefaultMemoryBytes < 0 || cfg.DefaultMemoryBytes > maxMemoryBytes:
 		return nil, fmt.Errorf("wasm backend: default memory bytes must be between 0 and 4 GiB, got %d", cfg.DefaultMemoryBytes)
 	case cfg.DefaultMemoryBytes == 0:
-		cfg.DefaultMemoryBytes = DefaultMemoryBytes
+		cfg.DefaultMemoryBytes = sandbox.DefaultLimits.MemoryBytes
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
