@@ -2,12 +2,21 @@ package store
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/lib/pq"
 
 	"github.com/maidhq/maid/engine"
 )
@@ -22,9 +31,10 @@ import (
 // header of a message longer than the limit. lib/pq then marks the
 // connection bad and maid drops it.
 //
-// A TLS session cannot be parsed here (lib/pq wraps this connection in TLS
-// itself), so when the server accepts lib/pq's SSLRequest the connection is
-// passed through unbounded; docs/security.md says so.
+// TLS is negotiated by frameDialer itself (pgTLS below), so the parser
+// reads the plaintext. Only TLS settings it does not reproduce leave TLS to
+// lib/pq, whose encrypted stream cannot be parsed: such connections pass
+// through unbounded (counted in tlsConns; docs/security.md says so).
 
 // errFrameTooLarge is the cause of a refused message.
 var errFrameTooLarge = errors.New("a single value, row or message from the plugin's database is larger than maid reads")
@@ -36,6 +46,8 @@ type frameDialer struct {
 	limit *atomic.Int64
 	// tls counts connections that went to TLS and are not bounded.
 	tls *atomic.Int64
+	// start, when use is set, negotiates TLS before lib/pq speaks.
+	start pgTLS
 }
 
 func (fd frameDialer) Dial(network, address string) (net.Conn, error) {
@@ -52,6 +64,14 @@ func (fd frameDialer) DialContext(ctx context.Context, network, address string) 
 	c, err := fd.d.DialContext(ctx, network, address)
 	if err != nil {
 		return nil, err
+	}
+	if fd.start.use && network != "unix" {
+		tc, err := fd.start.startTLS(ctx, c)
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		c = tc
 	}
 	return &frameLimitConn{Conn: c, limit: fd.limit, tlsCount: fd.tls}, nil
 }
@@ -172,4 +192,141 @@ func (c *frameLimitConn) scan() {
 		c.safe += 5
 		c.remaining = max(body, 0)
 	}
+}
+
+// pgTLS is how frameDialer itself negotiates TLS for plugin connections, so
+// that the framing parser sits on the plaintext side: lib/pq is given
+// sslmode=disable and sees an already encrypted connection as a plain one.
+// It follows lib/pq's meaning of sslmode: "" and require encrypt without
+// verifying (or verify the chain when a root certificate is configured),
+// prefer falls back to plaintext when the server refuses, verify-ca
+// verifies the chain, verify-full the chain and the host name.
+type pgTLS struct {
+	use      bool // send SSLRequest
+	optional bool // prefer: plaintext if the server answers 'N'
+	conf     *tls.Config
+	caOnly   bool // verify the chain but not the host name
+}
+
+// pluginTLS works out the TLS of plugin connections from maid's DSN and
+// returns the DSN lib/pq gets for them. handled is false for settings it
+// does not reproduce (custom pqgo- modes, inline certificates, direct
+// negotiation): lib/pq then does TLS itself, unbounded (tlsConns counts it).
+func pluginTLS(dsn *url.URL) (u url.URL, t pgTLS, handled bool, err error) {
+	u = *dsn
+	cfg, err := pq.NewConfig(dsn.String())
+	if err != nil {
+		return u, t, false, fmt.Errorf("parse postgres DSN: %w", err)
+	}
+	mode := string(cfg.SSLMode)
+	if nw, _ := netOf(cfg); nw == "unix" {
+		mode = "disable"
+	}
+	switch {
+	case mode == "disable" || mode == "allow":
+		return u, t, true, nil
+	case strings.HasPrefix(mode, "pqgo-") || cfg.SSLInline || cfg.SSLNegotiation == pq.SSLNegotiationDirect:
+		return u, t, false, nil
+	}
+	t = pgTLS{use: true, optional: mode == "prefer", conf: &tls.Config{MinVersion: tls.VersionTLS12}}
+	if cfg.SSLSNI || mode == "verify-full" {
+		t.conf.ServerName = cfg.Host
+	}
+	switch mode {
+	case "", "require", "prefer":
+		t.conf.InsecureSkipVerify = true
+		if cfg.SSLRootCert != "" && cfg.SSLRootCert != "system" {
+			if _, err := os.Stat(cfg.SSLRootCert); err == nil {
+				t.caOnly = true
+			}
+		}
+	case "verify-ca":
+		t.conf.InsecureSkipVerify = true
+		t.caOnly = true
+	case "verify-full":
+	default:
+		return u, t, false, nil
+	}
+	if cfg.SSLRootCert != "" && cfg.SSLRootCert != "system" && (t.caOnly || mode == "verify-full") {
+		pem, err := os.ReadFile(cfg.SSLRootCert)
+		if err != nil {
+			return u, t, false, fmt.Errorf("read sslrootcert: %w", err)
+		}
+		t.conf.RootCAs = x509.NewCertPool()
+		if !t.conf.RootCAs.AppendCertsFromPEM(pem) {
+			return u, t, false, fmt.Errorf("sslrootcert %s holds no certificate", cfg.SSLRootCert)
+		}
+	}
+	if cfg.SSLCert != "" || cfg.SSLKey != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.SSLCert, cfg.SSLKey)
+		if err != nil {
+			return u, t, false, fmt.Errorf("load sslcert/sslkey: %w", err)
+		}
+		t.conf.Certificates = []tls.Certificate{cert}
+	} else if home, err := os.UserHomeDir(); err == nil {
+		if _, err := os.Stat(filepath.Join(home, ".postgresql", "postgresql.crt")); err == nil {
+			return u, t, false, nil // lib/pq's default client certificate
+		}
+	}
+	q := u.Query()
+	for _, k := range []string{"sslrootcert", "sslcert", "sslkey", "sslsni", "sslnegotiation", "ssl_min_protocol_version", "ssl_max_protocol_version"} {
+		q.Del(k)
+	}
+	q.Set("sslmode", "disable")
+	u.RawQuery = q.Encode()
+	return u, t, true, nil
+}
+
+func netOf(cfg pq.Config) (string, string) {
+	if strings.HasPrefix(cfg.Host, "/") {
+		return "unix", cfg.Host
+	}
+	return "tcp", cfg.Host
+}
+
+// startTLS sends SSLRequest on c and, if the server agrees, returns the
+// handshaken TLS connection.
+func (t pgTLS) startTLS(ctx context.Context, c net.Conn) (net.Conn, error) {
+	req := make([]byte, 8)
+	binary.BigEndian.PutUint32(req[0:4], 8)
+	binary.BigEndian.PutUint32(req[4:8], sslRequestCode)
+	if dl, ok := ctx.Deadline(); ok {
+		c.SetDeadline(dl)
+		defer c.SetDeadline(time.Time{})
+	}
+	if _, err := c.Write(req); err != nil {
+		return nil, fmt.Errorf("send SSLRequest: %w", err)
+	}
+	var answer [1]byte
+	if _, err := io.ReadFull(c, answer[:]); err != nil {
+		return nil, fmt.Errorf("read SSLRequest answer: %w", err)
+	}
+	switch answer[0] {
+	case 'S':
+	case 'N':
+		if t.optional {
+			return c, nil
+		}
+		return nil, errors.New("pq: SSL is not enabled on the server")
+	default:
+		return nil, fmt.Errorf("unexpected answer %q to SSLRequest", answer[0])
+	}
+	tc := tls.Client(c, t.conf)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return nil, fmt.Errorf("tls handshake: %w", err)
+	}
+	if t.caOnly {
+		certs := tc.ConnectionState().PeerCertificates
+		if len(certs) == 0 {
+			return nil, errors.New("tls: server sent no certificate")
+		}
+		opts := x509.VerifyOptions{Intermediates: x509.NewCertPool(), Roots: t.conf.RootCAs}
+		for _, cert := range certs[1:] {
+			opts.Intermediates.AddCert(cert)
+		}
+		if _, err := certs[0].Verify(opts); err != nil {
+			return nil, fmt.Errorf("tls: verify server certificate: %w", err)
+		}
+	}
+	return tc, nil
 }

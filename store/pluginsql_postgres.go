@@ -158,13 +158,16 @@ func (p *pgPluginSQL) get(ctx context.Context, k sqliteKey) (*pgPluginPool, erro
 	if err != nil {
 		return nil, err
 	}
-	u := *p.base
+	u, t, _, err := pluginTLS(p.base)
+	if err != nil {
+		return nil, fmt.Errorf("open plugin connection: %w", err)
+	}
 	u.User = url.UserPassword(role, password)
 	conn, err := pq.NewConnector(u.String())
 	if err != nil {
 		return nil, fmt.Errorf("open plugin connection: %w", err)
 	}
-	conn.Dialer(frameDialer{limit: &p.frameLimit, tls: &p.tlsConns})
+	conn.Dialer(frameDialer{limit: &p.frameLimit, tls: &p.tlsConns, start: t})
 	db := sql.OpenDB(conn)
 	db.SetMaxOpenConns(2)
 	db.SetMaxIdleConns(1)

@@ -174,6 +174,9 @@ func openPostgres(ctx context.Context, dsn string, opt Options) (*Store, error) 
 	}
 	s.hardenPostgres(ctx)
 	s.sql = newPGPluginSQL(s, u)
+	if _, _, handled, err := pluginTLS(u); err != nil || !handled {
+		s.log.Warn("store: plugin SQL connections use TLS settings maid does not negotiate itself; their results are not size-bounded on the wire (docs/security.md)", "error", err)
+	}
 	return s, nil
 }
 
