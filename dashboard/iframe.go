@@ -33,8 +33,8 @@ const (
 	// IframeOff serves no iframe dashboard; the page says so.
 	IframeOff IframeMode = "off"
 	// IframeApprove serves a plugin's iframe dashboard only after an admin
-	// approved its dashboard files; changed files need a new approval.
-	// The default.
+	// approved that plugin package (its files' digest); a package with any
+	// other file needs a new approval. The default.
 	IframeApprove IframeMode = "approve"
 	// IframeOn serves every installed plugin's iframe dashboard.
 	IframeOn IframeMode = "on"
@@ -53,7 +53,7 @@ func ParseIframeMode(s string) (IframeMode, error) {
 
 // ApprovalStore keeps admins' approvals of iframe dashboards (the store
 // package implements it). An approval is the digest of the approved
-// dashboard files; "" is none.
+// plugin package; "" is none.
 type ApprovalStore interface {
 	DashboardApproval(ctx context.Context, pluginID string) (digest string, err error)
 	SetDashboardApproval(ctx context.Context, pluginID, digest, approvedBy string) error
@@ -87,7 +87,7 @@ func (a *memApprovals) SetDashboardApproval(_ context.Context, id, digest, _ str
 type frameState struct {
 	Served bool
 	Reason string // "off", "unapproved", or "changed" (approved files were replaced)
-	Digest string // of the dashboard files now installed (approve mode)
+	Digest string // of the plugin package now installed (approve mode)
 }
 
 // digestCache remembers each installed package's dashboard digest; a
@@ -102,21 +102,20 @@ type digestEntry struct {
 	digest string
 }
 
-// dashboardDigest hashes every file served from the plugin's dashboard/:
-// its path, size and content.
-func dashboardDigest(pkg *plugin.Package) (string, error) {
+// packageDigest hashes every file of the plugin package: path, size and
+// content. An approval covers the whole package, not only dashboard/: the
+// approved page's script sends on whatever the plugin's handlers answer,
+// and a new version's handlers could answer more.
+func packageDigest(pkg *plugin.Package) (string, error) {
 	h := sha256.New()
 	for _, f := range pkg.Files {
-		if !strings.HasPrefix(f, "dashboard/") {
-			continue
-		}
 		full := filepath.Join(pkg.Dir, filepath.FromSlash(f))
 		fi, err := os.Lstat(full)
 		if err != nil {
 			return "", fmt.Errorf("digest %s: %w", f, err)
 		}
 		if !fi.Mode().IsRegular() {
-			continue // never served (pluginAsset)
+			continue // Unpack refuses links and devices; nothing else to hash
 		}
 		file, err := os.Open(full)
 		if err != nil {
@@ -140,7 +139,7 @@ func (s *Site) digest(pkg *plugin.Package) (string, error) {
 	if ok && e.pkg == pkg {
 		return e.digest, nil
 	}
-	d, err := dashboardDigest(pkg)
+	d, err := packageDigest(pkg)
 	if err != nil {
 		return "", err
 	}
@@ -176,8 +175,8 @@ func (s *Site) frame(ctx context.Context, pkg *plugin.Package) (frameState, erro
 }
 
 // setApproval serves POST /plugins/{plugin}/dashboard-approval (admins):
-// approve=true with the digest shown on the page approves those files (a
-// page showing other files than are installed now approves nothing);
+// approve=true with the digest shown on the page approves that package (a
+// page shown for another package than is installed now approves nothing);
 // approve=false withdraws the approval.
 func (s *Site) setApproval(c echo.Context) error {
 	sess := sessionOf(c)
@@ -203,7 +202,7 @@ func (s *Site) setApproval(c echo.Context) error {
 			return err
 		}
 		if c.FormValue("digest") != d {
-			return errStatus(http.StatusConflict, "changed", "the plugin's dashboard files changed since this page was shown; reload and review it again")
+			return errStatus(http.StatusConflict, "changed", "the plugin changed since this page was shown; reload and review it again")
 		}
 		digest = d
 	}
@@ -220,7 +219,7 @@ func frameMessage(reason string) string {
 	case "off":
 		return "Iframe dashboards are turned off on this maid (maid serve --iframe-dashboards=off)."
 	case "changed":
-		return "This plugin's dashboard changed since an admin approved it; it is shown again once an admin approves the new version."
+		return "This plugin changed since an admin approved its dashboard; it is shown again once an admin approves the new version."
 	}
 	return "This plugin's dashboard is shown once an admin approves it."
 }

@@ -81,7 +81,8 @@ func blocked(t *testing.T, p *page, env *testEnv, reason string, canApprove bool
 // reaches the browser (the server never answered one with 200 and its
 // script never ran); a manager cannot approve, an admin can, and then the
 // iframe is served and runs; withdrawing the approval, or replacing the
-// plugin with other dashboard files, blocks it again; with on, it is
+// plugin with a version whose code (not its dashboard/) differs, blocks
+// it again; with on, it is
 // served without approval.
 func TestIframeDashboardModes(t *testing.T) {
 	ctx, consoleErrors := browser(t)
@@ -138,19 +139,20 @@ func TestIframeDashboardModes(t *testing.T) {
 		}
 		blocked(t, p, env, "unapproved", true)
 
-		// Approved, then replaced with other dashboard files: blocked
-		// until approved again.
+		// Approved, then replaced with a version whose handlers differ
+		// (its dashboard/ unchanged): blocked until approved again, since
+		// the approved page would send on whatever they answer.
 		env.approve("iframe_probe")
 		changed := t.TempDir()
 		if err := os.CopyFS(changed, os.DirFS("testdata/iframe_probe")); err != nil {
 			t.Fatal(err)
 		}
-		idx := filepath.Join(changed, "dashboard", "index.html")
-		b, err := os.ReadFile(idx)
+		code := filepath.Join(changed, "__main__.py")
+		b, err := os.ReadFile(code)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(idx, append(b, "<!-- version 2 -->\n"...), 0o644); err != nil {
+		if err := os.WriteFile(code, append(b, "# version 2\n"...), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := env.eng.InstallPath(env.ctx, changed); err != nil {
@@ -190,7 +192,7 @@ func TestIframeDashboardModes(t *testing.T) {
 func TestTruncatedWidgetsInBrowser(t *testing.T) {
 	ctx, consoleErrors := browser(t)
 	// The plugin answers one call at a time; 12 big answers queue up.
-	env := newEnvOpts(t, envOptions{dashboardTimeout: 10 * time.Second})
+	env := newEnvOpts(t, envOptions{dashboardTimeout: 30 * time.Second})
 	pkg, err := env.eng.InstallPath(env.ctx, "../reliability/testdata/hostile/dashboard_widgets")
 	if err != nil {
 		t.Fatal(err)
@@ -201,7 +203,12 @@ func TestTruncatedWidgetsInBrowser(t *testing.T) {
 	p := &page{t: t, ctx: ctx, base: env.srv.URL, dir: screenshotDir(t)}
 	p.signInAdmin(env)
 	p.open("/s/" + serverA + "/p/" + pkg.Manifest.ID + "?page=bombs")
-	p.waitJS(widgetsLoaded)
+	// 12 answers of up to 1 MiB, one at a time: slow under -race.
+	for end := time.Now().Add(2 * time.Minute); !eval[bool](p, "!!("+widgetsLoaded+")"); time.Sleep(200 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatal("the widgets did not load in 2 minutes")
+		}
+	}
 	type w struct {
 		State string
 		Note  string

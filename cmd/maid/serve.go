@@ -57,7 +57,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	shardCount := fs.Int("shard-count", envInt("SHARD_COUNT", 1), "total shard count of the bot")
 	examples := fs.String("examples", envOr("EXAMPLES", "builtin"), "example plugins installed on first start when none are installed: \"builtin\" (the ones in the binary), a directory, or empty for none")
 	iframes := fs.String("iframe-dashboards", envOr("IFRAME_DASHBOARDS", string(dashboard.IframeApprove)),
-		"iframe-mode plugin dashboards: \"approve\" (shown once an admin approves each plugin's dashboard files), \"on\" (all shown) or \"off\" (none); "+
+		"iframe-mode plugin dashboards: \"approve\" (shown once an admin approves each plugin, per version), \"on\" (all shown) or \"off\" (none); "+
 			"an iframe can send what it shows off-site over WebRTC, which no browser policy blocks (docs/security.md)")
 	verbose := fs.Bool("v", false, "debug logging")
 	if err := fs.Parse(args); err != nil {

@@ -1,6 +1,6 @@
 -- Admins' approvals of iframe dashboards (maid serve --iframe-dashboards=
--- approve). An approval is of the plugin's dashboard files as they were
--- (digest): a plugin replaced with other dashboard files needs a new one.
+-- approve). An approval is of the plugin package as it was (digest of
+-- its files): a plugin replaced with any other file needs a new one.
 CREATE TABLE dashboard_approvals (
 	plugin_id   text COLLATE "C" NOT NULL PRIMARY KEY REFERENCES plugins (id) ON DELETE CASCADE,
 	digest      text   NOT NULL,
