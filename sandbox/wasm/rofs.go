@@ -12,8 +12,10 @@ import (
 )
 
 // roFS is a read-only mount of a host dir (the stdlib, the SDK, a plugin's
-// files), resolved beneath the dir by an os.Root: a symlink in the dir
-// that points out of it is refused by the kernel-checked walk, not followed.
+// files), resolved beneath the dir: on Linux by openat2 with
+// RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS (no symlink is followed at all),
+// elsewhere or where openat2 is refused by an os.Root (a symlink is
+// followed only while it stays in the dir). Either way no path leaves it.
 //
 // Why not wazero's WithReadOnlyDirMount or ReadFS over DirFS: those resolve
 // paths on the host with plain open(2), following any symlink, and ReadFS
@@ -24,9 +26,10 @@ import (
 // is EROFS, and every change to the tree is EROFS.
 type roFS struct {
 	experimentalsys.UnimplementedFS
-	root  *os.Root
-	adapt *sysfs.AdaptFS // files opened through root.FS()
-	files *fileBudget    // open handles; nil: no cap
+	root    *os.Root
+	beneath *beneathDir    // nil: resolve through root
+	adapt   *sysfs.AdaptFS // files opened through roOpen
+	files   *fileBudget    // open handles; nil: no cap
 }
 
 // openRoFS opens dir for mounting read-only.
@@ -35,7 +38,19 @@ func openRoFS(dir string) (*roFS, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &roFS{root: root, adapt: &sysfs.AdaptFS{FS: root.FS()}}, nil
+	r := &roFS{root: root, beneath: openBeneath(dir)}
+	r.adapt = &sysfs.AdaptFS{FS: roOpen{r}}
+	return r, nil
+}
+
+// roOpen is the fs.FS wazero's adapter opens files through.
+type roOpen struct{ r *roFS }
+
+func (o roOpen) Open(name string) (fs.File, error) {
+	if o.r.beneath != nil {
+		return o.r.beneath.open(name, os.O_RDONLY)
+	}
+	return o.r.root.Open(name)
 }
 
 // withBudget is the same mount, counting open handles against files.
@@ -46,7 +61,12 @@ func (r *roFS) withBudget(files *fileBudget) *roFS {
 }
 
 // close releases the dir; mounts using it fail afterwards.
-func (r *roFS) close() error { return r.root.Close() }
+func (r *roFS) close() error {
+	if r.beneath != nil {
+		_ = r.beneath.close()
+	}
+	return r.root.Close()
+}
 
 // rootName turns a path from wazero into one os.Root accepts.
 func rootName(p string) string {
@@ -78,7 +98,13 @@ func (r *roFS) OpenFile(p string, flag experimentalsys.Oflag, perm fs.FileMode) 
 
 // Stat implements experimentalsys.FS.
 func (r *roFS) Stat(p string) (wsys.Stat_t, experimentalsys.Errno) {
-	fi, err := r.root.Stat(rootName(p))
+	var fi fs.FileInfo
+	var err error
+	if r.beneath != nil {
+		fi, err = r.beneath.stat(rootName(p), false)
+	} else {
+		fi, err = r.root.Stat(rootName(p))
+	}
 	if err != nil {
 		return wsys.Stat_t{}, rootErrno(err)
 	}
@@ -87,7 +113,13 @@ func (r *roFS) Stat(p string) (wsys.Stat_t, experimentalsys.Errno) {
 
 // Lstat implements experimentalsys.FS.
 func (r *roFS) Lstat(p string) (wsys.Stat_t, experimentalsys.Errno) {
-	fi, err := r.root.Lstat(rootName(p))
+	var fi fs.FileInfo
+	var err error
+	if r.beneath != nil {
+		fi, err = r.beneath.stat(rootName(p), true)
+	} else {
+		fi, err = r.root.Lstat(rootName(p))
+	}
 	if err != nil {
 		return wsys.Stat_t{}, rootErrno(err)
 	}

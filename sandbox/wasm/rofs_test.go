@@ -2,10 +2,12 @@ package wasm
 
 import (
 	"os"
+	"runtime"
 	"path/filepath"
 	"testing"
 
 	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
+	"github.com/tetratelabs/wazero/experimental/sysfs"
 )
 
 // TestRoFS: a read-only mount opens only for reading, changes nothing on
@@ -36,6 +38,26 @@ func TestRoFS(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.close()
+	// Without openat2, the same mount through os.Root.
+	viaRoot := *r
+	viaRoot.beneath = nil
+	viaRoot.adapt = &sysfs.AdaptFS{FS: roOpen{&viaRoot}}
+	modes := []struct {
+		name string
+		r    *roFS
+	}{{name: "openat2", r: r}, {name: "os.Root", r: &viaRoot}}
+	if r.beneath == nil {
+		if runtime.GOOS == "linux" && os.Getenv("CI") == "true" {
+			t.Fatal("openat2 unavailable on Linux")
+		}
+		modes = modes[1:]
+	}
+	for _, mode := range modes {
+		t.Run(mode.name, func(t *testing.T) { testRoFS(t, mode.r, dir) })
+	}
+}
+
+func testRoFS(t *testing.T, r *roFS, dir string) {
 	ro := r.withBudget(newFileBudget())
 	open := func(p string, flag experimentalsys.Oflag) experimentalsys.Errno {
 		f, errno := ro.OpenFile(p, flag, 0o644)
@@ -60,7 +82,22 @@ func TestRoFS(t *testing.T) {
 		{name: "symlink to /", op: func() experimentalsys.Errno { return open("root/etc/passwd", experimentalsys.O_RDONLY) }},
 		{name: "stat through a symlink out", op: func() experimentalsys.Errno { _, e := ro.Stat("rel"); return e }},
 		{name: "dotdot", op: func() experimentalsys.Errno { return open("../secret", experimentalsys.O_RDONLY) }},
-		{name: "symlink inside stays inside", op: func() experimentalsys.Errno { return open("inside", experimentalsys.O_RDONLY) }, ok: true},
+		// os.Root follows a link that stays in the dir; openat2 follows none.
+		{name: "symlink inside stays inside", op: func() experimentalsys.Errno { return open("inside", experimentalsys.O_RDONLY) }, ok: r.beneath == nil},
+		{name: "lstat of a link", op: func() experimentalsys.Errno { _, e := ro.Lstat("rel"); return e }, ok: true},
+		{name: "stat a subdir file", op: func() experimentalsys.Errno { _, e := ro.Stat("sub/data"); return e }, ok: true},
+		{name: "list a dir", op: func() experimentalsys.Errno {
+			f, errno := ro.OpenFile("sub", experimentalsys.O_DIRECTORY, 0)
+			if errno != 0 {
+				return errno
+			}
+			defer f.Close()
+			ents, errno := f.Readdir(0)
+			if errno == 0 && (len(ents) != 1 || ents[0].Name != "data") {
+				return experimentalsys.EIO
+			}
+			return errno
+		}, ok: true},
 		{name: "mkdir", op: func() experimentalsys.Errno { return ro.Mkdir("d", 0o755) }},
 		{name: "unlink", op: func() experimentalsys.Errno { return ro.Unlink("main.py") }},
 		{name: "rename", op: func() experimentalsys.Errno { return ro.Rename("main.py", "x.py") }},
