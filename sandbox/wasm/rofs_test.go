@@ -2,8 +2,8 @@ package wasm
 
 import (
 	"os"
-	"runtime"
 	"path/filepath"
+	"runtime"
 	"testing"
 
 	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
