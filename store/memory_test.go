@@ -116,7 +116,7 @@ func wideSelect(expr string, n int) string {
 // from PostgreSQL (no message over MaxBytes reaches lib/pq), and results
 // stop at the row and byte caps.
 func TestSQLMemoryBounded(t *testing.T) {
-	const bound = 48 << 20 // 4 MiB MaxBytes, its copies, and the runtime's slack
+	const bound = memFactor * 48 << 20 // 4 MiB MaxBytes, its copies, and the runtime's slack
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
 			s := b.open(t)
