@@ -4,8 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -14,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/maidhq/maid/dashboard"
 	"github.com/maidhq/maid/engine"
 )
 
@@ -336,5 +340,63 @@ func TestStorageLogEvidence(t *testing.T) {
 			}
 			w.goodAnswers(t)
 		})
+	}
+}
+
+var csrfRe = regexp.MustCompile(`<meta name="csrf-token" content="([^"]+)">`)
+
+// TestStorageBridgeHTTP: through the real dashboard HTTP server, as a
+// signed-in manager's browser sends them, each hostile SQL statement is one
+// bridge request that fails without growing maid's heap by more than a few
+// MiB per MaxBytes; a dashboard-less plugin's KV cannot be written through
+// the bridge.
+func TestStorageBridgeHTTP(t *testing.T) {
+	nb := backends(t)[0] // the bridge does not run plugin code
+	w := startWorld(t, nb.b, storageLimits())
+	id := w.Install(t, hostile("storage"), "1")
+	srv, c := dashSite(t, w, dashboard.Config{})
+	_, page := get(t, c, srv.URL+"/s/1")
+	m := csrfRe.FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no CSRF token on the server page: %.300s", page)
+	}
+	post := func(path, body string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest("POST", srv.URL+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-CSRF-Token", m[1])
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatalf("POST %s: %v", path, err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if status, body := post("/p/"+id+"/dashboard/host/sql.query?discord_srv_id=1", `{"sql": "SELECT 1 AS one"}`); status != http.StatusOK {
+		t.Fatalf("a plain bridge query: %d %.300s", status, body)
+	}
+	for i, q := range hostileStorageSQL["sqlite"] {
+		raw, _ := json.Marshal(map[string]any{"sql": q})
+		var status int
+		var body string
+		heap, rss := memGrowth(t, func() {
+			status, body = post("/p/"+id+"/dashboard/host/sql.query?discord_srv_id=1", string(raw))
+		})
+		t.Logf("bridge %d: %d, heap +%d MiB, rss +%d MiB: %.160s", i, status, heap>>20, rss>>20, body)
+		if status == http.StatusOK && len(body) > int(engine.DefaultLimits.SQL.MaxBytes)+1<<10 {
+			t.Errorf("statement %d answered %d bytes", i, len(body))
+		}
+		if heap > sqlMemBound || rss > sqlMemBound {
+			t.Errorf("statement %d grew maid by heap %d MiB, rss %d MiB (bound %d MiB)", i, heap>>20, rss>>20, sqlMemBound>>20)
+		}
+	}
+	// "good" has no dashboard/ directory: no bridge, so its KV is out of
+	// reach of any manager.
+	if status, body := post("/p/good/dashboard/host/kv.set?discord_srv_id=1", `{"key": "sentinel", "value": "overwritten"}`); status != http.StatusForbidden {
+		t.Fatalf("kv.set on a dashboard-less plugin: %d %.300s", status, body)
+	}
+	if v, _ := w.kv(t, "good", "1", "sentinel"); v != `"untouched 1"` {
+		t.Fatalf("good's KV after the bridge call: %s", v)
 	}
 }
