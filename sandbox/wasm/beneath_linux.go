@@ -70,4 +70,19 @@ func (d *beneathDir) stat(name string, nofollow bool) (fs.FileInfo, error) {
 	return f.Stat()
 }
 
+// readlink reads the link name, its parents resolved like open's.
+func (d *beneathDir) readlink(name string) (string, error) {
+	f, err := d.open(name, unix.O_PATH|unix.O_NOFOLLOW)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	buf := make([]byte, 4096)
+	n, err := unix.Readlinkat(int(f.Fd()), "", buf)
+	if err != nil {
+		return "", &fs.PathError{Op: "readlink", Path: name, Err: err}
+	}
+	return string(buf[:n]), nil
+}
+
 func (d *beneathDir) close() error { return d.dir.Close() }

@@ -16,4 +16,6 @@ func (d *beneathDir) open(string, int) (*os.File, error) { return nil, fs.ErrInv
 
 func (d *beneathDir) stat(string, bool) (fs.FileInfo, error) { return nil, fs.ErrInvalid }
 
+func (d *beneathDir) readlink(string) (string, error) { return "", fs.ErrInvalid }
+
 func (d *beneathDir) close() error { return nil }

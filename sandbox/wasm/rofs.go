@@ -26,7 +26,7 @@ import (
 // is EROFS, and every change to the tree is EROFS.
 type roFS struct {
 	experimentalsys.UnimplementedFS
-	root    *os.Root
+	root    *os.Root       // nil when beneath is set
 	beneath *beneathDir    // nil: resolve through root
 	adapt   *sysfs.AdaptFS // files opened through roOpen
 	files   *fileBudget    // open handles; nil: no cap
@@ -34,11 +34,14 @@ type roFS struct {
 
 // openRoFS opens dir for mounting read-only.
 func openRoFS(dir string) (*roFS, error) {
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		return nil, err
+	r := &roFS{beneath: openBeneath(dir)}
+	if r.beneath == nil {
+		root, err := os.OpenRoot(dir)
+		if err != nil {
+			return nil, err
+		}
+		r.root = root
 	}
-	r := &roFS{root: root, beneath: openBeneath(dir)}
 	r.adapt = &sysfs.AdaptFS{FS: roOpen{r}}
 	return r, nil
 }
@@ -63,7 +66,7 @@ func (r *roFS) withBudget(files *fileBudget) *roFS {
 // close releases the dir; mounts using it fail afterwards.
 func (r *roFS) close() error {
 	if r.beneath != nil {
-		_ = r.beneath.close()
+		return r.beneath.close()
 	}
 	return r.root.Close()
 }
@@ -129,7 +132,13 @@ func (r *roFS) Lstat(p string) (wsys.Stat_t, experimentalsys.Errno) {
 // Readlink implements experimentalsys.FS: reading a link's text is
 // harmless; following it is what os.Root confines.
 func (r *roFS) Readlink(p string) (string, experimentalsys.Errno) {
-	s, err := r.root.Readlink(rootName(p))
+	var s string
+	var err error
+	if r.beneath != nil {
+		s, err = r.beneath.readlink(rootName(p))
+	} else {
+		s, err = r.root.Readlink(rootName(p))
+	}
 	if err != nil {
 		return "", rootErrno(err)
 	}

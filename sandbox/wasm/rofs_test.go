@@ -39,8 +39,12 @@ func TestRoFS(t *testing.T) {
 	}
 	defer r.close()
 	// Without openat2, the same mount through os.Root.
-	viaRoot := *r
-	viaRoot.beneath = nil
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	viaRoot := roFS{root: root}
 	viaRoot.adapt = &sysfs.AdaptFS{FS: roOpen{&viaRoot}}
 	modes := []struct {
 		name string
@@ -85,6 +89,13 @@ func testRoFS(t *testing.T, r *roFS, dir string) {
 		// os.Root follows a link that stays in the dir; openat2 follows none.
 		{name: "symlink inside stays inside", op: func() experimentalsys.Errno { return open("inside", experimentalsys.O_RDONLY) }, ok: r.beneath == nil},
 		{name: "lstat of a link", op: func() experimentalsys.Errno { _, e := ro.Lstat("rel"); return e }, ok: true},
+		{name: "readlink", op: func() experimentalsys.Errno {
+			s, e := ro.Readlink("rel")
+			if e == 0 && s != "../secret" {
+				return experimentalsys.EIO
+			}
+			return e
+		}, ok: true},
 		{name: "stat a subdir file", op: func() experimentalsys.Errno { _, e := ro.Stat("sub/data"); return e }, ok: true},
 		{name: "list a dir", op: func() experimentalsys.Errno {
 			f, errno := ro.OpenFile("sub", experimentalsys.O_DIRECTORY, 0)
