@@ -1,8 +1,11 @@
 package dashboard_test
 
 import (
+	"encoding/binary"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -233,4 +236,95 @@ func TestTruncatedWidgetsInBrowser(t *testing.T) {
 	if errs := consoleErrors(); len(errs) > 0 {
 		t.Errorf("console errors:\n%s", strings.Join(errs, "\n"))
 	}
+}
+
+// turnListener is a UDP server that answers a TURN Allocate without
+// credentials with 401 (realm, nonce), as a TURN server does, and reports
+// the USERNAME of the Allocate that follows.
+func turnListener(t *testing.T) (port int, usernames <-chan string) {
+	t.Helper()
+	conn, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	ch := make(chan string, 16)
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			n, from, err := conn.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			msg := buf[:n]
+			if n < 20 || binary.BigEndian.Uint16(msg[0:2]) != 0x0003 { // Allocate request
+				continue
+			}
+			user := ""
+			for a := msg[20:]; len(a) >= 4; {
+				typ, l := binary.BigEndian.Uint16(a[0:2]), int(binary.BigEndian.Uint16(a[2:4]))
+				if 4+l > len(a) {
+					break
+				}
+				if typ == 0x0006 { // USERNAME
+					user = string(a[4 : 4+l])
+				}
+				a = a[min(len(a), 4+(l+3)/4*4):]
+			}
+			if user != "" {
+				select {
+				case ch <- user:
+				default:
+				}
+				continue
+			}
+			attr := func(typ uint16, v []byte) []byte {
+				b := binary.BigEndian.AppendUint16(nil, typ)
+				b = binary.BigEndian.AppendUint16(b, uint16(len(v)))
+				b = append(b, v...)
+				return append(b, make([]byte, (4-len(v)%4)%4)...)
+			}
+			var attrs []byte
+			attrs = append(attrs, attr(0x0009, append([]byte{0, 0, 4, 1}, "Unauthorized"...))...) // ERROR-CODE 401
+			attrs = append(attrs, attr(0x0014, []byte("maid"))...)                                // REALM
+			attrs = append(attrs, attr(0x0015, []byte("nonce-1234"))...)                          // NONCE
+			resp := binary.BigEndian.AppendUint16(nil, 0x0113)                                    // Allocate error response
+			resp = binary.BigEndian.AppendUint16(resp, uint16(len(attrs)))
+			resp = append(resp, msg[4:20]...) // magic cookie and transaction id
+			resp = append(resp, attrs...)
+			conn.WriteTo(resp, from)
+		}
+	}()
+	return conn.LocalAddr().(*net.UDPAddr).Port, ch
+}
+
+// TestIframeWebRTCLimit proves the limit docs/security.md states, so that
+// the day a browser closes it the documentation is corrected: a served
+// iframe dashboard, under its CSP (connect-src 'none', webrtc 'block'),
+// sends data the bridge gave it to a UDP listener in a TURN username.
+func TestIframeWebRTCLimit(t *testing.T) {
+	ctx, consoleErrors := browser(t)
+	env := newEnvOpts(t, envOptions{iframes: dashboard.IframeOn})
+	pkg, err := env.eng.InstallPath(env.ctx, "testdata/webrtc_leak")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := env.eng.SetEnabled(env.ctx, serverA, pkg.Manifest.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	port, usernames := turnListener(t)
+	p := &page{t: t, ctx: ctx, base: env.srv.URL, dir: screenshotDir(t)}
+	p.signInAdmin(env)
+	p.open("/s/" + serverA + "/p/webrtc_leak?page=p" + strconv.Itoa(port))
+	select {
+	case u := <-usernames:
+		if u != "secret-of-"+serverA {
+			t.Fatalf("TURN username %q", u)
+		}
+		t.Logf("the iframe sent %q to 127.0.0.1:%d over WebRTC despite its CSP", u, port)
+	case <-time.After(20 * time.Second):
+		t.Fatalf("no TURN allocation with the plugin's data reached the listener: %q (if the browser now blocks WebRTC in the iframe, update docs/security.md)",
+			frameText(t, p.ctx, "/p/webrtc_leak/assets/", "#out"))
+	}
+	consoleErrors()
 }
