@@ -18,6 +18,9 @@ import (
 // instead is free, keeps the files read-only on the host side, and the
 // runner sees an ordinary directory.
 //
+// Every path is first checked against PATH_MAX (pathErrno), before the
+// bound FS sees it.
+//
 // Until bound it shows an empty read-only directory, not ENOENT: wasi-libc
 // enumerates preopens at start-up and stops at the first one that is not a
 // directory, which would hide this mount and every later one.
@@ -42,6 +45,9 @@ func (s *swapFS) fs() experimentalsys.FS {
 }
 
 func (s *swapFS) OpenFile(path string, flag experimentalsys.Oflag, perm fs.FileMode) (experimentalsys.File, experimentalsys.Errno) {
+	if errno := pathErrno(path); errno != 0 {
+		return nil, errno
+	}
 	if f := s.fs(); f != nil {
 		return f.OpenFile(path, flag, perm)
 	}
@@ -49,6 +55,9 @@ func (s *swapFS) OpenFile(path string, flag experimentalsys.Oflag, perm fs.FileM
 }
 
 func (s *swapFS) Lstat(path string) (wsys.Stat_t, experimentalsys.Errno) {
+	if errno := pathErrno(path); errno != 0 {
+		return wsys.Stat_t{}, errno
+	}
 	if f := s.fs(); f != nil {
 		return f.Lstat(path)
 	}
@@ -56,6 +65,9 @@ func (s *swapFS) Lstat(path string) (wsys.Stat_t, experimentalsys.Errno) {
 }
 
 func (s *swapFS) Stat(path string) (wsys.Stat_t, experimentalsys.Errno) {
+	if errno := pathErrno(path); errno != 0 {
+		return wsys.Stat_t{}, errno
+	}
 	if f := s.fs(); f != nil {
 		return f.Stat(path)
 	}
@@ -63,6 +75,9 @@ func (s *swapFS) Stat(path string) (wsys.Stat_t, experimentalsys.Errno) {
 }
 
 func (s *swapFS) Mkdir(path string, perm fs.FileMode) experimentalsys.Errno {
+	if errno := pathErrno(path); errno != 0 {
+		return errno
+	}
 	if f := s.fs(); f != nil {
 		return f.Mkdir(path, perm)
 	}
@@ -70,6 +85,9 @@ func (s *swapFS) Mkdir(path string, perm fs.FileMode) experimentalsys.Errno {
 }
 
 func (s *swapFS) Chmod(path string, perm fs.FileMode) experimentalsys.Errno {
+	if errno := pathErrno(path); errno != 0 {
+		return errno
+	}
 	if f := s.fs(); f != nil {
 		return f.Chmod(path, perm)
 	}
@@ -77,6 +95,9 @@ func (s *swapFS) Chmod(path string, perm fs.FileMode) experimentalsys.Errno {
 }
 
 func (s *swapFS) Rename(from, to string) experimentalsys.Errno {
+	if errno := pathErrno(from, to); errno != 0 {
+		return errno
+	}
 	if f := s.fs(); f != nil {
 		return f.Rename(from, to)
 	}
@@ -84,6 +105,9 @@ func (s *swapFS) Rename(from, to string) experimentalsys.Errno {
 }
 
 func (s *swapFS) Rmdir(path string) experimentalsys.Errno {
+	if errno := pathErrno(path); errno != 0 {
+		return errno
+	}
 	if f := s.fs(); f != nil {
 		return f.Rmdir(path)
 	}
@@ -91,6 +115,9 @@ func (s *swapFS) Rmdir(path string) experimentalsys.Errno {
 }
 
 func (s *swapFS) Unlink(path string) experimentalsys.Errno {
+	if errno := pathErrno(path); errno != 0 {
+		return errno
+	}
 	if f := s.fs(); f != nil {
 		return f.Unlink(path)
 	}
@@ -105,6 +132,9 @@ func (s *swapFS) Link(_, _ string) experimentalsys.Errno { return experimentalsy
 func (s *swapFS) Symlink(_, _ string) experimentalsys.Errno { return experimentalsys.EPERM }
 
 func (s *swapFS) Readlink(path string) (string, experimentalsys.Errno) {
+	if errno := pathErrno(path); errno != 0 {
+		return "", errno
+	}
 	if f := s.fs(); f != nil {
 		return f.Readlink(path)
 	}
@@ -112,6 +142,9 @@ func (s *swapFS) Readlink(path string) (string, experimentalsys.Errno) {
 }
 
 func (s *swapFS) Utimens(path string, atim, mtim int64) experimentalsys.Errno {
+	if errno := pathErrno(path); errno != 0 {
+		return errno
+	}
 	if f := s.fs(); f != nil {
 		return f.Utimens(path, atim, mtim)
 	}

@@ -56,6 +56,13 @@ const (
 	maxInodes = 4096
 	// maxNameBytes is NAME_MAX: a longer name is ENAMETOOLONG.
 	maxNameBytes = 255
+	// maxPathBytes is PATH_MAX: a longer guest path is ENAMETOOLONG before
+	// any of our code copies or splits it. It also bounds the components
+	// of a path (at most maxPathBytes/2+1), so per-path work and memory are
+	// a few KiB whatever the guest sends. (wazero has already copied the
+	// guest's bytes to a string and path.Clean'ed it by then: that copy is
+	// bounded by the guest's own memory cap, not by us.)
+	maxPathBytes = 4096
 )
 
 // memNode is a file or a directory.
@@ -170,11 +177,26 @@ func (n *memNode) remove(name string) {
 	}
 }
 
+// pathErrno is ENAMETOOLONG for a path past PATH_MAX, else 0: the first
+// check on every path a guest hands a mount (issue: a 240 MB path made
+// splitPath allocate ~2 GB and run 30 s outside the call timeout).
+func pathErrno(paths ...string) experimentalsys.Errno {
+	for _, p := range paths {
+		if len(p) > maxPathBytes {
+			return experimentalsys.ENAMETOOLONG
+		}
+	}
+	return 0
+}
+
 // splitPath turns a path from wazero (relative to the mount, possibly with
 // a leading or trailing slash, "." for the mount itself) into its
 // components. A path that would leave the mount is EPERM, like wazero's
 // own check; a component longer than NAME_MAX is ENAMETOOLONG.
 func splitPath(p string) (parts []string, dirOnly bool, errno experimentalsys.Errno) {
+	if len(p) > maxPathBytes {
+		return nil, false, experimentalsys.ENAMETOOLONG
+	}
 	dirOnly = strings.HasSuffix(p, "/")
 	p = path.Clean("/" + p) // rooted: ".." cannot climb above the mount
 	if p == "/" {

@@ -85,6 +85,9 @@ const roWriteFlags = experimentalsys.O_RDWR | experimentalsys.O_WRONLY |
 
 // OpenFile implements experimentalsys.FS.
 func (r *roFS) OpenFile(p string, flag experimentalsys.Oflag, perm fs.FileMode) (experimentalsys.File, experimentalsys.Errno) {
+	if errno := pathErrno(p); errno != 0 {
+		return nil, errno
+	}
 	if flag&roWriteFlags != 0 {
 		return nil, experimentalsys.EROFS
 	}
@@ -101,6 +104,9 @@ func (r *roFS) OpenFile(p string, flag experimentalsys.Oflag, perm fs.FileMode) 
 
 // Stat implements experimentalsys.FS.
 func (r *roFS) Stat(p string) (wsys.Stat_t, experimentalsys.Errno) {
+	if errno := pathErrno(p); errno != 0 {
+		return wsys.Stat_t{}, errno
+	}
 	var fi fs.FileInfo
 	var err error
 	if r.beneath != nil {
@@ -116,6 +122,9 @@ func (r *roFS) Stat(p string) (wsys.Stat_t, experimentalsys.Errno) {
 
 // Lstat implements experimentalsys.FS.
 func (r *roFS) Lstat(p string) (wsys.Stat_t, experimentalsys.Errno) {
+	if errno := pathErrno(p); errno != 0 {
+		return wsys.Stat_t{}, errno
+	}
 	var fi fs.FileInfo
 	var err error
 	if r.beneath != nil {
@@ -132,6 +141,9 @@ func (r *roFS) Lstat(p string) (wsys.Stat_t, experimentalsys.Errno) {
 // Readlink implements experimentalsys.FS: reading a link's text is
 // harmless; following it is what os.Root confines.
 func (r *roFS) Readlink(p string) (string, experimentalsys.Errno) {
+	if errno := pathErrno(p); errno != 0 {
+		return "", errno
+	}
 	var s string
 	var err error
 	if r.beneath != nil {
