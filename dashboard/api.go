@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"regexp"
@@ -32,6 +33,10 @@ var bridgeMethods = map[string]bool{
 // readParams reads a JSON object body ({} when empty).
 func readParams(c echo.Context) (json.RawMessage, error) {
 	body, err := io.ReadAll(io.LimitReader(c.Request().Body, maxBody+1))
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return nil, errBodyTooLarge(tooLarge.Limit)
+	}
 	if err != nil {
 		return nil, errStatus(http.StatusBadRequest, "invalid", "read body: "+err.Error())
 	}

@@ -110,7 +110,8 @@ func (s *Site) requireSession(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 // checkCSRF guards every state-changing request: the session's token must
-// come in the X-CSRF-Token header or the _csrf form field, and a browser's
+// come in the X-CSRF-Token header or the _csrf field of a form body (which
+// limitBody has bounded; formToken parses no other body), and a browser's
 // Origin header, when sent, must be ours.
 func (s *Site) checkCSRF(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
@@ -127,7 +128,7 @@ func (s *Site) checkCSRF(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		tok := c.Request().Header.Get("X-CSRF-Token")
 		if tok == "" {
-			tok = c.FormValue("_csrf")
+			tok = formToken(c)
 		}
 		if tok == "" || subtle.ConstantTimeCompare([]byte(tok), []byte(sess.csrf)) != 1 {
 			return errCSRF

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -234,6 +235,11 @@ func newEnv(t *testing.T) *testEnv {
 type envOptions struct {
 	iframes          dashboard.IframeMode // "": the default
 	dashboardTimeout time.Duration        // 0: 1.5 s
+	// serve runs the site with Site.Serve on a real listener (its
+	// connection cap and timeouts apply), not behind httptest.
+	serve bool
+	// config edits the dashboard's Config before New.
+	config func(*dashboard.Config)
 }
 
 // newEnvOpts is newEnv with options and no approvals.
@@ -286,15 +292,23 @@ func newEnvOpts(t *testing.T, opt envOptions) *testEnv {
 	fd := newFakeDiscord(t)
 	env := &testEnv{t: t, ctx: ctx, eng: eng, discord: fd, sim: sim, reg: reg, st: st}
 	var handler http.Handler
-	env.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-		handler.ServeHTTP(rec, r)
-		env.mu.Lock()
-		env.served = append(env.served, served{path: r.URL.Path, status: rec.status, bytes: rec.bytes})
-		env.mu.Unlock()
-	}))
-	t.Cleanup(env.srv.Close)
-	env.site, err = dashboard.New(dashboard.Config{
+	var ln net.Listener
+	if opt.serve {
+		if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		env.srv = &httptest.Server{URL: "http://" + ln.Addr().String(), Listener: ln} // for its URL; Serve serves ln
+	} else {
+		env.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+			handler.ServeHTTP(rec, r)
+			env.mu.Lock()
+			env.served = append(env.served, served{path: r.URL.Path, status: rec.status, bytes: rec.bytes})
+			env.mu.Unlock()
+		}))
+		t.Cleanup(env.srv.Close)
+	}
+	cfg := dashboard.Config{
 		Engine: eng, Directory: twoServers{sim}, Simulator: sim, BaseURL: env.srv.URL,
 		OAuth: dashboard.OAuth{
 			ClientID: "test-client", ClientSecret: "test-secret",
@@ -302,11 +316,26 @@ func newEnvOpts(t *testing.T, opt envOptions) *testEnv {
 		},
 		Ready: st.Ping, Gatherer: reg, Logger: quiet,
 		IframeDashboards: opt.iframes, Approvals: st,
-	})
+	}
+	if opt.config != nil {
+		opt.config(&cfg)
+	}
+	env.site, err = dashboard.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	handler = env.site.Handler()
+	if opt.serve {
+		sctx, stop := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- env.site.Serve(sctx, ln) }()
+		t.Cleanup(func() {
+			stop()
+			if err := <-done; err != nil {
+				t.Errorf("serve: %v", err)
+			}
+		})
+	}
 	return env
 }
 

@@ -54,6 +54,14 @@ type Config struct {
 	SessionTTL time.Duration
 	// MaxUploadBytes bounds a marketplace upload (default 50 MiB).
 	MaxUploadBytes int64
+	// MaxConns caps the connections Serve holds open (default 512); past
+	// it idle keep-alive connections are closed, then new ones refused.
+	MaxConns int
+	// ReadHeaderTimeout bounds the wait for a request's headers (default
+	// 10 s); BodyTimeout the read of its body (default 30 s; an upload's:
+	// UploadTimeout, default 5 min); IdleTimeout a keep-alive connection's
+	// wait for the next request (default 30 s).
+	ReadHeaderTimeout, BodyTimeout, UploadTimeout, IdleTimeout time.Duration
 	// IframeDashboards says whether iframe-mode plugin dashboards are
 	// served: off, approve (by an admin, per plugin; the default) or on.
 	// See iframe.go for why.
@@ -134,6 +142,20 @@ func New(cfg Config) (*Site, error) {
 	if cfg.MaxUploadBytes <= 0 {
 		cfg.MaxUploadBytes = 50 << 20
 	}
+	if cfg.MaxConns <= 0 {
+		cfg.MaxConns = defaultMaxConns
+	}
+	for _, d := range []struct {
+		v   *time.Duration
+		def time.Duration
+	}{
+		{&cfg.ReadHeaderTimeout, defaultReadHeaderTimeout}, {&cfg.BodyTimeout, defaultBodyTimeout},
+		{&cfg.UploadTimeout, defaultUploadTimeout}, {&cfg.IdleTimeout, defaultIdleTimeout},
+	} {
+		if *d.v <= 0 {
+			*d.v = d.def
+		}
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -194,15 +216,22 @@ func (s *Site) Run(ctx context.Context) error {
 	return s.Serve(ctx, ln)
 }
 
-// Serve is Run on an existing listener.
+// Serve is Run on an existing listener. It holds at most Config.MaxConns
+// connections (limits.go). There is no whole-request ReadTimeout: net/http
+// cancels a handler's context when it passes, so bodies get their own
+// deadline (limitBody).
 func (s *Site) Serve(ctx context.Context, ln net.Listener) error {
+	cl := newConnLimiter(ln, s.cfg.MaxConns)
 	hs := &http.Server{
 		Handler:           s.echo,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
+		IdleTimeout:       s.cfg.IdleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ConnState:         cl.connState,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 	}
+	ln = cl
 	link := s.AdminLink()
 	s.log.Info("dashboard listening", "addr", ln.Addr().String(), "url", s.base.String())
 	if s.cfg.Stdout != nil {
@@ -233,7 +262,7 @@ func (s *Site) routes() *echo.Echo {
 	e.HideBanner = true
 	e.HidePort = true
 	e.HTTPErrorHandler = s.handleError
-	e.Use(s.securityHeaders, s.loadSession)
+	e.Use(s.securityHeaders, s.limitBody, s.loadSession)
 
 	// Health and metrics: no session.
 	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
@@ -264,7 +293,7 @@ func (s *Site) routes() *echo.Echo {
 	e.GET("/s/:server/p/:plugin/w/:page/:widget", s.widgetFragment, auth...)
 	e.GET("/s/:server/simulator", s.simulatorPage, auth...)
 	e.GET("/marketplace", s.marketplacePage, auth...)
-	e.POST("/marketplace/upload", s.upload, auth...)
+	e.POST(uploadPath, s.upload, s.requireSession, s.requireAdminFirst, s.checkCSRF)
 	e.POST("/marketplace/:plugin/uninstall", s.uninstall, auth...)
 	e.GET("/plugins/:plugin/logs", s.logsPage, auth...)
 	e.POST("/plugins/:plugin/dashboard-approval", s.setApproval, auth...)

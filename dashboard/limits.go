@@ -1,0 +1,197 @@
+package dashboard
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/labstack/echo/v4"
+)
+
+// What one visitor can make maid hold, whoever they are: connections
+// (file descriptors), request bytes (memory and, for multipart forms, temp
+// files) and the time both are held. A reverse proxy in front of maid is
+// still advised for a public dashboard (docs/operations.md): these bounds
+// keep maid alive under a flood, they do not keep it responsive to
+// everyone during one.
+
+// Defaults of the Config fields that bound connections and requests.
+const (
+	defaultMaxConns          = 512
+	defaultReadHeaderTimeout = 10 * time.Second
+	defaultBodyTimeout       = 30 * time.Second
+	defaultUploadTimeout     = 5 * time.Minute
+	defaultIdleTimeout       = 30 * time.Second
+	maxHeaderBytes           = 64 << 10
+)
+
+// maxFormBody bounds the body of every request but an upload: forms and
+// JSON bodies are small (readParams allows 1 MiB of JSON). Nothing reads a
+// body larger than this, so nothing parses, buffers or spills one.
+const maxFormBody = maxBody
+
+// uploadPath is the one route that takes a large body (admins only).
+const uploadPath = "/marketplace/upload"
+
+// limitBody runs before any handler or session check reads a body: a
+// declared length over the route's limit is refused unread (net/http then
+// closes the connection rather than drain it), any body is cut at the limit
+// whatever its encoding, and reading it must finish within the body
+// timeout, so a slow sender cannot hold a connection, memory or a temp
+// file open. Only the admin upload route has a larger limit and time.
+func (s *Site) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		req := c.Request()
+		if req.Body == nil || req.Body == http.NoBody {
+			return next(c)
+		}
+		limit, timeout := int64(maxFormBody), s.cfg.BodyTimeout
+		if c.Path() == uploadPath {
+			limit, timeout = s.cfg.MaxUploadBytes+1<<20, s.cfg.UploadTimeout
+		}
+		if req.ContentLength > limit {
+			return errBodyTooLarge(limit)
+		}
+		rc := http.NewResponseController(c.Response())
+		// A server without deadline support (httptest recorders) has no
+		// connection to hold; the byte bound still applies.
+		if err := rc.SetReadDeadline(time.Now().Add(timeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+			return fmt.Errorf("set body deadline: %w", err)
+		}
+		req.Body = &deadlineBody{ReadCloser: http.MaxBytesReader(c.Response(), req.Body, limit), rc: rc}
+		return next(c)
+	}
+}
+
+func errBodyTooLarge(limit int64) error {
+	return errStatus(http.StatusRequestEntityTooLarge, "limit", fmt.Sprintf("request body larger than %d KiB", limit>>10))
+}
+
+// deadlineBody lifts the body's read deadline once the body is read: a
+// read deadline still set while the handler runs would cancel the
+// request's context when it passes (net/http's background read), and
+// handlers may run longer than a body takes to arrive.
+type deadlineBody struct {
+	io.ReadCloser
+	rc   *http.ResponseController
+	done bool
+}
+
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && !b.done {
+		b.done = true
+		if err == io.EOF {
+			_ = b.rc.SetReadDeadline(time.Time{}) // nothing to do if unsupported
+		}
+	}
+	return n, err
+}
+
+// requireAdminFirst refuses a non-admin before anything reads the request
+// body (the upload route: its body may be 50 MiB).
+func (s *Site) requireAdminFirst(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if err := requireAdmin(sessionOf(c)); err != nil {
+			return err
+		}
+		return next(c)
+	}
+}
+
+// formToken reads the _csrf field of a form body: urlencoded, or multipart
+// on the upload route only (whose sender requireAdminFirst already checked).
+// Any other body is not parsed for a token at all.
+func formToken(c echo.Context) string {
+	ct := strings.ToLower(c.Request().Header.Get("Content-Type"))
+	switch {
+	case strings.HasPrefix(ct, "application/x-www-form-urlencoded"):
+	case strings.HasPrefix(ct, "multipart/form-data") && c.Path() == uploadPath:
+	default:
+		return ""
+	}
+	return c.FormValue("_csrf")
+}
+
+// connLimiter caps the connections the dashboard holds open. Past the cap
+// it first closes idle keep-alive connections (they cost a descriptor and
+// serve no one), then refuses the new connection by closing it at once: a
+// connection never waits unaccepted for a descriptor, and maid's other
+// descriptors (plugins, databases) are never starved by visitors.
+type connLimiter struct {
+	net.Listener
+	max     int64
+	open    atomic.Int64
+	refused atomic.Int64
+
+	mu   sync.Mutex
+	idle map[net.Conn]struct{}
+}
+
+func newConnLimiter(ln net.Listener, max int) *connLimiter {
+	return &connLimiter{Listener: ln, max: int64(max), idle: map[net.Conn]struct{}{}}
+}
+
+func (l *connLimiter) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		if l.open.Load() >= l.max {
+			l.closeIdle()
+		}
+		if l.open.Add(1) > l.max {
+			l.open.Add(-1)
+			l.refused.Add(1)
+			c.Close()
+			continue
+		}
+		return &limitedConn{Conn: c, l: l}, nil
+	}
+}
+
+// closeIdle closes every connection that waits for a next request.
+func (l *connLimiter) closeIdle() {
+	l.mu.Lock()
+	conns := make([]net.Conn, 0, len(l.idle))
+	for c := range l.idle {
+		conns = append(conns, c)
+	}
+	clear(l.idle)
+	l.mu.Unlock()
+	for _, c := range conns {
+		c.Close()
+	}
+}
+
+// connState is the http.Server's ConnState hook: it tracks idle
+// connections for closeIdle.
+func (l *connLimiter) connState(c net.Conn, st http.ConnState) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if st == http.StateIdle {
+		l.idle[c] = struct{}{}
+	} else {
+		delete(l.idle, c)
+	}
+}
+
+// limitedConn gives its slot back once, however often it is closed.
+type limitedConn struct {
+	net.Conn
+	l    *connLimiter
+	once sync.Once
+}
+
+func (c *limitedConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(func() { c.l.open.Add(-1) })
+	return err
+}
