@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
@@ -13,6 +14,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/maidhq/maid/engine"
+	"github.com/maidhq/maid/plugin"
 )
 
 // maxBody bounds a JSON request body.
@@ -65,6 +67,9 @@ func (s *Site) rpc(c echo.Context) error {
 	if !handlerRe.MatchString(method) {
 		return errStatus(http.StatusBadRequest, "invalid", "method must be a handler name (letters, digits, _)")
 	}
+	if err := s.frameServed(c.Request().Context(), c.Param("plugin")); err != nil {
+		return err
+	}
 	params, err := readParams(c)
 	if err != nil {
 		return err
@@ -90,6 +95,9 @@ func (s *Site) hostCall(c echo.Context) error {
 	if !bridgeMethods[method] {
 		return errStatus(http.StatusForbidden, "capability", "method "+method+" is not available to dashboards (allowed: kv.*, metrics.query, metrics.total, sql.*, dashboard.*)")
 	}
+	if err := s.frameServed(c.Request().Context(), c.Param("plugin")); err != nil {
+		return err
+	}
 	params, err := readParams(c)
 	if err != nil {
 		return err
@@ -99,6 +107,28 @@ func (s *Site) hostCall(c echo.Context) error {
 		return engineError(err)
 	}
 	return c.JSON(http.StatusOK, res)
+}
+
+// frameServed refuses the rpc and bridge endpoints of an iframe-mode
+// plugin whose iframe the operator does not serve (off, unapproved, or
+// changed since approved): its page shows no iframe, so nothing it would
+// load may reach the plugin's handlers or data either. These endpoints
+// are the iframe's only way in; gating them here, beside the asset route
+// (pluginAsset), keeps all three on one decision (Site.frame).
+// Manifest-mode plugins' forms use rpc and are not affected.
+func (s *Site) frameServed(ctx context.Context, pluginID string) error {
+	pkg, ok := s.eng.Plugin(pluginID)
+	if !ok || pkg.Mode != plugin.ModeIframe {
+		return nil // the engine answers for these (not found; no bridge)
+	}
+	st, err := s.frame(ctx, pkg)
+	if err != nil {
+		return err
+	}
+	if !st.Served {
+		return errStatus(http.StatusForbidden, "not_approved", frameMessage(st.Reason))
+	}
+	return nil
 }
 
 func (s *Site) apiMe(c echo.Context) error {

@@ -131,6 +131,9 @@ func (s *supervisor) serve(ctx context.Context, scope callScope, method string, 
 // their data. The plugin must be enabled on the server. A plugin whose
 // manifest declares "dashboard_bridge": "read_only" gets the reading
 // methods only, and its sql.query runs in a read-only database session.
+// Whether the plugin's iframe is served at all (the operator's
+// --iframe-dashboards and an admin's approval) is the dashboard's decision,
+// which it makes before calling: the engine knows no approvals.
 func (e *Engine) HostCall(ctx context.Context, pluginID, serverID, method string, params json.RawMessage) (any, error) {
 	m, ok := hostMethods[method]
 	if !ok || m.bridge == bridgeNever {
