@@ -2,8 +2,10 @@ package dashboard
 
 import (
 	"context"
+	"encoding/json"
 
 	"github.com/maidhq/maid/engine"
+	"github.com/maidhq/maid/plugin"
 )
 
 // The dashboard's ports toward the Discord side. The discord package
@@ -38,3 +40,24 @@ type Simulator interface {
 	// (roles added, reactions, ...), as human-readable lines, oldest first.
 	Actions(ctx context.Context, serverID string, limit int) ([]string, error)
 }
+
+// Engine is what the dashboard needs of the engine: plugins, their
+// per-server state, dashboard calls and the iframe bridge. *engine.Engine
+// implements it; the dashboard declares it so it depends on this much and
+// no more, and tests can stand in for it.
+type Engine interface {
+	Ready() <-chan struct{}
+	Plugin(id string) (*plugin.Package, bool)
+	Plugins() []*plugin.Package
+	Install(ctx context.Context, archive []byte) (*plugin.Package, error)
+	Uninstall(ctx context.Context, id string) error
+	ServerPlugins(ctx context.Context, serverID string) ([]engine.PluginState, error)
+	PluginState(ctx context.Context, serverID, pluginID string) (engine.PluginState, error)
+	SetEnabled(ctx context.Context, serverID, pluginID string, enabled bool) error
+	SetOptions(ctx context.Context, serverID, pluginID string, values map[string]json.RawMessage) (map[string]any, error)
+	CallDashboard(ctx context.Context, pluginID, serverID, handler string, params json.RawMessage) (json.RawMessage, error)
+	HostCall(ctx context.Context, pluginID, serverID, method string, params json.RawMessage) (any, error)
+	Logs(pluginID string, n int) ([]engine.LogLine, error)
+}
+
+var _ Engine = (*engine.Engine)(nil)

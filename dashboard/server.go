@@ -27,9 +27,9 @@ import (
 
 // Config wires a Server.
 type Config struct {
-	Engine    *engine.Engine // required
-	Directory Directory      // required: servers, channels, roles, members
-	Simulator Simulator      // nil when a real gateway is connected
+	Engine    Engine    // required; *engine.Engine
+	Directory Directory // required: servers, channels, roles, members
+	Simulator Simulator // nil when a real gateway is connected
 
 	// Addr is the listen address for Run (default 127.0.0.1:8080).
 	Addr string
@@ -89,7 +89,7 @@ func (o OAuth) enabled() bool { return o.ClientID != "" }
 // ports.go.)
 type Site struct {
 	cfg     Config
-	eng     *engine.Engine
+	eng     Engine
 	log     *slog.Logger
 	echo    *echo.Echo
 	base    *url.URL

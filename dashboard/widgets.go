@@ -119,7 +119,7 @@ func (s *Site) widgetHTML(ctx context.Context, serverID, pluginID string, w *plu
 		return map[string]string{"Code": "bad_answer", "Message": "the handler " + w.Handler() + " returned " + err.Error()}
 	}
 	if callErr != nil {
-		data["Error"] = widgetErr(callErr, s.eng)
+		data["Error"] = widgetErr(callErr)
 		return render()
 	}
 	ans, err := boundedDecode(res, answerLimits)
@@ -150,7 +150,7 @@ func (s *Site) widgetHTML(ctx context.Context, serverID, pluginID string, w *plu
 	return render()
 }
 
-func widgetErr(err error, _ *engine.Engine) map[string]string {
+func widgetErr(err error) map[string]string {
 	code := engine.ErrorCode(err)
 	msg := err.Error()
 	switch code {
