@@ -278,3 +278,50 @@ func TestConnectionCap(t *testing.T) {
 		})
 	}
 }
+
+// TestOptionsFormBounds (browser attack, finding 2): the options form
+// refuses a string option over plugin.MaxOptionStringLen characters with
+// the error at that option (the browser's maxlength says so first), and
+// keeps the stored value.
+func TestOptionsFormBounds(t *testing.T) {
+	env := newEnvOpts(t, envOptions{})
+	c := env.signIn(alice)
+	page := "/s/" + serverA + "/p/widgets"
+	if _, body := c.do("GET", page, "", nil); !strings.Contains(body, `name="opt_my_textbox" id="opt_my_textbox" value="" maxlength="4096"`) {
+		t.Errorf("the string option's input has no maxlength")
+	}
+	form := url.Values{"opt_my_number": {"1"}, "opt_my_dropdown": {"red"}}
+	for _, tt := range []struct {
+		name   string
+		value  string
+		status int
+	}{
+		{"at the limit", strings.Repeat("é", 4096), http.StatusSeeOther},
+		{"over it", strings.Repeat("x", 4097), http.StatusUnprocessableEntity},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			form.Set("opt_my_textbox", tt.value)
+			resp, body := c.postForm(page+"/options", form)
+			if resp.StatusCode != tt.status {
+				t.Fatalf("status %d, want %d: %.300s", resp.StatusCode, tt.status, body)
+			}
+			st, err := env.eng.PluginState(env.ctx, serverA, "widgets")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.status != http.StatusSeeOther {
+				i := strings.Index(body, `id="err_my_textbox"`)
+				if i < 0 || !strings.Contains(body[i:min(len(body), i+200)], "at most 4096 characters, got 4097") {
+					t.Errorf("no error at my_textbox")
+				}
+				if st.Options["my_textbox"] == tt.value {
+					t.Errorf("the value over the limit was stored")
+				}
+				return
+			}
+			if st.Options["my_textbox"] != tt.value {
+				t.Errorf("the value at the limit was not stored")
+			}
+		})
+	}
+}

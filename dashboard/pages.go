@@ -96,6 +96,7 @@ type optionView struct {
 	Checked     bool
 	Value       string
 	Min, Max    string
+	MaxLen      int // string options: plugin.MaxOptionStringLen
 	Choices     []plugin.Choice
 	Error       string
 }
@@ -111,6 +112,9 @@ func optionViews(m *plugin.Manifest, values map[string]any, errs map[string]stri
 		}
 		if o.Max != nil {
 			ov.Max = fmtFloat(*o.Max)
+		}
+		if o.Type == plugin.OptionString {
+			ov.MaxLen = plugin.MaxOptionStringLen
 		}
 		switch v := values[o.ID].(type) {
 		case bool:

@@ -5,6 +5,21 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
+)
+
+// Bounds of the option values a server manager sets (spec 004 sets none).
+// Every call to the plugin carries its options, and the dashboard shows
+// them on each view, so unbounded values would cost memory on each and,
+// past the protocol's line limit, fail every call of the plugin on that
+// server.
+const (
+	// MaxOptionStringLen bounds a string option's value, in characters
+	// (Discord's longest text, an embed description, is 4,096).
+	MaxOptionStringLen = 4096
+	// MaxOptionsBytes bounds the JSON of all the values one server sets
+	// for one plugin.
+	MaxOptionsBytes = 64 << 10
 )
 
 // DefaultOptions returns every option's default value: bool, string (string
@@ -27,9 +42,23 @@ func (m *Manifest) DefaultOptions() map[string]any {
 // (spec 004 does not check the manifest's own min/max/default, but user
 // input is held to them). Unknown option ids are errors. All problems are
 // returned at once as a *ValidationError for file "options", paths being
-// option ids.
+// option ids. A string value is at most MaxOptionStringLen characters and
+// all values together at most MaxOptionsBytes of JSON.
 func (m *Manifest) ResolveOptions(stored map[string]json.RawMessage) (map[string]any, error) {
 	ps := &problems{}
+	total, largest := 0, ""
+	for id, raw := range stored {
+		total += len(id) + len(raw)
+		if largest == "" || len(raw) > len(stored[largest]) || len(raw) == len(stored[largest]) && id < largest {
+			largest = id
+		}
+	}
+	if total > MaxOptionsBytes {
+		// Decode nothing; the problem is named at the largest value, which
+		// is where a form shows it.
+		ps.add(quoteKey(largest), "the option values take %d bytes in all, more than the %d byte limit (this one %d)", total, MaxOptionsBytes, len(stored[largest]))
+		return nil, ps.err("options")
+	}
 	out := m.DefaultOptions()
 	known := make(map[string]bool, len(m.Options))
 	for _, o := range m.Options {
@@ -84,6 +113,11 @@ func checkValue(ps *problems, o Option, raw json.RawMessage) (any, bool) {
 		}
 		if o.Max != nil && f > *o.Max {
 			ps.add(quoteKey(o.ID), "must be at most %s, got %s", fmtNum(*o.Max), fmtNum(f))
+			return nil, false
+		}
+	case OptionString:
+		if n := utf8.RuneCountInString(v.(string)); n > MaxOptionStringLen {
+			ps.add(quoteKey(o.ID), "must be at most %d characters, got %d", MaxOptionStringLen, n)
 			return nil, false
 		}
 	case OptionSelect:
