@@ -221,7 +221,7 @@ func TestConnectionCap(t *testing.T) {
 	env := newEnvOpts(t, envOptions{serve: true, config: func(c *dashboard.Config) {
 		c.MaxConns = maxConns
 		c.ReadHeaderTimeout = 3 * time.Second // longer than the count below takes: the cap, not this, holds the count down
-		c.IdleTimeout = time.Minute // idle connections are not let go of by their own timeout here
+		c.IdleTimeout = time.Minute           // idle connections are not let go of by their own timeout here
 	}})
 	addr := strings.TrimPrefix(env.srv.URL, "http://")
 	for _, tt := range []struct {
