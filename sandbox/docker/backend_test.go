@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -229,52 +228,6 @@ func TestTarDir(t *testing.T) {
 			}
 		})
 	}
-}
-
-func TestBufPipe(t *testing.T) {
-	t.Run("write blocks when full until read", func(t *testing.T) {
-		p := newBufPipe()
-		big := bytes.Repeat([]byte("x"), 3*pipeBuffer)
-		done := make(chan error, 1)
-		go func() {
-			_, err := p.Write(big)
-			p.CloseWrite(nil)
-			done <- err
-		}()
-		got, err := io.ReadAll(p)
-		if err != nil || !bytes.Equal(got, big) || <-done != nil {
-			t.Fatalf("read %d bytes, err %v", len(got), err)
-		}
-	})
-	t.Run("close read unblocks writer", func(t *testing.T) {
-		p := newBufPipe()
-		done := make(chan error, 1)
-		go func() {
-			_, err := p.Write(make([]byte, 2*pipeBuffer))
-			done <- err
-		}()
-		p.CloseRead()
-		if err := <-done; !errors.Is(err, io.ErrClosedPipe) {
-			t.Fatalf("write err = %v, want ErrClosedPipe", err)
-		}
-	})
-	t.Run("unbound never blocks", func(t *testing.T) {
-		p := newBufPipe()
-		p.Unbound()
-		if n, err := p.Write(make([]byte, 2*pipeBuffer)); err != nil || n != 2*pipeBuffer {
-			t.Fatalf("write = %d, %v", n, err)
-		}
-	})
-	t.Run("error after drain", func(t *testing.T) {
-		p := newBufPipe()
-		p.Write([]byte("ab"))
-		boom := errors.New("boom")
-		p.CloseWrite(boom)
-		got, err := io.ReadAll(p)
-		if string(got) != "ab" || !errors.Is(err, boom) {
-			t.Fatalf("read %q, %v", got, err)
-		}
-	})
 }
 
 // TestStartBadSpec: limits and env the engine would refuse are ErrBadSpec

@@ -27,6 +27,7 @@ import (
 	"github.com/docker/docker/pkg/stdcopy"
 
 	"github.com/maidhq/maid/sandbox"
+	"github.com/maidhq/maid/sandbox/internal/pipe"
 )
 
 // engineTimeout bounds engine calls made where no caller context exists
@@ -52,8 +53,8 @@ type instance struct {
 	conn    types.HijackedResponse
 
 	stdin  *stdinWriter
-	stdout *bufPipe
-	stderr *bufPipe
+	stdout *pipe.Pipe
+	stderr *pipe.Pipe
 
 	mu        sync.Mutex
 	reason    stopReason

@@ -16,13 +16,14 @@ import (
 	wsys "github.com/tetratelabs/wazero/sys"
 
 	"github.com/maidhq/maid/sandbox"
+	"github.com/maidhq/maid/sandbox/internal/pipe"
 )
 
 // instance is one interpreter: a wazero module instance whose maid_serve runs
 // the maid runner on its own goroutine.
 type instance struct {
 	b                     *Backend
-	stdin, stdout, stderr *pipe
+	stdin, stdout, stderr *pipe.Pipe
 	mem                   *limitedMemory
 	plugin, tmp           *swapFS
 	files                 *fileBudget // open handles across the mounts
@@ -71,7 +72,7 @@ func (in *instance) start(cfg wazero.ModuleConfig, snap *snapshot) {
 	in.cancel = cancel
 	ctx = experimental.WithMemoryAllocator(ctx, in.mem.allocator())
 	var once sync.Once
-	in.stdin.onRead = func() { once.Do(func() { close(in.warm) }) }
+	in.stdin.OnFirstRead(func() { once.Do(func() { close(in.warm) }) })
 	go in.run(ctx, cfg, snap)
 }
 
@@ -96,9 +97,9 @@ func (in *instance) run(ctx context.Context, cfg wazero.ModuleConfig, snap *snap
 	in.exit = in.classify(err)
 	in.cancel(nil)
 	// EOF for the caller after the buffered output; writers to stdin fail.
-	in.stdout.closeWrite()
-	in.stderr.closeWrite()
-	in.stdin.closeRead()
+	in.stdout.CloseWrite(nil)
+	in.stderr.CloseWrite(nil)
+	in.stdin.CloseRead()
 	in.mu.Lock()
 	in.exited = true
 	if in.timer != nil {
@@ -207,9 +208,9 @@ func (in *instance) stop(reason error) {
 		in.reason = reason
 		close(in.quit)
 		in.cancel(reason)
-		in.stdin.closeRead()
-		in.stdout.closeRead()
-		in.stderr.closeRead()
+		in.stdin.CloseRead()
+		in.stdout.CloseRead()
+		in.stderr.CloseRead()
 	})
 }
 
