@@ -570,6 +570,10 @@ type chartSeries struct {
 	Data []float64
 }
 
+// chartMaxAbs is the largest magnitude a chart draws (float64 is exact for
+// integers up to 2^53, about 9e15).
+const chartMaxAbs = 1e15
+
 const chartShape = `(want {"labels": [...], "series": [{"name", "data"}]})`
 
 // chartFrom reads a chart answer within caps: at most caps.Series series
@@ -578,6 +582,7 @@ const chartShape = `(want {"labels": [...], "series": [{"name", "data"}]})`
 func chartFrom(obj *jobj, kind string, caps renderCaps, n *notes) (chartData, error) {
 	var ch chartData
 	var labels, series *jarr
+	clipped := false
 	if v, ok := obj.get("labels"); ok && v != nil {
 		if labels, ok = v.(*jarr); !ok {
 			return ch, fmt.Errorf("\"labels\" that is not a list %s", chartShape)
@@ -622,6 +627,12 @@ func chartFrom(obj *jobj, kind string, caps renderCaps, n *notes) (chartData, er
 				case nil:
 					cs.Data = append(cs.Data, 0)
 				case float64:
+					if math.Abs(x) > chartMaxAbs {
+						// Beyond this, sums and spans overflow to ±Inf and
+						// the axis and coordinates become NaN.
+						x = math.Copysign(chartMaxAbs, x)
+						clipped = true
+					}
 					cs.Data = append(cs.Data, x)
 				default:
 					return ch, fmt.Errorf("series[%d].data[%d] that is not a number %s", i, j, chartShape)
@@ -629,6 +640,9 @@ func chartFrom(obj *jobj, kind string, caps renderCaps, n *notes) (chartData, er
 			}
 		}
 		ch.Series = append(ch.Series, cs)
+	}
+	if clipped {
+		n.add("Values beyond ±%s are drawn at ±%s.", fmtFloat(chartMaxAbs), fmtFloat(chartMaxAbs))
 	}
 	shownWidth := min(width, perSeries)
 	if labels != nil {
