@@ -166,7 +166,7 @@ func TestPool(t *testing.T) {
 	poolLabels := filters.NewArgs(filters.Arg("label", labelRole+"=pool"), filters.Arg("label", labelPID+"="+b.pid))
 	waitPool := func(n int) {
 		t.Helper()
-		for len(b.pool) < n {
+		for b.pool.Ready() < n {
 			if ctx.Err() != nil {
 				t.Fatalf("pool never reached %d containers", n)
 			}

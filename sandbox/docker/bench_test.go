@@ -34,7 +34,7 @@ func BenchmarkColdStart(b *testing.B) {
 			be := newTestBackend(b, Options{PoolSize: bc.pool})
 			dir := sandboxtest.PluginDir(b, echoScript)
 			ctx := context.Background()
-			for len(be.pool) < bc.pool {
+			for be.pool.Ready() < bc.pool {
 				time.Sleep(10 * time.Millisecond)
 			}
 			b.ResetTimer()
@@ -51,7 +51,7 @@ func BenchmarkColdStart(b *testing.B) {
 				inst.Kill()
 				inst.Wait(ctx)
 				// Let the pool refill, as it would between plugin starts.
-				for len(be.pool) < bc.pool {
+				for be.pool.Ready() < bc.pool {
 					time.Sleep(10 * time.Millisecond)
 				}
 				b.StartTimer()

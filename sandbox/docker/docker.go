@@ -15,7 +15,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
@@ -25,6 +24,7 @@ import (
 	"github.com/docker/docker/client"
 
 	"github.com/maidhq/maid/sandbox"
+	"github.com/maidhq/maid/sandbox/internal/pool"
 )
 
 var _ sandbox.Backend = (*Backend)(nil)
@@ -90,10 +90,7 @@ type Backend struct {
 	starting chan struct{} // a slot per container being created and started
 
 	poolSize int
-	pool     chan *instance
-	refill   chan struct{}
-	stop     context.CancelFunc // ends the pool goroutine's context
-	done     chan struct{}      // closed when the pool goroutine has returned
+	pool     *pool.Pool[*instance] // idle containers, created with defaults
 
 	closeOnce sync.Once
 }
@@ -168,14 +165,11 @@ func New(ctx context.Context, opts Options) (*Backend, error) {
 		return fail(fmt.Errorf("docker backend: %w: %w", sandbox.ErrUnavailable, err))
 	}
 
-	poolCtx, stop := context.WithCancel(context.Background())
-	b.stop, b.done = stop, make(chan struct{})
-	b.pool = make(chan *instance, max(b.poolSize, 1))
-	b.refill = make(chan struct{}, 1)
-	go b.fillPool(poolCtx)
-	if b.poolSize > 0 {
-		b.refill <- struct{}{}
-	}
+	b.pool = pool.New(pool.Config[*instance]{
+		Size:    b.poolSize,
+		Warm:    b.warm,
+		Discard: (*instance).discard,
+	})
 	return b, nil
 }
 
@@ -189,17 +183,7 @@ func (b *Backend) Image() string { return b.image }
 // are left alone. Safe to call more than once.
 func (b *Backend) Close() error {
 	b.closeOnce.Do(func() {
-		b.stop()
-		<-b.done
-		for {
-			select {
-			case inst := <-b.pool:
-				inst.discard()
-				continue
-			default:
-			}
-			break
-		}
+		b.pool.Close()
 		if b.ownClient {
 			b.cli.Close()
 		}
@@ -231,15 +215,10 @@ func (b *Backend) Start(ctx context.Context, spec sandbox.Spec) (sandbox.Instanc
 
 	if b.poolSize > 0 && len(spec.Env) == 0 && sameContainerLimits(limits, b.defaults) {
 		for {
-			var inst *instance
-			select {
-			case inst = <-b.pool:
-			default:
-			}
-			if inst == nil {
+			inst, ok := b.pool.Take()
+			if !ok {
 				break
 			}
-			b.askRefill()
 			err := inst.activate(ctx, files, spec.Entry, limits.WallTime)
 			if err == nil {
 				return inst, nil
@@ -250,7 +229,6 @@ func (b *Backend) Start(ctx context.Context, spec sandbox.Spec) (sandbox.Instanc
 			}
 			// The pooled container died or broke: try the next.
 		}
-		b.askRefill()
 	}
 
 	select {
@@ -339,54 +317,18 @@ func (b *Backend) removeOrphans(ctx context.Context) error {
 	return nil
 }
 
-// fillPool keeps the pool full until ctx ends. It owns the containers it
-// creates until Start takes them; on failure it backs off and retries.
-func (b *Backend) fillPool(ctx context.Context) {
-	defer close(b.done)
-	backoff := 100 * time.Millisecond
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-b.refill:
-		}
-		for len(b.pool) < b.poolSize && ctx.Err() == nil {
-			select {
-			case b.starting <- struct{}{}:
-			case <-ctx.Done():
-				return
-			}
-			// Not ctx: a create cut short could leave a container the
-			// engine made but nobody owns. Close waits for this one.
-			cctx, cancel := context.WithTimeout(context.Background(), engineTimeout)
-			inst, err := b.create(cctx, "", "", "pool", b.defaults, nil)
-			cancel()
-			<-b.starting
-			if err != nil {
-				select {
-				case <-ctx.Done():
-					return
-				case <-time.After(backoff):
-				}
-				backoff = min(2*backoff, 10*time.Second)
-				continue
-			}
-			backoff = 100 * time.Millisecond
-			select {
-			case b.pool <- inst:
-			default: // cannot happen: only this goroutine fills the pool
-				inst.Kill()
-			}
-		}
-	}
-}
-
-func (b *Backend) askRefill() {
-	if b.poolSize == 0 {
-		return
-	}
+// warm creates an idle container for the pool, taking a start slot like
+// Start does. The pool owns it until Start takes it.
+func (b *Backend) warm(ctx context.Context) (*instance, error) {
 	select {
-	case b.refill <- struct{}{}:
-	default:
+	case b.starting <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
+	defer func() { <-b.starting }()
+	// Not ctx: a create cut short could leave a container the engine made
+	// but nobody owns. The pool's Close waits for this one and discards it.
+	cctx, cancel := context.WithTimeout(context.Background(), engineTimeout)
+	defer cancel()
+	return b.create(cctx, "", "", "pool", b.defaults, nil)
 }

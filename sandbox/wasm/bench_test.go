@@ -71,7 +71,7 @@ func stop(tb testing.TB, inst sandbox.Instance) {
 // waitPool blocks until the warm pool is full, so each measured start takes
 // a warm interpreter (a start that outruns the refill is a cold start).
 func waitPool(b *Backend) {
-	for b.ready != nil && len(b.ready) < cap(b.ready) {
+	for b.pool.Ready() < b.cfg.PoolSize {
 		time.Sleep(time.Millisecond)
 	}
 }

@@ -44,6 +44,7 @@ import (
 	wsys "github.com/tetratelabs/wazero/sys"
 
 	"github.com/maidhq/maid/sandbox"
+	"github.com/maidhq/maid/sandbox/internal/pool"
 	"github.com/maidhq/maid/sandbox/wasm/internal/wasmbin"
 )
 
@@ -76,7 +77,7 @@ const (
 	// relative to the repository root.
 	DefaultPythonDir = "build/python-wasi"
 	// refillDelay is how long the pool waits after a take before warming a
-	// replacement (see refill).
+	// replacement (see pool.Config.Delay).
 	refillDelay = 50 * time.Millisecond
 )
 
@@ -123,12 +124,8 @@ type Backend struct {
 	sdkDir    string             // host dir mounted at guestSDK
 	sdkUsed   sdkTouch           // keeps sdkDir from being pruned
 
-	// The pool: slots holds one token per missing warm instance; the refill
-	// goroutine turns tokens into instances on ready.
-	ready chan *instance
-	slots chan struct{}
-	stop  chan struct{}
-	wg    sync.WaitGroup
+	pool *pool.Pool[*instance] // warm interpreters, waiting for a boot line
+	stop chan struct{}         // closed by Close: Start refuses
 
 	closeOnce sync.Once
 	closeErr  error
@@ -271,15 +268,16 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 		}
 		b.minMemory = max(b.minMemory, uint64(b.snap.pages)*wasmPageSize)
 	}
-	if cfg.PoolSize > 0 {
-		b.ready = make(chan *instance, cfg.PoolSize)
-		b.slots = make(chan struct{}, cfg.PoolSize)
-		for range cfg.PoolSize {
-			b.slots <- struct{}{}
-		}
-		b.wg.Add(1)
-		go b.refill()
-	}
+	b.pool = pool.New(pool.Config[*instance]{
+		Size: cfg.PoolSize,
+		Warm: b.warm,
+		Discard: func(in *instance) {
+			in.stop(sandbox.ErrKilled)
+			<-in.done
+		},
+		Delay:   refillDelay,
+		OnError: func(err error) { b.cfg.Logger.Warn("wasm pool refill failed", "err", err) },
+	})
 	return b, nil
 }
 
@@ -340,68 +338,38 @@ func (b *Backend) Start(ctx context.Context, spec sandbox.Spec) (sandbox.Instanc
 
 // take returns a live warm instance, or nil.
 func (b *Backend) take(allowed bool) *instance {
-	if b.ready == nil || !allowed {
+	if !allowed {
 		return nil
 	}
 	for {
-		select {
-		case in := <-b.ready:
-			b.slots <- struct{}{} // ask for a replacement
-			select {
-			case <-in.done: // died while waiting; try the next
-				continue
-			default:
-				return in
-			}
-		default:
+		in, ok := b.pool.Take()
+		if !ok {
 			return nil
+		}
+		select {
+		case <-in.done: // died while waiting; try the next
+		default:
+			return in
 		}
 	}
 }
 
-// refill keeps the pool full until Close. It warms one interpreter at a
-// time so a refill never competes with running plugins for every core.
-func (b *Backend) refill() {
-	defer b.wg.Done()
-	backoff := 100 * time.Millisecond
-	for {
-		select {
-		case <-b.stop:
-			return
-		case <-b.slots:
-		}
-		// Let the instance just taken boot its plugin first: on a small
-		// machine a refill running alongside doubles its start latency.
-		select {
-		case <-b.stop:
-			return
-		case <-time.After(refillDelay):
-		}
-		in, err := b.spawn(nil)
-		if err == nil {
-			select {
-			case <-in.warm: // runner is blocked on its boot line
-			case <-in.done:
-				err = fmt.Errorf("warm interpreter exited before its boot line: %v", in.exit)
-			case <-b.stop:
-				in.stop(sandbox.ErrKilled)
-				<-in.done
-				return
-			}
-		}
-		if err != nil {
-			b.cfg.Logger.Warn("wasm pool refill failed", "err", err)
-			b.slots <- struct{}{}
-			select {
-			case <-b.stop:
-				return
-			case <-time.After(backoff):
-			}
-			backoff = min(2*backoff, 10*time.Second)
-			continue
-		}
-		backoff = 100 * time.Millisecond
-		b.ready <- in // never blocks: one slot per buffer place
+// warm starts an interpreter for the pool and waits until its runner blocks
+// on the boot line. Close (ctx) kills one still warming.
+func (b *Backend) warm(ctx context.Context) (*instance, error) {
+	in, err := b.spawn(nil)
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case <-in.warm:
+		return in, nil
+	case <-in.done:
+		return nil, fmt.Errorf("warm interpreter exited before its boot line: %v", in.exit)
+	case <-ctx.Done():
+		in.stop(sandbox.ErrKilled)
+		<-in.done
+		return nil, ctx.Err()
 	}
 }
 
@@ -411,19 +379,7 @@ func (b *Backend) refill() {
 func (b *Backend) Close() error {
 	b.closeOnce.Do(func() {
 		close(b.stop)
-		b.wg.Wait()
-		if b.ready != nil {
-		drain:
-			for {
-				select {
-				case in := <-b.ready:
-					in.stop(sandbox.ErrKilled)
-					<-in.done
-				default:
-					break drain
-				}
-			}
-		}
+		b.pool.Close()
 		b.mu.Lock()
 		b.closed = true
 		b.closeErr = b.releaseLocked()
