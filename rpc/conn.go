@@ -26,6 +26,12 @@ type Handler func(ctx context.Context, method string, params json.RawMessage) (a
 type Options struct {
 	MaxLineBytes int // longest accepted line; default 1 MiB
 	MaxInFlight  int // concurrent incoming requests, and pending outgoing calls; default 64
+	// ResultBudget bounds the bytes of large messages (over 64 KiB) in
+	// flight at once: requests read and being served, results being built
+	// (see Reserve) and messages being encoded. It is counted in slots of
+	// one line limit each, at least one; default 4 × MaxLineBytes. Without
+	// it 64 handlers could each hold a line limit's worth of result at once.
+	ResultBudget int
 }
 
 // Defaults for Options.
@@ -40,6 +46,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxInFlight <= 0 {
 		o.MaxInFlight = DefaultMaxInFlight
+	}
+	if o.ResultBudget <= 0 {
+		o.ResultBudget = 4 * o.MaxLineBytes
 	}
 	return o
 }
@@ -60,6 +69,7 @@ type Conn struct {
 	done   chan struct{}
 
 	sem     chan struct{} // incoming requests being served
+	big     chan struct{} // slots of ResultBudget: large messages in flight
 	dropped atomic.Uint64 // responses to no pending call (late or forged)
 }
 
@@ -80,6 +90,7 @@ func NewConn(r io.Reader, w io.Writer, h Handler, opt Options) *Conn {
 		pend:    make(map[uint64]chan response),
 		done:    make(chan struct{}),
 		sem:     make(chan struct{}, opt.MaxInFlight),
+		big:     make(chan struct{}, max(1, opt.ResultBudget/opt.MaxLineBytes)),
 	}
 }
 
@@ -151,7 +162,16 @@ func (c *Conn) Run(ctx context.Context) (err error) {
 		}
 		switch {
 		case m.Method != "":
-			c.serve(ctx, &wg, m)
+			sl := &slot{c: c}
+			if len(line) > bigMessage {
+				// A large request holds a slot from now until its answer is
+				// written; waiting here stops reading the peer (backpressure)
+				// rather than holding more of its requests in memory.
+				if err := sl.take(ctx); err != nil {
+					return fmt.Errorf("read message: %w", err)
+				}
+			}
+			c.serve(ctx, &wg, m, sl)
 		case len(m.ID) > 0 && (m.Result != nil || m.Error != nil):
 			c.deliver(m)
 		default:
@@ -194,20 +214,23 @@ func (c *Conn) readLine() ([]byte, error) {
 	}
 }
 
-func (c *Conn) serve(ctx context.Context, wg *sync.WaitGroup, m inMessage) {
+func (c *Conn) serve(ctx context.Context, wg *sync.WaitGroup, m inMessage, sl *slot) {
 	notify := len(m.ID) == 0 || bytes.Equal(m.ID, nullID)
 	select {
 	case c.sem <- struct{}{}:
 	default:
 		if !notify {
-			_ = c.write(outError{"2.0", m.ID, wireError(ErrLimit, fmt.Sprintf("limit exceeded: more than %d requests in flight", c.opt.MaxInFlight))})
+			_ = c.writeSlot(outError{"2.0", m.ID, wireError(ErrLimit, fmt.Sprintf("limit exceeded: more than %d requests in flight", c.opt.MaxInFlight))}, sl)
 		}
+		sl.release()
 		return
 	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		defer func() { <-c.sem }()
+		defer sl.release()
+		ctx := context.WithValue(ctx, slotKey{}, sl)
 		var (
 			res any
 			err error
@@ -221,12 +244,18 @@ func (c *Conn) serve(ctx context.Context, wg *sync.WaitGroup, m inMessage) {
 			return
 		}
 		if err != nil {
-			_ = c.write(outError{"2.0", m.ID, toWire(err)})
+			_ = c.writeSlot(outError{"2.0", m.ID, toWire(err)}, sl)
 			return
 		}
-		if werr := c.write(outResult{"2.0", m.ID, res}); werr != nil && !errors.Is(werr, ErrClosed) {
+		werr := c.writeSlot(outResult{"2.0", m.ID, res}, sl)
+		res = nil // the result's memory is free while the answer below is written
+		switch {
+		case werr == nil, errors.Is(werr, ErrClosed):
+		case errors.Is(werr, ErrLimit):
+			_ = c.writeSlot(outError{"2.0", m.ID, wireError(ErrLimit, fmt.Sprintf("limit exceeded: the result of %s is over the %d-byte line limit", m.Method, c.opt.MaxLineBytes))}, sl)
+		default:
 			// The result could not be encoded: tell the peer rather than leave it waiting.
-			_ = c.write(outError{"2.0", m.ID, wireError(ErrInternal, "encode result: "+werr.Error())})
+			_ = c.writeSlot(outError{"2.0", m.ID, wireError(ErrInternal, "encode result: "+werr.Error())}, sl)
 		}
 	}()
 }
@@ -297,12 +326,25 @@ func (c *Conn) forget(id uint64) {
 }
 
 func (c *Conn) write(v any) error {
-	data, err := json.Marshal(v)
-	if err != nil {
+	sl := &slot{c: c}
+	defer sl.release()
+	return c.writeSlot(v, sl)
+}
+
+// writeSlot encodes v into a buffer that fails as soon as it passes the
+// line limit, so no message larger than the limit is ever built; past
+// 64 KiB the message takes sl's slot of the budget (if sl holds none yet).
+func (c *Conn) writeSlot(v any, sl *slot) error {
+	e := getEncoder(c.opt.MaxLineBytes, func() error { return sl.take(context.Background()) })
+	defer putEncoder(e)
+	if err := e.encode(v); err != nil {
+		if errors.Is(err, errTooLong) {
+			return fmt.Errorf("encode message: %w: over the %d-byte line limit", ErrLimit, c.opt.MaxLineBytes)
+		}
+		if errors.Is(err, ErrClosed) {
+			return err
+		}
 		return fmt.Errorf("encode message: %w", err)
-	}
-	if len(data) > c.opt.MaxLineBytes {
-		return fmt.Errorf("encode message: %w: %d bytes is over the %d-byte line limit", ErrLimit, len(data), c.opt.MaxLineBytes)
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
@@ -311,7 +353,7 @@ func (c *Conn) write(v any) error {
 		return ErrClosed
 	default:
 	}
-	c.w.Write(data)
+	c.w.Write(e.buf)
 	c.w.WriteByte('\n')
 	if err := c.w.Flush(); err != nil {
 		c.close(err)
@@ -346,3 +388,56 @@ func (c *Conn) Err() error {
 
 // Dropped counts responses that matched no pending call (late or forged).
 func (c *Conn) Dropped() uint64 { return c.dropped.Load() }
+
+// slot is one request's (or one write's) share of the conn's budget of
+// large messages: at most one slot, taken at the first of Reserve, a large
+// request line, or a large encoding, and released when the answer is
+// written.
+type slot struct {
+	c    *Conn
+	mu   sync.Mutex
+	held bool
+}
+
+type slotKey struct{}
+
+// take acquires the slot unless held, waiting for ctx's end or the conn's.
+func (s *slot) take(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.held {
+		return nil
+	}
+	select {
+	case s.c.big <- struct{}{}:
+		s.held = true
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("wait for result budget: %w: %w", ErrTimeout, ctx.Err())
+	case <-s.c.done:
+		return ErrClosed
+	}
+}
+
+func (s *slot) release() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.held {
+		s.held = false
+		<-s.c.big
+	}
+}
+
+// Reserve takes, for the request ctx belongs to, one line limit of the
+// conn's ResultBudget until its answer is written, waiting while the budget
+// is spent. A handler calls it before building a result that may be large
+// (a batch read, a query), so that results built at once are bounded by the
+// budget, not by MaxInFlight × the line limit. Outside a Conn's handler it
+// does nothing.
+func Reserve(ctx context.Context) error {
+	sl, ok := ctx.Value(slotKey{}).(*slot)
+	if !ok {
+		return nil
+	}
+	return sl.take(ctx)
+}
