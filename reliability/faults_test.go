@@ -48,63 +48,60 @@ func maxAcked(t *testing.T, e *engine.Engine, plugin string) int {
 // restarts, every acknowledged batch is stored and no batch is half
 // written.
 func TestKillMidCall(t *testing.T) {
-	for _, nb := range backends(t) {
-		t.Run(nb.name, func(t *testing.T) {
-			t.Parallel() // the backends run side by side; no memory bound is measured here
-			lim := testLimits()
-			lim.DashboardTimeout = 10 * time.Second // the kill, not the deadline, ends the call
-			w := startWorld(t, nb.b, lim)
-			id := w.Install(t, hostile("crashy"), "1")
-			who := w.Call(t, id, "1", "whoami", nil)
-			restarts := w.Engine.Stats().Restarts
-			params := map[string]any{}
-			if nb.name == "wasm" {
-				params["abort_after"] = 5
+	sideBySide(t, backends(t), func(t *testing.T, nb namedBackend) {
+		lim := testLimits()
+		lim.DashboardTimeout = 10 * time.Second // the kill, not the deadline, ends the call
+		w := startWorld(t, nb.b, lim)
+		id := w.Install(t, hostile("crashy"), "1")
+		who := w.Call(t, id, "1", "whoami", nil)
+		restarts := w.Engine.Stats().Restarts
+		params := map[string]any{}
+		if nb.name == "wasm" {
+			params["abort_after"] = 5
+		}
+		errc := make(chan error, 1)
+		go func() {
+			_, err := w.call(id, "1", "write_forever", params)
+			errc <- err
+		}()
+		// Let some batches be acknowledged first.
+		deadline := time.Now().Add(60 * time.Second)
+		for maxAcked(t, w.Engine, id) < 3 {
+			if time.Now().After(deadline) {
+				logs, _ := w.Engine.Logs(id, 0)
+				t.Fatalf("no batch acknowledged:\n%s", dumpLogs(logs))
 			}
-			errc := make(chan error, 1)
-			go func() {
-				_, err := w.call(id, "1", "write_forever", params)
-				errc <- err
-			}()
-			// Let some batches be acknowledged first.
-			deadline := time.Now().Add(60 * time.Second)
-			for maxAcked(t, w.Engine, id) < 3 {
-				if time.Now().After(deadline) {
-					logs, _ := w.Engine.Logs(id, 0)
-					t.Fatalf("no batch acknowledged:\n%s", dumpLogs(logs))
-				}
-				time.Sleep(20 * time.Millisecond)
+			time.Sleep(20 * time.Millisecond)
+		}
+		switch nb.name {
+		case "process":
+			pid := int(who["pid"].(float64))
+			if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+				t.Fatalf("kill -9 %d: %v", pid, err)
 			}
-			switch nb.name {
-			case "process":
-				pid := int(who["pid"].(float64))
-				if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
-					t.Fatalf("kill -9 %d: %v", pid, err)
-				}
-			case "docker":
-				host, _ := who["hostname"].(string)
-				if out, err := exec.Command("docker", "kill", host).CombinedOutput(); err != nil {
-					t.Fatalf("docker kill %s: %v: %s", host, err, out)
-				}
-			case "wasm":
-				// os.abort traps the guest after abort_after batches.
+		case "docker":
+			host, _ := who["hostname"].(string)
+			if out, err := exec.Command("docker", "kill", host).CombinedOutput(); err != nil {
+				t.Fatalf("docker kill %s: %v: %s", host, err, out)
 			}
-			err := <-errc
-			if err == nil || !isErr(err, engine.ErrPlugin) {
-				t.Fatalf("call on a killed instance: err = %v, want ErrPlugin", err)
-			}
-			t.Logf("caller got: %v", err)
-			acked := maxAcked(t, w.Engine, id)
-			checkBatches(t, w, id, acked)
-			// Restarted on next use, and the restart is logged.
-			w.Call(t, id, "1", "ping", nil)
-			if got := w.Engine.Stats().Restarts; got <= restarts {
-				t.Fatalf("restarts = %d, want > %d", got, restarts)
-			}
-			w.logged(t, id, "restarting")
-			w.goodAnswers(t)
-		})
-	}
+		case "wasm":
+			// os.abort traps the guest after abort_after batches.
+		}
+		err := <-errc
+		if err == nil || !isErr(err, engine.ErrPlugin) {
+			t.Fatalf("call on a killed instance: err = %v, want ErrPlugin", err)
+		}
+		t.Logf("caller got: %v", err)
+		acked := maxAcked(t, w.Engine, id)
+		checkBatches(t, w, id, acked)
+		// Restarted on next use, and the restart is logged.
+		w.Call(t, id, "1", "ping", nil)
+		if got := w.Engine.Stats().Restarts; got <= restarts {
+			t.Fatalf("restarts = %d, want > %d", got, restarts)
+		}
+		w.logged(t, id, "restarting")
+		w.goodAnswers(t)
+	})
 }
 
 // checkBatches: every batch up to acked is complete; any batch at all is
@@ -205,60 +202,57 @@ func (r *running) events(t *testing.T, plugin, server string) int {
 // acknowledged is counted in its KV, every event not handled was reported
 // as overflow, none was handled twice.
 func TestEngineRestart(t *testing.T) {
-	for _, nb := range backends(t) {
-		t.Run(nb.name, func(t *testing.T) {
-			t.Parallel() // the backends run side by side; no memory bound is measured here
-			dir := t.TempDir()
-			dsn := "sqlite://" + filepath.Join(dir, "maid.db")
-			r1 := startEngine(t, nb.b, dsn, dir, testLimits())
-			ctx := context.Background()
-			if _, err := r1.eng.InstallPath(ctx, filepath.Join("testdata", "good")); err != nil {
-				t.Fatal(err)
+	sideBySide(t, backends(t), func(t *testing.T, nb namedBackend) {
+		dir := t.TempDir()
+		dsn := "sqlite://" + filepath.Join(dir, "maid.db")
+		r1 := startEngine(t, nb.b, dsn, dir, testLimits())
+		ctx := context.Background()
+		if _, err := r1.eng.InstallPath(ctx, filepath.Join("testdata", "good")); err != nil {
+			t.Fatal(err)
+		}
+		if err := r1.eng.SetEnabled(ctx, "1", "good", true); err != nil {
+			t.Fatal(err)
+		}
+		const n = 200
+		for i := range n {
+			if err := r1.eng.Dispatch(ctx, enginetest.Message("1", "5", fmt.Sprint(i))); err != nil {
+				t.Fatalf("dispatch %d: %v", i, err)
 			}
-			if err := r1.eng.SetEnabled(ctx, "1", "good", true); err != nil {
-				t.Fatal(err)
-			}
-			const n = 200
-			for i := range n {
-				if err := r1.eng.Dispatch(ctx, enginetest.Message("1", "5", fmt.Sprint(i))); err != nil {
-					t.Fatalf("dispatch %d: %v", i, err)
-				}
-			}
-			for r1.obs.count("good") < 10 {
-				time.Sleep(5 * time.Millisecond)
-			}
-			r1.stop() // with up to n-10 events still queued
-			acked := r1.obs.count("good")
-			overflow := r1.eng.Stats().Overflow
+		}
+		for r1.obs.count("good") < 10 {
+			time.Sleep(5 * time.Millisecond)
+		}
+		r1.stop() // with up to n-10 events still queued
+		acked := r1.obs.count("good")
+		overflow := r1.eng.Stats().Overflow
 
-			r2 := startEngine(t, nb.b, dsn, dir, testLimits())
-			stored := r2.events(t, "good", "1")
-			t.Logf("%s: %d dispatched, %d acknowledged, %d stored, %d reported lost at shutdown", nb.name, n, acked, stored, overflow)
-			if stored < acked {
-				t.Fatalf("%d acknowledged events, %d stored: acknowledged work lost", acked, stored)
-			}
-			// One event may have been in flight when the engine stopped: handled
-			// by the plugin, its acknowledgement cut short.
-			if stored > acked+1 {
-				t.Fatalf("%d stored, %d acknowledged", stored, acked)
-			}
-			if stored+int(overflow) < n-1 || stored+int(overflow) > n {
-				t.Fatalf("%d stored + %d reported lost != %d dispatched (±1 in flight)", stored, overflow, n)
-			}
-			// The new engine serves the same plugin and data.
-			for i := range 5 {
-				if err := r2.eng.Dispatch(ctx, enginetest.Message("1", "5", fmt.Sprint("after", i))); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if err := r2.eng.Drain(ctx); err != nil {
+		r2 := startEngine(t, nb.b, dsn, dir, testLimits())
+		stored := r2.events(t, "good", "1")
+		t.Logf("%s: %d dispatched, %d acknowledged, %d stored, %d reported lost at shutdown", nb.name, n, acked, stored, overflow)
+		if stored < acked {
+			t.Fatalf("%d acknowledged events, %d stored: acknowledged work lost", acked, stored)
+		}
+		// One event may have been in flight when the engine stopped: handled
+		// by the plugin, its acknowledgement cut short.
+		if stored > acked+1 {
+			t.Fatalf("%d stored, %d acknowledged", stored, acked)
+		}
+		if stored+int(overflow) < n-1 || stored+int(overflow) > n {
+			t.Fatalf("%d stored + %d reported lost != %d dispatched (±1 in flight)", stored, overflow, n)
+		}
+		// The new engine serves the same plugin and data.
+		for i := range 5 {
+			if err := r2.eng.Dispatch(ctx, enginetest.Message("1", "5", fmt.Sprint("after", i))); err != nil {
 				t.Fatal(err)
 			}
-			if got := r2.events(t, "good", "1"); got != stored+5 {
-				t.Fatalf("after restart: %d events, want %d", got, stored+5)
-			}
-		})
-	}
+		}
+		if err := r2.eng.Drain(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := r2.events(t, "good", "1"); got != stored+5 {
+			t.Fatalf("after restart: %d events, want %d", got, stored+5)
+		}
+	})
 }
 
 // TestStoreDiskFull puts the database on a tiny tmpfs and fills it: host

@@ -207,6 +207,39 @@ func startWorld(t *testing.T, b sandbox.Backend, lim engine.Limits) *world {
 	return w
 }
 
+// sideBySide runs f on each backend of bs as a parallel subtest: the
+// backends run side by side, so f must measure no memory bound (rssBytes
+// would count the other backends' use).
+func sideBySide(t *testing.T, bs []namedBackend, f func(t *testing.T, nb namedBackend)) {
+	for _, nb := range bs {
+		t.Run(nb.name, func(t *testing.T) {
+			t.Parallel()
+			f(t, nb)
+		})
+	}
+}
+
+// oneByOne runs f on each backend of bs as a subtest, one after another,
+// as a test that measures the host's memory must.
+func oneByOne(t *testing.T, bs []namedBackend, f func(t *testing.T, nb namedBackend)) {
+	for _, nb := range bs {
+		t.Run(nb.name, func(t *testing.T) { f(t, nb) })
+	}
+}
+
+// hostileWorld starts a world on nb with testLimits, changed by tune if not
+// nil, and installs the hostile plugin name on server 1; it returns the
+// plugin's id.
+func hostileWorld(t *testing.T, nb namedBackend, name string, tune func(*engine.Limits)) (*world, string) {
+	t.Helper()
+	lim := testLimits()
+	if tune != nil {
+		tune(&lim)
+	}
+	w := startWorld(t, nb.b, lim)
+	return w, w.Install(t, hostile(name), "1")
+}
+
 // goodFiles is the bystander's part of a snapshot.
 func goodFiles(snap string) string {
 	var out []string

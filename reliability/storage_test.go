@@ -220,22 +220,19 @@ func crossServer(t *testing.T, e *engine.Engine, id string, attacks []string) {
 // its code for another server, and that server's dashboard bridge, can
 // neither read nor change the first server's rows, by any statement.
 func TestStorageCrossServer(t *testing.T) {
-	for _, nb := range backends(t) {
-		t.Run(nb.name, func(t *testing.T) {
-			t.Parallel() // the backends run side by side; no memory bound is measured here
-			w := startWorld(t, nb.b, storageLimits())
-			id := w.Install(t, hostile("storage"), "1", "2")
-			shared := filepath.Join(w.dir, "plugin-sql", id, "1.db")
-			crossServer(t, w.Engine, id, []string{
-				"UPDATE notes SET v = 'rewritten'",
-				"DELETE FROM notes",
-				"DROP TABLE notes",
-				"ATTACH DATABASE '" + shared + "' AS one",
-				"INSERT INTO one.notes (v) VALUES ('planted')",
-			})
-			w.goodAnswers(t)
+	sideBySide(t, backends(t), func(t *testing.T, nb namedBackend) {
+		w := startWorld(t, nb.b, storageLimits())
+		id := w.Install(t, hostile("storage"), "1", "2")
+		shared := filepath.Join(w.dir, "plugin-sql", id, "1.db")
+		crossServer(t, w.Engine, id, []string{
+			"UPDATE notes SET v = 'rewritten'",
+			"DELETE FROM notes",
+			"DROP TABLE notes",
+			"ATTACH DATABASE '" + shared + "' AS one",
+			"INSERT INTO one.notes (v) VALUES ('planted')",
 		})
-	}
+		w.goodAnswers(t)
+	})
 	t.Run("postgres", func(t *testing.T) {
 		dsn := freshPostgres(t)
 		nb := backends(t)[0]
@@ -255,42 +252,39 @@ func TestStorageCrossServer(t *testing.T) {
 // stopped at the per-(plugin, server) name quota with a LimitError naming
 // the limit; names it already has keep counting.
 func TestStorageMetricNames(t *testing.T) {
-	for _, nb := range backends(t) {
-		t.Run(nb.name, func(t *testing.T) {
-			t.Parallel() // the backends run side by side; no memory bound is measured here
-			lim := storageLimits()
-			lim.MetricNames = 40
-			w := startWorld(t, nb.b, lim)
-			id := w.Install(t, hostile("storage"), "1", "2")
-			res := w.Call(t, id, "1", "metric_names", map[string]any{"n": 300})
-			if res["ok"] != float64(40) {
-				t.Fatalf("%v names accepted, want 40: %v", res["ok"], res)
+	sideBySide(t, backends(t), func(t *testing.T, nb namedBackend) {
+		lim := storageLimits()
+		lim.MetricNames = 40
+		w := startWorld(t, nb.b, lim)
+		id := w.Install(t, hostile("storage"), "1", "2")
+		res := w.Call(t, id, "1", "metric_names", map[string]any{"n": 300})
+		if res["ok"] != float64(40) {
+			t.Fatalf("%v names accepted, want 40: %v", res["ok"], res)
+		}
+		if e := fmt.Sprint(res["error"]); !strings.Contains(e, "LimitError") || !strings.Contains(e, "40 distinct metric names") {
+			t.Fatalf("past the quota: %s, want a LimitError naming the limit", e)
+		}
+		// Known names still count; another server has its own quota.
+		if res := w.Call(t, id, "1", "metric_names", map[string]any{"n": 40}); res["ok"] != float64(40) {
+			t.Fatalf("known names after the quota: %v", res)
+		}
+		if res := w.Call(t, id, "2", "metric_names", map[string]any{"n": 40, "offset": 1000}); res["ok"] != float64(40) {
+			t.Fatalf("another server: %v", res)
+		}
+		ctx := context.Background()
+		day := time.Now().UTC().Format("2006-01-02")
+		for name, want := range map[string]float64{"m0": 2, "m39": 2, "m40": 0, "m299": 0} {
+			got, err := w.Store.MetricRange(ctx, "1", id, name, day, day)
+			if err != nil {
+				t.Fatal(err)
 			}
-			if e := fmt.Sprint(res["error"]); !strings.Contains(e, "LimitError") || !strings.Contains(e, "40 distinct metric names") {
-				t.Fatalf("past the quota: %s, want a LimitError naming the limit", e)
+			if got[day] != want {
+				t.Errorf("metric %s: %v, want %v", name, got[day], want)
 			}
-			// Known names still count; another server has its own quota.
-			if res := w.Call(t, id, "1", "metric_names", map[string]any{"n": 40}); res["ok"] != float64(40) {
-				t.Fatalf("known names after the quota: %v", res)
-			}
-			if res := w.Call(t, id, "2", "metric_names", map[string]any{"n": 40, "offset": 1000}); res["ok"] != float64(40) {
-				t.Fatalf("another server: %v", res)
-			}
-			ctx := context.Background()
-			day := time.Now().UTC().Format("2006-01-02")
-			for name, want := range map[string]float64{"m0": 2, "m39": 2, "m40": 0, "m299": 0} {
-				got, err := w.Store.MetricRange(ctx, "1", id, name, day, day)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if got[day] != want {
-					t.Errorf("metric %s: %v, want %v", name, got[day], want)
-				}
-			}
-			w.logged(t, id, "limit: ")
-			w.goodAnswers(t)
-		})
-	}
+		}
+		w.logged(t, id, "limit: ")
+		w.goodAnswers(t)
+	})
 }
 
 // TestStorageLogEvidence: a plugin cannot wipe its own log lines by making
@@ -298,49 +292,46 @@ func TestStorageMetricNames(t *testing.T) {
 // refusals, the host's lines about it are rate limited (50 a second), and
 // what was suppressed is counted.
 func TestStorageLogEvidence(t *testing.T) {
-	for _, nb := range backends(t) {
-		t.Run(nb.name, func(t *testing.T) {
-			t.Parallel() // the backends run side by side; no memory bound is measured here
-			w := startWorld(t, nb.b, storageLimits())
-			id := w.Install(t, hostile("storage"), "1")
-			start := time.Now()
-			res := w.Call(t, id, "1", "wipe_logs", map[string]any{"n": 2000})
-			took := time.Since(start)
-			if res["refused"] != float64(2000) {
-				t.Fatalf("refused calls: %v", res)
+	sideBySide(t, backends(t), func(t *testing.T, nb namedBackend) {
+		w := startWorld(t, nb.b, storageLimits())
+		id := w.Install(t, hostile("storage"), "1")
+		start := time.Now()
+		res := w.Call(t, id, "1", "wipe_logs", map[string]any{"n": 2000})
+		took := time.Since(start)
+		if res["refused"] != float64(2000) {
+			t.Fatalf("refused calls: %v", res)
+		}
+		time.Sleep(1100 * time.Millisecond) // the next window writes the summary
+		w.Call(t, id, "1", "wipe_logs", map[string]any{"n": 0})
+		logs, err := w.Engine.Logs(id, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var evidence, denied int
+		suppressed := false
+		for _, l := range logs {
+			switch {
+			case strings.HasPrefix(l.Text, "evidence:"):
+				evidence++
+			case strings.HasPrefix(l.Text, "denied: "):
+				denied++
+			case strings.Contains(l.Text, "host log lines suppressed"):
+				suppressed = true
 			}
-			time.Sleep(1100 * time.Millisecond) // the next window writes the summary
-			w.Call(t, id, "1", "wipe_logs", map[string]any{"n": 0})
-			logs, err := w.Engine.Logs(id, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var evidence, denied int
-			suppressed := false
-			for _, l := range logs {
-				switch {
-				case strings.HasPrefix(l.Text, "evidence:"):
-					evidence++
-				case strings.HasPrefix(l.Text, "denied: "):
-					denied++
-				case strings.Contains(l.Text, "host log lines suppressed"):
-					suppressed = true
-				}
-			}
-			if evidence != 2 {
-				t.Errorf("%d of the plugin's 2 evidence lines survive:\n%s", evidence, dumpLogs(logs))
-			}
-			// One window of host lines per second the refusals took.
-			if max := engine.DefaultLimits.LogRate * (int(took/time.Second) + 2); denied > max {
-				t.Errorf("%d host lines kept from %v of refusals, want at most %d", denied, took, max)
-			}
-			t.Logf("%d denied lines kept from 2,000 refusals in %v", denied, took)
-			if !suppressed {
-				t.Errorf("no suppression summary:\n%s", dumpLogs(logs))
-			}
-			w.goodAnswers(t)
-		})
-	}
+		}
+		if evidence != 2 {
+			t.Errorf("%d of the plugin's 2 evidence lines survive:\n%s", evidence, dumpLogs(logs))
+		}
+		// One window of host lines per second the refusals took.
+		if max := engine.DefaultLimits.LogRate * (int(took/time.Second) + 2); denied > max {
+			t.Errorf("%d host lines kept from %v of refusals, want at most %d", denied, took, max)
+		}
+		t.Logf("%d denied lines kept from 2,000 refusals in %v", denied, took)
+		if !suppressed {
+			t.Errorf("no suppression summary:\n%s", dumpLogs(logs))
+		}
+		w.goodAnswers(t)
+	})
 }
 
 var csrfRe = regexp.MustCompile(`<meta name="csrf-token" content="([^"]+)">`)
