@@ -153,11 +153,8 @@ func parsePage(w *walker, p string, raw json.RawMessage, i int, ids, titles firs
 	if !ok {
 		return page, false
 	}
-	if id, ok := o.str("id", true); ok {
+	if id, ok := o.uniqueKey("id", checkID, ids, "page id %q is already used by %s", i, "pages"); ok {
 		page.ID = id
-		if checkID(ps, joinPath(p, "id"), id) {
-			ids.claim(ps, joinPath(p, "id"), "page id %q is already used by %s", id, i, "pages")
-		}
 	}
 	if t, ok := o.str("title", true); ok {
 		page.Title = t
@@ -193,11 +190,8 @@ func parseWidget(w *walker, p string, raw json.RawMessage, i int, seen firstUse)
 	if !ok {
 		return wd, false
 	}
-	if id, ok := o.str("id", true); ok {
+	if id, ok := o.uniqueKey("id", checkID, seen, "widget id %q is already used on this page by %s", i, "widgets"); ok {
 		wd.ID = id
-		if checkID(ps, joinPath(p, "id"), id) {
-			seen.claim(ps, joinPath(p, "id"), "widget id %q is already used on this page by %s", id, i, "widgets")
-		}
 	}
 	typ := ""
 	if t, ok := o.str("type", true); ok {
@@ -262,11 +256,8 @@ func parseField(w *walker, p string, raw json.RawMessage, i int, names firstUse)
 	if !ok {
 		return f, false
 	}
-	if n, ok := o.str("name", true); ok {
+	if n, ok := o.uniqueKey("name", checkID, names, "field name %q is already used by %s", i, "fields"); ok {
 		f.Name = n
-		if checkID(ps, joinPath(p, "name"), n) {
-			names.claim(ps, joinPath(p, "name"), "field name %q is already used by %s", n, i, "fields")
-		}
 	}
 	if l, ok := o.str("label", true); ok {
 		f.Label = l

@@ -173,6 +173,20 @@ func (o *object) str(key string, required bool) (string, bool) {
 	return o.w.str(joinPath(o.path, key), raw)
 }
 
+// uniqueKey reads the required string key of element i of list: a value
+// that check accepts (checkID, checkCommandName) must not repeat an
+// earlier element's, which rule reports as firstUse.claim does.
+func (o *object) uniqueKey(key string, check func(ps *problems, path, v string) bool, seen firstUse, rule string, i int, list string) (string, bool) {
+	v, ok := o.str(key, true)
+	if ok {
+		path := joinPath(o.path, key)
+		if check(o.w.ps, path, v) {
+			seen.claim(o.w.ps, path, rule, v, i, list)
+		}
+	}
+	return v, ok
+}
+
 func (w *walker) str(path string, raw json.RawMessage) (string, bool) {
 	if k := kind(raw); k != "string" {
 		w.ps.add(path, "must be a string, got %s", k)

@@ -274,11 +274,8 @@ func parseOptions(w *walker, elems []json.RawMessage) []Option {
 			continue
 		}
 		var opt Option
-		if id, ok := o.str("id", true); ok {
+		if id, ok := o.uniqueKey("id", checkID, seen, "option id %q is already used by %s", i, "options"); ok {
 			opt.ID = id
-			if checkID(ps, joinPath(p, "id"), id) {
-				seen.claim(ps, joinPath(p, "id"), "option id %q is already used by %s", id, i, "options")
-			}
 		}
 		if name, ok := o.str("name", true); ok {
 			opt.Name = name
@@ -402,11 +399,8 @@ func parseCommands(w *walker, elems []json.RawMessage) []Command {
 			continue
 		}
 		var c Command
-		if name, ok := o.str("name", true); ok {
+		if name, ok := o.uniqueKey("name", checkCommandName, seen, "command %q is already defined by %s", i, "commands"); ok {
 			c.Name = name
-			if checkCommandName(ps, joinPath(p, "name"), name) {
-				seen.claim(ps, joinPath(p, "name"), "command %q is already defined by %s", name, i, "commands")
-			}
 		}
 		if d, ok := o.str("description", true); ok {
 			c.Description = d
@@ -436,11 +430,8 @@ func parseCommandOptions(w *walker, path string, elems []json.RawMessage) []Comm
 			continue
 		}
 		var c CommandOption
-		if name, ok := o.str("name", true); ok {
+		if name, ok := o.uniqueKey("name", checkCommandName, seen, "option %q is already defined by %s", i, path); ok {
 			c.Name = name
-			if checkCommandName(ps, joinPath(p, "name"), name) {
-				seen.claim(ps, joinPath(p, "name"), "option %q is already defined by %s", name, i, path)
-			}
 		}
 		if d, ok := o.str("description", true); ok {
 			c.Description = d
