@@ -2,6 +2,9 @@ package dashboard
 
 import (
 	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -64,12 +67,47 @@ func (s *Site) serverPage(c echo.Context) error {
 }
 
 // localPath returns p if it is a path on this site, else def (no open
-// redirects).
+// redirects). Browsers drop tabs and newlines from a Location and read a
+// backslash as a slash, so "/\t/evil.example" is "//evil.example" to them:
+// p must be printable ASCII without a backslash, start with one "/" and
+// parse as a path alone (no scheme, host or user).
 func localPath(p, def string) string {
-	if p == "" || !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.Contains(p, "\\") {
+	if p == "" || p[0] != '/' || len(p) > 1 && p[1] == '/' {
+		return def
+	}
+	for i := 0; i < len(p); i++ {
+		if p[i] <= ' ' || p[i] >= 0x7f || p[i] == '\\' {
+			return def
+		}
+	}
+	u, err := url.Parse(p)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" || !strings.HasPrefix(u.Path, "/") || strings.HasPrefix(u.Path, "//") {
 		return def
 	}
 	return p
+}
+
+// flashURL is path with a status message to show once: the message goes
+// in the URL with a MAC keyed by the session's CSRF token, so a page shows
+// only messages maid wrote for this session (not any text a link carries).
+func flashURL(sess *session, path, msg string) string {
+	return path + "?flash=" + url.QueryEscape(msg) + "&fmac=" + flashMAC(sess, msg)
+}
+
+func flashMAC(sess *session, msg string) string {
+	m := hmac.New(sha256.New, []byte(sess.csrf))
+	m.Write([]byte("maid flash\x00" + msg))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// flashOf returns the request's flash message if maid wrote it for this
+// session, else "".
+func flashOf(c echo.Context) string {
+	sess, msg := sessionOf(c), c.QueryParam("flash")
+	if sess == nil || msg == "" || !hmac.Equal([]byte(c.QueryParam("fmac")), []byte(flashMAC(sess, msg))) {
+		return ""
+	}
+	return msg
 }
 
 func (s *Site) setEnabled(c echo.Context) error {
@@ -384,7 +422,7 @@ func (s *Site) marketplacePage(c echo.Context) error {
 	}
 	v := s.newView(c, "Marketplace", d)
 	v.Active = "marketplace"
-	v.Flash = c.QueryParam("flash")
+	v.Flash = flashOf(c)
 	return s.renderView(c, http.StatusOK, "marketplace.html", v)
 }
 
@@ -454,7 +492,7 @@ func (s *Site) upload(c echo.Context) error {
 	if replaced {
 		msg = fmt.Sprintf("Replaced %s %s with %s (settings and data kept).", installed.Manifest.Name, oldVersion, installed.Manifest.Version)
 	}
-	return c.Redirect(http.StatusSeeOther, "/marketplace?flash="+url.QueryEscape(msg))
+	return c.Redirect(http.StatusSeeOther, flashURL(sessionOf(c), "/marketplace", msg))
 }
 
 func (s *Site) uninstall(c echo.Context) error {
@@ -465,7 +503,7 @@ func (s *Site) uninstall(c echo.Context) error {
 	if err := s.eng.Uninstall(c.Request().Context(), id); err != nil {
 		return err
 	}
-	return c.Redirect(http.StatusSeeOther, "/marketplace?flash="+url.QueryEscape("Uninstalled "+id+" and deleted its data."))
+	return c.Redirect(http.StatusSeeOther, flashURL(sessionOf(c), "/marketplace", "Uninstalled "+id+" and deleted its data."))
 }
 
 // logsPage shows a plugin's captured output. Admins only: the log of a

@@ -64,6 +64,14 @@
     return m ? m.getAttribute("content") : "";
   }
 
+  // pageServer is the server of the dashboard page (none inside a plugin
+  // iframe): /p/ calls name it, rather than rely on a "current server" kept
+  // in the session, which any page the user opens would change.
+  function pageServer() {
+    var m = document.querySelector('meta[name="maid-server"]');
+    return m ? m.getAttribute("content") : "";
+  }
+
   var rpcPath = /^\/p\/([A-Za-z0-9_-]+)\/dashboard\/rpc\/([A-Za-z_][A-Za-z0-9_]*)$/;
 
   // fetchJSON sends a request and resolves with the decoded JSON body; a
@@ -77,6 +85,11 @@
       var params = {};
       if (opts.body) params = typeof opts.body === "string" ? JSON.parse(opts.body) : opts.body;
       return window.MaidSDK.rpc(m[2], params);
+    }
+    var sid = pageServer();
+    url = String(url);
+    if (sid && /^\/p\//.test(url) && !/[?&]discord_srv_id=/.test(url)) {
+      url += (url.indexOf("?") < 0 ? "?" : "&") + "discord_srv_id=" + encodeURIComponent(sid);
     }
     var headers = Object.assign({ "Accept": "application/json" }, opts.headers || {});
     var method = (opts.method || "GET").toUpperCase();
