@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -31,7 +32,13 @@ type session struct {
 	userName string
 	avatar   string
 	admin    bool
-	guilds   map[string]bool // servers the user may manage (MANAGE_GUILD or owner), at sign-in
+	// guilds are the servers the user may manage (MANAGE_GUILD or owner),
+	// as Discord last said (refreshGuilds). The map is replaced, never
+	// changed: read it with managed.
+	guilds   map[string]bool
+	token    string    // the Discord access token that reads guilds again; "" for admin links
+	guildsAt time.Time // when Discord last answered for guilds
+	checking bool      // a refresh is under way
 	csrf     string
 	expires  time.Time
 	selected string // the current server: /p/ calls act on it
@@ -54,10 +61,10 @@ func (s *Site) cookieName() string {
 	return "maid_session"
 }
 
-func (s *Site) newSession(c echo.Context, userID, name, avatar string, admin bool, guilds map[string]bool) *session {
+func (s *Site) newSession(c echo.Context, userID, name, avatar string, admin bool, guilds map[string]bool, token string) *session {
 	sess := &session{
 		id: randomToken(), userID: userID, userName: name, avatar: avatar, admin: admin || s.admins[userID],
-		guilds: guilds, csrf: randomToken(), expires: s.now().Add(s.cfg.SessionTTL),
+		guilds: guilds, token: token, guildsAt: s.now(), csrf: randomToken(), expires: s.now().Add(s.cfg.SessionTTL),
 	}
 	s.mu.Lock()
 	now := s.now()
@@ -99,14 +106,80 @@ func sessionOf(c echo.Context) *session {
 	return sess
 }
 
-// requireSession answers 401 without a valid session.
+// requireSession answers 401 without a valid session, and keeps a
+// manager's rights as current as Discord's (refreshGuilds).
 func (s *Site) requireSession(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if sessionOf(c) == nil {
+		sess := sessionOf(c)
+		if sess == nil {
 			return errUnauthenticated
+		}
+		if err := s.refreshGuilds(c.Request().Context(), sess); err != nil {
+			return err
 		}
 		return next(c)
 	}
+}
+
+// A signed-in user's servers are read from Discord again every
+// guildRefresh, so someone whose rights on a server were taken away on
+// Discord loses them here within minutes, not at the end of a 7-day
+// session. If Discord cannot be asked, the last answer stands for
+// guildGrace, then the session manages nothing until Discord answers; if
+// Discord refuses the token (revoked, expired), the session ends.
+const (
+	guildRefresh = 5 * time.Minute
+	guildGrace   = 30 * time.Minute
+)
+
+func (s *Site) refreshGuilds(ctx context.Context, sess *session) error {
+	s.mu.Lock()
+	now := s.now()
+	due := sess.token != "" && !sess.admin && !sess.checking && now.Sub(sess.guildsAt) >= guildRefresh
+	if due {
+		sess.checking = true
+	}
+	s.mu.Unlock()
+	if !due {
+		return nil
+	}
+	var list []discordGuild
+	err := s.discordGET(ctx, sess.token, "/users/@me/guilds", &list)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sess.checking = false
+	var se *discordStatus
+	switch {
+	case err == nil:
+		sess.guilds, sess.guildsAt = managedOf(list), s.now()
+	case errors.As(err, &se) && (se.code == http.StatusUnauthorized || se.code == http.StatusForbidden):
+		s.log.Info("discord refused a session's token; signing it out", "user", sess.userID)
+		delete(s.sessions, sess.id)
+		return errUnauthenticated
+	default:
+		s.log.Warn("refresh a session's servers", "user", sess.userID, "err", err)
+		if s.now().Sub(sess.guildsAt) >= guildGrace {
+			sess.guilds = map[string]bool{}
+		}
+	}
+	return nil
+}
+
+// managed returns the servers sess may manage now.
+func (s *Site) managed(sess *session) map[string]bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return sess.guilds
+}
+
+func managedOf(guilds []discordGuild) map[string]bool {
+	m := map[string]bool{}
+	for _, g := range guilds {
+		if g.manages() {
+			m[g.ID] = true
+		}
+	}
+	return m
 }
 
 // checkCSRF guards every state-changing request: the session's token must
@@ -158,7 +231,7 @@ func (s *Site) adminSignIn(c echo.Context) error {
 	if tok == "" || !ok {
 		return s.renderLogin(c, http.StatusUnauthorized, "This admin sign-in link was already used or is not valid. Restart maid serve for a new one.")
 	}
-	s.newSession(c, "admin", "Admin", "", true, nil)
+	s.newSession(c, "admin", "Admin", "", true, nil, "")
 	return c.Redirect(http.StatusSeeOther, "/servers")
 }
 
@@ -249,12 +322,7 @@ func (s *Site) oauthCallback(c echo.Context) error {
 		s.log.Warn("oauth guilds", "err", err)
 		return s.renderLogin(c, http.StatusBadGateway, "Sign-in failed: could not read your Discord servers.")
 	}
-	managed := map[string]bool{}
-	for _, g := range guilds {
-		if g.manages() {
-			managed[g.ID] = true
-		}
-	}
+	managed := managedOf(guilds)
 	name := user.GlobalName
 	if name == "" {
 		name = user.Username
@@ -263,7 +331,7 @@ func (s *Site) oauthCallback(c echo.Context) error {
 	if user.Avatar != "" {
 		avatar = "https://cdn.discordapp.com/avatars/" + url.PathEscape(user.ID) + "/" + url.PathEscape(user.Avatar) + ".png?size=64"
 	}
-	s.newSession(c, user.ID, name, avatar, false, managed)
+	s.newSession(c, user.ID, name, avatar, false, managed, token)
 	return c.Redirect(http.StatusSeeOther, "/servers")
 }
 
@@ -303,6 +371,11 @@ func (s *Site) discordGET(ctx context.Context, token, path string, out any) erro
 	return s.doJSON(req, out)
 }
 
+// discordStatus is a non-2xx answer of Discord.
+type discordStatus struct{ code int }
+
+func (e *discordStatus) Error() string { return fmt.Sprintf("status %d", e.code) }
+
 func (s *Site) doJSON(req *http.Request, out any) error {
 	resp, err := s.cfg.OAuth.HTTPClient.Do(req)
 	if err != nil {
@@ -314,7 +387,7 @@ func (s *Site) doJSON(req *http.Request, out any) error {
 		return err
 	}
 	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("%s %s: status %d", req.Method, req.URL.Path, resp.StatusCode)
+		return fmt.Errorf("%s %s: %w", req.Method, req.URL.Path, &discordStatus{resp.StatusCode})
 	}
 	if err := json.Unmarshal(body, out); err != nil {
 		return fmt.Errorf("%s %s: decode: %w", req.Method, req.URL.Path, err)
@@ -333,8 +406,9 @@ func (s *Site) servers(ctx context.Context, sess *session) ([]Server, error) {
 		return all, nil
 	}
 	var out []Server
+	mine := s.managed(sess)
 	for _, sv := range all {
-		if sess.guilds[sv.ID] {
+		if mine[sv.ID] {
 			out = append(out, sv)
 		}
 	}
@@ -344,7 +418,7 @@ func (s *Site) servers(ctx context.Context, sess *session) ([]Server, error) {
 // authorize checks the session may manage serverID and returns the server:
 // 403 if not theirs, 404 if maid is not in it.
 func (s *Site) authorize(ctx context.Context, sess *session, serverID string) (Server, error) {
-	if !sess.admin && !sess.guilds[serverID] {
+	if !sess.admin && !s.managed(sess)[serverID] {
 		return Server{}, errForbidden
 	}
 	all, err := s.cfg.Directory.Servers(ctx)
@@ -359,17 +433,16 @@ func (s *Site) authorize(ctx context.Context, sess *session, serverID string) (S
 	return Server{}, errStatus(http.StatusNotFound, "not_found", "maid is not in this server")
 }
 
-// serverParam authorizes the :server path parameter and makes it the
-// session's current server.
+// serverParam authorizes the :server path parameter. It does not change the
+// session's current server: a GET has no side effects, and any site can
+// send the browser to /s/{server} (a top-level navigation carries the
+// cookie); only a CSRF-checked /p/ call naming a server selects it.
 func (s *Site) serverParam(c echo.Context) (*session, Server, error) {
 	sess := sessionOf(c)
 	sv, err := s.authorize(c.Request().Context(), sess, c.Param("server"))
 	if err != nil {
 		return nil, Server{}, err
 	}
-	s.mu.Lock()
-	sess.selected = sv.ID
-	s.mu.Unlock()
 	return sess, sv, nil
 }
 
