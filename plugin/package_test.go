@@ -176,15 +176,7 @@ func TestLoadDir(t *testing.T) {
 				}
 				return
 			}
-			if err == nil {
-				t.Fatalf("want %q, got valid", tt.want)
-			}
-			if !errors.Is(err, ErrInvalid) {
-				t.Errorf("error does not wrap ErrInvalid: %v", err)
-			}
-			if got := Lines(err); !slices.Equal(got, tt.want) {
-				t.Errorf("problems:\n got: %q\nwant: %q", got, tt.want)
-			}
+			checkProblems(t, err, tt.want)
 		})
 	}
 }
