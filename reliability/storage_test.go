@@ -345,7 +345,9 @@ func TestStorageBridgeHTTP(t *testing.T) {
 	nb := backends(t)[0] // the bridge does not run plugin code
 	w := startWorld(t, nb.b, storageLimits())
 	id := w.Install(t, hostile("storage"), "1")
-	srv, c := dashSite(t, w, dashboard.Config{})
+	// The bridge answers only where the iframe is served (not before an
+	// admin's approval, the default mode): serve them all here.
+	srv, c := dashSite(t, w, dashboard.Config{IframeDashboards: dashboard.IframeOn})
 	_, page := get(t, c, srv.URL+"/s/1")
 	m := csrfRe.FindStringSubmatch(page)
 	if m == nil {
