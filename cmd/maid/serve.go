@@ -59,6 +59,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	iframes := fs.String("iframe-dashboards", envOr("IFRAME_DASHBOARDS", string(dashboard.IframeApprove)),
 		"iframe-mode plugin dashboards: \"approve\" (shown once an admin approves each plugin, per version), \"on\" (all shown) or \"off\" (none); "+
 			"an iframe can send what it shows off-site over WebRTC, which no browser policy blocks (docs/security.md)")
+	maxConns := fs.Int("max-connections", envInt("MAX_CONNECTIONS", 512), "connections the dashboard holds open at most (idle ones are closed first when full); a reverse proxy is still advised in front of a public dashboard")
 	verbose := fs.Bool("v", false, "debug logging")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -147,6 +148,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		},
 		Admins: splitList(*admins), Ready: st.Ping, Gatherer: reg,
 		Logger: log, Stdout: stdout, IframeDashboards: iframeMode, Approvals: st,
+		MaxConns: *maxConns,
 	}
 	if sim != nil {
 		cfg.Simulator = sim // a nil *Simulator must not become a non-nil interface
