@@ -8,65 +8,16 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/client"
 
 	"github.com/maidhq/maid/sandbox"
 )
-
-// TestOrphanCleanup: New removes maid containers of dead maid processes on
-// this host, and keeps those of live processes and of other hosts.
-func TestOrphanCleanup(t *testing.T) {
-	b := newTestBackend(t, Options{})
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-
-	dead := exec.Command("true")
-	if err := dead.Run(); err != nil {
-		t.Fatal(err)
-	}
-	deadPID := strconv.Itoa(dead.Process.Pid)
-	tests := []struct {
-		name      string
-		host, pid string
-		wantGone  bool
-	}{
-		{name: "dead process on this host", host: b.host, pid: deadPID, wantGone: true},
-		{name: "unreadable pid label", host: b.host, pid: "not-a-pid", wantGone: true},
-		{name: "live process on this host", host: b.host, pid: b.pid, wantGone: false},
-		{name: "other host", host: b.host + "-elsewhere", pid: deadPID, wantGone: false},
-	}
-	ids := make([]string, len(tests))
-	for i, tc := range tests {
-		labels := b.labels("plugin", "orphan-test", "orphan")
-		labels[labelHost], labels[labelPID] = tc.host, tc.pid
-		c, err := b.cli.ContainerCreate(ctx, &container.Config{Image: b.image, Labels: labels},
-			&container.HostConfig{NetworkMode: "none"}, nil, nil, "")
-		if err != nil {
-			t.Fatalf("create: %v", err)
-		}
-		ids[i] = c.ID
-		t.Cleanup(func() {
-			b.cli.ContainerRemove(context.Background(), c.ID, container.RemoveOptions{Force: true})
-		})
-	}
-	newTestBackend(t, Options{}) // a restarted maid
-	for i, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := b.cli.ContainerInspect(ctx, ids[i])
-			if gone := cerrdefs.IsNotFound(err); gone != tc.wantGone {
-				t.Fatalf("removed = %v, want %v (inspect: %v)", gone, tc.wantGone, err)
-			}
-		})
-	}
-}
 
 // TestUnavailable: a missing engine or image is ErrUnavailable, and the
 // message names the fix.

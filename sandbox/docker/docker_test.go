@@ -3,10 +3,10 @@ package docker
 import (
 	"context"
 	"errors"
-	"os"
 	"testing"
 	"time"
 
+	"github.com/maidhq/maid/internal/testenv"
 	"github.com/maidhq/maid/sandbox"
 	"github.com/maidhq/maid/sandbox/sandboxtest"
 )
@@ -19,10 +19,7 @@ func newTestBackend(t testing.TB, opts Options) *Backend {
 	defer cancel()
 	b, err := New(ctx, opts)
 	if errors.Is(err, sandbox.ErrUnavailable) {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("docker backend unavailable under CI: %v", err)
-		}
-		t.Skipf("docker backend unavailable (start dockerd and run `make docker-image`): %v", err)
+		testenv.Unavailable(t, "docker backend", "start dockerd and run `make docker-image`", err)
 	}
 	if err != nil {
 		t.Fatalf("new backend: %v", err)

@@ -20,18 +20,82 @@ import (
 	"github.com/maidhq/maid/sandbox/sandboxtest"
 )
 
-// TestOrphanVolumes: New removes the scratch and plugin volumes of dead
-// maid processes on this host, and keeps those of live processes, of other
-// hosts, volumes still in use, and the shared SDK volume.
-func TestOrphanVolumes(t *testing.T) {
+// orphanSetup starts a backend and returns, with a context for the test's
+// engine calls, the pid of a process that has exited: a crashed maid's.
+func orphanSetup(t *testing.T) (*Backend, context.Context, string) {
+	t.Helper()
 	b := newTestBackend(t, Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	t.Cleanup(cancel)
 	dead := exec.Command("true")
 	if err := dead.Run(); err != nil {
 		t.Fatal(err)
 	}
-	deadPID := strconv.Itoa(dead.Process.Pid)
+	return b, ctx, strconv.Itoa(dead.Process.Pid)
+}
+
+// removal is one object a restarted maid must remove, or keep.
+type removal struct {
+	name     string
+	wantGone bool
+	inspect  func() error // asks the engine for the object now
+}
+
+// checkRemoved starts another maid, whose New removes the orphans, then
+// checks each removal as a subtest: inspect must fail with "not found"
+// exactly when the object should be gone.
+func checkRemoved(t *testing.T, rs []removal) {
+	t.Helper()
+	newTestBackend(t, Options{}) // a restarted maid
+	for _, r := range rs {
+		t.Run(r.name, func(t *testing.T) {
+			err := r.inspect()
+			if gone := cerrdefs.IsNotFound(err); gone != r.wantGone {
+				t.Fatalf("removed = %v, want %v (inspect: %v)", gone, r.wantGone, err)
+			}
+		})
+	}
+}
+
+// TestOrphanCleanup: New removes maid containers of dead maid processes on
+// this host, and keeps those of live processes and of other hosts.
+func TestOrphanCleanup(t *testing.T) {
+	b, ctx, deadPID := orphanSetup(t)
+	tests := []struct {
+		name      string
+		host, pid string
+		wantGone  bool
+	}{
+		{name: "dead process on this host", host: b.host, pid: deadPID, wantGone: true},
+		{name: "unreadable pid label", host: b.host, pid: "not-a-pid", wantGone: true},
+		{name: "live process on this host", host: b.host, pid: b.pid, wantGone: false},
+		{name: "other host", host: b.host + "-elsewhere", pid: deadPID, wantGone: false},
+	}
+	var rs []removal
+	for _, tc := range tests {
+		labels := b.labels("plugin", "orphan-test", "orphan")
+		labels[labelHost], labels[labelPID] = tc.host, tc.pid
+		c, err := b.cli.ContainerCreate(ctx, &container.Config{Image: b.image, Labels: labels},
+			&container.HostConfig{NetworkMode: "none"}, nil, nil, "")
+		if err != nil {
+			t.Fatalf("create: %v", err)
+		}
+		rs = append(rs, removal{tc.name, tc.wantGone, func() error {
+			_, err := b.cli.ContainerInspect(ctx, c.ID)
+			return err
+		}})
+		t.Cleanup(func() {
+			b.cli.ContainerRemove(context.Background(), c.ID, container.RemoveOptions{Force: true})
+		})
+	}
+	checkRemoved(t, rs)
+}
+
+// TestOrphanVolumes: New removes the scratch and plugin volumes of dead
+// maid processes on this host, and keeps those of live processes, of other
+// hosts, volumes still in use, and the shared SDK volume.
+func TestOrphanVolumes(t *testing.T) {
+	b, ctx, deadPID := orphanSetup(t)
 	tests := []struct {
 		name      string
 		role      string
@@ -47,7 +111,7 @@ func TestOrphanVolumes(t *testing.T) {
 		{name: "still in use by a container", role: "scratch", host: b.host, pid: deadPID, inUse: true},
 		{name: "sdk volume", role: "", host: b.host, pid: deadPID},
 	}
-	names := make([]string, len(tests))
+	var rs []removal
 	for i, tc := range tests {
 		labels := b.labels(tc.role, "orphan-test", "orphan")
 		labels[labelHost], labels[labelPID] = tc.host, tc.pid
@@ -58,7 +122,10 @@ func TestOrphanVolumes(t *testing.T) {
 		if err != nil {
 			t.Fatalf("create volume: %v", err)
 		}
-		names[i] = v.Name
+		rs = append(rs, removal{tc.name, tc.wantGone, func() error {
+			_, err := b.cli.VolumeInspect(ctx, v.Name)
+			return err
+		}})
 		t.Cleanup(func() { b.cli.VolumeRemove(context.Background(), v.Name, true) })
 		if tc.inUse {
 			c, err := b.cli.ContainerCreate(ctx, &container.Config{Image: b.image},
@@ -71,15 +138,7 @@ func TestOrphanVolumes(t *testing.T) {
 			})
 		}
 	}
-	newTestBackend(t, Options{}) // a restarted maid
-	for i, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := b.cli.VolumeInspect(ctx, names[i])
-			if gone := cerrdefs.IsNotFound(err); gone != tc.wantGone {
-				t.Fatalf("removed = %v, want %v (inspect: %v)", gone, tc.wantGone, err)
-			}
-		})
-	}
+	checkRemoved(t, rs)
 }
 
 // TestHelperMaid is not a test: run by TestCrashedMaidLeavesNothing as a
