@@ -30,7 +30,12 @@ type hostMethod struct {
 	// anytime: callable without a host→plugin call in progress (no call
 	// token, no server): only log, which touches no data.
 	anytime bool
-	serve   func(ctx context.Context, c hostCall, params json.RawMessage) (any, error)
+	// large: the result may be up to a line limit (a batch read, a query),
+	// so the plugin's call takes a share of its connection's budget of
+	// large results (rpc.Reserve) before building it: 64 calls in flight
+	// must not hold 64 line limits of results at once.
+	large bool
+	serve func(ctx context.Context, c hostCall, params json.RawMessage) (any, error)
 }
 
 // bridgeUse is what the dashboard bridge may do with a host method.
@@ -59,16 +64,16 @@ var hostMethods = map[string]hostMethod{
 	"kv.get":      {capability: plugin.CapStorageKV, bridge: bridgeRead, serve: kvGet},
 	"kv.set":      {capability: plugin.CapStorageKV, bridge: bridgeWrite, serve: kvSet},
 	"kv.delete":   {capability: plugin.CapStorageKV, bridge: bridgeWrite, serve: kvDelete},
-	"kv.list":     {capability: plugin.CapStorageKV, bridge: bridgeRead, serve: kvList},
+	"kv.list":     {capability: plugin.CapStorageKV, bridge: bridgeRead, large: true, serve: kvList},
 	"kv.count":    {capability: plugin.CapStorageKV, bridge: bridgeRead, serve: kvCount},
-	"kv.get_many": {capability: plugin.CapStorageKV, bridge: bridgeRead, serve: kvGetMany},
+	"kv.get_many": {capability: plugin.CapStorageKV, bridge: bridgeRead, large: true, serve: kvGetMany},
 	"kv.set_many": {capability: plugin.CapStorageKV, bridge: bridgeWrite, serve: kvSetMany},
 
 	"metrics.increment": {capability: plugin.CapMetricsWrite, serve: metricsIncrement},
 	"metrics.query":     {bridge: bridgeRead, serve: metricsQuery(false)},
 	"metrics.total":     {bridge: bridgeRead, serve: metricsQuery(true)},
 
-	"sql.query":   {capability: plugin.CapStorageSQL, bridge: bridgeRead, serve: sqlCall(false)},
+	"sql.query":   {capability: plugin.CapStorageSQL, bridge: bridgeRead, large: true, serve: sqlCall(false)},
 	"sql.execute": {capability: plugin.CapStorageSQL, bridge: bridgeWrite, serve: sqlCall(true)},
 
 	"discord.send_message":    discordMethod(plugin.CapDiscordSendMessages, discordSend, "channel_id"),
@@ -106,6 +111,11 @@ func (s *supervisor) serve(ctx context.Context, scope callScope, method string, 
 		msg := fmt.Sprintf("%s needs capability %q; declare it in the manifest's capabilities", method, m.capability)
 		s.logs.add(s.d.now(), "warning", "host", "denied: "+msg)
 		return nil, rpc.Errorf(rpc.ErrCapability, "%s", msg)
+	}
+	if m.large {
+		if err := rpc.Reserve(ctx); err != nil {
+			return nil, toRPC(method, err)
+		}
 	}
 	res, err := m.serve(ctx, hostCall{d: s.d, s: s, scope: scope}, params)
 	if err != nil {
@@ -233,11 +243,19 @@ func kvList(ctx context.Context, c hostCall, params json.RawMessage) (any, error
 	if p.Limit <= 0 || p.Limit > c.d.limits.Quota.MaxKeys {
 		p.Limit = c.d.limits.Quota.MaxKeys
 	}
-	keys, err := c.d.store.KVList(ctx, c.kvScope(), p.Prefix, p.Limit)
+	keys, err := c.d.store.KVListMax(ctx, c.kvScope(), p.Prefix, p.Limit, c.d.resultBytes())
 	if keys == nil {
 		keys = []string{}
 	}
 	return map[string]any{"keys": keys}, err
+}
+
+// resultBytes bounds the data of one kv.get_many or kv.list result: the
+// protocol line limit less room for the JSON around it, so a result that
+// could not be sent is never read whole. (Over the bridge it bounds the
+// HTTP answer the same way.)
+func (d *deps) resultBytes() int64 {
+	return int64(d.limits.MaxLineBytes) - int64(min(d.limits.MaxLineBytes/4, 16<<10))
 }
 
 func kvCount(ctx context.Context, c hostCall, params json.RawMessage) (any, error) {
@@ -262,7 +280,7 @@ func kvGetMany(ctx context.Context, c hostCall, params json.RawMessage) (any, er
 			return nil, err
 		}
 	}
-	vals, err := c.d.store.KVGetMany(ctx, c.kvScope(), p.Keys)
+	vals, err := c.d.store.KVGetManyMax(ctx, c.kvScope(), p.Keys, c.d.resultBytes())
 	if vals == nil {
 		vals = map[string]json.RawMessage{}
 	}

@@ -116,11 +116,15 @@ type KVStore interface {
 	// KVSet fails with ErrQuota, writing nothing, if the result would pass q.
 	KVSet(ctx context.Context, s Scope, key string, value json.RawMessage, q Quota) error
 	KVDelete(ctx context.Context, s Scope, key string) (deleted bool, err error)
-	// KVList returns keys with the prefix, sorted; limit <= 0 means all.
-	KVList(ctx context.Context, s Scope, prefix string, limit int) ([]string, error)
+	// KVListMax returns keys with the prefix, sorted; limit <= 0 means
+	// all. Keys passing maxBytes in total (<= 0: no bound) fail with
+	// ErrLimit, read no further: a result is bounded where it is built.
+	KVListMax(ctx context.Context, s Scope, prefix string, limit int, maxBytes int64) ([]string, error)
 	KVCount(ctx context.Context, s Scope, prefix string) (int, error)
-	// KVGetMany returns the found keys only.
-	KVGetMany(ctx context.Context, s Scope, keys []string) (map[string]json.RawMessage, error)
+	// KVGetManyMax returns the found keys only. Found keys and values
+	// passing maxBytes in total (len(key)+len(value); <= 0: no bound) fail
+	// with ErrLimit, read no further.
+	KVGetManyMax(ctx context.Context, s Scope, keys []string, maxBytes int64) (map[string]json.RawMessage, error)
 	// KVSetMany writes all values or none (ErrQuota).
 	KVSetMany(ctx context.Context, s Scope, values map[string]json.RawMessage, q Quota) error
 }

@@ -44,8 +44,17 @@ func (s *Store) KVGet(ctx context.Context, sc engine.Scope, key string) (json.Ra
 	return json.RawMessage(v), true, nil
 }
 
-// KVGetMany returns the found keys only.
+// KVGetMany returns the found keys only, with no bound on their size (for
+// tools and tests; plugins' calls go through KVGetManyMax).
 func (s *Store) KVGetMany(ctx context.Context, sc engine.Scope, keys []string) (map[string]json.RawMessage, error) {
+	return s.KVGetManyMax(ctx, sc, keys, 0)
+}
+
+// KVGetManyMax returns the found keys only. Once the found keys and values
+// pass maxBytes (sum of len(key)+len(value); <= 0: no bound) it stops
+// reading and fails with engine.ErrLimit, so a result is never held past
+// the bound.
+func (s *Store) KVGetManyMax(ctx context.Context, sc engine.Scope, keys []string, maxBytes int64) (map[string]json.RawMessage, error) {
 	if err := checkScope("kv get many", sc); err != nil {
 		return nil, err
 	}
@@ -55,6 +64,7 @@ func (s *Store) KVGetMany(ctx context.Context, sc engine.Scope, keys []string) (
 		}
 	}
 	out := make(map[string]json.RawMessage, len(keys))
+	var total int64
 	for start := 0; start < len(keys); start += kvChunk {
 		chunk := keys[start:min(start+kvChunk, len(keys))]
 		q, args, err := sqlx.In("SELECT key, value FROM kv WHERE plugin_id = ? AND server_id = ? AND key IN (?)", sc.PluginID, sc.ServerID, chunk)
@@ -71,6 +81,10 @@ func (s *Store) KVGetMany(ctx context.Context, sc engine.Scope, keys []string) (
 			if err := rows.Scan(&k, &v); err != nil {
 				rows.Close()
 				return nil, fmt.Errorf("store: kv get many: %w", err)
+			}
+			if total += int64(len(k) + len(v)); maxBytes > 0 && total > maxBytes {
+				rows.Close()
+				return nil, fmt.Errorf("store: kv get many: %w: the values pass %d bytes, the most one result may hold; get fewer keys at once", engine.ErrLimit, maxBytes)
 			}
 			out[k] = json.RawMessage(v)
 		}
@@ -104,8 +118,17 @@ func (s *Store) prefixCond(prefix string) (string, []any) {
 	return " AND key >= ? AND key < ?", []any{prefix, string(upper)}
 }
 
-// KVList returns keys with the prefix, sorted by bytes; limit <= 0: all.
+// KVList returns keys with the prefix, sorted by bytes; limit <= 0: all;
+// no bound on their size (for tools and tests; plugins' calls go through
+// KVListMax).
 func (s *Store) KVList(ctx context.Context, sc engine.Scope, prefix string, limit int) ([]string, error) {
+	return s.KVListMax(ctx, sc, prefix, limit, 0)
+}
+
+// KVListMax returns keys with the prefix, sorted by bytes; limit <= 0: all.
+// Once the keys pass maxBytes (<= 0: no bound) it stops reading and fails
+// with engine.ErrLimit.
+func (s *Store) KVListMax(ctx context.Context, sc engine.Scope, prefix string, limit int, maxBytes int64) ([]string, error) {
 	if err := checkScope("kv list", sc); err != nil {
 		return nil, err
 	}
@@ -119,8 +142,24 @@ func (s *Store) KVList(ctx context.Context, sc engine.Scope, prefix string, limi
 		q += " LIMIT ?"
 		args = append(args, limit)
 	}
+	rows, err := s.rdb.QueryContext(ctx, s.q(q), args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: kv list: %w", s.dbErr(err))
+	}
+	defer rows.Close()
 	keys := []string{}
-	if err := s.rdb.SelectContext(ctx, &keys, s.q(q), args...); err != nil {
+	var total int64
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			return nil, fmt.Errorf("store: kv list: %w", err)
+		}
+		if total += int64(len(k)); maxBytes > 0 && total > maxBytes {
+			return nil, fmt.Errorf("store: kv list: %w: the keys pass %d bytes, the most one result may hold; list with a limit or a longer prefix", engine.ErrLimit, maxBytes)
+		}
+		keys = append(keys, k)
+	}
+	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("store: kv list: %w", s.dbErr(err))
 	}
 	return keys, nil

@@ -1,0 +1,72 @@
+package reliability
+
+import (
+	"github.com/maidhq/maid/engine"
+
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestHostCallResultMemory: a plugin that fills its KV quota with values
+// that JSON-escape sixfold and writes 64 raw kv.get_many and kv.list
+// requests for all of it at once, round after round, never reading the
+// answers, grows maid's heap by a few tens of MiB, not by 64 results of
+// 60 MiB each; the same reads through the SDK fail with an error naming
+// the limit. (Issue 14 attack, position 1 finding 1: one dashboard call
+// grew maid past 4 GiB.)
+func TestHostCallResultMemory(t *testing.T) {
+	oneByOne(t, backends(t), func(t *testing.T, nb namedBackend) {
+		w, id := hostileWorld(t, nb, "hostcallflood", func(l *engine.Limits) { l.DashboardTimeout = 20 * time.Second })
+		if got := w.Call(t, id, "1", "fill", nil); got["count"] != float64(5140) {
+			t.Fatalf("fill: %v", got)
+		}
+		ask := w.Call(t, id, "1", "ask", nil)
+		for _, tc := range []struct{ name, want string }{
+			{name: "get_many", want: "limit exceeded"},
+			{name: "list", want: "limit exceeded"},
+		} {
+			got, _ := ask[tc.name].(string)
+			if !strings.Contains(got, tc.want) || !strings.Contains(got, "bytes, the most one result may hold") {
+				t.Errorf("%s: %q; want a limit error naming the bound", tc.name, got)
+			}
+		}
+		if ask["small"] != float64(2) {
+			t.Errorf("a small get_many failed: %v", ask)
+		}
+
+		runtime.GC()
+		var base runtime.MemStats
+		runtime.ReadMemStats(&base)
+		var peak atomic.Uint64
+		stop, done := make(chan struct{}), make(chan struct{})
+		go func() {
+			defer close(done)
+			var ms runtime.MemStats
+			for {
+				runtime.ReadMemStats(&ms)
+				if ms.HeapInuse > peak.Load() {
+					peak.Store(ms.HeapInuse)
+				}
+				select {
+				case <-stop:
+					return
+				case <-time.After(5 * time.Millisecond):
+				}
+			}
+		}()
+		res, err := w.call(id, "1", "flood", map[string]any{"rounds": 3, "per_round": 64, "sleep": 0.5})
+		close(stop)
+		<-done
+		t.Logf("%s: flood: %v %v", nb.name, res, err)
+		grew := int64(peak.Load()) - int64(base.HeapInuse)
+		t.Logf("%s: maid's heap grew by %d MiB during 192 raw requests for ~10 MiB each", nb.name, grew>>20)
+		if grew > memFactor*64<<20 {
+			t.Errorf("maid's heap grew by %d MiB; want at most %d MiB", grew>>20, memFactor*64)
+		}
+		w.logged(t, id, "limit:")
+		w.goodAnswers(t)
+	})
+}
