@@ -2,7 +2,10 @@ package engine
 
 import (
 	"bufio"
+	"context"
 	"io"
+	"log/slog"
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -14,6 +17,11 @@ type LogLine struct {
 	Level  string    `json:"level"`  // "info", "warning", "error"
 	Source string    `json:"source"` // "stderr" (plugin output), "sdk" (ctx.log), "host"
 	Text   string    `json:"text"`
+	// Repeats counts further host lines of the same shape (same level,
+	// same text but for numbers and quoted values) folded into this one
+	// since Time; Last is the latest. Text then ends with a note of both.
+	Repeats int       `json:"repeats,omitempty"`
+	Last    time.Time `json:"last,omitzero"`
 }
 
 // logRing keeps the last n lines of one plugin, with a per-second rate limit
@@ -25,12 +33,24 @@ type LogLine struct {
 // shared the plugin's ring they would evict the plugin's earlier output, and
 // the host's own earlier records, in a fraction of a second. Past its budget
 // a stream is counted and summarized once a second ("N ... suppressed").
+//
+// Host lines of one shape (level and text, numbers and quoted values
+// aside) are folded into the first one still in the ring, with a count and
+// the last time: otherwise a plugin could evict the record of one refusal
+// (an ATTACH) with a paced flood of another (refused sends, 50 a second
+// stay under the rate limit). Host warnings and errors also go to the
+// operator's log (slog), rate limited per plugin, which no ring evicts.
 type logRing struct {
 	mu     sync.Mutex
 	seq    uint64 // insertion order across both rings, for tail
 	plugin logStream
 	host   logStream
 	maxLen int
+	shapes map[string]int // host line shape → its slot in host.lines
+
+	log      *slog.Logger // nil: no operator log
+	pluginID string
+	oplog    logStream // rate window of lines sent to log (no lines kept)
 }
 
 // logStream is one bounded ring with its own rate limit.
@@ -45,7 +65,8 @@ type logStream struct {
 }
 
 type seqLine struct {
-	seq uint64
+	seq   uint64
+	shape string // host lines: the key of shapes, "" for others
 	LogLine
 }
 
@@ -54,7 +75,49 @@ func newLogRing(n, rate, maxLen int) *logRing {
 		plugin: logStream{lines: make([]seqLine, n), rate: rate},
 		host:   logStream{lines: make([]seqLine, n), rate: rate},
 		maxLen: maxLen,
+		shapes: make(map[string]int),
+		oplog:  logStream{rate: opLogRate},
 	}
+}
+
+// opLogRate is how many host warnings per plugin per second reach the
+// operator's log; the rest are counted in a summary line.
+const opLogRate = 10
+
+// toLog sends the ring's host warnings and errors to log as well, naming
+// pluginID.
+func (r *logRing) toLog(log *slog.Logger, pluginID string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.log, r.pluginID = log, pluginID
+}
+
+// lineShape is the folding key of a host line: its level and text with
+// digit runs and quoted values blanked, so "took 12 ms" and "took 9 ms",
+// or two refused keys, are one shape.
+func lineShape(level, text string) string {
+	var b strings.Builder
+	b.Grow(len(level) + 1 + len(text))
+	b.WriteString(level)
+	b.WriteByte(0)
+	for i := 0; i < len(text); i++ {
+		c := text[i]
+		switch {
+		case c >= '0' && c <= '9':
+			for i+1 < len(text) && text[i+1] >= '0' && text[i+1] <= '9' {
+				i++
+			}
+			b.WriteByte('#')
+		case c == '"':
+			if j := strings.IndexByte(text[i+1:], '"'); j >= 0 {
+				i += j + 1
+			}
+			b.WriteString(`""`)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
 }
 
 func (r *logRing) add(now time.Time, level, source, text string) {
@@ -64,15 +127,6 @@ func (r *logRing) add(now time.Time, level, source, text string) {
 	// record that lines were dropped.
 	r.roll(now, &r.plugin, "log lines suppressed (rate limit)")
 	r.roll(now, &r.host, "host log lines suppressed (rate limit; most are repeats of the lines above)")
-	st := &r.plugin
-	if source == "host" {
-		st = &r.host
-	}
-	if st.inWindow >= st.rate {
-		st.suppressed++
-		return
-	}
-	st.inWindow++
 	if len(text) > r.maxLen {
 		cut := r.maxLen
 		for cut > 0 && !utf8.RuneStart(text[cut]) {
@@ -80,7 +134,54 @@ func (r *logRing) add(now time.Time, level, source, text string) {
 		}
 		text = text[:cut] + "…"
 	}
-	r.push(st, LogLine{Time: now, Level: level, Source: source, Text: text})
+	st := &r.plugin
+	var shape string
+	if source == "host" {
+		st = &r.host
+		shape = lineShape(level, text)
+		if i, ok := r.shapes[shape]; ok {
+			// A repeat costs no slot and no budget: it cannot evict anything.
+			l := &st.lines[i]
+			l.Repeats++
+			l.Last = now
+			return
+		}
+	}
+	if st.inWindow >= st.rate {
+		st.suppressed++
+		return
+	}
+	st.inWindow++
+	r.push(st, LogLine{Time: now, Level: level, Source: source, Text: text}, shape)
+	if source == "host" && level != "info" {
+		r.operatorLog(now, level, text)
+	}
+}
+
+// operatorLog writes a host warning or error to the operator's log, at most
+// opLogRate a second per plugin, then one summary of the rest.
+func (r *logRing) operatorLog(now time.Time, level, text string) {
+	if r.log == nil {
+		return
+	}
+	st := &r.oplog
+	if now.Sub(st.window) >= time.Second {
+		if st.suppressed > 0 {
+			r.log.Warn("plugin host warnings suppressed (rate limit); the plugin's log page keeps them, folded", "plugin", r.pluginID, "suppressed", st.suppressed)
+			st.suppressed = 0
+		}
+		st.window, st.inWindow = now, 0
+	}
+	if st.inWindow >= st.rate {
+		st.suppressed++
+		return
+	}
+	st.inWindow++
+	lvl := slog.LevelWarn
+	if level == "error" {
+		lvl = slog.LevelError
+	}
+	r.log.Log(context.Background(), lvl, "plugin host warning", "plugin", r.pluginID, "text", text)
 }
 
 // roll starts a new one-second window of st, first writing the summary of
@@ -91,15 +192,25 @@ func (r *logRing) roll(now time.Time, st *logStream, what string) {
 		return
 	}
 	if st.suppressed > 0 {
-		r.push(&r.host, LogLine{Time: now, Level: "warning", Source: "host", Text: itoa(st.suppressed) + " " + what})
+		text := itoa(st.suppressed) + " " + what
+		r.push(&r.host, LogLine{Time: now, Level: "warning", Source: "host", Text: text}, "")
+		if st != &r.host {
+			r.operatorLog(now, "warning", text)
+		}
 		st.suppressed = 0
 	}
 	st.window, st.inWindow = now, 0
 }
 
-func (r *logRing) push(st *logStream, l LogLine) {
+func (r *logRing) push(st *logStream, l LogLine, shape string) {
 	r.seq++
-	st.lines[st.next] = seqLine{seq: r.seq, LogLine: l}
+	if old := st.lines[st.next].shape; old != "" && r.shapes[old] == st.next {
+		delete(r.shapes, old) // evicted: a later line of its shape starts anew
+	}
+	if shape != "" {
+		r.shapes[shape] = st.next
+	}
+	st.lines[st.next] = seqLine{seq: r.seq, shape: shape, LogLine: l}
 	st.next = (st.next + 1) % len(st.lines)
 	if st.next == 0 {
 		st.full = true
@@ -131,7 +242,11 @@ func (r *logRing) tail(n int) []LogLine {
 		if len(b) == 0 || len(a) > 0 && a[0].seq < b[0].seq {
 			all, a = append(all, a[0].LogLine), a[1:]
 		} else {
-			all, b = append(all, b[0].LogLine), b[1:]
+			l := b[0].LogLine
+			if l.Repeats > 0 {
+				l.Text += " (and " + itoa(l.Repeats) + " more like it, the last at " + l.Last.UTC().Format(time.TimeOnly) + " UTC)"
+			}
+			all, b = append(all, l), b[1:]
 		}
 	}
 	if n > 0 && len(all) > n {

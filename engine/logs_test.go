@@ -1,10 +1,94 @@
 package engine
 
 import (
+	"bytes"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
 )
+
+// shapeName is a distinct letters-only word for each i: host lines that
+// differ only in numbers are one shape and fold.
+func shapeName(i int) string {
+	b := []byte{'a' + byte(i%26)}
+	for i /= 26; i > 0; i /= 26 {
+		b = append(b, 'a'+byte(i%26))
+	}
+	return string(b)
+}
+
+// TestLogRingFoldsRepeats: a paced flood of one refusal (under the rate
+// limit, 50 a second for 40 s) cannot evict the record of another: repeats
+// of a shape fold into its first line with a count, and every distinct
+// host warning reaches the operator's log, rate limited. (Issue 14 attack,
+// position 1 finding 5: refused sends evicted an ATTACH denial from the
+// 500-line ring, the only record of it.)
+func TestLogRingFoldsRepeats(t *testing.T) {
+	const attach = "denied: sql: ATTACH statements are not allowed: sql statement not allowed"
+	for _, tc := range []struct {
+		name      string
+		flood     func(i int) string
+		wantHost  int // host lines in the ring
+		wantCount string
+	}{
+		{name: "same text", flood: func(int) string { return "denied: discord.send_message needs capability \"discord:send_messages\"" }, wantHost: 2, wantCount: "and 1999 more like it"},
+		{name: "numbers and quoted values vary", flood: func(i int) string {
+			return "limit: discord.send_message: content of channel " + itoa(1000+i) + " in \"" + shapeName(i) + "\" is over 2000 characters"
+		}, wantHost: 2, wantCount: "and 1999 more like it"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var oplog bytes.Buffer
+			r := newLogRing(500, 50, 2000)
+			r.toLog(slog.New(slog.NewTextHandler(&oplog, nil)), "p1")
+			now := time.Unix(1000, 0)
+			r.add(now, "warning", "host", attach)
+			for i := range 2000 {
+				now = now.Add(20 * time.Millisecond)
+				r.add(now, "warning", "host", tc.flood(i))
+			}
+			got := r.tail(0)
+			if len(got) != tc.wantHost {
+				t.Fatalf("%d host lines, want %d:\n%v", len(got), tc.wantHost, got)
+			}
+			if got[0].Text != attach {
+				t.Errorf("the ATTACH denial was evicted: first line %q", got[0].Text)
+			}
+			if !strings.Contains(got[1].Text, tc.wantCount) || got[1].Repeats != 1999 || !got[1].Last.Equal(now) {
+				t.Errorf("flood line %q (repeats %d, last %v), want %q", got[1].Text, got[1].Repeats, got[1].Last, tc.wantCount)
+			}
+			if !strings.Contains(oplog.String(), "ATTACH statements are not allowed") || !strings.Contains(oplog.String(), "plugin=p1") {
+				t.Errorf("the operator's log lacks the ATTACH denial:\n%s", oplog.String())
+			}
+		})
+	}
+}
+
+// TestLogRingOperatorLogRate: host warnings reach the operator's log at
+// most opLogRate a second per plugin, then one summary of the rest; info
+// lines and the plugin's own lines never do.
+func TestLogRingOperatorLogRate(t *testing.T) {
+	var oplog bytes.Buffer
+	r := newLogRing(500, 1000, 2000)
+	r.toLog(slog.New(slog.NewTextHandler(&oplog, nil)), "p1")
+	now := time.Unix(1000, 0)
+	r.add(now, "info", "sdk", "plugin line")
+	r.add(now, "info", "host", "instance started")
+	for i := range 500 {
+		r.add(now.Add(time.Duration(i)*time.Microsecond), "warning", "host", "denied: "+shapeName(i))
+	}
+	r.add(now.Add(2*time.Second), "error", "host", "protocol error")
+	out := oplog.String()
+	if n := strings.Count(out, `msg="plugin host warning"`); n != opLogRate+1 {
+		t.Errorf("%d warnings in the operator's log, want %d:\n%s", n, opLogRate+1, out)
+	}
+	if !strings.Contains(out, "suppressed=490") || !strings.Contains(out, "protocol error") {
+		t.Errorf("no summary of 490 or no later error:\n%s", out)
+	}
+	if strings.Contains(out, "plugin line") || strings.Contains(out, "instance started") {
+		t.Errorf("info lines reached the operator's log:\n%s", out)
+	}
+}
 
 // TestLogRingHostLinesBounded: lines the host writes about a plugin (one
 // per refused host call, which the plugin can trigger at will) cannot evict
@@ -27,7 +111,8 @@ func TestLogRingHostLinesBounded(t *testing.T) {
 				r.add(now, "info", "sdk", "evidence "+s)
 			}
 			for i := 0; i < tc.floods; i++ {
-				r.add(now.Add(time.Duration(i)*time.Microsecond), "warning", "host", "denied: kv.get needs capability")
+				// Distinct shapes: repeats of one shape are folded (TestLogRingFoldsRepeats).
+				r.add(now.Add(time.Duration(i)*time.Microsecond), "warning", "host", "denied: kv.get needs capability "+shapeName(i))
 			}
 			// The next second writes the summary of what was suppressed.
 			r.add(now.Add(2*time.Second), "info", "sdk", "after")
@@ -84,7 +169,7 @@ func TestLogRingTailShares(t *testing.T) {
 				r.add(now.Add(time.Duration(i)), "info", "sdk", "plugin")
 			}
 			for i := range tc.host {
-				r.add(now.Add(time.Duration(tc.plugin+i)), "warning", "host", "denied")
+				r.add(now.Add(time.Duration(tc.plugin+i)), "warning", "host", "denied "+shapeName(i))
 			}
 			got := r.tail(tc.n)
 			p := 0

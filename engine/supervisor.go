@@ -90,7 +90,7 @@ func newSupervisor(d *deps, pkg *plugin.Package) *supervisor {
 		EventTimeoutMS:     int(d.limits.MaxEventTimeout / time.Millisecond),
 		DashboardTimeoutMS: int(d.limits.DashboardTimeout / time.Millisecond), // spec: 10 s at most
 	}
-	return &supervisor{
+	s := &supervisor{
 		d:      d,
 		id:     pkg.Manifest.ID,
 		pkg:    pkg,
@@ -99,6 +99,9 @@ func newSupervisor(d *deps, pkg *plugin.Package) *supervisor {
 		queue:  make(chan queued, d.limits.QueueSize),
 		done:   make(chan struct{}),
 	}
+	// Host warnings also reach the operator's log, which no plugin can evict.
+	s.logs.toLog(d.log, s.id)
+	return s
 }
 
 func (s *supervisor) eventTimeout() time.Duration {

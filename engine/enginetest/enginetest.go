@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"reflect"
 	"runtime"
@@ -32,6 +33,7 @@ type Env struct {
 // Options tune the engine for tests.
 type Options struct {
 	Limits engine.Limits
+	Logger *slog.Logger // nil: slog.Default()
 }
 
 // Start runs an engine on backend with a fresh SQLite store; everything
@@ -45,7 +47,7 @@ func Start(t testing.TB, backend sandbox.Backend, opt Options) *Env {
 		t.Fatalf("open store: %v", err)
 	}
 	rec := &Recorder{}
-	eng, err := engine.New(engine.Config{Store: st, Backend: backend, DataDir: dir, Discord: rec, Limits: opt.Limits})
+	eng, err := engine.New(engine.Config{Store: st, Backend: backend, DataDir: dir, Discord: rec, Limits: opt.Limits, Logger: opt.Logger})
 	if err != nil {
 		t.Fatal(err)
 	}
