@@ -220,7 +220,7 @@ func (c *Conn) serve(ctx context.Context, wg *sync.WaitGroup, m inMessage, sl *s
 	case c.sem <- struct{}{}:
 	default:
 		if !notify {
-			_ = c.writeSlot(outError{"2.0", m.ID, wireError(ErrLimit, fmt.Sprintf("limit exceeded: more than %d requests in flight", c.opt.MaxInFlight))}, sl)
+			_ = c.writeSlot(ctx, outError{"2.0", m.ID, wireError(ErrLimit, fmt.Sprintf("limit exceeded: more than %d requests in flight", c.opt.MaxInFlight))}, sl)
 		}
 		sl.release()
 		return
@@ -244,18 +244,18 @@ func (c *Conn) serve(ctx context.Context, wg *sync.WaitGroup, m inMessage, sl *s
 			return
 		}
 		if err != nil {
-			_ = c.writeSlot(outError{"2.0", m.ID, toWire(err)}, sl)
+			_ = c.writeSlot(ctx, outError{"2.0", m.ID, toWire(err)}, sl)
 			return
 		}
-		werr := c.writeSlot(outResult{"2.0", m.ID, res}, sl)
+		werr := c.writeSlot(ctx, outResult{"2.0", m.ID, res}, sl)
 		res = nil // the result's memory is free while the answer below is written
 		switch {
 		case werr == nil, errors.Is(werr, ErrClosed):
 		case errors.Is(werr, ErrLimit):
-			_ = c.writeSlot(outError{"2.0", m.ID, wireError(ErrLimit, fmt.Sprintf("limit exceeded: the result of %s is over the %d-byte line limit", m.Method, c.opt.MaxLineBytes))}, sl)
+			_ = c.writeSlot(ctx, outError{"2.0", m.ID, wireError(ErrLimit, fmt.Sprintf("limit exceeded: the result of %s is over the %d-byte line limit", m.Method, c.opt.MaxLineBytes))}, sl)
 		default:
 			// The result could not be encoded: tell the peer rather than leave it waiting.
-			_ = c.writeSlot(outError{"2.0", m.ID, wireError(ErrInternal, "encode result: "+werr.Error())}, sl)
+			_ = c.writeSlot(ctx, outError{"2.0", m.ID, wireError(ErrInternal, "encode result: "+werr.Error())}, sl)
 		}
 	}()
 }
@@ -296,7 +296,10 @@ func (c *Conn) Call(ctx context.Context, method string, params, result any) erro
 	c.pend[id] = ch
 	c.mu.Unlock()
 
-	if err := c.write(outRequest{JSONRPC: "2.0", ID: &id, Method: method, Params: params}); err != nil {
+	sl := &slot{c: c}
+	err := c.writeSlot(ctx, outRequest{JSONRPC: "2.0", ID: &id, Method: method, Params: params}, sl)
+	sl.release()
+	if err != nil {
 		c.forget(id)
 		return fmt.Errorf("call %s: %w", method, err)
 	}
@@ -328,14 +331,15 @@ func (c *Conn) forget(id uint64) {
 func (c *Conn) write(v any) error {
 	sl := &slot{c: c}
 	defer sl.release()
-	return c.writeSlot(v, sl)
+	return c.writeSlot(context.Background(), v, sl)
 }
 
 // writeSlot encodes v into a buffer that fails as soon as it passes the
 // line limit, so no message larger than the limit is ever built; past
-// 64 KiB the message takes sl's slot of the budget (if sl holds none yet).
-func (c *Conn) writeSlot(v any, sl *slot) error {
-	e := getEncoder(c.opt.MaxLineBytes, func() error { return sl.take(context.Background()) })
+// 64 KiB the message takes sl's slot of the budget (if sl holds none yet),
+// waiting for one until ctx ends.
+func (c *Conn) writeSlot(ctx context.Context, v any, sl *slot) error {
+	e := getEncoder(c.opt.MaxLineBytes, func() error { return sl.take(ctx) })
 	defer putEncoder(e)
 	if err := e.encode(v); err != nil {
 		if errors.Is(err, errTooLong) {
