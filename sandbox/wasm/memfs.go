@@ -378,14 +378,9 @@ func (m *memFS) Mkdir(p string, perm fs.FileMode) experimentalsys.Errno {
 func (m *memFS) Chmod(p string, perm fs.FileMode) experimentalsys.Errno {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	_, _, n, _, errno := m.walkLocked(p)
-	switch {
-	case errno != 0:
+	_, _, n, errno := m.changeLocked(p)
+	if errno != 0 {
 		return errno
-	case n == nil:
-		return experimentalsys.ENOENT
-	case m.readOnly:
-		return experimentalsys.EROFS
 	}
 	n.mode = n.mode&fs.ModeType | perm&fs.ModePerm
 	n.ctim = time.Now().UnixNano()
@@ -450,18 +445,37 @@ func (m *memFS) isUnder(dir, d *memNode) bool {
 	return false
 }
 
+// changeLocked resolves p for a change to an existing node: ENOENT if there
+// is none, EROFS on a read-only mount.
+func (m *memFS) changeLocked(p string) (parent *memNode, name string, n *memNode, errno experimentalsys.Errno) {
+	parent, name, n, _, errno = m.walkLocked(p)
+	switch {
+	case errno != 0:
+	case n == nil:
+		errno = experimentalsys.ENOENT
+	case m.readOnly:
+		errno = experimentalsys.EROFS
+	}
+	return parent, name, n, errno
+}
+
+// unlinkLocked removes n, named name, from parent; its charge is returned
+// when the last handle closes.
+func (m *memFS) unlinkLocked(parent *memNode, name string, n *memNode) {
+	parent.remove(name)
+	parent.mtim = time.Now().UnixNano()
+	n.linked = false
+	m.releaseLocked(n)
+}
+
 // Rmdir implements experimentalsys.FS.
 func (m *memFS) Rmdir(p string) experimentalsys.Errno {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	parent, name, n, _, errno := m.walkLocked(p)
+	parent, name, n, errno := m.changeLocked(p)
 	switch {
 	case errno != 0:
 		return errno
-	case n == nil:
-		return experimentalsys.ENOENT
-	case m.readOnly:
-		return experimentalsys.EROFS
 	case parent == nil:
 		return experimentalsys.EINVAL // the mount itself
 	case !n.isDir():
@@ -469,10 +483,7 @@ func (m *memFS) Rmdir(p string) experimentalsys.Errno {
 	case len(n.ents) > 0:
 		return experimentalsys.ENOTEMPTY
 	}
-	parent.remove(name)
-	parent.mtim = time.Now().UnixNano()
-	n.linked = false
-	m.releaseLocked(n)
+	m.unlinkLocked(parent, name, n)
 	return 0
 }
 
@@ -481,21 +492,14 @@ func (m *memFS) Rmdir(p string) experimentalsys.Errno {
 func (m *memFS) Unlink(p string) experimentalsys.Errno {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	parent, name, n, _, errno := m.walkLocked(p)
+	parent, name, n, errno := m.changeLocked(p)
 	switch {
 	case errno != 0:
 		return errno
-	case n == nil:
-		return experimentalsys.ENOENT
-	case m.readOnly:
-		return experimentalsys.EROFS
 	case n.isDir():
 		return experimentalsys.EISDIR
 	}
-	parent.remove(name)
-	parent.mtim = time.Now().UnixNano()
-	n.linked = false
-	m.releaseLocked(n)
+	m.unlinkLocked(parent, name, n)
 	return 0
 }
 
@@ -517,14 +521,9 @@ func (m *memFS) Readlink(p string) (string, experimentalsys.Errno) {
 func (m *memFS) Utimens(p string, atim, mtim int64) experimentalsys.Errno {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	_, _, n, _, errno := m.walkLocked(p)
-	switch {
-	case errno != 0:
+	_, _, n, errno := m.changeLocked(p)
+	if errno != 0 {
 		return errno
-	case n == nil:
-		return experimentalsys.ENOENT
-	case m.readOnly:
-		return experimentalsys.EROFS
 	}
 	n.utimens(atim, mtim)
 	return 0
@@ -680,7 +679,7 @@ func (f *memFile) Stat() (wsys.Stat_t, experimentalsys.Errno) {
 func (f *memFile) Read(b []byte) (int, experimentalsys.Errno) {
 	f.m.mu.Lock()
 	defer f.m.mu.Unlock()
-	if errno := f.readable0(); errno != 0 {
+	if errno := f.usableFor(f.readable); errno != 0 {
 		return 0, errno
 	}
 	n := f.n.readLocked(b, f.off)
@@ -691,7 +690,7 @@ func (f *memFile) Read(b []byte) (int, experimentalsys.Errno) {
 func (f *memFile) Pread(b []byte, off int64) (int, experimentalsys.Errno) {
 	f.m.mu.Lock()
 	defer f.m.mu.Unlock()
-	if errno := f.readable0(); errno != 0 {
+	if errno := f.usableFor(f.readable); errno != 0 {
 		return 0, errno
 	}
 	if off < 0 {
@@ -700,19 +699,11 @@ func (f *memFile) Pread(b []byte, off int64) (int, experimentalsys.Errno) {
 	return f.n.readLocked(b, off), 0
 }
 
-func (f *memFile) readable0() experimentalsys.Errno {
+// usableFor reports EBADF for a handle closed or not opened for the access
+// (f.readable or f.writable), EISDIR for a directory; callers hold m.mu.
+func (f *memFile) usableFor(opened bool) experimentalsys.Errno {
 	switch {
-	case f.closed || !f.readable:
-		return experimentalsys.EBADF
-	case f.n.isDir():
-		return experimentalsys.EISDIR
-	}
-	return 0
-}
-
-func (f *memFile) writable0() experimentalsys.Errno {
-	switch {
-	case f.closed || !f.writable:
+	case f.closed || !opened:
 		return experimentalsys.EBADF
 	case f.n.isDir():
 		return experimentalsys.EISDIR
@@ -786,7 +777,7 @@ func (f *memFile) Readdir(count int) ([]experimentalsys.Dirent, experimentalsys.
 func (f *memFile) Write(b []byte) (int, experimentalsys.Errno) {
 	f.m.mu.Lock()
 	defer f.m.mu.Unlock()
-	if errno := f.writable0(); errno != 0 {
+	if errno := f.usableFor(f.writable); errno != 0 {
 		return 0, errno
 	}
 	if f.append {
@@ -800,7 +791,7 @@ func (f *memFile) Write(b []byte) (int, experimentalsys.Errno) {
 func (f *memFile) Pwrite(b []byte, off int64) (int, experimentalsys.Errno) {
 	f.m.mu.Lock()
 	defer f.m.mu.Unlock()
-	if errno := f.writable0(); errno != 0 {
+	if errno := f.usableFor(f.writable); errno != 0 {
 		return 0, errno
 	}
 	return f.m.writeLocked(f.n, b, off)
@@ -809,7 +800,7 @@ func (f *memFile) Pwrite(b []byte, off int64) (int, experimentalsys.Errno) {
 func (f *memFile) Truncate(size int64) experimentalsys.Errno {
 	f.m.mu.Lock()
 	defer f.m.mu.Unlock()
-	if errno := f.writable0(); errno != 0 {
+	if errno := f.usableFor(f.writable); errno != 0 {
 		return errno
 	}
 	if size < 0 {

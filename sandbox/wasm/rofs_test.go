@@ -8,6 +8,8 @@ import (
 
 	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
 	"github.com/tetratelabs/wazero/experimental/sysfs"
+
+	"github.com/maidhq/maid/internal/testenv"
 )
 
 // TestRoFS: a read-only mount opens only for reading, changes nothing on
@@ -51,7 +53,7 @@ func TestRoFS(t *testing.T) {
 		r    *roFS
 	}{{name: "openat2", r: r}, {name: "os.Root", r: &viaRoot}}
 	if r.beneath == nil {
-		if runtime.GOOS == "linux" && os.Getenv("CI") == "true" {
+		if runtime.GOOS == "linux" && testenv.CI() {
 			t.Fatal("openat2 unavailable on Linux")
 		}
 		modes = modes[1:]
