@@ -27,6 +27,7 @@ const (
 	defaultReadHeaderTimeout = 10 * time.Second
 	defaultBodyTimeout       = 30 * time.Second
 	defaultUploadTimeout     = 5 * time.Minute
+	defaultWriteTimeout      = 2 * time.Minute
 	defaultIdleTimeout       = 30 * time.Second
 	maxHeaderBytes           = 64 << 10
 )
@@ -44,23 +45,29 @@ const uploadPath = "/marketplace/upload"
 // closes the connection rather than drain it), any body is cut at the limit
 // whatever its encoding, and reading it must finish within the body
 // timeout, so a slow sender cannot hold a connection, memory or a temp
-// file open. Only the admin upload route has a larger limit and time.
+// file open. The response must be written (and read by the client) within
+// the write timeout, so a client that stops reading cannot hold its
+// connection either. Only the admin upload route has a larger limit and
+// more time.
 func (s *Site) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		req := c.Request()
-		if req.Body == nil || req.Body == http.NoBody {
-			return next(c)
-		}
-		limit, timeout := int64(maxFormBody), s.cfg.BodyTimeout
+		limit, timeout, write := int64(maxFormBody), s.cfg.BodyTimeout, s.cfg.WriteTimeout
 		if c.Path() == uploadPath {
-			limit, timeout = s.cfg.MaxUploadBytes+1<<20, s.cfg.UploadTimeout
-		}
-		if req.ContentLength > limit {
-			return errBodyTooLarge(limit)
+			limit, timeout, write = s.cfg.MaxUploadBytes+1<<20, s.cfg.UploadTimeout, s.cfg.UploadTimeout+s.cfg.WriteTimeout
 		}
 		rc := http.NewResponseController(c.Response())
 		// A server without deadline support (httptest recorders) has no
 		// connection to hold; the byte bound still applies.
+		if err := rc.SetWriteDeadline(time.Now().Add(write)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+			return fmt.Errorf("set write deadline: %w", err)
+		}
+		if req.Body == nil || req.Body == http.NoBody {
+			return next(c)
+		}
+		if req.ContentLength > limit {
+			return errBodyTooLarge(limit)
+		}
 		if err := rc.SetReadDeadline(time.Now().Add(timeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
 			return fmt.Errorf("set body deadline: %w", err)
 		}

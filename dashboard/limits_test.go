@@ -325,3 +325,50 @@ func TestOptionsFormBounds(t *testing.T) {
 		})
 	}
 }
+
+// TestSlowReader (browser attack, finding 3's class: what a visitor holds):
+// a client that asks for responses and stops reading them cannot hold its
+// connection: once a response cannot be written within the write timeout
+// the server closes the connection (before, it waited for the reader
+// forever).
+func TestSlowReader(t *testing.T) {
+	env := newEnvOpts(t, envOptions{serve: true, config: func(c *dashboard.Config) {
+		c.WriteTimeout = time.Second
+		c.IdleTimeout = time.Minute // only the write timeout may end the connection here
+	}})
+	conn, err := net.Dial("tcp", strings.TrimPrefix(env.srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.(*net.TCPConn).SetReadBuffer(4096)
+	const asked = 400 // × 12 KiB of CSS: far more than the socket buffers hold
+	req := "GET /static/dashboard.css HTTP/1.1\r\nHost: x\r\n\r\n"
+	if _, err := conn.Write([]byte(strings.Repeat(req, asked))); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second) // not reading
+	start := time.Now()
+	conn.SetReadDeadline(time.Now().Add(15 * time.Second))
+	br := bufio.NewReader(conn)
+	got := 0
+	for {
+		resp, err := http.ReadResponse(br, nil)
+		if err == nil {
+			_, err = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				t.Fatalf("after %d responses the connection is still open %v later", got, time.Since(start).Round(time.Millisecond))
+			}
+			break // closed by the server
+		}
+		got++
+	}
+	if got >= asked {
+		t.Errorf("all %d responses were written to a client that stopped reading for 3 s", got)
+	}
+	t.Logf("%d of %d responses, then the server closed the connection", got, asked)
+}

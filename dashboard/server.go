@@ -59,9 +59,11 @@ type Config struct {
 	MaxConns int
 	// ReadHeaderTimeout bounds the wait for a request's headers (default
 	// 10 s); BodyTimeout the read of its body (default 30 s; an upload's:
-	// UploadTimeout, default 5 min); IdleTimeout a keep-alive connection's
+	// UploadTimeout, default 5 min); WriteTimeout the time from headers to
+	// the last byte of the response, reader included (default 2 min; an
+	// upload's: UploadTimeout more); IdleTimeout a keep-alive connection's
 	// wait for the next request (default 30 s).
-	ReadHeaderTimeout, BodyTimeout, UploadTimeout, IdleTimeout time.Duration
+	ReadHeaderTimeout, BodyTimeout, UploadTimeout, WriteTimeout, IdleTimeout time.Duration
 	// IframeDashboards says whether iframe-mode plugin dashboards are
 	// served: off, approve (by an admin, per plugin; the default) or on.
 	// See iframe.go for why.
@@ -150,7 +152,7 @@ func New(cfg Config) (*Site, error) {
 		def time.Duration
 	}{
 		{&cfg.ReadHeaderTimeout, defaultReadHeaderTimeout}, {&cfg.BodyTimeout, defaultBodyTimeout},
-		{&cfg.UploadTimeout, defaultUploadTimeout}, {&cfg.IdleTimeout, defaultIdleTimeout},
+		{&cfg.UploadTimeout, defaultUploadTimeout}, {&cfg.WriteTimeout, defaultWriteTimeout}, {&cfg.IdleTimeout, defaultIdleTimeout},
 	} {
 		if *d.v <= 0 {
 			*d.v = d.def
