@@ -3,3 +3,6 @@
 package store
 
 const memFactor = 1
+
+const timeFactor = 1
+const raceEnabled = false

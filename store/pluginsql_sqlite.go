@@ -109,8 +109,15 @@ var sqliteModules = map[string]bool{"fts5": true, "fts4": true, "fts3": true, "r
 // SQLITE_LIMIT_LENGTH until the end (160 MiB in a 2 s statement): the only
 // functions found to build an unbounded value in maid's memory
 // (TestSQLMemoryBounded). group_concat and string_agg are bounded.
+//
+// json_patch, the geopoly functions and the rtree debugging functions cost
+// more than linear time in one call (json_patch of two 100,000-key objects
+// ran for minutes), which SQLite's interrupt cannot stop; plugins have
+// little use for them (sqlfuncs_sqlite.go replaces the common ones that
+// have the same problem instead).
 var sqliteDeniedFuncs = map[string]bool{"load_extension": true, "fts3_tokenizer": true, "readfile": true, "writefile": true, "edit": true,
-	"json_group_array": true, "json_group_object": true, "jsonb_group_array": true, "jsonb_group_object": true}
+	"json_group_array": true, "json_group_object": true, "jsonb_group_array": true, "jsonb_group_object": true,
+	"json_patch": true, "jsonb_patch": true, "rtreecheck": true, "rtreenode": true, "rtreedepth": true}
 
 func (pdb *sqlitePluginDB) authorize(action sqlite.AuthorizerActionCode, arg1, arg2, dbName, _ string) sqlite.AuthorizerReturnCode {
 	if pdb.trusted.Load() {
@@ -126,7 +133,7 @@ func (pdb *sqlitePluginDB) authorize(action sqlite.AuthorizerActionCode, arg1, a
 			return sqlite.AuthorizerDeny
 		}
 	case sqlite.AuthFunction:
-		if sqliteDeniedFuncs[strings.ToLower(arg2)] {
+		if f := strings.ToLower(arg2); sqliteDeniedFuncs[f] || strings.HasPrefix(f, "geopoly") {
 			return sqlite.AuthorizerDeny
 		}
 	}
@@ -160,10 +167,8 @@ func (p *sqlitePluginSQL) get(ctx context.Context, k sqliteKey) (*sqlitePluginDB
 	// DELETE journal: the rollback journal is bounded by the database size,
 	// unlike a WAL, so max_page_count bounds the disk use. A small page
 	// cache: there can be maxOpen of these.
-	base, err := sqlite.NewConnector(p.path(k) + "?_busy_timeout=5000&_synchronous=NORMAL&_defensive=1&_foreign_keys=1&_pragma=cache_size(-1024)")
-	if err != nil {
-		return nil, fmt.Errorf("open plugin database: %w", err)
-	}
+	// pluginDriver: the superlinear built-ins replaced (sqlfuncs_sqlite.go).
+	base := pluginConnector{dsn: p.path(k) + "?_busy_timeout=5000&_synchronous=NORMAL&_defensive=1&_foreign_keys=1&_pragma=cache_size(-1024)"}
 	pdb := &sqlitePluginDB{sem: make(chan struct{}, 1)}
 	db := sql.OpenDB(authorizingConnector{Connector: base, auth: pdb.authorize})
 	db.SetMaxOpenConns(1)
@@ -172,7 +177,7 @@ func (p *sqlitePluginSQL) get(ctx context.Context, k sqliteKey) (*sqlitePluginDB
 	db.SetConnMaxIdleTime(0)
 	pdb.db = db
 	pdb.trusted.Store(true)
-	err = db.QueryRowContext(ctx, "PRAGMA page_size").Scan(&pdb.pageSize)
+	err := db.QueryRowContext(ctx, "PRAGMA page_size").Scan(&pdb.pageSize)
 	pdb.trusted.Store(false)
 	if err != nil {
 		db.Close()
@@ -284,9 +289,16 @@ func (p *sqlitePluginSQL) run(ctx context.Context, sc engine.Scope, query string
 				return sres, eres, sqliteErr(ctx, lctx, err)
 			}
 		}
-		if _, err := sqlite.Limit(conn, sqliteLimitLength, int(max(lim.MaxBytes/int64(max(cols, 1)), 1024))); err != nil {
+		n := int(max(lim.MaxBytes/int64(max(cols, 1)), 1024))
+		if _, err := sqlite.Limit(conn, sqliteLimitLength, n); err != nil {
 			return sres, eres, fmt.Errorf("set value size limit: %w", err)
 		}
+		sqliteFuncMaxLen.Store(int64(n))
+	}
+	// LIKE and GLOB cost up to value length x pattern length in one call,
+	// which the interrupt cannot stop (sqlfuncs_sqlite.go).
+	if _, err := sqlite.Limit(conn, sqliteLimitLikePattern, sqliteLikePatternMax); err != nil {
+		return sres, eres, fmt.Errorf("set like pattern limit: %w", err)
 	}
 	if wantRows {
 		rows, err := conn.QueryContext(lctx, query, bargs...)
@@ -383,6 +395,11 @@ func sqliteErr(ctx, lctx context.Context, err error) error {
 		// use function", other denials as SQLITE_AUTH.
 		if strings.Contains(se.Error(), "not authorized") {
 			return fmt.Errorf("%w: %w", engine.ErrSQLDenied, err)
+		}
+		// SQLITE_LIMIT_LIKE_PATTERN_LENGTH, and the overridden functions'
+		// work bound (sqlfuncs_sqlite.go), are reported as SQLITE_ERROR.
+		if strings.Contains(se.Error(), "pattern too complex") || strings.Contains(se.Error(), errSQLFuncWork.Error()) {
+			return fmt.Errorf("%w: %w", engine.ErrSQLLimit, err)
 		}
 		switch se.Code() & 0xff {
 		case 23, 8: // SQLITE_AUTH, SQLITE_READONLY (a read-only call wrote)
