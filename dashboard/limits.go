@@ -126,9 +126,13 @@ func formToken(c echo.Context) string {
 	return c.FormValue("_csrf")
 }
 
-// connLimiter caps the connections the dashboard holds open. Past the cap
+// connLimiter caps the connections the dashboard holds open. At the cap
 // it first closes idle keep-alive connections (they cost a descriptor and
-// serve no one), then refuses the new connection by closing it at once: a
+// serve no one), then the connection that has waited longest for its first
+// request's headers, if that is over evictAfter (a client that has not
+// sent a request line and headers by then is slow or hostile; a flood of
+// them then cannot keep new clients out until ReadHeaderTimeout), and
+// only then refuses the new connection by closing it at once. A
 // connection never waits unaccepted for a descriptor, and maid's other
 // descriptors (plugins, databases) are never starved by visitors.
 type connLimiter struct {
@@ -137,12 +141,17 @@ type connLimiter struct {
 	open    atomic.Int64
 	refused atomic.Int64
 
-	mu   sync.Mutex
-	idle map[net.Conn]struct{}
+	mu      sync.Mutex
+	idle    map[net.Conn]struct{}
+	pending map[net.Conn]time.Time // accepted, first request not yet read
 }
 
+// evictAfter is how long a new connection may wait for its first request
+// before a full limiter may close it for a newcomer.
+const evictAfter = time.Second
+
 func newConnLimiter(ln net.Listener, max int) *connLimiter {
-	return &connLimiter{Listener: ln, max: int64(max), idle: map[net.Conn]struct{}{}}
+	return &connLimiter{Listener: ln, max: int64(max), idle: map[net.Conn]struct{}{}, pending: map[net.Conn]time.Time{}}
 }
 
 func (l *connLimiter) Accept() (net.Conn, error) {
@@ -153,6 +162,9 @@ func (l *connLimiter) Accept() (net.Conn, error) {
 		}
 		if l.open.Load() >= l.max {
 			l.closeIdle()
+		}
+		if l.open.Load() >= l.max {
+			l.evictPending()
 		}
 		if l.open.Add(1) > l.max {
 			l.open.Add(-1)
@@ -178,15 +190,38 @@ func (l *connLimiter) closeIdle() {
 	}
 }
 
-// connState is the http.Server's ConnState hook: it tracks idle
-// connections for closeIdle.
+// evictPending closes the connection that has waited longest for its first
+// request, if it has waited evictAfter.
+func (l *connLimiter) evictPending() {
+	l.mu.Lock()
+	var oldest net.Conn
+	var since time.Time
+	for c, t := range l.pending {
+		if oldest == nil || t.Before(since) {
+			oldest, since = c, t
+		}
+	}
+	if oldest == nil || time.Since(since) < evictAfter {
+		l.mu.Unlock()
+		return
+	}
+	delete(l.pending, oldest)
+	l.mu.Unlock()
+	oldest.Close()
+}
+
+// connState is the http.Server's ConnState hook: it tracks idle and new
+// connections for closeIdle and evictPending.
 func (l *connLimiter) connState(c net.Conn, st http.ConnState) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if st == http.StateIdle {
+	delete(l.idle, c)
+	delete(l.pending, c)
+	switch st {
+	case http.StateIdle:
 		l.idle[c] = struct{}{}
-	} else {
-		delete(l.idle, c)
+	case http.StateNew:
+		l.pending[c] = time.Now()
 	}
 }
 

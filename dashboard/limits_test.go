@@ -215,13 +215,17 @@ func alive(conns []net.Conn) int {
 // visitor cannot make maid hold more than Config.MaxConns connections
 // (file descriptors), whether the connections sit idle after a request
 // (keep-alive) or never finish their headers; a fresh request is served
-// within seconds during the flood.
+// within seconds during the flood, long before the header timeout would
+// free a slot (idle connections are closed for it, or the one that has
+// waited longest, over a second, for its headers).
 func TestConnectionCap(t *testing.T) {
 	const maxConns, flood = 8, 120
 	env := newEnvOpts(t, envOptions{serve: true, config: func(c *dashboard.Config) {
 		c.MaxConns = maxConns
-		c.ReadHeaderTimeout = 3 * time.Second // longer than the count below takes: the cap, not this, holds the count down
-		c.IdleTimeout = time.Minute           // idle connections are not let go of by their own timeout here
+		// Neither timeout lets a connection go during the test: the cap
+		// and the limiter's evictions do.
+		c.ReadHeaderTimeout = time.Minute
+		c.IdleTimeout = time.Minute
 	}})
 	addr := strings.TrimPrefix(env.srv.URL, "http://")
 	for _, tt := range []struct {
