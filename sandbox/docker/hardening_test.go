@@ -24,18 +24,11 @@ func runScript(t *testing.T, b *Backend, script string, limits sandbox.Limits) (
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	inst := sandboxtest.Start(t, ctx, b, script, func(s *sandbox.Spec) { s.Limits = limits })
-	inst.Stdin().Close()
-	errc := make(chan string, 1)
-	go func() {
-		data, _ := io.ReadAll(inst.Stderr())
-		errc <- string(data)
-	}()
-	out, _ := io.ReadAll(inst.Stdout())
-	ex, err := inst.Wait(ctx)
+	out, stderr, ex, err := sandboxtest.Finish(ctx, inst)
 	if err != nil {
 		t.Fatalf("wait: %v", err)
 	}
-	return string(out), <-errc, ex
+	return out, stderr, ex
 }
 
 // TestHardening proves each hardening setting from inside a container.

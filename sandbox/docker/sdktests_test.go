@@ -2,7 +2,6 @@ package docker
 
 import (
 	"context"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +9,7 @@ import (
 	"time"
 
 	"github.com/maidhq/maid/sandbox"
+	"github.com/maidhq/maid/sandbox/sandboxtest"
 )
 
 // TestSDKSuiteInContainer runs the Python SDK's own test suite
@@ -58,17 +58,9 @@ sys.exit(0 if r.wasSuccessful() else 1)
 		t.Fatalf("start: %v", err)
 	}
 	defer inst.Kill()
-	inst.Stdin().Close()
-	errc := make(chan string, 1)
-	go func() {
-		data, _ := io.ReadAll(inst.Stderr())
-		errc <- string(data)
-	}()
-	out, _ := io.ReadAll(inst.Stdout())
-	ex, err := inst.Wait(ctx)
-	stderr := <-errc
-	if err != nil || ex.Code != 0 || !strings.Contains(string(out), "failures=0 errors=0") {
+	out, stderr, ex, err := sandboxtest.Finish(ctx, inst)
+	if err != nil || ex.Code != 0 || !strings.Contains(out, "failures=0 errors=0") {
 		t.Fatalf("sdk suite in container: %s (exit %v, %v)\n%s", out, ex, err, stderr)
 	}
-	t.Logf("sdk suite in container: %s", strings.TrimSpace(string(out)))
+	t.Logf("sdk suite in container: %s", strings.TrimSpace(out))
 }

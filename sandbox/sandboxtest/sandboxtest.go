@@ -109,6 +109,19 @@ func Start(t testing.TB, ctx context.Context, b sandbox.Backend, script string, 
 	return inst
 }
 
+// Finish closes inst's stdin, reads its stdout and stderr to the end and
+// waits for its exit: for a script that runs to completion. If ctx ends
+// first it kills inst, so the output returned is what came until then, with
+// Wait's error.
+func Finish(ctx context.Context, inst sandbox.Instance) (stdout, stderr string, ex sandbox.Exit, err error) {
+	_ = inst.Stdin().Close()
+	out, errOut := collect(inst.Stdout()), collect(inst.Stderr())
+	if ex, err = inst.Wait(ctx); err != nil {
+		_ = inst.Kill()
+	}
+	return out(), errOut(), ex, err
+}
+
 // collect drains r in the background; the returned func waits for EOF.
 func collect(r io.Reader) func() string {
 	var buf strings.Builder

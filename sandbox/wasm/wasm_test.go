@@ -10,11 +10,11 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/maidhq/maid/engine/enginetest"
+	"github.com/maidhq/maid/internal/testenv"
 	"github.com/maidhq/maid/sandbox"
 	"github.com/maidhq/maid/sandbox/sandboxtest"
 )
@@ -29,11 +29,7 @@ func pythonDir(t testing.TB) string {
 		dir = filepath.Join(filepath.Dir(file), "..", "..", DefaultPythonDir)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "python.wasm")); err != nil {
-		msg := fmt.Sprintf("python.wasm not found in %s (build it with `make python-wasm`, or set MAID_PYTHON_WASM_DIR)", dir)
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
+		testenv.Unavailable(t, "python.wasm in "+dir, "build it with `make python-wasm`, or set MAID_PYTHON_WASM_DIR", err)
 	}
 	return dir
 }
@@ -123,18 +119,11 @@ func run(t *testing.T, b *Backend, script string, mod func(*sandbox.Spec)) (stri
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	inst := sandboxtest.Start(t, ctx, b, script, mod)
-	_ = inst.Stdin().Close()
-	var stdout, stderr []byte
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); stdout, _ = io.ReadAll(inst.Stdout()) }()
-	go func() { defer wg.Done(); stderr, _ = io.ReadAll(inst.Stderr()) }()
-	ex, err := inst.Wait(ctx)
+	stdout, stderr, ex, err := sandboxtest.Finish(ctx, inst)
 	if err != nil {
 		t.Fatalf("wait: %v", err)
 	}
-	wg.Wait()
-	return string(stdout), string(stderr), ex
+	return stdout, stderr, ex
 }
 
 func TestGuest(t *testing.T) {
