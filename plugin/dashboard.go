@@ -129,12 +129,7 @@ func parseDashboard(data []byte) (*DashboardManifest, *problems) {
 		return d, ps
 	}
 	if elems, ok := o.array("pages", true); ok {
-		switch {
-		case len(elems) == 0:
-			ps.add("pages", "must have at least one page")
-		case len(elems) > MaxDashboardPages:
-			ps.add("pages", "must have at most %d pages, got %d", MaxDashboardPages, len(elems))
-		}
+		checkCount(ps, "pages", len(elems), MaxDashboardPages, "page")
 		ids, titles := firstUse{}, firstUse{}
 		for i, raw := range elems {
 			if p, ok := parsePage(w, indexPath("pages", i), raw, i, ids, titles); ok {
@@ -144,6 +139,17 @@ func parseDashboard(data []byte) (*DashboardManifest, *problems) {
 	}
 	o.done("pages")
 	return d, ps
+}
+
+// checkCount reports a list at path of n elements that has none or more
+// than max; noun names one element ("page"), its plural adds an s.
+func checkCount(ps *problems, path string, n, max int, noun string) {
+	switch {
+	case n == 0:
+		ps.add(path, "must have at least one %s", noun)
+	case n > max:
+		ps.add(path, "must have at most %d %ss, got %d", max, noun, n)
+	}
 }
 
 func parsePage(w *walker, p string, raw json.RawMessage, i int, ids, titles firstUse) (Page, bool) {
@@ -156,22 +162,15 @@ func parsePage(w *walker, p string, raw json.RawMessage, i int, ids, titles firs
 	if id, ok := o.uniqueKey("id", checkID, ids, "page id %q is already used by %s", i, "pages"); ok {
 		page.ID = id
 	}
-	if t, ok := o.str("title", true); ok {
+	if t, ok := o.text("title"); ok {
 		page.Title = t
-		if strings.TrimSpace(t) == "" {
-			ps.add(joinPath(p, "title"), "must not be empty")
-		} else {
+		if strings.TrimSpace(t) != "" {
 			titles.claim(ps, joinPath(p, "title"), "page title %q is already used by %s", t, i, "pages")
 		}
 	}
 	if elems, ok := o.array("widgets", true); ok {
 		wp := joinPath(p, "widgets")
-		switch {
-		case len(elems) == 0:
-			ps.add(wp, "must have at least one widget")
-		case len(elems) > MaxWidgetsPerPage:
-			ps.add(wp, "must have at most %d widgets, got %d", MaxWidgetsPerPage, len(elems))
-		}
+		checkCount(ps, wp, len(elems), MaxWidgetsPerPage, "widget")
 		seen := firstUse{}
 		for j, raw := range elems {
 			if wd, ok := parseWidget(w, indexPath(wp, j), raw, j, seen); ok {
@@ -233,10 +232,8 @@ func parseWidget(w *walker, p string, raw json.RawMessage, i int, seen firstUse)
 		switch {
 		case typ != WidgetForm && typ != "":
 			ps.add(fp, "is only allowed on form widgets")
-		case len(elems) == 0:
-			ps.add(fp, "must have at least one field")
-		case len(elems) > MaxFormFields:
-			ps.add(fp, "must have at most %d fields, got %d", MaxFormFields, len(elems))
+		default:
+			checkCount(ps, fp, len(elems), MaxFormFields, "field")
 		}
 		names := firstUse{}
 		for j, raw := range elems {
@@ -259,11 +256,8 @@ func parseField(w *walker, p string, raw json.RawMessage, i int, names firstUse)
 	if n, ok := o.uniqueKey("name", checkID, names, "field name %q is already used by %s", i, "fields"); ok {
 		f.Name = n
 	}
-	if l, ok := o.str("label", true); ok {
+	if l, ok := o.text("label"); ok {
 		f.Label = l
-		if strings.TrimSpace(l) == "" {
-			ps.add(joinPath(p, "label"), "must not be empty")
-		}
 	}
 	typ := ""
 	if t, ok := o.str("type", true); ok {
@@ -279,10 +273,8 @@ func parseField(w *walker, p string, raw json.RawMessage, i int, names firstUse)
 		switch {
 		case typ != "select" && typ != "":
 			ps.add(op, "is only allowed on select fields")
-		case len(elems) == 0:
-			ps.add(op, "must have at least one option")
-		case len(elems) > MaxSelectFieldOptions:
-			ps.add(op, "must have at most %d options, got %d", MaxSelectFieldOptions, len(elems))
+		default:
+			checkCount(ps, op, len(elems), MaxSelectFieldOptions, "option")
 		}
 		values := firstUse{}
 		for j, raw := range elems {
@@ -296,11 +288,8 @@ func parseField(w *walker, p string, raw json.RawMessage, i int, names firstUse)
 				fo.Value = v
 				values.claim(ps, joinPath(q, "value"), "value %q is already used by %s", v, j, op)
 			}
-			if l, ok := oo.str("label", true); ok {
+			if l, ok := oo.text("label"); ok {
 				fo.Label = l
-				if strings.TrimSpace(l) == "" {
-					ps.add(joinPath(q, "label"), "must not be empty")
-				}
 			}
 			oo.done("value", "label")
 			f.Options = append(f.Options, fo)

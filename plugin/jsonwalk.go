@@ -161,16 +161,33 @@ func (o *object) has(key string) bool {
 	return ok
 }
 
+// field returns key's value and path, reporting it if required and missing.
+func (o *object) field(key string, required bool) (json.RawMessage, string, bool) {
+	raw, ok := o.get(key)
+	path := joinPath(o.path, key)
+	if !ok && required {
+		o.w.ps.add(path, "is required")
+	}
+	return raw, path, ok
+}
+
 // str reads a string field. Missing required fields are reported.
 func (o *object) str(key string, required bool) (string, bool) {
-	raw, ok := o.get(key)
+	raw, path, ok := o.field(key, required)
 	if !ok {
-		if required {
-			o.w.ps.add(joinPath(o.path, key), "is required")
-		}
 		return "", false
 	}
-	return o.w.str(joinPath(o.path, key), raw)
+	return o.w.str(path, raw)
+}
+
+// text reads a required string that must not be blank, which is reported;
+// a blank one is still returned, with true, as str would.
+func (o *object) text(key string) (string, bool) {
+	v, ok := o.str(key, true)
+	if ok && strings.TrimSpace(v) == "" {
+		o.w.ps.add(joinPath(o.path, key), "must not be empty")
+	}
+	return v, ok
 }
 
 // uniqueKey reads the required string key of element i of list: a value
@@ -207,12 +224,8 @@ func (w *walker) str(path string, raw json.RawMessage) (string, bool) {
 
 // boolean reads a bool field.
 func (o *object) boolean(key string, required bool) (bool, bool) {
-	raw, ok := o.get(key)
-	path := joinPath(o.path, key)
+	raw, path, ok := o.field(key, required)
 	if !ok {
-		if required {
-			o.w.ps.add(path, "is required")
-		}
 		return false, false
 	}
 	if k := kind(raw); k != "boolean" {
@@ -273,12 +286,8 @@ func (o *object) integer(key string, lo, hi int64) (int64, bool) {
 
 // array reads an array field and returns its elements.
 func (o *object) array(key string, required bool) ([]json.RawMessage, bool) {
-	raw, ok := o.get(key)
-	path := joinPath(o.path, key)
+	raw, path, ok := o.field(key, required)
 	if !ok {
-		if required {
-			o.w.ps.add(path, "is required")
-		}
 		return nil, false
 	}
 	return o.w.array(path, raw)
@@ -299,12 +308,8 @@ func (w *walker) array(path string, raw json.RawMessage) ([]json.RawMessage, boo
 
 // child reads a nested object field.
 func (o *object) child(key string, required bool) (*object, bool) {
-	raw, ok := o.get(key)
-	path := joinPath(o.path, key)
+	raw, path, ok := o.field(key, required)
 	if !ok {
-		if required {
-			o.w.ps.add(path, "is required")
-		}
 		return nil, false
 	}
 	return o.w.object(path, raw)
