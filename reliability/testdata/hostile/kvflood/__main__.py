@@ -12,6 +12,17 @@ def attempt(fn):
         return type(e).__name__
 
 
+def fill(ctx, keys, name, value):
+    """Sets keys named name % i to value until one fails; returns how many
+    were stored and the failure's type name (None if all were)."""
+    for i in range(keys):
+        try:
+            ctx.kv.set(name % i, value)
+        except Exception as e:
+            return i, type(e).__name__
+    return keys, None
+
+
 @plugin.on_dashboard("flood")
 def flood(ctx, params):
     out = {
@@ -19,17 +30,7 @@ def flood(ctx, params):
         "long_key": attempt(lambda: ctx.kv.set("k" * 4096, 1)),
         "huge_batch": attempt(lambda: ctx.kv.set_many({"b%d" % i: i for i in range(5000)})),
     }
-    stored = 0
-    err = None
-    for i in range(params["keys"]):
-        try:
-            ctx.kv.set("key-%06d" % i, "x" * 100)
-        except Exception as e:
-            err = type(e).__name__
-            break
-        stored += 1
-    out["stored"] = stored
-    out["flood_error"] = err
+    out["stored"], out["flood_error"] = fill(ctx, params["keys"], "key-%06d", "x" * 100)
     # A batch that crosses the quota must write nothing at all.
     out["crossing_batch"] = attempt(lambda: ctx.kv.set_many({"cross-%d" % i: i for i in range(50)}))
     out["count"] = ctx.kv.count()
@@ -39,15 +40,7 @@ def flood(ctx, params):
 
 @plugin.on_dashboard("bytes")
 def flood_bytes(ctx, params):
-    stored = 0
-    err = None
-    for i in range(params["keys"]):
-        try:
-            ctx.kv.set("big-%04d" % i, "b" * 60000)
-        except Exception as e:
-            err = type(e).__name__
-            break
-        stored += 1
+    stored, err = fill(ctx, params["keys"], "big-%04d", "b" * 60000)
     return {"stored": stored, "error": err}
 
 
