@@ -70,24 +70,14 @@ func baselineGoCall(n int) Figure {
 // them again in-process: the JSON work of one call, without any I/O.
 func baselineGoJSON(n, warm int) Figure {
 	params := eventParams()
-	samples := make([]float64, 0, n)
-	errs := 0
-	for i := 0; i < warm+n; i++ {
-		t0 := time.Now()
+	samples, errs, _ := timeRuns(n, warm, micros, nil, func() error {
 		data, err := json.Marshal(params)
 		var back map[string]any
 		if err == nil {
 			err = json.Unmarshal(data, &back)
 		}
-		d := time.Since(t0)
-		if err != nil {
-			errs++
-			continue
-		}
-		if i >= warm {
-			samples = append(samples, micros(d))
-		}
-	}
+		return err
+	})
 	return distFigure("go_json", "Go JSON encode+decode of one event",
 		"json.Marshal of plugin.event params and json.Unmarshal back, in-process", UnitMicros, samples, errs)
 }
@@ -97,14 +87,8 @@ func baselineGoJSON(n, warm int) Figure {
 // stdio protocol.
 func baselinePipeGo(n, warm int) Figure {
 	const id, title = "pipe_go", "Raw pipe round trip, Go echo"
-	r1, w1, err := os.Pipe()
+	r1, w1, r2, w2, err := pipePair()
 	if err != nil {
-		return failedFigure(id, title, UnitMicros, err)
-	}
-	r2, w2, err := os.Pipe()
-	if err != nil {
-		r1.Close()
-		w1.Close()
 		return failedFigure(id, title, UnitMicros, err)
 	}
 	var wg sync.WaitGroup
@@ -132,12 +116,12 @@ func baselinePipeGo(n, warm int) Figure {
 		"write one ~260-byte protocol line to a pipe, a goroutine reads it and writes it to a second pipe, read it back", UnitMicros, samples, errs)
 }
 
+// echoLoop times protocol lines written to w and echoed back on r. It
+// stops once the echo is gone (EOF, closed pipe).
 func echoLoop(w io.Writer, r *bufio.Reader, n, warm int) ([]float64, int) {
 	line := eventLine()
-	samples := make([]float64, 0, n)
-	errs := 0
-	for i := 0; i < warm+n; i++ {
-		t0 := time.Now()
+	gone := func(err error) bool { return errors.Is(err, io.EOF) || errors.Is(err, os.ErrClosed) }
+	samples, errs, _ := timeRuns(n, warm, micros, gone, func() error {
 		_, err := w.Write(line)
 		if err == nil {
 			var got []byte
@@ -146,33 +130,58 @@ func echoLoop(w io.Writer, r *bufio.Reader, n, warm int) ([]float64, int) {
 				err = fmt.Errorf("echo returned %d bytes, sent %d", len(got), len(line))
 			}
 		}
+		return err
+	})
+	return samples, errs
+}
+
+// timeRuns runs op warm+n times and keeps the duration of each successful
+// run after the first warm, scaled. It counts the failed runs and returns
+// the last failure; a failure for which stop (may be nil) reports true
+// ends the loop, as no later run could succeed.
+func timeRuns(n, warm int, scale func(time.Duration) float64, stop func(error) bool, op func() error) ([]float64, int, error) {
+	samples := make([]float64, 0, n)
+	errs := 0
+	var last error
+	for i := 0; i < warm+n; i++ {
+		t0 := time.Now()
+		err := op()
 		d := time.Since(t0)
 		if err != nil {
 			errs++
-			if errors.Is(err, io.EOF) || errors.Is(err, os.ErrClosed) {
+			last = err
+			if stop != nil && stop(err) {
 				break
 			}
 			continue
 		}
 		if i >= warm {
-			samples = append(samples, micros(d))
+			samples = append(samples, scale(d))
 		}
 	}
-	return samples, errs
+	return samples, errs, last
+}
+
+// pipePair opens two pipes, one each way between two ends; on failure
+// none is left open.
+func pipePair() (r1, w1, r2, w2 *os.File, err error) {
+	if r1, w1, err = os.Pipe(); err != nil {
+		return nil, nil, nil, nil, err
+	}
+	if r2, w2, err = os.Pipe(); err != nil {
+		r1.Close()
+		w1.Close()
+		return nil, nil, nil, nil, err
+	}
+	return r1, w1, r2, w2, nil
 }
 
 // baselineRPC times one call through two rpc.Conns over pipes, answered
 // by a Go handler: maid's codec and dispatcher with no interpreter.
 func baselineRPC(ctx context.Context, n, warm int) Figure {
 	const id, title = "rpc_go", "JSON-RPC call over pipes, Go handler"
-	r1, w1, err := os.Pipe()
+	r1, w1, r2, w2, err := pipePair()
 	if err != nil {
-		return failedFigure(id, title, UnitMicros, err)
-	}
-	r2, w2, err := os.Pipe()
-	if err != nil {
-		r1.Close()
-		w1.Close()
 		return failedFigure(id, title, UnitMicros, err)
 	}
 	echo := func(ctx context.Context, method string, params json.RawMessage) (any, error) { return struct{}{}, nil }
@@ -184,21 +193,10 @@ func baselineRPC(ctx context.Context, n, warm int) Figure {
 	go func() { defer wg.Done(); _ = host.Run(cctx) }()
 	go func() { defer wg.Done(); _ = guest.Run(cctx) }()
 	params := eventParams()
-	samples := make([]float64, 0, n)
-	errs := 0
-	for i := 0; i < warm+n; i++ {
-		t0 := time.Now()
+	samples, errs, _ := timeRuns(n, warm, micros, nil, func() error {
 		var out json.RawMessage
-		err := host.Call(ctx, "plugin.event", params, &out)
-		d := time.Since(t0)
-		if err != nil {
-			errs++
-			continue
-		}
-		if i >= warm {
-			samples = append(samples, micros(d))
-		}
-	}
+		return host.Call(ctx, "plugin.event", params, &out)
+	})
 	cancel()
 	for _, f := range []*os.File{w1, w2, r1, r2} {
 		f.Close()
@@ -276,22 +274,9 @@ func baselinePython(ctx context.Context, n, warm int, withJSON bool) Figure {
 // baselinePythonStart times `python3 -c pass`: the interpreter start-up
 // every fresh process-backend instance pays before loading the SDK.
 func baselinePythonStart(ctx context.Context, n, warm int) Figure {
-	samples := make([]float64, 0, n)
-	errs := 0
-	var last error
-	for i := 0; i < warm+n; i++ {
-		t0 := time.Now()
-		err := exec.CommandContext(ctx, python3(), "-c", "pass").Run()
-		d := time.Since(t0)
-		if err != nil {
-			errs++
-			last = err
-			continue
-		}
-		if i >= warm {
-			samples = append(samples, millis(d))
-		}
-	}
+	samples, errs, last := timeRuns(n, warm, millis, nil, func() error {
+		return exec.CommandContext(ctx, python3(), "-c", "pass").Run()
+	})
 	f := distFigure("python_start", "python3 start-up", "fork+exec of `python3 -c pass` until it exits", UnitMillis, samples, errs)
 	if len(samples) == 0 && last != nil {
 		f.Error = last.Error()
