@@ -192,15 +192,8 @@ func parseWidget(w *walker, p string, raw json.RawMessage, i int, seen firstUse)
 	if id, ok := o.uniqueKey("id", checkID, seen, "widget id %q is already used on this page by %s", i, "widgets"); ok {
 		wd.ID = id
 	}
-	typ := ""
-	if t, ok := o.str("type", true); ok {
-		wd.Type = t
-		if slices.Contains(WidgetTypes, t) {
-			typ = t
-		} else {
-			ps.add(joinPath(p, "type"), "must be one of %s, got %q", strings.Join(WidgetTypes, ", "), t)
-		}
-	}
+	var typ string // the type if known, else ""
+	wd.Type, typ = o.enum("type", WidgetTypes)
 	if t, ok := o.str("title", false); ok {
 		wd.Title = t
 	}
@@ -259,15 +252,8 @@ func parseField(w *walker, p string, raw json.RawMessage, i int, names firstUse)
 	if l, ok := o.text("label"); ok {
 		f.Label = l
 	}
-	typ := ""
-	if t, ok := o.str("type", true); ok {
-		f.Type = t
-		if slices.Contains(FieldTypes, t) {
-			typ = t
-		} else {
-			ps.add(joinPath(p, "type"), "must be one of %s, got %q", strings.Join(FieldTypes, ", "), t)
-		}
-	}
+	var typ string // the type if known, else ""
+	f.Type, typ = o.enum("type", FieldTypes)
 	if elems, ok := o.array("options", typ == "select"); ok {
 		op := joinPath(p, "options")
 		switch {

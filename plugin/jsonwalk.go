@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -188,6 +189,21 @@ func (o *object) text(key string) (string, bool) {
 		o.w.ps.add(joinPath(o.path, key), "must not be empty")
 	}
 	return v, ok
+}
+
+// enum reads the required string key, which must be one of allowed. It
+// returns the value read ("" if none) and, if allowed, the value again
+// (else ""), so a caller can tell a known type from a reported one.
+func (o *object) enum(key string, allowed []string) (v, known string) {
+	v, ok := o.str(key, true)
+	switch {
+	case !ok:
+	case slices.Contains(allowed, v):
+		known = v
+	default:
+		o.w.ps.add(joinPath(o.path, key), "must be one of %s, got %q", strings.Join(allowed, ", "), v)
+	}
+	return v, known
 }
 
 // uniqueKey reads the required string key of element i of list: a value

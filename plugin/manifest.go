@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"path"
 	"regexp"
-	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -284,15 +283,9 @@ func parseOptions(w *walker, elems []json.RawMessage) []Option {
 		if d, ok := o.str("description", false); ok {
 			opt.Description = d
 		}
-		typeOK := false
-		if t, ok := o.str("type", true); ok {
-			opt.Type = t
-			if slices.Contains(OptionTypes, t) {
-				typeOK = true
-			} else {
-				ps.add(joinPath(p, "type"), "must be one of bool, string, number, select, got %q", t)
-			}
-		}
+		var known string
+		opt.Type, known = o.enum("type", OptionTypes)
+		typeOK := known != ""
 		opt.Min, _ = o.number("min")
 		opt.Max, _ = o.number("max")
 		choiceIDs := firstUse{}
@@ -437,12 +430,7 @@ func parseCommandOptions(w *walker, path string, elems []json.RawMessage) []Comm
 			c.Description = d
 			checkDescription(ps, joinPath(p, "description"), d)
 		}
-		if t, ok := o.str("type", true); ok {
-			c.Type = t
-			if !slices.Contains(CommandOptionTypes, t) {
-				ps.add(joinPath(p, "type"), "must be one of %s, got %q", strings.Join(CommandOptionTypes, ", "), t)
-			}
-		}
+		c.Type, _ = o.enum("type", CommandOptionTypes)
 		if r, ok := o.boolean("required", false); ok {
 			c.Required = r
 		}
