@@ -119,12 +119,7 @@ func ParseDashboardManifest(data []byte) (*DashboardManifest, error) {
 func parseDashboard(data []byte) (*DashboardManifest, *problems) {
 	ps := &problems{}
 	d := &DashboardManifest{}
-	if len(data) > MaxManifestBytes {
-		ps.add("", "is %d bytes, more than the %d byte limit", len(data), MaxManifestBytes)
-		return d, ps
-	}
-	w := &walker{ps: ps}
-	o, ok := w.parseDocument(data)
+	w, o, ok := openDocument(ps, data)
 	if !ok {
 		return d, ps
 	}

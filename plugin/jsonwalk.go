@@ -63,6 +63,18 @@ func kind(raw json.RawMessage) string {
 	}
 }
 
+// openDocument parses a manifest file's data, at most MaxManifestBytes,
+// as its top-level object; problems go to ps.
+func openDocument(ps *problems, data []byte) (*walker, *object, bool) {
+	if len(data) > MaxManifestBytes {
+		ps.add("", "is %d bytes, more than the %d byte limit", len(data), MaxManifestBytes)
+		return nil, nil, false
+	}
+	w := &walker{ps: ps}
+	o, ok := w.parseDocument(data)
+	return w, o, ok
+}
+
 // parseDocument checks that data is one JSON object and returns it. Syntax
 // errors are reported with line and column.
 func (w *walker) parseDocument(data []byte) (*object, bool) {

@@ -154,12 +154,7 @@ func ParseManifest(data []byte, fileName string) (*Manifest, error) {
 func parseManifest(data []byte, file string, fileRule func(string) string) (*Manifest, *problems) {
 	ps := &problems{}
 	m := &Manifest{file: file}
-	if len(data) > MaxManifestBytes {
-		ps.add("", "is %d bytes, more than the %d byte limit", len(data), MaxManifestBytes)
-		return m, ps
-	}
-	w := &walker{ps: ps}
-	o, ok := w.parseDocument(data)
+	w, o, ok := openDocument(ps, data)
 	if !ok {
 		return m, ps
 	}
