@@ -2,6 +2,7 @@ package dashboard_test
 
 import (
 	"bufio"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -184,9 +185,20 @@ func TestRequestBodyBounds(t *testing.T) {
 			t.Logf("status %d after %v", status, took.Round(time.Millisecond))
 		})
 	}
-	// The bounds leave ordinary requests alone.
+	// The bounds leave ordinary requests alone, and an admin's upload gets
+	// its larger bound: a 3 MiB plugin installs.
 	if resp, body := mgr.postForm("/s/"+serverA+"/p/welcome/enabled", url.Values{"enabled": {"true"}}); resp.StatusCode != http.StatusSeeOther {
 		t.Errorf("a form post: %d %.300s", resp.StatusCode, body)
+	}
+	noise := make([]byte, 3<<20)
+	rand.Read(noise)
+	archive := zipFiles(t, map[string]string{
+		"manifest.json": `{"id": "big", "name": "Big", "version": "1.0.0", "script": "__main__.py"}`,
+		"__main__.py":   "from maid_sdk import plugin\nplugin.run()\n",
+		"data.bin":      string(noise),
+	})
+	if resp, body := upload(env.admin(), archive); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("an admin's 3 MiB upload: %d %.300s", resp.StatusCode, body)
 	}
 }
 
