@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"io"
 	"testing"
 	"time"
 
@@ -65,11 +64,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 	be := newTestBackend(b, Options{})
 	ctx := context.Background()
 	inst := sandboxtest.Start(b, ctx, be, echoScript, nil)
-	go io.Copy(io.Discard, inst.Stderr())
-	r := bufio.NewReader(inst.Stdout())
-	if line, err := r.ReadString('\n'); err != nil || line != "ready\n" {
-		b.Fatalf("first line %q, %v", line, err)
-	}
+	r := sandboxtest.FirstLine(b, inst, "ready")
 	msg := []byte(`{"jsonrpc":"2.0","id":1,"method":"plugin.event","params":{"type":"message_create"}}` + "\n")
 	b.ResetTimer()
 	for b.Loop() {

@@ -1,11 +1,9 @@
 package docker
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 	"testing"
@@ -306,11 +304,7 @@ func TestContainerLifecycle(t *testing.T) {
 say("ready")
 inp.read()
 `, func(s *sandbox.Spec) { s.PluginID = "lifecycle-plugin" })
-	go io.Copy(io.Discard, inst.Stderr())
-	r := bufio.NewReader(inst.Stdout())
-	if line, err := r.ReadString('\n'); err != nil || line != "ready\n" {
-		t.Fatalf("first line %q, %v", line, err)
-	}
+	sandboxtest.FirstLine(t, inst, "ready")
 	id := inst.(*instance).id
 	info, err := b.cli.ContainerInspect(ctx, id)
 	if err != nil {

@@ -3,7 +3,6 @@ package docker
 import (
 	"bufio"
 	"context"
-	"io"
 	"os"
 	"os/exec"
 	"strconv"
@@ -154,11 +153,7 @@ func TestHelperMaid(t *testing.T) {
 say("ready")
 inp.read()
 `, func(s *sandbox.Spec) { s.PluginID = "crash-test" })
-	go io.Copy(io.Discard, inst.Stderr())
-	r := bufio.NewReader(inst.Stdout())
-	if line, err := r.ReadString('\n'); err != nil || line != "ready\n" {
-		t.Fatalf("first line %q, %v", line, err)
-	}
+	sandboxtest.FirstLine(t, inst, "ready")
 	in := inst.(*instance)
 	os.Stdout.WriteString("started " + in.id + " " + in.scratch + "\n")
 	select {} // until killed

@@ -109,6 +109,18 @@ func Start(t testing.TB, ctx context.Context, b sandbox.Backend, script string, 
 	return inst
 }
 
+// FirstLine discards inst's stderr and reads its first stdout line, which
+// must be want (any line if want is ""); it returns the reader for the rest.
+func FirstLine(t testing.TB, inst sandbox.Instance, want string) *bufio.Reader {
+	t.Helper()
+	go io.Copy(io.Discard, inst.Stderr())
+	r := bufio.NewReader(inst.Stdout())
+	if line, err := r.ReadString('\n'); err != nil || (want != "" && line != want+"\n") {
+		t.Fatalf("first line %q, %v; want %q", line, err, want)
+	}
+	return r
+}
+
 // Finish closes inst's stdin, reads its stdout and stderr to the end and
 // waits for its exit: for a script that runs to completion. If ctx ends
 // first it kills inst, so the output returned is what came until then, with

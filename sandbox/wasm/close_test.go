@@ -1,7 +1,6 @@
 package wasm
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -71,12 +70,7 @@ func closeWhileRunning(t *testing.T, ctx context.Context, b *Backend, round int)
 	running := sandboxtest.Start(t, ctx, b, busyFS, nil)
 	killed := sandboxtest.Start(t, ctx, b, busyFS, nil)
 	for _, in := range []sandbox.Instance{running, killed} {
-		go io.Copy(io.Discard, in.Stderr())
-		r := bufio.NewReader(in.Stdout())
-		if line, err := r.ReadString('\n'); err != nil || line != "ready\n" {
-			t.Fatalf("read %q, %v", line, err)
-		}
-		go io.Copy(io.Discard, r)
+		go io.Copy(io.Discard, sandboxtest.FirstLine(t, in, "ready"))
 	}
 
 	killedDone := make(chan error, 1)

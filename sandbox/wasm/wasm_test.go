@@ -269,11 +269,7 @@ func TestSleepingGuestKilled(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	inst := sandboxtest.Start(t, ctx, b, "import time\nsay('sleeping')\ntime.sleep(3600)", nil)
-	go io.Copy(io.Discard, inst.Stderr())
-	r := bufio.NewReader(inst.Stdout())
-	if line, err := r.ReadString('\n'); err != nil || line != "sleeping\n" {
-		t.Fatalf("read %q, %v", line, err)
-	}
+	sandboxtest.FirstLine(t, inst, "sleeping")
 	_ = inst.Kill()
 	ex, err := inst.Wait(ctx)
 	if err != nil || !errors.Is(ex.Err, sandbox.ErrKilled) {
@@ -286,11 +282,7 @@ func TestStats(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	inst := sandboxtest.Start(t, ctx, b, "say('up')\ninp.read()", nil)
-	go io.Copy(io.Discard, inst.Stderr())
-	r := bufio.NewReader(inst.Stdout())
-	if _, err := r.ReadString('\n'); err != nil {
-		t.Fatal(err)
-	}
+	sandboxtest.FirstLine(t, inst, "")
 	st := inst.Stats()
 	if st.MemoryBytes < int64(b.minMemory) || st.StartedAt.IsZero() {
 		t.Fatalf("stats = %+v, want guest memory >= %d and a start time", st, b.minMemory)
