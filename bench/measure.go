@@ -153,46 +153,41 @@ func engineColdStart(ctx context.Context, p *progress, e *env, dir, server strin
 // eventRoundTrips dispatches n events, one at a time, to a server where one
 // running plugin handles typ, and times each from Dispatch to completion.
 func eventRoundTrips(ctx context.Context, p *progress, e *env, typ, server string, n, warm int) ([]float64, int, error) {
-	samples := make([]float64, 0, n)
-	errs := 0
-	for i := 0; i < warm+n; i++ {
-		d, err := e.dispatchWait(ctx, event(typ, server, i), time.Minute)
-		if err != nil {
-			if ctx.Err() != nil {
-				return samples, errs, ctx.Err()
-			}
-			errs++
-			if errs > n/10+10 {
-				return samples, errs, fmt.Errorf("too many failed events (last: %w; plugin: %s)", err, e.obs.lastError())
-			}
-			continue
-		}
-		if i >= warm {
-			samples = append(samples, micros(d))
-		}
-		if i%256 == 0 {
-			p.tick("events", i+1, warm+n)
-		}
-	}
-	return samples, errs, nil
+	return roundTrips(ctx, p, "events", n, warm, func(ctx context.Context, i int) (time.Duration, error) {
+		return e.dispatchWait(ctx, event(typ, server, i), time.Minute)
+	}, func(err error) error {
+		return fmt.Errorf("too many failed events (last: %w; plugin: %s)", err, e.obs.lastError())
+	})
 }
 
 // callRoundTrips calls a dashboard handler n times through the engine
 // (CallDashboard: the synchronous path) and times each call.
 func callRoundTrips(ctx context.Context, p *progress, call func(ctx context.Context, i int) error, n, warm int) ([]float64, int, error) {
+	return roundTrips(ctx, p, "calls", n, warm, func(ctx context.Context, i int) (time.Duration, error) {
+		t0 := time.Now()
+		err := call(ctx, i)
+		return time.Since(t0), err
+	}, func(err error) error {
+		return fmt.Errorf("too many failed calls: %w", err)
+	})
+}
+
+// roundTrips runs one timed round trip warm+n times and keeps the
+// durations after the first warm, in microseconds. Failures are counted;
+// more than n/10+10 of them end the run with tooMany(the last), and so does
+// ctx ending. Progress is reported as what, every 256 round trips.
+func roundTrips(ctx context.Context, p *progress, what string, n, warm int, trip func(ctx context.Context, i int) (time.Duration, error), tooMany func(error) error) ([]float64, int, error) {
 	samples := make([]float64, 0, n)
 	errs := 0
 	for i := 0; i < warm+n; i++ {
-		t0 := time.Now()
-		err := call(ctx, i)
-		d := time.Since(t0)
+		d, err := trip(ctx, i)
 		if err != nil {
 			if ctx.Err() != nil {
 				return samples, errs, ctx.Err()
 			}
 			errs++
 			if errs > n/10+10 {
-				return samples, errs, fmt.Errorf("too many failed calls: %w", err)
+				return samples, errs, tooMany(err)
 			}
 			continue
 		}
@@ -200,7 +195,7 @@ func callRoundTrips(ctx context.Context, p *progress, call func(ctx context.Cont
 			samples = append(samples, micros(d))
 		}
 		if i%256 == 0 {
-			p.tick("calls", i+1, warm+n)
+			p.tick(what, i+1, warm+n)
 		}
 	}
 	return samples, errs, nil
