@@ -44,6 +44,8 @@ var errFrameTooLarge = errors.New("a single value, row or message from the plugi
 type frameDialer struct {
 	d     net.Dialer
 	limit *atomic.Int64
+	// stall, when > 0, bounds how long one read waits for the server (ns).
+	stall *atomic.Int64
 	// tls counts connections that went to TLS and are not bounded.
 	tls *atomic.Int64
 	// start, when use is set, negotiates TLS before lib/pq speaks.
@@ -73,7 +75,7 @@ func (fd frameDialer) DialContext(ctx context.Context, network, address string) 
 		}
 		c = tc
 	}
-	return &frameLimitConn{Conn: c, limit: fd.limit, tlsCount: fd.tls}, nil
+	return &frameLimitConn{Conn: c, limit: fd.limit, tlsCount: fd.tls, stall: fd.stall}, nil
 }
 
 // frameLimitConn passes the backend's bytes to lib/pq only up to the header
@@ -82,6 +84,13 @@ type frameLimitConn struct {
 	net.Conn
 	limit    *atomic.Int64
 	tlsCount *atomic.Int64
+	// stall bounds each wait for the server. lib/pq, when a statement's
+	// context ends, sends a cancel request and keeps waiting for the
+	// answer; a backend in a loop without interrupt checks (PostgreSQL's
+	// replace, translate, 2-argument ltrim of long strings ran for
+	// minutes) would keep maid's call waiting that long. A read that
+	// waits longer fails, and lib/pq drops the connection.
+	stall *atomic.Int64
 
 	wrote     bool   // the client has written its first message
 	sslAsked  bool   // that message was an SSLRequest: one answer byte comes first
@@ -112,6 +121,11 @@ func (c *frameLimitConn) Write(p []byte) (int, error) {
 }
 
 func (c *frameLimitConn) Read(p []byte) (int, error) {
+	if c.stall != nil {
+		if d := c.stall.Load(); d > 0 {
+			c.Conn.SetReadDeadline(time.Now().Add(time.Duration(d)))
+		}
+	}
 	if c.opaque {
 		if len(c.pending) > 0 {
 			return c.drain(p), nil

@@ -63,7 +63,31 @@ type pgPluginSQL struct {
 	// (pgwire.go); set from each statement's limits.
 	frameLimit atomic.Int64
 	tlsConns   atomic.Int64 // plugin connections over TLS, not bounded
+	// stall bounds each wait for a plugin session's server (pgwire.go):
+	// the statement timeout plus pgStallGrace.
+	stall atomic.Int64
+
+	stuckMu sync.Mutex
+	// stuck lists, by plugin, the backends maid gave up on after their
+	// timeout: still running a call the server could not interrupt.
+	stuck map[string][]stuckBackend
 }
+
+// stuckBackend is a plugin session maid dropped while its backend ran on.
+type stuckBackend struct {
+	pid  int
+	role string
+}
+
+// pgStallGrace is how long past a statement's timeout maid waits for the
+// server to answer the cancel before it drops the connection.
+const pgStallGrace = 2 * time.Second
+
+// pgMaxStuck bounds the backends a plugin may have running past their
+// timeout (across all its servers); its statements are refused while it has
+// that many, so one plugin cannot occupy more of the server's CPU and
+// connections than this with calls PostgreSQL cannot interrupt.
+const pgMaxStuck = 2
 
 type pgPluginPool struct {
 	db     *sql.DB
@@ -74,7 +98,7 @@ type pgPluginPool struct {
 }
 
 func newPGPluginSQL(s *Store, base *url.URL) *pgPluginSQL {
-	return &pgPluginSQL{s: s, base: base, maxOpen: pgMaxPools, pools: map[sqliteKey]*pgPluginPool{}}
+	return &pgPluginSQL{s: s, base: base, maxOpen: pgMaxPools, pools: map[sqliteKey]*pgPluginPool{}, stuck: map[string][]stuckBackend{}}
 }
 
 // pgName builds a role or schema name of at most 63 bytes (PostgreSQL's
@@ -167,7 +191,7 @@ func (p *pgPluginSQL) get(ctx context.Context, k sqliteKey) (*pgPluginPool, erro
 	if err != nil {
 		return nil, fmt.Errorf("open plugin connection: %w", err)
 	}
-	conn.Dialer(frameDialer{limit: &p.frameLimit, tls: &p.tlsConns, start: t})
+	conn.Dialer(frameDialer{limit: &p.frameLimit, tls: &p.tlsConns, stall: &p.stall, start: t})
 	db := sql.OpenDB(conn)
 	db.SetMaxOpenConns(2)
 	db.SetMaxIdleConns(1)
@@ -224,11 +248,25 @@ func isAuthErr(err error) bool {
 	return errors.As(err, &pe) && pe.Code.Class() == "28"
 }
 
-// schemaSizeSQL sums the on-disk size of the plugin's relations; it grows
-// as soon as a statement writes, committed or not.
-const schemaSizeSQL = `SELECT COALESCE(sum(pg_total_relation_size(c.oid)), 0)::bigint
-	FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-	WHERE n.nspname = $1 AND c.relkind IN ('r', 'm', 'S')`
+// schemaSizeSQL sums the on-disk size of the plugin's relations (it grows
+// as soon as a statement writes, committed or not) and the catalog rows its
+// objects own: a view's query tree, column defaults, CHECK constraints,
+// index expressions, columns, types and enum labels all live in shared
+// catalogs, and a 900 KB literal in CREATE VIEW grew pg_rewrite by that
+// much per statement without counting against the size limit.
+const schemaSizeSQL = `WITH n AS (SELECT oid FROM pg_namespace WHERE nspname = $1),
+	c AS (SELECT c.* FROM pg_class c, n WHERE c.relnamespace = n.oid),
+	t AS (SELECT t.* FROM pg_type t, n WHERE t.typnamespace = n.oid)
+	SELECT (COALESCE((SELECT sum(pg_total_relation_size(c.oid)) FROM c WHERE c.relkind IN ('r', 'm', 'S')), 0)
+	+ COALESCE((SELECT sum(pg_column_size(c.*)) FROM c), 0)
+	+ COALESCE((SELECT sum(pg_column_size(r.*)) FROM pg_rewrite r JOIN c ON c.oid = r.ev_class), 0)
+	+ COALESCE((SELECT sum(pg_column_size(d.*)) FROM pg_attrdef d JOIN c ON c.oid = d.adrelid), 0)
+	+ COALESCE((SELECT sum(pg_column_size(a.*)) FROM pg_attribute a JOIN c ON c.oid = a.attrelid), 0)
+	+ COALESCE((SELECT sum(pg_column_size(i.*)) FROM pg_index i JOIN c ON c.oid = i.indexrelid), 0)
+	+ COALESCE((SELECT sum(pg_column_size(k.*)) FROM pg_constraint k, n WHERE k.connamespace = n.oid), 0)
+	+ COALESCE((SELECT sum(pg_column_size(t.*)) FROM t), 0)
+	+ COALESCE((SELECT sum(pg_column_size(e.*)) FROM pg_enum e JOIN t ON t.oid = e.enumtypid), 0)
+	+ COALESCE((SELECT sum(pg_column_size(s.*)) FROM pg_description s JOIN c ON c.oid = s.objoid), 0))::bigint`
 
 func (p *pgPluginSQL) run(ctx context.Context, scope engine.Scope, query string, args []any, lim engine.SQLLimits, wantRows, checked bool) (engine.SQLResult, engine.ExecResult, error) {
 	if err := checkSQLScope(scope); err != nil {
@@ -248,8 +286,14 @@ func (p *pgPluginSQL) run(ctx context.Context, scope engine.Scope, query string,
 		// notices, column descriptions) fits in the slack.
 		p.frameLimit.Store(max(lim.MaxBytes, 64<<10) + 64<<10)
 	}
+	if lim.Timeout > 0 {
+		p.stall.Store(int64(lim.Timeout + pgStallGrace))
+	}
 	bargs, err := bindArgs(args)
 	if err != nil {
+		return engine.SQLResult{}, engine.ExecResult{}, err
+	}
+	if err := p.checkStuck(ctx, k.plugin); err != nil {
 		return engine.SQLResult{}, engine.ExecResult{}, err
 	}
 	for attempt := 1; ; attempt++ {
@@ -257,7 +301,7 @@ func (p *pgPluginSQL) run(ctx context.Context, scope engine.Scope, query string,
 		if err != nil {
 			return engine.SQLResult{}, engine.ExecResult{}, err
 		}
-		sres, eres, sent, err := p.runOnce(ctx, pp, query, bargs, lim, wantRows)
+		sres, eres, sent, err := p.runOnce(ctx, k, pp, query, bargs, lim, wantRows)
 		p.put(k, pp)
 		if err == nil || sent || attempt == 3 {
 			return sres, eres, err
@@ -278,7 +322,7 @@ func (p *pgPluginSQL) run(ctx context.Context, scope engine.Scope, query string,
 
 // runOnce runs the statement on one connection; sent reports whether the
 // statement itself reached the server (after which it is never retried).
-func (p *pgPluginSQL) runOnce(ctx context.Context, pp *pgPluginPool, query string, bargs []any, lim engine.SQLLimits, wantRows bool) (sres engine.SQLResult, eres engine.ExecResult, sent bool, err error) {
+func (p *pgPluginSQL) runOnce(ctx context.Context, k sqliteKey, pp *pgPluginPool, query string, bargs []any, lim engine.SQLLimits, wantRows bool) (sres engine.SQLResult, eres engine.ExecResult, sent bool, err error) {
 	conn, err := pp.db.Conn(ctx)
 	if err != nil {
 		return sres, eres, false, fmt.Errorf("connect as plugin role: %w: %w", engine.ErrUnavailable, err)
@@ -319,6 +363,19 @@ func (p *pgPluginSQL) runOnce(ctx context.Context, pp *pgPluginPool, query strin
 		pqIdent(pp.schema), timeout)); err != nil {
 		return fail(pgErr(ctx, lctx, err))
 	}
+	// The backend's pid, to end it if maid has to give up on it.
+	var pid int
+	if err := tx.QueryRowContext(lctx, "SELECT pg_backend_pid()").Scan(&pid); err != nil {
+		return fail(pgErr(ctx, lctx, err))
+	}
+	defer func() {
+		var pe *pq.Error
+		if err != nil && lctx.Err() != nil && !errors.As(err, &pe) {
+			// The server did not answer the cancel in time and the
+			// connection was dropped: the backend may run on.
+			p.addStuck(k.plugin, stuckBackend{pid: pid, role: pp.role})
+		}
+	}()
 	var before int64
 	if lim.MaxDBBytes > 0 {
 		if err := tx.QueryRowContext(lctx, schemaSizeSQL, pp.schema).Scan(&before); err != nil {
@@ -367,6 +424,70 @@ func (p *pgPluginSQL) runOnce(ctx context.Context, pp *pgPluginPool, query strin
 		return fail(pgErr(ctx, lctx, err))
 	}
 	return sres, eres, true, nil
+}
+
+// addStuck records a backend maid gave up on and asks the server to end it
+// (which takes effect when the backend next checks for interrupts).
+func (p *pgPluginSQL) addStuck(plugin string, b stuckBackend) {
+	p.stuckMu.Lock()
+	p.stuck[plugin] = append(p.stuck[plugin], b)
+	p.stuckMu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := p.s.rdb.ExecContext(ctx, "SELECT pg_terminate_backend($1) FROM pg_stat_activity WHERE pid = $1 AND usename = $2", b.pid, b.role); err != nil {
+		p.s.log.Warn("end a plugin's stuck sql session", "plugin", plugin, "pid", b.pid, "err", err)
+	}
+}
+
+// checkStuck refuses a plugin's statement while pgMaxStuck of its backends
+// still run past their timeout; backends that ended are forgotten.
+func (p *pgPluginSQL) checkStuck(ctx context.Context, plugin string) error {
+	p.stuckMu.Lock()
+	list := append([]stuckBackend(nil), p.stuck[plugin]...)
+	p.stuckMu.Unlock()
+	if len(list) == 0 {
+		return nil
+	}
+	pids := make([]int64, len(list))
+	for i, b := range list {
+		pids[i] = int64(b.pid)
+	}
+	rows, err := p.s.rdb.QueryContext(ctx, "SELECT pid, usename FROM pg_stat_activity WHERE pid = ANY($1)", pq.Array(pids))
+	if err != nil {
+		return p.s.dbErr(err)
+	}
+	alive := map[stuckBackend]bool{}
+	for rows.Next() {
+		var b stuckBackend
+		var role sql.NullString
+		if err := rows.Scan(&b.pid, &role); err != nil {
+			rows.Close()
+			return p.s.dbErr(err)
+		}
+		b.role = role.String
+		alive[b] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return p.s.dbErr(err)
+	}
+	p.stuckMu.Lock()
+	defer p.stuckMu.Unlock()
+	var still []stuckBackend
+	for _, b := range p.stuck[plugin] {
+		if alive[b] {
+			still = append(still, b)
+		}
+	}
+	if len(still) == 0 {
+		delete(p.stuck, plugin)
+	} else {
+		p.stuck[plugin] = still
+	}
+	if len(still) >= pgMaxStuck {
+		return fmt.Errorf("%d of the plugin's statements still run on the database server past their timeout: %w", len(still), engine.ErrSQLLimit)
+	}
+	return nil
 }
 
 // isAdminShutdown reports a session ended by the server (57P01-57P03).

@@ -179,7 +179,7 @@ var (
 	sqliteObjects = map[string]bool{"TABLE": true, "INDEX": true, "VIEW": true, "TRIGGER": true, "VIRTUAL": true}
 	pgFirst       = map[string]bool{"SELECT": true, "WITH": true, "INSERT": true, "UPDATE": true, "DELETE": true,
 		"VALUES": true, "TABLE": true, "MERGE": true, "CREATE": true, "ALTER": true, "DROP": true, "TRUNCATE": true,
-		"COMMENT": true, "EXPLAIN": true}
+		"EXPLAIN": true}
 	pgObjects = map[string]bool{"TABLE": true, "INDEX": true, "VIEW": true, "SEQUENCE": true, "TYPE": true,
 		"DOMAIN": true, "MATERIALIZED": true}
 	// Words skipped between CREATE and the object kind.
@@ -188,8 +188,17 @@ var (
 	// locks, or touch files and large objects. The role's privileges stop
 	// most of these anyway; denying them keeps a plugin from holding
 	// advisory locks maid uses or escaping the size limit via large objects.
-	pgDeniedFuncs    = map[string]bool{"set_config": true, "pg_terminate_backend": true, "pg_cancel_backend": true, "pg_reload_conf": true, "pg_rotate_logfile": true, "pg_promote": true, "pg_stat_file": true, "pg_ls_dir": true}
-	pgDeniedPrefixes = []string{"pg_advisory", "pg_try_advisory", "lo_", "pg_read_", "pg_ls_", "pg_file", "dblink", "pg_logical", "pg_replication", "pg_create_", "pg_drop_", "pg_import_"}
+	//
+	// Functions that run SQL given as text (query_to_xml, ts_stat, ...) are
+	// denied too: the lexer does not look inside string literals, so any
+	// other denied function could be called through them (large objects
+	// past the size limit, another plugin's advisory lock, set_config).
+	// COMMENT is not a statement plugins may run (it stored unbounded text
+	// in pg_description, outside the size limit).
+	pgDeniedFuncs = map[string]bool{"set_config": true, "pg_terminate_backend": true, "pg_cancel_backend": true, "pg_reload_conf": true, "pg_rotate_logfile": true, "pg_promote": true, "pg_stat_file": true, "pg_ls_dir": true,
+		"ts_stat": true, "ts_rewrite": true, "pg_notify": true, "loread": true, "lowrite": true}
+	pgDeniedPrefixes = []string{"pg_advisory", "pg_try_advisory", "lo_", "pg_read_", "pg_ls_", "pg_file", "dblink", "pg_logical", "pg_replication", "pg_create_", "pg_drop_", "pg_import_",
+		"query_to_xml", "cursor_to_xml", "table_to_xml", "schema_to_xml", "database_to_xml"}
 )
 
 // checkPluginSQL enforces one statement of an allowed kind.

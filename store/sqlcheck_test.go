@@ -58,6 +58,12 @@ func TestCheckPluginSQL(t *testing.T) {
 		{"pg large object", dialectPostgres, "SELECT lo_create(0)", engine.ErrSQLDenied},
 		{"pg unicode escape", dialectPostgres, `SELECT U&"\0073et_config"('a','b',false)`, engine.ErrSQLDenied},
 		{"pg function name in string is fine", dialectPostgres, "SELECT 'set_config'", nil},
+		{"pg query_to_xml", dialectPostgres, "SELECT query_to_xml('select 1', true, false, '')", engine.ErrSQLDenied},
+		{"pg qualified query_to_xmlschema", dialectPostgres, "SELECT pg_catalog.query_to_xmlschema('select 1', true, false, '')", engine.ErrSQLDenied},
+		{"pg ts_stat", dialectPostgres, "SELECT * FROM ts_stat('select 1')", engine.ErrSQLDenied},
+		{"pg cursor_to_xml", dialectPostgres, "SELECT cursor_to_xml('c', 1, true, false, '')", engine.ErrSQLDenied},
+		{"pg pg_notify", dialectPostgres, "SELECT pg_notify('a', 'b')", engine.ErrSQLDenied},
+		{"pg comment", dialectPostgres, "COMMENT ON TABLE t IS 'x'", engine.ErrSQLDenied},
 		{"pg begin", dialectPostgres, "BEGIN", engine.ErrSQLDenied},
 		{"pg grant", dialectPostgres, "GRANT SELECT ON t TO PUBLIC", engine.ErrSQLDenied},
 	} {
