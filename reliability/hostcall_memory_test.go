@@ -19,7 +19,7 @@ import (
 // grew maid past 4 GiB.)
 func TestHostCallResultMemory(t *testing.T) {
 	oneByOne(t, backends(t), func(t *testing.T, nb namedBackend) {
-		w, id := hostileWorld(t, nb, "hostcallflood", func(l *engine.Limits) { l.DashboardTimeout = 20 * time.Second })
+		w, id := hostileWorld(t, nb, "hostcallflood", func(l *engine.Limits) { l.DashboardTimeout = 60 * time.Second })
 		if got := w.Call(t, id, "1", "fill", nil); got["count"] != float64(5140) {
 			t.Fatalf("fill: %v", got)
 		}

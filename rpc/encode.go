@@ -242,6 +242,16 @@ func (e *encoder) raw(b []byte) error {
 		e.buf = append(e.buf, "null"...)
 		return e.check()
 	}
+	if len(e.buf)+len(b) <= e.max {
+		// It fits whatever its spaces: compact (and validate) in one pass
+		// of encoding/json's own code.
+		buf := bytes.NewBuffer(e.buf)
+		if err := json.Compact(buf, b); err != nil {
+			return fmt.Errorf("json: invalid json.RawMessage: %w", err)
+		}
+		e.buf = buf.Bytes()
+		return e.check()
+	}
 	// Compact first, stopping at the limit, and validate after: a huge
 	// value fails at the limit without being scanned whole.
 	inStr, esc := false, false
