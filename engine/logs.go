@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -38,8 +39,14 @@ type LogLine struct {
 // aside) are folded into the first one still in the ring, with a count and
 // the last time: otherwise a plugin could evict the record of one refusal
 // (an ATTACH) with a paced flood of another (refused sends, 50 a second
-// stay under the rate limit). Host warnings and errors also go to the
-// operator's log (slog), rate limited per plugin, which no ring evicts.
+// stay under the rate limit). Texts that differ in more than that (a
+// refused statement names its first word, which the plugin picks) are
+// bounded by kind, the text's first two words ("denied: sql:"): at most
+// maxShapesPerKind distinct lines of a kind are in the ring, and further
+// ones fold into one "more ... lines" line of that kind, so no kind can
+// take more than maxShapesPerKind+1 lines. Host warnings and errors also
+// go to the operator's log (slog), rate limited per plugin, which no ring
+// evicts.
 type logRing struct {
 	mu     sync.Mutex
 	seq    uint64 // insertion order across both rings, for tail
@@ -47,6 +54,7 @@ type logRing struct {
 	host   logStream
 	maxLen int
 	shapes map[string]int // host line shape → its slot in host.lines
+	kinds  map[string]int // host line kind → its distinct shapes in the ring
 
 	log      *slog.Logger // nil: no operator log
 	pluginID string
@@ -67,6 +75,7 @@ type logStream struct {
 type seqLine struct {
 	seq   uint64
 	shape string // host lines: the key of shapes, "" for others
+	kind  string // host lines: the key of kinds
 	LogLine
 }
 
@@ -76,8 +85,27 @@ func newLogRing(n, rate, maxLen int) *logRing {
 		host:   logStream{lines: make([]seqLine, n), rate: rate},
 		maxLen: maxLen,
 		shapes: make(map[string]int),
+		kinds:  make(map[string]int),
 		oplog:  logStream{rate: opLogRate},
 	}
+}
+
+// maxShapesPerKind bounds the distinct host lines of one kind in the ring.
+const maxShapesPerKind = 8
+
+// lineKind is a host line's level and first two words: what the host
+// chose to say (e.g. "denied: sql:"), before what the plugin may shape.
+func lineKind(level, text string) string {
+	end, words := 0, 0
+	for end < len(text) && words < 2 {
+		if i := strings.IndexByte(text[end:], ' '); i >= 0 {
+			end += i + 1
+		} else {
+			end = len(text)
+		}
+		words++
+	}
+	return level + "\x00" + strings.TrimSpace(text[:end])
 }
 
 // opLogRate is how many host warnings per plugin per second reach the
@@ -135,10 +163,16 @@ func (r *logRing) add(now time.Time, level, source, text string) {
 		text = text[:cut] + "…"
 	}
 	st := &r.plugin
-	var shape string
+	var shape, kind string
 	if source == "host" {
 		st = &r.host
-		shape = lineShape(level, text)
+		shape, kind = lineShape(level, text), lineKind(level, text)
+		if r.kinds[kind] >= maxShapesPerKind {
+			// Too many different lines of this kind: the rest are counted
+			// in one line, so they cannot evict other kinds either.
+			shape = "more\x00" + kind
+			text = "more host lines starting " + strconv.Quote(strings.TrimPrefix(kind, level+"\x00")) + ", with other texts"
+		}
 		if i, ok := r.shapes[shape]; ok {
 			// A repeat costs no slot and no budget: it cannot evict anything.
 			l := &st.lines[i]
@@ -152,7 +186,7 @@ func (r *logRing) add(now time.Time, level, source, text string) {
 		return
 	}
 	st.inWindow++
-	r.push(st, LogLine{Time: now, Level: level, Source: source, Text: text}, shape)
+	r.push(st, LogLine{Time: now, Level: level, Source: source, Text: text}, shape, kind)
 	if source == "host" && level != "info" {
 		r.operatorLog(now, level, text)
 	}
@@ -193,7 +227,7 @@ func (r *logRing) roll(now time.Time, st *logStream, what string) {
 	}
 	if st.suppressed > 0 {
 		text := itoa(st.suppressed) + " " + what
-		r.push(&r.host, LogLine{Time: now, Level: "warning", Source: "host", Text: text}, "")
+		r.push(&r.host, LogLine{Time: now, Level: "warning", Source: "host", Text: text}, "", "")
 		if st != &r.host {
 			r.operatorLog(now, "warning", text)
 		}
@@ -202,15 +236,24 @@ func (r *logRing) roll(now time.Time, st *logStream, what string) {
 	st.window, st.inWindow = now, 0
 }
 
-func (r *logRing) push(st *logStream, l LogLine, shape string) {
+func (r *logRing) push(st *logStream, l LogLine, shape, kind string) {
 	r.seq++
-	if old := st.lines[st.next].shape; old != "" && r.shapes[old] == st.next {
-		delete(r.shapes, old) // evicted: a later line of its shape starts anew
+	if old := st.lines[st.next]; old.shape != "" && r.shapes[old.shape] == st.next {
+		// Evicted: a later line of its shape starts anew.
+		delete(r.shapes, old.shape)
+		if !strings.HasPrefix(old.shape, "more\x00") {
+			if r.kinds[old.kind]--; r.kinds[old.kind] <= 0 {
+				delete(r.kinds, old.kind)
+			}
+		}
 	}
 	if shape != "" {
 		r.shapes[shape] = st.next
+		if !strings.HasPrefix(shape, "more\x00") {
+			r.kinds[kind]++
+		}
 	}
-	st.lines[st.next] = seqLine{seq: r.seq, shape: shape, LogLine: l}
+	st.lines[st.next] = seqLine{seq: r.seq, shape: shape, kind: kind, LogLine: l}
 	st.next = (st.next + 1) % len(st.lines)
 	if st.next == 0 {
 		st.full = true

@@ -31,11 +31,18 @@ func TestLogRingFoldsRepeats(t *testing.T) {
 		flood     func(i int) string
 		wantHost  int // host lines in the ring
 		wantCount string
+		repeats   int
 	}{
-		{name: "same text", flood: func(int) string { return "denied: discord.send_message needs capability \"discord:send_messages\"" }, wantHost: 2, wantCount: "and 1999 more like it"},
+		{name: "same text", flood: func(int) string { return "denied: discord.send_message needs capability \"discord:send_messages\"" }, wantHost: 2, wantCount: "and 1999 more like it", repeats: 1999},
 		{name: "numbers and quoted values vary", flood: func(i int) string {
 			return "limit: discord.send_message: content of channel " + itoa(1000+i) + " in \"" + shapeName(i) + "\" is over 2000 characters"
-		}, wantHost: 2, wantCount: "and 1999 more like it"},
+		}, wantHost: 2, wantCount: "and 1999 more like it", repeats: 1999},
+		// The plugin picks a refused statement's first word: 7 more
+		// distinct lines of the ATTACH's kind, then one line counting the
+		// other 1,992 (its first and 1,991 more).
+		{name: "words vary", flood: func(i int) string {
+			return "denied: sql: " + strings.ToUpper(shapeName(i)) + " statements are not allowed: sql statement not allowed"
+		}, wantHost: 9, wantCount: `more host lines starting "denied: sql:", with other texts (and 1992 more like it`, repeats: 1992},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var oplog bytes.Buffer
@@ -54,8 +61,9 @@ func TestLogRingFoldsRepeats(t *testing.T) {
 			if got[0].Text != attach {
 				t.Errorf("the ATTACH denial was evicted: first line %q", got[0].Text)
 			}
-			if !strings.Contains(got[1].Text, tc.wantCount) || got[1].Repeats != 1999 || !got[1].Last.Equal(now) {
-				t.Errorf("flood line %q (repeats %d, last %v), want %q", got[1].Text, got[1].Repeats, got[1].Last, tc.wantCount)
+			last := got[len(got)-1]
+			if !strings.Contains(last.Text, tc.wantCount) || last.Repeats != tc.repeats || !last.Last.Equal(now) {
+				t.Errorf("flood line %q (repeats %d, last %v), want %q", last.Text, last.Repeats, last.Last, tc.wantCount)
 			}
 			if !strings.Contains(oplog.String(), "ATTACH statements are not allowed") || !strings.Contains(oplog.String(), "plugin=p1") {
 				t.Errorf("the operator's log lacks the ATTACH denial:\n%s", oplog.String())
@@ -111,8 +119,9 @@ func TestLogRingHostLinesBounded(t *testing.T) {
 				r.add(now, "info", "sdk", "evidence "+s)
 			}
 			for i := 0; i < tc.floods; i++ {
-				// Distinct shapes: repeats of one shape are folded (TestLogRingFoldsRepeats).
-				r.add(now.Add(time.Duration(i)*time.Microsecond), "warning", "host", "denied: kv.get needs capability "+shapeName(i))
+				// Distinct kinds: repeats of one shape fold, and one kind's
+				// different lines are capped (TestLogRingFoldsRepeats).
+				r.add(now.Add(time.Duration(i)*time.Microsecond), "warning", "host", "denied: "+shapeName(i)+" needs capability")
 			}
 			// The next second writes the summary of what was suppressed.
 			r.add(now.Add(2*time.Second), "info", "sdk", "after")

