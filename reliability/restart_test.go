@@ -2,11 +2,7 @@ package reliability
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"encoding/json"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,7 +13,7 @@ import (
 	_ "github.com/lib/pq"
 
 	"github.com/maidhq/maid/engine"
-	"github.com/maidhq/maid/internal/testenv"
+	"github.com/maidhq/maid/internal/pgtest"
 )
 
 // The faults here restart shared services (the PostgreSQL cluster, the
@@ -26,67 +22,7 @@ import (
 
 // freshPostgres creates a throwaway database on MAID_TEST_POSTGRES_DSN's
 // server; it and maid's plugin roles for it are dropped at cleanup.
-func freshPostgres(t *testing.T) string {
-	t.Helper()
-	admin := os.Getenv("MAID_TEST_POSTGRES_DSN")
-	if admin == "" {
-		msg := `MAID_TEST_POSTGRES_DSN is not set (eval "$(bash scripts/ci-postgres.sh)")`
-		if testenv.CI() {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	var b [6]byte
-	rand.Read(b[:])
-	name := "maid_rel_" + hex.EncodeToString(b[:])
-	db, err := sql.Open("postgres", admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.Exec(`CREATE DATABASE "` + name + `"`); err != nil {
-		db.Close()
-		t.Fatalf("create test database: %v", err)
-	}
-	u, err := url.Parse(admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + name
-	dsn := u.String()
-	t.Cleanup(func() {
-		defer db.Close()
-		var token string
-		if tdb, err := sql.Open("postgres", dsn); err == nil {
-			tdb.QueryRow("SELECT value FROM maid_meta WHERE key = 'role_token'").Scan(&token)
-			tdb.Close()
-		}
-		for i := 0; i < 20; i++ { // the server may still be coming back
-			if _, err = db.Exec(`DROP DATABASE IF EXISTS "` + name + `" WITH (FORCE)`); err == nil {
-				break
-			}
-			time.Sleep(500 * time.Millisecond)
-		}
-		if err != nil {
-			t.Errorf("drop test database: %v", err)
-		}
-		if token != "" {
-			rows, err := db.Query(`SELECT rolname FROM pg_roles WHERE starts_with(rolname, $1)`, "maid_"+token+"_")
-			if err == nil {
-				var roles []string
-				for rows.Next() {
-					var r string
-					rows.Scan(&r)
-					roles = append(roles, r)
-				}
-				rows.Close()
-				for _, r := range roles {
-					db.Exec(`DROP ROLE IF EXISTS "` + r + `"`)
-				}
-			}
-		}
-	})
-	return dsn
-}
+func freshPostgres(t *testing.T) string { return pgtest.Fresh(t, "maid_rel_") }
 
 // eventually retries f until it succeeds or two minutes pass (a liveness
 // bound, not a timing assertion).
