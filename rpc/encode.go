@@ -3,6 +3,7 @@ package rpc
 import (
 	"bytes"
 	"encoding"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -76,7 +77,21 @@ var (
 	numberType        = reflect.TypeFor[json.Number]()
 	marshalerType     = reflect.TypeFor[json.Marshaler]()
 	textMarshalerType = reflect.TypeFor[encoding.TextMarshaler]()
+	byteType          = reflect.TypeFor[byte]()
 )
+
+// bytes appends b as encoding/json does ([]byte is a base64 string),
+// failing before encoding if it cannot fit.
+func (e *encoder) bytes(b []byte) error {
+	n := base64.StdEncoding.EncodedLen(len(b))
+	if len(e.buf)+n+2 > e.max {
+		return errTooLong
+	}
+	e.buf = append(e.buf, '"')
+	e.buf = base64.StdEncoding.AppendEncode(e.buf, b)
+	e.buf = append(e.buf, '"')
+	return e.check()
+}
 
 func (e *encoder) encode(v any) error {
 	return e.value(reflect.ValueOf(v))
@@ -127,8 +142,11 @@ func (e *encoder) value(v reflect.Value) error {
 		}
 		fallthrough
 	case reflect.Array:
+		if t.Kind() == reflect.Slice && t.Elem() == byteType {
+			return e.bytes(v.Bytes()) // a BLOB of a query: base64, checked before it is built
+		}
 		if t.Elem().Kind() == reflect.Uint8 {
-			return e.fallback(v) // base64 ([]byte) or numbers ([N]byte): encoding/json's rules
+			return e.fallback(v) // numbers ([N]byte) or named bytes: encoding/json's rules
 		}
 		e.buf = append(e.buf, '[')
 		for i := range v.Len() {

@@ -53,6 +53,7 @@ func TestEncodeMatchesEncodingJSON(t *testing.T) {
 		{name: "int keys", v: numKeys{2: "b", 1: "a"}},
 		{name: "number", v: json.Number("12.5e3")},
 		{name: "array", v: [3]int{1, 2, 3}},
+		{name: "blobs", v: [][]any{{[]byte("\x00\xffblob<>"), []byte{}, []byte(nil)}}},
 		{name: "nested any", v: []any{[][]any{{"a", 1.0, nil}}, map[string]any{"rows": [][]any{{int64(1), "x"}}}}},
 		{name: "error object", v: outError{"2.0", json.RawMessage(`"id"`), &Error{Code: -32001, Message: "<limit>", Data: json.RawMessage(`{"a":1}`)}}},
 		{name: "request", v: outRequest{JSONRPC: "2.0", Method: "m", Params: map[string]any{"k": "v"}}},
@@ -91,6 +92,7 @@ func TestEncodeErrors(t *testing.T) {
 		{name: "invalid raw", v: json.RawMessage(`{`), max: 1 << 20},
 		{name: "long string", v: strings.Repeat("<", 2<<20), max: 1 << 20, want: errTooLong},
 		{name: "escapes past limit", v: strings.Repeat("\x01", 200<<10), max: 1 << 20, want: errTooLong},
+		{name: "long blob", v: []any{make([]byte, 1<<20)}, max: 1 << 20, want: errTooLong},
 		{name: "long raw", v: json.RawMessage(`"` + strings.Repeat("a", 2<<20) + `"`), max: 1 << 20, want: errTooLong},
 		{name: "many small", v: map[string]any{"values": strings.Split(strings.Repeat("abcdefgh,", 200_000), ",")}, max: 1 << 20, want: errTooLong},
 	}
