@@ -288,6 +288,8 @@ func (p *pgPluginSQL) run(ctx context.Context, scope engine.Scope, query string,
 	}
 	if lim.Timeout > 0 {
 		p.stall.Store(int64(lim.Timeout + pgStallGrace))
+	} else {
+		p.stall.Store(0) // no timeout: no bound on waiting either
 	}
 	bargs, err := bindArgs(args)
 	if err != nil {

@@ -157,6 +157,12 @@ func sqlTrim(args []driver.Value, flags int) (driver.Value, error) {
 	if i := bytes.IndexByte(set, 0); i >= 0 {
 		set = set[:i]
 	}
+	if len(set) == 0 {
+		return string(in), nil
+	}
+	if len(set) > sqliteTrimSetMax {
+		return trimDirect(in, set, flags)
+	}
 	// first[c] is the index of the first occurrence of character c in set.
 	first := map[string]int{}
 	single := [256]int{}
@@ -181,9 +187,6 @@ func sqlTrim(args []driver.Value, flags int) (driver.Value, error) {
 			lens[j-i] = true
 		}
 		i = j
-	}
-	if len(set) == 0 {
-		return string(in), nil
 	}
 	work := 0
 	// match returns the length of the first set character at in[p:p+l] for
@@ -253,6 +256,69 @@ func sqlTrim(args []driver.Value, flags int) (driver.Value, error) {
 			}
 			work++
 			n, err := best(single[in[hi-1]], multi)
+			if err != nil {
+				return nil, err
+			}
+			if n == 0 {
+				break
+			}
+			hi -= n
+		}
+	}
+	return string(in[lo:hi]), nil
+}
+
+// sqliteTrimSetMax is the largest character set sqlTrim indexes in maps
+// (a few MiB of Go memory at most); larger sets are scanned as SQLite does.
+const sqliteTrimSetMax = 64 << 10
+
+// trimDirect is SQLite's loop itself, for character sets too large to
+// index: every character of the set is tried at every step, in order, and
+// the call fails once that has cost about sqliteFuncWork steps.
+func trimDirect(in, set []byte, flags int) (driver.Value, error) {
+	work := 0
+	// step returns the length of the first character of set that in[lo:hi]
+	// starts (left) or ends (right) with, or 0.
+	step := func(lo, hi int, left bool) (int, error) {
+		for i := 0; i < len(set); {
+			j := i + 1
+			if set[i] >= 0xc0 {
+				for j < len(set) && set[j]&0xc0 == 0x80 {
+					j++
+				}
+			}
+			c := set[i:j]
+			i = j
+			work += len(c) + 16 // the loop's own cost per character
+
+			if work > sqliteFuncWork {
+				return 0, errSQLFuncWork
+			}
+			if len(c) > hi-lo {
+				continue
+			}
+			if left && bytes.Equal(in[lo:lo+len(c)], c) || !left && bytes.Equal(in[hi-len(c):hi], c) {
+				return len(c), nil
+			}
+		}
+		return 0, nil
+	}
+	lo, hi := 0, len(in)
+	if flags&1 != 0 {
+		for lo < hi {
+			n, err := step(lo, hi, true)
+			if err != nil {
+				return nil, err
+			}
+			if n == 0 {
+				break
+			}
+			lo += n
+		}
+	}
+	if flags&2 != 0 {
+		for lo < hi {
+			n, err := step(lo, hi, false)
 			if err != nil {
 				return nil, err
 			}

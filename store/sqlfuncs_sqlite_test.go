@@ -40,6 +40,15 @@ func TestSQLiteFuncOverrides(t *testing.T) {
 			}
 		}
 	}
+	// Character sets past sqliteTrimSetMax take SQLite's own loop.
+	bigSet := "printf('%.*c', 70000, 'z') || "
+	for _, x := range []string{"'ééaébxé'", "'aaa'", "x'c3a9a9c3a9'", "'zzaz'", "12.5"} {
+		for _, y := range []string{"'é' || 'a'", "'a' || x'c3'", "x'a9c3'", "'5'"} {
+			for _, f := range []string{"ltrim", "rtrim", "trim"} {
+				exprs = append(exprs, f+"("+x+", "+bigSet+y+")")
+			}
+		}
+	}
 	for i := 0; i < 300; i++ {
 		f := rand.NormFloat64() * math.Pow(10, float64(rand.Intn(44)-22))
 		exprs = append(exprs, fmt.Sprintf("instr(%v, '5')", f), fmt.Sprintf("replace(%v, '.', ',')", f))
@@ -77,6 +86,7 @@ func TestSQLiteFunctionCost(t *testing.T) {
 		{"rtrim", "SELECT length(rtrim(printf('%.*c', 50000, 'a'), 'a' || printf('%.*c', 50000, 'b'))) AS x"},
 		{"trim", "SELECT length(trim(printf('%.*c', 50000, 'a'), printf('%.*c', 50000, 'b') || 'a')) AS x"},
 		{"trim multibyte set", "SELECT length(trim(printf('%.*c', 400000, 'é'), printf('%.*c', 400000, 'ö') || 'é')) AS x"},
+		{"trim huge set", "SELECT length(ltrim(printf('%.*c', 50000, 'a'), printf('%.*c', 4000000, 'b') || 'a')) AS x"},
 		{"instr", "SELECT instr(printf('%.*c', 2000000, 'a'), printf('%.*c', 500000, 'a') || 'b') AS x"},
 		{"replace", "SELECT length(replace(printf('%.*c', 2000000, 'a'), printf('%.*c', 500000, 'a') || 'b', 'x')) AS x"},
 		{"like", "SELECT printf('%.*c', 4000000, 'a') LIKE '%' || printf('%.*c', 10000, 'a') || 'b%' AS x"},
