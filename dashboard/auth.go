@@ -38,7 +38,9 @@ type session struct {
 	guilds   map[string]bool
 	token    string    // the Discord access token that reads guilds again; "" for admin links
 	guildsAt time.Time // when Discord last answered for guilds
-	checking bool      // a refresh is under way
+	// refresh is closed when the refresh of guilds under way ends; nil
+	// when none is. Requests wait on it rather than use the old list.
+	refresh  chan struct{}
 	csrf     string
 	expires  time.Time
 	selected string // the current server: /p/ calls act on it
@@ -132,37 +134,72 @@ const (
 	guildGrace   = 30 * time.Minute
 )
 
+// guildWait bounds how long a request waits for a refresh under way, and
+// guildTimeout how long one refresh may take Discord; past guildWait the
+// request goes on with the last answer (within guildGrace).
+const (
+	guildWait    = 10 * time.Second
+	guildTimeout = 20 * time.Second
+)
+
+// refreshGuilds asks Discord again when the session's list is due. The
+// refresh runs detached from the request (an aborted request must not
+// abort it, or the old list would stand until guildGrace), once per
+// session at a time, and every request of the session waits for it
+// (bounded by guildWait) instead of going on with the list being checked.
 func (s *Site) refreshGuilds(ctx context.Context, sess *session) error {
 	s.mu.Lock()
-	now := s.now()
-	due := sess.token != "" && !sess.admin && !sess.checking && now.Sub(sess.guildsAt) >= guildRefresh
-	if due {
-		sess.checking = true
+	done := sess.refresh
+	if done == nil && sess.token != "" && !sess.admin && s.now().Sub(sess.guildsAt) >= guildRefresh {
+		done = make(chan struct{})
+		sess.refresh = done
+		go s.doRefreshGuilds(context.WithoutCancel(ctx), sess, done)
 	}
 	s.mu.Unlock()
-	if !due {
+	if done == nil {
 		return nil
 	}
+	wait := time.NewTimer(guildWait)
+	defer wait.Stop()
+	select {
+	case <-done:
+	case <-wait.C:
+	case <-ctx.Done():
+		return fmt.Errorf("wait for the refresh of a session's servers: %w", ctx.Err())
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sessions[sess.id] != sess { // Discord refused the token (or the user signed out)
+		return errUnauthenticated
+	}
+	return nil
+}
+
+// doRefreshGuilds reads the session's servers from Discord, then closes done.
+func (s *Site) doRefreshGuilds(ctx context.Context, sess *session, done chan struct{}) {
+	ctx, cancel := context.WithTimeout(ctx, guildTimeout)
+	defer cancel()
 	var list []discordGuild
 	err := s.discordGET(ctx, sess.token, "/users/@me/guilds", &list)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sess.checking = false
+	defer close(done)
+	sess.refresh = nil
 	var se *discordStatus
 	switch {
 	case err == nil:
 		sess.guilds, sess.guildsAt = managedOf(list), s.now()
 	case errors.As(err, &se) && (se.code == http.StatusUnauthorized || se.code == http.StatusForbidden):
 		s.log.Info("discord refused a session's token; signing it out", "user", sess.userID)
-		delete(s.sessions, sess.id)
-		return errUnauthenticated
+		if s.sessions[sess.id] == sess {
+			delete(s.sessions, sess.id)
+		}
 	default:
 		s.log.Warn("refresh a session's servers", "user", sess.userID, "err", err)
 		if s.now().Sub(sess.guildsAt) >= guildGrace {
 			sess.guilds = map[string]bool{}
 		}
 	}
-	return nil
 }
 
 // managed returns the servers sess may manage now.

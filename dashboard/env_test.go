@@ -88,6 +88,9 @@ type fakeDiscord struct {
 	next   fakeUser            // who signs in at the next authorize
 	codes  map[string]fakeUser // code → user
 	tokens map[string]fakeUser
+	// hold, when set, makes /users/@me/guilds signal asked and wait for
+	// hold to close (a slow Discord).
+	hold, asked chan struct{}
 }
 
 func newFakeDiscord(t *testing.T) *fakeDiscord {
@@ -138,6 +141,16 @@ func newFakeDiscord(t *testing.T) *fakeDiscord {
 		json.NewEncoder(w).Encode(map[string]any{"id": u.ID, "username": u.Name, "global_name": strings.ToUpper(u.Name[:1]) + u.Name[1:]})
 	})
 	mux.HandleFunc("GET /api/users/@me/guilds", func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		hold, asked := f.hold, f.asked
+		f.mu.Unlock()
+		if hold != nil {
+			select {
+			case asked <- struct{}{}:
+			default:
+			}
+			<-hold
+		}
 		u, ok := user(r)
 		if !ok {
 			http.Error(w, "{}", http.StatusUnauthorized)

@@ -1,6 +1,8 @@
 package dashboard_test
 
 import (
+	"context"
+	"net/http"
 	"sync"
 	"testing"
 	"time"
@@ -96,3 +98,68 @@ func TestManagerRightsFollowDiscord(t *testing.T) {
 		})
 	}
 }
+
+// TestGuildRefreshOutlivesRequest (second attack, finding 5): the refresh
+// of a manager's servers runs detached from the request that started it,
+// and the session's other requests wait for it. A request aborted while
+// Discord answers still completes the refresh (so the removed manager loses
+// the server even if Discord is unreachable afterwards), and a request sent
+// during the refresh gets the refreshed answer, not the old list.
+func TestGuildRefreshOutlivesRequest(t *testing.T) {
+	clock := &testClock{t: time.Now()}
+	env := newEnvOpts(t, envOptions{config: func(c *dashboard.Config) { c.Now = clock.now }})
+	c := env.signIn(alice)
+	path := "/api/servers/" + serverA + "/plugins"
+	if resp, body := c.do("GET", path, "", nil); resp.StatusCode != 200 {
+		t.Fatalf("before: %d %.200s", resp.StatusCode, body)
+	}
+	env.discord.setGuilds(alice.ID, nil)
+	clock.add(guildRefreshDue)
+	hold, asked := make(chan struct{}), make(chan struct{}, 1)
+	env.discord.mu.Lock()
+	env.discord.hold, env.discord.asked = hold, asked
+	env.discord.mu.Unlock()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	aborted := make(chan error, 1)
+	go func() {
+		req, _ := http.NewRequestWithContext(ctx, "GET", env.srv.URL+path, nil)
+		resp, err := c.http.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		aborted <- err
+	}()
+	select {
+	case <-asked:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the refresh never asked Discord")
+	}
+	during := make(chan int, 1)
+	go func() {
+		resp, err := c.http.Get(env.srv.URL + path)
+		if err != nil {
+			during <- -1
+			return
+		}
+		resp.Body.Close()
+		during <- resp.StatusCode
+	}()
+	time.Sleep(200 * time.Millisecond) // let the second request reach the check
+	cancel()
+	if err := <-aborted; err == nil {
+		t.Fatal("the aborted request was answered")
+	}
+	time.Sleep(200 * time.Millisecond) // the abort reaches the server before Discord answers
+	close(hold)
+	if got := <-during; got != http.StatusForbidden {
+		t.Errorf("request during the refresh: %d, want 403", got)
+	}
+	env.discord.srv.Close() // Discord unreachable from now on
+	if resp, body := c.do("GET", path, "", nil); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("after the aborted refresh: %d %.200s, want 403", resp.StatusCode, body)
+	}
+}
+
+// guildRefreshDue is the age at which a session's servers are read again.
+const guildRefreshDue = 5 * time.Minute
