@@ -250,23 +250,27 @@ func isAuthErr(err error) bool {
 
 // schemaSizeSQL sums the on-disk size of the plugin's relations (it grows
 // as soon as a statement writes, committed or not) and the catalog rows its
-// objects own: a view's query tree, column defaults, CHECK constraints,
-// index expressions, columns, types and enum labels all live in shared
-// catalogs, and a 900 KB literal in CREATE VIEW grew pg_rewrite by that
-// much per statement without counting against the size limit.
+// objects own: a view's query tree, column defaults (and the stored value
+// of a column added with one), CHECK constraints, index expressions,
+// columns, types and enum labels all live in shared catalogs, and a 900 KB
+// literal in CREATE VIEW grew pg_rewrite by that much per statement without
+// counting against the size limit. Large catalog values are counted with
+// pg_column_size of the column itself, which reads a toasted value's
+// stored size without fetching it; the constants stand for each row's
+// fixed part.
 const schemaSizeSQL = `WITH n AS (SELECT oid FROM pg_namespace WHERE nspname = $1),
-	c AS (SELECT c.* FROM pg_class c, n WHERE c.relnamespace = n.oid),
+	c AS (SELECT c.oid, c.relkind FROM pg_class c, n WHERE c.relnamespace = n.oid),
 	t AS (SELECT t.* FROM pg_type t, n WHERE t.typnamespace = n.oid)
 	SELECT (COALESCE((SELECT sum(pg_total_relation_size(c.oid)) FROM c WHERE c.relkind IN ('r', 'm', 'S')), 0)
-	+ COALESCE((SELECT sum(pg_column_size(c.*)) FROM c), 0)
-	+ COALESCE((SELECT sum(pg_column_size(r.*)) FROM pg_rewrite r JOIN c ON c.oid = r.ev_class), 0)
-	+ COALESCE((SELECT sum(pg_column_size(d.*)) FROM pg_attrdef d JOIN c ON c.oid = d.adrelid), 0)
-	+ COALESCE((SELECT sum(pg_column_size(a.*)) FROM pg_attribute a JOIN c ON c.oid = a.attrelid), 0)
-	+ COALESCE((SELECT sum(pg_column_size(i.*)) FROM pg_index i JOIN c ON c.oid = i.indexrelid), 0)
-	+ COALESCE((SELECT sum(pg_column_size(k.*)) FROM pg_constraint k, n WHERE k.connamespace = n.oid), 0)
-	+ COALESCE((SELECT sum(pg_column_size(t.*)) FROM t), 0)
+	+ (SELECT count(*) * 256 FROM c)
+	+ COALESCE((SELECT sum(pg_column_size(r.ev_action) + COALESCE(pg_column_size(r.ev_qual), 0) + 64) FROM pg_rewrite r JOIN c ON c.oid = r.ev_class), 0)
+	+ COALESCE((SELECT sum(pg_column_size(d.adbin) + 32) FROM pg_attrdef d JOIN c ON c.oid = d.adrelid), 0)
+	+ COALESCE((SELECT sum(COALESCE(pg_column_size(a.attmissingval), 0) + 140) FROM pg_attribute a JOIN c ON c.oid = a.attrelid), 0)
+	+ COALESCE((SELECT sum(COALESCE(pg_column_size(i.indexprs), 0) + COALESCE(pg_column_size(i.indpred), 0) + 64) FROM pg_index i JOIN c ON c.oid = i.indexrelid), 0)
+	+ COALESCE((SELECT sum(COALESCE(pg_column_size(k.conbin), 0) + 128) FROM pg_constraint k, n WHERE k.connamespace = n.oid), 0)
+	+ COALESCE((SELECT sum(COALESCE(pg_column_size(t.typdefaultbin), 0) + COALESCE(pg_column_size(t.typdefault), 0) + 128) FROM t), 0)
 	+ COALESCE((SELECT sum(pg_column_size(e.*)) FROM pg_enum e JOIN t ON t.oid = e.enumtypid), 0)
-	+ COALESCE((SELECT sum(pg_column_size(s.*)) FROM pg_description s JOIN c ON c.oid = s.objoid), 0))::bigint`
+	+ COALESCE((SELECT sum(pg_column_size(s.description) + 16) FROM pg_description s JOIN c ON c.oid = s.objoid), 0))::bigint`
 
 func (p *pgPluginSQL) run(ctx context.Context, scope engine.Scope, query string, args []any, lim engine.SQLLimits, wantRows, checked bool) (engine.SQLResult, engine.ExecResult, error) {
 	if err := checkSQLScope(scope); err != nil {
