@@ -74,6 +74,11 @@ func (s *Site) rpc(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	hold, err := s.holdResult(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	defer hold.release()
 	res, err := s.eng.CallDashboard(c.Request().Context(), c.Param("plugin"), serverID, method, params)
 	if err != nil {
 		return engineError(err)
@@ -81,7 +86,7 @@ func (s *Site) rpc(c echo.Context) error {
 	if len(res) == 0 {
 		res = json.RawMessage("null")
 	}
-	return c.JSONBlob(http.StatusOK, res)
+	return answerBlob(c, hold, res)
 }
 
 // hostCall serves the MaidSDK bridge's kv/metrics/sql calls for the
@@ -102,11 +107,16 @@ func (s *Site) hostCall(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	hold, err := s.holdResult(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	defer hold.release()
 	res, err := s.eng.HostCall(c.Request().Context(), c.Param("plugin"), serverID, method, params)
 	if err != nil {
 		return engineError(err)
 	}
-	return c.JSON(http.StatusOK, res)
+	return answerJSON(c, hold, res)
 }
 
 // frameServed refuses the rpc and bridge endpoints of an iframe-mode

@@ -57,6 +57,10 @@ type Config struct {
 	// MaxConns caps the connections Serve holds open (default 512); past
 	// it idle keep-alive connections are closed, then new ones refused.
 	MaxConns int
+	// ResultBudget bounds the bytes of plugin results (bridge, rpc and
+	// widget answers) all requests hold at once (default 64 MiB;
+	// results.go).
+	ResultBudget int64
 	// ReadHeaderTimeout bounds the wait for a request's headers (default
 	// 10 s); BodyTimeout the read of its body (default 30 s; an upload's:
 	// UploadTimeout, default 5 min); WriteTimeout the time from headers to
@@ -102,6 +106,7 @@ type Site struct {
 
 	approvals ApprovalStore
 	digests   digestCache
+	results   *byteBudget
 
 	mu          sync.Mutex
 	sessions    map[string]*session
@@ -147,6 +152,9 @@ func New(cfg Config) (*Site, error) {
 	if cfg.MaxConns <= 0 {
 		cfg.MaxConns = defaultMaxConns
 	}
+	if cfg.ResultBudget <= 0 {
+		cfg.ResultBudget = defaultResultBudget
+	}
 	for _, d := range []struct {
 		v   *time.Duration
 		def time.Duration
@@ -180,6 +188,7 @@ func New(cfg Config) (*Site, error) {
 		tmpl:        tm,
 		admins:      map[string]bool{},
 		renders:     newRenderer(),
+		results:     newByteBudget(cfg.ResultBudget),
 		sessions:    map[string]*session{},
 		adminTokens: map[string]time.Time{},
 		approvals:   cfg.Approvals,

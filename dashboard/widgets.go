@@ -92,9 +92,18 @@ func (s *Site) widgetFragment(c echo.Context) error {
 		params = map[string]any{"page": pageNum, "page_size": tablePageSize, "offset": (pageNum - 1) * tablePageSize, "limit": tablePageSize}
 	}
 	raw, _ := json.Marshal(params)
+	hold, err := s.holdResult(ctx)
+	if err != nil {
+		return err
+	}
+	defer hold.release()
 	res, err := s.eng.CallDashboard(ctx, pkg.Manifest.ID, sv.ID, w.Handler(), raw)
 	out, err := s.widgetHTML(ctx, sv.ID, pkg.Manifest.ID, w, res, err, pageNum, widgetBudget(len(page.Widgets)))
 	if err != nil {
+		return err
+	}
+	res = nil
+	if err := hold.grow(ctx, int64(len(out))); err != nil {
 		return err
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")
