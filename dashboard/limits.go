@@ -68,30 +68,66 @@ func (s *Site) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 		if req.ContentLength > limit {
 			return errBodyTooLarge(limit)
 		}
-		if err := rc.SetReadDeadline(time.Now().Add(timeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		body := &deadlineBody{ReadCloser: http.MaxBytesReader(c.Response(), req.Body, limit), rc: rc, start: time.Now(), end: time.Now().Add(timeout)}
+		if err := rc.SetReadDeadline(body.deadline()); err != nil && !errors.Is(err, http.ErrNotSupported) {
 			return fmt.Errorf("set body deadline: %w", err)
 		}
-		req.Body = &deadlineBody{ReadCloser: http.MaxBytesReader(c.Response(), req.Body, limit), rc: rc}
-		return next(c)
+		req.Body = body
+		err := next(c)
+		if err != nil && !body.done {
+			// A refused request's body (no session, no CSRF token, too
+			// large...) is never read: the answer closes the connection,
+			// and net/http's read of the rest to reuse it fails at once, so
+			// a slow sender cannot hold its slot for the body timeout.
+			c.Response().Header().Set("Connection", "close")
+			_ = rc.SetReadDeadline(time.Now()) // nothing to do if unsupported
+		}
+		return err
 	}
 }
+
+// A body must keep arriving: after bodyGrace, at minBodyRate on average
+// (and all of it within the body timeout), else its read fails and the
+// connection closes. A sender trickling a byte a second holds one of the
+// capped connections for seconds, not for the body timeout.
+const (
+	bodyGrace   = 5 * time.Second
+	minBodyRate = 16 << 10 // bytes per second
+)
 
 func errBodyTooLarge(limit int64) error {
 	return errStatus(http.StatusRequestEntityTooLarge, "limit", fmt.Sprintf("request body larger than %d KiB", limit>>10))
 }
 
-// deadlineBody lifts the body's read deadline once the body is read: a
-// read deadline still set while the handler runs would cancel the
-// request's context when it passes (net/http's background read), and
-// handlers may run longer than a body takes to arrive.
+// deadlineBody moves the body's read deadline as the body arrives (the
+// time by which its bytes so far had to come at minBodyRate, within the
+// body timeout), and lifts it once the body is read: a read deadline still
+// set while the handler runs would cancel the request's context when it
+// passes (net/http's background read), and handlers may run longer than a
+// body takes to arrive.
 type deadlineBody struct {
 	io.ReadCloser
-	rc   *http.ResponseController
-	done bool
+	rc         *http.ResponseController
+	start, end time.Time
+	n          int64 // bytes read so far
+	done       bool
+}
+
+// deadline is when the body's next byte must have come.
+func (b *deadlineBody) deadline() time.Time {
+	d := b.start.Add(bodyGrace + time.Duration(b.n)*time.Second/minBodyRate)
+	if d.After(b.end) {
+		return b.end
+	}
+	return d
 }
 
 func (b *deadlineBody) Read(p []byte) (int, error) {
+	if !b.done {
+		_ = b.rc.SetReadDeadline(b.deadline()) // nothing to do if unsupported
+	}
 	n, err := b.ReadCloser.Read(p)
+	b.n += int64(n)
 	if err != nil && !b.done {
 		b.done = true
 		if err == io.EOF {
