@@ -104,20 +104,63 @@ func (c authorizingConnector) Connect(ctx context.Context) (driver.Conn, error) 
 // Virtual table modules plugins may use.
 var sqliteModules = map[string]bool{"fts5": true, "fts4": true, "fts3": true, "rtree": true}
 
-// Functions denied even though the build may not have them. The JSON
-// aggregates are denied because SQLite grows their result without checking
-// SQLITE_LIMIT_LENGTH until the end (160 MiB in a 2 s statement): the only
-// functions found to build an unbounded value in maid's memory
-// (TestSQLMemoryBounded). group_concat and string_agg are bounded.
-//
-// json_patch, the geopoly functions and the rtree debugging functions cost
-// more than linear time in one call (json_patch of two 100,000-key objects
-// ran for minutes), which SQLite's interrupt cannot stop; plugins have
-// little use for them (sqlfuncs_sqlite.go replaces the common ones that
-// have the same problem instead).
-var sqliteDeniedFuncs = map[string]bool{"load_extension": true, "fts3_tokenizer": true, "readfile": true, "writefile": true, "edit": true,
-	"json_group_array": true, "json_group_object": true, "jsonb_group_array": true, "jsonb_group_object": true,
-	"json_patch": true, "jsonb_patch": true, "rtreecheck": true, "rtreenode": true, "rtreedepth": true}
+// sqliteAllowedFuncs are the only SQL functions plugin statements may call.
+// An allow-list, not a deny-list: SQLite runs inside maid and checks its
+// interrupt only between opcodes, so a function whose one call costs more
+// than linear time, or builds a value far larger than its arguments before
+// SQLITE_LIMIT_LENGTH is checked, holds maid's CPU or memory past every
+// limit. Deny-lists missed members of that class each time they were
+// attacked (ltrim/instr/replace, then json_pretty, unhex(X, Y), the JSON
+// aggregates, json_patch, geopoly, rtree debugging). Every function listed
+// here costs linear time in its arguments and returns at most their size
+// (trim, instr and replace are maid's linear versions, sqlfuncs_sqlite.go);
+// the number of arguments is bounded by sqliteFunctionArgMax, so the
+// variadic ones (concat, json_array, printf) build at most that many
+// values. A function not listed is refused with "not authorized".
+var sqliteAllowedFuncs = setOf(
+	// core scalars
+	"abs", "changes", "char", "coalesce", "concat", "concat_ws", "format", "glob", "hex", "ifnull", "iif", "if",
+	"instr", "last_insert_rowid", "length", "like", "likelihood", "likely", "lower", "ltrim", "max", "min",
+	"nullif", "octet_length", "printf", "quote", "random", "randomblob", "replace", "round", "rtrim", "sign",
+	"soundex", "sqlite_version", "substr", "substring", "total_changes", "trim", "typeof", "unicode",
+	"unlikely", "upper", "zeroblob",
+	// date and time
+	"date", "time", "datetime", "julianday", "strftime", "unixepoch", "timediff",
+	"current_date", "current_time", "current_timestamp",
+	// aggregates (group_concat and string_agg check SQLITE_LIMIT_LENGTH as they grow)
+	"avg", "count", "group_concat", "string_agg", "sum", "total",
+	// window functions
+	"row_number", "rank", "dense_rank", "percent_rank", "cume_dist", "ntile", "lag", "lead",
+	"first_value", "last_value", "nth_value",
+	// math
+	"acos", "acosh", "asin", "asinh", "atan", "atan2", "atanh", "ceil", "ceiling", "cos", "cosh", "degrees",
+	"exp", "floor", "ln", "log", "log10", "log2", "mod", "pi", "pow", "power", "radians", "sin", "sinh",
+	"sqrt", "tan", "tanh", "trunc",
+	// JSON, without json_pretty (its indentation multiplies its input),
+	// json_patch (superlinear) and the aggregates (unbounded while growing)
+	"json", "jsonb", "json_array", "jsonb_array", "json_array_length", "json_error_position", "json_extract",
+	"jsonb_extract", "json_insert", "jsonb_insert", "json_object", "jsonb_object", "json_quote", "json_remove",
+	"jsonb_remove", "json_replace", "jsonb_replace", "json_set", "jsonb_set", "json_type", "json_valid",
+	"json_each", "json_tree", "->", "->>",
+	// full-text search auxiliaries
+	"bm25", "highlight", "snippet",
+)
+
+// sqliteFunctionArgMax is SQLITE_LIMIT_FUNCTION_ARG on plugin connections:
+// enough for json_object with eight pairs, few enough that a variadic
+// function of maximal values stays within tens of MiB.
+const sqliteFunctionArgMax = 16
+
+// sqliteLimitFunctionArg is SQLITE_LIMIT_FUNCTION_ARG.
+const sqliteLimitFunctionArg = 6
+
+func setOf(names ...string) map[string]bool {
+	m := make(map[string]bool, len(names))
+	for _, n := range names {
+		m[n] = true
+	}
+	return m
+}
 
 func (pdb *sqlitePluginDB) authorize(action sqlite.AuthorizerActionCode, arg1, arg2, dbName, _ string) sqlite.AuthorizerReturnCode {
 	if pdb.trusted.Load() {
@@ -133,7 +176,7 @@ func (pdb *sqlitePluginDB) authorize(action sqlite.AuthorizerActionCode, arg1, a
 			return sqlite.AuthorizerDeny
 		}
 	case sqlite.AuthFunction:
-		if f := strings.ToLower(arg2); sqliteDeniedFuncs[f] || strings.HasPrefix(f, "geopoly") {
+		if !sqliteAllowedFuncs[strings.ToLower(arg2)] {
 			return sqlite.AuthorizerDeny
 		}
 	}
@@ -294,6 +337,9 @@ func (p *sqlitePluginSQL) run(ctx context.Context, sc engine.Scope, query string
 			return sres, eres, fmt.Errorf("set value size limit: %w", err)
 		}
 		sqliteFuncMaxLen.Store(int64(n))
+	}
+	if _, err := sqlite.Limit(conn, sqliteLimitFunctionArg, sqliteFunctionArgMax); err != nil {
+		return sres, eres, fmt.Errorf("set function argument limit: %w", err)
 	}
 	// LIKE and GLOB cost up to value length x pattern length in one call,
 	// which the interrupt cannot stop (sqlfuncs_sqlite.go).

@@ -129,3 +129,45 @@ func TestSQLiteLikePatternLimit(t *testing.T) {
 	var se *sqlite.Error
 	t.Logf("refused: %v (%v)", err, errors.As(err, &se))
 }
+
+// TestSQLiteFunctionAllowList: plugin SQL calls only the allow-listed
+// functions, with at most sqliteFunctionArgMax arguments; the second attack
+// round's json_pretty, unhex(X, Y) and 900-argument concat/json_array are
+// refused before they run, and everyday functions still work.
+func TestSQLiteFunctionAllowList(t *testing.T) {
+	s := openTestSQLite(t)
+	ctx := testCtx(t)
+	install(t, ctx, s, "allow")
+	lim := engine.DefaultLimits.SQL
+	many := func(fn string, n int) string {
+		args := make([]string, n)
+		for i := range args {
+			args[i] = "printf('%.*c', 900000, '<')"
+		}
+		return "SELECT length(" + fn + "(" + strings.Join(args, ", ") + ")) AS x"
+	}
+	for _, tc := range []struct {
+		name, sql string
+		denied    bool
+	}{
+		{name: "json_pretty", sql: "SELECT length(json_pretty(printf('%.*c',400,'[')||printf('%.*c',400,']'), printf('%.*c',200000,' '))) AS x", denied: true},
+		{name: "unhex two args", sql: "SELECT length(unhex('00'||printf('%.*c',50000,' '), printf('%.*c',50000,'z')||' ')) AS x", denied: true},
+		{name: "unknown function", sql: "SELECT sqlite_compileoption_used('THREADSAFE') AS x", denied: true},
+		{name: "concat of 900", sql: many("concat", 900), denied: true},
+		{name: "json_array of 900", sql: many("json_array", 900), denied: true},
+		{name: "json_object of 8 pairs", sql: "SELECT json_object('a',1,'b',2,'c',3,'d',4,'e',5,'f',6,'g',7,'h',8) AS x"},
+		{name: "everyday", sql: "SELECT upper(substr('hello', 1, 2)) || printf('%d', count(*)) AS x, round(avg(1.5), 1), coalesce(NULL, 'y'), date('2026-01-02'), json_extract('{\"a\":2}', '$.a')"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := s.SQLQuery(ctx, sqlScope("allow"), tc.sql, nil, lim)
+			switch {
+			case tc.denied && err == nil:
+				t.Fatal("ran; want it refused")
+			case tc.denied:
+				t.Logf("refused: %.200v", err)
+			case err != nil:
+				t.Fatalf("refused: %v", err)
+			}
+		})
+	}
+}

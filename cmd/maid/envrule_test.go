@@ -15,7 +15,8 @@ import (
 // setting has one source (the flag, which defaults to its MAID_*
 // variable) instead of a library reading the same variable behind the
 // CLI's back (as the docker and wasm backends once did). Test files and
-// internal/testenv (which reads CI for tests) are exempt.
+// internal/testenv and internal/pgtest (which read CI and the test
+// database for tests) are exempt.
 func TestNoEnvOutsideCmd(t *testing.T) {
 	root := filepath.Join("..", "..")
 	reads := map[string]bool{"Getenv": true, "LookupEnv": true, "Environ": true, "ExpandEnv": true}
@@ -30,7 +31,7 @@ func TestNoEnvOutsideCmd(t *testing.T) {
 		if d.IsDir() {
 			switch {
 			case rel == ".":
-			case rel == "cmd", rel == "build", rel == "internal/testenv", rel == "node_modules",
+			case rel == "cmd", rel == "build", rel == "internal/testenv", rel == "internal/pgtest", rel == "node_modules",
 				strings.HasPrefix(d.Name(), "."), d.Name() == "testdata":
 				return filepath.SkipDir
 			}
