@@ -55,7 +55,10 @@ func testBackends(t *testing.T) []string {
 	t.Helper()
 	names := []string{"process"}
 	for _, name := range []string{"wasm", "docker"} {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		// A first start compiles python.wasm (and the SDK's bytecode in the
+		// guest) under the race detector: minutes on a busy 2-core machine.
+		// This bounds a hang, not a speed.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		b, err := openReal(ctx, name, 0)
 		cancel()
 		if err != nil {

@@ -71,7 +71,7 @@ func backends(t *testing.T) []namedBackend {
 		if err != nil {
 			cache = os.TempDir()
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute) // a first compile of python.wasm under -race; bounds a hang only
 		defer cancel()
 		w, err := wasm.New(ctx, wasm.Config{
 			PythonDir: filepath.Join(repoRoot(), wasm.DefaultPythonDir),
