@@ -56,15 +56,14 @@ type sqlitePluginSQL struct {
 }
 
 type sqlitePluginDB struct {
-	sem       chan struct{} // one statement at a time: one connection, and the trusted flag
-	db        *sql.DB
-	trusted   atomic.Bool // maid's own PRAGMAs are running
-	pageSize  int64
-	maxPages  int64  // applied max_page_count, 0: not yet
-	queryOnly bool   // applied PRAGMA query_only; guarded by sem
-	closed    bool   // guarded by sem
-	users     int    // runs holding the handle; guarded by sqlitePluginSQL.mu
-	used      uint64 // tick of the last use; guarded by sqlitePluginSQL.mu
+	sem      chan struct{} // one statement at a time: one connection, and the trusted flag
+	db       *sql.DB
+	trusted  atomic.Bool // maid's own PRAGMAs are running
+	pageSize int64
+	maxPages int64  // applied max_page_count, 0: not yet
+	closed   bool   // guarded by sem
+	users    int    // runs holding the handle; guarded by sqlitePluginSQL.mu
+	used     uint64 // tick of the last use; guarded by sqlitePluginSQL.mu
 }
 
 func newSQLitePluginSQL(s *Store, dir string) *sqlitePluginSQL {
