@@ -15,6 +15,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/maidhq/maid/discord"
+	"github.com/maidhq/maid/internal/testenv"
 )
 
 // browser starts Debian's Chromium (headless) for one test. Without it the
@@ -29,10 +30,7 @@ func browser(t *testing.T) (context.Context, func() []string) {
 		}
 	}
 	if path == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("chromium not found (apt-get install -y chromium); browser tests must run in CI")
-		}
-		t.Skip("chromium not found; apt-get install -y chromium to run the browser tests")
+		testenv.Unavailable(t, "chromium", "apt-get install -y chromium", nil)
 	}
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(path),
