@@ -24,8 +24,11 @@ func TestPostgresStuckBackend(t *testing.T) {
 	ctx := testCtx(t)
 	install(t, ctx, s, "spin")
 	lim := engine.SQLLimits{Timeout: time.Second, MaxRows: 10, MaxBytes: 1 << 20, MaxDBBytes: 64 << 20}
-	// About 10 s of server CPU each on the test machine.
-	const spin = "SELECT length(ltrim(repeat('a', 45000), repeat('b', 45000) || 'a')) AS x"
+	// 15 s of server CPU each on an idle test machine, about a minute on a
+	// loaded one: both backends must still be running when the third call
+	// comes (45,000 ran out in about 3 s on an idle machine), and be done
+	// within the 2 minutes the end of the test waits.
+	const spin = "SELECT length(ltrim(repeat('a', 100000), repeat('b', 100000) || 'a')) AS x"
 	for i := range pgMaxStuck {
 		start := time.Now()
 		_, _, err := s.sql.run(ctx, sqlScope("spin"), spin, nil, lim, true, false)
