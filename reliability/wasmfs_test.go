@@ -2,6 +2,7 @@ package reliability
 
 import (
 	"fmt"
+	"github.com/maidhq/maid/internal/testenv"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,7 +18,7 @@ func wasmBackend(t *testing.T) namedBackend {
 			return nb
 		}
 	}
-	t.Skip("wasm backend not started (make python-wasm; see the log above)")
+	testenv.Unavailable(t, "wasm backend", "make python-wasm, and keep wasm in MAID_RELIABILITY_BACKENDS", nil)
 	return namedBackend{}
 }
 
