@@ -2,12 +2,12 @@ package dashboard
 
 import (
 	"fmt"
-	"runtime"
 	"runtime/debug"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/maidhq/maid/internal/memtest"
 
 	"github.com/maidhq/maid/plugin"
 )
@@ -18,42 +18,9 @@ import (
 func heapGrowth[T any](fn func() T) (uint64, T) {
 	old := debug.SetGCPercent(5)
 	defer debug.SetGCPercent(old)
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	base := ms.HeapAlloc
-	var (
-		peak uint64
-		wg   sync.WaitGroup
-		stop = make(chan struct{})
-	)
-	sample := func() {
-		var m runtime.MemStats
-		runtime.ReadMemStats(&m)
-		peak = max(peak, m.HeapAlloc)
-	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-				sample()
-			}
-		}
-	}()
-	out := fn()
-	close(stop)
-	wg.Wait()
-	sample()
-	if peak < base {
-		return 0, out
-	}
-	return peak - base, out
+	var out T
+	g := memtest.Peak(func() { out = fn() })
+	return uint64(g.Alloc), out
 }
 
 // hostileAnswers are widget answers built to make rendering explode: each

@@ -7,12 +7,13 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"regexp"
-	"runtime"
 	"runtime/debug"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/maidhq/maid/internal/memtest"
 
 	"github.com/maidhq/maid/dashboard"
 )
@@ -80,36 +81,7 @@ func get(t *testing.T, c *http.Client, url string) (int, string) {
 func heapPeak(fn func()) uint64 {
 	old := debug.SetGCPercent(5)
 	defer debug.SetGCPercent(old)
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	base, peak := ms.HeapAlloc, ms.HeapAlloc
-	var wg sync.WaitGroup
-	stop := make(chan struct{})
-	sample := func() {
-		var m runtime.MemStats
-		runtime.ReadMemStats(&m)
-		peak = max(peak, m.HeapAlloc)
-	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		tick := time.NewTicker(time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-				sample()
-			}
-		}
-	}()
-	fn()
-	close(stop)
-	wg.Wait()
-	sample()
-	return peak - base
+	return uint64(memtest.Peak(fn).Alloc)
 }
 
 var widgetSrcRe = regexp.MustCompile(`data-src="([^"]+)"`)

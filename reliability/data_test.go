@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/maidhq/maid/internal/memtest"
+
 	"github.com/maidhq/maid/engine"
 )
 
@@ -142,7 +144,7 @@ func TestDashboardResults(t *testing.T) {
 		w := startWorld(t, nb.b, testLimits())
 		id := w.Install(t, hostile("bigresult"), "1")
 		w.Call(t, id, "1", "ping", nil)
-		rss := rssBytes(t)
+		rss := memtest.RSS()
 		res, err := w.callRaw(context.Background(), id, "1", "huge", nil)
 		if err == nil {
 			t.Fatalf("a %d-byte result was returned", len(res))
@@ -154,7 +156,7 @@ func TestDashboardResults(t *testing.T) {
 		if nb.name == "wasm" {
 			bound += int64(engine.DefaultLimits.MemoryMB) << 20
 		}
-		if grew := rssBytes(t) - rss; grew > memFactor*bound {
+		if grew := memtest.RSS() - rss; grew > memFactor*bound {
 			t.Fatalf("host RSS grew by %d MiB (bound %d MiB)", grew>>20, bound>>20)
 		}
 		w.logged(t, id, "dashboard handler huge")

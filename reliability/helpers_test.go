@@ -208,7 +208,7 @@ func startWorld(t *testing.T, b sandbox.Backend, lim engine.Limits) *world {
 }
 
 // sideBySide runs f on each backend of bs as a parallel subtest: the
-// backends run side by side, so f must measure no memory bound (rssBytes
+// backends run side by side, so f must measure no memory bound (memtest.RSS
 // would count the other backends' use).
 func sideBySide(t *testing.T, bs []namedBackend, f func(t *testing.T, nb namedBackend)) {
 	for _, nb := range bs {
@@ -319,22 +319,6 @@ func isErr(err error, targets ...error) bool {
 		}
 	}
 	return false
-}
-
-// rssBytes is this process's resident set size.
-func rssBytes(t testing.TB) int64 {
-	data, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		t.Fatalf("read /proc/self/status: %v", err)
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
-			return kb << 10
-		}
-	}
-	t.Fatal("no VmRSS in /proc/self/status")
-	return 0
 }
 
 var _ = store.Options{}

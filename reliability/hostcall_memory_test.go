@@ -2,10 +2,9 @@ package reliability
 
 import (
 	"github.com/maidhq/maid/engine"
+	"github.com/maidhq/maid/internal/memtest"
 
-	"runtime"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -37,31 +36,12 @@ func TestHostCallResultMemory(t *testing.T) {
 			t.Errorf("a small get_many failed: %v", ask)
 		}
 
-		runtime.GC()
-		var base runtime.MemStats
-		runtime.ReadMemStats(&base)
-		var peak atomic.Uint64
-		stop, done := make(chan struct{}), make(chan struct{})
-		go func() {
-			defer close(done)
-			var ms runtime.MemStats
-			for {
-				runtime.ReadMemStats(&ms)
-				if ms.HeapInuse > peak.Load() {
-					peak.Store(ms.HeapInuse)
-				}
-				select {
-				case <-stop:
-					return
-				case <-time.After(5 * time.Millisecond):
-				}
-			}
-		}()
-		res, err := w.call(id, "1", "flood", map[string]any{"rounds": 3, "per_round": 64, "sleep": 0.5})
-		close(stop)
-		<-done
+		var res any
+		var err error
+		grew := memtest.Peak(func() {
+			res, err = w.call(id, "1", "flood", map[string]any{"rounds": 3, "per_round": 64, "sleep": 0.5})
+		}).Heap
 		t.Logf("%s: flood: %v %v", nb.name, res, err)
-		grew := int64(peak.Load()) - int64(base.HeapInuse)
 		t.Logf("%s: maid's heap grew by %d MiB during 192 raw requests for ~10 MiB each", nb.name, grew>>20)
 		if grew > memFactor*64<<20 {
 			t.Errorf("maid's heap grew by %d MiB; want at most %d MiB", grew>>20, memFactor*64)

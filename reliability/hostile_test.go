@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/maidhq/maid/internal/memtest"
+
 	"github.com/maidhq/maid/engine"
 	"github.com/maidhq/maid/engine/enginetest"
 )
@@ -68,7 +70,7 @@ func TestMemoryHog(t *testing.T) {
 	oneByOne(t, backends(t), func(t *testing.T, nb namedBackend) {
 		w, id := hostileWorld(t, nb, "memhog", nil)
 		w.Call(t, id, "1", "ping", nil)
-		rss := rssBytes(t)
+		rss := memtest.RSS()
 		res, err := w.call(id, "1", "hog", nil)
 		if err == nil {
 			t.Fatalf("hog allocated past its limit: %v", res)
@@ -78,7 +80,7 @@ func TestMemoryHog(t *testing.T) {
 		}
 		t.Logf("%s: %v", nb.name, err)
 		// wasm memory lives in this process: it must stay bounded.
-		grew := rssBytes(t) - rss
+		grew := memtest.RSS() - rss
 		t.Logf("%s: host RSS grew by %d MiB while the guest tried 2 GiB", nb.name, grew>>20)
 		if grew > memFactor*512<<20 {
 			t.Fatalf("host RSS grew by %d MiB during the hog", grew>>20)
@@ -129,7 +131,7 @@ func TestStdoutFlood(t *testing.T) {
 		for _, handler := range []string{"garbage", "long_line"} {
 			t.Run(handler, func(t *testing.T) {
 				w.Call(t, id, "1", "ping", nil)
-				rss := rssBytes(t)
+				rss := memtest.RSS()
 				// 100 MiB; 16 MiB (still 16 times the line limit) under the
 				// race detector in the short form, where draining 100 MiB
 				// through docker's attach stream takes half a minute.
@@ -142,7 +144,7 @@ func TestStdoutFlood(t *testing.T) {
 					t.Fatalf("%s: the call succeeded (%v); want the instance ended", handler, res)
 				}
 				w.logged(t, id, "protocol error, stopping instance")
-				if grew := rssBytes(t) - rss; grew > memFactor*64<<20 {
+				if grew := memtest.RSS() - rss; grew > memFactor*64<<20 {
 					t.Fatalf("host RSS grew by %d MiB reading the flood", grew>>20)
 				}
 				w.goodAnswers(t)

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/maidhq/maid/internal/memtest"
+
 	"github.com/maidhq/maid/engine"
 	"github.com/maidhq/maid/engine/enginetest"
 	"github.com/maidhq/maid/sandbox"
@@ -107,7 +109,7 @@ func TestSustainedLoad(t *testing.T) {
 	sample := func() {
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
-		rss := rssBytes(t)
+		rss := memtest.RSS()
 		mu.Lock()
 		maxRSS = max(maxRSS, rss)
 		maxHeap = max(maxHeap, int64(ms.HeapInuse))

@@ -6,16 +6,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"regexp"
-	"runtime"
-	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/maidhq/maid/internal/memtest"
 
 	"github.com/maidhq/maid/dashboard"
 	"github.com/maidhq/maid/engine"
@@ -24,49 +21,11 @@ import (
 // Storage abuse from plugin code and from the dashboard bridge (issue 14,
 // findings 3, 4, 7 and 8), through the real engine on every backend.
 
-// memGrowth samples the Go heap in use and the resident set while fn runs
-// and returns the peak growth of each over the level before.
-func memGrowth(t *testing.T, fn func()) (heap, rss int64) {
-	t.Helper()
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	heap0, rss0 := int64(ms.HeapInuse), rssBytes(t)
-	var peakHeap, peakRSS atomic.Int64
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			var ms runtime.MemStats
-			runtime.ReadMemStats(&ms)
-			peakHeap.Store(max(peakHeap.Load(), int64(ms.HeapInuse)))
-			peakRSS.Store(max(peakRSS.Load(), statmRSS()))
-			select {
-			case <-stop:
-				return
-			case <-time.After(2 * time.Millisecond):
-			}
-		}
-	}()
-	fn()
-	close(stop)
-	wg.Wait()
-	return max(peakHeap.Load()-heap0, 0), max(peakRSS.Load()-rss0, 0)
-}
-
-func statmRSS() int64 {
-	data, err := os.ReadFile("/proc/self/statm")
-	if err != nil {
-		return 0
-	}
-	f := strings.Fields(string(data))
-	if len(f) < 2 {
-		return 0
-	}
-	pages, _ := strconv.ParseInt(f[1], 10, 64)
-	return pages * int64(os.Getpagesize())
+// memGrowth returns the peak growth of maid's heap and resident set while
+// fn runs.
+func memGrowth(fn func()) (heap, rss int64) {
+	g := memtest.Peak(fn)
+	return g.Heap, g.RSS
 }
 
 // hostileStorageSQL builds huge values, rows or results inside the database.
@@ -101,7 +60,7 @@ func checkSQLMemory(t *testing.T, e *engine.Engine, db, id string) {
 	for i, q := range hostileStorageSQL[db] {
 		var res json.RawMessage
 		var err error
-		heap, rss := memGrowth(t, func() {
+		heap, rss := memGrowth(func() {
 			raw, _ := json.Marshal(map[string]any{"sql": q})
 			res, err = e.CallDashboard(ctx, id, "1", "sql", raw)
 		})
@@ -113,7 +72,7 @@ func checkSQLMemory(t *testing.T, e *engine.Engine, db, id string) {
 			t.Errorf("statement %d from plugin code grew maid by heap %d MiB, rss %d MiB (bound %d MiB): %.100s", i, heap>>20, rss>>20, sqlMemBound>>20, q)
 		}
 		var bres any
-		heap, rss = memGrowth(t, func() {
+		heap, rss = memGrowth(func() {
 			raw, _ := json.Marshal(map[string]any{"sql": q})
 			bres, err = e.HostCall(ctx, id, "1", "sql.query", raw)
 		})
@@ -376,7 +335,7 @@ func TestStorageBridgeHTTP(t *testing.T) {
 		raw, _ := json.Marshal(map[string]any{"sql": q})
 		var status int
 		var body string
-		heap, rss := memGrowth(t, func() {
+		heap, rss := memGrowth(func() {
 			status, body = post("/p/"+id+"/dashboard/host/sql.query?discord_srv_id=1", string(raw))
 		})
 		t.Logf("bridge %d: %d, heap +%d MiB, rss +%d MiB: %.160s", i, status, heap>>20, rss>>20, body)

@@ -2,12 +2,15 @@ package reliability
 
 import (
 	"fmt"
-	"github.com/maidhq/maid/internal/testenv"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/maidhq/maid/internal/memtest"
+
+	"github.com/maidhq/maid/internal/testenv"
 )
 
 // wasmBackend is the wasm backend alone: the file system attacks below
@@ -133,7 +136,7 @@ func TestWasmScratchQuota(t *testing.T) {
 	lim.ScratchBytes = scratch
 	w := startWorld(t, nb.b, lim)
 	id := w.Install(t, hostile("fsescape"), "1", "2")
-	rss := rssBytes(t)
+	rss := memtest.RSS()
 
 	sp := w.Call(t, id, "1", "sparse", map[string]any{"rounds": 200})
 	if wrote := sp["wrote"].(float64); wrote != 0 {
@@ -158,7 +161,7 @@ func TestWasmScratchQuota(t *testing.T) {
 	if flooded > scratch {
 		t.Errorf("held %d bytes in scratch under a %d-byte quota", flooded, scratch)
 	}
-	if grew := rssBytes(t) - rss; grew > 4*scratch+64<<20 {
+	if grew := memtest.RSS() - rss; grew > 4*scratch+64<<20 {
 		t.Errorf("maid grew by %d MiB during the scratch attacks", grew>>20)
 	}
 	w.goodAnswers(t)

@@ -3,66 +3,12 @@ package store
 import (
 	"context"
 	"fmt"
-	"os"
-	"runtime"
-	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/maidhq/maid/engine"
+	"github.com/maidhq/maid/internal/memtest"
 )
-
-// memPeak samples the Go heap in use and the process's resident set while
-// fn runs and returns the peak growth of each over the level before.
-func memPeak(t testing.TB, fn func()) (heap, rss int64) {
-	t.Helper()
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	heap0, rss0 := int64(ms.HeapInuse), procRSS(t)
-	var peakHeap, peakRSS atomic.Int64
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		tick := time.NewTicker(2 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			var ms runtime.MemStats
-			runtime.ReadMemStats(&ms)
-			if h := int64(ms.HeapInuse); h > peakHeap.Load() {
-				peakHeap.Store(h)
-			}
-			if r := procRSS(t); r > peakRSS.Load() {
-				peakRSS.Store(r)
-			}
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	fn()
-	close(stop)
-	wg.Wait()
-	return max(peakHeap.Load()-heap0, 0), max(peakRSS.Load()-rss0, 0)
-}
-
-// procRSS is this process's resident set size.
-func procRSS(t testing.TB) int64 {
-	data, err := os.ReadFile("/proc/self/statm")
-	if err != nil {
-		t.Fatalf("read /proc/self/statm: %v", err)
-	}
-	f := strings.Fields(string(data))
-	pages, _ := strconv.ParseInt(f[1], 10, 64)
-	return pages * int64(os.Getpagesize())
-}
 
 // hostileSQL are statements that build huge values, rows or results in the
 // database; each must fail (or return a bounded result) without maid's
@@ -131,9 +77,10 @@ func TestSQLMemoryBounded(t *testing.T) {
 				t.Run(tc.name, func(t *testing.T) {
 					var res engine.SQLResult
 					var err error
-					heap, rss := memPeak(t, func() {
+					g := memtest.Peak(func() {
 						res, err = s.SQLQuery(context.Background(), sqlScope(id), tc.sql, nil, lim)
 					})
+					heap, rss := g.Heap, g.RSS
 					t.Logf("heap +%d MiB, rss +%d MiB: rows %d, err %.150v", heap>>20, rss>>20, len(res.Rows), err)
 					if heap > bound || rss > bound {
 						t.Errorf("memory grew by heap %d MiB, rss %d MiB; the bound is %d MiB", heap>>20, rss>>20, bound>>20)

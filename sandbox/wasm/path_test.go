@@ -2,11 +2,11 @@ package wasm
 
 import (
 	"fmt"
-	"runtime"
 	"strings"
-	"sync/atomic"
 	"testing"
-	"time"
+
+	"github.com/maidhq/maid/internal/memtest"
+	"github.com/maidhq/maid/sandbox"
 )
 
 // TestGuestPathBound: a path longer than PATH_MAX is ENAMETOOLONG on every
@@ -44,30 +44,11 @@ except OSError as e:
     res.append("create long=" + errno.errorcode.get(e.errno, str(e.errno)))
 say(" ".join(res))`
 
-	var base runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&base)
-	var peak atomic.Uint64
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		var ms runtime.MemStats
-		for {
-			runtime.ReadMemStats(&ms)
-			if ms.HeapInuse > peak.Load() {
-				peak.Store(ms.HeapInuse)
-			}
-			select {
-			case <-stop:
-				return
-			case <-time.After(2 * time.Millisecond):
-			}
-		}
-	}()
-	out, errText, ex := run(t, b, script, nil)
-	close(stop)
-	<-done
+	var (
+		out, errText string
+		ex           sandbox.Exit
+	)
+	grow := memtest.Peak(func() { out, errText, ex = run(t, b, script, nil) }).Heap
 	if ex.Code != 0 {
 		t.Fatalf("exit %v; stderr: %s", ex, errText)
 	}
@@ -98,7 +79,6 @@ say(" ".join(res))`
 	// past that is ours, and without the bound splitPath alone allocates
 	// 16 bytes per component (128 MB) on top. The rest of the allowance is
 	// the instance's own start (and the race detector's shadow).
-	grow := int64(peak.Load()) - int64(base.HeapInuse)
 	if limit := int64(2*2*huge) + 48<<20; grow > limit {
 		t.Errorf("maid's heap grew %d MiB during the long paths; want at most %d MiB", grow>>20, limit>>20)
 	}
