@@ -102,6 +102,25 @@ type Spec struct {
 	// the host's own environment never leaks in.
 	Env    map[string]string
 	Limits Limits
+	// Entropy, if set, is the guest's clock and randomness where the
+	// backend is their only source (wasm: every clock read and random byte
+	// of the guest goes through it), so a run can be recorded and replayed
+	// exactly. Backends whose guests read the kernel directly (process,
+	// docker) ignore it. nil: the host's own clock and randomness.
+	Entropy Entropy
+}
+
+// Entropy supplies a guest's clock and randomness. Calls come from the
+// instance's own goroutine, one at a time; implementations must not block.
+type Entropy interface {
+	// Walltime is the guest's wall clock (time.time, datetime.now).
+	Walltime() (sec int64, nsec int32)
+	// Nanotime is the guest's monotonic clock (time.monotonic,
+	// time.perf_counter), in nanoseconds from an arbitrary origin.
+	Nanotime() int64
+	// Read fills p with random bytes (os.urandom, random's seeding,
+	// secrets, uuid4); it returns len(p), nil.
+	Read(p []byte) (int, error)
 }
 
 // Validate reports a Spec that no backend can start.

@@ -27,6 +27,7 @@ type instance struct {
 	mem                   *limitedMemory
 	plugin, tmp           *swapFS
 	files                 *fileBudget // open handles across the mounts
+	entropy               *entropy    // clocks and randomness (Spec.Entropy once bound)
 
 	warm chan struct{} // closed when the runner first reads stdin
 	quit chan struct{} // closed by stop (Kill, wall time)
@@ -51,17 +52,18 @@ func newInstance(b *Backend) *instance {
 	files := newFileBudget()
 	empty := newEmptyFS(files)
 	return &instance{
-		b:      b,
-		stdin:  newPipe(),
-		stdout: newPipe(),
-		stderr: newPipe(),
-		mem:    newLimitedMemory(maxMemoryBytes),
-		plugin: newSwapFS(empty),
-		tmp:    newSwapFS(empty),
-		files:  files,
-		warm:   make(chan struct{}),
-		quit:   make(chan struct{}),
-		done:   make(chan struct{}),
+		b:       b,
+		stdin:   newPipe(),
+		stdout:  newPipe(),
+		stderr:  newPipe(),
+		mem:     newLimitedMemory(maxMemoryBytes),
+		plugin:  newSwapFS(empty),
+		tmp:     newSwapFS(empty),
+		files:   files,
+		entropy: newEntropy(),
+		warm:    make(chan struct{}),
+		quit:    make(chan struct{}),
+		done:    make(chan struct{}),
 	}
 }
 
@@ -177,6 +179,7 @@ func (in *instance) classify(err error) sandbox.Exit {
 // bind gives a started interpreter its plugin: files, scratch, limits.
 func (in *instance) bind(spec sandbox.Spec, memLimit uint64) error {
 	in.mem.limit.Store(memLimit)
+	in.entropy.bind(spec.Entropy)
 	pluginFS, err := openRoFS(spec.Dir)
 	if err != nil {
 		return fmt.Errorf("open plugin dir: %w", err)

@@ -42,7 +42,7 @@ type chunk struct {
 func (b *Backend) takeSnapshot(ctx context.Context) (*snapshot, error) {
 	var stdout, stderr bytes.Buffer
 	cfg := b.moduleConfig(bytes.NewReader(nil), &stdout, &stderr, nil, b.empty, b.empty,
-		func(ns int64) { time.Sleep(time.Duration(ns)) }, nil)
+		func(ns int64) { time.Sleep(time.Duration(ns)) }, newEntropy(), nil)
 	t0 := time.Now()
 	mod, err := b.rt.InstantiateModule(ctx, b.compiled, cfg)
 	if err != nil {

@@ -26,7 +26,6 @@ package wasm
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -433,7 +432,7 @@ func (b *Backend) closeRoots() {
 // scratch when there is none or env differs from the snapshot's.
 func (b *Backend) spawn(env map[string]string) (*instance, error) {
 	in := newInstance(b)
-	cfg := b.moduleConfig(guestStdin{in.stdin}, in.stdout, in.stderr, in.files, in.plugin, in.tmp, in.nanosleep, env)
+	cfg := b.moduleConfig(guestStdin{in.stdin}, in.stdout, in.stderr, in.files, in.plugin, in.tmp, in.nanosleep, in.entropy, env)
 	snap := b.snap
 	if len(env) > 0 {
 		snap = nil
@@ -464,7 +463,7 @@ func (b *Backend) initData(mod api.Module) error {
 // Every mount is one of this package's file systems (roFS, memFS), never a
 // wazero host-directory mount: no guest path is resolved by the host's
 // open(2). files counts the instance's open handles across all of them.
-func (b *Backend) moduleConfig(stdin io.Reader, stdout, stderr io.Writer, files *fileBudget, plugin, tmp experimentalsys.FS, sleep wsys.Nanosleep, env map[string]string) wazero.ModuleConfig {
+func (b *Backend) moduleConfig(stdin io.Reader, stdout, stderr io.Writer, files *fileBudget, plugin, tmp experimentalsys.FS, sleep wsys.Nanosleep, clk *entropy, env map[string]string) wazero.ModuleConfig {
 	fsCfg := withSysFSMount(wazero.NewFSConfig(), b.stdlibFS.withBudget(files), guestPrefix)
 	fsCfg = withSysFSMount(fsCfg, b.sdkFS.withBudget(files), guestSDK)
 	fsCfg = withSysFSMount(fsCfg, plugin, guestPlugin)
@@ -479,12 +478,14 @@ func (b *Backend) moduleConfig(stdin io.Reader, stdout, stderr io.Writer, files 
 		WithStdin(stdin).
 		WithStdout(stdout).
 		WithStderr(stderr).
-		WithSysWalltime().
-		WithSysNanotime().
+		// The clocks and randomness go through the instance, which hands
+		// them to the Spec's Entropy once one is bound (sandbox.Entropy).
+		WithWalltime(clk.walltime, wsys.ClockResolution(time.Microsecond)).
+		WithNanotime(clk.nanotime, wsys.ClockResolution(1)).
 		// Not WithSysNanosleep: a plain time.Sleep could not be cut short,
 		// so time.sleep(1e9) would outlive Kill and the wall-time limit.
 		WithNanosleep(sleep).
-		WithRandSource(rand.Reader).
+		WithRandSource(clk).
 		// The instance calls the reactor's exports itself (instance.boot).
 		WithStartFunctions()
 	for k, v := range env {
