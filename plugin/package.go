@@ -143,6 +143,7 @@ func LoadDir(dir string) (*Package, error) {
 		return nil, tps.err("")
 	}
 	pkg := &Package{Dir: abs, Files: t.order}
+	t.vendorProblems(tps)
 
 	// The manifest.
 	var m *Manifest

@@ -143,6 +143,17 @@ func TestLoadDir(t *testing.T) {
 			`"a\nb.py": path must not contain control characters`}},
 		{name: "manifest too large", files: with(s004, map[string]string{"plugin.json": strings.Repeat(" ", MaxManifestBytes+1)}), want: []string{
 			`plugin.json: is 1048577 bytes, more than the 1048576 byte limit`}},
+		{name: "vendored pure-Python packages in lib/", files: with(s004, map[string]string{
+			"lib/six.py": "", "lib/pkg/__init__.py": "", "lib/pkg/data.json": "{}", "lib/pkg/README.so.txt": "", "lib/pkg/version.so.py": ""}), manifest: "plugin.json"},
+		{name: "compiled extension in lib/", files: with(s004, map[string]string{"lib/yaml/__init__.py": "", "lib/yaml/_yaml.cpython-311-x86_64-linux-gnu.so": ""}), want: []string{
+			`lib/yaml/_yaml.cpython-311-x86_64-linux-gnu.so: is a compiled extension module or shared library: plugins may only ship pure-Python code (the wasm sandbox cannot load native code); vendor a pure-Python package in lib/ or use the host APIs instead`}},
+		{name: "compiled files anywhere, any case, versioned", files: with(s004, map[string]string{"speedups.PYD": "", "native/libz.so.1.2": "", "x.dylib": "", "w.dll": ""}), want: []string{
+			`native/libz.so.1.2: is a compiled extension module or shared library: plugins may only ship pure-Python code (the wasm sandbox cannot load native code); vendor a pure-Python package in lib/ or use the host APIs instead`,
+			`speedups.PYD: is a compiled extension module or shared library: plugins may only ship pure-Python code (the wasm sandbox cannot load native code); vendor a pure-Python package in lib/ or use the host APIs instead`,
+			`w.dll: is a compiled extension module or shared library: plugins may only ship pure-Python code (the wasm sandbox cannot load native code); vendor a pure-Python package in lib/ or use the host APIs instead`,
+			`x.dylib: is a compiled extension module or shared library: plugins may only ship pure-Python code (the wasm sandbox cannot load native code); vendor a pure-Python package in lib/ or use the host APIs instead`}},
+		{name: "lib is a file", files: with(s004, map[string]string{"lib": "x"}), want: []string{
+			`lib: must be a directory of vendored pure-Python packages, not a file`}},
 		{name: "problems in every file at once", files: with(s000, map[string]string{
 			"__main__.py": "<delete>", "evil": "->..",
 			"manifest.json":           `{"id": "x", "name": "X", "capabilities": ["storage:kvv"]}`,

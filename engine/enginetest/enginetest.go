@@ -229,9 +229,24 @@ func Run(t *testing.T, newBackend func(t *testing.T) sandbox.Backend) {
 		{name: "capabilities", run: testCapabilities},
 		{name: "server scoping and options", run: testScoping},
 		{name: "handler errors and recovery", run: testMisbehave},
+		{name: "vendored packages in lib", run: Vendored},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, b) })
+	}
+}
+
+// Vendored checks that a plugin's lib/ folder is on sys.path: a real
+// pure-Python package (six, copied from Debian's python3-six) and a package
+// of the plugin's own import from it, ahead of any copy the interpreter
+// has. Backends whose tests do not call Run (docker) call it directly.
+func Vendored(t *testing.T, b sandbox.Backend) {
+	env := Start(t, b, Options{})
+	id := env.Install(t, testdata("vendored"), "1")
+	got := env.Call(t, id, "1", "probe", nil)
+	want := map[string]any{"six_version": "1.16.0", "six_from_lib": true, "greeting": "hello, maid", "sum": float64(6)}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("probe = %v, want %v", got, want)
 	}
 }
 

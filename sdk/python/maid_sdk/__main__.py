@@ -61,6 +61,12 @@ def _boot():
         _fail("entry script %r not found in the plugin" % entry)
     os.chdir(root)
     sys.path.insert(0, root)
+    # Vendored pure-Python packages (docs/plugin-format.md): right after the
+    # plugin's own files and before the stdlib, as pip's site-packages would
+    # be for a program run from its folder. Same on every backend.
+    lib = os.path.join(root, "lib")
+    if os.path.isdir(lib):
+        sys.path.insert(1, lib)
     sys.argv = [path]
     try:
         runpy.run_path(path, run_name="__main__")
