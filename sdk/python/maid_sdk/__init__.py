@@ -13,20 +13,9 @@
 See README.md next to this package and docs/protocol.md for the wire format.
 """
 from maid_sdk.context import Context
-from maid_sdk.errors import (
-    CapabilityError,
-    DiscordError,
-    HostError,
-    InvalidParams,
-    LimitError,
-    MaidError,
-    MaidTimeoutError,
-    MethodNotFound,
-    NotFoundError,
-    ProtocolError,
-    ScopeError,
-    TimeoutError,
-)
+from maid_sdk import errors as _errors
+from maid_sdk.errors import *  # noqa: F401,F403 (the exception types, by errors.__all__)
+from maid_sdk.errors import TimeoutError  # noqa: F401 (see below)
 from maid_sdk.plugin import PROTOCOL_VERSION, SDK_VERSION, Plugin
 
 __version__ = SDK_VERSION
@@ -36,17 +25,7 @@ __version__ = SDK_VERSION
 __all__ = [
     "Plugin",
     "Context",
-    "MaidError",
-    "ProtocolError",
-    "MethodNotFound",
-    "InvalidParams",
-    "HostError",
-    "CapabilityError",
-    "LimitError",
-    "MaidTimeoutError",
-    "NotFoundError",
-    "ScopeError",
-    "DiscordError",
+    *(name for name in _errors.__all__ if name != "from_rpc_error"),
     "PROTOCOL_VERSION",
     "SDK_VERSION",
 ]
