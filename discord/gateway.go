@@ -44,6 +44,10 @@ type GatewayConfig struct {
 	// a command whose plugin has not answered within DeferAfter gets a
 	// deferred response, edited when the plugin answers; 0 means 2 s.
 	DeferAfter time.Duration
+	// Cluster: Run opens no shard by itself; a cluster.Member starts and
+	// stops them under leases (StartShard, StopShard) and every event is
+	// claimed in Ledger before it is delivered (cluster.go).
+	Cluster *ClusterConfig
 }
 
 // Gateway is a connection to Discord's gateway (one discordgo session per
@@ -63,12 +67,17 @@ type Gateway struct {
 	regCh   chan struct{} // READY asks for a command sync
 
 	mu        sync.RWMutex
-	stopping  bool // Run is shutting down: start no more goroutines
+	run       *runState // cluster mode: what StartShard needs of Run
+	stopping  bool      // Run is shutting down: start no more goroutines
 	shards    []*shard
 	servers   map[string]engine.Server
 	chanGuild map[string]string // channel → guild, learnt from REST
 	botID     string
 	appID     string
+
+	budgetOnce  sync.Once // cluster mode: max_concurrency and daily budget, asked once
+	maxConc     int
+	dailyStarts int
 
 	cmdMu      sync.Mutex
 	registered string // JSON of the command set last registered
@@ -85,7 +94,8 @@ type Gateway struct {
 type shard struct {
 	id     int
 	s      *discordgo.Session
-	events chan engine.Event
+	events chan item
+	cl     *clusterShard // cluster mode: the lease and checkpoint state
 
 	mu        sync.Mutex
 	sessionID string
@@ -102,7 +112,7 @@ func NewGateway(cfg GatewayConfig) (*Gateway, error) {
 	if cfg.ShardCount <= 0 {
 		cfg.ShardCount = 1
 	}
-	if cfg.ShardIDs == nil {
+	if cfg.ShardIDs == nil && cfg.Cluster == nil {
 		for i := 0; i < cfg.ShardCount; i++ {
 			cfg.ShardIDs = append(cfg.ShardIDs, i)
 		}
@@ -201,16 +211,36 @@ func (g *Gateway) Run(ctx context.Context, h Host) error {
 		shards := g.shards
 		g.mu.Unlock()
 		for _, sh := range shards {
+			if sh.cl != nil { // keep the session resumable for the next owner
+				sh.mu.Lock()
+				sh.cl.stopped = true
+				sh.mu.Unlock()
+				sh.cl.cancel()
+				g.closeShard(sh)
+				continue
+			}
 			sh.s.ShouldReconnectOnError = false
 			_ = sh.s.Close()
 		}
 		cancel()
 		wg.Wait()
+		for _, sh := range shards {
+			if sh.cl != nil {
+				sh.cl.wg.Wait()
+			}
+		}
 	}()
 
 	wg.Add(1)
 	go func() { defer wg.Done(); g.commandLoop(ctx) }()
 
+	if g.cfg.Cluster != nil {
+		g.mu.Lock()
+		g.run = &runState{ctx: ctx, h: h, wg: &wg}
+		g.mu.Unlock()
+		<-ctx.Done()
+		return nil
+	}
 	for i, id := range g.cfg.ShardIDs {
 		if i > 0 {
 			select {
@@ -244,7 +274,7 @@ func (g *Gateway) newShard(ctx context.Context, id int, h Host, wg *sync.WaitGro
 	s.SyncEvents = true
 	s.StateEnabled = true
 	s.State.MaxMessageCount = 0
-	sh := &shard{id: id, s: s, events: make(chan engine.Event, 1024)}
+	sh := &shard{id: id, s: s, events: make(chan item, 1024)}
 	s.AddHandler(func(_ *discordgo.Session, e *discordgo.Event) { g.onDispatch(ctx, h, sh, e, wg) })
 	return sh
 }
@@ -311,6 +341,9 @@ func (g *Gateway) onDispatch(ctx context.Context, h Host, sh *shard, e *discordg
 		}
 		_ = json.Unmarshal(e.RawData, &r)
 		sh.sessionID, sh.lastSeq, sh.ready = r.SessionID, e.Sequence, true
+		if sh.cl != nil {
+			sh.cl.readyLocked(e.RawData, e.Sequence)
+		}
 		sh.mu.Unlock()
 		g.mu.Lock()
 		g.botID, g.appID = r.User.ID, r.Application.ID
@@ -325,18 +358,34 @@ func (g *Gateway) onDispatch(ctx context.Context, h Host, sh *shard, e *discordg
 		g.duplicates.Add(1)
 		g.log.Debug("dropped replayed dispatch", "shard", sh.id, "seq", e.Sequence, "type", e.Type)
 		return
+	case sh.cl != nil && sh.cl.stopped:
+		sh.mu.Unlock()
+		return // handed over or lost: the next owner delivers it
 	}
 	sh.lastSeq = e.Sequence
+	sessionID := sh.sessionID
 	sh.mu.Unlock()
 
 	g.track(e.Type, e.RawData)
 	ev, ok, err := eventFromDispatch(e.Type, e.RawData, g.allowed)
 	if err != nil {
 		g.log.Warn("bad dispatch", "shard", sh.id, "err", err)
+	}
+	if err != nil || !ok {
+		if sh.cl != nil { // passed, for the checkpoint
+			g.enqueue(sh, item{seq: e.Sequence, session: sessionID})
+		}
 		return
 	}
-	if !ok {
-		return
+	if sh.cl != nil {
+		deliver, fence := g.claim(ctx, sh, sessionID, e.Sequence)
+		if !deliver {
+			if fence != nil { // a replay already handled
+				g.enqueue(sh, item{seq: e.Sequence, session: sessionID})
+			}
+			return
+		}
+		ev.Fence = fence
 	}
 	if ev.Type == "interaction_create" {
 		// Answered apart from the event queue: Discord wants an answer
@@ -348,9 +397,28 @@ func (g *Gateway) onDispatch(ctx context.Context, h Host, sh *shard, e *discordg
 		}
 		g.mu.Unlock()
 	}
+	g.enqueue(sh, item{ev: ev, forward: true, seq: e.Sequence, session: sessionID})
+}
+
+// item is one dispatch on its way to the engine, in sequence order;
+// forward false: not for plugins (only its seq counts, in cluster mode).
+type item struct {
+	ev      engine.Event
+	forward bool
+	seq     int64
+	session string
+	flush   chan struct{} // non-nil: closed when the consumer reaches it
+}
+
+func (g *Gateway) enqueue(sh *shard, it item) {
+	var stopped <-chan struct{}
+	if sh.cl != nil {
+		stopped = sh.cl.ctx.Done()
+	}
 	select {
-	case sh.events <- ev:
+	case sh.events <- it:
 	case <-g.stop:
+	case <-stopped:
 	}
 }
 
@@ -358,16 +426,26 @@ func (g *Gateway) onDispatch(ctx context.Context, h Host, sh *shard, e *discordg
 func (g *Gateway) consume(ctx context.Context, h Host, sh *shard) {
 	for {
 		select {
-		case ev := <-sh.events:
-			dctx, cancel := context.WithTimeout(ctx, g.cfg.DispatchTimeout)
-			err := h.Dispatch(dctx, ev)
-			cancel()
-			if err != nil {
-				g.failed.Add(1)
-				g.log.Warn("dispatch event", "type", ev.Type, "server", ev.ServerID, "err", err)
+		case it := <-sh.events:
+			if it.flush != nil {
+				close(it.flush)
 				continue
 			}
-			g.forwarded.Add(1)
+			if it.forward {
+				ev := it.ev
+				dctx, cancel := context.WithTimeout(ctx, g.cfg.DispatchTimeout)
+				err := h.Dispatch(dctx, ev)
+				cancel()
+				if err != nil {
+					g.failed.Add(1)
+					g.log.Warn("dispatch event", "type", ev.Type, "server", ev.ServerID, "err", err)
+				} else {
+					g.forwarded.Add(1)
+				}
+			}
+			if sh.cl != nil {
+				sh.cl.passed(it.session, it.seq)
+			}
 		case <-ctx.Done():
 			return
 		}

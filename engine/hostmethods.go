@@ -117,6 +117,11 @@ func (s *supervisor) serve(ctx context.Context, scope callScope, method string, 
 			return nil, toRPC(method, err)
 		}
 	}
+	if scope.fence != nil && m.bridge == bridgeWrite {
+		f := *scope.fence
+		f.Plugin, f.Ordinal = s.id, int(scope.writes.Add(1))
+		ctx = WithFence(ctx, f)
+	}
 	res, err := m.serve(ctx, hostCall{d: s.d, s: s, scope: scope}, params)
 	if err != nil {
 		// Refusals are the operator's record of a plugin pushing its limits

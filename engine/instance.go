@@ -36,6 +36,11 @@ type callScope struct {
 	// readOnly: a read-only dashboard bridge call; SQL runs in a read-only
 	// session.
 	readOnly bool
+	// fence: the call handles an event delivered under a shard lease
+	// (cluster mode); writes counts the KV writes made for it, so each
+	// gets its ordinal (engine.Fence).
+	fence  *Fence
+	writes *atomic.Int32
 }
 
 // instance is one running plugin: a sandbox instance and its protocol conn.
@@ -213,10 +218,15 @@ func (inst *instance) alive() bool {
 
 // call makes one host→plugin call scoped to serverID.
 func (inst *instance) call(ctx context.Context, method, serverID string, params map[string]any, result any) error {
+	return inst.callScoped(ctx, method, callScope{serverID: serverID}, params, result)
+}
+
+// callScoped makes one host→plugin call whose host calls get scope.
+func (inst *instance) callScoped(ctx context.Context, method string, scope callScope, params map[string]any, result any) error {
 	inst.touch()
 	token := newToken()
 	inst.mu.Lock()
-	inst.calls[token] = callScope{serverID: serverID}
+	inst.calls[token] = scope
 	inst.mu.Unlock()
 	defer func() {
 		inst.mu.Lock()

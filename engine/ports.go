@@ -207,4 +207,7 @@ type Event struct {
 	Type     string          `json:"type"`           // lower snake case: message_create
 	ServerID string          `json:"discord_srv_id"` // guild id
 	Data     json.RawMessage `json:"data"`           // Discord's payload
+	// Fence: the shard lease the event came under (cluster mode only);
+	// the plugins' KV writes for it are fenced by it (fence.go).
+	Fence *Fence `json:"-"`
 }

@@ -178,7 +178,11 @@ func (s *supervisor) deliver(ctx context.Context, ev Event) {
 	cctx, cancel := context.WithTimeout(ctx, s.eventTimeout())
 	defer cancel()
 	start := time.Now()
-	err = inst.call(cctx, "plugin.event", ev.ServerID, map[string]any{
+	scope := callScope{serverID: ev.ServerID}
+	if ev.Fence != nil {
+		scope.fence, scope.writes = ev.Fence, new(atomic.Int32)
+	}
+	err = inst.callScoped(cctx, "plugin.event", scope, map[string]any{
 		"ctx":   callCtx(ev.ServerID, s.id, opts),
 		"type":  ev.Type,
 		"event": ev.Data,

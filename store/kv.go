@@ -226,6 +226,9 @@ func (s *Store) kvSet(ctx context.Context, sc engine.Scope, values map[string]js
 	// A fixed order keeps row locks (PostgreSQL) in one order across writers.
 	sort.Strings(keys)
 	return s.writeTx(ctx, func(tx *sqlx.Tx) error {
+		if skip, err := s.fenceTx(ctx, tx); err != nil || skip {
+			return err
+		}
 		keyCount, byteCount, err := s.lockUsage(ctx, tx, sc)
 		if err != nil {
 			return err
@@ -319,6 +322,9 @@ func (s *Store) KVDelete(ctx context.Context, sc engine.Scope, key string) (bool
 	}
 	var deleted bool
 	err := s.writeTx(ctx, func(tx *sqlx.Tx) error {
+		if skip, err := s.fenceTx(ctx, tx); err != nil || skip {
+			return err
+		}
 		q := "SELECT key_count, byte_count FROM kv_usage WHERE plugin_id = ? AND server_id = ?"
 		if s.d == dialectPostgres {
 			q += " FOR UPDATE"

@@ -74,6 +74,7 @@ type Store struct {
 	wdb *sqlx.DB // writes (on SQLite: one connection, so writers queue in Go instead of failing with SQLITE_BUSY)
 	log *slog.Logger
 	sql pluginSQL
+	dsn string // PostgreSQL: for the cluster's LISTEN connection
 }
 
 var _ engine.Store = (*Store)(nil)
@@ -167,7 +168,7 @@ func openPostgres(ctx context.Context, dsn string, opt Options) (*Store, error) 
 		db.Close()
 		return nil, fmt.Errorf("store: open postgres %s: database unreachable: %w: %w", where, engine.ErrUnavailable, err)
 	}
-	s := &Store{d: dialectPostgres, rdb: db, wdb: db, log: opt.Logger}
+	s := &Store{d: dialectPostgres, rdb: db, wdb: db, log: opt.Logger, dsn: dsn}
 	if err := s.migrate(ctx, migrationsFS); err != nil {
 		s.Close()
 		return nil, err
