@@ -43,6 +43,9 @@ type Config struct {
 	// without a notification; 0 means 1 s.
 	Poll   time.Duration
 	Logger *slog.Logger
+	// OnNotify is called for each notification on a topic other than the
+	// cluster's (the plugins' changes), from the listening goroutine.
+	OnNotify func(topic string)
 }
 
 // Member is this node's part of the cluster: it heartbeats, holds and
@@ -53,8 +56,9 @@ type Member struct {
 	log  *slog.Logger
 	wake chan struct{}
 
-	mu    sync.Mutex
-	owned map[int]*held
+	mu     sync.Mutex
+	owned  map[int]*held
+	failed []Lease // shards that stopped by themselves, to release
 }
 
 type held struct {
@@ -100,6 +104,46 @@ func (m *Member) Owned() []int {
 	return out
 }
 
+// ShardFailed is told by the shards of one that stopped by itself (a
+// write was fenced or failed): the lease is released, keeping the last
+// checkpoint, for another node (or this one) to take.
+func (m *Member) ShardFailed(shard int) {
+	m.mu.Lock()
+	if h := m.owned[shard]; h != nil {
+		delete(m.owned, shard)
+		m.failed = append(m.failed, h.lease)
+	}
+	m.mu.Unlock()
+	m.Wake()
+}
+
+func (m *Member) notified(topic string) {
+	if topic != "" && topic != "maid_cluster" && m.cfg.OnNotify != nil {
+		m.cfg.OnNotify(topic)
+		return
+	}
+	if topic == "" && m.cfg.OnNotify != nil {
+		m.cfg.OnNotify("") // reconnected: anything may have been missed
+	}
+	m.Wake()
+}
+
+// releaseFailed releases the leases of shards that failed.
+func (m *Member) releaseFailed(ctx context.Context) {
+	m.mu.Lock()
+	failed := m.failed
+	m.failed = nil
+	m.mu.Unlock()
+	for _, l := range failed {
+		cctx, cancel := m.dbCtx(ctx)
+		err := m.cfg.Store.Release(cctx, l, Session{})
+		cancel()
+		if err != nil && !errors.Is(err, ErrFenced) {
+			m.log.Warn("release failed shard", "shard", l.Shard, "err", err)
+		}
+	}
+}
+
 // Wake makes the loop look at the leases now (a notification came).
 func (m *Member) Wake() {
 	select {
@@ -138,7 +182,7 @@ func (m *Member) Run(ctx context.Context) error {
 	go func() {
 		defer wg.Done()
 		for lctx.Err() == nil {
-			if err := st.Listen(lctx, func(string) { m.Wake() }); err != nil && lctx.Err() == nil {
+			if err := st.Listen(lctx, m.notified); err != nil && lctx.Err() == nil {
 				m.log.Debug("cluster notifications", "err", err) // polling covers it
 				select {
 				case <-time.After(m.cfg.Poll):
@@ -163,6 +207,7 @@ func (m *Member) Run(ctx context.Context) error {
 	poll := time.NewTicker(m.cfg.Poll)
 	defer poll.Stop()
 	for {
+		m.releaseFailed(ctx)
 		draining := m.renew(ctx)
 		if draining {
 			m.log.Info("asked to drain: handing shards over")

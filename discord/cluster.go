@@ -380,3 +380,31 @@ func setResume(sess *discordgo.Session, s cluster.Session) bool {
 	}
 	return true
 }
+
+// PointAt makes discordgo's REST and gateway endpoints target base (a URL
+// ending in "/"): maid serve --discord-url, for a `maid fakediscord`.
+// discordgo derives its endpoint variables once at init, so each is reset;
+// call it before any session runs.
+func PointAt(base string) {
+	discordgo.EndpointDiscord = base
+	api := base + "api/v" + discordgo.APIVersion + "/"
+	discordgo.EndpointAPI = api
+	discordgo.EndpointGuilds = api + "guilds/"
+	discordgo.EndpointChannels = api + "channels/"
+	discordgo.EndpointUsers = api + "users/"
+	discordgo.EndpointGateway = api + "gateway"
+	discordgo.EndpointGatewayBot = discordgo.EndpointGateway + "/bot"
+	discordgo.EndpointWebhooks = api + "webhooks/"
+	discordgo.EndpointStickers = api + "stickers/"
+	discordgo.EndpointStageInstances = api + "stage-instances"
+	discordgo.EndpointSKUs = api + "skus"
+	discordgo.EndpointVoice = api + "/voice/"
+	discordgo.EndpointVoiceRegions = discordgo.EndpointVoice + "regions"
+	discordgo.EndpointNitroStickersPacks = api + "/sticker-packs"
+	discordgo.EndpointGuildCreate = api + "guilds"
+	discordgo.EndpointApplications = api + "applications"
+	discordgo.EndpointOAuth2 = api + "oauth2/"
+	discordgo.EndpointOAuth2Applications = discordgo.EndpointOAuth2 + "applications"
+	discordgo.EndpointOauth2 = discordgo.EndpointOAuth2
+	discordgo.EndpointOauth2Applications = discordgo.EndpointOAuth2Applications
+}

@@ -150,8 +150,8 @@ func (s *Store) EnsureShards(ctx context.Context, count int) error {
 	})
 }
 
-const leaseCols = `shard, shard_count, coalesce(node, ''), generation, expires_at, coalesce(renewed_at, '-infinity'),
-	session_id, seq, resume_url, handovers, coalesce(last_event, '-infinity'), expires_at <= now(),
+const leaseCols = `shard, shard_count, coalesce(node, ''), generation, expires_at, renewed_at,
+	session_id, seq, resume_url, handovers, last_event, expires_at <= now(),
 	coalesce(extract(epoch FROM now() - last_event), -1)`
 
 func scanLease(sc interface{ Scan(...any) error }) (cluster.Lease, error) {
@@ -244,7 +244,7 @@ const fenceWhere = `shard = $1 AND node = $2 AND generation = $3 AND expires_at 
 // id keeps the saved one).
 func (s *Store) Release(ctx context.Context, l cluster.Lease, sess cluster.Session) error {
 	return s.writeTx(ctx, func(tx *sqlx.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE cluster_leases SET node = NULL, expires_at = '-infinity',
+		res, err := tx.ExecContext(ctx, `UPDATE cluster_leases SET node = NULL, expires_at = 'epoch',
 			session_id = CASE WHEN $4 = '' THEN session_id ELSE $4 END,
 			seq = CASE WHEN $4 = '' THEN seq ELSE $5 END,
 			resume_url = CASE WHEN $4 = '' THEN resume_url ELSE $6 END

@@ -30,6 +30,9 @@ var commands = map[string]func(ctx context.Context, args []string, stdout, stder
 	"serve":  runServe,
 	"bench":  runBench,
 	"replay": runReplay,
+
+	"fakediscord": runFakeDiscord,
+	"cluster":     runCluster,
 }
 
 const usage = `maid hosts sandboxed Python plugins for a Discord bot.
@@ -40,6 +43,8 @@ Usage:
   maid plugin  validate PATH | pack DIR [-o FILE.zip]
   maid replay  [flags] FILE.jsonl
   maid bench   [flags]
+  maid fakediscord [flags]            a fake Discord to run maid against without a token
+  maid cluster status|drain [flags]   cluster mode: nodes, shard leases, drain a node
   maid version
 
 Run 'maid COMMAND -h' for a command's flags. Flags can also be set with

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/maidhq/maid/cluster"
 	"github.com/maidhq/maid/dashboard"
 	"github.com/maidhq/maid/discord"
 	"github.com/maidhq/maid/engine"
@@ -60,6 +61,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		"iframe-mode plugin dashboards: \"approve\" (shown once an admin approves each plugin, per version), \"on\" (all shown) or \"off\" (none); "+
 			"an iframe can send what it shows off-site over WebRTC, which no browser policy blocks (docs/security.md)")
 	maxConns := fs.Int("max-connections", envInt("MAX_CONNECTIONS", 512), "connections the dashboard holds open at most (idle ones are closed first when full); a reverse proxy is still advised in front of a public dashboard")
+	var cf clusterFlags
+	cf.register(fs)
 	verbose := fs.Bool("v", false, "debug logging")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -86,6 +89,18 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return 1
 	}
 
+	if cf.url != "" {
+		if !strings.HasSuffix(cf.url, "/") {
+			cf.url += "/"
+		}
+		discord.PointAt(cf.url)
+		if *token == "" {
+			*token = fakeToken
+		}
+	}
+	if cf.on && (*token == "" || *shardIDs != "") {
+		return fail("cluster mode", errors.New("--cluster needs --discord-token (or --discord-url) and takes no --shard-id: shards are leased"))
+	}
 	if err := os.MkdirAll(*dataDir, 0o755); err != nil {
 		return fail("create data dir", err)
 	}
@@ -94,6 +109,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return fail("open store", err)
 	}
 	defer st.Close()
+	if cf.on && st.Dialect() != "postgres" {
+		return fail("cluster mode", errors.New("--cluster needs a PostgreSQL store (--db postgres://...): a SQLite file belongs to one node"))
+	}
 	backend, err := openBackend(ctx, bf, log)
 	if err != nil {
 		return fail("open sandbox backend", err)
@@ -108,9 +126,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	// The engine takes it as its Discord port; it gets the engine when its
 	// actor starts.
 	var (
-		side discordSide
-		sim  *discord.Simulator
-		gw   *discord.Gateway
+		side   discordSide
+		sim    *discord.Simulator
+		gw     *discord.Gateway
+		member *cluster.Member
 	)
 	if *token != "" {
 		in, err := discord.ParseIntents(*intents)
@@ -123,7 +142,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 				return fail("discord shards", err)
 			}
 		}
-		gw, err = discord.NewGateway(discord.GatewayConfig{Token: *token, Intents: in, ShardCount: *shardCount, ShardIDs: ids, Logger: log})
+		gcfg := discord.GatewayConfig{Token: *token, Intents: in, ShardCount: *shardCount, ShardIDs: ids, Logger: log, IdentifyDelay: cf.identify}
+		if cf.on {
+			gcfg.Cluster = &discord.ClusterConfig{Ledger: st, Node: cf.nodeID, Failed: func(s int) { member.ShardFailed(s) }}
+		}
+		gw, err = discord.NewGateway(gcfg)
 		if err != nil {
 			return fail("discord gateway", err)
 		}
@@ -197,6 +220,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 				}
 			}
 		}})
+	}
+	if cf.on {
+		if actors, err = clusterActors(ctx, log, cf, st, gw, eng, *shardCount, *addr, &member, actors); err != nil {
+			return fail("cluster mode", err)
+		}
 	}
 	err = runGroup(ctx, actors...)
 	if err != nil {

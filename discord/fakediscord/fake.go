@@ -105,6 +105,17 @@ type Server struct {
 	idents    []Identify
 	resumes   int
 	refuse    int // close code for the next identify (0: accept)
+
+	// IDENTIFY limits (SetIdentifyLimits) and what the stream sent.
+	identifySpacing time.Duration
+	maxConcurrency  int
+	startsLeft      int
+	lastIdentify    map[int]time.Time // by bucket
+	violations      int
+	shardStats      map[int]*ShardStats
+	streamIDs       []string // message ids the stream dispatched, in order
+	streamDone      chan struct{}
+	streamStop      chan struct{}
 }
 
 // Identify is what a client sent in IDENTIFY.
@@ -153,6 +164,7 @@ func New(guilds ...Guild) *Server {
 		Token: "fake-token", BotID: "900000000000000001", AppID: "900000000000000002",
 		heartbeat: 41250, channels: map[string]string{}, members: map[string]map[string]*Member{},
 		messages: map[string]map[string]map[string]any{}, sessions: map[int]*session{}, nextID: 1 << 40,
+		maxConcurrency: 1, startsLeft: 1000, lastIdentify: map[int]time.Time{}, shardStats: map[int]*ShardStats{},
 	}
 	for i := range guilds {
 		g := guilds[i]
@@ -167,16 +179,23 @@ func New(guilds ...Guild) *Server {
 			s.messages[c.ID] = map[string]map[string]any{}
 		}
 	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("/gateway-ws/", s.serveGateway)
-	mux.HandleFunc("/api/v"+discordgo.APIVersion+"/", s.serveREST)
-	s.srv = httptest.NewServer(mux)
+	s.srv = httptest.NewServer(s.mux())
 	s.URL = s.srv.URL + "/"
 	return s
 }
 
+func (s *Server) mux() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/gateway-ws/", s.serveGateway)
+	mux.HandleFunc("/api/v"+discordgo.APIVersion+"/", s.serveREST)
+	mux.HandleFunc("GET /stats", s.serveStats)
+	mux.HandleFunc("GET /stream", s.serveStream)
+	return mux
+}
+
 // Close stops the server and drops every connection.
 func (s *Server) Close() {
+	s.StopStream()
 	s.mu.Lock()
 	for _, ss := range s.sessions {
 		if ss.conn != nil {
@@ -342,6 +361,9 @@ func (s *Server) serveGateway(w http.ResponseWriter, r *http.Request) {
 			refuse := s.refuse
 			s.refuse = 0
 			s.idents = append(s.idents, Identify{Shard: shard, Intents: id.Intents})
+			if refuse == 0 {
+				refuse = s.identifyLimitLocked(shard)
+			}
 			s.mu.Unlock()
 			if strings.TrimPrefix(id.Token, "Bot ") != s.Token {
 				refuse = 4004
@@ -379,6 +401,7 @@ func (s *Server) identify(c *conn, shard [2]int) *session {
 	}
 	ss := &session{id: "session-" + s.id(), shard: shard, conn: c}
 	s.sessions[shard[0]] = ss
+	s.stat(shard[0]).Identifies++
 	var unavailable []any
 	var mine []*Guild
 	for _, g := range s.guilds {
@@ -417,6 +440,10 @@ func (s *Server) resume(c *conn, id string, seq int64) *session {
 		return nil
 	}
 	s.resumes++
+	s.stat(ss.shard[0]).Resumes++
+	if old := ss.conn; old != nil && old != c {
+		old.ws.Close() // the session moved to this connection
+	}
 	ss.conn = c
 	from := seq - s.overlap
 	for _, f := range ss.log {
@@ -442,6 +469,11 @@ func (s *Server) dispatchLocked(ss *session, typ string, data any) int64 {
 	seq := ss.seq
 	f := frame{Op: 0, D: raw, S: &seq, T: typ, seq: seq}
 	ss.log = append(ss.log, f)
+	st := s.stat(ss.shard[0])
+	st.Dispatched++
+	if typ == "MESSAGE_CREATE" {
+		st.Messages++
+	}
 	if ss.conn != nil {
 		_ = ss.conn.write(f) // a dead connection: the client resumes and gets it again
 	}
@@ -673,8 +705,11 @@ func (s *Server) route(w http.ResponseWriter, method string, seg []string, body 
 	case method == "GET" && at(0) == "gateway" && n == 1:
 		writeJSON(w, 200, map[string]any{"url": s.gatewayURL()})
 	case method == "GET" && at(0) == "gateway" && at(1) == "bot":
+		s.mu.Lock()
+		left, conc := s.startsLeft, s.maxConcurrency
+		s.mu.Unlock()
 		writeJSON(w, 200, map[string]any{"url": s.gatewayURL(), "shards": 1,
-			"session_start_limit": map[string]any{"total": 1000, "remaining": 1000, "reset_after": 0, "max_concurrency": 1}})
+			"session_start_limit": map[string]any{"total": left, "remaining": left, "reset_after": 0, "max_concurrency": conc}})
 	case at(0) == "channels" && n == 2 && method == "GET":
 		s.mu.Lock()
 		gid, ok := s.channels[at(1)]

@@ -21,7 +21,7 @@ CREATE TABLE cluster_leases (
 	shard_count integer     NOT NULL,
 	node        text COLLATE "C",
 	generation  bigint      NOT NULL DEFAULT 0,
-	expires_at  timestamptz NOT NULL DEFAULT '-infinity',
+	expires_at  timestamptz NOT NULL DEFAULT 'epoch',
 	acquired_at timestamptz,
 	renewed_at  timestamptz,
 	session_id  text        NOT NULL DEFAULT '',
@@ -61,7 +61,7 @@ CREATE INDEX cluster_effects_at ON cluster_effects (at);
 -- identify), and the daily session-start count.
 CREATE TABLE cluster_identify (
 	bucket  integer     NOT NULL PRIMARY KEY,
-	next_at timestamptz NOT NULL DEFAULT '-infinity'
+	next_at timestamptz NOT NULL DEFAULT 'epoch'
 );
 CREATE TABLE cluster_session_starts (
 	day   date   NOT NULL PRIMARY KEY,
