@@ -11,11 +11,14 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/maidhq/maid/engine"
 )
 
 // Discord permission bits that let a user manage a server's plugins.
@@ -24,10 +27,12 @@ const (
 	permManageGuild   = 1 << 5
 )
 
-// session is one signed-in browser. Sessions live in memory: a restart
-// signs everyone out (and Run prints a fresh admin link).
+// session is one signed-in browser, as read from the SessionStore for one
+// request (loadSession). Sessions live in the store: a restart signs nobody
+// out and any node serves any browser. The cookie holds a random token; the
+// store knows the session by the token's hash (id).
 type session struct {
-	id       string
+	id       string // tokenHash of the cookie's token
 	userID   string
 	userName string
 	avatar   string
@@ -38,9 +43,6 @@ type session struct {
 	guilds   map[string]bool
 	token    string    // the Discord access token that reads guilds again; "" for admin links
 	guildsAt time.Time // when Discord last answered for guilds
-	// refresh is closed when the refresh of guilds under way ends; nil
-	// when none is. Requests wait on it rather than use the old list.
-	refresh  chan struct{}
 	csrf     string
 	expires  time.Time
 	selected string // the current server: /p/ calls act on it
@@ -63,40 +65,63 @@ func (s *Site) cookieName() string {
 	return "maid_session"
 }
 
-func (s *Site) newSession(c echo.Context, userID, name, avatar string, admin bool, guilds map[string]bool, token string) *session {
-	sess := &session{
-		id: randomToken(), userID: userID, userName: name, avatar: avatar, admin: admin || s.admins[userID],
-		guilds: guilds, token: token, guildsAt: s.now(), csrf: randomToken(), expires: s.now().Add(s.cfg.SessionTTL),
+func sessionFromRecord(d engine.DashboardSession) *session {
+	g := make(map[string]bool, len(d.Guilds))
+	for _, id := range d.Guilds {
+		g[id] = true
 	}
-	s.mu.Lock()
-	now := s.now()
-	for id, old := range s.sessions { // sweep expired sessions on sign-in
-		if now.After(old.expires) {
-			delete(s.sessions, id)
-		}
+	return &session{
+		id: d.ID, userID: d.UserID, userName: d.UserName, avatar: d.Avatar, admin: d.Admin,
+		guilds: g, token: d.DiscordToken, guildsAt: d.GuildsAt, csrf: d.CSRF, expires: d.Expires, selected: d.Selected,
 	}
-	s.sessions[sess.id] = sess
-	s.mu.Unlock()
-	c.SetCookie(&http.Cookie{
-		Name: s.cookieName(), Value: sess.id, Path: "/", HttpOnly: true, Secure: s.secure,
-		SameSite: http.SameSiteLaxMode, Expires: sess.expires,
-	})
-	return sess
 }
 
-// loadSession attaches the request's session, if any, to the context.
+func guildList(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for id := range m {
+		out = append(out, id)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// newSession stores a new session and sets its cookie. Each sign-in also
+// sweeps expired sessions, links and attempt counters (sign-ins are rate
+// limited, so the tables stay bounded by what signs in within a TTL).
+func (s *Site) newSession(c echo.Context, userID, name, avatar string, admin bool, guilds map[string]bool, token string) (*session, error) {
+	ctx := c.Request().Context()
+	now := s.now()
+	if err := s.sessions.DeleteExpiredDashboardSessions(ctx, now, now.Add(-2*s.cfg.SignInWindow)); err != nil {
+		s.log.Warn("sweep expired dashboard sessions", "err", err)
+	}
+	tok := randomToken()
+	rec := engine.DashboardSession{
+		ID: tokenHash(tok), UserID: userID, UserName: name, Avatar: avatar, Admin: admin || s.admins[userID],
+		Guilds: guildList(guilds), DiscordToken: token, GuildsAt: now, CSRF: randomToken(),
+		Created: now, Expires: now.Add(s.cfg.SessionTTL),
+	}
+	if err := s.sessions.CreateDashboardSession(ctx, rec); err != nil {
+		return nil, fmt.Errorf("sign in: %w", err)
+	}
+	c.SetCookie(&http.Cookie{
+		Name: s.cookieName(), Value: tok, Path: "/", HttpOnly: true, Secure: s.secure,
+		SameSite: http.SameSiteLaxMode, Expires: rec.Expires,
+	})
+	return sessionFromRecord(rec), nil
+}
+
+// loadSession attaches the request's session, if any, to the context. A
+// store that cannot be read fails the request (503), rather than signing
+// the browser out.
 func (s *Site) loadSession(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if ck, err := c.Cookie(s.cookieName()); err == nil && ck.Value != "" {
-			s.mu.Lock()
-			sess := s.sessions[ck.Value]
-			if sess != nil && s.now().After(sess.expires) {
-				delete(s.sessions, ck.Value)
-				sess = nil
+		if ck, err := c.Cookie(s.cookieName()); err == nil && ck.Value != "" && len(ck.Value) <= 128 {
+			rec, found, err := s.sessions.DashboardSession(c.Request().Context(), tokenHash(ck.Value), s.now())
+			if err != nil {
+				return fmt.Errorf("load session: %w", err)
 			}
-			s.mu.Unlock()
-			if sess != nil {
-				c.Set(sessionKey, sess)
+			if found {
+				c.Set(sessionKey, sessionFromRecord(rec))
 			}
 		}
 		return next(c)
@@ -108,8 +133,9 @@ func sessionOf(c echo.Context) *session {
 	return sess
 }
 
-// requireSession answers 401 without a valid session, and keeps a
-// manager's rights as current as Discord's (refreshGuilds).
+// requireSession answers 401 without a valid session (a page: the sign-in
+// page, which comes back to it; handleError), and keeps a manager's
+// rights as current as Discord's (refreshGuilds).
 func (s *Site) requireSession(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		sess := sessionOf(c)
@@ -145,14 +171,16 @@ const (
 // refreshGuilds asks Discord again when the session's list is due. The
 // refresh runs detached from the request (an aborted request must not
 // abort it, or the old list would stand until guildGrace), once per
-// session at a time, and every request of the session waits for it
-// (bounded by guildWait) instead of going on with the list being checked.
+// session at a time on this node, and every request of the session waits
+// for it (bounded by guildWait) instead of going on with the list being
+// checked; then the session is read again from the store.
 func (s *Site) refreshGuilds(ctx context.Context, sess *session) error {
 	s.mu.Lock()
-	done := sess.refresh
+	done := s.refreshing[sess.id]
 	if done == nil && sess.token != "" && !sess.admin && s.now().Sub(sess.guildsAt) >= guildRefresh {
 		done = make(chan struct{})
-		sess.refresh = done
+		s.refreshing[sess.id] = done
+		s.bg.Add(1)
 		go s.doRefreshGuilds(context.WithoutCancel(ctx), sess, done)
 	}
 	s.mu.Unlock()
@@ -167,45 +195,52 @@ func (s *Site) refreshGuilds(ctx context.Context, sess *session) error {
 	case <-ctx.Done():
 		return fmt.Errorf("wait for the refresh of a session's servers: %w", ctx.Err())
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.sessions[sess.id] != sess { // Discord refused the token (or the user signed out)
+	rec, found, err := s.sessions.DashboardSession(ctx, sess.id, s.now())
+	if err != nil {
+		return fmt.Errorf("reload session: %w", err)
+	}
+	if !found { // Discord refused the token (or the user signed out)
 		return errUnauthenticated
 	}
+	*sess = *sessionFromRecord(rec)
 	return nil
 }
 
-// doRefreshGuilds reads the session's servers from Discord, then closes done.
+// doRefreshGuilds reads the session's servers from Discord, records the
+// answer in the store, then closes done.
 func (s *Site) doRefreshGuilds(ctx context.Context, sess *session, done chan struct{}) {
+	defer s.bg.Done()
+	defer func() {
+		s.mu.Lock()
+		delete(s.refreshing, sess.id)
+		s.mu.Unlock()
+		close(done)
+	}()
 	ctx, cancel := context.WithTimeout(ctx, guildTimeout)
 	defer cancel()
 	var list []discordGuild
 	err := s.discordGET(ctx, sess.token, "/users/@me/guilds", &list)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	defer close(done)
-	sess.refresh = nil
 	var se *discordStatus
 	switch {
 	case err == nil:
-		sess.guilds, sess.guildsAt = managedOf(list), s.now()
+		err = s.sessions.SetDashboardSessionGuilds(ctx, sess.id, guildList(managedOf(list)), s.now())
 	case errors.As(err, &se) && (se.code == http.StatusUnauthorized || se.code == http.StatusForbidden):
 		s.log.Info("discord refused a session's token; signing it out", "user", sess.userID)
-		if s.sessions[sess.id] == sess {
-			delete(s.sessions, sess.id)
-		}
+		err = s.sessions.DeleteDashboardSession(ctx, sess.id)
 	default:
 		s.log.Warn("refresh a session's servers", "user", sess.userID, "err", err)
+		err = nil
 		if s.now().Sub(sess.guildsAt) >= guildGrace {
-			sess.guilds = map[string]bool{}
+			err = s.sessions.SetDashboardSessionGuilds(ctx, sess.id, nil, sess.guildsAt)
 		}
+	}
+	if err != nil {
+		s.log.Warn("record a session's servers", "user", sess.userID, "err", err)
 	}
 }
 
 // managed returns the servers sess may manage now.
 func (s *Site) managed(sess *session) map[string]bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	return sess.guilds
 }
 
@@ -249,41 +284,107 @@ func (s *Site) checkCSRF(next echo.HandlerFunc) echo.HandlerFunc {
 
 func (s *Site) origin() string { return s.base.Scheme + "://" + s.base.Host }
 
-// AdminLink returns a new one-time admin sign-in link. Run prints one on
-// start; each link works once, until the process restarts.
+// SignInLink stores and returns a new one-time admin sign-in link (valid
+// for Config.SignInLinkTTL). Run prints one on start; `maid admin link`
+// mints one for a running server from its database (NewSignInLink).
+func (s *Site) SignInLink(ctx context.Context) (string, error) {
+	return NewSignInLink(ctx, s.sessions, s.base.String(), s.cfg.SignInLinkTTL, s.now())
+}
+
+// AdminLink is SignInLink for callers without a context (tests, embedding).
+// A store that cannot take the link is a broken setup: it panics.
 func (s *Site) AdminLink() string {
-	tok := randomToken()
-	s.mu.Lock()
-	s.adminTokens[tok] = s.now()
-	s.mu.Unlock()
-	return s.base.String() + "/auth/admin?token=" + tok
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	link, err := s.SignInLink(ctx)
+	if err != nil {
+		panic("dashboard: admin link: " + err.Error())
+	}
+	return link
+}
+
+// signInAllowed counts a sign-in attempt of the request's client (its
+// address as the connection shows it, not a header a client can forge).
+// When it is not allowed, the answer (429, or the store's error) is err.
+func (s *Site) signInAllowed(c echo.Context) (allowed bool, err error) {
+	ok, err := s.sessions.SignInAttempt(c.Request().Context(), clientKey(c.Request().RemoteAddr), s.now(), s.cfg.SignInWindow, s.cfg.SignInMax)
+	if err != nil {
+		return false, fmt.Errorf("count a sign-in attempt: %w", err)
+	}
+	if !ok {
+		c.Response().Header().Set("Retry-After", strconv.Itoa(int(s.cfg.SignInWindow.Seconds())))
+		return false, s.renderLogin(c, http.StatusTooManyRequests, "Too many sign-in attempts from your address. Wait a few minutes and try again.")
+	}
+	return true, nil
 }
 
 func (s *Site) adminSignIn(c echo.Context) error {
-	tok := c.QueryParam("token")
-	s.mu.Lock()
-	_, ok := s.adminTokens[tok]
-	delete(s.adminTokens, tok)
-	s.mu.Unlock()
-	if tok == "" || !ok {
-		return s.renderLogin(c, http.StatusUnauthorized, "This admin sign-in link was already used or is not valid. Restart maid serve for a new one.")
+	if ok, err := s.signInAllowed(c); !ok {
+		return err
 	}
-	s.newSession(c, "admin", "Admin", "", true, nil, "")
-	return c.Redirect(http.StatusSeeOther, "/servers")
+	tok := c.QueryParam("token")
+	ok := false
+	if tok != "" && len(tok) <= 128 {
+		var err error
+		if ok, err = s.sessions.UseSignInLink(c.Request().Context(), tokenHash(tok), s.now()); err != nil {
+			return fmt.Errorf("admin sign-in: %w", err)
+		}
+	}
+	if !ok {
+		return s.renderLogin(c, http.StatusUnauthorized, "This sign-in link was already used, has expired or is not valid. Ask for a new one with: maid admin link")
+	}
+	if _, err := s.newSession(c, "admin", "Admin", "", true, nil, ""); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, s.takeNext(c, "/servers"))
 }
 
 func (s *Site) logout(c echo.Context) error {
 	sess := sessionOf(c)
-	s.mu.Lock()
-	delete(s.sessions, sess.id)
-	s.mu.Unlock()
+	if err := s.sessions.DeleteDashboardSession(c.Request().Context(), sess.id); err != nil {
+		return fmt.Errorf("sign out: %w", err)
+	}
 	c.SetCookie(&http.Cookie{Name: s.cookieName(), Value: "", Path: "/", HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode, MaxAge: -1})
 	return c.Redirect(http.StatusSeeOther, "/login")
 }
 
 func (s *Site) redirectURI() string { return s.base.String() + "/auth/discord/callback" }
 
-const stateCookie = "maid_oauth_state"
+// maxNextLen bounds the return-to path carried through sign-in.
+const maxNextLen = 2048
+
+const (
+	stateCookie = "maid_oauth_state"
+	// nextCookie carries the page to return to from the sign-in page to
+	// whichever sign-in ends (admin link or Discord). It is checked with
+	// localPath when set and when used: only paths on this site.
+	nextCookie = "maid_next"
+)
+
+// setNext remembers next (if it is a path on this site) for the sign-in
+// that follows; takeNext returns it (or def) and forgets it.
+func (s *Site) setNext(c echo.Context, next string) {
+	if len(next) > maxNextLen {
+		return
+	}
+	if next = localPath(next, ""); next != "" {
+		c.SetCookie(&http.Cookie{Name: nextCookie, Value: url.QueryEscape(next), Path: "/auth", HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode, MaxAge: 900})
+	}
+}
+
+func (s *Site) takeNext(c echo.Context, def string) string {
+	next := def
+	if nc, err := c.Cookie(nextCookie); err == nil {
+		if v, err := url.QueryUnescape(nc.Value); err == nil && len(v) <= maxNextLen {
+			next = localPath(v, def)
+		}
+		c.SetCookie(&http.Cookie{Name: nextCookie, Value: "", Path: "/auth", HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode, MaxAge: -1})
+	}
+	if q := c.QueryParam("next"); q != "" && len(q) <= maxNextLen {
+		next = localPath(q, next)
+	}
+	return next
+}
 
 // oauthStart sends the browser to Discord's consent page with a state bound
 // to a short-lived cookie (login CSRF).
@@ -293,6 +394,7 @@ func (s *Site) oauthStart(c echo.Context) error {
 	}
 	state := randomToken()
 	c.SetCookie(&http.Cookie{Name: stateCookie, Value: state, Path: "/auth/discord", HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode, MaxAge: 600})
+	s.setNext(c, c.QueryParam("next"))
 	q := url.Values{
 		"response_type": {"code"},
 		"client_id":     {s.cfg.OAuth.ClientID},
@@ -331,6 +433,9 @@ func (s *Site) oauthCallback(c echo.Context) error {
 	if !s.cfg.OAuth.enabled() {
 		return errStatus(http.StatusNotFound, "not_found", "Discord sign-in is not configured")
 	}
+	if ok, err := s.signInAllowed(c); !ok {
+		return err
+	}
 	ck, err := c.Cookie(stateCookie)
 	c.SetCookie(&http.Cookie{Name: stateCookie, Value: "", Path: "/auth/discord", HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode, MaxAge: -1})
 	if err != nil || ck.Value == "" || subtle.ConstantTimeCompare([]byte(ck.Value), []byte(c.QueryParam("state"))) != 1 {
@@ -368,8 +473,10 @@ func (s *Site) oauthCallback(c echo.Context) error {
 	if user.Avatar != "" {
 		avatar = "https://cdn.discordapp.com/avatars/" + url.PathEscape(user.ID) + "/" + url.PathEscape(user.Avatar) + ".png?size=64"
 	}
-	s.newSession(c, user.ID, name, avatar, false, managed, token)
-	return c.Redirect(http.StatusSeeOther, "/servers")
+	if _, err := s.newSession(c, user.ID, name, avatar, false, managed, token); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, s.takeNext(c, "/servers"))
 }
 
 func (s *Site) exchangeCode(ctx context.Context, code string) (string, error) {
@@ -490,9 +597,7 @@ func (s *Site) currentServer(c echo.Context) (string, error) {
 	sess := sessionOf(c)
 	id := c.QueryParam("discord_srv_id")
 	if id == "" {
-		s.mu.Lock()
 		id = sess.selected
-		s.mu.Unlock()
 	}
 	if id == "" {
 		return "", errStatus(http.StatusBadRequest, "no_server", "no server selected: open a server first or pass ?discord_srv_id=")
@@ -500,9 +605,12 @@ func (s *Site) currentServer(c echo.Context) (string, error) {
 	if _, err := s.authorize(c.Request().Context(), sess, id); err != nil {
 		return "", err
 	}
-	s.mu.Lock()
-	sess.selected = id
-	s.mu.Unlock()
+	if id != sess.selected {
+		if err := s.sessions.SetDashboardSessionServer(c.Request().Context(), sess.id, id); err != nil {
+			return "", fmt.Errorf("select server: %w", err)
+		}
+		sess.selected = id
+	}
 	return id, nil
 }
 

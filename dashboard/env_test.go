@@ -179,9 +179,24 @@ type testEnv struct {
 	sim     *discord.Simulator
 	reg     *prometheus.Registry
 
-	st     *store.Store
-	mu     sync.Mutex
-	served []served // every response of the dashboard, in order
+	st      *store.Store
+	cfg     dashboard.Config // what site was built from (restart builds another)
+	mu      sync.Mutex
+	served  []served // every response of the dashboard, in order
+	handler http.Handler
+}
+
+// restart replaces the site with a new one built from the same Config and
+// store, as a restarted maid serve (or another node) would be.
+func (e *testEnv) restart() {
+	e.t.Helper()
+	site, err := dashboard.New(e.cfg)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.mu.Lock()
+	e.site, e.handler = site, site.Handler()
+	e.mu.Unlock()
 }
 
 // served is one response of the dashboard.
@@ -304,7 +319,6 @@ func newEnvOpts(t *testing.T, opt envOptions) *testEnv {
 	}
 	fd := newFakeDiscord(t)
 	env := &testEnv{t: t, ctx: ctx, eng: eng, discord: fd, sim: sim, reg: reg, st: st}
-	var handler http.Handler
 	var ln net.Listener
 	if opt.serve {
 		if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
@@ -314,6 +328,9 @@ func newEnvOpts(t *testing.T, opt envOptions) *testEnv {
 	} else {
 		env.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+			env.mu.Lock()
+			handler := env.handler
+			env.mu.Unlock()
 			handler.ServeHTTP(rec, r)
 			env.mu.Lock()
 			env.served = append(env.served, served{path: r.URL.Path, status: rec.status, bytes: rec.bytes})
@@ -328,16 +345,19 @@ func newEnvOpts(t *testing.T, opt envOptions) *testEnv {
 			AuthorizeURL: fd.srv.URL + "/oauth2/authorize", TokenURL: fd.srv.URL + "/api/oauth2/token", APIURL: fd.srv.URL + "/api",
 		},
 		Ready: st.Ping, Gatherer: reg, Logger: quiet,
-		IframeDashboards: opt.iframes, Approvals: st,
+		IframeDashboards: opt.iframes, Approvals: st, Sessions: st,
 	}
 	if opt.config != nil {
 		opt.config(&cfg)
 	}
+	env.cfg = cfg
 	env.site, err = dashboard.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	handler = env.site.Handler()
+	env.mu.Lock()
+	env.handler = env.site.Handler()
+	env.mu.Unlock()
 	if opt.serve {
 		sctx, stop := context.WithCancel(context.Background())
 		done := make(chan error, 1)

@@ -90,6 +90,12 @@ func (s *Site) handleError(err error, c echo.Context) {
 		return
 	}
 	if he.status == http.StatusUnauthorized {
+		// The sign-in page in place: the address stays, and signing in
+		// comes back to it (navigations only: not a form post, not a
+		// widget's fetch).
+		if r := c.Request(); r.Method == http.MethodGet && sessionOf(c) == nil && strings.Contains(r.Header.Get("Accept"), "text/html") {
+			s.setNext(c, r.URL.RequestURI())
+		}
 		_ = s.renderLogin(c, http.StatusUnauthorized, "")
 		return
 	}

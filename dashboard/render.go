@@ -223,7 +223,8 @@ func (s *Site) renderLogin(c echo.Context, status int, msg string) error {
 
 func (s *Site) loginPage(c echo.Context) error {
 	if sessionOf(c) != nil {
-		return c.Redirect(http.StatusSeeOther, "/servers")
+		return c.Redirect(http.StatusSeeOther, localPath(c.QueryParam("next"), "/servers"))
 	}
+	s.setNext(c, c.QueryParam("next"))
 	return s.renderLogin(c, http.StatusOK, "")
 }

@@ -75,7 +75,16 @@ type Config struct {
 	// Approvals keeps admins' approvals of iframe dashboards (approve
 	// mode). Nil: kept in memory until the process ends.
 	Approvals ApprovalStore
-	Now       func() time.Time
+	// Sessions keeps sessions, sign-in links and sign-in attempt counts
+	// (the store). Nil: kept in memory, so a restart signs everyone out.
+	Sessions SessionStore
+	// SignInLinkTTL bounds a one-time sign-in link's life (default 1 hour).
+	SignInLinkTTL time.Duration
+	// SignInMax sign-in attempts per client per SignInWindow are allowed
+	// (default 30 per 10 minutes); more get 429.
+	SignInMax    int
+	SignInWindow time.Duration
+	Now          func() time.Time
 }
 
 // OAuth configures "Sign in with Discord". An empty ClientID disables it.
@@ -108,9 +117,13 @@ type Site struct {
 	digests   digestCache
 	results   *byteBudget
 
-	mu          sync.Mutex
-	sessions    map[string]*session
-	adminTokens map[string]time.Time
+	sessions SessionStore
+
+	mu sync.Mutex
+	// refreshing holds the refreshes of sessions' servers under way on
+	// this node, by session id (refreshGuilds); bg counts their goroutines.
+	refreshing map[string]chan struct{}
+	bg         sync.WaitGroup
 }
 
 // New checks cfg and builds the site (it does not listen; see Run).
@@ -146,6 +159,15 @@ func New(cfg Config) (*Site, error) {
 	if cfg.SessionTTL <= 0 {
 		cfg.SessionTTL = 7 * 24 * time.Hour
 	}
+	if cfg.SignInLinkTTL <= 0 {
+		cfg.SignInLinkTTL = DefaultSignInLinkTTL
+	}
+	if cfg.SignInMax <= 0 {
+		cfg.SignInMax = defaultSignInMax
+	}
+	if cfg.SignInWindow <= 0 {
+		cfg.SignInWindow = defaultSignInWindow
+	}
 	if cfg.MaxUploadBytes <= 0 {
 		cfg.MaxUploadBytes = 50 << 20
 	}
@@ -180,19 +202,22 @@ func New(cfg Config) (*Site, error) {
 		return nil, fmt.Errorf("new dashboard: %w", err)
 	}
 	s := &Site{
-		cfg:         cfg,
-		eng:         cfg.Engine,
-		log:         cfg.Logger,
-		base:        base,
-		secure:      base.Scheme == "https",
-		tmpl:        tm,
-		admins:      map[string]bool{},
-		renders:     newRenderer(),
-		results:     newByteBudget(cfg.ResultBudget),
-		sessions:    map[string]*session{},
-		adminTokens: map[string]time.Time{},
-		approvals:   cfg.Approvals,
-		digests:     digestCache{m: map[string]digestEntry{}},
+		cfg:        cfg,
+		eng:        cfg.Engine,
+		log:        cfg.Logger,
+		base:       base,
+		secure:     base.Scheme == "https",
+		tmpl:       tm,
+		admins:     map[string]bool{},
+		renders:    newRenderer(),
+		results:    newByteBudget(cfg.ResultBudget),
+		sessions:   cfg.Sessions,
+		refreshing: map[string]chan struct{}{},
+		approvals:  cfg.Approvals,
+		digests:    digestCache{m: map[string]digestEntry{}},
+	}
+	if s.sessions == nil {
+		s.sessions = newMemSessions()
 	}
 	if s.approvals == nil {
 		s.approvals = &memApprovals{m: map[string]string{}}
@@ -243,10 +268,14 @@ func (s *Site) Serve(ctx context.Context, ln net.Listener) error {
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 	}
 	ln = cl
-	link := s.AdminLink()
+	link, err := s.SignInLink(ctx)
+	if err != nil {
+		return fmt.Errorf("dashboard: %w", err)
+	}
 	s.log.Info("dashboard listening", "addr", ln.Addr().String(), "url", s.base.String())
 	if s.cfg.Stdout != nil {
-		fmt.Fprintf(s.cfg.Stdout, "\nmaid dashboard: %s\nSign in as admin with this one-time link (valid until used or restart):\n  %s\n\n", s.base.String(), link)
+		fmt.Fprintf(s.cfg.Stdout, "\nmaid dashboard: %s\nSign in as admin with this one-time link (valid once, for %s; `maid admin link` makes another):\n  %s\n\n",
+			s.base.String(), s.cfg.SignInLinkTTL, link)
 	} else {
 		s.log.Info("one-time admin sign-in link", "url", link)
 	}
@@ -259,6 +288,7 @@ func (s *Site) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
+	defer s.bg.Wait() // refreshes of sessions' servers (bounded by guildTimeout)
 	if err := hs.Shutdown(sctx); err != nil {
 		return fmt.Errorf("dashboard: shutdown: %w", err)
 	}

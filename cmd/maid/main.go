@@ -5,6 +5,7 @@
 //	maid plugin     validate or pack a plugin
 //	maid replay     feed recorded events through the engine
 //	maid bench      benchmark the sandbox backends side by side
+//	maid admin link print a one-time admin sign-in link for a running server
 //	maid version    print the version
 //
 // Exit codes: 0 ok, 1 failure, 2 usage. Every flag has a MAID_* environment
@@ -33,6 +34,7 @@ var commands = map[string]func(ctx context.Context, args []string, stdout, stder
 
 	"fakediscord": runFakeDiscord,
 	"cluster":     runCluster,
+	"admin":       runAdmin,
 }
 
 const usage = `maid hosts sandboxed Python plugins for a Discord bot.
@@ -45,6 +47,7 @@ Usage:
   maid bench   [flags]
   maid fakediscord [flags]            a fake Discord to run maid against without a token
   maid cluster status|drain [flags]   cluster mode: nodes, shard leases, drain a node
+  maid admin   link [flags]            print a one-time dashboard sign-in link
   maid version
 
 Run 'maid COMMAND -h' for a command's flags. Flags can also be set with

@@ -170,7 +170,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			AuthorizeURL: *oauthAuthorize, TokenURL: *oauthToken, APIURL: *oauthAPI,
 		},
 		Admins: splitList(*admins), Ready: st.Ping, Gatherer: reg,
-		Logger: log, Stdout: stdout, IframeDashboards: iframeMode, Approvals: st,
+		Logger: log, Stdout: stdout, IframeDashboards: iframeMode, Approvals: st, Sessions: st,
 		MaxConns: *maxConns,
 	}
 	if sim != nil {

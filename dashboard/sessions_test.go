@@ -1,0 +1,209 @@
+package dashboard_test
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/maidhq/maid/dashboard"
+)
+
+// sessionCookie returns the client's session cookie value.
+func (c *client) sessionCookie() string {
+	u, _ := url.Parse(c.env.srv.URL)
+	for _, ck := range c.http.Jar.Cookies(u) {
+		if ck.Name == "maid_session" {
+			return ck.Value
+		}
+	}
+	c.env.t.Fatal("no session cookie")
+	return ""
+}
+
+// withCookie is an anonymous client holding a copy of a session cookie.
+func (e *testEnv) withCookie(value string) *client {
+	c := e.anonymous()
+	u, _ := url.Parse(e.srv.URL)
+	c.http.Jar.SetCookies(u, []*http.Cookie{{Name: "maid_session", Value: value, Path: "/"}})
+	return c
+}
+
+func hashHex(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:])
+}
+
+// TestSessionsInStore: a session survives a restart of the dashboard (and
+// is served by any site on the same store), the store holds only the
+// token's hash, signing out ends the session (not only the cookie), and a
+// session ends at its expiry.
+func TestSessionsInStore(t *testing.T) {
+	clock := &testClock{t: time.Now()}
+	env := newEnvOpts(t, envOptions{config: func(c *dashboard.Config) { c.Now = clock.now; c.SessionTTL = 24 * time.Hour }})
+	alicec := env.signIn(alice)
+	admin := env.admin()
+
+	t.Run("survives a restart", func(t *testing.T) {
+		env.restart()
+		for _, c := range []*client{alicec, admin} {
+			resp, body := c.do("GET", "/servers", "", nil)
+			if resp.StatusCode != http.StatusOK || !strings.Contains(body, "Maid Test Server") {
+				t.Fatalf("after restart: %d %.200s", resp.StatusCode, body)
+			}
+			// The CSRF token is the session's, so forms keep working.
+			if resp, body := c.postJSON("/p/widgets/dashboard/rpc/get_stat?discord_srv_id="+serverA, "{}"); resp.StatusCode != http.StatusOK {
+				t.Fatalf("rpc after restart: %d %.200s", resp.StatusCode, body)
+			}
+		}
+	})
+	t.Run("store holds a hash of the token", func(t *testing.T) {
+		tok := alicec.sessionCookie()
+		if _, found, err := env.st.DashboardSession(env.ctx, tok, clock.now()); err != nil || found {
+			t.Fatalf("the store knows a session by the cookie's token itself (found %v, err %v)", found, err)
+		}
+		d, found, err := env.st.DashboardSession(env.ctx, hashHex(tok), clock.now())
+		if err != nil || !found || d.UserID != alice.ID {
+			t.Fatalf("the session is not kept by its token's hash: %+v %v %v", d, found, err)
+		}
+	})
+	t.Run("sign-out deletes the session", func(t *testing.T) {
+		c := env.signIn(alice)
+		tok := c.sessionCookie()
+		if resp, _ := c.postForm("/logout", url.Values{}); resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("logout: %d", resp.StatusCode)
+		}
+		if resp, _ := env.withCookie(tok).do("GET", "/api/me", "", nil); resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("a copy of the signed-out cookie: %d, want 401", resp.StatusCode)
+		}
+		if resp, _ := alicec.do("GET", "/api/me", "", nil); resp.StatusCode != http.StatusOK {
+			t.Fatalf("another session of the same user was signed out: %d", resp.StatusCode)
+		}
+	})
+	t.Run("a forged cookie", func(t *testing.T) {
+		for _, v := range []string{"x", hashHex(alicec.sessionCookie()), strings.Repeat("a", 5000)} {
+			if resp, _ := env.withCookie(v).do("GET", "/api/me", "", nil); resp.StatusCode != http.StatusUnauthorized {
+				t.Fatalf("cookie %.20q: %d, want 401", v, resp.StatusCode)
+			}
+		}
+	})
+	t.Run("expires", func(t *testing.T) {
+		clock.add(23 * time.Hour)
+		if resp, _ := admin.do("GET", "/api/me", "", nil); resp.StatusCode != http.StatusOK {
+			t.Fatalf("before expiry: %d", resp.StatusCode)
+		}
+		clock.add(time.Hour)
+		if resp, _ := admin.do("GET", "/api/me", "", nil); resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("after expiry: %d, want 401", resp.StatusCode)
+		}
+	})
+}
+
+// TestSignInLinks: a link (as `maid admin link` makes it, on the store
+// alone) signs in once, not after its TTL, and sign-in attempts past the
+// limit are refused before any token is looked at.
+func TestSignInLinks(t *testing.T) {
+	clock := &testClock{t: time.Now()}
+	env := newEnvOpts(t, envOptions{config: func(c *dashboard.Config) {
+		c.Now = clock.now
+		c.SignInMax, c.SignInWindow = 4, time.Hour
+	}})
+	path := func(link string) string { return strings.TrimPrefix(link, env.srv.URL) }
+	mint := func(ttl time.Duration) string {
+		t.Helper()
+		link, err := dashboard.NewSignInLink(env.ctx, env.st, env.srv.URL, ttl, clock.now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return link
+	}
+	link := mint(10 * time.Minute)
+	if resp, _ := env.anonymous().do("GET", path(link), "", nil); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("a minted link: %d", resp.StatusCode)
+	}
+	if resp, body := env.anonymous().do("GET", path(link), "", nil); resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "maid admin link") {
+		t.Fatalf("the link's second use: %d %.300s", resp.StatusCode, body)
+	}
+	late := mint(10 * time.Minute)
+	clock.add(10 * time.Minute)
+	if resp, _ := env.anonymous().do("GET", path(late), "", nil); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("an expired link: %d, want 401", resp.StatusCode)
+	}
+	// Four attempts so far (in this hour): the fifth is refused even with
+	// a good link, which stays good for when the window has passed.
+	good := mint(2 * time.Hour)
+	resp, _ := env.anonymous().do("GET", "/auth/admin?token=guess", "", nil)
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("a guess: %d", resp.StatusCode)
+	}
+	resp, body := env.anonymous().do("GET", path(good), "", nil)
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("past the limit: %d %.200s, want 429 with Retry-After", resp.StatusCode, body)
+	}
+	if resp, _ := env.anonymous().do("GET", "/auth/discord/callback?code=x&state=y", "", nil); resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("Discord's callback past the limit: %d, want 429", resp.StatusCode)
+	}
+	clock.add(time.Hour)
+	if resp, _ := env.anonymous().do("GET", path(good), "", nil); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("the next window: %d", resp.StatusCode)
+	}
+}
+
+// TestReturnTo: signing in returns to the page asked for, through the admin
+// link and through Discord, and only ever to a path on this site.
+func TestReturnTo(t *testing.T) {
+	env := newEnvOpts(t, envOptions{})
+	want := "/s/" + serverA + "/p/widgets?page=overview"
+	t.Run("admin link", func(t *testing.T) {
+		c := env.anonymous()
+		resp, body := c.do("GET", want, "", nil, "Accept", "text/html")
+		if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "maid admin link") {
+			t.Fatalf("signed out: %d %.300s", resp.StatusCode, body)
+		}
+		resp, _ = c.do("GET", strings.TrimPrefix(env.site.AdminLink(), env.srv.URL), "", nil)
+		if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || loc != want {
+			t.Fatalf("after sign-in: %d to %q, want %q", resp.StatusCode, loc, want)
+		}
+	})
+	t.Run("discord", func(t *testing.T) {
+		c := env.anonymous()
+		c.do("GET", "/login?next="+url.QueryEscape(want), "", nil)
+		env.discord.signInAs(alice)
+		follow := *c.http
+		follow.CheckRedirect = nil
+		resp, err := follow.Get(env.srv.URL + "/auth/discord")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || resp.Request.URL.RequestURI() != want {
+			t.Fatalf("after Discord: %d at %s, want %s", resp.StatusCode, resp.Request.URL, want)
+		}
+	})
+	for _, next := range []string{"//evil.example/x", "https://evil.example/", "/\\evil.example", "/\t/evil.example", "javascript:alert(1)", "/%2F%2Fevil.example"} {
+		t.Run("open redirect "+next, func(t *testing.T) {
+			// Through the sign-in page's cookie, the link's parameter and a
+			// forged cookie.
+			c := env.anonymous()
+			c.do("GET", "/login?next="+url.QueryEscape(next), "", nil)
+			resp, _ := c.do("GET", strings.TrimPrefix(env.site.AdminLink(), env.srv.URL), "", nil)
+			if loc := resp.Header.Get("Location"); loc != "/servers" {
+				t.Errorf("via the sign-in page: to %q", loc)
+			}
+			resp, _ = env.anonymous().do("GET", strings.TrimPrefix(env.site.AdminLink(), env.srv.URL)+"&next="+url.QueryEscape(next), "", nil)
+			if loc := resp.Header.Get("Location"); loc != "/servers" {
+				t.Errorf("via the link: to %q", loc)
+			}
+			c = env.anonymous()
+			u, _ := url.Parse(env.srv.URL + "/auth")
+			c.http.Jar.SetCookies(u, []*http.Cookie{{Name: "maid_next", Value: url.QueryEscape(next), Path: "/auth"}})
+			resp, _ = c.do("GET", strings.TrimPrefix(env.site.AdminLink(), env.srv.URL), "", nil)
+			if loc := resp.Header.Get("Location"); loc != "/servers" {
+				t.Errorf("via a forged cookie: to %q", loc)
+			}
+		})
+	}
+}
