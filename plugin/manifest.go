@@ -30,6 +30,12 @@ type Manifest struct {
 	// bridge (kv, metrics, sql): BridgeReadWrite (default, "") or
 	// BridgeReadOnly. maid's key; optional in both manifest files.
 	DashboardBridge string `json:"dashboard_bridge,omitempty"`
+	// Instances is how many instances the host runs: InstancesPerPlugin
+	// (default, "") or InstancesPerServer, one per (plugin, server), so
+	// module globals never hold two servers' data. maid's key; optional
+	// in both manifest files. An operator may impose per_server on every
+	// plugin (maid serve --instances); a plugin cannot opt out of that.
+	Instances string `json:"instances,omitempty"`
 
 	file string // manifest file name it was parsed from, for messages
 }
@@ -38,6 +44,12 @@ type Manifest struct {
 const (
 	BridgeReadWrite = "read_write"
 	BridgeReadOnly  = "read_only"
+)
+
+// Instance modes (the "instances" key).
+const (
+	InstancesPerPlugin = "per_plugin"
+	InstancesPerServer = "per_server"
 )
 
 // Option types (spec 004).
@@ -129,7 +141,7 @@ var (
 
 const idRule = `must contain only letters, digits, "-" and "_"`
 
-var manifestKeys = []string{"id", "name", "script", "version", "description", "author", "sdk", "capabilities", "options", "limits", "commands", "dashboard_bridge"}
+var manifestKeys = []string{"id", "name", "script", "version", "description", "author", "sdk", "capabilities", "options", "limits", "commands", "dashboard_bridge", "instances"}
 
 // ParseManifest parses and validates a manifest. fileName is the file's name
 // ("manifest.json" or "plugin.json"; only its base name counts): it labels
@@ -252,6 +264,12 @@ func parseManifest(data []byte, file string, fileRule func(string) string) (*Man
 			ps.add("dashboard_bridge", "must be %q or %q, got %q", BridgeReadOnly, BridgeReadWrite, v)
 		}
 		m.DashboardBridge = v
+	}
+	if v, ok := o.str("instances", false); ok {
+		if v != InstancesPerPlugin && v != InstancesPerServer {
+			ps.add("instances", "must be %q or %q, got %q", InstancesPerPlugin, InstancesPerServer, v)
+		}
+		m.Instances = v
 	}
 	o.done(manifestKeys...)
 	return m, ps

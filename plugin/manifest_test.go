@@ -52,6 +52,8 @@ func TestParseManifest(t *testing.T) {
 				{"name": "n", "description": "How many", "type": "integer"}]}]`)},
 		{name: "dashboard bridge read only", file: "manifest.json", data: `{"id": "x", "name": "X", "dashboard_bridge": "read_only"}`},
 		{name: "dashboard bridge read write", data: pj(`"dashboard_bridge": "read_write"`)},
+		{name: "instances per server", file: "manifest.json", data: `{"id": "x", "name": "X", "instances": "per_server"}`},
+		{name: "instances per plugin", data: pj(`"instances": "per_plugin"`)},
 		{name: "empty arrays", data: pj(`"options": [], "capabilities": [], "commands": []`)},
 		{name: "number default fraction", data: opt(`"id": "n", "name": "N", "type": "number", "default": -2.5e-3`)},
 		{name: "number default outside min and max is not validated", data: opt(`"id": "n", "name": "N", "type": "number", "default": 500, "min": 10, "max": 1`)},
@@ -82,9 +84,13 @@ func TestParseManifest(t *testing.T) {
 		{name: "unknown key differing in case", data: pj(`"Version": "1.0.0"`), want: []string{
 			`plugin.json: Version: unknown key (did you mean "version"?)`}},
 		{name: "unknown key without suggestion", data: pj(`"homepage": "x"`), want: []string{
-			`plugin.json: homepage: unknown key (allowed: id, name, script, version, description, author, sdk, capabilities, options, limits, commands, dashboard_bridge)`}},
+			`plugin.json: homepage: unknown key (allowed: id, name, script, version, description, author, sdk, capabilities, options, limits, commands, dashboard_bridge, instances)`}},
 		{name: "odd unknown key is quoted", data: pj(`"a b": 1`), want: []string{
-			`plugin.json: "a b": unknown key (allowed: id, name, script, version, description, author, sdk, capabilities, options, limits, commands, dashboard_bridge)`}},
+			`plugin.json: "a b": unknown key (allowed: id, name, script, version, description, author, sdk, capabilities, options, limits, commands, dashboard_bridge, instances)`}},
+		{name: "instances must be per_plugin or per_server", data: pj(`"instances": "per_guild"`), want: []string{
+			`plugin.json: instances: must be "per_plugin" or "per_server", got "per_guild"`}},
+		{name: "instances must be a string", data: pj(`"instances": 2`), want: []string{
+			`plugin.json: instances: must be a string, got number`}},
 		{name: "dashboard_bridge must be read_only or read_write", data: pj(`"dashboard_bridge": "none"`), want: []string{
 			`plugin.json: dashboard_bridge: must be "read_only" or "read_write", got "none"`}},
 		{name: "duplicate key", data: `{"id": "x", "name": "X", "script": "s.py", "id": "y"}`, want: []string{
@@ -239,7 +245,7 @@ func TestParseManifest(t *testing.T) {
 			`plugin.json: script: must not contain ".." (it must stay inside the package) (got "../x.py")`,
 			`plugin.json: options[0].choices[0].id: "enabled" is reserved`,
 			`plugin.json: options[0].default: "enabled" is not the id of one of the choices (enabled)`,
-			`plugin.json: extra: unknown key (allowed: id, name, script, version, description, author, sdk, capabilities, options, limits, commands, dashboard_bridge)`}},
+			`plugin.json: extra: unknown key (allowed: id, name, script, version, description, author, sdk, capabilities, options, limits, commands, dashboard_bridge, instances)`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
