@@ -165,6 +165,15 @@ type Config struct {
 	// HostVersion is maid's build version, told to plugins in the
 	// handshake (plugin.host_version). Empty: "dev".
 	HostVersion string
+	// Instances is the operator's instance mode: plugin.InstancesPerPlugin
+	// (default, "") runs one instance per plugin unless its manifest asks
+	// for per_server; plugin.InstancesPerServer imposes one instance per
+	// (plugin, server) on every plugin.
+	Instances string
+	// MetricsFlush is how often the built-in event metrics (messages,
+	// members_joined, members_left), counted in memory, are written to the
+	// store; they are also written when Run returns. Zero: 1 s.
+	MetricsFlush time.Duration
 }
 
 // Observer receives what the engine does, for metrics exporters.

@@ -46,6 +46,8 @@ func New(cfg Config) (*Engine, error) {
 		return nil, fmt.Errorf("new engine: %w: sandbox backend is required", ErrInvalid)
 	case cfg.DataDir == "":
 		return nil, fmt.Errorf("new engine: %w: data dir is required", ErrInvalid)
+	case cfg.Instances != "" && cfg.Instances != plugin.InstancesPerPlugin && cfg.Instances != plugin.InstancesPerServer:
+		return nil, fmt.Errorf("new engine: %w: instances must be %q or %q, got %q", ErrInvalid, plugin.InstancesPerPlugin, plugin.InstancesPerServer, cfg.Instances)
 	}
 	d := &deps{
 		store:       cfg.Store,
@@ -56,6 +58,14 @@ func New(cfg Config) (*Engine, error) {
 		log:         cfg.Logger,
 		observer:    cfg.Observer,
 		hostVersion: cfg.HostVersion,
+		instances:   cfg.Instances,
+
+		builtin:      newBuiltinCounters(maxPendingMetrics),
+		builtinFull:  make(chan struct{}, 1),
+		metricsFlush: cfg.MetricsFlush,
+	}
+	if d.metricsFlush <= 0 {
+		d.metricsFlush = defaultMetricsFlush
 	}
 	if d.clock == nil {
 		d.clock = time.Now
@@ -102,6 +112,18 @@ func (e *Engine) Run(ctx context.Context) error {
 			s.run(hctx)
 		}()
 	}
+	// The built-in metrics flusher stops last: its final flush follows the
+	// supervisors' stop, which the deferred function below waits for.
+	fctx, stopFlusher := context.WithCancel(context.WithoutCancel(ctx))
+	flushed := make(chan struct{})
+	go func() {
+		defer close(flushed)
+		e.runBuiltinFlusher(fctx, e.metricsFlush, e.builtinFull)
+	}()
+	defer func() {
+		stopFlusher()
+		<-flushed
+	}()
 	defer func() {
 		e.mu.RLock()
 		for _, s := range e.sups {
@@ -563,7 +585,7 @@ func (e *Engine) enabledInstance(ctx context.Context, pluginID, serverID string)
 	if !enabled {
 		return nil, nil, fmt.Errorf("%w: plugin %q is not enabled on server %s", ErrNotFound, pluginID, serverID)
 	}
-	inst, err := s.ensure(ctx)
+	inst, err := s.ensure(ctx, serverID)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -202,6 +202,13 @@ func (inst *instance) countRunning() {
 // reads, so tests can age an instance without sleeping.
 func (inst *instance) touch() { inst.lastUsed.Store(inst.s.d.now().UnixNano()) }
 
+// busy reports whether a host→plugin call is in progress.
+func (inst *instance) busy() bool {
+	inst.mu.Lock()
+	defer inst.mu.Unlock()
+	return len(inst.calls) > 0
+}
+
 func (inst *instance) alive() bool {
 	if inst.doomed.Load() {
 		return false

@@ -32,7 +32,13 @@ type deps struct {
 	log         *slog.Logger
 	observer    Observer
 	hostVersion string // told to plugins in the handshake
+	instances   string // the operator's instance mode (Config.Instances)
 	stats       counters
+	// builtin counts built-in event metrics until Run's flusher writes
+	// them; builtinFull wakes the flusher when they reach their bound.
+	builtin      *builtinCounters
+	builtinFull  chan struct{}
+	metricsFlush time.Duration
 }
 
 // counters are the engine's Stats.
@@ -52,26 +58,39 @@ func (d *deps) overflowed(pluginID string) {
 	d.observer.EventOverflow(pluginID)
 }
 
-// supervisor runs one installed plugin: its event queue, its (at most one)
-// running instance, restarts with backoff, and idle stops. Its run loop is
-// the only reader of queue, so one plugin's events are handled in order.
+// supervisor runs one installed plugin: its event queue, its running
+// instances (one, or one per server when the plugin runs per_server),
+// restarts with backoff, and idle stops. Its run loop is the only reader of
+// queue, so one plugin's events are handled in order.
 type supervisor struct {
-	d      *deps
-	id     string
-	pkg    *plugin.Package
-	limits plugin.Limits // effective (requests capped by the host)
-	logs   *logRing
-	queue  chan queued
-	starts atomic.Uint64
+	d         *deps
+	id        string
+	pkg       *plugin.Package
+	limits    plugin.Limits // effective (requests capped by the host)
+	perServer bool          // one instance per (plugin, server)
+	logs      *logRing
+	queue     chan queued
+	starts    atomic.Uint64
 
 	cancel context.CancelFunc // set when Run spawns the loop
 	done   chan struct{}      // closed when the loop ended
 
-	mu        sync.Mutex // serializes starts; guards the fields below
+	mu     sync.Mutex       // guards the fields below (never held while starting)
+	slots  map[string]*slot // by server id; "" when one instance serves all
+	closed bool             // stopped: no new slot, so no instance outlives the loop
+	known  *hello           // handlers of the last handshake, for routing
+}
+
+// slot is where one instance of the plugin runs: the only one, or the one
+// of a server. Its lock serializes the slot's starts, so a start on one
+// server never waits for another's.
+type slot struct {
+	key       string
+	mu        sync.Mutex // guards the fields below
 	inst      *instance
 	crashes   int
 	nextStart time.Time
-	known     *hello // handlers of the last handshake, for routing
+	gone      bool // removed from the supervisor (idle or stopped): look it up again
 }
 
 type queued struct {
@@ -91,13 +110,15 @@ func newSupervisor(d *deps, pkg *plugin.Package) *supervisor {
 		DashboardTimeoutMS: int(d.limits.DashboardTimeout / time.Millisecond), // spec: 10 s at most
 	}
 	s := &supervisor{
-		d:      d,
-		id:     pkg.Manifest.ID,
-		pkg:    pkg,
-		limits: pkg.Manifest.Limits.Effective(def, max),
-		logs:   newLogRing(d.limits.LogLines, d.limits.LogRate, d.limits.LogLineLen),
-		queue:  make(chan queued, d.limits.QueueSize),
-		done:   make(chan struct{}),
+		d:         d,
+		id:        pkg.Manifest.ID,
+		pkg:       pkg,
+		limits:    pkg.Manifest.Limits.Effective(def, max),
+		perServer: d.instances == plugin.InstancesPerServer || pkg.Manifest.Instances == plugin.InstancesPerServer,
+		logs:      newLogRing(d.limits.LogLines, d.limits.LogRate, d.limits.LogLineLen),
+		queue:     make(chan queued, d.limits.QueueSize),
+		done:      make(chan struct{}),
+		slots:     make(map[string]*slot),
 	}
 	// Host warnings also reach the operator's log, which no plugin can evict.
 	s.logs.toLog(d.log, s.id)
@@ -124,7 +145,7 @@ func (s *supervisor) run(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
-			s.stopInstance(context.WithoutCancel(ctx), true)
+			s.stopAll(context.WithoutCancel(ctx))
 			// Events still queued are reported, not silently lost.
 			for {
 				select {
@@ -165,7 +186,7 @@ func (s *supervisor) wants(t string) bool {
 }
 
 func (s *supervisor) deliver(ctx context.Context, ev Event) {
-	inst, err := s.ensure(ctx)
+	inst, err := s.ensure(ctx, ev.ServerID)
 	if err != nil {
 		s.logs.add(s.d.now(), "error", "host", "event "+ev.Type+" not delivered: "+err.Error())
 		s.d.observer.CallDone("event", s.id, 0, err)
@@ -226,30 +247,70 @@ func callCtx(serverID, pluginID string, opts map[string]any) map[string]any {
 	return map[string]any{"discord_srv_id": serverID, "plugin_id": pluginID, "options": opts}
 }
 
-// ensure returns the running instance, starting one if needed (after the
-// crash backoff, if the last one died).
-func (s *supervisor) ensure(ctx context.Context) (*instance, error) {
+// slotKey is the slot serving serverID.
+func (s *supervisor) slotKey(serverID string) string {
+	if s.perServer {
+		return serverID
+	}
+	return ""
+}
+
+// slotFor returns the slot serving serverID, creating it.
+func (s *supervisor) slotFor(serverID string) (*slot, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.inst != nil && s.inst.alive() {
-		return s.inst, nil
+	if s.closed {
+		return nil, fmt.Errorf("start plugin %s: %w: the plugin is stopping", s.id, ErrUnavailable)
+	}
+	key := s.slotKey(serverID)
+	sl := s.slots[key]
+	if sl == nil {
+		sl = &slot{key: key}
+		s.slots[key] = sl
+	}
+	return sl, nil
+}
+
+// ensure returns the instance serving serverID, starting one if needed
+// (after the crash backoff, if the last one died).
+func (s *supervisor) ensure(ctx context.Context, serverID string) (*instance, error) {
+	for {
+		sl, err := s.slotFor(serverID)
+		if err != nil {
+			return nil, err
+		}
+		sl.mu.Lock()
+		if sl.gone { // dropped while we waited for it: take the new one
+			sl.mu.Unlock()
+			continue
+		}
+		inst, err := s.ensureIn(ctx, sl)
+		sl.mu.Unlock()
+		return inst, err
+	}
+}
+
+// ensureIn is ensure with sl locked.
+func (s *supervisor) ensureIn(ctx context.Context, sl *slot) (*instance, error) {
+	if sl.inst != nil && sl.inst.alive() {
+		return sl.inst, nil
 	}
 	restart := false
-	if s.inst != nil {
+	if sl.inst != nil {
 		restart = true
-		died := s.inst
-		s.inst = nil
+		died := sl.inst
+		sl.inst = nil
 		died.kill() // its conn may have ended before the process did
 		<-died.dead
 		if s.d.now().Sub(died.start) > time.Minute {
-			s.crashes = 0 // it ran fine for a while: not a crash loop
+			sl.crashes = 0 // it ran fine for a while: not a crash loop
 		}
-		s.crashes++
-		s.nextStart = s.d.now().Add(s.backoff())
+		sl.crashes++
+		sl.nextStart = s.d.now().Add(s.backoff(sl.crashes))
 		s.d.stats.restarts.Add(1)
-		s.logs.add(s.d.now(), "warning", "host", fmt.Sprintf("instance ended (%v); restarting", died.exit))
+		s.logs.add(s.d.now(), "warning", "host", fmt.Sprintf("instance%s ended (%v); restarting", s.serverNote(sl), died.exit))
 	}
-	if wait := s.nextStart.Sub(s.d.now()); wait > 0 {
+	if wait := sl.nextStart.Sub(s.d.now()); wait > 0 {
 		t := time.NewTimer(wait)
 		select {
 		case <-t.C:
@@ -260,60 +321,125 @@ func (s *supervisor) ensure(ctx context.Context) (*instance, error) {
 	}
 	inst, err := s.startInstance(ctx)
 	if err != nil {
-		s.crashes++
-		s.nextStart = s.d.now().Add(s.backoff())
+		sl.crashes++
+		sl.nextStart = s.d.now().Add(s.backoff(sl.crashes))
 		s.logs.add(s.d.now(), "error", "host", err.Error())
 		return nil, err
 	}
-	s.inst = inst
+	sl.inst = inst
 	known := inst.hello
+	s.mu.Lock()
 	s.known = &known
+	s.mu.Unlock()
 	inst.countRunning()
 	s.d.observer.InstanceStarted(s.id, restart)
-	s.logs.add(s.d.now(), "info", "host", fmt.Sprintf("instance started on %s (sdk %s)", s.d.backend.Name(), inst.hello.SDKVersion))
+	s.logs.add(s.d.now(), "info", "host", fmt.Sprintf("instance%s started on %s (sdk %s)", s.serverNote(sl), s.d.backend.Name(), inst.hello.SDKVersion))
 	return inst, nil
 }
 
-func (s *supervisor) backoff() time.Duration {
+// serverNote names the slot's server in log lines of per-server plugins.
+func (s *supervisor) serverNote(sl *slot) string {
+	if sl.key == "" {
+		return ""
+	}
+	return " for server " + sl.key
+}
+
+func (s *supervisor) backoff(crashes int) time.Duration {
 	d := s.d.limits.BackoffMin
-	for i := 1; i < s.crashes && d < s.d.limits.BackoffMax; i++ {
+	for i := 1; i < crashes && d < s.d.limits.BackoffMax; i++ {
 		d *= 2
 	}
 	return min(d, s.d.limits.BackoffMax)
 }
 
+// stopIfIdle stops every instance unused for IdleTimeout (scale to zero:
+// the next event or call starts it again) and forgets slots with nothing
+// running, so a per-server plugin holds state only for active servers. A
+// slot busy starting is left for the next tick.
 func (s *supervisor) stopIfIdle(ctx context.Context) {
+	now := s.d.now()
+	var idle []*instance
 	s.mu.Lock()
-	inst := s.inst
-	if inst == nil || !inst.alive() {
-		s.mu.Unlock()
-		return
+	for key, sl := range s.slots {
+		if !sl.mu.TryLock() {
+			continue
+		}
+		inst := sl.inst
+		drop := false
+		switch {
+		case inst == nil:
+			// Never started, or stopped: keep a crash backoff until it passed.
+			drop = now.Sub(sl.nextStart) >= s.d.limits.IdleTimeout
+		case !inst.alive():
+			drop = now.Sub(time.Unix(0, inst.lastUsed.Load())) >= s.d.limits.IdleTimeout
+			if drop {
+				idle = append(idle, inst) // reaped below
+			}
+		case now.Sub(time.Unix(0, inst.lastUsed.Load())) >= s.d.limits.IdleTimeout && !inst.busy():
+			drop = true
+			idle = append(idle, inst)
+		}
+		if drop {
+			sl.inst, sl.gone = nil, true
+			delete(s.slots, key)
+		}
+		sl.mu.Unlock()
 	}
-	last := time.Unix(0, inst.lastUsed.Load())
-	if s.d.now().Sub(last) < s.d.limits.IdleTimeout {
-		s.mu.Unlock()
-		return
-	}
-	inst.mu.Lock()
-	busy := len(inst.calls) > 0
-	inst.mu.Unlock()
-	if busy {
-		s.mu.Unlock()
-		return
-	}
-	s.inst = nil
 	s.mu.Unlock()
-	s.logs.add(s.d.now(), "info", "host", "instance idle; stopped")
-	inst.stop(ctx, true)
+	if len(idle) > 0 {
+		s.logs.add(s.d.now(), "info", "host", fmt.Sprintf("%d idle instance%s stopped", len(idle), plural(len(idle))))
+	}
+	stopEach(ctx, idle, true)
 }
 
-// stopInstance stops the running instance, if any.
-func (s *supervisor) stopInstance(ctx context.Context, graceful bool) {
+// stopAll stops every instance and refuses new ones: the plugin is stopping.
+func (s *supervisor) stopAll(ctx context.Context) {
 	s.mu.Lock()
-	inst := s.inst
-	s.inst = nil
-	s.mu.Unlock()
-	if inst != nil {
-		inst.stop(ctx, graceful)
+	s.closed = true
+	slots := make([]*slot, 0, len(s.slots))
+	for key, sl := range s.slots {
+		slots = append(slots, sl)
+		delete(s.slots, key)
 	}
+	s.mu.Unlock()
+	var insts []*instance
+	for _, sl := range slots {
+		sl.mu.Lock() // waits for a start in progress, which then is ours to stop
+		if sl.inst != nil {
+			insts = append(insts, sl.inst)
+		}
+		sl.inst, sl.gone = nil, true
+		sl.mu.Unlock()
+	}
+	stopEach(ctx, insts, true)
+}
+
+// stopEach stops instances, a few at a time (a graceful stop waits for the
+// plugin's shutdown handler; thousands of per-server instances must not
+// take thousands of grace periods one after another).
+func stopEach(ctx context.Context, insts []*instance, graceful bool) {
+	if len(insts) == 1 {
+		insts[0].stop(ctx, graceful)
+		return
+	}
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 16)
+	for _, inst := range insts {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			inst.stop(ctx, graceful)
+		}()
+	}
+	wg.Wait()
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
 }

@@ -40,6 +40,7 @@ type rig struct {
 	st      *store.Store
 	obs     *countingObserver
 	backend *countingBackend
+	stop    func() // stops the engine (also at the test's end)
 }
 
 // countingBackend counts instance starts, including those that fail
@@ -93,8 +94,8 @@ func startEngineWith(t *testing.T, configure func(*engine.Config)) *rig {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	enginetest.Serve(t, eng)
-	return &rig{eng: eng, st: st, obs: obs, backend: b}
+	stop := enginetest.Serve(t, eng)
+	return &rig{eng: eng, st: st, obs: obs, backend: b, stop: stop}
 }
 
 // writePlugin writes a plugin directory whose __main__.py is body.

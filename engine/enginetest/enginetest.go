@@ -34,6 +34,8 @@ type Env struct {
 type Options struct {
 	Limits engine.Limits
 	Logger *slog.Logger // nil: slog.Default()
+	// Instances is engine.Config.Instances (the operator's instance mode).
+	Instances string
 }
 
 // Start runs an engine on backend with a fresh SQLite store; everything
@@ -47,7 +49,7 @@ func Start(t testing.TB, backend sandbox.Backend, opt Options) *Env {
 		t.Fatalf("open store: %v", err)
 	}
 	rec := &Recorder{}
-	eng, err := engine.New(engine.Config{Store: st, Backend: backend, DataDir: dir, Discord: rec, Limits: opt.Limits, Logger: opt.Logger})
+	eng, err := engine.New(engine.Config{Store: st, Backend: backend, DataDir: dir, Discord: rec, Limits: opt.Limits, Logger: opt.Logger, Instances: opt.Instances})
 	if err != nil {
 		t.Fatal(err)
 	}
