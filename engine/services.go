@@ -144,9 +144,25 @@ func (d *deps) queryMetric(ctx context.Context, serverID, pluginID, name, period
 	}
 	today := d.now().UTC().Truncate(24 * time.Hour)
 	from := today.AddDate(0, 0, -(days - 1))
+	if ns == "" {
+		// Built-in counts not yet flushed count too; holding flushMu shared
+		// keeps a flush from moving them into the store in between.
+		d.builtin.flushMu.RLock()
+		defer d.builtin.flushMu.RUnlock()
+	}
 	vals, err := d.store.MetricRange(ctx, serverID, ns, name, from.Format(dayLayout), today.Format(dayLayout))
 	if err != nil {
 		return MetricQuery{}, err
+	}
+	if ns == "" {
+		if vals == nil {
+			vals = map[string]float64{}
+		}
+		for day, v := range d.builtin.pendingOf(serverID, name) {
+			if day >= from.Format(dayLayout) && day <= today.Format(dayLayout) {
+				vals[day] += v
+			}
+		}
 	}
 	q := MetricQuery{Labels: make([]string, days), Series: []MetricSeries{{Name: name, Data: make([]float64, days)}}}
 	for i := range days {
@@ -178,5 +194,16 @@ func (e *Engine) recordBuiltin(ctx context.Context, ev Event) error {
 	default:
 		return nil
 	}
-	return e.store.MetricAdd(ctx, ev.ServerID, "", name, e.now().UTC().Format(dayLayout), 1, 0)
+	n := e.builtin.add(metricKey{server: ev.ServerID, name: name, day: e.now().UTC().Format(dayLayout)}, 1)
+	switch {
+	case n >= 2*e.builtin.max:
+		// The flusher is not keeping up (or not running): write here.
+		e.flushBuiltin(ctx)
+	case n >= e.builtin.max:
+		select {
+		case e.builtinFull <- struct{}{}:
+		default:
+		}
+	}
+	return nil
 }
