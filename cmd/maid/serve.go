@@ -22,6 +22,7 @@ import (
 	"github.com/maidhq/maid/dashboard"
 	"github.com/maidhq/maid/discord"
 	"github.com/maidhq/maid/engine"
+	"github.com/maidhq/maid/plugin"
 	"github.com/maidhq/maid/sdk"
 	"github.com/maidhq/maid/telemetry"
 )
@@ -63,6 +64,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	maxConns := fs.Int("max-connections", envInt("MAX_CONNECTIONS", 512), "connections the dashboard holds open at most (idle ones are closed first when full); a reverse proxy is still advised in front of a public dashboard")
 	var cf clusterFlags
 	cf.register(fs)
+	instances := fs.String("instances", envOr("INSTANCES", "per_plugin"), "instances of each plugin: \"per_plugin\" (one for all servers, unless a plugin's manifest asks \"instances\": \"per_server\") or \"per_server\" (one per plugin and server on every plugin, so module globals never mix servers)")
+	idle := fs.Duration("idle-timeout", envDuration("IDLE_TIMEOUT", engine.DefaultLimits.IdleTimeout), "stop an instance unused this long and start it again on its next event or call (scale to zero); 0 never stops one")
+	metricsFlush := fs.Duration("metrics-flush", envDuration("METRICS_FLUSH", time.Second), "how often built-in event metrics (messages, members) counted in memory are written to the store")
 	verbose := fs.Bool("v", false, "debug logging")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -73,6 +77,18 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if fs.NArg() > 0 {
 		fs.Usage()
 		return 2
+	}
+	if *instances != plugin.InstancesPerPlugin && *instances != plugin.InstancesPerServer {
+		fmt.Fprintf(stderr, "maid serve: --instances: must be %q or %q, got %q\n", plugin.InstancesPerPlugin, plugin.InstancesPerServer, *instances)
+		return 2
+	}
+	if *idle < 0 || *metricsFlush < 0 {
+		fmt.Fprintf(stderr, "maid serve: --idle-timeout and --metrics-flush must not be negative\n")
+		return 2
+	}
+	idleTimeout := *idle
+	if idleTimeout == 0 {
+		idleTimeout = -1 // engine.Limits: negative never stops
 	}
 	iframeMode, err := dashboard.ParseIframeMode(*iframes)
 	if err != nil {
@@ -159,6 +175,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 
 	eng, err := engine.New(engine.Config{
 		Store: st, Backend: backend, Discord: side, DataDir: *dataDir, Logger: log, Observer: metrics, HostVersion: version,
+		Instances: *instances, Limits: engine.Limits{IdleTimeout: idleTimeout}, MetricsFlush: *metricsFlush,
 	})
 	if err != nil {
 		return fail("engine", err)

@@ -62,6 +62,9 @@ func TestServeUsage(t *testing.T) {
 		{"unknown flag", []string{"--nope"}, 2, "flag provided but not defined"},
 		{"extra argument", []string{"extra"}, 2, "Usage: maid serve"},
 		{"help", []string{"-h"}, 0, "-oauth-client-id"},
+		{"help names instances", []string{"-h"}, 0, "-instances"},
+		{"bad instances", []string{"--instances", "per_guild"}, 2, `--instances: must be "per_plugin" or "per_server", got "per_guild"`},
+		{"negative idle timeout", []string{"--idle-timeout", "-1s"}, 2, "--idle-timeout and --metrics-flush must not be negative"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"github.com/maidhq/maid/sandbox"
 	"github.com/maidhq/maid/sandbox/docker"
@@ -43,6 +44,15 @@ func envInt(name string, def int) int {
 	if v, ok := os.LookupEnv("MAID_" + name); ok {
 		if n, err := strconv.Atoi(v); err == nil {
 			return n
+		}
+	}
+	return def
+}
+
+func envDuration(name string, def time.Duration) time.Duration {
+	if v, ok := os.LookupEnv("MAID_" + name); ok {
+		if d, err := time.ParseDuration(v); err == nil {
+			return d
 		}
 	}
 	return def
