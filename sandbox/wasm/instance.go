@@ -122,7 +122,7 @@ func (in *instance) run(ctx context.Context, cfg wazero.ModuleConfig, snap *snap
 // starting CPython, then runs the runner until the guest exits.
 func (in *instance) boot(ctx context.Context, mod api.Module, snap *snapshot) error {
 	if snap != nil {
-		if err := snap.restore(mod, in.mem.prefault); err != nil {
+		if err := snap.restore(mod, in.mem.imageMapped(), in.mem.prefault); err != nil {
 			return err
 		}
 	} else {
@@ -262,6 +262,13 @@ func (in *instance) Stats() sandbox.Stats {
 	in.mu.Unlock()
 	return sandbox.Stats{MemoryBytes: int64(in.mem.size.Load()), StartedAt: started}
 }
+
+// PrivateMemory reports the bytes of linear memory the host holds for this
+// instance alone: the pages it wrote since it started from the snapshot
+// image, not the image's pages every instance shares. (Stats().MemoryBytes
+// is the linear memory's size, which the memory limit counts.) maid bench
+// reads it, through an interface of its own, for the pages-dirtied figures.
+func (in *instance) PrivateMemory() (int64, error) { return in.mem.private() }
 
 // withSysFSMount mounts a wazero experimental FS (which, unlike fs.FS, can
 // be swapped and can write).

@@ -24,10 +24,16 @@ import (
 // a new instance's pages are the kernel's zero pages until touched (no
 // clearing a reused Go heap span: megabytes per start), and Free returns
 // everything to the OS at once. Without mmap, memory is a Go slice.
+//
+// Given a snapshot image (cowImage, Linux), the allocator maps it
+// copy-on-write over the start of the reservation: the memory then starts
+// as the snapshot's, and the instance owns only the pages it writes.
 type limitedMemory struct {
 	mu      sync.Mutex // Free may come from wazero's context watcher
 	buf     []byte
 	mapped  []byte        // the reservation buf lives in, when mmap is used
+	image   *cowImage     // set before allocation: map it, if the platform can
+	imaged  uint64        // bytes of mapped that hold the image (0: none)
 	limit   atomic.Uint64 // bytes; grows past it are refused
 	size    atomic.Uint64 // current length, for Stats
 	refused atomic.Bool   // a grow was refused: the guest hit its limit
@@ -49,6 +55,11 @@ func (m *limitedMemory) allocator() experimental.MemoryAllocator {
 		if mapped, err := reserve(maxBytes); err == nil {
 			m.mapped = mapped
 			m.buf = mapped[:0:0]
+			// Without the image the restore copies the snapshot instead
+			// (imageMapped reports which).
+			if m.image != nil && m.image.mapOver(mapped) == nil {
+				m.imaged = m.image.size
+			}
 		} else {
 			m.buf = make([]byte, 0, capBytes)
 		}
@@ -73,8 +84,9 @@ func (m *limitedMemory) Reallocate(size uint64) []byte {
 		if size > uint64(len(m.mapped)) {
 			return nil
 		}
-		if size > uint64(len(m.buf)) {
-			if err := commit(m.mapped[len(m.buf):size]); err != nil {
+		// The image's pages are accessible already; commit the rest.
+		if from := max(uint64(len(m.buf)), m.imaged); size > from {
+			if err := commit(m.mapped[from:size]); err != nil {
 				return nil
 			}
 		}
@@ -95,6 +107,24 @@ func (m *limitedMemory) Reallocate(size uint64) []byte {
 	return m.buf
 }
 
+// imageMapped reports whether the memory starts as the snapshot image.
+func (m *limitedMemory) imageMapped() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.imaged > 0
+}
+
+// private reports the bytes of guest memory the host holds for this
+// instance alone (see privateBytes); a Go slice counts whole.
+func (m *limitedMemory) private() (int64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.mapped == nil {
+		return int64(len(m.buf)), nil
+	}
+	return privateBytes(m.buf)
+}
+
 // prefault maps [off, off+n) ahead of writes to it, where the platform can
 // (best effort: the writes fault the pages in anyway).
 func (m *limitedMemory) prefault(off, n uint32) {
@@ -112,6 +142,7 @@ func (m *limitedMemory) Free() {
 	if m.mapped != nil {
 		_ = release(m.mapped)
 		m.mapped = nil
+		m.imaged = 0
 	}
 	m.buf = nil
 	m.size.Store(0)

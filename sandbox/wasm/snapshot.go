@@ -21,12 +21,16 @@ const snapshotChunk = 4 << 10
 // is recreated identically by moduleConfig.
 //
 // Why a snapshot and not only the warm pool: the pool hides start-up only
-// while it is full, and keeps whole interpreters around to do so. Restoring
-// costs a copy of the pages start-up touched, so a start without the pool
-// is nearly as fast as one with it.
+// while it is full, and keeps whole interpreters around to do so.
+//
+// Where the platform has memfd (Linux), the memory is also written once
+// into a sealed file (image) that every instance maps copy-on-write, so a
+// restore costs a mapping and an instance owns only the pages it writes.
+// Elsewhere, or if an instance cannot map it, a restore copies the chunks.
 type snapshot struct {
 	pages   uint32            // memory size, in wasm pages
 	chunks  []chunk           // memory that differs from a fresh instance
+	image   *cowImage         // chunks as a memfd; nil where unavailable
 	globals map[string]uint64 // exported mutable globals
 	bytes   int               // total chunk bytes
 	took    time.Duration     // how long start-up took, for the record
@@ -93,6 +97,13 @@ func (b *Backend) takeSnapshot(ctx context.Context) (*snapshot, error) {
 		}
 		s.bytes += end - off
 	}
+	// Fresh memory is zero (the module carries no data segments), so the
+	// chunks over zeros are the whole image.
+	if img, err := newCowImage(uint64(s.pages)*wasmPageSize, s.chunks); err == nil {
+		s.image = img
+	} else {
+		b.cfg.Logger.Debug("wasm snapshot: no copy-on-write image, instances copy it", "err", err)
+	}
 	for _, name := range b.globals {
 		g := mod.ExportedGlobal(name)
 		if g == nil {
@@ -104,9 +115,11 @@ func (b *Backend) takeSnapshot(ctx context.Context) (*snapshot, error) {
 }
 
 // restore makes a freshly instantiated module (no start function run) the
-// snapshot's interpreter. prefault, when not nil, is asked to map each range
-// before it is written (one call instead of a page fault per page).
-func (s *snapshot) restore(mod api.Module, prefault func(off, n uint32)) error {
+// snapshot's interpreter. mapped says its memory already starts as the
+// image (limitedMemory mapped it), so only the globals are left to set.
+// prefault, when not nil, is asked to map each range before it is written
+// (one call instead of a page fault per page).
+func (s *snapshot) restore(mod api.Module, mapped bool, prefault func(off, n uint32)) error {
 	mem := mod.Memory()
 	if have := mem.Size() / wasmPageSize; have < s.pages {
 		if _, ok := mem.Grow(s.pages - have); !ok {
@@ -114,6 +127,9 @@ func (s *snapshot) restore(mod api.Module, prefault func(off, n uint32)) error {
 		}
 	}
 	for _, c := range s.chunks {
+		if mapped {
+			break
+		}
 		if prefault != nil {
 			prefault(c.off, uint32(len(c.data)))
 		}

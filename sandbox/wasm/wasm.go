@@ -418,8 +418,12 @@ func (b *Backend) releaseLocked() error {
 	return err
 }
 
-// closeRoots releases the read-only mounts' dirs.
+// closeRoots releases the read-only mounts' dirs and the snapshot image.
+// Only mappings of the image outlive it, and Free unmaps those.
 func (b *Backend) closeRoots() {
+	if b.snap != nil && b.snap.image != nil {
+		_ = b.snap.image.close() // runs once: release or a failed New
+	}
 	for _, r := range []*roFS{b.stdlibFS, b.sdkFS} {
 		if r != nil {
 			_ = r.close()
@@ -436,6 +440,9 @@ func (b *Backend) spawn(env map[string]string) (*instance, error) {
 	snap := b.snap
 	if len(env) > 0 {
 		snap = nil
+	}
+	if snap != nil {
+		in.mem.image = snap.image
 	}
 	if err := b.acquire(); err != nil {
 		return nil, err

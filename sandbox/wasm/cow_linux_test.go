@@ -1,0 +1,169 @@
+package wasm
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/maidhq/maid/sandbox/sandboxtest"
+)
+
+// TestCowImagePages: memories mapped from one snapshot image start as the
+// image, a page one of them writes is its own (never seen by another, nor
+// by one mapped later), the image cannot be written once sealed, growth
+// past the image gives zero pages, and nothing of the image stays mapped
+// or open once the memories are freed and the image closed.
+func TestCowImagePages(t *testing.T) {
+	const page = 4 << 10
+	size := uint64(2 * wasmPageSize)
+	chunks := []chunk{
+		{off: 0, data: bytes.Repeat([]byte{'a'}, page)},
+		{off: 3 * page, data: bytes.Repeat([]byte{'d'}, 2*page)},
+	}
+	img, err := newCowImage(size, chunks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := make([]byte, size)
+	for _, c := range chunks {
+		copy(want[c.off:], c.data)
+	}
+	open := func() (*limitedMemory, []byte) {
+		t.Helper()
+		m := newLimitedMemory(maxMemoryBytes)
+		m.image = img
+		lm := m.allocator().Allocate(wasmPageSize, maxMemoryBytes)
+		if !m.imageMapped() {
+			t.Fatal("image not mapped")
+		}
+		lm.Reallocate(wasmPageSize)
+		return m, lm.Reallocate(size)
+	}
+	a, bufA := open()
+	b, bufB := open()
+	if !bytes.Equal(bufA, want) || !bytes.Equal(bufB, want) {
+		t.Fatal("a mapped memory does not start as the image")
+	}
+
+	bufA[0] = 'X'        // a page from a chunk
+	bufA[2*page+7] = 'Y' // a page that was a hole (zero)
+	bufB[4*page+1] = 'Z' // b's own write
+	if bufB[0] != 'a' || bufB[2*page+7] != 0 {
+		t.Fatalf("b sees a's writes: %q %q", bufB[0], bufB[2*page+7])
+	}
+	if bufA[4*page+1] != 'd' {
+		t.Fatalf("a sees b's write: %q", bufA[4*page+1])
+	}
+	c, bufC := open()
+	if !bytes.Equal(bufC, want) {
+		t.Fatal("a memory mapped later sees earlier instances' writes")
+	}
+
+	// Sealed: the file under every mapping cannot change.
+	if _, err := unix.Pwrite(img.fd, []byte("w"), 0); err == nil {
+		t.Fatal("the sealed image accepted a write")
+	}
+	if _, err := unix.Mmap(img.fd, 0, int(size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED); err == nil {
+		t.Fatal("the sealed image could be mapped shared and writable")
+	}
+
+	// Growth past the image: fresh zero pages, writable.
+	grown := c.Reallocate(size + wasmPageSize)
+	if grown == nil || !bytes.Equal(grown[size:], make([]byte, wasmPageSize)) {
+		t.Fatal("growth past the image is not zero")
+	}
+	grown[len(grown)-1] = 1
+
+	// Each memory owns exactly the pages it wrote; reading shares.
+	for _, tc := range []struct {
+		name  string
+		m     *limitedMemory
+		pages int64
+	}{{"a", a, 2}, {"b", b, 1}, {"c", c, 1}} {
+		if got, err := tc.m.private(); err != nil || got != tc.pages*page {
+			t.Errorf("memory %s owns %d bytes (%v), want %d pages", tc.name, got, err, tc.pages)
+		}
+	}
+
+	if !strings.Contains(readProc(t, "maps"), img.name) {
+		t.Fatal("the image does not show in /proc/self/maps while mapped")
+	}
+	for _, m := range []*limitedMemory{a, b, c} {
+		m.Free()
+	}
+	if err := img.close(); err != nil {
+		t.Fatal(err)
+	}
+	if imageInUse(t, img.name) {
+		t.Fatalf("%s still mapped or open after Free and close", img.name)
+	}
+}
+
+// imageInUse reports whether the memfd called name is still mapped or open
+// in this process.
+func imageInUse(t *testing.T, name string) bool {
+	t.Helper()
+	if strings.Contains(readProc(t, "maps"), "/memfd:"+name+" ") {
+		return true
+	}
+	fds, _ := filepath.Glob("/proc/self/fd/*")
+	for _, fd := range fds {
+		if l, err := os.Readlink(fd); err == nil && strings.HasPrefix(l, "/memfd:"+name+" ") {
+			return true
+		}
+	}
+	return false
+}
+
+func readProc(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestSnapshotImageReleased: instances restored from the snapshot map its
+// image instead of copying it, and the memfd goes with the backend: once
+// it is closed and its last instance has exited, the image is neither open
+// nor mapped.
+func TestSnapshotImageReleased(t *testing.T) {
+	b, err := New(context.Background(), Config{PythonDir: pythonDir(t), CacheDir: cacheDir(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if b.snap == nil || b.snap.image == nil {
+		t.Fatal("no copy-on-write snapshot image on linux")
+	}
+	name := b.snap.image.name
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	inst := sandboxtest.Start(t, ctx, b, "say('up')\ninp.read()", nil)
+	go io.Copy(io.Discard, inst.Stderr())
+	sandboxtest.FirstLine(t, inst, "up")
+	if !inst.(*instance).mem.imageMapped() {
+		t.Fatal("the instance copied the snapshot instead of mapping its image")
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !imageInUse(t, name) {
+		t.Fatal("the image is gone while an instance still runs on it")
+	}
+	_ = inst.Stdin().Close()
+	if ex, err := inst.Wait(ctx); err != nil || ex.Code != 0 {
+		t.Fatalf("exit %v, %v", ex, err)
+	}
+	if imageInUse(t, name) {
+		t.Fatalf("%s still open or mapped after Close and the last exit", name)
+	}
+}
