@@ -82,7 +82,8 @@ func TestSDKVolume(t *testing.T) {
 	b := newTestBackend(t, Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	mounts, err := sdkVolume(ctx, b.cli, b.image, nil, b.labels("sdk-helper", "", ""))
+	mounts, name, err := sdkVolume(ctx, b.cli, b.image, nil, b.labels("sdk-helper", "", ""))
+	t.Cleanup(func() { b.cli.VolumeRemove(context.Background(), name, true) })
 	if err != nil {
 		t.Fatalf("sdk volume: %v", err)
 	}

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -68,6 +69,20 @@ type Options struct {
 	// more Starts wait their turn (bounded by their context). Default
 	// DefaultMaxStarting.
 	MaxStarting int
+	// DataPath is how protocol lines travel: DataPathSocket (a Unix socket
+	// in a private bind-mounted directory, past dockerd; needs a local
+	// engine), DataPathAttach (the engine's attach stream; works remotely),
+	// or DataPathAuto/"" (socket when the engine is local). See local.go.
+	DataPath string
+	// SocketDir is where the socket path keeps its per-container
+	// directories; default /run/maid-docker as root, else
+	// $TMPDIR/maid-docker-UID. It must be private to maid's uid.
+	SocketDir string
+	// Runtime is the OCI runtime containers run under (the engine's
+	// --runtime, e.g. "runsc" for gVisor); "" is the engine's default.
+	// New fails, naming the runtimes the engine offers, if it has no
+	// such runtime.
+	Runtime string
 }
 
 // DefaultMaxStarting is Options.MaxStarting's default. Why a cap: dockerd
@@ -83,9 +98,13 @@ type Backend struct {
 	image     string
 	defaults  sandbox.Limits
 	mounts    []mount.Mount // SDK volume, if the image lacks this SDK
+	sdkVol    string        // its name, removed at Close; "" if none
 	host      string
 	pid       string
 	ncpu      int // engine's CPU count; 0 if unknown
+	runtime   string
+	dataPath  string  // DataPathSocket or DataPathAttach
+	io        *ioBase // the socket path's directories; nil on attach
 
 	starting chan struct{} // a slot per container being created and started
 
@@ -140,8 +159,24 @@ func New(ctx context.Context, opts Options) (*Backend, error) {
 		return fail(fmt.Errorf("docker backend: %w: docker engine unreachable at %s (start dockerd, or set DOCKER_HOST): %w",
 			sandbox.ErrUnavailable, b.cli.DaemonHost(), err))
 	}
-	if info, err := b.cli.Info(ctx); err == nil {
-		b.ncpu = info.NCPU
+	info, err := b.cli.Info(ctx)
+	if err != nil {
+		return fail(fmt.Errorf("docker backend: %w: engine info: %w", sandbox.ErrUnavailable, err))
+	}
+	b.ncpu = info.NCPU
+	if b.runtime = opts.Runtime; b.runtime != "" {
+		if _, ok := info.Runtimes[b.runtime]; !ok {
+			names := make([]string, 0, len(info.Runtimes))
+			for n := range info.Runtimes {
+				names = append(names, n)
+			}
+			sort.Strings(names)
+			return fail(fmt.Errorf("docker backend: %w: OCI runtime %q: the engine at %s has no such runtime; it offers %s (default %s)",
+				sandbox.ErrBadSpec, b.runtime, b.cli.DaemonHost(), strings.Join(names, ", "), info.DefaultRuntime))
+		}
+	}
+	if b.dataPath, err = resolveDataPath(opts.DataPath, b.cli.DaemonHost(), info.DockerRootDir); err != nil {
+		return fail(fmt.Errorf("docker backend: %w", err))
 	}
 	if b.ncpu > 0 && b.defaults.CPUs > float64(b.ncpu) {
 		return fail(fmt.Errorf("docker backend: %w: limits.CPUs %.2f exceeds the engine's %d CPUs", sandbox.ErrBadSpec, b.defaults.CPUs, b.ncpu))
@@ -160,8 +195,20 @@ func New(ctx context.Context, opts Options) (*Backend, error) {
 	if err := b.removeOrphans(ctx); err != nil {
 		return fail(err)
 	}
-	b.mounts, err = sdkVolume(ctx, b.cli, b.image, imageLabels, b.labels("sdk-helper", "", ""))
+	if b.dataPath == DataPathSocket {
+		parent := opts.SocketDir
+		if parent == "" {
+			parent = defaultIOParent()
+		}
+		if b.io, err = newIOBase(parent); err != nil {
+			return fail(fmt.Errorf("docker backend: %w: %w", sandbox.ErrUnavailable, err))
+		}
+	}
+	b.mounts, b.sdkVol, err = sdkVolume(ctx, b.cli, b.image, imageLabels, b.labels("sdk-helper", "", ""))
 	if err != nil {
+		if b.io != nil {
+			b.io.close()
+		}
 		return fail(fmt.Errorf("docker backend: %w: %w", sandbox.ErrUnavailable, err))
 	}
 
@@ -179,11 +226,41 @@ func (b *Backend) Name() string { return "docker" }
 // Image is the image containers run.
 func (b *Backend) Image() string { return b.image }
 
-// Close stops the pool and removes its idle containers. Started instances
-// are left alone. Safe to call more than once.
+// DataPath is the data path in use: DataPathSocket or DataPathAttach.
+func (b *Backend) DataPath() string { return b.dataPath }
+
+// Runtime is the OCI runtime containers run under ("" is the engine's default).
+func (b *Backend) Runtime() string { return b.runtime }
+
+// Describe says how this backend runs containers, for `maid bench`:
+// data_path (socket or attach), runtime (the OCI runtime, "default" for
+// the engine's) and sdk (image, or volume when the image lacks this SDK).
+func (b *Backend) Describe() map[string]string {
+	rt, sdk := b.runtime, "image"
+	if rt == "" {
+		rt = "default"
+	}
+	if b.sdkVol != "" {
+		sdk = "volume"
+	}
+	return map[string]string{"data_path": b.dataPath, "runtime": rt, "sdk": sdk}
+}
+
+// Close stops the pool and removes its idle containers, and this Backend's
+// SDK volume unless instances still running use it (then the next maid's
+// orphan sweep removes it). Started instances are left alone. Safe to call
+// more than once.
 func (b *Backend) Close() error {
 	b.closeOnce.Do(func() {
 		b.pool.Close()
+		if b.sdkVol != "" {
+			ctx, cancel := context.WithTimeout(context.Background(), engineTimeout)
+			b.cli.VolumeRemove(ctx, b.sdkVol, false) // a conflict (in use) keeps it
+			cancel()
+		}
+		if b.io != nil {
+			b.io.close()
+		}
 		if b.ownClient {
 			b.cli.Close()
 		}
@@ -208,9 +285,14 @@ func (b *Backend) Start(ctx context.Context, spec sandbox.Spec) (sandbox.Instanc
 			return nil, fmt.Errorf("docker start %q: %w: env name %q must be non-empty without '=' or NUL", spec.Name, sandbox.ErrBadSpec, k)
 		}
 	}
-	files, err := tarDir(spec.Dir)
-	if err != nil {
-		return nil, fmt.Errorf("docker start %q: %w", spec.Name, err)
+	// The attach path copies a tar in through the engine; the socket path
+	// copies the dir itself, into the container's bind-mounted plugin dir.
+	var files []byte
+	if b.dataPath == DataPathAttach {
+		var err error
+		if files, err = tarDir(spec.Dir); err != nil {
+			return nil, fmt.Errorf("docker start %q: %w", spec.Name, err)
+		}
 	}
 
 	if b.poolSize > 0 && len(spec.Env) == 0 && sameContainerLimits(limits, b.defaults) {
@@ -219,12 +301,12 @@ func (b *Backend) Start(ctx context.Context, spec sandbox.Spec) (sandbox.Instanc
 			if !ok {
 				break
 			}
-			err := inst.activate(ctx, files, spec.Entry, limits.WallTime)
+			err := inst.activate(ctx, spec.Dir, files, spec.Entry, limits.WallTime)
 			if err == nil {
 				return inst, nil
 			}
 			inst.discard()
-			if ctx.Err() != nil {
+			if ctx.Err() != nil || errors.Is(err, sandbox.ErrBadSpec) {
 				return nil, fmt.Errorf("docker start %q: %w", spec.Name, err)
 			}
 			// The pooled container died or broke: try the next.
@@ -241,7 +323,7 @@ func (b *Backend) Start(ctx context.Context, spec sandbox.Spec) (sandbox.Instanc
 	if err != nil {
 		return nil, fmt.Errorf("docker start %q: %w", spec.Name, err)
 	}
-	if err := inst.activate(ctx, files, spec.Entry, limits.WallTime); err != nil {
+	if err := inst.activate(ctx, spec.Dir, files, spec.Entry, limits.WallTime); err != nil {
 		inst.discard()
 		return nil, fmt.Errorf("docker start %q: %w", spec.Name, err)
 	}
@@ -266,8 +348,8 @@ func (b *Backend) labels(role, name, plugin string) map[string]string {
 	}
 }
 
-// removeOrphans force-removes maid containers, and the scratch and plugin
-// volumes, whose maid process, on this host, no longer runs. Those of other
+// removeOrphans force-removes maid containers, and the scratch, plugin and
+// SDK volumes, whose maid process, on this host, no longer runs. Those of other
 // hosts (a shared remote engine) and of live processes are left alone.
 func (b *Backend) removeOrphans(ctx context.Context) error {
 	list, err := b.cli.ContainerList(ctx, container.ListOptions{
@@ -299,8 +381,10 @@ func (b *Backend) removeOrphans(ctx context.Context) error {
 		return fmt.Errorf("docker backend: %w: list volumes: %w", sandbox.ErrUnavailable, err)
 	}
 	for _, v := range vols.Volumes {
-		if role := v.Labels[labelRole]; role != "scratch" && role != "plugin-files" {
-			continue // the SDK volume is shared by every maid on the engine
+		if role := v.Labels[labelRole]; role != "scratch" && role != "plugin-files" && role != "sdk" {
+			// SDK volumes of maids before per-maid ones carry no role:
+			// shared by every maid of that SDK, nobody may prune them.
+			continue
 		}
 		pid, err := strconv.Atoi(v.Labels[labelPID])
 		if err == nil && processAlive(pid) {

@@ -51,10 +51,13 @@ type instance struct {
 	id      string
 	scratch string // the scratch volume's name, removed after the container
 	conn    types.HijackedResponse
+	lio     *localIO // the socket path's directory and connection; nil on attach
 
-	stdin  *stdinWriter
-	stdout *pipe.Pipe
-	stderr *pipe.Pipe
+	stdinW  io.WriteCloser // set before the instance is handed out
+	stdoutR io.Reader
+	stdout  *pipe.Pipe // attach path only
+	stderr  *pipe.Pipe
+	sc      *sockConn // socket path, once activated
 
 	mu        sync.Mutex
 	reason    stopReason
@@ -88,9 +91,32 @@ func containerName(role, name string) string {
 // from inside a container by the package tests. scratch names the
 // container's scratch volume (see scratchVolumeOptions); labels go on the
 // plugin files' volume, so a later maid can tell whose it is.
-func (b *Backend) hostConfig(l sandbox.Limits, scratch string, labels map[string]string) *container.HostConfig {
+//
+// local holds the socket path's bind mounts (its socket directory and
+// plugin directory, see newLocalIO); nil on the attach path, where the
+// plugin's files get a tmpfs volume of their own.
+func (b *Backend) hostConfig(l sandbox.Limits, scratch string, labels map[string]string, local []mount.Mount) *container.HostConfig {
 	pids := int64(l.Pids)
+	mounts := []mount.Mount{
+		{Type: mount.TypeVolume, Source: scratch, Target: "/tmp", VolumeOptions: &mount.VolumeOptions{NoCopy: true}},
+		{Type: mount.TypeVolume, Source: scratch, Target: "/dev/shm", VolumeOptions: &mount.VolumeOptions{NoCopy: true}},
+	}
+	if local != nil {
+		mounts = append(mounts, local...)
+	} else {
+		mounts = append(mounts, mount.Mount{Type: mount.TypeVolume, Target: pluginDir, VolumeOptions: &mount.VolumeOptions{
+			NoCopy: true,
+			Labels: labels,
+			DriverConfig: &mount.Driver{Name: "local", Options: map[string]string{
+				"type": "tmpfs", "device": "tmpfs",
+				// Root-owned 0555: the guest cannot add files. No
+				// noexec: a plugin may ship extension modules.
+				"o": "size=" + strconv.Itoa(pluginVolumeBytes) + ",mode=0555,nosuid,nodev",
+			}},
+		}})
+	}
 	return &container.HostConfig{
+		Runtime:        b.runtime,
 		NetworkMode:    "none",
 		ReadonlyRootfs: true,
 		// Empty read-only tmpfs over /dev/mqueue, writable by anyone by
@@ -116,21 +142,11 @@ func (b *Backend) hostConfig(l sandbox.Limits, scratch string, labels map[string
 		// would add 64 MiB beyond the cap). The plugin's files are a tmpfs
 		// volume of their own (see tarDir). Both are volumes backed by
 		// tmpfs rather than host directories, so /proc/self/mountinfo names
-		// no host path for them. Then, if needed, the SDK volume, read-only.
-		Mounts: append([]mount.Mount{
-			{Type: mount.TypeVolume, Source: scratch, Target: "/tmp", VolumeOptions: &mount.VolumeOptions{NoCopy: true}},
-			{Type: mount.TypeVolume, Source: scratch, Target: "/dev/shm", VolumeOptions: &mount.VolumeOptions{NoCopy: true}},
-			{Type: mount.TypeVolume, Target: pluginDir, VolumeOptions: &mount.VolumeOptions{
-				NoCopy: true,
-				Labels: labels,
-				DriverConfig: &mount.Driver{Name: "local", Options: map[string]string{
-					"type": "tmpfs", "device": "tmpfs",
-					// Root-owned 0555: the guest cannot add files. No
-					// noexec: a plugin may ship extension modules.
-					"o": "size=" + strconv.Itoa(pluginVolumeBytes) + ",mode=0555,nosuid,nodev",
-				}},
-			}},
-		}, b.mounts...),
+		// no host path for them. (On the socket path, the plugin's files
+		// and the socket are bind mounts of maid's private per-container
+		// directories instead, see newLocalIO.) Then, if needed, the SDK
+		// volume, read-only.
+		Mounts: append(mounts, b.mounts...),
 		// No IPC namespace shm of the engine's: /dev/shm is the scratch
 		// volume above (System V IPC is refused by seccomp).
 		IpcMode:    "none",
@@ -177,11 +193,10 @@ func maskedPaths(ncpu int) []string {
 // pages, pending signals, process count (RLIMIT_NPROC). A uid of its own
 // also keeps signals and /proc access apart should namespaces fail. Two
 // containers share a uid with odds of about n²/2^31 for n containers.
-func guestUser() string {
+func guestUID() int {
 	var b [4]byte
 	rand.Read(b[:])
-	id := strconv.FormatUint(uint64(guestUIDBase+binary.BigEndian.Uint32(b[:])%guestUIDSpan), 10)
-	return id + ":" + id
+	return int(guestUIDBase + binary.BigEndian.Uint32(b[:])%guestUIDSpan)
 }
 
 const (
@@ -242,19 +257,24 @@ func (b *Backend) create(ctx context.Context, name, plugin, role string, l sandb
 	for _, k := range keys {
 		envList = append(envList, k+"="+env[k])
 	}
+	socket := b.dataPath == DataPathSocket
+	if socket {
+		envList = append(envList, envSocket+"="+guestSocket)
+	}
+	uid := guestUID()
 	cfg := &container.Config{
 		Image:           b.image,
-		User:            guestUser(),
+		User:            strconv.Itoa(uid) + ":" + strconv.Itoa(uid),
 		Entrypoint:      []string{"python3", "-m", "maid_sdk"},
 		Cmd:             []string{},
 		Env:             envList,
 		WorkingDir:      "/tmp",
 		Labels:          b.labels(role, name, plugin),
-		AttachStdin:     true,
+		AttachStdin:     !socket,
 		AttachStdout:    true,
 		AttachStderr:    true,
-		OpenStdin:       true,
-		StdinOnce:       true, // closing our stdin gives the guest EOF
+		OpenStdin:       !socket,
+		StdinOnce:       !socket, // closing our stdin gives the guest EOF
 		NetworkDisabled: true,
 	}
 	// A request cut short by ctx may still take effect in the engine after
@@ -274,8 +294,27 @@ func (b *Backend) create(ctx context.Context, name, plugin, role string, l sandb
 		removeVolume(b.cli, scratch)
 		return nil, fmt.Errorf("create scratch volume: %w", err)
 	}
-	created, err := b.cli.ContainerCreate(ectx, cfg, b.hostConfig(l, scratch, b.labels("plugin-files", name, plugin)), nil, nil, cname)
+	var lio *localIO
+	var local []mount.Mount
+	if socket {
+		var err error
+		if lio, local, err = newLocalIO(b.io, cname, uid); err != nil {
+			removeVolume(b.cli, scratch)
+			return nil, err
+		}
+	}
+	dropLocal := func() {
+		if lio != nil {
+			lio.stop()
+			if lio.conn != nil {
+				lio.conn.Close()
+			}
+			removeTree(lio.dir)
+		}
+	}
+	created, err := b.cli.ContainerCreate(ectx, cfg, b.hostConfig(l, scratch, b.labels("plugin-files", name, plugin), local), nil, nil, cname)
 	if err != nil {
+		dropLocal()
 		// Timed out: the engine may make it anyway; remove it by its
 		// unique name, best effort.
 		rctx, cancel := context.WithTimeout(context.Background(), engineTimeout)
@@ -289,12 +328,13 @@ func (b *Backend) create(ctx context.Context, name, plugin, role string, l sandb
 		defer cancel()
 		b.cli.ContainerRemove(rctx, created.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
 		removeVolume(b.cli, scratch)
+		dropLocal()
 	}
 	if err := ctx.Err(); err != nil {
 		cleanup()
 		return nil, fmt.Errorf("create container: %w", err)
 	}
-	conn, err := b.cli.ContainerAttach(ectx, created.ID, container.AttachOptions{Stream: true, Stdin: true, Stdout: true, Stderr: true})
+	conn, err := b.cli.ContainerAttach(ectx, created.ID, container.AttachOptions{Stream: true, Stdin: !socket, Stdout: true, Stderr: true})
 	if err == nil && ctx.Err() != nil {
 		conn.Close()
 		err = ctx.Err()
@@ -322,32 +362,59 @@ func (b *Backend) create(ctx context.Context, name, plugin, role string, l sandb
 		id:        created.ID,
 		scratch:   scratch,
 		conn:      conn,
-		stdin:     &stdinWriter{conn: conn},
-		stdout:    newBufPipe(),
+		lio:       lio,
 		stderr:    newBufPipe(),
 		startedAt: time.Now(),
 		exited:    make(chan struct{}),
+	}
+	if !socket {
+		inst.stdout = newBufPipe()
+		inst.stdinW, inst.stdoutR = &stdinWriter{conn: conn}, inst.stdout
 	}
 	go inst.waiter(cancelWait, waitC, errC)
 	return inst, nil
 }
 
 // activate copies the plugin in, sends the boot line and starts moving
-// output. From here on the instance belongs to the caller.
-func (in *instance) activate(ctx context.Context, files []byte, entry string, wall time.Duration) error {
+// output. From here on the instance belongs to the caller. files is the
+// plugin dir packed by tarDir (attach path); the socket path copies dir.
+func (in *instance) activate(ctx context.Context, dir string, files []byte, entry string, wall time.Duration) error {
 	select {
 	case <-in.exited:
 		return fmt.Errorf("container exited before boot: %v", in.exit)
 	default:
 	}
-	if err := in.cli.CopyToContainer(ctx, in.id, pluginDir, bytes.NewReader(files), container.CopyToContainerOptions{}); err != nil {
+	if in.lio != nil {
+		// The runner connects as soon as it is up; a pooled one already has.
+		select {
+		case <-in.lio.ready:
+		case <-in.exited:
+		case <-ctx.Done():
+			return fmt.Errorf("wait for the guest to connect: %w", ctx.Err())
+		}
+		if in.lio.conn == nil {
+			select {
+			case <-in.exited:
+				return fmt.Errorf("container exited before connecting: %v", in.exit)
+			default:
+				return in.lio.err
+			}
+		}
+		if err := in.lio.copyPlugin(dir); err != nil {
+			return err
+		}
+		in.mu.Lock()
+		in.sc = &sockConn{c: in.lio.conn}
+		in.stdinW, in.stdoutR = in.sc, in.sc
+		in.mu.Unlock()
+	} else if err := in.cli.CopyToContainer(ctx, in.id, pluginDir, bytes.NewReader(files), container.CopyToContainerOptions{}); err != nil {
 		return fmt.Errorf("copy plugin files: %w", err)
 	}
 	in.mu.Lock()
 	in.active = true
 	in.startedAt = time.Now()
 	in.mu.Unlock()
-	if err := sandbox.WriteBoot(in.stdin, sandbox.Boot{Entry: entry, Dir: pluginDir}); err != nil {
+	if err := sandbox.WriteBoot(in.stdinW, sandbox.Boot{Entry: entry, Dir: pluginDir}); err != nil {
 		return err
 	}
 	go in.demux()
@@ -360,13 +427,20 @@ func (in *instance) activate(ctx context.Context, files []byte, entry string, wa
 }
 
 // demux splits the attach stream into stdout and stderr until it ends
-// (the container exited, or Kill closed the connection).
+// (the container exited, or Kill closed the connection). On the socket
+// path the protocol is elsewhere: the container's fd 1 is a log like fd 2.
 func (in *instance) demux() {
-	_, err := stdcopy.StdCopy(in.stdout, in.stderr, in.conn.Reader)
+	out := in.stdout
+	if out == nil {
+		out = in.stderr
+	}
+	_, err := stdcopy.StdCopy(out, in.stderr, in.conn.Reader)
 	if errors.Is(err, io.ErrClosedPipe) {
 		err = nil // reader side abandoned by Kill
 	}
-	in.stdout.CloseWrite(err)
+	if in.stdout != nil {
+		in.stdout.CloseWrite(err)
+	}
 	in.stderr.CloseWrite(err)
 	in.conn.Close()
 }
@@ -398,6 +472,10 @@ func (in *instance) waiter(cancelWait context.CancelFunc, waitC <-chan container
 	if rmErr == nil {
 		rmErr = removeVolume(in.cli, in.scratch)
 	}
+	if in.lio != nil {
+		in.lio.stop() // the container is gone: accept ends if it still waits
+		removeTree(in.lio.dir)
+	}
 
 	in.mu.Lock()
 	reason, active := in.reason, in.active
@@ -425,11 +503,16 @@ func (in *instance) waiter(cancelWait context.CancelFunc, waitC <-chan container
 	in.exit = sandbox.Exit{Code: code, Err: exitErr}
 	// The guest is gone, so what is still in flight is bounded: let the
 	// demultiplexer finish even if nobody reads.
-	in.stdout.Unbound()
+	if in.stdout != nil {
+		in.stdout.Unbound()
+	}
 	in.stderr.Unbound()
 	if !active {
 		// Never handed out: nobody will read its output.
 		in.conn.Close()
+		if in.lio != nil && in.lio.conn != nil {
+			in.lio.conn.Close()
+		}
 	}
 	close(in.exited)
 }
@@ -467,12 +550,20 @@ func (in *instance) discard() {
 	ctx, cancel := context.WithTimeout(context.Background(), engineTimeout)
 	defer cancel()
 	in.Wait(ctx)
-	in.stdout.CloseRead()
+	if in.stdout != nil {
+		in.stdout.CloseRead()
+	}
 	in.stderr.CloseRead()
+	in.mu.Lock()
+	sc := in.sc
+	in.mu.Unlock()
+	if sc != nil {
+		sc.closeAll()
+	}
 }
 
-func (in *instance) Stdin() io.WriteCloser { return in.stdin }
-func (in *instance) Stdout() io.Reader     { return in.stdout }
+func (in *instance) Stdin() io.WriteCloser { return in.stdinW }
+func (in *instance) Stdout() io.Reader     { return in.stdoutR }
 func (in *instance) Stderr() io.Reader     { return in.stderr }
 
 // Wait implements sandbox.Instance.
@@ -488,7 +579,12 @@ func (in *instance) Wait(ctx context.Context) (sandbox.Exit, error) {
 // Kill implements sandbox.Instance. Output already produced stays readable.
 func (in *instance) Kill() error {
 	err := in.stopFor(reasonKilled)
-	in.stdin.Close()
+	in.mu.Lock()
+	w := in.stdinW
+	in.mu.Unlock()
+	if w != nil {
+		w.Close()
+	}
 	return err
 }
 

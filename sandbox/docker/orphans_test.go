@@ -3,8 +3,10 @@ package docker
 import (
 	"bufio"
 	"context"
+	"errors"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -108,7 +110,10 @@ func TestOrphanVolumes(t *testing.T) {
 		{name: "scratch of a live process", role: "scratch", host: b.host, pid: b.pid},
 		{name: "other host", role: "scratch", host: b.host + "-elsewhere", pid: deadPID},
 		{name: "still in use by a container", role: "scratch", host: b.host, pid: deadPID, inUse: true},
-		{name: "sdk volume", role: "", host: b.host, pid: deadPID},
+		{name: "shared sdk volume of an older maid", role: "", host: b.host, pid: deadPID},
+		{name: "sdk volume of a dead process", role: "sdk", host: b.host, pid: deadPID, wantGone: true},
+		{name: "sdk volume of a live process", role: "sdk", host: b.host, pid: b.pid},
+		{name: "sdk volume of another host", role: "sdk", host: b.host + "-elsewhere", pid: deadPID},
 	}
 	var rs []removal
 	for i, tc := range tests {
@@ -220,9 +225,23 @@ func TestCrashedMaidLeavesNothing(t *testing.T) {
 		t.Fatalf("the crashed maid left too little to test with: containers %v, volumes %v", cs, vs)
 	}
 	t.Logf("left by the crash: containers %v, volumes %v", cs, vs)
+	// The socket path's per-container directories, under a base named
+	// after the helper's pid.
+	bases, _ := filepath.Glob(filepath.Join(defaultIOParent(), helperPID+"-*"))
+	if b.DataPath() == DataPathSocket && len(bases) != 1 {
+		t.Fatalf("the crashed maid left socket dirs %v; want one base", bases)
+	}
 	newTestBackend(t, Options{}) // the restarted maid
 	if cs, vs := left(); len(cs)+len(vs) != 0 {
 		t.Fatalf("after restart, still there: containers %v, volumes %v", cs, vs)
+	}
+	for _, base := range bases {
+		if _, err := os.Lstat(base); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("after restart, socket dir %s still there: %v", base, err)
+		}
+	}
+	if mi, err := os.ReadFile("/proc/self/mountinfo"); err == nil && len(bases) > 0 && strings.Contains(string(mi), bases[0]) {
+		t.Fatalf("after restart, mounts under %s remain", bases[0])
 	}
 	if _, err := b.cli.ContainerInspect(ctx, id); !cerrdefs.IsNotFound(err) {
 		t.Fatalf("plugin container %s still there: %v", id[:12], err)

@@ -4,7 +4,9 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io/fs"
 	"path"
@@ -112,25 +114,47 @@ func sdkTar() ([]byte, error) {
 // `make docker-image` carries the SDK at /opt/maid/sdk with a dev.maid.sdk
 // label naming its hash; when the label matches the embedded SDK, nothing is
 // copied. For any other image (a stale maid image, or a stock Python image
-// from a registry), the embedded SDK is copied once into a named volume
-// keyed by its hash, through a created-but-never-started helper container,
-// and that volume is mounted read-only over /opt/maid/sdk.
-func sdkVolume(ctx context.Context, cli *client.Client, image string, imageLabels map[string]string, labels map[string]string) ([]mount.Mount, error) {
+// from a registry), the embedded SDK is copied into a named volume of this
+// Backend's own, through a created-but-never-started helper container,
+// and that volume is mounted read-only over /opt/maid/sdk. It returns the
+// volume's name too ("" when the image has the SDK).
+//
+// Why a volume per Backend, not one per SDK hash shared by every maid (as
+// before): a shared volume has no owner, so nobody could ever prune it, and
+// they piled up, one per SDK change. Pruning one some other maid still
+// mounts would be worse: the engine makes a missing named volume anew,
+// empty, on the next create, and that maid's plugins would lose the SDK.
+// With an owner, the Backend removes its volume at Close and the orphan
+// sweep removes those of dead maids (role "sdk", see removeOrphans). The
+// price is one copy of the SDK (a few hundred KiB) per Backend, and only
+// with an image that lacks this SDK.
+func sdkVolume(ctx context.Context, cli *client.Client, image string, imageLabels map[string]string, labels map[string]string) ([]mount.Mount, string, error) {
 	hash, err := sdkHash()
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if imageLabels[labelSDK] == hash {
-		return nil, nil
+		return nil, "", nil
 	}
-	name := "maid-sdk-" + hash[:16]
-	vol := map[string]string{labelOwner: ownerValue, labelSDK: hash}
+	var rnd [4]byte
+	rand.Read(rnd[:])
+	name := "maid-sdk-" + hash[:16] + "-" + labels[labelPID] + "-" + hex.EncodeToString(rnd[:])
+	vol := map[string]string{}
+	for k, v := range labels {
+		vol[k] = v
+	}
+	vol[labelRole], vol[labelSDK] = "sdk", hash
 	if _, err := cli.VolumeCreate(ctx, volume.CreateOptions{Name: name, Labels: vol}); err != nil {
-		return nil, fmt.Errorf("create sdk volume %s: %w", name, err)
+		removeVolume(cli, name)
+		return nil, "", fmt.Errorf("create sdk volume %s: %w", name, err)
+	}
+	fail := func(err error) ([]mount.Mount, string, error) {
+		removeVolume(cli, name)
+		return nil, "", err
 	}
 	content, err := sdkTar()
 	if err != nil {
-		return nil, err
+		return fail(err)
 	}
 	// Mounted at a path the image does not have, with NoCopy, so nothing
 	// from the image (such as stale __pycache__ files) lands in the volume.
@@ -150,14 +174,15 @@ func sdkVolume(ctx context.Context, cli *client.Client, image string, imageLabel
 			}},
 		}, nil, nil, "")
 	if err != nil {
-		return nil, fmt.Errorf("create sdk helper container: %w", err)
+		return fail(fmt.Errorf("create sdk helper container: %w", err))
 	}
-	defer cli.ContainerRemove(context.WithoutCancel(ctx), created.ID, container.RemoveOptions{Force: true})
-	if err := cli.CopyToContainer(ctx, created.ID, helperDir, bytes.NewReader(content), container.CopyToContainerOptions{}); err != nil {
-		return nil, fmt.Errorf("copy sdk into volume %s: %w", name, err)
+	err = cli.CopyToContainer(ctx, created.ID, helperDir, bytes.NewReader(content), container.CopyToContainerOptions{})
+	cli.ContainerRemove(context.WithoutCancel(ctx), created.ID, container.RemoveOptions{Force: true})
+	if err != nil {
+		return fail(fmt.Errorf("copy sdk into volume %s: %w", name, err))
 	}
 	return []mount.Mount{{
 		Type: mount.TypeVolume, Source: name, Target: sdkDir, ReadOnly: true,
 		VolumeOptions: &mount.VolumeOptions{NoCopy: true},
-	}}, nil
+	}}, name, nil
 }

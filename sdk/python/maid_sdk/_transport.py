@@ -6,6 +6,7 @@ Likewise stdin carries host messages only: sys.stdin becomes an empty stream,
 so input() in a plugin raises EOFError instead of eating protocol lines.
 """
 import io
+import os
 import sys
 
 _out = None
@@ -13,11 +14,25 @@ _in = None
 
 
 def claim_stdio():
-    """Take stdin/stdout for the protocol (idempotent)."""
+    """Take stdin/stdout for the protocol (idempotent).
+
+    Where the host offers a Unix socket instead (the docker backend's socket
+    data path: $MAID_PROTOCOL_SOCKET names it), the protocol goes over that
+    socket and the standard streams carry nothing of it.
+    """
     global _out, _in
     if _out is None:
-        _out = sys.stdout.buffer
-        _in = sys.stdin.buffer
+        path = os.environ.pop("MAID_PROTOCOL_SOCKET", "")
+        if path:
+            import socket  # only here: the wasm build has no sockets
+
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(path)
+            _in = s.makefile("rb")
+            _out = s.makefile("wb")
+        else:
+            _out = sys.stdout.buffer
+            _in = sys.stdin.buffer
         sys.stdout = sys.stderr
         sys.stdin = io.StringIO()
 

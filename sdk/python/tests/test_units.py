@@ -87,6 +87,10 @@ class SandboxSafetyTest(unittest.TestCase):
     FORBIDDEN = {"socket", "select", "selectors", "threading", "_thread", "subprocess",
                  "signal", "multiprocessing", "concurrent", "ssl", "ctypes"}
 
+    # Imported inside a function, on a path the wasm backend never takes:
+    # the docker backend's socket data path (MAID_PROTOCOL_SOCKET set).
+    LAZY_OK = {("_transport.py", "socket")}
+
     def test_sdk_imports_nothing_the_wasi_build_lacks(self):
         for name in sorted(os.listdir(PKG_DIR)):
             if not name.endswith(".py"):
@@ -94,6 +98,10 @@ class SandboxSafetyTest(unittest.TestCase):
             with self.subTest(name):
                 with open(os.path.join(PKG_DIR, name)) as f:
                     tree = ast.parse(f.read())
+                lazy = set()
+                for fn in ast.walk(tree):
+                    if isinstance(fn, ast.FunctionDef):
+                        lazy.update(id(n) for n in ast.walk(fn))
                 for node in ast.walk(tree):
                     if isinstance(node, ast.Import):
                         mods = [a.name for a in node.names]
@@ -102,6 +110,8 @@ class SandboxSafetyTest(unittest.TestCase):
                     else:
                         continue
                     for m in mods:
+                        if id(node) in lazy and (name, m) in self.LAZY_OK:
+                            continue
                         self.assertNotIn(m.split(".")[0], self.FORBIDDEN, "%s imports %s" % (name, m))
 
 
