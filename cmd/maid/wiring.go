@@ -65,6 +65,10 @@ type backendFlags struct {
 	pythonWasm  string
 	freshStarts bool
 	dockerImage string
+	// dockerRuntime and dockerDataPath: see docker.Options.Runtime and
+	// DataPath.
+	dockerRuntime  string
+	dockerDataPath string
 }
 
 func (b *backendFlags) register(fs *flag.FlagSet, defPool int) {
@@ -73,6 +77,8 @@ func (b *backendFlags) register(fs *flag.FlagSet, defPool int) {
 	fs.StringVar(&b.pythonWasm, "python-wasm", envOr("PYTHON_WASM_DIR", ""), "directory of the CPython WASI build (default build/python-wasi; make python-wasm)")
 	fs.BoolVar(&b.freshStarts, "wasm-fresh-starts", envBool("WASM_FRESH_STARTS", false), "wasm: start every interpreter from scratch instead of from the start-up snapshot (slower; no string-hash secret shared between plugins)")
 	fs.StringVar(&b.dockerImage, "docker-image", envOr("DOCKER_IMAGE", ""), "plugin image for the docker backend (default maid/python:3.11; make docker-image)")
+	fs.StringVar(&b.dockerRuntime, "docker-runtime", envOr("DOCKER_RUNTIME", ""), "docker backend: OCI runtime for plugin containers, e.g. runsc (gVisor) or kata; must be one the engine offers (default: the engine's default; see docs/security.md)")
+	fs.StringVar(&b.dockerDataPath, "docker-data-path", envOr("DOCKER_DATA_PATH", docker.DataPathAuto), "docker backend: how protocol lines travel: socket (a Unix socket past dockerd; local engine only), attach (the engine's attach stream; any engine) or auto (socket when the engine is local)")
 }
 
 // pythonWasmDir is the interpreter dir: the flag or $MAID_PYTHON_WASM_DIR,
@@ -101,7 +107,7 @@ func openBackend(ctx context.Context, f backendFlags, log *slog.Logger) (sandbox
 	case "wasm":
 		return wasm.New(ctx, wasm.Config{PythonDir: pythonWasmDir(f.pythonWasm), PoolSize: f.pool, FreshStarts: f.freshStarts, Logger: log})
 	case "docker":
-		return docker.New(ctx, docker.Options{Image: f.dockerImage, PoolSize: f.pool})
+		return docker.New(ctx, docker.Options{Image: f.dockerImage, PoolSize: f.pool, Runtime: f.dockerRuntime, DataPath: f.dockerDataPath})
 	case "process":
 		log.Warn("!!! the process backend runs plugins as plain host subprocesses with NO SANDBOX: development and benchmarks only, never untrusted plugins !!!")
 		return process.New(process.Config{})
