@@ -299,6 +299,10 @@ func (r *runner) backend(ctx context.Context, name string) BackendResult {
 		return res
 	}
 	res.Available = true
+	if d, ok := b.(describer); ok {
+		res.Details = d.Describe()
+		p.printf("  %s", formatDetails(res.Details))
+	}
 	dir := filepath.Join(r.tmp, name)
 	func() {
 		defer b.Close()

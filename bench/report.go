@@ -78,6 +78,9 @@ func markdown(r *Results) string {
 		if !col.Available {
 			fmt.Fprintf(&b, "- **%s unavailable:** %s\n", col.Name, col.Reason)
 		}
+		if len(col.Details) > 0 {
+			fmt.Fprintf(&b, "- %s ran with %s\n", col.Name, formatDetails(col.Details))
+		}
 		for _, f := range col.Figures {
 			if f.Error != "" {
 				fmt.Fprintf(&b, "- **%s %s failed:** %s\n", col.Name, f.ID, f.Error)

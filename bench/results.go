@@ -76,11 +76,14 @@ type Config struct {
 
 // BackendResult is one backend's figures, or why it could not run.
 type BackendResult struct {
-	Name      string   `json:"name"`
-	Available bool     `json:"available"`
-	Reason    string   `json:"reason,omitempty"`
-	Figures   []Figure `json:"figures"`
-	Notes     []string `json:"notes,omitempty"`
+	Name      string `json:"name"`
+	Available bool   `json:"available"`
+	Reason    string `json:"reason,omitempty"`
+	// Details is what the backend says about how it ran (see
+	// describer), e.g. the docker backend's data path and OCI runtime.
+	Details map[string]string `json:"details,omitempty"`
+	Figures []Figure          `json:"figures"`
+	Notes   []string          `json:"notes,omitempty"`
 }
 
 // Results is everything a run measured; it is written as results.json.
