@@ -119,6 +119,9 @@ func TestRunTiny(t *testing.T) {
 		if b == nil || !b.Available {
 			t.Fatalf("backend %s missing or unavailable: %+v", name, b)
 		}
+		if dp := b.Details["data_path"]; name == "docker" && dp != "socket" && dp != "attach" {
+			t.Errorf("docker: details %v name no data path", b.Details)
+		}
 		ids := want
 		if name != "process" {
 			ids = append(slices.Clone(want), "sandbox_start_pool", "cold_start_pool")
