@@ -174,6 +174,10 @@ type Config struct {
 	// members_joined, members_left), counted in memory, are written to the
 	// store; they are also written when Run returns. Zero: 1 s.
 	MetricsFlush time.Duration
+	// LogSink, if set, gets every line a plugin's log keeps, as it is kept
+	// (`maid dev` prints them). It is called with the log's lock held: it
+	// must return at once and not call the engine.
+	LogSink func(pluginID string, l LogLine)
 }
 
 // Observer receives what the engine does, for metrics exporters.

@@ -35,6 +35,10 @@ type Engine struct {
 
 	mu   sync.RWMutex
 	sups map[string]*supervisor // by plugin id
+	// swapMu: Dispatch holds it for reading from looking a plugin up to
+	// queuing the event; Reload holds it to switch versions, so no event
+	// is queued for a version after the switch (reload.go).
+	swapMu sync.RWMutex
 }
 
 // New checks cfg and returns an engine that is not yet running.
@@ -59,6 +63,7 @@ func New(cfg Config) (*Engine, error) {
 		observer:    cfg.Observer,
 		hostVersion: cfg.HostVersion,
 		instances:   cfg.Instances,
+		logSink:     cfg.LogSink,
 
 		builtin:      newBuiltinCounters(maxPendingMetrics),
 		builtinFull:  make(chan struct{}, 1),
@@ -448,6 +453,8 @@ func (e *Engine) Dispatch(ctx context.Context, ev Event) error {
 	if err != nil {
 		return fmt.Errorf("dispatch: %w", err)
 	}
+	e.swapMu.RLock()
+	defer e.swapMu.RUnlock()
 	var missed []string
 	for _, id := range ids {
 		s := e.lookup(id)

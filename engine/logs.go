@@ -58,7 +58,8 @@ type logRing struct {
 
 	log      *slog.Logger // nil: no operator log
 	pluginID string
-	oplog    logStream // rate window of lines sent to log (no lines kept)
+	oplog    logStream     // rate window of lines sent to log (no lines kept)
+	sink     func(LogLine) // Config.LogSink for this plugin, or nil
 }
 
 // logStream is one bounded ring with its own rate limit.
@@ -252,6 +253,9 @@ func (r *logRing) push(st *logStream, l LogLine, shape, kind string) {
 		if !strings.HasPrefix(shape, "more\x00") {
 			r.kinds[kind]++
 		}
+	}
+	if r.sink != nil {
+		r.sink(l)
 	}
 	st.lines[st.next] = seqLine{seq: r.seq, shape: shape, kind: kind, LogLine: l}
 	st.next = (st.next + 1) % len(st.lines)

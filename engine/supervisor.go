@@ -33,6 +33,7 @@ type deps struct {
 	observer    Observer
 	hostVersion string // told to plugins in the handshake
 	instances   string // the operator's instance mode (Config.Instances)
+	logSink     func(pluginID string, l LogLine)
 	stats       counters
 	// builtin counts built-in event metrics until Run's flusher writes
 	// them; builtinFull wakes the flusher when they reach their bound.
@@ -74,6 +75,9 @@ type supervisor struct {
 
 	cancel context.CancelFunc // set when Run spawns the loop
 	done   chan struct{}      // closed when the loop ended
+	// gate, if set, holds the loop back from the queue until closed: a
+	// reloaded version waits for its predecessor's events (Reload).
+	gate chan struct{}
 
 	mu     sync.Mutex       // guards the fields below (never held while starting)
 	slots  map[string]*slot // by server id; "" when one instance serves all
@@ -122,6 +126,10 @@ func newSupervisor(d *deps, pkg *plugin.Package) *supervisor {
 	}
 	// Host warnings also reach the operator's log, which no plugin can evict.
 	s.logs.toLog(d.log, s.id)
+	if d.logSink != nil {
+		id := s.id
+		s.logs.sink = func(l LogLine) { d.logSink(id, l) }
+	}
 	return s
 }
 
@@ -141,6 +149,12 @@ func (s *supervisor) run(ctx context.Context) {
 		t := time.NewTicker(max(it/4, 50*time.Millisecond))
 		defer t.Stop()
 		idle = t.C
+	}
+	if s.gate != nil {
+		select {
+		case <-s.gate:
+		case <-ctx.Done(): // the loop below reports what is queued
+		}
 	}
 	for {
 		select {

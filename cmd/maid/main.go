@@ -31,6 +31,7 @@ var commands = map[string]func(ctx context.Context, args []string, stdout, stder
 	"serve":  runServe,
 	"bench":  runBench,
 	"replay": runReplay,
+	"dev":    runDev,
 
 	"fakediscord": runFakeDiscord,
 	"cluster":     runCluster,
@@ -43,7 +44,8 @@ Usage:
   maid serve   [flags]                 run dashboard, gateway or simulator, and engine
   maid call    [flags] PLUGIN METHOD [PARAMS_JSON]
   maid plugin  validate PATH | pack DIR [-o FILE.zip]
-  maid replay  [flags] FILE.jsonl
+  maid replay  [flags] FILE.jsonl | --exact RECORDING
+  maid dev     [flags] DIR             run one plugin with hot reload, simulator and dashboard
   maid bench   [flags]
   maid fakediscord [flags]            a fake Discord to run maid against without a token
   maid cluster status|drain [flags]   cluster mode: nodes, shard leases, drain a node
