@@ -108,6 +108,9 @@ type Store interface {
 	// wait > 0 means the slot is taken; come back after wait. dailyLimit
 	// bounds session starts per UTC day across the cluster (ErrBudget).
 	TakeIdentify(ctx context.Context, bucket int, spacing time.Duration, dailyLimit int) (wait time.Duration, err error)
+	// IdentifySent restarts the bucket's spacing from now: the IDENTIFY
+	// of the slot taken was sent (a slot is taken with a margin).
+	IdentifySent(ctx context.Context, bucket int, spacing time.Duration) error
 	// Notify wakes other nodes' loops (a hand-over is waiting).
 	Notify(ctx context.Context) error
 	// Listen calls wake on notifications of the cluster and plugin

@@ -265,9 +265,20 @@ func (m *Member) renew(ctx context.Context) (draining bool) {
 	m.mu.Unlock()
 	for _, s := range lost {
 		m.log.Warn("shard lease lost; stopping the shard", "shard", s)
-		m.cfg.Shards.AbandonShard(s)
 	}
+	m.abandon(lost)
 	return draining
+}
+
+// abandon stops shards at once, all together: closing a gateway session
+// takes a while, and every one must be closed before its lease expires.
+func (m *Member) abandon(shards []int) {
+	var wg sync.WaitGroup
+	for _, s := range shards {
+		wg.Add(1)
+		go func() { defer wg.Done(); m.cfg.Shards.AbandonShard(s) }()
+	}
+	wg.Wait()
 }
 
 // watchdog abandons shards whose local validity ran out.
@@ -290,8 +301,8 @@ func (m *Member) watchdog(ctx context.Context) {
 			m.mu.Unlock()
 			for _, s := range late {
 				m.log.Warn("shard lease not renewed in time; stopping the shard before it can expire", "shard", s)
-				m.cfg.Shards.AbandonShard(s)
 			}
+			m.abandon(late)
 		}
 	}
 }
@@ -410,8 +421,15 @@ func (m *Member) handOver(ctx context.Context, shard int) {
 	m.log.Info("shard handed over", "shard", shard, "generation", h.lease.Generation, "seq", sess.Seq)
 }
 
-// leave hands every shard over and marks the node gone.
+// leave hands every shard over and marks the node gone. It marks itself
+// draining first, so the other nodes' shares count it out and they take
+// the shards as they are released.
 func (m *Member) leave(ctx context.Context) error {
+	dctx, cancel := m.dbCtx(ctx)
+	if err := m.cfg.Store.SetDraining(dctx, m.cfg.NodeID); err != nil {
+		m.log.Warn("mark the node draining", "err", err)
+	}
+	cancel()
 	for _, s := range m.Owned() {
 		m.handOver(ctx, s)
 	}

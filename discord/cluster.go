@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,6 +31,7 @@ type Ledger interface {
 	Claim(ctx context.Context, l cluster.Lease, sessionID string, seq int64) (deliver bool, err error)
 	Checkpoint(ctx context.Context, l cluster.Lease, s cluster.Session) error
 	TakeIdentify(ctx context.Context, bucket int, spacing time.Duration, dailyLimit int) (time.Duration, error)
+	IdentifySent(ctx context.Context, bucket int, spacing time.Duration) error
 }
 
 // ClusterConfig configures cluster mode.
@@ -161,27 +163,52 @@ func (g *Gateway) StartShard(ctx context.Context, l cluster.Lease) error {
 			g.log.Warn("cannot resume with this discordgo build; identifying", "shard", l.Shard)
 		}
 	}
-	if sh.sessionID == "" {
-		if err := g.waitIdentify(ctx, l.Shard); err != nil {
-			cancel()
-			return fmt.Errorf("start shard %d: %w", l.Shard, err)
-		}
-	}
+	identify := sh.sessionID == ""
 	g.mu.Lock()
 	g.shards = append(g.shards, sh)
 	g.mu.Unlock()
-	sh.cl.wg.Add(2)
+	sh.cl.wg.Add(3)
 	go func() { defer sh.cl.wg.Done(); g.consume(sctx, rs.h, sh) }()
 	go func() { defer sh.cl.wg.Done(); g.checkpointLoop(sctx, rs.h, sh) }()
-	if err := g.open(ctx, sh); err != nil {
-		g.AbandonShard(l.Shard)
+	// Opening waits for the identify slot and retries with backoff: not
+	// on the member's loop, which must go on renewing leases meanwhile.
+	go func() {
+		defer sh.cl.wg.Done()
+		if err := g.openLeased(sctx, sh, identify); err != nil && sctx.Err() == nil {
+			g.log.Error("open leased shard", "shard", sh.id, "err", err)
+			go g.fail(sh)
+		}
+	}()
+	return nil
+}
+
+// openLeased opens a shard started by StartShard.
+func (g *Gateway) openLeased(ctx context.Context, sh *shard, identify bool) error {
+	defer func() {
+		// Stopped while opening: the close may have come before the open.
+		sh.mu.Lock()
+		stopped := sh.cl.stopped
+		sh.mu.Unlock()
+		if stopped || ctx.Err() != nil {
+			g.closeShard(sh)
+		}
+	}()
+	if !identify {
+		return g.open(ctx, sh)
+	}
+	bucket, spacing, err := g.waitIdentify(ctx, sh.id)
+	if err != nil {
 		return err
 	}
-	if ctx.Err() != nil {
-		g.AbandonShard(l.Shard)
-		return ctx.Err()
+	err = g.open(ctx, sh)
+	// The slot was held with a margin until the IDENTIFY was sent; from
+	// now, the next one of the bucket may go after the spacing.
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	if serr := g.cfg.Cluster.Ledger.IdentifySent(cctx, bucket, spacing); serr != nil {
+		g.log.Warn("identify slot", "shard", sh.id, "err", serr)
 	}
-	return nil
+	cancel()
+	return err
 }
 
 // maxConcurrency is the bot's max_concurrency (GET /gateway/bot), asked
@@ -202,23 +229,29 @@ func (g *Gateway) identifyBudget(ctx context.Context) (conc, daily int) {
 	return g.maxConc, g.dailyStarts
 }
 
+// identifyHold is how long an identify slot is held before its IDENTIFY
+// is known sent (IdentifySent shortens it to the spacing from then): the
+// spacing is kept between IDENTIFYs as sent, not as slots taken.
+const identifyHold = 10 * time.Second
+
 // waitIdentify takes the cluster-wide identify slot of the shard's bucket
 // (shard % max_concurrency), one per IdentifyDelay, within the daily
 // session-start budget.
-func (g *Gateway) waitIdentify(ctx context.Context, shard int) error {
+func (g *Gateway) waitIdentify(ctx context.Context, shard int) (bucket int, spacing time.Duration, err error) {
 	conc, daily := g.identifyBudget(ctx)
+	bucket, spacing = shard%conc, g.cfg.IdentifyDelay
 	for {
-		wait, err := g.cfg.Cluster.Ledger.TakeIdentify(ctx, shard%conc, g.cfg.IdentifyDelay, daily)
+		wait, err := g.cfg.Cluster.Ledger.TakeIdentify(ctx, bucket, spacing+identifyHold, daily)
 		if err != nil {
-			return err
+			return bucket, spacing, err
 		}
 		if wait <= 0 {
-			return nil
+			return bucket, spacing, nil
 		}
 		select {
-		case <-time.After(wait):
+		case <-time.After(min(wait, spacing)):
 		case <-ctx.Done():
-			return ctx.Err()
+			return bucket, spacing, ctx.Err()
 		}
 	}
 }
@@ -375,8 +408,11 @@ func setResume(sess *discordgo.Session, s cluster.Session) bool {
 		return false
 	}
 	atomic.StoreInt64(p, s.Seq)
-	if s.ResumeURL != "" {
-		reflect.NewAt(gw.Type(), unsafe.Pointer(gw.UnsafeAddr())).Elem().SetString(s.ResumeURL + "?v=" + discordgo.APIVersion + "&encoding=json")
+	if u := s.ResumeURL; u != "" {
+		if !strings.HasSuffix(u, "/") { // as discordgo's Gateway() does
+			u += "/"
+		}
+		reflect.NewAt(gw.Type(), unsafe.Pointer(gw.UnsafeAddr())).Elem().SetString(u + "?v=" + discordgo.APIVersion + "&encoding=json")
 	}
 	return true
 }

@@ -352,6 +352,15 @@ func (s *Store) TakeIdentify(ctx context.Context, bucket int, spacing time.Durat
 	return wait, nil
 }
 
+// IdentifySent restarts a bucket's identify spacing from now: the
+// IDENTIFY of the slot taken was sent.
+func (s *Store) IdentifySent(ctx context.Context, bucket int, spacing time.Duration) error {
+	if _, err := s.wdb.ExecContext(ctx, `UPDATE cluster_identify SET next_at = now() + $2::interval WHERE bucket = $1`, bucket, pgInterval(spacing)); err != nil {
+		return fmt.Errorf("store: identify sent: %w", s.dbErr(err))
+	}
+	return nil
+}
+
 // Notify wakes the other nodes' loops.
 func (s *Store) Notify(ctx context.Context) error {
 	if _, err := s.wdb.ExecContext(ctx, `SELECT pg_notify($1, 'wake')`, notifyCluster); err != nil {

@@ -112,6 +112,8 @@ type Server struct {
 	startsLeft      int
 	lastIdentify    map[int]time.Time // by bucket
 	violations      int
+	displaced       int // resumes that found the session still connected elsewhere
+	streamRun       int // messages of the current stream
 	shardStats      map[int]*ShardStats
 	streamIDs       []string // message ids the stream dispatched, in order
 	streamDone      chan struct{}
@@ -443,6 +445,7 @@ func (s *Server) resume(c *conn, id string, seq int64) *session {
 	s.stat(ss.shard[0]).Resumes++
 	if old := ss.conn; old != nil && old != c {
 		old.ws.Close() // the session moved to this connection
+		s.displaced++
 	}
 	ss.conn = c
 	from := seq - s.overlap

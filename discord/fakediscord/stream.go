@@ -22,14 +22,19 @@ type ShardStats struct {
 
 // Stats is GET /stats.
 type Stats struct {
-	Shards             map[string]*ShardStats `json:"shards"`
-	StreamMessages     int                    `json:"stream_messages"` // MESSAGE_CREATE the stream dispatched
-	StreamDone         bool                   `json:"stream_done"`
-	Identifies         int                    `json:"identifies"`
-	Resumes            int                    `json:"resumes"`
-	IdentifyViolations int                    `json:"identify_violations"` // identifies refused for breaking the limits
-	SessionStartsLeft  int                    `json:"session_starts_left"`
-	REST               map[string]int         `json:"rest"` // by "METHOD /route" (ids as {id})
+	Shards         map[string]*ShardStats `json:"shards"`
+	StreamMessages int                    `json:"stream_messages"` // MESSAGE_CREATE the current stream dispatched
+	StreamTotal    int                    `json:"stream_total"`    // ... every stream since the start
+	StreamDone     bool                   `json:"stream_done"`
+	// Displaced counts RESUMEs that found their session still connected
+	// on another connection (closed then): a node handing a shard over
+	// must have closed it first.
+	Displaced          int            `json:"displaced"`
+	Identifies         int            `json:"identifies"`
+	Resumes            int            `json:"resumes"`
+	IdentifyViolations int            `json:"identify_violations"` // identifies refused for breaking the limits
+	SessionStartsLeft  int            `json:"session_starts_left"`
+	REST               map[string]int `json:"rest"` // by "METHOD /route" (ids as {id})
 }
 
 // Listen starts a fake Discord on addr (host:port; port 0 picks one).
@@ -106,12 +111,14 @@ func (s *Server) stat(shard int) *ShardStats {
 func (s *Server) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := Stats{Shards: map[string]*ShardStats{}, StreamMessages: len(s.streamIDs), Identifies: len(s.idents),
+	out := Stats{Shards: map[string]*ShardStats{}, StreamMessages: s.streamRun, StreamTotal: len(s.streamIDs), Displaced: s.displaced, Identifies: len(s.idents),
 		Resumes: s.resumes, IdentifyViolations: s.violations, SessionStartsLeft: s.startsLeft, REST: map[string]int{}}
-	select {
-	case <-s.streamDone:
-		out.StreamDone = true
-	default:
+	if s.streamDone != nil {
+		select {
+		case <-s.streamDone:
+			out.StreamDone = true
+		default:
+		}
 	}
 	for id, st := range s.shardStats {
 		c := *st
@@ -238,25 +245,37 @@ func (s *Server) streamOne(n int) bool {
 		}
 		s.dispatchLocked(target, "MESSAGE_CREATE", msg)
 		s.streamIDs = append(s.streamIDs, id)
+		s.streamRun++
 		return true
 	}
 	return false
+}
+
+// RestartStream stops the stream and starts a new one (StreamIDs keeps
+// the ids of every stream).
+func (s *Server) RestartStream(rate float64, limit int) {
+	s.StopStream()
+	s.mu.Lock()
+	s.streamStop, s.streamDone, s.streamRun = nil, nil, 0
+	s.mu.Unlock()
+	s.StartStream(rate, limit)
 }
 
 // StopStream stops the stream and waits for it.
 func (s *Server) StopStream() {
 	s.mu.Lock()
 	stop, done := s.streamStop, s.streamDone
+	if stop != nil {
+		select {
+		case <-stop:
+		default:
+			close(stop)
+		}
+	}
 	s.mu.Unlock()
-	if stop == nil {
-		return
+	if done != nil {
+		<-done
 	}
-	select {
-	case <-stop:
-	default:
-		close(stop)
-	}
-	<-done
 }
 
 // MarshalStats is Stats as JSON (for the command's log).
