@@ -175,6 +175,7 @@ type pageTab struct {
 type widgetSlot struct {
 	ID, Type, Title, Src string
 	Wide                 bool
+	Refresh              int // seconds; 0: on data changes only
 }
 
 type pluginPageData struct {
@@ -185,6 +186,7 @@ type pluginPageData struct {
 	Saved       bool
 	Pages       []pageTab
 	Widgets     []widgetSlot
+	VersionURL  string // manifest mode: the plugin's data version on this server (live widgets)
 	Frame       string // iframe mode: document URL
 	PluginID    string
 	ServerID    string
@@ -232,11 +234,13 @@ func (s *Site) renderPluginPage(c echo.Context, status int, sess *session, sv Se
 		for _, p := range pkg.Dashboard.Pages {
 			d.Pages = append(d.Pages, pageTab{ID: p.ID, Title: p.Title, Active: p.ID == page.ID})
 		}
+		d.VersionURL = "/s/" + sv.ID + "/p/" + m.ID + "/version"
 		for _, w := range page.Widgets {
 			d.Widgets = append(d.Widgets, widgetSlot{
 				ID: w.ID, Type: w.Type, Title: w.Title,
-				Src:  "/s/" + sv.ID + "/p/" + m.ID + "/w/" + page.ID + "/" + w.ID,
-				Wide: w.Type == plugin.WidgetTable || w.Type == plugin.WidgetForm || w.Type == plugin.WidgetChart,
+				Src:     "/s/" + sv.ID + "/p/" + m.ID + "/w/" + page.ID + "/" + w.ID,
+				Wide:    w.Type == plugin.WidgetTable || w.Type == plugin.WidgetForm || w.Type == plugin.WidgetChart,
+				Refresh: w.RefreshSeconds,
 			})
 		}
 	case plugin.ModeIframe:
@@ -523,4 +527,20 @@ func (s *Site) logsPage(c echo.Context) error {
 	v := s.newView(c, "Logs: "+pkg.Manifest.Name, map[string]any{"Plugin": pkg.Manifest, "Lines": lines})
 	v.Active = "marketplace"
 	return s.renderView(c, http.StatusOK, "logs.html", v)
+}
+
+// dataVersion serves GET /s/{server}/p/{plugin}/version: {"v": n}, a number
+// that moves when the plugin writes its data on the server. Open
+// dashboards poll it (a map lookup, no plugin call) and reload their
+// widgets when it moves; RATIONALE.md says why polling, not a stream.
+func (s *Site) dataVersion(c echo.Context) error {
+	_, sv, err := s.serverParam(c)
+	if err != nil {
+		return err
+	}
+	if _, ok := s.eng.Plugin(c.Param("plugin")); !ok {
+		return errStatus(http.StatusNotFound, "not_found", "no such plugin")
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.JSON(http.StatusOK, map[string]string{"v": strconv.FormatUint(s.eng.DataVersion(c.Param("plugin"), sv.ID), 10)})
 }

@@ -58,6 +58,9 @@ type Engine interface {
 	CallDashboard(ctx context.Context, pluginID, serverID, handler string, params json.RawMessage) (json.RawMessage, error)
 	HostCall(ctx context.Context, pluginID, serverID, method string, params json.RawMessage) (any, error)
 	Logs(pluginID string, n int) ([]engine.LogLine, error)
+	// DataVersion changes whenever the plugin writes its data on the
+	// server: widgets reload when it does (live widgets, app.js).
+	DataVersion(pluginID, serverID string) uint64
 }
 
 var _ Engine = (*engine.Engine)(nil)

@@ -332,6 +332,7 @@ func (s *Site) routes() *echo.Echo {
 	e.POST("/s/:server/p/:plugin/enabled", s.setEnabled, auth...)
 	e.POST("/s/:server/p/:plugin/options", s.saveOptions, auth...)
 	e.GET("/s/:server/p/:plugin/w/:page/:widget", s.widgetFragment, auth...)
+	e.GET("/s/:server/p/:plugin/version", s.dataVersion, auth...)
 	e.GET("/s/:server/simulator", s.simulatorPage, auth...)
 	e.GET("/marketplace", s.marketplacePage, auth...)
 	e.POST(uploadPath, s.upload, s.requireSession, s.requireAdminFirst, s.checkCSRF)

@@ -134,6 +134,9 @@ func (s *supervisor) serve(ctx context.Context, scope callScope, method string, 
 		}
 		return nil, toRPC(method, err)
 	}
+	if dataWrite(method, m) {
+		s.d.versions.bump(Scope{PluginID: s.id, ServerID: scope.serverID})
+	}
 	return res, nil
 }
 

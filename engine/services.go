@@ -186,6 +186,9 @@ func (e *Engine) recordBuiltin(ctx context.Context, ev Event) error {
 	var name string
 	switch ev.Type {
 	case "message_create":
+		if fromBot(ev.Data) {
+			return nil // members' messages: the bot's own replies are not activity
+		}
 		name = "messages"
 	case "guild_member_add":
 		name = "members_joined"
@@ -205,5 +208,16 @@ func (e *Engine) recordBuiltin(ctx context.Context, ev Event) error {
 		default:
 		}
 	}
+	e.versions.bump(Scope{ServerID: ev.ServerID}) // every plugin reads the built-ins
 	return nil
+}
+
+// fromBot reports whether a message_create's author is a bot.
+func fromBot(data json.RawMessage) bool {
+	var m struct {
+		Author struct {
+			Bot bool `json:"bot"`
+		} `json:"author"`
+	}
+	return json.Unmarshal(data, &m) == nil && m.Author.Bot
 }

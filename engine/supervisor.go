@@ -40,6 +40,7 @@ type deps struct {
 	builtin      *builtinCounters
 	builtinFull  chan struct{}
 	metricsFlush time.Duration
+	versions     dataVersions // DataVersion
 }
 
 // counters are the engine's Stats.

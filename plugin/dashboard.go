@@ -52,7 +52,18 @@ type Widget struct {
 	RPCMethod  string  `json:"rpc_method"`            // every widget
 	SaveMethod string  `json:"save_method,omitempty"` // form only, required
 	Fields     []Field `json:"fields,omitempty"`      // form only, required
+	// RefreshSeconds reloads the widget at this interval (maid extension,
+	// optional; 0: only when the plugin's data on the server changes, or
+	// on the refresh button).
+	RefreshSeconds int `json:"refresh_seconds,omitempty"`
 }
+
+// Bounds of a widget's refresh_seconds: more often than every 5 s would
+// make each open dashboard call the plugin that often.
+const (
+	MinWidgetRefresh = 5
+	MaxWidgetRefresh = 86400
+)
 
 // Field is one input of a form widget.
 type Field struct {
@@ -230,7 +241,10 @@ func parseWidget(w *walker, p string, raw json.RawMessage, i int, seen firstUse)
 			}
 		}
 	}
-	o.done("id", "type", "title", "chart_type", "rpc_method", "save_method", "fields")
+	if n, ok := o.integer("refresh_seconds", MinWidgetRefresh, MaxWidgetRefresh); ok {
+		wd.RefreshSeconds = int(n)
+	}
+	o.done("id", "type", "title", "chart_type", "rpc_method", "save_method", "fields", "refresh_seconds")
 	return wd, true
 }
 

@@ -69,6 +69,14 @@ func TestParseDashboardManifest(t *testing.T) {
 			`dashboard_manifest.json: pages[0].widgets[0].id: is required`,
 			`dashboard_manifest.json: pages[0].widgets[0].type: is required`,
 			`dashboard_manifest.json: pages[0].widgets[0].rpc_method: is required`}},
+		{name: "widget refresh_seconds", data: dm(`
+			{"id": "a", "type": "text", "rpc_method": "dashboard.t", "refresh_seconds": 30},
+			{"id": "b", "type": "text", "rpc_method": "dashboard.t", "refresh_seconds": 1},
+			{"id": "c", "type": "text", "rpc_method": "dashboard.t", "refresh_seconds": 2.5},
+			{"id": "d", "type": "text", "rpc_method": "dashboard.t", "refresh_seconds": "30"}`), want: []string{
+			`dashboard_manifest.json: pages[0].widgets[1].refresh_seconds: must be between 5 and 86400, got 1`,
+			`dashboard_manifest.json: pages[0].widgets[2].refresh_seconds: must be a whole number between 5 and 86400, got 2.5`,
+			`dashboard_manifest.json: pages[0].widgets[3].refresh_seconds: must be a whole number, got string`}},
 		{name: "widget type unknown", data: dm(`{"id": "w", "type": "gauge", "rpc_method": "dashboard.t"}`), want: []string{
 			`dashboard_manifest.json: pages[0].widgets[0].type: must be one of stat_card, chart, table, list, progress_bar, text, markdown, alert, form, got "gauge"`}},
 		{name: "rpc_method forms", data: dm(`

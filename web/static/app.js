@@ -30,15 +30,29 @@
   });
 
   // ---- manifest widgets ----
+  // A widget reloads on its refresh button, at its manifest's
+  // refresh_seconds, and when the plugin's data on this server changes
+  // (the page polls a version number; RATIONALE.md: why polling). A reload
+  // keeps the widget's scroll positions and table page, and skips a form
+  // the user is editing.
+  function scrollers(el) {
+    return [el].concat(Array.prototype.slice.call(el.querySelectorAll(".table-scroll, .kv-list, .markdown, .text-widget")));
+  }
   function loadWidget(el, query) {
     var body = el.querySelector(".widget-body");
-    var src = el.dataset.src + (query || "");
-    el.dataset.state = "loading";
+    if (query !== undefined) el.dataset.query = query;
+    var src = el.dataset.src + (el.dataset.query || "");
+    var first = !el.dataset.state || el.dataset.state === "loading";
+    var keep = scrollers(el).map(function (n) { return [n.scrollTop, n.scrollLeft]; });
+    if (first) el.dataset.state = "loading";
+    el.classList.add("refreshing");
     return fetch(src, { credentials: "same-origin", headers: { "Accept": "text/html" } }).then(function (r) {
       return r.text().then(function (t) {
-        if (!r.ok) throw new Error("HTTP " + r.status);
+        if (!r.ok) throw new Error(r.status === 401 ? "your session ended: reload the page to sign in again" : "HTTP " + r.status);
         body.innerHTML = t; // server-rendered by html/template: escaped
         el.dataset.state = body.querySelector(".widget-error") ? "error" : "ready";
+        scrollers(el).forEach(function (n, i) { if (keep[i]) { n.scrollTop = keep[i][0]; n.scrollLeft = keep[i][1]; } });
+        el.dataset.loads = String(Number(el.dataset.loads || 0) + 1);
       });
     }).catch(function (e) {
       body.textContent = "";
@@ -48,16 +62,68 @@
       d.textContent = "Could not load this widget: " + e.message;
       body.appendChild(d);
       el.dataset.state = "error";
-    });
+    }).then(function () { el.classList.remove("refreshing"); });
+  }
+  // busy: a form in the widget has unsaved edits or the focus.
+  function busy(el) {
+    var f = el.querySelector("form.widget-form");
+    return !!f && (f.dataset.dirty === "1" || f.contains(document.activeElement));
+  }
+  function refreshWidget(el, force) {
+    if (el.dataset.inflight) return Promise.resolve();
+    if (!force && busy(el)) { el.dataset.stale = "1"; return Promise.resolve(); }
+    el.dataset.inflight = "1";
+    delete el.dataset.stale;
+    return loadWidget(el).then(function () { delete el.dataset.inflight; });
   }
   var widgets = Array.prototype.slice.call(document.querySelectorAll(".widget[data-src]"));
   widgets.forEach(function (w) { loadWidget(w); });
+  widgets.forEach(function (w) {
+    var every = Number(w.dataset.refresh);
+    if (every >= 5) setInterval(function () { if (!document.hidden) refreshWidget(w, false); }, every * 1000);
+  });
+  document.addEventListener("input", function (ev) {
+    var f = ev.target.closest && ev.target.closest("form.widget-form");
+    if (f) f.dataset.dirty = "1";
+  });
+
+  var grid = document.querySelector(".widgets[data-version]");
+  if (grid && widgets.length) {
+    var seen = null, polling = false;
+    var poll = function () {
+      if (polling || document.hidden) return;
+      polling = true;
+      fetch(grid.dataset.version, { credentials: "same-origin", headers: { "Accept": "application/json" } })
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (j) {
+          if (!j) return;
+          if (seen !== null && j.v !== seen) widgets.forEach(function (w) { refreshWidget(w, false); });
+          seen = j.v;
+          grid.dataset.seen = j.v;
+        })
+        .catch(function () { /* offline for a moment: the next poll tries again */ })
+        .then(function () { polling = false; });
+    };
+    poll();
+    setInterval(poll, 2000);
+    document.addEventListener("visibilitychange", function () { if (!document.hidden) poll(); });
+    grid.pollNow = poll;
+  }
 
   document.addEventListener("click", function (ev) {
     var b = ev.target.closest && ev.target.closest("button[data-goto]");
-    if (!b) return;
-    var w = b.closest(".widget");
-    if (w) loadWidget(w, "?p=" + encodeURIComponent(b.dataset.goto));
+    if (b) {
+      var w = b.closest(".widget");
+      if (w) loadWidget(w, "?p=" + encodeURIComponent(b.dataset.goto));
+      return;
+    }
+    var r = ev.target.closest && ev.target.closest("button[data-refresh-widget]");
+    if (r) {
+      var rw = r.closest(".widget");
+      var f = rw.querySelector("form.widget-form");
+      if (f) delete f.dataset.dirty; // asked for: the form shows the saved values again
+      refreshWidget(rw, true);
+    }
   });
 
   document.addEventListener("submit", function (ev) {
@@ -76,6 +142,8 @@
       }
       var w = f.closest(".widget");
       UI.toast("Saved", "ok");
+      delete f.dataset.dirty;
+      if (grid && grid.pollNow) grid.pollNow(); // other widgets of the plugin follow
       return loadWidget(w).then(function () {
         var s = w.querySelector(".form-status");
         if (s) { s.className = "form-status ok"; s.textContent = "Saved"; }
