@@ -232,12 +232,17 @@ type runner struct {
 
 	benchDirs []string // bench-0 ... bench-(Plugins-1)
 	coldDir   string
+	jsonDir   string // guestJSONScript
 	poolPause time.Duration // between pooled starts, for the pool to refill
 }
 
 func (r *runner) writePlugins() error {
 	r.coldDir = filepath.Join(r.tmp, "plugins", "bench-cold")
 	if err := writePlugin(r.coldDir, "bench-cold"); err != nil {
+		return err
+	}
+	r.jsonDir = filepath.Join(r.tmp, "plugins", "bench-json")
+	if err := writeGuestJSON(r.jsonDir); err != nil {
 		return err
 	}
 	for i := 0; i < r.o.Plugins; i++ {
@@ -315,6 +320,8 @@ func (r *runner) backend(ctx context.Context, name string) BackendResult {
 				"Backend.Start until the plugin's first protocol line (maid.hello): interpreter start-up, SDK import, plugin import; no engine", UnitMillis, sbNoPool, errs))
 		}
 		r.poolPause = poolPause(sbNoPool)
+		p.printf("  guest's own JSON round trip (%d lines)", o.Events)
+		add(guestJSON(ctx, b, r.jsonDir, o.Events, warmup(o.Events)))
 
 		e, err := startEnv(ctx, o, b, "", dir)
 		if err != nil {
@@ -412,8 +419,13 @@ func (r *runner) measureRunning(ctx context.Context, e *env, name string, add fu
 	o, p := r.o, r.p
 	ks := steps(o.Plugins)
 	p.printf("  installing %d plugins", o.Plugins)
+	bounds := curveBounds(o.Plugins)
+	var chunks []string
+	for k := range bounds {
+		chunks = append(chunks, fmt.Sprintf("d%d", k))
+	}
 	for i, dir := range r.benchDirs {
-		var servers []string
+		servers := []string{curveServer(bounds, i)}
 		for _, k := range ks {
 			if i < k {
 				servers = append(servers, fmt.Sprintf("t%d", k))
@@ -424,11 +436,20 @@ func (r *runner) measureRunning(ctx context.Context, e *env, name string, add fu
 			return
 		}
 	}
-	all := fmt.Sprintf("t%d", o.Plugins)
 
-	p.printf("  density: starting %d idle instances", o.Plugins)
-	if figs, err := density(ctx, e, name, all, o.Plugins, o.Budget); err != nil {
+	p.printf("  density: starting %d idle instances in %d steps", o.Plugins, len(chunks))
+	if figs, err := density(ctx, e, name, chunks, o.Plugins, o.Budget); err != nil {
 		fail("idle_mem_per_instance", "Idle instance: memory per instance", UnitMiB, err)
+	} else {
+		for _, f := range figs {
+			add(f)
+		}
+	}
+	// The density steps stop early on low host memory: no later figure may
+	// start more instances than they did.
+	running := len(e.rec.instances())
+	if figs, err := dirtyPages(ctx, e, "bench-0", "t1"); err != nil {
+		fail("dirty_pages_100_events", "Pages an instance owns after 100 more events", UnitPages, err)
 	} else {
 		for _, f := range figs {
 			add(f)
@@ -483,6 +504,11 @@ func (r *runner) measureRunning(ctx context.Context, e *env, name string, add fu
 	}
 
 	for _, k := range ks {
+		if k > running {
+			fail(fmt.Sprintf("throughput_%d", k), fmt.Sprintf("Throughput, %d instances", k), UnitEventsSec,
+				fmt.Errorf("skipped: only %d instances could start within the host memory the bench leaves free", running))
+			continue
+		}
 		p.printf("  throughput with %d instance%s", k, plural(k))
 		f, err := throughput(ctx, e, fmt.Sprintf("t%d", k), k, max(n/2, 1), o.Concurrency, 3)
 		if err != nil {

@@ -113,6 +113,7 @@ func TestRunTiny(t *testing.T) {
 		"sandbox_start_nopool", "cold_start_nopool", "idle_mem_per_instance", "instances_in_budget",
 		"event_rtt_noop", "event_rtt_kv", "call_rtt_noop", "call_rtt_kv", "dashboard_http_rpc",
 		"throughput_1", "throughput_2", "kv_set_sqlite", "kv_get_sqlite", "kv_set_sqlite_rate",
+		"density_curve", "guest_json_rtt",
 	}
 	for _, name := range names {
 		b := back.Backend(name)
@@ -125,6 +126,12 @@ func TestRunTiny(t *testing.T) {
 		ids := want
 		if name != "process" {
 			ids = append(slices.Clone(want), "sandbox_start_pool", "cold_start_pool")
+		}
+		if name == "wasm" {
+			ids = append(slices.Clone(ids), "dirty_pages_start", "dirty_pages_100_events")
+		}
+		if c := b.Figure("density_curve"); c != nil && (len(c.Curve) == 0 || c.Curve[len(c.Curve)-1].X != float64(opts.Plugins)) {
+			t.Errorf("%s: density curve %v does not end at %d instances", name, c.Curve, opts.Plugins)
 		}
 		if opts.PostgresDSN != "" {
 			ids = append(slices.Clone(ids), "kv_set_postgres", "kv_get_postgres")

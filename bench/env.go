@@ -88,7 +88,7 @@ func (b *recBackend) Start(ctx context.Context, spec sandbox.Spec) (sandbox.Inst
 	if err != nil {
 		return nil, err
 	}
-	ri := &recInstance{Instance: inst, b: b}
+	ri := &recInstance{Instance: inst, b: b, pluginID: spec.PluginID}
 	b.mu.Lock()
 	b.live[ri] = struct{}{}
 	b.mu.Unlock()
@@ -106,9 +106,23 @@ func (b *recBackend) instances() []sandbox.Instance {
 	return out
 }
 
+// instancesOf returns the live instances of one plugin.
+func (b *recBackend) instancesOf(pluginID string) []sandbox.Instance {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []sandbox.Instance
+	for ri := range b.live {
+		if ri.pluginID == pluginID {
+			out = append(out, ri.Instance)
+		}
+	}
+	return out
+}
+
 type recInstance struct {
 	sandbox.Instance
-	b *recBackend
+	b        *recBackend
+	pluginID string
 }
 
 func (i *recInstance) Wait(ctx context.Context) (sandbox.Exit, error) {

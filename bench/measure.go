@@ -261,9 +261,11 @@ func throughput(ctx context.Context, e *env, server string, k, total, conc, reps
 	return f, nil
 }
 
-// density starts one idle instance of each plugin enabled on server and
-// measures memory growth; see the covers text of each figure.
-func density(ctx context.Context, e *env, backend, server string, n int, budget int64) ([]Figure, error) {
+// density starts one idle instance of each plugin enabled on the chunk
+// servers, one chunk after the other (the density curve), and measures
+// memory growth; see the covers text of each figure. It stops starting
+// chunks while the host has less than minAvailable memory left.
+func density(ctx context.Context, e *env, backend string, chunks []string, n int, budget int64) ([]Figure, error) {
 	me := os.Getpid()
 	childMem := func() (rss []float64, pss int64) {
 		for _, pr := range procs() {
@@ -286,18 +288,33 @@ func density(ctx context.Context, e *env, backend, server string, n int, budget 
 	}
 	settleHeap()
 	sleep(ctx, 500*time.Millisecond)
-	baseSelf := selfRSS()
+	baseSelf := selfMem()
 	_, baseChild := childMem()
 	baseShim := shimMem()
+	mib := func(b float64) float64 { return b / (1 << 20) }
 	errBefore := e.obs.errs.Load()
-	if err := e.eng.Dispatch(ctx, event(eventNoop, server, 0)); err != nil {
-		return nil, err
-	}
-	if err := e.eng.Drain(ctx); err != nil {
-		return nil, err
-	}
-	if d := e.obs.errs.Load() - errBefore; d > 0 {
-		return nil, fmt.Errorf("%d of %d instances failed to start (last: %s)", d, n, e.obs.lastError())
+	curve := valueFigure("density_curve", "Host memory against idle instances",
+		"growth of the maid process's PSS plus its children's PSS (process backend) as idle instances are started in steps, Go heap returned to the OS before each reading; the value is the last point's. Measured at each point, not extrapolated",
+		UnitMiB, 0, nil)
+	stopped := ""
+	for _, server := range chunks {
+		if avail := memAvailable(); avail > 0 && avail < minAvailable {
+			stopped = fmt.Sprintf("stopped starting instances at %d of %d: the host had %.1f GiB available, below the %.0f GiB the bench leaves free",
+				len(e.rec.instances()), n, float64(avail)/(1<<30), float64(minAvailable)/(1<<30))
+			break
+		}
+		if err := e.eng.Dispatch(ctx, event(eventNoop, server, 0)); err != nil {
+			return nil, err
+		}
+		if err := e.eng.Drain(ctx); err != nil {
+			return nil, err
+		}
+		if d := e.obs.errs.Load() - errBefore; d > 0 {
+			return nil, fmt.Errorf("%d of %d instances failed to start (last: %s)", d, n, e.obs.lastError())
+		}
+		settleHeap()
+		_, child := childMem()
+		curve.Curve = append(curve.Curve, Point{X: float64(len(e.rec.instances())), Y: mib(float64(selfMem() - baseSelf + child - baseChild))})
 	}
 	sleep(ctx, 2*time.Second) // let start-up garbage and page faults settle
 	settleHeap()
@@ -306,14 +323,19 @@ func density(ctx context.Context, e *env, backend, server string, n int, budget 
 		return nil, errors.New("no instance is running")
 	}
 	count := float64(len(insts))
-	hostSide := float64(selfRSS()-baseSelf) / count
-	mib := func(b float64) float64 { return b / (1 << 20) }
+	hostSide := float64(selfMem()-baseSelf) / count
 	var figs []Figure
+	if len(curve.Curve) > 0 {
+		last := curve.Curve[len(curve.Curve)-1].Y
+		curve.Value, curve.Samples, curve.Reps = &last, len(insts), []float64{last}
+		curve.Note = stopped
+		figs = append(figs, curve)
+	}
 	add := func(id, title, covers string, v float64) {
 		figs = append(figs, valueFigure(id, title, covers, UnitMiB, len(insts), []float64{v}))
 	}
 	add("idle_mem_host", "Idle instance: maid process growth",
-		"growth of the maid process's RSS per idle instance after starting them all (Go heap returned to the OS before both readings): engine bookkeeping, pipes, buffers and, for wasm, the whole guest",
+		"growth of the maid process's PSS (RSS where unavailable) per idle instance after starting them all (Go heap returned to the OS before both readings): engine bookkeeping, pipes, buffers and, for wasm, the whole guest; PSS counts a page every wasm instance maps from the snapshot image once, not once per instance",
 		mib(hostSide))
 	total := hostSide
 	switch backend {

@@ -94,6 +94,7 @@ func markdown(r *Results) string {
 		}
 	}
 
+	b.WriteString(curveMarkdown(r))
 	fmt.Fprintf(&b, "\n## Baselines (same run)\n\n| Baseline | p50 | p90 | p99 | Unit | Samples |\n|---|---:|---:|---:|---|---:|\n")
 	for _, f := range r.Baselines {
 		if f.Dist == nil {
@@ -210,6 +211,7 @@ func tableRows(cols []*BackendResult) []row {
 	for _, sp := range []struct{ slow, fast, label string }{
 		{"sandbox_start_nopool", "sandbox_start_pool", "Warm-pool speed-up, sandbox start (p50 no pool / p50 pool)"},
 		{"cold_start_nopool", "cold_start_pool", "Warm-pool speed-up, cold start through the engine (p50 no pool / p50 pool)"},
+		{"event_rtt_noop", "guest_json_rtt", "Event round trip p50 / the guest's own JSON round trip p50"},
 	} {
 		if !seen[sp.slow] || !seen[sp.fast] {
 			continue

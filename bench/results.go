@@ -41,8 +41,17 @@ type Figure struct {
 	Extrapolated bool   `json:"extrapolated,omitempty"`
 	Note         string `json:"note,omitempty"`
 	Error        string `json:"error,omitempty"`
+	// Curve, for a figure measured at several sizes (density), is each
+	// measured point; Value is the last one's.
+	Curve []Point `json:"curve,omitempty"`
 
 	raw []float64 // the samples, for plots
+}
+
+// Point is one measurement of a curve: Y (the figure's unit) at X.
+type Point struct {
+	X float64 `json:"x"`
+	Y float64 `json:"y"`
 }
 
 // Machine describes where the run happened.
