@@ -232,7 +232,7 @@ type runner struct {
 
 	benchDirs []string // bench-0 ... bench-(Plugins-1)
 	coldDir   string
-	jsonDir   string // guestJSONScript
+	jsonDir   string        // guestJSONScript
 	poolPause time.Duration // between pooled starts, for the pool to refill
 }
 
