@@ -62,6 +62,9 @@ type version struct {
 }
 
 func splitVersion(v string) (version, error) {
+	if strings.HasPrefix(v, DerivedVersionPrefix) { // a derived version ranks as 0.0.0
+		v = "0.0.0+" + v[len("0+"):]
+	}
 	if !semverRe.MatchString(v) {
 		return version{}, fmt.Errorf("compare versions: %w: %q is not a semantic version", ErrInvalid, v)
 	}
