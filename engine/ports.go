@@ -48,6 +48,7 @@ type Store interface {
 	KVStore
 	MetricsStore
 	PluginSQL
+	MarketStore
 	// Ping checks the database is reachable (readiness).
 	Ping(ctx context.Context) error
 	Close() error
