@@ -1,6 +1,7 @@
 package dashboard_test
 
 import (
+	"bytes"
 	"encoding/binary"
 	"net"
 	"os"
@@ -156,6 +157,15 @@ func TestIframeDashboardModes(t *testing.T) {
 			t.Fatal(err)
 		}
 		if err := os.WriteFile(code, append(b, "# version 2\n"...), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		// Other content needs another version (the marketplace refuses a
+		// version published twice with different files).
+		mf := filepath.Join(changed, "manifest.json")
+		if b, err = os.ReadFile(mf); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(mf, bytes.Replace(b, []byte(`"0.1.0"`), []byte(`"0.1.1"`), 1), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := env.eng.InstallPath(env.ctx, changed); err != nil {

@@ -194,7 +194,7 @@ func TestRequestBodyBounds(t *testing.T) {
 	rand.Read(noise)
 	archive := zipFiles(t, map[string]string{
 		"manifest.json": `{"id": "big", "name": "Big", "version": "1.0.0", "script": "__main__.py"}`,
-		"__main__.py":   "from maid_sdk import plugin\nplugin.run()\n",
+		"__main__.py":   "from maid_sdk import Plugin\nPlugin().run()\n", // it must start: uploads are started once
 		"data.bin":      string(noise),
 	})
 	if resp, body := upload(env.admin(), archive); resp.StatusCode != http.StatusSeeOther {

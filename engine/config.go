@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/maidhq/maid/plugin"
 	"github.com/maidhq/maid/sandbox"
 )
 
@@ -24,7 +25,13 @@ type Limits struct {
 	MaxEventTimeout  time.Duration // cap on a manifest's event_timeout_ms
 	DashboardTimeout time.Duration // per dashboard handler call (spec: 10 s)
 	HandshakeTimeout time.Duration // start to maid.hello
-	ShutdownGrace    time.Duration // plugin.shutdown to kill
+	// InstallTimeout bounds the install-time start check (backend start
+	// and handshake; HandshakeTimeout still bounds the wait for hello).
+	// It is long because a backend's first start may compile python.wasm.
+	// Negative: no check (tests of what a running engine does with a
+	// plugin that fails to start).
+	InstallTimeout time.Duration
+	ShutdownGrace  time.Duration // plugin.shutdown to kill
 
 	QueueSize   int           // pending events per plugin
 	IdleTimeout time.Duration // stop an instance unused this long; 0 default, negative never
@@ -70,6 +77,7 @@ var DefaultLimits = Limits{
 	MaxEventTimeout:  30 * time.Second,
 	DashboardTimeout: 10 * time.Second,
 	HandshakeTimeout: 10 * time.Second,
+	InstallTimeout:   5 * time.Minute,
 	ShutdownGrace:    2 * time.Second,
 	QueueSize:        256,
 	IdleTimeout:      10 * time.Minute,
@@ -110,6 +118,9 @@ func (l Limits) withDefaults() Limits {
 	setDur(&l.MaxEventTimeout, d.MaxEventTimeout)
 	setDur(&l.DashboardTimeout, d.DashboardTimeout)
 	setDur(&l.HandshakeTimeout, d.HandshakeTimeout)
+	if l.InstallTimeout == 0 {
+		l.InstallTimeout = d.InstallTimeout
+	}
 	setDur(&l.ShutdownGrace, d.ShutdownGrace)
 	setInt(&l.QueueSize, d.QueueSize)
 	if l.IdleTimeout == 0 {
@@ -178,6 +189,11 @@ type Config struct {
 	// (`maid dev` prints them). It is called with the log's lock held: it
 	// must return at once and not call the engine.
 	LogSink func(pluginID string, l LogLine)
+	// TrustedKeys are the publisher keys whose signatures are trusted
+	// (nil: none); Unsigned says what happens to unsigned or untrusted
+	// packages ("": warn). An invalid signature is always refused.
+	TrustedKeys *plugin.Keyring
+	Unsigned    plugin.UnsignedPolicy
 }
 
 // Observer receives what the engine does, for metrics exporters.

@@ -33,12 +33,18 @@ type Engine struct {
 	ready   chan struct{}
 	started atomic.Bool
 
-	mu   sync.RWMutex
-	sups map[string]*supervisor // by plugin id
+	trust    *plugin.Keyring       // trusted publisher keys
+	unsigned plugin.UnsignedPolicy // unsigned or untrusted packages
+
+	mu sync.RWMutex
 	// swapMu: Dispatch holds it for reading from looking a plugin up to
 	// queuing the event; Reload holds it to switch versions, so no event
 	// is queued for a version after the switch (reload.go).
 	swapMu sync.RWMutex
+	sups   map[string]*supervisor // the latest version, by plugin id
+	// old are older versions that some server still runs (pinned, rolled
+	// back, or waiting for its managers' approval of a newer version).
+	old map[verKey]*supervisor
 }
 
 // New checks cfg and returns an engine that is not yet running.
@@ -91,6 +97,12 @@ func New(cfg Config) (*Engine, error) {
 		runCh:      make(chan func(func(*supervisor))),
 		ready:      make(chan struct{}),
 		sups:       make(map[string]*supervisor),
+		old:        make(map[verKey]*supervisor),
+		trust:      cfg.TrustedKeys,
+		unsigned:   cfg.Unsigned,
+	}
+	if e.unsigned == "" {
+		e.unsigned = plugin.UnsignedWarn
 	}
 	if err := os.MkdirAll(e.pluginsDir, 0o755); err != nil {
 		return nil, fmt.Errorf("new engine: %w", err)
@@ -136,6 +148,11 @@ func (e *Engine) Run(ctx context.Context) error {
 				s.cancel()
 			}
 		}
+		for _, s := range e.old {
+			if s.cancel != nil {
+				s.cancel()
+			}
+		}
 		e.mu.RUnlock()
 		wg.Wait()
 	}()
@@ -150,12 +167,16 @@ func (e *Engine) Run(ctx context.Context) error {
 			e.log.Error("load plugin", "plugin", r.ID, "err", err)
 			continue
 		}
-		pkg, err := e.unpack(rec.Archive)
+		pkg, err := e.loadStored(rec.Archive)
 		if err != nil {
 			e.log.Error("load plugin", "plugin", r.ID, "err", err)
 			continue
 		}
-		s := newSupervisor(e.deps, pkg)
+		s, err := e.stored(ctx, rec, pkg)
+		if err != nil {
+			e.log.Error("load plugin", "plugin", r.ID, "err", err)
+			continue
+		}
 		e.mu.Lock()
 		e.sups[s.id] = s
 		e.mu.Unlock()
@@ -219,42 +240,6 @@ func (e *Engine) unpack(archive []byte) (*plugin.Package, error) {
 	return pkg, nil
 }
 
-// Install validates and installs a plugin archive (zip). A plugin with the
-// same id is replaced; its data and settings stay (spec 004).
-func (e *Engine) Install(ctx context.Context, archive []byte) (*plugin.Package, error) {
-	pkg, err := e.unpack(archive)
-	if err != nil {
-		return nil, fmt.Errorf("install: %w", err)
-	}
-	now := e.now()
-	if err := e.store.PutPlugin(ctx, PluginRecord{
-		ID: pkg.Manifest.ID, Version: pkg.Manifest.Version, Archive: archive, InstalledAt: now, UpdatedAt: now,
-	}); err != nil {
-		return nil, fmt.Errorf("install %s: %w", pkg.Manifest.ID, err)
-	}
-	var old *supervisor
-	err = e.onRun(ctx, func(spawn func(*supervisor)) {
-		s := newSupervisor(e.deps, pkg)
-		e.mu.Lock()
-		old = e.sups[s.id]
-		e.sups[s.id] = s
-		e.mu.Unlock()
-		if old != nil && old.cancel != nil {
-			old.cancel()
-		}
-		spawn(s)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("install %s: %w", pkg.Manifest.ID, err)
-	}
-	if old != nil {
-		<-old.done // the old version's instance has stopped
-	}
-	e.settings.invalidate("") // option schemas may have changed
-	e.log.Info("plugin installed", "plugin", pkg.Manifest.ID, "version", pkg.Manifest.Version)
-	return pkg, nil
-}
-
 // InstallPath installs a plugin from a directory or a zip file.
 func (e *Engine) InstallPath(ctx context.Context, path string) (*plugin.Package, error) {
 	st, err := os.Stat(path)
@@ -277,13 +262,25 @@ func (e *Engine) InstallPath(ctx context.Context, path string) (*plugin.Package,
 // Uninstall stops and removes a plugin with all its data and settings.
 func (e *Engine) Uninstall(ctx context.Context, id string) error {
 	var old *supervisor
+	var olds []*supervisor
 	if err := e.onRun(ctx, func(func(*supervisor)) {
 		e.mu.Lock()
 		old = e.sups[id]
 		delete(e.sups, id)
+		for k, s := range e.old {
+			if k.id == id {
+				delete(e.old, k)
+				olds = append(olds, s)
+			}
+		}
 		e.mu.Unlock()
 		if old != nil && old.cancel != nil {
 			old.cancel()
+		}
+		for _, s := range olds {
+			if s.cancel != nil {
+				s.cancel()
+			}
 		}
 	}); err != nil {
 		return fmt.Errorf("uninstall %s: %w", id, err)
@@ -292,11 +289,18 @@ func (e *Engine) Uninstall(ctx context.Context, id string) error {
 		return fmt.Errorf("uninstall %s: %w", id, ErrNotFound)
 	}
 	<-old.done
+	for _, s := range olds {
+		<-s.done
+	}
 	defer e.settings.invalidate("")
 	if err := e.store.DeletePlugin(ctx, id); err != nil {
 		return fmt.Errorf("uninstall %s: %w", id, err)
 	}
+	e.audit(ctx, "uninstall", "", id, old.version, "settings and data on every server deleted")
 	_ = os.RemoveAll(old.pkg.Dir)
+	for _, s := range olds {
+		_ = os.RemoveAll(s.pkg.Dir)
+	}
 	return nil
 }
 
@@ -329,9 +333,10 @@ func (e *Engine) Plugins() []*plugin.Package {
 
 // PluginState is one plugin as one server sees it.
 type PluginState struct {
-	Package *plugin.Package
+	Package *plugin.Package // of the version the server runs
 	Enabled bool
 	Options map[string]any // resolved: saved values over defaults
+	Version string         // the version the server runs
 }
 
 // ServerPlugins returns every installed plugin's state on a server.
@@ -349,15 +354,15 @@ func (e *Engine) ServerPlugins(ctx context.Context, serverID string) ([]PluginSt
 
 // PluginState returns one plugin's state on a server.
 func (e *Engine) PluginState(ctx context.Context, serverID, pluginID string) (PluginState, error) {
-	s := e.lookup(pluginID)
-	if s == nil {
-		return PluginState{}, fmt.Errorf("plugin %s: %w: not installed", pluginID, ErrNotFound)
+	s, err := e.supFor(ctx, pluginID, serverID)
+	if err != nil {
+		return PluginState{}, fmt.Errorf("plugin %s: %w", pluginID, err)
 	}
 	sp, err := e.store.GetServerPlugin(ctx, serverID, pluginID)
 	if err != nil {
 		return PluginState{}, fmt.Errorf("plugin %s state: %w", pluginID, err)
 	}
-	return PluginState{Package: s.pkg, Enabled: sp.Enabled, Options: s.resolve(sp.Options)}, nil
+	return PluginState{Package: s.pkg, Enabled: sp.Enabled, Options: s.resolve(sp.Options), Version: s.version}, nil
 }
 
 // SetEnabled enables or disables an installed plugin on a server.
@@ -365,11 +370,26 @@ func (e *Engine) SetEnabled(ctx context.Context, serverID, pluginID string, enab
 	if err := checkServerID(serverID); err != nil {
 		return err
 	}
-	if e.lookup(pluginID) == nil {
+	latest := e.lookup(pluginID)
+	if latest == nil {
 		return fmt.Errorf("enable %s: %w: not installed", pluginID, ErrNotFound)
 	}
 	defer e.settings.invalidate(serverID)
-	return e.store.SetEnabled(ctx, serverID, pluginID, enabled)
+	if enabled {
+		if err := e.consentOnEnable(ctx, serverID, latest); err != nil {
+			return fmt.Errorf("enable %s: %w", pluginID, err)
+		}
+	}
+	if err := e.store.SetEnabled(ctx, serverID, pluginID, enabled); err != nil {
+		return err
+	}
+	action := "disable"
+	if enabled {
+		action = "enable"
+	}
+	v, _ := e.resolveVersion(ctx, serverID, latest)
+	e.audit(ctx, action, serverID, pluginID, v, "")
+	return nil
 }
 
 // SetOptions validates option values against the plugin's option schema
@@ -378,9 +398,9 @@ func (e *Engine) SetOptions(ctx context.Context, serverID, pluginID string, valu
 	if err := checkServerID(serverID); err != nil {
 		return nil, err
 	}
-	s := e.lookup(pluginID)
-	if s == nil {
-		return nil, fmt.Errorf("set options of %s: %w: not installed", pluginID, ErrNotFound)
+	s, err := e.supFor(ctx, pluginID, serverID)
+	if err != nil {
+		return nil, fmt.Errorf("set options of %s: %w", pluginID, err)
 	}
 	resolved, err := s.pkg.Manifest.ResolveOptions(values)
 	if err != nil {
@@ -390,6 +410,7 @@ func (e *Engine) SetOptions(ctx context.Context, serverID, pluginID string, valu
 	if err := e.store.SetOptions(ctx, serverID, pluginID, values); err != nil {
 		return nil, fmt.Errorf("set options of %s: %w", pluginID, err)
 	}
+	e.audit(ctx, "options", serverID, pluginID, s.version, optionsDetail(values))
 	return resolved, nil
 }
 
@@ -457,8 +478,16 @@ func (e *Engine) Dispatch(ctx context.Context, ev Event) error {
 	defer e.swapMu.RUnlock()
 	var missed []string
 	for _, id := range ids {
-		s := e.lookup(id)
-		if s == nil || !s.wants(ev.Type) {
+		s, err := e.supFor(ctx, id, ev.ServerID)
+		if err != nil {
+			if !errors.Is(err, ErrNotFound) {
+				e.log.Warn("dispatch: version of plugin", "plugin", id, "server", ev.ServerID, "err", err)
+				e.overflowed(id)
+				missed = append(missed, id)
+			}
+			continue
+		}
+		if !s.wants(ev.Type) {
 			continue
 		}
 		// A stopped supervisor (engine shut down) never reads its queue again.
@@ -488,8 +517,11 @@ func (e *Engine) Dispatch(ctx context.Context, ev Event) error {
 // Drain waits until every event queued before the call has been handled.
 func (e *Engine) Drain(ctx context.Context) error {
 	e.mu.RLock()
-	sups := make([]*supervisor, 0, len(e.sups))
+	sups := make([]*supervisor, 0, len(e.sups)+len(e.old))
 	for _, s := range e.sups {
+		sups = append(sups, s)
+	}
+	for _, s := range e.old {
 		sups = append(sups, s)
 	}
 	e.mu.RUnlock()
@@ -581,9 +613,9 @@ func (e *Engine) enabledInstance(ctx context.Context, pluginID, serverID string)
 	if err := checkServerID(serverID); err != nil {
 		return nil, nil, err
 	}
-	s := e.lookup(pluginID)
-	if s == nil {
-		return nil, nil, fmt.Errorf("%w: plugin %q is not installed", ErrNotFound, pluginID)
+	s, err := e.supFor(ctx, pluginID, serverID)
+	if err != nil {
+		return nil, nil, err
 	}
 	enabled, _, err := e.serverState(ctx, serverID, s)
 	if err != nil {

@@ -160,9 +160,9 @@ func (e *Engine) HostCall(ctx context.Context, pluginID, serverID, method string
 	if err := checkServerID(serverID); err != nil {
 		return nil, err
 	}
-	s := e.lookup(pluginID)
-	if s == nil {
-		return nil, fmt.Errorf("bridge %s: %w: plugin %q is not installed", method, ErrNotFound, pluginID)
+	s, err := e.supFor(ctx, pluginID, serverID)
+	if err != nil {
+		return nil, fmt.Errorf("bridge %s: %w", method, err)
 	}
 	if s.pkg.Mode != plugin.ModeIframe {
 		return nil, fmt.Errorf("bridge %s: %w: plugin %q has no iframe dashboard (a dashboard/ directory), so no dashboard bridge", method, ErrCapability, pluginID)

@@ -67,7 +67,9 @@ func TestHandshake(t *testing.T) {
 		{name: "pipelined hellos", hellos: 16, protocol: engine.ProtocolVersion, pad: 150_000},
 		{name: "wrong protocol", hellos: 1, protocol: 99, wantErr: "plugin speaks protocol 99, host speaks 1"},
 	}
-	r := startEngine(t, engine.Limits{HandshakeTimeout: 20 * time.Second}, nil)
+	// InstallTimeout -1: the plugin with a wrong protocol must install, to
+	// test what a running engine does with it (Install refuses it otherwise).
+	r := startEngine(t, engine.Limits{HandshakeTimeout: 20 * time.Second, InstallTimeout: -1}, nil)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			id := r.install(t, writePlugin(t, "hello_"+strings.ReplaceAll(tt.name, " ", "_"), fmt.Sprintf(rawHello, tt.hellos, tt.protocol, tt.pad)), "1")
@@ -150,8 +152,10 @@ func TestInstancesCountedUntilExit(t *testing.T) {
 	}
 	obs.mu.Lock()
 	defer obs.mu.Unlock()
-	if len(obs.running) != rounds {
-		t.Fatalf("heard %d stops, want %d", len(obs.running), rounds)
+	// Two stops a round: the install-time start check's instance, and
+	// the one the call started.
+	if len(obs.running) != 2*rounds {
+		t.Fatalf("heard %d stops, want %d", len(obs.running), 2*rounds)
 	}
 	for i, n := range obs.running {
 		if n != 0 {

@@ -83,8 +83,8 @@ func TestIdleStopPerServer(t *testing.T) {
 		t.Fatalf("server 1 answered %+v after its idle stop, want a fresh instance (not %d) with a fresh global", restarted, one.PID)
 	}
 	waitInstances(2)
-	if got := r.obs.starts(id); got != 3 {
-		t.Fatalf("starts = %d, want 3 (two servers, one restart after the idle stop)", got)
+	if got := r.obs.starts(id); got != 4 {
+		t.Fatalf("starts = %d, want 4 (the install check, two servers, one restart after the idle stop)", got)
 	}
 }
 

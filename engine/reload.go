@@ -35,6 +35,9 @@ func (e *Engine) Reload(ctx context.Context, archive []byte) (*plugin.Package, e
 		return e.Install(ctx, archive)
 	}
 	ns := newSupervisor(e.deps, pkg)
+	if ns.version, ns.hash, err = versionOf(pkg); err != nil {
+		return nil, fmt.Errorf("reload %s: %w", id, err)
+	}
 	ns.logs = old.logs
 	ns.gate = make(chan struct{})
 	// One instance through its handshake proves the new code starts (for a

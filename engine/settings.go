@@ -16,7 +16,15 @@ type settingsCache struct {
 
 	mu      sync.Mutex
 	enabled map[string]cachedIDs     // server → enabled plugin ids
-	options map[[2]string]cachedOpts // (server, plugin) → state
+	options map[[2]string]cachedOpts // (server, plugin@version) → state
+	// versions: (server, plugin) → the version the server runs.
+	versions map[[2]string]cachedVer
+}
+
+type cachedVer struct {
+	version string
+	latest  string // the latest version when resolved: a publish invalidates
+	at      time.Time
 }
 
 type cachedIDs struct {
@@ -31,7 +39,7 @@ type cachedOpts struct {
 }
 
 func newSettingsCache(ttl time.Duration, now func() time.Time) *settingsCache {
-	return &settingsCache{ttl: ttl, now: now, enabled: map[string]cachedIDs{}, options: map[[2]string]cachedOpts{}}
+	return &settingsCache{ttl: ttl, now: now, enabled: map[string]cachedIDs{}, options: map[[2]string]cachedOpts{}, versions: map[[2]string]cachedVer{}}
 }
 
 func (c *settingsCache) fresh(at time.Time) bool { return c.ttl > 0 && c.now().Sub(at) < c.ttl }
@@ -43,7 +51,13 @@ func (c *settingsCache) invalidate(serverID string) {
 	if serverID == "" {
 		c.enabled = map[string]cachedIDs{}
 		c.options = map[[2]string]cachedOpts{}
+		c.versions = map[[2]string]cachedVer{}
 		return
+	}
+	for k := range c.versions {
+		if k[0] == serverID {
+			delete(c.versions, k)
+		}
 	}
 	delete(c.enabled, serverID)
 	for k := range c.options {
@@ -77,7 +91,7 @@ func (d *deps) enabledPlugins(ctx context.Context, serverID string) ([]string, e
 // resolved options there.
 func (d *deps) serverState(ctx context.Context, serverID string, s *supervisor) (bool, map[string]any, error) {
 	c := d.settings
-	key := [2]string{serverID, s.id}
+	key := [2]string{serverID, s.id + "@" + s.version}
 	c.mu.Lock()
 	if v, ok := c.options[key]; ok && c.fresh(v.at) {
 		c.mu.Unlock()

@@ -73,6 +73,9 @@ type supervisor struct {
 	logs      *logRing
 	queue     chan queued
 	starts    atomic.Uint64
+	// version is the package's effective version and hash its canonical
+	// hash (hex): one supervisor runs one version.
+	version, hash string
 
 	cancel context.CancelFunc // set when Run spawns the loop
 	done   chan struct{}      // closed when the loop ended

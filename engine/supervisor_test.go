@@ -292,7 +292,8 @@ func TestSettingsTTL(t *testing.T) {
 // keep arriving; each refused event leaves a log line saying why.
 func TestBackoff(t *testing.T) {
 	const minDelay, maxDelay = 200 * time.Millisecond, 800 * time.Millisecond
-	r := startEngine(t, engine.Limits{BackoffMin: minDelay, BackoffMax: maxDelay}, nil)
+	// InstallTimeout -1: Install would refuse a plugin that dies at start.
+	r := startEngine(t, engine.Limits{BackoffMin: minDelay, BackoffMax: maxDelay, InstallTimeout: -1}, nil)
 	id := r.install(t, writePlugin(t, "crasher", "import sys\nsys.exit(3)\n"), "1")
 	ctx := withTimeout(t, time.Minute)
 	for len(r.backend.startTimes()) < 5 {
@@ -344,8 +345,8 @@ func TestIdleStop(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	call()
-	if got := r.obs.starts(id); got != 2 {
-		t.Fatalf("starts = %d, want 2 (the call after the idle stop restarts it)", got)
+	if got := r.obs.starts(id); got != 3 {
+		t.Fatalf("starts = %d, want 3 (the install check, the first call, and the call after the idle stop restarts it)", got)
 	}
 }
 

@@ -16,16 +16,32 @@ func (e *Engine) SyncPlugin(ctx context.Context, id string) error {
 	rec, err := e.store.GetPlugin(ctx, id)
 	if errors.Is(err, ErrNotFound) {
 		var old *supervisor
+		var olds []*supervisor
 		if err := e.onRun(ctx, func(func(*supervisor)) {
 			e.mu.Lock()
 			old = e.sups[id]
 			delete(e.sups, id)
+			for k, s := range e.old { // older versions some server ran
+				if k.id == id {
+					delete(e.old, k)
+					olds = append(olds, s)
+				}
+			}
 			e.mu.Unlock()
 			if old != nil && old.cancel != nil {
 				old.cancel()
 			}
+			for _, s := range olds {
+				if s.cancel != nil {
+					s.cancel()
+				}
+			}
 		}); err != nil {
 			return fmt.Errorf("sync plugin %s: %w", id, err)
+		}
+		for _, s := range olds {
+			<-s.done
+			_ = os.RemoveAll(s.pkg.Dir)
 		}
 		if old != nil {
 			<-old.done
@@ -38,30 +54,29 @@ func (e *Engine) SyncPlugin(ctx context.Context, id string) error {
 	if err != nil {
 		return fmt.Errorf("sync plugin %s: %w", id, err)
 	}
-	pkg, err := e.unpack(rec.Archive)
+	pkg, err := e.loadStored(rec.Archive) // signature checked again
 	if err != nil {
 		return fmt.Errorf("sync plugin %s: %w", id, err)
 	}
 	if cur := e.lookup(id); cur != nil && cur.pkg.Dir == pkg.Dir {
 		return nil // the same archive (unpacked by content)
 	}
-	var old *supervisor
+	s, err := e.stored(ctx, rec, pkg)
+	if err != nil {
+		return fmt.Errorf("sync plugin %s: %w", id, err)
+	}
 	if err := e.onRun(ctx, func(spawn func(*supervisor)) {
-		s := newSupervisor(e.deps, pkg)
 		e.mu.Lock()
-		old = e.sups[s.id]
+		if old := e.sups[s.id]; old != nil {
+			e.old[verKey{id, old.version}] = old // kept while a server runs it
+		}
 		e.sups[s.id] = s
 		e.mu.Unlock()
-		if old != nil && old.cancel != nil {
-			old.cancel()
-		}
 		spawn(s)
 	}); err != nil {
 		return fmt.Errorf("sync plugin %s: %w", id, err)
 	}
-	if old != nil {
-		<-old.done
-	}
+	e.pruneOld(ctx, id)
 	e.settings.invalidate("")
 	e.log.Info("plugin loaded from another node", "plugin", id, "version", pkg.Manifest.Version)
 	return nil

@@ -200,6 +200,7 @@ func TestHandshake(t *testing.T) {
 			// a cold interpreter under -race must still make it in time
 			lim.HandshakeTimeout = 8 * time.Second
 		}
+		lim.InstallTimeout = -1 // Install refuses both plugins otherwise; this tests the running engine
 		w := startWorld(t, nb.b, lim)
 		silent := w.Install(t, hostile("nohello"), "1")
 		if _, err := w.call(silent, "1", "ping", nil); !errors.Is(err, engine.ErrTimeout) || !strings.Contains(err.Error(), "maid.hello") {
