@@ -13,7 +13,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/maidhq/maid/engine"
 	"github.com/maidhq/maid/plugin"
 )
 
@@ -185,19 +184,7 @@ func (s *Site) apiServerPlugins(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{"plugins": out})
 }
 
-func (s *Site) apiLogs(c echo.Context) error {
-	if err := requireAdmin(sessionOf(c)); err != nil {
-		return err
-	}
-	lines, err := s.eng.Logs(c.Param("plugin"), 500)
-	if err != nil {
-		return engineError(err)
-	}
-	if lines == nil {
-		lines = []engine.LogLine{}
-	}
-	return c.JSON(http.StatusOK, map[string]any{"lines": lines})
-}
+func (s *Site) apiLogs(c echo.Context) error { return s.apiAllLogs(c) }
 
 func (s *Site) simServer(c echo.Context) (string, error) {
 	if s.cfg.Simulator == nil {

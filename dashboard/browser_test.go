@@ -255,7 +255,7 @@ func TestBrowser(t *testing.T) {
 			{"alert_info", "ready", []string{"All systems normal", `alert info`}},
 			{"alert_warn", "ready", []string{"Quota at 75%", `alert warn`}},
 			{"alert_error", "ready", []string{"Webhook failing", `alert error`}},
-			{"broken", "error", []string{"kaboom", "plugin_error"}},
+			{"broken", "error", []string{"ran into an error", "plugin_error", "Open the plugin's logs"}},
 			{"form", "ready", []string{"Title", "Channel", "#general", "Moderator", "bob"}},
 		}
 		for _, tt := range tests {
@@ -272,6 +272,9 @@ func TestBrowser(t *testing.T) {
 					t.Errorf("widget %s lacks %q:\n%s", tt.widget, s, g.Text)
 				}
 			}
+		}
+		if strings.Contains(got["broken"].Text, "kaboom") {
+			t.Error("a manager sees the exception's detail")
 		}
 		if eval[bool](p, `window.pwned === 1 || document.querySelector('.markdown script, .markdown a[href^="javascript"]') !== null`) {
 			t.Error("markdown ran or kept a script")

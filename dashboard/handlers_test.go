@@ -326,7 +326,7 @@ func TestWidgetFragments(t *testing.T) {
 		{"alert_info", "", []string{`class="alert info"`, "All systems normal"}, nil},
 		{"alert_warn", "", []string{`class="alert warn"`}, nil},
 		{"alert_error", "", []string{`class="alert error"`, "Webhook failing"}, nil},
-		{"broken", "", []string{`class="widget-error"`, "kaboom", "plugin_error"}, nil},
+		{"broken", "", []string{`class="widget-error"`, "ran into an error", "plugin_error", "/logs?plugin=widgets"}, []string{"kaboom"}}, // a manager: no detail
 		{"form", "", []string{`data-save="/p/widgets/dashboard/rpc/save_form?discord_srv_id=` + serverA, `value="Hello"`, "#general", "@Moderator", "alice", `<option value="fast" selected>`}, nil},
 	}
 	for _, tt := range tests {

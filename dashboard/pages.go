@@ -512,23 +512,6 @@ func (s *Site) uninstall(c echo.Context) error {
 
 // logsPage shows a plugin's captured output. Admins only: the log of a
 // plugin mixes every server's calls.
-func (s *Site) logsPage(c echo.Context) error {
-	if err := requireAdmin(sessionOf(c)); err != nil {
-		return err
-	}
-	pkg, ok := s.eng.Plugin(c.Param("plugin"))
-	if !ok {
-		return errStatus(http.StatusNotFound, "not_found", "no such plugin")
-	}
-	lines, err := s.eng.Logs(pkg.Manifest.ID, 500)
-	if err != nil {
-		return err
-	}
-	v := s.newView(c, "Logs: "+pkg.Manifest.Name, map[string]any{"Plugin": pkg.Manifest, "Lines": lines})
-	v.Active = "marketplace"
-	return s.renderView(c, http.StatusOK, "logs.html", v)
-}
-
 // dataVersion serves GET /s/{server}/p/{plugin}/version: {"v": n}, a number
 // that moves when the plugin writes its data on the server. Open
 // dashboards poll it (a map lookup, no plugin call) and reload their

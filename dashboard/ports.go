@@ -61,6 +61,9 @@ type Engine interface {
 	// DataVersion changes whenever the plugin writes its data on the
 	// server: widgets reload when it does (live widgets, app.js).
 	DataVersion(pluginID, serverID string) uint64
+	// ReportProblem adds an error line about the plugin on a server to
+	// its log (a widget answer the dashboard cannot show).
+	ReportProblem(pluginID, serverID, text string)
 }
 
 var _ Engine = (*engine.Engine)(nil)

@@ -338,6 +338,8 @@ func (s *Site) routes() *echo.Echo {
 	e.POST(uploadPath, s.upload, s.requireSession, s.requireAdminFirst, s.checkCSRF)
 	e.POST("/marketplace/:plugin/uninstall", s.uninstall, auth...)
 	e.GET("/plugins/:plugin/logs", s.logsPage, auth...)
+	e.GET("/logs", s.logsPage, auth...)
+	e.GET("/api/logs", s.apiAllLogs, auth...)
 	e.POST("/plugins/:plugin/dashboard-approval", s.setApproval, auth...)
 
 	// JSON API.

@@ -8,6 +8,7 @@ import (
 	"html/template"
 	"math"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -98,7 +99,7 @@ func (s *Site) widgetFragment(c echo.Context) error {
 	}
 	defer hold.release()
 	res, err := s.eng.CallDashboard(ctx, pkg.Manifest.ID, sv.ID, w.Handler(), raw)
-	out, err := s.widgetHTML(ctx, sv.ID, pkg.Manifest.ID, w, res, err, pageNum, widgetBudget(len(page.Widgets)))
+	out, err := s.renderWidget(ctx, sv.ID, pkg.Manifest.ID, w, res, err, pageNum, widgetBudget(len(page.Widgets)), sessionOf(c).admin)
 	if err != nil {
 		return err
 	}
@@ -113,7 +114,13 @@ func (s *Site) widgetFragment(c echo.Context) error {
 // widgetHTML renders a widget from its handler's answer (or the call's
 // error) in at most budget bytes.
 func (s *Site) widgetHTML(ctx context.Context, serverID, pluginID string, w *plugin.Widget, res json.RawMessage, callErr error, pageNum, budget int) ([]byte, error) {
-	data := map[string]any{"W": w}
+	return s.renderWidget(ctx, serverID, pluginID, w, res, callErr, pageNum, budget, true)
+}
+
+// renderWidget is widgetHTML for a viewer: admins see an error's detail,
+// managers its plain sentence (and the way to the logs).
+func (s *Site) renderWidget(ctx context.Context, serverID, pluginID string, w *plugin.Widget, res json.RawMessage, callErr error, pageNum, budget int, admin bool) ([]byte, error) {
+	data := map[string]any{"W": w, "Admin": admin, "LogsURL": "/logs?plugin=" + url.QueryEscape(pluginID) + "&server=" + url.QueryEscape(serverID)}
 	render := func() ([]byte, error) {
 		lw := &limitWriter{limit: budget}
 		if err := s.tmpl.frag.ExecuteTemplate(lw, "widget", data); err != nil {
@@ -125,7 +132,11 @@ func (s *Site) widgetHTML(ctx context.Context, serverID, pluginID string, w *plu
 		return lw.buf.Bytes(), nil
 	}
 	badAnswer := func(err error) map[string]string {
-		return map[string]string{"Code": "bad_answer", "Message": "the handler " + w.Handler() + " returned " + err.Error()}
+		detail := "the handler " + w.Handler() + " returned " + err.Error()
+		if s.eng != nil {
+			s.eng.ReportProblem(pluginID, serverID, "dashboard widget "+w.ID+": "+detail)
+		}
+		return map[string]string{"Code": "bad_answer", "Message": detail, "Plain": plainError("bad_answer")}
 	}
 	if callErr != nil {
 		data["Error"] = widgetErr(callErr)
@@ -168,7 +179,28 @@ func widgetErr(err error) map[string]string {
 	case "not_found":
 		msg = "Unavailable: " + msg
 	}
-	return map[string]string{"Code": code, "Message": msg}
+	return map[string]string{"Code": code, "Message": msg, "Plain": plainError(code)}
+}
+
+// plainError is what a widget error says to a server manager: what
+// happened and what to do, in a sentence. Admins also see the detail
+// (which reads like the plugin's internals: Go and Python errors).
+func plainError(code string) string {
+	switch code {
+	case "timeout":
+		return "The plugin took too long to answer. Try the refresh button in a moment."
+	case "plugin_error":
+		return "The plugin ran into an error while loading this. The details are in the plugin's logs."
+	case "bad_answer":
+		return "The plugin sent data this widget cannot show. Its author needs to fix the plugin; the details are in the plugin's logs."
+	case "not_found":
+		return "The plugin cannot show this right now: it may be disabled, or this version has no handler for it."
+	case "unavailable":
+		return "The plugin is not running right now. Try again in a moment."
+	case "limit":
+		return "The plugin's answer was over a limit of this dashboard."
+	}
+	return "This could not be loaded. Try the refresh button in a moment."
 }
 
 // display formats a decoded JSON value for a cell or label in at most n

@@ -433,7 +433,7 @@ func (s *supervisor) resolve(saved map[string]json.RawMessage) map[string]any {
 func (d *deps) optionsFor(ctx context.Context, serverID string, s *supervisor) map[string]any {
 	_, opts, err := d.serverState(ctx, serverID, s)
 	if err != nil {
-		s.logs.add(d.now(), "warning", "host", "options unavailable, using defaults: "+err.Error())
+		s.logs.addFor(d.now(), serverID, "warning", "host", "options unavailable, using defaults: "+err.Error())
 		return s.pkg.Manifest.DefaultOptions()
 	}
 	return opts
@@ -592,7 +592,9 @@ func (e *Engine) callPlugin(ctx context.Context, c pluginCall) (json.RawMessage,
 		return nil, fmt.Errorf("%s: %w", c.what, err)
 	}
 	if !slices.Contains(c.registered(inst.hello), c.name) {
-		return nil, fmt.Errorf("%s: %w: plugin %s registered no %s handler %q", c.what, ErrNotFound, c.pluginID, c.kind, c.name)
+		err := fmt.Errorf("%s: %w: plugin %s registered no %s handler %q", c.what, ErrNotFound, c.pluginID, c.kind, c.name)
+		s.logs.addFor(e.now(), c.serverID, "error", "host", err.Error())
+		return nil, err
 	}
 	cctx, cancel := context.WithTimeout(ctx, c.timeout(s))
 	defer cancel()
@@ -603,7 +605,7 @@ func (e *Engine) callPlugin(ctx context.Context, c pluginCall) (json.RawMessage,
 	err = s.callError(c.what, inst, err)
 	e.observer.CallDone(c.kind, c.pluginID, time.Since(start), err)
 	if err != nil {
-		s.logs.add(e.now(), "error", "host", err.Error())
+		s.logs.addFor(e.now(), c.serverID, "error", "host", err.Error())
 		return nil, err
 	}
 	return out, nil

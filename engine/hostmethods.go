@@ -109,7 +109,7 @@ func (s *supervisor) serve(ctx context.Context, scope callScope, method string, 
 	}
 	if m.capability != "" && !s.pkg.Manifest.Has(m.capability) {
 		msg := fmt.Sprintf("%s needs capability %q; declare it in the manifest's capabilities", method, m.capability)
-		s.logs.add(s.d.now(), "warning", "host", "denied: "+msg)
+		s.logs.addFor(s.d.now(), scope.serverID, "warning", "host", "denied: "+msg)
 		return nil, rpc.Errorf(rpc.ErrCapability, "%s", msg)
 	}
 	if m.large {
@@ -128,9 +128,9 @@ func (s *supervisor) serve(ctx context.Context, scope callScope, method string, 
 		// (the ring is bounded, so a plugin looping on them only fills it).
 		switch {
 		case errors.Is(err, ErrSQLDenied):
-			s.logs.add(s.d.now(), "warning", "host", "denied: "+err.Error())
+			s.logs.addFor(s.d.now(), scope.serverID, "warning", "host", "denied: "+err.Error())
 		case errors.Is(err, ErrQuota), errors.Is(err, ErrLimit), errors.Is(err, ErrSQLLimit):
-			s.logs.add(s.d.now(), "warning", "host", "limit: "+err.Error())
+			s.logs.addFor(s.d.now(), scope.serverID, "warning", "host", "limit: "+err.Error())
 		}
 		return nil, toRPC(method, err)
 	}
@@ -169,7 +169,7 @@ func (e *Engine) HostCall(ctx context.Context, pluginID, serverID, method string
 	}
 	readOnly := s.pkg.Manifest.DashboardBridge == plugin.BridgeReadOnly
 	if readOnly && m.bridge != bridgeRead {
-		s.logs.add(e.now(), "warning", "host", "dashboard bridge denied: "+method+" writes; the manifest declares the bridge read_only")
+		s.logs.addFor(e.now(), serverID, "warning", "host", "dashboard bridge denied: "+method+" writes; the manifest declares the bridge read_only")
 		return nil, fmt.Errorf("bridge %s: %w: the plugin declares its dashboard bridge read_only", method, ErrCapability)
 	}
 	enabled, _, err := e.serverState(ctx, serverID, s)
@@ -180,7 +180,7 @@ func (e *Engine) HostCall(ctx context.Context, pluginID, serverID, method string
 		return nil, fmt.Errorf("bridge %s: %w: plugin %q is not enabled on server %s", method, ErrNotFound, pluginID, serverID)
 	}
 	if m.capability != "" && !s.pkg.Manifest.Has(m.capability) {
-		s.logs.add(e.now(), "warning", "host", "dashboard bridge denied: "+method+" needs "+m.capability)
+		s.logs.addFor(e.now(), serverID, "warning", "host", "dashboard bridge denied: "+method+" needs "+m.capability)
 		return nil, fmt.Errorf("bridge %s: %w: needs capability %q", method, ErrCapability, m.capability)
 	}
 	if len(params) == 0 {
@@ -490,6 +490,6 @@ func serveLog(_ context.Context, c hostCall, params json.RawMessage) (any, error
 	default:
 		return nil, rpc.Errorf(rpc.ErrInvalidParams, "log: level must be debug, info, warning or error")
 	}
-	c.s.logs.add(c.d.now(), p.Level, "sdk", p.Message)
+	c.s.logs.addFor(c.d.now(), c.scope.serverID, p.Level, "sdk", p.Message)
 	return struct{}{}, nil
 }

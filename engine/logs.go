@@ -23,6 +23,10 @@ type LogLine struct {
 	// since Time; Last is the latest. Text then ends with a note of both.
 	Repeats int       `json:"repeats,omitempty"`
 	Last    time.Time `json:"last,omitzero"`
+	// Server is the server the line is about (the call, event or host
+	// call it came from); "" for the plugin's own output and instance
+	// lines, which only admins see.
+	Server string `json:"server,omitempty"`
 }
 
 // logRing keeps the last n lines of one plugin, with a per-second rate limit
@@ -150,6 +154,14 @@ func lineShape(level, text string) string {
 }
 
 func (r *logRing) add(now time.Time, level, source, text string) {
+	r.addFor(now, "", level, source, text)
+}
+
+// addFor is add for a line about one server (the call, event or host call
+// it came from): the server's managers see it (Engine.Logs, Server).
+// Lines of one shape on two servers are two lines, so folding never hides
+// one server's line in another's.
+func (r *logRing) addFor(now time.Time, server, level, source, text string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	// Summaries of both streams go to the host ring: they are the host's
@@ -168,6 +180,9 @@ func (r *logRing) add(now time.Time, level, source, text string) {
 	if source == "host" {
 		st = &r.host
 		shape, kind = lineShape(level, text), lineKind(level, text)
+		if server != "" {
+			shape = server + "\x00" + shape
+		}
 		if r.kinds[kind] >= maxShapesPerKind {
 			// Too many different lines of this kind: the rest are counted
 			// in one line, so they cannot evict other kinds either.
@@ -187,7 +202,7 @@ func (r *logRing) add(now time.Time, level, source, text string) {
 		return
 	}
 	st.inWindow++
-	r.push(st, LogLine{Time: now, Level: level, Source: source, Text: text}, shape, kind)
+	r.push(st, LogLine{Time: now, Level: level, Source: source, Text: text, Server: server}, shape, kind)
 	if source == "host" && level != "info" {
 		r.operatorLog(now, level, text)
 	}
@@ -342,4 +357,14 @@ func itoa(n int) string {
 		n /= 10
 	}
 	return string(b[i:])
+}
+
+// ReportProblem records a host line about the plugin on a server, for
+// problems the host finds outside the engine: the dashboard reports a
+// widget handler's answer it cannot show (a bad answer), so the plugin's
+// author finds it in the log next to the plugin's own errors.
+func (e *Engine) ReportProblem(pluginID, serverID, text string) {
+	if s := e.lookup(pluginID); s != nil {
+		s.logs.addFor(e.now(), serverID, "error", "host", text)
+	}
 }

@@ -206,7 +206,7 @@ func (s *supervisor) wants(t string) bool {
 func (s *supervisor) deliver(ctx context.Context, ev Event) {
 	inst, err := s.ensure(ctx, ev.ServerID)
 	if err != nil {
-		s.logs.add(s.d.now(), "error", "host", "event "+ev.Type+" not delivered: "+err.Error())
+		s.logs.addFor(s.d.now(), ev.ServerID, "error", "host", "event "+ev.Type+" not delivered: "+err.Error())
 		s.d.observer.CallDone("event", s.id, 0, err)
 		return
 	}
@@ -230,7 +230,7 @@ func (s *supervisor) deliver(ctx context.Context, ev Event) {
 	s.d.stats.routed.Add(1)
 	s.d.observer.CallDone("event", s.id, time.Since(start), err)
 	if err != nil {
-		s.logs.add(s.d.now(), "error", "host", err.Error())
+		s.logs.addFor(s.d.now(), ev.ServerID, "error", "host", err.Error())
 	}
 }
 

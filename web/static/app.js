@@ -226,6 +226,53 @@
   }
   Array.prototype.forEach.call(document.querySelectorAll("iframe.plugin-frame[data-plugin]"), setupFrame);
 
+  // ---- logs: filters apply on change; "Follow live" polls the same
+  // filtered lines (bounded server-side) and redraws when they change.
+  var logs = document.getElementById("logs");
+  var logsFilter = document.getElementById("logs-filter");
+  if (logs && logsFilter) {
+    Array.prototype.forEach.call(logsFilter.querySelectorAll("select"), function (sel) {
+      sel.addEventListener("change", function () { logsFilter.submit(); });
+    });
+    var follow = document.getElementById("logs-follow");
+    var lastKey = null;
+    var draw = function (lines) {
+      var atEnd = logs.scrollTop + logs.clientHeight >= logs.scrollHeight - 8;
+      logs.textContent = "";
+      lines.forEach(function (l) {
+        var d = document.createElement("div");
+        d.className = "line lvl-" + l.level;
+        var t = document.createElement("span"); t.className = "t"; t.textContent = String(l.time).slice(0, 19).replace("T", " ");
+        d.appendChild(t);
+        [l.plugin_name, l.server_name].forEach(function (x) {
+          if (!x) return;
+          var g = document.createElement("span"); g.className = "tag"; g.textContent = x; d.appendChild(g);
+        });
+        var src = document.createElement("span"); src.className = "src"; src.textContent = "[" + l.source + "]";
+        d.appendChild(src);
+        d.appendChild(document.createTextNode(" " + l.text));
+        logs.appendChild(d);
+      });
+      if (!lines.length) {
+        var e = document.createElement("div"); e.className = "muted"; e.id = "logs-empty"; e.textContent = "No lines yet."; logs.appendChild(e);
+      }
+      if (atEnd) logs.scrollTop = logs.scrollHeight;
+    };
+    var pollLogs = function () {
+      if (!follow.checked || document.hidden) return;
+      UI.fetchJSON(logs.dataset.api).then(function (r) {
+        var key = JSON.stringify(r.lines.map(function (l) { return [l.time, l.text, l.last || ""]; }));
+        if (key === lastKey) return;
+        if (lastKey !== null) draw(r.lines);
+        lastKey = key;
+        logs.dataset.polls = String(Number(logs.dataset.polls || 0) + 1);
+      }).catch(function () { /* the next poll tries again */ });
+    };
+    logs.scrollTop = logs.scrollHeight;
+    pollLogs();
+    setInterval(pollLogs, 2000);
+  }
+
   // ---- simulator ----
   var sim = document.getElementById("simulator");
   if (sim) {

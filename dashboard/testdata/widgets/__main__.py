@@ -97,4 +97,35 @@ def save_form(ctx: Context, params: dict):
     return {"ok": True}
 
 
+@plugin.on_dashboard("get_counts")
+def get_counts(ctx: Context, params: dict):
+    return {"labels": ["a", "b", "c"], "series": [{"name": "Count", "data": [1, 3, 2]}]}
+
+
+@plugin.on_dashboard("get_dates")
+def get_dates(ctx: Context, params: dict):
+    days = ["2026-11-%02d" % d for d in range(24, 31)]
+    return {"labels": days, "series": [{"name": "Messages", "data": [3, 0, 7, 12, 5, 9, 4]}]}
+
+
+@plugin.on_dashboard("get_empty_pie")
+def get_empty_pie(ctx: Context, params: dict):
+    return {"labels": [], "series": [{"name": "Share", "data": []}]}
+
+
+@plugin.on_dashboard("get_empty_line")
+def get_empty_line(ctx: Context, params: dict):
+    return {"labels": ["2026-11-29", "2026-11-30"], "series": [{"name": "Messages", "data": [0, 0]}]}
+
+
+@plugin.on_dashboard("get_long_table")
+def get_long_table(ctx: Context, params: dict):
+    return {"rows": [{"id": 1, "value": "x" * 3000}, {"id": 2, "value": "short"}], "total": 2}
+
+
+@plugin.on_dashboard("get_bad")
+def get_bad(ctx: Context, params: dict):
+    return {"labels": ["a"], "series": [{"name": "s", "data": ["not a number"]}]}
+
+
 plugin.run()
