@@ -20,17 +20,20 @@ for line in inp:
 `
 
 // BenchmarkColdStart measures Start to the plugin's first line of output,
-// then stops the instance (not timed).
+// then stops the instance (not timed), on each data path.
 func BenchmarkColdStart(b *testing.B) {
 	for _, bc := range []struct {
 		name string
 		pool int
+		path string
 	}{
-		{name: "no pool", pool: 0},
-		{name: "pool 4", pool: 4},
+		{name: "socket/no pool", pool: 0, path: DataPathSocket},
+		{name: "socket/pool 4", pool: 4, path: DataPathSocket},
+		{name: "attach/no pool", pool: 0, path: DataPathAttach},
+		{name: "attach/pool 4", pool: 4, path: DataPathAttach},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			be := newTestBackend(b, Options{PoolSize: bc.pool})
+			be := newTestBackend(b, Options{PoolSize: bc.pool, DataPath: bc.path})
 			dir := sandboxtest.PluginDir(b, echoScript)
 			ctx := context.Background()
 			for be.pool.Ready() < bc.pool {
@@ -59,9 +62,16 @@ func BenchmarkColdStart(b *testing.B) {
 	}
 }
 
-// BenchmarkRoundTrip measures one line to the plugin and back.
+// BenchmarkRoundTrip measures one line to the plugin and back, on each
+// data path.
 func BenchmarkRoundTrip(b *testing.B) {
-	be := newTestBackend(b, Options{})
+	for _, path := range []string{DataPathSocket, DataPathAttach} {
+		b.Run(path, func(b *testing.B) { benchRoundTrip(b, path) })
+	}
+}
+
+func benchRoundTrip(b *testing.B, path string) {
+	be := newTestBackend(b, Options{DataPath: path})
 	ctx := context.Background()
 	inst := sandboxtest.Start(b, ctx, be, echoScript, nil)
 	r := sandboxtest.FirstLine(b, inst, "ready")
@@ -81,9 +91,10 @@ func BenchmarkRoundTrip(b *testing.B) {
 }
 
 // BenchmarkPluginCopy measures the CopyToContainer of a small plugin into a
-// running container: the part of a pooled start that the pool cannot save.
+// running container: the part of a pooled start on the attach path that
+// the pool cannot save.
 func BenchmarkPluginCopy(b *testing.B) {
-	be := newTestBackend(b, Options{})
+	be := newTestBackend(b, Options{DataPath: DataPathAttach})
 	ctx := context.Background()
 	inst, err := be.create(ctx, "bench-copy", "bench", "plugin", be.defaults, nil)
 	if err != nil {
