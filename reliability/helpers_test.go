@@ -82,7 +82,10 @@ func backends(t *testing.T) []namedBackend {
 		} else {
 			backendsList = append(backendsList, namedBackend{backendKind{name: "wasm", isolated: true}, w})
 		}
-		d, err := docker.New(ctx, docker.Options{})
+		// MAID_RELIABILITY_DOCKER_DATA_PATH=attach runs the suite over the
+		// engine's attach stream; by default a local engine gets the
+		// socket path (docs/backends.md, "Data paths").
+		d, err := docker.New(ctx, docker.Options{DataPath: os.Getenv("MAID_RELIABILITY_DOCKER_DATA_PATH")})
 		if err != nil {
 			backendsErrs = append(backendsErrs, "docker (start dockerd, make docker-image): "+err.Error())
 		} else {
