@@ -1,10 +1,12 @@
 // Package docker is the sandbox backend that runs each plugin in its own
 // hardened Docker container, through the Docker Engine API.
 //
-// It works against a remote engine (DOCKER_HOST): nothing is bind-mounted.
-// Plugin files are copied into each container's own read-only plugin dir
-// (see tarDir); the SDK comes from the image or a volume (see sdkVolume).
-// Build the default image with `make docker-image`.
+// It works against a remote engine (DOCKER_HOST) over the engine's attach
+// stream, with plugin files copied in through the engine (see tarDir). With
+// a local engine it skips dockerd: protocol lines go over a Unix socket in
+// a private bind-mounted directory and maid copies the plugin files itself
+// (see local.go). The SDK comes from the image or a volume (see
+// sdkVolume). Build the default image with `make docker-image`.
 package docker
 
 import (

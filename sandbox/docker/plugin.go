@@ -29,6 +29,8 @@ const maxPluginBytes = 64 << 20
 // is a volume; an anonymous one lives and dies with its container (removed
 // with RemoveVolumes). It works against a remote engine, and for pooled
 // containers too: the copy happens after start, when the plugin is known.
+// This is the attach path's; the socket path copies the files itself into
+// a read-only bind mount (localIO.copyPlugin), with no engine call.
 
 // tarDir packs a plugin dir for CopyToContainer: root-owned, read-only
 // modes. Python caches are left out (the guest could not trust them);
