@@ -41,6 +41,9 @@ type callScope struct {
 	// gets its ordinal (engine.Fence).
 	fence  *Fence
 	writes *atomic.Int32
+	// rec, if set, records the call's host calls and the guest's clock and
+	// random reads (recording.go).
+	rec *recorder
 }
 
 // instance is one running plugin: a sandbox instance and its protocol conn.
@@ -66,6 +69,7 @@ type instance struct {
 	doomed   atomic.Bool  // being killed: never hand it out again
 
 	mu      sync.Mutex
+	tap     *entropyTap // the guest's clock and randomness (Spec.Entropy)
 	calls   map[string]callScope
 	greeted bool // a maid.hello was taken (accepted or refused)
 	counted bool // counted in Stats.Instances (countRunning)
@@ -81,6 +85,7 @@ func newToken() string {
 // startInstance starts the plugin in the backend and completes the handshake.
 func (s *supervisor) startInstance(ctx context.Context) (*instance, error) {
 	lim := s.limits
+	tap := &entropyTap{}
 	spec := sandbox.Spec{
 		Name:     fmt.Sprintf("%s-%d", s.id, s.starts.Add(1)),
 		PluginID: s.id,
@@ -94,6 +99,7 @@ func (s *supervisor) startInstance(ctx context.Context) (*instance, error) {
 			Pids:         s.d.limits.Pids,
 			CPUs:         s.d.limits.CPUs,
 		},
+		Entropy: tap,
 	}
 	sb, err := s.d.backend.Start(ctx, spec)
 	if err != nil {
@@ -104,7 +110,7 @@ func (s *supervisor) startInstance(ctx context.Context) (*instance, error) {
 	ictx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	inst := &instance{
 		s: s, sb: sb, ready: make(chan struct{}), refused: make(chan struct{}), dead: make(chan struct{}),
-		start: s.d.now(), cancel: cancel, calls: make(map[string]callScope),
+		start: s.d.now(), cancel: cancel, calls: make(map[string]callScope), tap: tap,
 	}
 	inst.touch()
 	inst.conn = rpc.NewConn(sb.Stdout(), sb.Stdin(), inst.handle, rpc.Options{
@@ -241,6 +247,12 @@ func (inst *instance) callScoped(ctx context.Context, method string, scope callS
 		inst.mu.Unlock()
 	}()
 	params["call"] = token
+	if scope.rec != nil {
+		// The guest's clock and random reads during the call go to its
+		// recording (one recorded call at a time: events are serial).
+		inst.tap.cur.Store(scope.rec)
+		defer inst.tap.cur.Store(nil)
+	}
 	// A guest that stops reading its stdin blocks our write past any
 	// deadline; once the deadline passes, stop the instance, which fails the
 	// write (a timed-out call stops the instance anyway, in callError).
@@ -318,16 +330,24 @@ func (inst *instance) handle(ctx context.Context, method string, params json.Raw
 			return nil, rpc.Errorf(rpc.ErrInvalidParams, "params must be an object: %v", err)
 		}
 	}
-	if m, ok := hostMethods[method]; ok && m.anytime {
-		return inst.s.serve(ctx, callScope{}, method, params)
-	}
 	inst.mu.Lock()
 	scope, ok := inst.calls[base.Call]
 	inst.mu.Unlock()
+	if m, known := hostMethods[method]; known && m.anytime {
+		res, err := inst.s.serve(ctx, callScope{}, method, params)
+		if ok && scope.rec != nil {
+			scope.rec.hostCall(method, params, res, err)
+		}
+		return res, err
+	}
 	if !ok {
 		return nil, rpc.Errorf(rpc.ErrScope, "call %q is not a host call in progress (host calls are only allowed while serving an event, dashboard or command call, with its call token)", base.Call)
 	}
-	return inst.s.serve(ctx, scope, method, params)
+	res, err := inst.s.serve(ctx, scope, method, params)
+	if scope.rec != nil {
+		scope.rec.hostCall(method, params, res, err)
+	}
+	return res, err
 }
 
 func (inst *instance) handleHello(params json.RawMessage) (any, error) {

@@ -27,6 +27,9 @@ type LogLine struct {
 	// call it came from); "" for the plugin's own output and instance
 	// lines, which only admins see.
 	Server string `json:"server,omitempty"`
+	// Recording names the recording of the failed call this line reports
+	// (Engine.Recording), if one was kept.
+	Recording string `json:"recording,omitempty"`
 }
 
 // logRing keeps the last n lines of one plugin, with a per-second rate limit
@@ -153,8 +156,14 @@ func lineShape(level, text string) string {
 	return b.String()
 }
 
+// addRecorded is addFor for a line about a failed call whose recording
+// was kept under recID ("" none).
+func (r *logRing) addRecorded(now time.Time, server, level, source, text, recID string) {
+	r.addLine(now, server, level, source, text, recID)
+}
+
 func (r *logRing) add(now time.Time, level, source, text string) {
-	r.addFor(now, "", level, source, text)
+	r.addLine(now, "", level, source, text, "")
 }
 
 // addFor is add for a line about one server (the call, event or host call
@@ -162,6 +171,10 @@ func (r *logRing) add(now time.Time, level, source, text string) {
 // Lines of one shape on two servers are two lines, so folding never hides
 // one server's line in another's.
 func (r *logRing) addFor(now time.Time, server, level, source, text string) {
+	r.addLine(now, server, level, source, text, "")
+}
+
+func (r *logRing) addLine(now time.Time, server, level, source, text, recID string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	// Summaries of both streams go to the host ring: they are the host's
@@ -194,6 +207,9 @@ func (r *logRing) addFor(now time.Time, server, level, source, text string) {
 			l := &st.lines[i]
 			l.Repeats++
 			l.Last = now
+			if recID != "" {
+				l.Recording = recID // the latest failure's, which is kept longest
+			}
 			return
 		}
 	}
@@ -202,7 +218,7 @@ func (r *logRing) addFor(now time.Time, server, level, source, text string) {
 		return
 	}
 	st.inWindow++
-	r.push(st, LogLine{Time: now, Level: level, Source: source, Text: text, Server: server}, shape, kind)
+	r.push(st, LogLine{Time: now, Level: level, Source: source, Text: text, Server: server, Recording: recID}, shape, kind)
 	if source == "host" && level != "info" {
 		r.operatorLog(now, level, text)
 	}

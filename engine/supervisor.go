@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -35,6 +36,7 @@ type deps struct {
 	instances   string // the operator's instance mode (Config.Instances)
 	logSink     func(pluginID string, l LogLine)
 	stats       counters
+	recAll      recordAllCache // recording.go
 	// builtin counts built-in event metrics until Run's flusher writes
 	// them; builtinFull wakes the flusher when they reach their bound.
 	builtin      *builtinCounters
@@ -221,17 +223,39 @@ func (s *supervisor) deliver(ctx context.Context, ev Event) {
 	if ev.Fence != nil {
 		scope.fence, scope.writes = ev.Fence, new(atomic.Int32)
 	}
-	err = inst.callScoped(cctx, "plugin.event", scope, map[string]any{
+	params := map[string]any{
 		"ctx":   callCtx(ev.ServerID, s.id, opts),
 		"type":  ev.Type,
 		"event": ev.Data,
-	}, nil)
+		// The seed of the plugin's random module for this call (the SDK
+		// reseeds with it): a recording then holds all the randomness the
+		// handler used, on every backend.
+		"seed": newToken(),
+	}
+	// Every event is recorded while it runs (within bounds); the recording
+	// is kept when the event fails, or always when an operator asked.
+	rec := s.newEventRecorder(ev.ServerID, params)
+	scope.rec = rec
+	err = inst.callScoped(cctx, "plugin.event", scope, params, nil)
+	recording := rec.finish(json.RawMessage("{}"), err)
 	err = s.callError("event "+ev.Type, inst, err)
 	s.d.stats.routed.Add(1)
 	s.d.observer.CallDone("event", s.id, time.Since(start), err)
-	if err != nil {
-		s.logs.addFor(s.d.now(), ev.ServerID, "error", "host", err.Error())
+	if err != nil || s.d.recordAll(ctx, s.id, ev.ServerID) {
+		id := s.keepRecording(ctx, recording, err != nil)
+		if err != nil {
+			s.logs.addRecorded(s.d.now(), ev.ServerID, "error", "host", err.Error(), id)
+		}
 	}
+}
+
+// newEventRecorder starts the recording of one plugin.event call.
+func (s *supervisor) newEventRecorder(serverID string, params map[string]any) *recorder {
+	raw, _ := json.Marshal(params)
+	return newRecorder(Recording{
+		ID: newToken(), PluginID: s.id, PluginVersion: s.pkg.Manifest.Version, Backend: s.d.backend.Name(),
+		ServerID: serverID, Time: s.d.now().UTC(), Method: "plugin.event", Params: raw,
+	})
 }
 
 // callError maps a failed host→plugin call to an engine error. A call that

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"reflect"
 	"runtime"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/maidhq/maid/engine"
+	"github.com/maidhq/maid/plugin"
 	"github.com/maidhq/maid/sandbox"
 	"github.com/maidhq/maid/store"
 )
@@ -232,6 +234,7 @@ func Run(t *testing.T, newBackend func(t *testing.T) sandbox.Backend) {
 		{name: "server scoping and options", run: testScoping},
 		{name: "handler errors and recovery", run: testMisbehave},
 		{name: "vendored packages in lib", run: Vendored},
+		{name: "exact replay of a failed event", run: ExactReplay},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, b) })
@@ -249,6 +252,103 @@ func Vendored(t *testing.T, b sandbox.Backend) {
 	want := map[string]any{"six_version": "1.16.0", "six_from_lib": true, "greeting": "hello, maid", "sum": float64(6)}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("probe = %v, want %v", got, want)
+	}
+}
+
+// ExactReplay records a failed event (host calls, the random module's
+// seed, and on wasm the clock and random bytes), replays it to the same
+// traceback, and after code changes to the first divergence: a different
+// host call, then (same calls) a different outcome.
+func ExactReplay(t *testing.T, b sandbox.Backend) {
+	env := Start(t, b, Options{})
+	src := testdata("replayer")
+	id := env.Install(t, src, "1")
+	env.Dispatch(t, Message("1", "7", "ok"), Message("1", "7", "ok"), Message("1", "7", "fail"), Message("1", "7", "ok"))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var recID string
+	logs, _ := env.Engine.Logs(id, 0)
+	for _, l := range logs {
+		if l.Recording != "" {
+			recID = l.Recording
+		}
+	}
+	if recID == "" {
+		t.Fatalf("no log line names a recording: %v", logs)
+	}
+	_, body, err := env.Engine.Recording(ctx, id, "1", recID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec engine.Recording
+	if err := json.Unmarshal(body, &rec); err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.HostCalls) != 3 || rec.Outcome.Error == nil || (b.Name() == "wasm") != (len(rec.Entropy) > 0) {
+		t.Fatalf("recording: %d host calls, outcome %+v, %d entropy reads on %s", len(rec.HostCalls), rec.Outcome, len(rec.Entropy), b.Name())
+	}
+	replay := func(dir string) engine.ReplayReport {
+		t.Helper()
+		pkg, err := plugin.LoadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep, err := engine.ReplayExact(ctx, b, pkg, rec)
+		if err != nil {
+			t.Fatalf("replay: %v", err)
+		}
+		return rep
+	}
+	rep := replay(src)
+	tb := func(o engine.RecordedOutcome) string {
+		if o.Error == nil {
+			return ""
+		}
+		var d struct{ Traceback string }
+		_ = json.Unmarshal(o.Error.Data, &d)
+		return d.Traceback
+	}
+	want := tb(rec.Outcome)
+	if !rep.Same || tb(rep.Outcome) != want || !strings.Contains(want, `File "__main__.py", line 25, in on_message`) || !strings.Contains(want, "ValueError: failed at count 2") {
+		t.Fatalf("replay of the same code: same %v, divergence %v\nrecorded traceback:\n%s\nreplayed:\n%s\nstderr: %s", rep.Same, rep.Divergence, want, tb(rep.Outcome), rep.Stderr)
+	}
+	if rep.HostCalls != 3 || rep.EntropyReads != len(rec.Entropy) {
+		t.Errorf("answered %d host calls and %d entropy reads, recording has %d and %d", rep.HostCalls, rep.EntropyReads, len(rec.HostCalls), len(rec.Entropy))
+	}
+
+	main, err := os.ReadFile(filepath.Join(src, "__main__.py"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, old, new, at, got string
+	}{
+		{"another host call", `ctx.kv.set("last", seen)`, `ctx.kv.set("latest", seen)`, "host call 3", `kv.set {"key":"latest"`},
+		{"same calls, other outcome", `raise ValueError("failed at count %d`, `raise KeyError("failed at count %d`, "outcome", "KeyError"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			for _, f := range []string{"manifest.json"} {
+				data, err := os.ReadFile(filepath.Join(src, f))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(dir, f), data, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			changed := strings.Replace(string(main), tc.old, tc.new, 1)
+			if changed == string(main) {
+				t.Fatalf("%q not in the plugin", tc.old)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "__main__.py"), []byte(changed), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			rep := replay(dir)
+			if rep.Same || rep.Divergence == nil || rep.Divergence.At != tc.at || !strings.Contains(rep.Divergence.Got, tc.got) {
+				t.Fatalf("divergence %+v, want at %q with %q", rep.Divergence, tc.at, tc.got)
+			}
+		})
 	}
 }
 

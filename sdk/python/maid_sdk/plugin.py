@@ -37,6 +37,24 @@ def _exception_text(exc):
     return text
 
 
+def _traceback_text(exc):
+    """The handler's traceback, with paths relative to the plugin folder
+    (the working directory), so that it reads the same on every backend
+    and in a replay; bounded like the error text."""
+    import os
+    import traceback
+
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    root = os.getcwd().rstrip(os.sep) + os.sep
+    text = text.replace('File "' + root, 'File "')
+    # The SDK's own frames as maid_sdk/...: where a backend keeps it varies.
+    sdk_root = os.path.dirname(os.path.dirname(os.path.abspath(errors.__file__))) + os.sep
+    text = text.replace('File "' + sdk_root, 'File "')
+    if len(text) > _MAX_ERROR_TEXT:
+        text = "... (truncated)\n" + text[-_MAX_ERROR_TEXT:]
+    return text
+
+
 class _Stop(Exception):
     pass
 
@@ -213,6 +231,11 @@ class Plugin:
         if arg is None:
             arg = {}
         ctx = Context(conn, params["call"], params.get("ctx"), plugin_id=self.plugin_id)
+        seed = params.get("seed")
+        if seed is not None and "random" in sys.modules:
+            # The host seeds random for each call, so a recording of the
+            # call holds all its randomness (exact replay; docs/plugin-authoring.md).
+            sys.modules["random"].seed(seed)
         try:
             result = fn(ctx, arg)
             if _is_awaitable(result):
@@ -230,7 +253,8 @@ class Plugin:
             if conn.closed:
                 return
             return self._reply_error(conn, req_id, errors.HANDLER, _exception_text(e),
-                                     data={"exception": type(e).__name__}, has_id=has_id)
+                                     data={"exception": type(e).__name__,
+                                           "traceback": _traceback_text(e)}, has_id=has_id)
         if conn.closed or not has_id:
             return
         if table == "events":

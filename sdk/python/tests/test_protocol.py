@@ -502,7 +502,11 @@ class ProtocolTest(unittest.TestCase):
         resp = h.dashboard("uncaught_host_error")
         msg = self.assertError(resp, -32004)
         self.assertIn("CapabilityError: capability storage:kv not declared", msg)
-        self.assertEqual(resp["error"]["data"], {"exception": "CapabilityError"})
+        data = resp["error"]["data"]
+        self.assertEqual(data["exception"], "CapabilityError")
+        tb = data["traceback"]
+        self.assertTrue(tb.startswith("Traceback (most recent call last):"), tb)
+        self.assertIn("CapabilityError: capability storage:kv not declared", tb)
 
     def test_typed_exceptions(self):
         h = self.ready()
