@@ -82,11 +82,19 @@ func TestReloadKeepsEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	const events = 240
-	dispatched := make(chan int, events)
+	// The stream runs until stopped, so it goes on through every reload
+	// (each waits for an interpreter start) and past the last one.
+	dispatched := make(chan int, 1<<16)
+	stop := make(chan struct{})
 	streamDone := make(chan error, 1)
 	go func() {
-		for i := range events {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				streamDone <- nil
+				return
+			default:
+			}
 			ev := engine.Event{Type: "message_create", ServerID: "1", Data: json.RawMessage(fmt.Sprintf(`{"content": "%d"}`, i))}
 			if err := env.Engine.Dispatch(ctx, ev); err != nil {
 				streamDone <- fmt.Errorf("dispatch %d: %w", i, err)
@@ -94,15 +102,23 @@ func TestReloadKeepsEvents(t *testing.T) {
 			}
 			dispatched <- i
 		}
-		streamDone <- nil
 	}()
+	events := 0
+	until := func(n int) {
+		for events < n {
+			select {
+			case i := <-dispatched:
+				events = i + 1
+			case err := <-streamDone:
+				t.Fatalf("stream ended: %v", err)
+			}
+		}
+	}
 	// Reload at points spread over the stream; the third version does not
 	// even compile.
 	versions := []string{"v2", "broken", "v3", "v4"}
-	for k, v := range versions {
-		for n := 0; n < (k+1)*events/(len(versions)+1); {
-			n = <-dispatched + 1
-		}
+	for _, v := range versions {
+		until(events + 40)
 		main := reloadPlugin(v)
 		if v == "broken" {
 			main = "def broken(:\n"
@@ -121,8 +137,13 @@ func TestReloadKeepsEvents(t *testing.T) {
 			t.Fatalf("after reload %s the dashboard talks to %v", v, got)
 		}
 	}
+	until(events + 40)
+	close(stop)
 	if err := <-streamDone; err != nil {
 		t.Fatal(err)
+	}
+	for len(dispatched) > 0 {
+		events = <-dispatched + 1
 	}
 	if err := env.Engine.Drain(ctx); err != nil {
 		t.Fatal(err)
