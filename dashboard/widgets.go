@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
@@ -704,14 +705,25 @@ type chartView struct {
 
 // renderChart draws a chart as inline SVG. Colors come from the theme's CSS
 // classes (.s0...), so the chart follows the dark/light switch.
+//
+// The SVG has no viewBox: its height is fixed (chartH px) and its width is
+// the widget's, so its text is the page's size at every width (a viewBox
+// scaled text with the width: huge on a desktop, 5 px on a phone). Text,
+// dots and grid lines are placed in px vertically and in % horizontally;
+// lines, areas and bars are drawn in a nested SVG stretched to the plot
+// (preserveAspectRatio="none", strokes kept at their width). A chart with
+// no data says so instead of drawing empty axes or a grey circle.
 func renderChart(kind string, ch chartData) chartView {
-	const W, H, left, right, top, bottom = 640.0, 240.0, 48.0, 12.0, 12.0, 30.0
 	esc := template.HTMLEscapeString
-	var b strings.Builder
-	fmt.Fprintf(&b, `<svg viewBox="0 0 %d %d" role="img" aria-label="%s chart" xmlns="http://www.w3.org/2000/svg">`, int(W), int(H), esc(kind))
 	n := len(ch.Labels)
+	points := 0 // non-zero values: a chart of zeros has no data yet
 	for _, s := range ch.Series {
 		n = max(n, len(s.Data))
+		for _, v := range s.Data {
+			if v != 0 {
+				points++
+			}
+		}
 	}
 	label := func(i int) string {
 		if i < len(ch.Labels) {
@@ -723,9 +735,12 @@ func renderChart(kind string, ch chartData) chartView {
 	for i, s := range ch.Series {
 		view.Legend = append(view.Legend, listItem{Label: s.Name, Value: "s" + strconv.Itoa(i%6)})
 	}
+	empty := template.HTML(`<div class="chart-empty maid-empty" role="note">No data yet.</div>`)
 	if kind == "pie" {
-		renderPie(&b, ch, label, W, H)
-		b.WriteString(`</svg>`)
+		var b strings.Builder
+		if !renderPie(&b, ch, label) {
+			return chartView{SVG: empty}
+		}
 		view.Legend = nil
 		for i := 0; i < n && len(ch.Series) > 0; i++ {
 			v := 0.0
@@ -737,74 +752,94 @@ func renderChart(kind string, ch chartData) chartView {
 		view.SVG = template.HTML(b.String())
 		return view
 	}
-	hi, lo := 0.0, 0.0
+	if n == 0 || points == 0 {
+		return chartView{SVG: empty}
+	}
+	const top, bottom = 16.0, 26.0 // px: room for the top tick's label, and the x labels
+	ph := chartH - top - bottom
+	hi, lo, whole := 0.0, 0.0, true
 	for _, s := range ch.Series {
 		for _, v := range s.Data {
 			hi, lo = math.Max(hi, v), math.Min(lo, v)
+			whole = whole && v == math.Trunc(v)
 		}
 	}
-	hi = niceCeil(hi)
-	if lo < 0 {
-		lo = -niceCeil(-lo)
-	}
-	if hi == lo {
-		hi = lo + 1
-	}
-	pw, ph := W-left-right, H-top-bottom
+	lo, hi, step := niceTicks(lo, hi, whole)
 	y := func(v float64) float64 { return top + ph - (v-lo)/(hi-lo)*ph }
-	for i := 0; i <= 4; i++ {
-		v := lo + (hi-lo)*float64(i)/4
+	xPct := func(i int) float64 { return (float64(i) + 0.5) / float64(n) * 100 }
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg class="chart-svg" height="%d" role="img" aria-label="%s chart" xmlns="http://www.w3.org/2000/svg">`, int(chartH), esc(kind))
+	for i := 0; ; i++ {
+		v := lo + step*float64(i)
+		if v > hi+step/2 {
+			break
+		}
 		yy := y(v)
 		cls := "grid"
-		if i == 0 {
+		if v == 0 || i == 0 && lo > 0 {
 			cls = "axis"
 		}
-		fmt.Fprintf(&b, `<line class="%s" x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f"/>`, cls, left, yy, W-right, yy)
-		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="end">%s</text>`, left-6, yy+4, esc(compactNum(v)))
+		fmt.Fprintf(&b, `<line class="%s" x1="0" y1="%.1f" x2="100%%" y2="%.1f"/>`, cls, yy, yy)
+		fmt.Fprintf(&b, `<text class="yl" x="2" y="%.1f">%s</text>`, yy-4, esc(compactNum(v)))
 	}
-	if n == 0 {
-		b.WriteString(`</svg>`)
-		view.SVG = template.HTML(b.String())
-		return view
+	short := shortLabels(ch.Labels)
+	lab := func(i int) string {
+		if i < len(short) {
+			return short[i]
+		}
+		return label(i)
 	}
-	slot := pw / float64(n)
-	step := max(1, (n+7)/8) // at most ~8 x labels
-	for i := 0; i < n; i += step {
-		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="middle">%s</text>`, left+slot*(float64(i)+0.5), H-10, esc(truncRunes(label(i), 12)))
+	stepX := max(1, (n+7)/8) // at most ~8 x labels; narrow widths hide every other (CSS)
+	shown := (n + stepX - 1) / stepX
+	for k, i := 0, 0; i < n; k, i = k+1, i+stepX {
+		cls := "xl"
+		if k%2 == 1 && shown > 4 {
+			cls += " odd"
+		}
+		fmt.Fprintf(&b, `<text class="%s" x="%.2f%%" y="%.1f" text-anchor="middle">%s<title>%s</title></text>`, cls, xPct(i), chartH-8, esc(truncRunes(lab(i), 12)), esc(label(i)))
 	}
+	// The plot: x in 0..1000 (stretched to the width), y in px.
+	fmt.Fprintf(&b, `<svg class="plot" x="0" y="0" width="100%%" height="%d" viewBox="0 0 1000 %d" preserveAspectRatio="none">`, int(chartH), int(chartH))
+	xu := func(i int) float64 { return (float64(i) + 0.5) / float64(n) * 1000 }
+	slot := 1000 / float64(n)
 	switch kind {
 	case "bar":
 		k := float64(len(ch.Series))
-		bw := slot * 0.8 / k
+		bw := slot * 0.7 / k
 		for si, s := range ch.Series {
 			for i, v := range s.Data {
-				x := left + slot*float64(i) + slot*0.1 + bw*float64(si)
+				x := slot*float64(i) + slot*0.15 + bw*float64(si)
 				y0, y1 := y(math.Max(v, 0)), y(math.Min(v, 0))
-				fmt.Fprintf(&b, `<rect class="bar s%d" x="%.1f" y="%.1f" width="%.1f" height="%.1f"><title>%s · %s: %s</title></rect>`,
-					si%6, x, y0, math.Max(bw-1, 1), math.Max(y1-y0, 0.5), esc(s.Name), esc(label(i)), esc(fmtFloat(v)))
+				fmt.Fprintf(&b, `<rect class="bar s%d" x="%.2f" y="%.1f" width="%.2f" height="%.1f"><title>%s · %s: %s</title></rect>`,
+					si%6, x, y0, math.Max(bw*0.92, 0.5), math.Max(y1-y0, 0.5), esc(s.Name), esc(label(i)), esc(fmtFloat(v)))
 			}
 		}
+		b.WriteString(`</svg>`)
 	default: // line and area
 		for si, s := range ch.Series {
+			if len(s.Data) == 0 {
+				continue
+			}
 			var p strings.Builder
 			for i, v := range s.Data {
 				cmd := "L"
 				if i == 0 {
 					cmd = "M"
 				}
-				fmt.Fprintf(&p, "%s%.1f %.1f ", cmd, left+slot*(float64(i)+0.5), y(v))
-			}
-			if len(s.Data) == 0 {
-				continue
+				fmt.Fprintf(&p, "%s%.2f %.1f ", cmd, xu(i), y(v))
 			}
 			if kind == "area" {
-				fmt.Fprintf(&b, `<path class="area s%d" d="%sL%.1f %.1f L%.1f %.1f Z"/>`, si%6, p.String(),
-					left+slot*(float64(len(s.Data)-1)+0.5), y(math.Max(lo, 0)), left+slot*0.5, y(math.Max(lo, 0)))
+				base := y(math.Max(lo, 0))
+				fmt.Fprintf(&b, `<path class="area s%d" d="%sL%.2f %.1f L%.2f %.1f Z"/>`, si%6, p.String(), xu(len(s.Data)-1), base, xu(0), base)
 			}
 			fmt.Fprintf(&b, `<path class="line s%d" d="%s"/>`, si%6, strings.TrimSpace(p.String()))
+		}
+		b.WriteString(`</svg>`)
+		// Dots outside the stretched plot, so they stay round.
+		for si, s := range ch.Series {
 			for i, v := range s.Data {
-				fmt.Fprintf(&b, `<circle class="dot s%d" cx="%.1f" cy="%.1f" r="3"><title>%s · %s: %s</title></circle>`,
-					si%6, left+slot*(float64(i)+0.5), y(v), esc(s.Name), esc(label(i)), esc(fmtFloat(v)))
+				fmt.Fprintf(&b, `<circle class="dot s%d" cx="%.2f%%" cy="%.1f" r="3"><title>%s · %s: %s</title></circle>`,
+					si%6, xPct(i), y(v), esc(s.Name), esc(label(i)), esc(fmtFloat(v)))
 			}
 		}
 	}
@@ -813,7 +848,83 @@ func renderChart(kind string, ch chartData) chartView {
 	return view
 }
 
-func renderPie(b *strings.Builder, ch chartData, label func(int) string, W, H float64) {
+// chartH is a chart's height in px (CSS pixels, at every width).
+const chartH = 220.0
+
+// niceTicks widens [lo, hi] (lo <= 0 <= hi) to whole multiples of a round
+// step (1, 2 or 5 times a power of ten, and at least 1 for whole numbers:
+// no 1.25 or 3.75 on a chart of counts), with 2 to 6 intervals.
+func niceTicks(lo, hi float64, whole bool) (nlo, nhi, step float64) {
+	span := hi - lo
+	if span <= 0 {
+		span = 1
+	}
+	raw := span / 4
+	p := math.Pow(10, math.Floor(math.Log10(raw)))
+	step = 10 * p
+	for _, m := range []float64{1, 2, 5, 10} {
+		if raw <= m*p {
+			step = m * p
+			break
+		}
+	}
+	if whole && step < 1 {
+		step = 1
+	}
+	nlo = math.Floor(lo/step) * step
+	nhi = math.Ceil(hi/step) * step
+	if nhi <= nlo {
+		nhi = nlo + step
+	}
+	return nlo, nhi, step
+}
+
+// shortLabels shortens date labels for the x axis ("2026-11-24" and full
+// ISO times become "Nov 24"; times of one day "15:04"); other labels stay.
+// The full label stays in the tooltip.
+func shortLabels(labels []string) []string {
+	if len(labels) == 0 {
+		return nil
+	}
+	times := make([]time.Time, len(labels))
+	dateOnly := true
+	for i, l := range labels {
+		var err error
+		if times[i], err = time.Parse(time.DateOnly, l); err == nil {
+			continue
+		}
+		dateOnly = false
+		if times[i], err = time.Parse(time.RFC3339Nano, l); err != nil {
+			if times[i], err = time.Parse("2006-01-02T15:04:05", l); err != nil {
+				return labels
+			}
+		}
+	}
+	layout := "Jan 2"
+	sameDay, sameYear := true, true
+	for _, t := range times[1:] {
+		sameDay = sameDay && t.YearDay() == times[0].YearDay() && t.Year() == times[0].Year()
+		sameYear = sameYear && t.Year() == times[0].Year()
+	}
+	switch {
+	case !dateOnly && sameDay:
+		layout = "15:04"
+	case !sameYear:
+		layout = "Jan 2 2006"
+	}
+	out := make([]string, len(labels))
+	for i, t := range times {
+		out[i] = t.Format(layout)
+	}
+	return out
+}
+
+// renderPie draws a pie (in a square viewBox: it scales as a whole and has
+// no text). It reports false when there is nothing to draw.
+func renderPie(b *strings.Builder, ch chartData, label func(int) string) bool {
+	if len(ch.Series) == 0 {
+		return false
+	}
 	data := ch.Series[0].Data
 	total := 0.0
 	for _, v := range data {
@@ -821,11 +932,12 @@ func renderPie(b *strings.Builder, ch chartData, label func(int) string, W, H fl
 			total += v
 		}
 	}
-	cx, cy, r := W/2, H/2, H/2-10
 	if total <= 0 {
-		fmt.Fprintf(b, `<circle class="axis" cx="%.1f" cy="%.1f" r="%.1f" fill="none"/>`, cx, cy, r)
-		return
+		return false
 	}
+	const cx, cy, r = 100.0, 100.0, 96.0
+	b.WriteString(`<svg class="pie-svg" viewBox="0 0 200 200" role="img" aria-label="pie chart" xmlns="http://www.w3.org/2000/svg">`)
+	defer b.WriteString(`</svg>`)
 	a := -math.Pi / 2
 	for i, v := range data {
 		if v <= 0 {
@@ -835,7 +947,7 @@ func renderPie(b *strings.Builder, ch chartData, label func(int) string, W, H fl
 		title := template.HTMLEscapeString(label(i) + ": " + fmtFloat(v))
 		if frac >= 0.9999 {
 			fmt.Fprintf(b, `<circle class="slice s%d" cx="%.1f" cy="%.1f" r="%.1f"><title>%s</title></circle>`, i%6, cx, cy, r, title)
-			return
+			return true
 		}
 		a2 := a + frac*2*math.Pi
 		large := 0
@@ -846,6 +958,7 @@ func renderPie(b *strings.Builder, ch chartData, label func(int) string, W, H fl
 			i%6, cx, cy, cx+r*math.Cos(a), cy+r*math.Sin(a), r, r, large, cx+r*math.Cos(a2), cy+r*math.Sin(a2), title)
 		a = a2
 	}
+	return true
 }
 
 // truncRunes shortens s to n runes, the last one "…".
