@@ -281,15 +281,16 @@ func (h *harness) owned(n *node) []int {
 	return out
 }
 
-// counts reads the count plugin's KV: message id → times handled.
-func (h *harness) counts() map[string]int {
+// counts reads the count plugin's KV: message id → times handled, for
+// keys of the prefix.
+func (h *harness) counts(prefix string) map[string]int {
 	h.t.Helper()
 	db, err := sql.Open("postgres", h.dsn)
 	if err != nil {
 		h.t.Fatal(err)
 	}
 	defer db.Close()
-	rows, err := db.Query(`SELECT key, value FROM kv WHERE plugin_id = 'count'`)
+	rows, err := db.Query(`SELECT key, value FROM kv WHERE plugin_id = 'count' AND starts_with(key, $1)`, prefix)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -305,7 +306,7 @@ func (h *harness) counts() map[string]int {
 		if err := json.Unmarshal(v, &n); err != nil {
 			h.t.Fatalf("value of %s: %q", k, v)
 		}
-		out[strings.TrimPrefix(k, "n:")] = n
+		out[strings.TrimPrefix(k, prefix)] = n
 	}
 	return out
 }
@@ -318,10 +319,16 @@ func (h *harness) checkExactlyOnce(what string) {
 		st := h.fake.Stats()
 		return st.StreamDone, fmt.Sprintf("%d messages so far", st.StreamMessages)
 	})
-	ids := h.fake.StreamIDs()
+	h.checkCounted(what, "n:", h.fake.StreamIDs())
+}
+
+// checkCounted waits until every message of ids is counted under prefix,
+// then checks each was counted exactly once.
+func (h *harness) checkCounted(what, prefix string, ids []string) {
+	h.t.Helper()
 	var c map[string]int
 	h.waitFor(what+": every message counted", 2*time.Minute, func() (bool, string) {
-		c = h.counts()
+		c = h.counts(prefix)
 		missing := 0
 		for _, id := range ids {
 			if c[id] == 0 {
@@ -417,7 +424,22 @@ func TestClusterScenarios(t *testing.T) {
 		live := []*node{a, b, c}
 		for i := range live {
 			old := live[i]
-			h.term(old)
+			if i == 0 { // by the command; the others by SIGTERM
+				out, err := exec.Command(h.bin, "cluster", "drain", "--wait", "--db", h.dsn, old.id).CombinedOutput()
+				if err != nil {
+					t.Fatalf("maid cluster drain: %v\n%s", err, out)
+				}
+				select {
+				case <-old.done:
+				case <-time.After(time.Minute):
+					t.Fatalf("%s still running a minute after it left", old.id)
+				}
+				if old.err != nil {
+					t.Errorf("%s exited after a drain: %v", old.id, old.err)
+				}
+			} else {
+				h.term(old)
+			}
 			live[i] = h.start(false)
 			h.waitFor("restarted node takes its share", 2*time.Minute, func() (bool, string) { return h.settled(live...) })
 		}
@@ -426,6 +448,51 @@ func TestClusterScenarios(t *testing.T) {
 			t.Errorf("%d identifies during the rolling restart; every hand-over should resume", got)
 		}
 		h.fake.StopStream()
+		a, b, c = live[0], live[1], live[2]
+	})
+	if t.Failed() {
+		return
+	}
+
+	// A plugin replaced on one node (here: in the store, as the node's
+	// install does) is live on every node within 2 s: the messages sent
+	// from then on, to every shard, are all handled by the new version.
+	t.Run("plugin-propagation", func(t *testing.T) {
+		h.t = t
+		dir := t.TempDir()
+		for _, f := range []string{"manifest.json", "__main__.py"} {
+			b, err := os.ReadFile(filepath.Join("testdata/count", f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b = bytes.ReplaceAll(b, []byte(`"1.0.0"`), []byte(`"1.0.1"`))
+			b = bytes.ReplaceAll(b, []byte(`key = "n:"`), []byte(`key = "v2:"`))
+			if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var buf bytes.Buffer
+		if err := plugin.Pack(dir, &buf); err != nil {
+			t.Fatal(err)
+		}
+		before := len(h.fake.StreamIDs())
+		now := time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := h.st.PutPlugin(ctx, engine.PluginRecord{ID: "count", Version: "1.0.1", Archive: buf.Bytes(), InstalledAt: now, UpdatedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2 * time.Second) // the bound under test, not a synchronisation
+		h.fake.RestartStream(rate, shards*4)
+		h.waitFor("stream done", time.Minute, func() (bool, string) { return h.fake.Stats().StreamDone, "" })
+		ids := h.fake.StreamIDs()[before:]
+		h.checkCounted("after the replacement", "v2:", ids)
+		old := h.counts("n:")
+		for _, id := range ids {
+			if old[id] != 0 {
+				t.Errorf("message %s, sent 2s after the replacement, was handled by the old version", id)
+			}
+		}
 	})
 	h.t = t
 	out, err := exec.Command(h.bin, "cluster", "status", "--db", h.dsn).CombinedOutput()
