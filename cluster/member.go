@@ -79,8 +79,10 @@ func New(cfg Config) (*Member, error) {
 	if cfg.LeaseTTL <= 0 {
 		cfg.LeaseTTL = 10 * time.Second
 	}
-	if cfg.LeaseTTL < 400*time.Millisecond {
-		return nil, fmt.Errorf("cluster: lease TTL %v is too short (at least 400ms)", cfg.LeaseTTL)
+	if cfg.LeaseTTL < 3*time.Second {
+		// The store ends a silent node's transactions after 2s, releasing
+		// the lease rows they lock: a lease must outlive that.
+		return nil, fmt.Errorf("cluster: lease TTL %v is too short (at least 3s)", cfg.LeaseTTL)
 	}
 	if cfg.Poll <= 0 {
 		cfg.Poll = time.Second

@@ -131,7 +131,7 @@ func (s *Store) EnsureShards(ctx context.Context, count int) error {
 	if count < 1 || count > 1<<16 {
 		return fmt.Errorf("store: ensure shards: %w: shard count must be 1-65536", engine.ErrInvalid)
 	}
-	return s.writeTx(ctx, func(tx *sqlx.Tx) error {
+	return s.clusterTx(ctx, func(tx *sqlx.Tx) error {
 		if _, err := tx.ExecContext(ctx, `LOCK TABLE cluster_leases IN SHARE ROW EXCLUSIVE MODE`); err != nil {
 			return fmt.Errorf("store: ensure shards: %w", s.dbErr(err))
 		}
@@ -237,13 +237,30 @@ func (s *Store) Renew(ctx context.Context, node string, held map[int]int64, ttl 
 	return out, nil
 }
 
+// clusterIdleTimeout ends the session of a node that goes silent inside
+// a transaction holding a lease row's lock (partitioned from PostgreSQL
+// mid-transaction): without it the lock would outlive the lease and block
+// the take-over until the server noticed the dead peer, which a silent
+// partition can delay indefinitely. Lease TTLs must be longer.
+const clusterIdleTimeout = "2s"
+
+// clusterTx is writeTx for transactions that lock cluster rows.
+func (s *Store) clusterTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+	return s.writeTx(ctx, func(tx *sqlx.Tx) error {
+		if _, err := tx.ExecContext(ctx, `SET LOCAL idle_in_transaction_session_timeout = '`+clusterIdleTimeout+`'`); err != nil {
+			return s.dbErr(err)
+		}
+		return fn(tx)
+	})
+}
+
 // fenceWhere is the condition every write for a shard carries.
 const fenceWhere = `shard = $1 AND node = $2 AND generation = $3 AND expires_at > now()`
 
 // Release frees a lease, saving the session to resume (an empty session
 // id keeps the saved one).
 func (s *Store) Release(ctx context.Context, l cluster.Lease, sess cluster.Session) error {
-	return s.writeTx(ctx, func(tx *sqlx.Tx) error {
+	return s.clusterTx(ctx, func(tx *sqlx.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE cluster_leases SET node = NULL, expires_at = 'epoch',
 			session_id = CASE WHEN $4 = '' THEN session_id ELSE $4 END,
 			seq = CASE WHEN $4 = '' THEN seq ELSE $5 END,
@@ -268,7 +285,7 @@ func (s *Store) Release(ctx context.Context, l cluster.Lease, sess cluster.Sessi
 
 // Checkpoint saves the session and marks its events up to sess.Seq done.
 func (s *Store) Checkpoint(ctx context.Context, l cluster.Lease, sess cluster.Session) error {
-	return s.writeTx(ctx, func(tx *sqlx.Tx) error {
+	return s.clusterTx(ctx, func(tx *sqlx.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE cluster_leases SET session_id = $4, seq = $5, resume_url = $6, last_event = now()
 			WHERE `+fenceWhere, l.Shard, l.Node, l.Generation, sess.ID, sess.Seq, sess.ResumeURL)
 		if err != nil {
@@ -318,7 +335,7 @@ func (s *Store) TakeIdentify(ctx context.Context, bucket int, spacing time.Durat
 		return 0, err
 	}
 	var wait time.Duration
-	err := s.writeTx(ctx, func(tx *sqlx.Tx) error {
+	err := s.clusterTx(ctx, func(tx *sqlx.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO cluster_identify (bucket) VALUES ($1) ON CONFLICT DO NOTHING`, bucket); err != nil {
 			return s.dbErr(err)
 		}
@@ -474,6 +491,10 @@ func (s *Store) fenceTx(ctx context.Context, tx *sqlx.Tx) (skip bool, err error)
 	}
 	if s.d != dialectPostgres {
 		return false, fmt.Errorf("fenced write: %w", cluster.ErrUnsupported)
+	}
+	// The lease row stays share-locked until the write commits.
+	if _, err := tx.ExecContext(ctx, `SET LOCAL idle_in_transaction_session_timeout = '`+clusterIdleTimeout+`'`); err != nil {
+		return false, s.dbErr(err)
 	}
 	var held int
 	if err := tx.GetContext(ctx, &held, `SELECT count(*) FROM (SELECT 1 FROM cluster_leases WHERE `+fenceWhere+` FOR SHARE) x`,
