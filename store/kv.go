@@ -225,35 +225,42 @@ func (s *Store) kvSet(ctx context.Context, sc engine.Scope, values map[string]js
 	}
 	// A fixed order keeps row locks (PostgreSQL) in one order across writers.
 	sort.Strings(keys)
-	return s.writeTx(ctx, func(tx *sqlx.Tx) error {
-		if skip, err := s.fenceTx(ctx, tx); err != nil || skip {
-			return err
+	return s.kvGroup.submit(&kvWrite{ctx: ctx, sc: sc, keys: keys, values: values, newBytes: newBytes, q: q})
+}
+
+// kvSetIn applies one write inside tx (the group's transaction, within the
+// write's savepoint when it shares the group).
+func (s *Store) kvSetIn(ctx context.Context, tx *sqlx.Tx, w *kvWrite) error {
+	sc, keys, q := w.sc, w.keys, w.q
+	if skip, err := s.fenceTx(ctx, tx); err != nil || skip {
+		return err
+	}
+	keyCount, byteCount, err := s.lockUsage(ctx, tx, sc)
+	if err != nil {
+		return err
+	}
+	existing, oldBytes, err := s.existingSizes(ctx, tx, sc, keys)
+	if err != nil {
+		return err
+	}
+	nk := keyCount + int64(len(keys)-existing)
+	nb := byteCount - oldBytes + w.newBytes
+	if q.MaxKeys > 0 && nk > int64(q.MaxKeys) && nk > keyCount {
+		return fmt.Errorf("scope %s/%s would hold %d keys, quota is %d: %w", sc.PluginID, sc.ServerID, nk, q.MaxKeys, engine.ErrQuota)
+	}
+	if q.MaxBytes > 0 && nb > q.MaxBytes && nb > byteCount {
+		return fmt.Errorf("scope %s/%s would hold %d bytes, quota is %d: %w", sc.PluginID, sc.ServerID, nb, q.MaxBytes, engine.ErrQuota)
+	}
+	ins, err := s.txStmt(ctx, tx, kvInsertSQL)
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if _, err := ins.ExecContext(ctx, sc.PluginID, sc.ServerID, k, []byte(w.values[k])); err != nil {
+			return s.dbErr(err)
 		}
-		keyCount, byteCount, err := s.lockUsage(ctx, tx, sc)
-		if err != nil {
-			return err
-		}
-		existing, oldBytes, err := s.existingSizes(ctx, tx, sc, keys)
-		if err != nil {
-			return err
-		}
-		nk := keyCount + int64(len(keys)-existing)
-		nb := byteCount - oldBytes + newBytes
-		if q.MaxKeys > 0 && nk > int64(q.MaxKeys) && nk > keyCount {
-			return fmt.Errorf("scope %s/%s would hold %d keys, quota is %d: %w", sc.PluginID, sc.ServerID, nk, q.MaxKeys, engine.ErrQuota)
-		}
-		if q.MaxBytes > 0 && nb > q.MaxBytes && nb > byteCount {
-			return fmt.Errorf("scope %s/%s would hold %d bytes, quota is %d: %w", sc.PluginID, sc.ServerID, nb, q.MaxBytes, engine.ErrQuota)
-		}
-		for _, k := range keys {
-			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO kv (plugin_id, server_id, key, value) VALUES (?, ?, ?, ?)
-				ON CONFLICT (plugin_id, server_id, key) DO UPDATE SET value = excluded.value`),
-				sc.PluginID, sc.ServerID, k, []byte(values[k])); err != nil {
-				return s.dbErr(err)
-			}
-		}
-		return s.setUsage(ctx, tx, sc, nk, nb)
-	})
+	}
+	return s.setUsage(ctx, tx, sc, nk, nb)
 }
 
 // lockUsage creates the scope's counter row if needed and returns it, in
@@ -261,9 +268,11 @@ func (s *Store) kvSet(ctx context.Context, sc engine.Scope, values map[string]js
 // ends, which serializes writers of one scope on PostgreSQL; on SQLite the
 // immediate write transaction already holds the database lock.
 func (s *Store) lockUsage(ctx context.Context, tx *sqlx.Tx, sc engine.Scope) (keys, bytes int64, err error) {
-	err = tx.QueryRowxContext(ctx, s.q(`INSERT INTO kv_usage (plugin_id, server_id, key_count, byte_count) VALUES (?, ?, 0, 0)
-		ON CONFLICT (plugin_id, server_id) DO UPDATE SET key_count = kv_usage.key_count
-		RETURNING key_count, byte_count`), sc.PluginID, sc.ServerID).Scan(&keys, &bytes)
+	st, err := s.txStmt(ctx, tx, kvUsageLockSQL)
+	if err != nil {
+		return 0, 0, err
+	}
+	err = st.QueryRowxContext(ctx, sc.PluginID, sc.ServerID).Scan(&keys, &bytes)
 	if isFKViolation(err) {
 		return 0, 0, fmt.Errorf("plugin %q: %w", sc.PluginID, engine.ErrNotFound)
 	}
@@ -274,13 +283,31 @@ func (s *Store) lockUsage(ctx context.Context, tx *sqlx.Tx, sc engine.Scope) (ke
 }
 
 func (s *Store) setUsage(ctx context.Context, tx *sqlx.Tx, sc engine.Scope, keys, bytes int64) error {
-	_, err := tx.ExecContext(ctx, s.q("UPDATE kv_usage SET key_count = ?, byte_count = ? WHERE plugin_id = ? AND server_id = ?"),
-		keys, bytes, sc.PluginID, sc.ServerID)
+	st, err := s.txStmt(ctx, tx, kvUsageSetSQL)
+	if err != nil {
+		return err
+	}
+	_, err = st.ExecContext(ctx, keys, bytes, sc.PluginID, sc.ServerID)
 	return s.dbErr(err)
 }
 
 // existingSizes counts which of keys exist and their current len(key)+len(value).
 func (s *Store) existingSizes(ctx context.Context, tx *sqlx.Tx, sc engine.Scope, keys []string) (n int, bytes int64, err error) {
+	if len(keys) == 1 { // ctx.kv.set: one prepared statement
+		st, err := s.txStmt(ctx, tx, kvSizeSQL)
+		if err != nil {
+			return 0, 0, err
+		}
+		var vl int64
+		err = st.QueryRowxContext(ctx, sc.PluginID, sc.ServerID, keys[0]).Scan(&vl)
+		if errors.Is(err, sql.ErrNoRows) {
+			return 0, 0, nil
+		}
+		if err != nil {
+			return 0, 0, s.dbErr(err)
+		}
+		return 1, int64(len(keys[0])) + vl, nil
+	}
 	for start := 0; start < len(keys); start += kvChunk {
 		chunk := keys[start:min(start+kvChunk, len(keys))]
 		q, args, err := sqlx.In("SELECT key, length(value) FROM kv WHERE plugin_id = ? AND server_id = ? AND key IN (?)",

@@ -75,6 +75,9 @@ type Store struct {
 	log *slog.Logger
 	sql pluginSQL
 	dsn string // PostgreSQL: for the cluster's LISTEN connection
+
+	kvGroup kvCommitter // KV writes, committed in groups (group.go)
+	stmts   stmtCache   // prepared statements of the write path
 }
 
 var _ engine.Store = (*Store)(nil)
@@ -138,7 +141,12 @@ func openSQLite(ctx context.Context, path string, opt Options) (*Store, error) {
 	}
 	applyPool(r.DB, opt, 4)
 	s := &Store{d: dialectSQLite, rdb: r, wdb: w, log: opt.Logger}
+	s.kvGroup.s = s
 	if err := s.migrate(ctx, migrationsFS); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := s.prepare(ctx); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -169,7 +177,12 @@ func openPostgres(ctx context.Context, dsn string, opt Options) (*Store, error) 
 		return nil, fmt.Errorf("store: open postgres %s: database unreachable: %w: %w", where, engine.ErrUnavailable, err)
 	}
 	s := &Store{d: dialectPostgres, rdb: db, wdb: db, log: opt.Logger, dsn: dsn}
+	s.kvGroup.s = s
 	if err := s.migrate(ctx, migrationsFS); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := s.prepare(ctx); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -220,6 +233,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close closes plugin databases and the main pools.
 func (s *Store) Close() error {
 	var errs []error
+	errs = append(errs, s.stmts.close())
 	if s.sql != nil {
 		errs = append(errs, s.sql.close())
 	}
