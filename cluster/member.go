@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -48,6 +49,13 @@ type Config struct {
 	OnNotify func(topic string)
 }
 
+// The ledger (events claimed, plugin writes per event) is kept for
+// ledgerAge: far longer than any session's replay after a hand-over.
+const (
+	ledgerAge  = time.Hour
+	pruneEvery = 10 * time.Minute
+)
+
 // Member is this node's part of the cluster: it heartbeats, holds and
 // renews its leases, takes free shards up to its share and gives up the
 // ones over it, and drains on request.
@@ -55,6 +63,8 @@ type Member struct {
 	cfg  Config
 	log  *slog.Logger
 	wake chan struct{}
+
+	draining atomic.Bool // asked to drain (seen in a heartbeat)
 
 	mu     sync.Mutex
 	owned  map[int]*held
@@ -179,7 +189,8 @@ func (m *Member) Run(ctx context.Context) error {
 	m.log.Info("joined the cluster", "shards", m.cfg.ShardCount, "lease_ttl", m.cfg.LeaseTTL)
 
 	var wg sync.WaitGroup
-	lctx, stopListen := context.WithCancel(ctx)
+	// Not ended by ctx: leases are renewed while leave hands them over.
+	lctx, stopListen := context.WithCancel(context.WithoutCancel(ctx))
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
@@ -194,8 +205,26 @@ func (m *Member) Run(ctx context.Context) error {
 		}
 	}()
 	// The watchdog stops a shard whose lease could not be renewed in
-	// time even while the loop below is stuck in a database call.
+	// time even while a database call hangs; renewals run apart from
+	// balancing, which can take a while (a hand-over).
 	go func() { defer wg.Done(); m.watchdog(lctx) }()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(m.renewEvery())
+		defer t.Stop()
+		for {
+			if m.renew(lctx) {
+				m.draining.Store(true)
+				m.Wake()
+			}
+			select {
+			case <-lctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
 	defer func() { stopListen(); wg.Wait() }()
 
 	// Let the other nodes starting now register before taking a share.
@@ -204,14 +233,13 @@ func (m *Member) Run(ctx context.Context) error {
 	case <-ctx.Done():
 		return m.leave(context.WithoutCancel(ctx))
 	}
-	renew := time.NewTicker(m.renewEvery())
-	defer renew.Stop()
 	poll := time.NewTicker(m.cfg.Poll)
 	defer poll.Stop()
+	prune := time.NewTicker(pruneEvery)
+	defer prune.Stop()
 	for {
 		m.releaseFailed(ctx)
-		draining := m.renew(ctx)
-		if draining {
+		if m.draining.Load() {
 			m.log.Info("asked to drain: handing shards over")
 			return m.leave(context.WithoutCancel(ctx))
 		}
@@ -219,9 +247,15 @@ func (m *Member) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return m.leave(context.WithoutCancel(ctx))
-		case <-renew.C:
 		case <-poll.C:
 		case <-m.wake:
+		case <-prune.C:
+			// Every node prunes; the deletes are idempotent and cheap.
+			pctx, cancel := context.WithTimeout(ctx, m.renewEvery()*2)
+			if err := m.cfg.Store.Prune(pctx, ledgerAge); err != nil {
+				m.log.Warn("prune the cluster ledger", "err", err)
+			}
+			cancel()
 		}
 	}
 }
@@ -432,9 +466,12 @@ func (m *Member) leave(ctx context.Context) error {
 		m.log.Warn("mark the node draining", "err", err)
 	}
 	cancel()
+	var wg sync.WaitGroup
 	for _, s := range m.Owned() {
-		m.handOver(ctx, s)
+		wg.Add(1)
+		go func() { defer wg.Done(); m.handOver(ctx, s) }()
 	}
+	wg.Wait()
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	_ = m.cfg.Store.Notify(cctx)

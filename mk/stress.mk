@@ -8,3 +8,4 @@
 .PHONY: stress
 stress: test-deps
 	MAID_STRESS=1 $(GO) test -timeout 90m -count=1 -v ./reliability
+	MAID_STRESS=1 $(GO) test -timeout 30m -count=1 -v -run TestClusterScenarios ./cluster

@@ -426,7 +426,8 @@ func (s *Store) Listen(ctx context.Context, wake func(topic string)) error {
 // Prune drops ledger rows older than age.
 func (s *Store) Prune(ctx context.Context, age time.Duration) error {
 	for _, q := range []string{
-		`DELETE FROM cluster_events WHERE at < now() - $1::interval AND done`,
+		// Not done and that old: its session cannot be resumed any more.
+		`DELETE FROM cluster_events WHERE at < now() - $1::interval`,
 		`DELETE FROM cluster_effects WHERE at < now() - $1::interval`,
 		`DELETE FROM cluster_session_starts WHERE day < (now() AT TIME ZONE 'UTC')::date - 2`,
 	} {
