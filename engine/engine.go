@@ -601,7 +601,16 @@ func (e *Engine) callPlugin(ctx context.Context, c pluginCall) (json.RawMessage,
 	c.params["ctx"] = callCtx(c.serverID, c.pluginID, e.optionsFor(ctx, c.serverID, s))
 	start := time.Now()
 	var out json.RawMessage
-	err = inst.call(cctx, c.method, c.serverID, c.params, &out)
+	scope := callScope{serverID: c.serverID}
+	sink := recordingSink(ctx)
+	if sink != nil {
+		c.params["seed"] = newToken()
+		scope.rec = s.newCallRecorder(c.method, c.serverID, c.params)
+	}
+	err = inst.callScoped(cctx, c.method, scope, c.params, &out)
+	if sink != nil {
+		sink(scope.rec.finish(out, err))
+	}
 	err = s.callError(c.what, inst, err)
 	e.observer.CallDone(c.kind, c.pluginID, time.Since(start), err)
 	if err != nil {

@@ -348,3 +348,17 @@ func (s *supervisor) keepRecording(ctx context.Context, rec Recording, failed bo
 	}
 	return rec.ID
 }
+
+type recordingSinkKey struct{}
+
+// WithRecording returns a context under which a dashboard or command call
+// (CallDashboard, CallCommand) is recorded, and its recording handed to
+// sink when it ends, failed or not (`maid call --record`).
+func WithRecording(ctx context.Context, sink func(Recording)) context.Context {
+	return context.WithValue(ctx, recordingSinkKey{}, sink)
+}
+
+func recordingSink(ctx context.Context) func(Recording) {
+	f, _ := ctx.Value(recordingSinkKey{}).(func(Recording))
+	return f
+}

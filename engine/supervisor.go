@@ -251,10 +251,16 @@ func (s *supervisor) deliver(ctx context.Context, ev Event) {
 
 // newEventRecorder starts the recording of one plugin.event call.
 func (s *supervisor) newEventRecorder(serverID string, params map[string]any) *recorder {
+	return s.newCallRecorder("plugin.event", serverID, params)
+}
+
+// newCallRecorder starts the recording of one host→plugin call (params
+// without its call token, which is added later).
+func (s *supervisor) newCallRecorder(method, serverID string, params map[string]any) *recorder {
 	raw, _ := json.Marshal(params)
 	return newRecorder(Recording{
 		ID: newToken(), PluginID: s.id, PluginVersion: s.pkg.Manifest.Version, Backend: s.d.backend.Name(),
-		ServerID: serverID, Time: s.d.now().UTC(), Method: "plugin.event", Params: raw,
+		ServerID: serverID, Time: s.d.now().UTC(), Method: method, Params: raw,
 	})
 }
 

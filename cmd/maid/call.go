@@ -39,6 +39,7 @@ func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	options := fs.String("options", "", `option values for the server as a JSON object, e.g. {"greet": true}`)
 	events := fs.String("events", "", "JSONL file of events to feed first, one {\"type\", \"discord_srv_id\", \"data\"} per line")
 	verbose := fs.Bool("v", false, "log engine activity and plugin logs to stderr")
+	record := fs.String("record", "", "write a recording of the call to this file (replay it with maid replay --exact)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -64,7 +65,7 @@ func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	res, logs, err := call(ctx, log, callArgs{
 		backend: bf, db: *db, server: *server, options: *options, events: *events,
-		plugin: pluginPath, method: method, params: params,
+		plugin: pluginPath, method: method, params: params, record: *record,
 	})
 	if *verbose {
 		for _, l := range logs {
@@ -90,6 +91,7 @@ type callArgs struct {
 	db, server, options, events string
 	plugin, method              string
 	params                      json.RawMessage
+	record                      string // file for the call's recording, or ""
 }
 
 // call runs the whole `maid call` flow and returns the result and the
@@ -151,10 +153,17 @@ func call(ctx context.Context, log *slog.Logger, a callArgs) (json.RawMessage, [
 		}
 	}
 	var res json.RawMessage
+	var recErr error
+	if a.record != "" {
+		ctx = engine.WithRecording(ctx, func(r engine.Recording) { recErr = writeRecording(a.record, r) })
+	}
 	if kind == "dashboard" {
 		res, err = eng.CallDashboard(ctx, id, a.server, name, a.params)
 	} else {
 		res, err = eng.CallCommand(ctx, id, a.server, name, a.params)
+	}
+	if err == nil && recErr != nil {
+		err = recErr
 	}
 	return res, logs(), err
 }

@@ -107,6 +107,12 @@ func dev(ctx context.Context, a devArgs, stdout, stderr io.Writer, started func(
 	}
 	defer backend.Close()
 	term := &devTerm{w: stderr}
+	if a.record != "" {
+		if err := os.MkdirAll(a.record, 0o755); err != nil {
+			return err
+		}
+		term.recs = make(chan devRec, 64)
+	}
 	sim := discord.NewSimulator(discord.SimConfig{Logger: a.log})
 	eng, err := engine.New(engine.Config{
 		Store: st, Backend: backend, Discord: sim, DataDir: tmp, Logger: a.log, HostVersion: version,
@@ -144,13 +150,46 @@ func dev(ctx context.Context, a devArgs, stdout, stderr io.Writer, started func(
 			return w.watch(ctx, a.poll)
 		}},
 		actor{"dashboard", site.Run},
+		actor{"recordings", func(ctx context.Context) error {
+			if term.recs == nil {
+				return nil
+			}
+			for {
+				select {
+				case <-ctx.Done():
+					return nil
+				case r := <-term.recs:
+					writeDevRecording(ctx, eng, term, a.record, a.dir, r)
+				}
+			}
+		}},
 	)
+}
+
+// devRec names a kept recording of a failed event.
+type devRec struct{ pluginID, serverID, id string }
+
+// writeDevRecording saves a failed event's recording under dir and says
+// how to replay it.
+func writeDevRecording(ctx context.Context, eng *engine.Engine, term *devTerm, dir, pluginDir string, r devRec) {
+	_, body, err := eng.Recording(ctx, r.pluginID, r.serverID, r.id)
+	if err != nil {
+		term.printf("maid dev: recording %s: %v\n", r.id, err)
+		return
+	}
+	path := filepath.Join(dir, time.Now().UTC().Format("20060102-150405")+"-"+r.id+".json")
+	if err := os.WriteFile(path, body, 0o600); err != nil {
+		term.printf("maid dev: recording %s: %v\n", r.id, err)
+		return
+	}
+	term.printf("maid dev: recorded the failed event: %s\n  replay: maid replay --exact --plugin %s %s\n", path, pluginDir, path)
 }
 
 // devTerm writes to the terminal, one line at a time, from any goroutine.
 type devTerm struct {
-	mu sync.Mutex
-	w  io.Writer
+	mu   sync.Mutex
+	w    io.Writer
+	recs chan devRec // failed events' recordings to save (--record), or nil
 }
 
 func (t *devTerm) printf(format string, args ...any) {
@@ -163,6 +202,12 @@ func (t *devTerm) printf(format string, args ...any) {
 // log's lock held, and a terminal write is quick.
 func (t *devTerm) line(pluginID string, l engine.LogLine) {
 	t.printf("%s %-7s %s %s: %s\n", l.Time.Format("15:04:05.000"), l.Level, pluginID, l.Source, l.Text)
+	if l.Recording != "" && t.recs != nil {
+		select {
+		case t.recs <- devRec{pluginID: pluginID, serverID: l.Server, id: l.Recording}:
+		default: // a burst of failures: the store still has them
+		}
+	}
 }
 
 // devWatcher reloads the plugin when its files change.

@@ -16,6 +16,16 @@ import (
 )
 
 const replayUsage = `Usage: maid replay [flags] FILE.jsonl
+       maid replay --exact --plugin DIR RECORDING.json
+
+With --exact, runs one recorded call (a failed event's recording, or one
+written by maid call --record or maid dev --record) offline against the
+plugin: its host calls are answered from the recording and, on the wasm
+backend, its clock and randomness come from it too. Prints a JSON report:
+"same" when the plugin did exactly what was recorded (the same result or
+the same traceback), else the first divergence. Exit 0 if same, 1 if not.
+
+Without --exact:
 
 Feeds recorded events (the JSONL of maid call --events: one
 {"type", "discord_srv_id", "data"} per line) through the engine at --rate
@@ -47,11 +57,19 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	var plugins pluginList
 	fs.Var(&plugins, "plugin", "plugin directory or zip to install and enable on --server first (repeatable)")
 	verbose := fs.Bool("v", false, "log engine activity to stderr")
+	exact := fs.Bool("exact", false, "FILE is a recording (maid call --record, maid dev --record, a failed event's download): run it offline against --plugin and report the first divergence")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
 		return 2
+	}
+	if *exact {
+		if fs.NArg() != 1 || len(plugins) != 1 {
+			fmt.Fprintln(stderr, "maid replay --exact RECORDING needs exactly one --plugin (the plugin's directory or zip: the recorded code, or your changed code)")
+			return 2
+		}
+		return runReplayExact(ctx, bf, plugins[0], fs.Arg(0), stdout, stderr)
 	}
 	if fs.NArg() != 1 || *rate < 0 || *repeat < 1 {
 		fs.Usage()
