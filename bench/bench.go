@@ -343,6 +343,11 @@ func (r *runner) backend(ctx context.Context, name string) BackendResult {
 	if ctx.Err() != nil {
 		return res
 	}
+	// After the first engine stopped: its instances are gone.
+	r.measurePerServer(ctx, name, add, fail)
+	if ctx.Err() != nil {
+		return res
+	}
 	if o.PostgresDSN != "" {
 		r.measurePostgres(ctx, name, add, fail)
 	}

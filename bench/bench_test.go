@@ -114,6 +114,7 @@ func TestRunTiny(t *testing.T) {
 		"event_rtt_noop", "event_rtt_kv", "call_rtt_noop", "call_rtt_kv", "dashboard_http_rpc",
 		"throughput_1", "throughput_2", "kv_set_sqlite", "kv_get_sqlite", "kv_set_sqlite_rate",
 		"density_curve", "guest_json_rtt",
+		"perserver_curve", "perserver_instances", "perserver_mem_per_instance",
 	}
 	for _, name := range names {
 		b := back.Backend(name)
@@ -132,6 +133,9 @@ func TestRunTiny(t *testing.T) {
 		}
 		if c := b.Figure("density_curve"); c != nil && (len(c.Curve) == 0 || c.Curve[len(c.Curve)-1].X != float64(opts.Plugins)) {
 			t.Errorf("%s: density curve %v does not end at %d instances", name, c.Curve, opts.Plugins)
+		}
+		if f := b.Figure("perserver_instances"); f != nil && f.Value != nil && *f.Value != float64(opts.Plugins) {
+			t.Errorf("%s: %v per-server instances running, want %d", name, *f.Value, opts.Plugins)
 		}
 		if opts.PostgresDSN != "" {
 			ids = append(slices.Clone(ids), "kv_set_postgres", "kv_get_postgres")
