@@ -24,12 +24,17 @@ def claim_stdio():
     if _out is None:
         path = os.environ.pop("MAID_PROTOCOL_SOCKET", "")
         if path:
-            import socket  # only here: the wasm build has no sockets
+            # Only here: the wasm build has no sockets. _socket, not socket:
+            # socket.py builds enums at import (half a MiB per container,
+            # and milliseconds of start-up); plain files over the fd read
+            # and write it like the pipes of the other backends.
+            import _socket
 
-            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
             s.connect(path)
-            _in = s.makefile("rb")
-            _out = s.makefile("wb")
+            fd = s.detach()
+            _in = io.open(fd, "rb")
+            _out = io.open(os.dup(fd), "wb")
         else:
             _out = sys.stdout.buffer
             _in = sys.stdin.buffer
