@@ -37,7 +37,14 @@ type limitedMemory struct {
 	limit   atomic.Uint64 // bytes; grows past it are refused
 	size    atomic.Uint64 // current length, for Stats
 	refused atomic.Bool   // a grow was refused: the guest hit its limit
+
+	freedPrivate atomic.Int64 // private bytes just before Free (recordFreed)
 }
+
+// recordFreed makes Free record the memory's private bytes before it
+// releases them: what a guest's exit path wrote. Tests only (set before any
+// backend starts); it costs a pagemap read per exit.
+var recordFreed bool
 
 var _ experimental.LinearMemory = (*limitedMemory)(nil)
 
@@ -139,6 +146,10 @@ func (m *limitedMemory) prefault(off, n uint32) {
 func (m *limitedMemory) Free() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if recordFreed && m.mapped != nil {
+		n, _ := privateBytes(m.buf)
+		m.freedPrivate.Store(n)
+	}
 	if m.mapped != nil {
 		_ = release(m.mapped)
 		m.mapped = nil
