@@ -271,7 +271,7 @@ func TestOptionsForm(t *testing.T) {
 		errs   map[string]string // option id → message part
 		saved  map[string]any
 	}{
-		{"valid", url.Values{"opt_my_checkbox": {"1"}, "opt_my_textbox": {"kiwi"}, "opt_my_number": {"42"}, "opt_my_dropdown": {"blue"}}, 303, nil,
+		{"valid", url.Values{"opt_my_checkbox": {"1"}, "opt_my_textbox": {"kiwi"}, "opt_my_number": {"42"}, "opt_my_dropdown": {"blue"}, "page": {"edge"}}, 303, nil,
 			map[string]any{"my_checkbox": true, "my_textbox": "kiwi", "my_number": 42.0, "my_dropdown": "blue"}},
 		{"number above max and bad choice", url.Values{"opt_my_number": {"500"}, "opt_my_dropdown": {"purple"}}, 422,
 			map[string]string{"my_number": "at most 100", "my_dropdown": "not one of the choices"}, nil},
@@ -284,6 +284,9 @@ func TestOptionsForm(t *testing.T) {
 			resp, body := c.postForm(page+"/options", tt.form)
 			if resp.StatusCode != tt.status {
 				t.Fatalf("status %d, want %d: %.500s", resp.StatusCode, tt.status, body)
+			}
+			if pg := tt.form.Get("page"); pg != "" && !strings.Contains(resp.Header.Get("Location"), "page="+pg) {
+				t.Errorf("saving options left the %s tab: to %s", pg, resp.Header.Get("Location"))
 			}
 			for id, msg := range tt.errs {
 				i := strings.Index(body, `id="err_`+id+`"`)
@@ -327,7 +330,7 @@ func TestWidgetFragments(t *testing.T) {
 		{"alert_warn", "", []string{`class="alert warn"`}, nil},
 		{"alert_error", "", []string{`class="alert error"`, "Webhook failing"}, nil},
 		{"broken", "", []string{`class="widget-error"`, "ran into an error", "plugin_error", "/logs?plugin=widgets"}, []string{"kaboom"}}, // a manager: no detail
-		{"form", "", []string{`data-save="/p/widgets/dashboard/rpc/save_form?discord_srv_id=` + serverA, `value="Hello"`, "#general", "@Moderator", "alice", `<option value="fast" selected>`}, nil},
+		{"form", "", []string{`data-save="/p/widgets/dashboard/rpc/save_form?discord_srv_id=` + serverA, `value="Hello"`, "#general", "@Moderator", ">@everyone<", "alice", `<option value="fast" selected>`}, []string{"@@everyone"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.widget+tt.query, func(t *testing.T) {

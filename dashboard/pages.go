@@ -235,6 +235,7 @@ func (s *Site) renderPluginPage(c echo.Context, status int, sess *session, sv Se
 			d.Pages = append(d.Pages, pageTab{ID: p.ID, Title: p.Title, Active: p.ID == page.ID})
 		}
 		d.VersionURL = "/s/" + sv.ID + "/p/" + m.ID + "/version"
+		d.Page = page.ID // the options form comes back to this tab
 		for _, w := range page.Widgets {
 			d.Widgets = append(d.Widgets, widgetSlot{
 				ID: w.ID, Type: w.Type, Title: w.Title,
@@ -352,7 +353,12 @@ func (s *Site) saveOptions(c echo.Context) error {
 		}
 		return s.renderPluginPage(c, http.StatusUnprocessableEntity, sess, sv, st, shown, fields, rest, false)
 	}
-	return c.Redirect(http.StatusSeeOther, "/s/"+sv.ID+"/p/"+m.ID+"?saved=1#options")
+	// Back to the dashboard tab the form was posted from.
+	page := ""
+	if pg := c.FormValue("page"); pageIDRe.MatchString(pg) {
+		page = "page=" + pg + "&"
+	}
+	return c.Redirect(http.StatusSeeOther, "/s/"+sv.ID+"/p/"+m.ID+"?"+page+"saved=1#options")
 }
 
 func (s *Site) simulatorPage(c echo.Context) error {

@@ -569,7 +569,7 @@ func (s *Site) buildForm(ctx context.Context, serverID, pluginID string, w *plug
 				return fv, fmt.Errorf("(roles unavailable: %v)", err)
 			}
 			for _, r := range roles {
-				opts = append(opts, formOption{Value: r.ID, Label: "@" + r.Name})
+				opts = append(opts, formOption{Value: r.ID, Label: "@" + strings.TrimPrefix(r.Name, "@")}) // not "@@everyone"
 			}
 		case "user":
 			members, err := dir.Members(ctx, serverID, 200)

@@ -24,7 +24,7 @@
     var f = ev.target;
     if (!f.matches || !f.matches("form[data-confirm]") || f.dataset.confirmed) return;
     ev.preventDefault();
-    UI.confirm(f.dataset.confirm).then(function (yes) {
+    UI.confirm(f.dataset.confirm, { ok: f.dataset.confirmOk, danger: f.dataset.confirmDanger === "1" }).then(function (yes) {
       if (yes) { f.dataset.confirmed = "1"; f.submit(); }
     });
   });

@@ -27,7 +27,10 @@
   }
 
   // confirm asks a yes/no question in a themed modal: Promise<boolean>.
-  function confirm(text) {
+  // opts.ok names the action ("Uninstall"; default "OK"); opts.danger
+  // shows it as destructive (red).
+  function confirm(text, opts) {
+    opts = opts || {};
     return new Promise(function (resolve) {
       var back = document.createElement("div");
       back.className = "maid-modal-back";
@@ -43,8 +46,8 @@
       no.className = "maid-btn";
       no.textContent = "Cancel";
       var yes = document.createElement("button");
-      yes.className = "maid-btn maid-btn-primary";
-      yes.textContent = "OK";
+      yes.className = "maid-btn " + (opts.danger ? "maid-btn-danger-solid" : "maid-btn-primary");
+      yes.textContent = opts.ok ? String(opts.ok) : "OK";
       row.append(no, yes);
       box.append(p, row);
       back.appendChild(box);
@@ -55,7 +58,7 @@
       back.addEventListener("click", function (e) { if (e.target === back) done(false); });
       document.addEventListener("keydown", onKey);
       document.body.appendChild(back);
-      yes.focus();
+      (opts.danger ? no : yes).focus(); // Enter on a destructive question cancels
     });
   }
 
