@@ -72,6 +72,8 @@
   function refreshWidget(el, force) {
     if (el.dataset.inflight) return Promise.resolve();
     if (!force && busy(el)) { el.dataset.stale = "1"; return Promise.resolve(); }
+    // Just saved and reloaded: keep its "Saved" status rather than reload again.
+    if (!force && Number(el.dataset.quietUntil || 0) > Date.now()) return Promise.resolve();
     el.dataset.inflight = "1";
     delete el.dataset.stale;
     return loadWidget(el).then(function () { delete el.dataset.inflight; });
@@ -143,6 +145,7 @@
       var w = f.closest(".widget");
       UI.toast("Saved", "ok");
       delete f.dataset.dirty;
+      w.dataset.quietUntil = String(Date.now() + 5000);
       if (grid && grid.pollNow) grid.pollNow(); // other widgets of the plugin follow
       return loadWidget(w).then(function () {
         var s = w.querySelector(".form-status");
