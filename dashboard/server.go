@@ -341,6 +341,7 @@ func (s *Site) routes() *echo.Echo {
 	e.GET("/logs", s.logsPage, auth...)
 	e.GET("/api/logs", s.apiAllLogs, auth...)
 	e.POST("/plugins/:plugin/dashboard-approval", s.setApproval, auth...)
+	s.recordingRoutes(e, auth)
 
 	// JSON API.
 	e.POST("/p/:plugin/dashboard/rpc/:method", s.rpc, auth...)

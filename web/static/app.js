@@ -254,6 +254,13 @@
         var src = document.createElement("span"); src.className = "src"; src.textContent = "[" + l.source + "]";
         d.appendChild(src);
         d.appendChild(document.createTextNode(" " + l.text));
+        if (l.recording && l.server) {
+          // The failed event's recording, for maid replay --exact.
+          var a = document.createElement("a"); a.className = "rec"; a.textContent = "recording";
+          a.href = "/s/" + encodeURIComponent(l.server) + "/p/" + encodeURIComponent(l.plugin) + "/recordings/" + encodeURIComponent(l.recording);
+          a.setAttribute("download", "");
+          d.appendChild(document.createTextNode(" ")); d.appendChild(a);
+        }
         logs.appendChild(d);
       });
       if (!lines.length) {
