@@ -17,6 +17,8 @@ import (
 const pluginUsage = `Usage:
   maid plugin validate [-upload] PATH   check a plugin directory or zip
   maid plugin pack [-o FILE.zip] DIR    validate DIR, then write a deterministic zip
+  maid plugin record --server ID PLUGIN on|off|list|get ID
+                                        recordings for maid replay --exact
 
 validate prints "ok: <id> <version>" on stdout when the plugin is valid;
 otherwise it prints every problem on stderr, one per line, and exits 1.
@@ -36,6 +38,8 @@ func runPlugin(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return pluginValidate(args[1:], stdout, stderr)
 	case "pack":
 		return pluginPack(args[1:], stdout, stderr)
+	case "record":
+		return runPluginRecord(ctx, args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, pluginUsage)
 		return 0
