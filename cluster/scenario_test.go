@@ -57,7 +57,6 @@ type harness struct {
 type node struct {
 	id    string
 	cmd   *exec.Cmd
-	log   *bytes.Buffer
 	done  chan struct{}
 	proxy *proxy // nil: straight to PostgreSQL
 	err   error
@@ -500,6 +499,20 @@ func TestClusterScenarios(t *testing.T) {
 		t.Errorf("maid cluster status: %v\n%s", err, out)
 	}
 	t.Logf("maid cluster status:\n%s", out)
+	out, err = exec.Command(h.bin, "cluster", "status", "--json", "--db", h.dsn).Output()
+	var st struct {
+		Nodes  []cluster.Node
+		Leases []cluster.Lease
+	}
+	if err != nil || json.Unmarshal(out, &st) != nil || len(st.Leases) != shards {
+		t.Fatalf("maid cluster status --json: %v\n%s", err, out)
+	}
+	for _, l := range st.Leases {
+		// Every shard moved at least once (the rolling restart moved all).
+		if l.Handovers == 0 || l.Generation < 2 || l.Node == "" {
+			t.Errorf("status of shard %d shows no hand-over: %+v", l.Shard, l)
+		}
+	}
 }
 
 // proxy forwards TCP to PostgreSQL until cut. A cut is a silent

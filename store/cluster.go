@@ -156,7 +156,7 @@ const leaseCols = `shard, shard_count, coalesce(node, ''), generation, expires_a
 
 func scanLease(sc interface{ Scan(...any) error }) (cluster.Lease, error) {
 	var l cluster.Lease
-	var exp, ren, last pq.NullTime
+	var exp, ren, last sql.NullTime
 	err := sc.Scan(&l.Shard, &l.ShardCount, &l.Node, &l.Generation, &exp, &ren,
 		&l.Session.ID, &l.Session.Seq, &l.Session.ResumeURL, &l.Handovers, &last, &l.Expired, &l.Lag)
 	l.ExpiresAt, l.RenewedAt, l.LastEvent = exp.Time, ren.Time, last.Time
