@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/maidhq/maid/plugin"
+	"github.com/maidhq/maid/rpc"
 	"github.com/maidhq/maid/sdk"
 )
 
@@ -464,8 +465,14 @@ func (e *Engine) Dispatch(ctx context.Context, ev Event) error {
 	}
 	if len(ev.Data) == 0 {
 		ev.Data = json.RawMessage("{}")
-	} else if !json.Valid(ev.Data) || ev.Data[0] != '{' {
-		return fmt.Errorf("dispatch: %w: data must be a JSON object", ErrInvalid)
+	} else {
+		// Validated and compacted once here; each plugin's call copies it
+		// (rpc.CompactJSON) instead of scanning it again.
+		c, err := rpc.Compact(ev.Data)
+		if err != nil || len(c) == 0 || c[0] != '{' {
+			return fmt.Errorf("dispatch: %w: data must be a JSON object", ErrInvalid)
+		}
+		ev.Data = json.RawMessage(c)
 	}
 	if err := e.recordBuiltin(ctx, ev); err != nil {
 		e.log.Warn("record built-in metrics", "err", err)

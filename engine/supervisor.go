@@ -226,7 +226,7 @@ func (s *supervisor) deliver(ctx context.Context, ev Event) {
 	params := map[string]any{
 		"ctx":   callCtx(ev.ServerID, s.id, opts),
 		"type":  ev.Type,
-		"event": ev.Data,
+		"event": rpc.CompactJSON(ev.Data), // compacted by Dispatch
 		// The seed of the plugin's random module for this call (the SDK
 		// reseeds with it): a recording then holds all the randomness the
 		// handler used, on every backend.

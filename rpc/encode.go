@@ -74,6 +74,7 @@ func (e *encoder) check() error {
 
 var (
 	rawType           = reflect.TypeFor[json.RawMessage]()
+	compactType       = reflect.TypeFor[CompactJSON]()
 	numberType        = reflect.TypeFor[json.Number]()
 	marshalerType     = reflect.TypeFor[json.Marshaler]()
 	textMarshalerType = reflect.TypeFor[encoding.TextMarshaler]()
@@ -106,6 +107,8 @@ func (e *encoder) value(v reflect.Value) error {
 	switch {
 	case t == rawType:
 		return e.raw(v.Bytes())
+	case t == compactType:
+		return e.compactValue(v.Bytes())
 	case t == numberType:
 		return e.fallback(v)
 	case t.Kind() != reflect.Pointer && t.Kind() != reflect.Interface &&
