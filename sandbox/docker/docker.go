@@ -177,7 +177,7 @@ func New(ctx context.Context, opts Options) (*Backend, error) {
 				sandbox.ErrBadSpec, b.runtime, b.cli.DaemonHost(), strings.Join(names, ", "), info.DefaultRuntime))
 		}
 	}
-	if b.dataPath, err = resolveDataPath(opts.DataPath, b.cli.DaemonHost(), info.DockerRootDir); err != nil {
+	if b.dataPath, err = resolveDataPath(opts.DataPath, b.cli.DaemonHost(), info.DockerRootDir, info.SecurityOptions); err != nil {
 		return fail(fmt.Errorf("docker backend: %w", err))
 	}
 	if b.ncpu > 0 && b.defaults.CPUs > float64(b.ncpu) {

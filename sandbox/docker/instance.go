@@ -395,6 +395,10 @@ func (in *instance) activate(ctx context.Context, dir string, files []byte, entr
 		if in.lio.conn == nil {
 			select {
 			case <-in.exited:
+				if len(in.lio.refused) > 0 {
+					return fmt.Errorf("container exited before connecting: %v; connections from uids %v were refused, want uid %d (an engine remapping user namespaces? use data path %q)",
+						in.exit, in.lio.refused, in.lio.uid, DataPathAttach)
+				}
 				return fmt.Errorf("container exited before connecting: %v", in.exit)
 			default:
 				return in.lio.err

@@ -59,9 +59,17 @@ const (
 
 // resolveDataPath picks the data path: socket for an engine on a local Unix
 // socket whose root dir this host sees (so a bind mount names our files),
-// else attach. An explicit choice is checked, not second-guessed.
-func resolveDataPath(want, daemonHost, rootDir string) (string, error) {
+// else attach. An engine that remaps user namespaces (userns-remap,
+// rootless) counts as not local: the guest's uid as maid sees it is not
+// the one maid picked, so the peer check would turn the guest away. An
+// explicit choice is checked, not second-guessed.
+func resolveDataPath(want, daemonHost, rootDir string, securityOptions []string) (string, error) {
 	local := strings.HasPrefix(daemonHost, "unix://") && rootDir != ""
+	for _, o := range securityOptions {
+		if strings.Contains(o, "name=userns") || strings.Contains(o, "name=rootless") {
+			local = false
+		}
+	}
 	if local {
 		if _, err := os.Stat(strings.TrimPrefix(daemonHost, "unix://")); err != nil {
 			local = false
@@ -79,7 +87,7 @@ func resolveDataPath(want, daemonHost, rootDir string) (string, error) {
 		return DataPathAttach, nil
 	case DataPathSocket:
 		if !local {
-			return "", fmt.Errorf("%w: data path %q needs a local engine (a unix:// DOCKER_HOST whose root dir %q this host sees); engine is %s: use %q",
+			return "", fmt.Errorf("%w: data path %q needs a local engine (a unix:// DOCKER_HOST whose root dir %q this host sees, without user-namespace remapping); engine is %s: use %q",
 				sandbox.ErrUnavailable, DataPathSocket, rootDir, daemonHost, DataPathAttach)
 		}
 		return DataPathSocket, nil
@@ -228,9 +236,10 @@ type localIO struct {
 	uid int // the guest's uid: the only peer accepted
 	ln  *net.UnixListener
 
-	ready chan struct{} // closed when accept has ended
-	conn  *net.UnixConn // the guest's connection, once ready (nil on failure)
-	err   error
+	ready   chan struct{} // closed when accept has ended
+	conn    *net.UnixConn // the guest's connection, once ready (nil on failure)
+	err     error
+	refused []int // uids of peers turned away, for the error (at most 4)
 }
 
 // newLocalIO makes the container's directory and starts listening.
@@ -316,6 +325,9 @@ func (l *localIO) accept() {
 		}
 		if uid, err := peerUID(c); err != nil || uid != l.uid {
 			c.Close()
+			if len(l.refused) < 4 {
+				l.refused = append(l.refused, uid)
+			}
 			continue
 		}
 		os.Remove(filepath.Join(l.dir, "io", "sock"))

@@ -26,6 +26,7 @@ func TestResolveDataPath(t *testing.T) {
 		name       string
 		want, host string
 		rootDir    string
+		secOpts    []string
 		got        string
 		err        error
 	}{
@@ -35,12 +36,16 @@ func TestResolveDataPath(t *testing.T) {
 		{name: "auto, socket elsewhere", want: DataPathAuto, host: "unix:///no/such/docker.sock", rootDir: root, got: DataPathAttach},
 		{name: "auto, root dir elsewhere", want: DataPathAuto, host: "unix://" + sock, rootDir: "/no/such/docker-root", got: DataPathAttach},
 		{name: "attach on a local engine", want: DataPathAttach, host: "unix://" + sock, rootDir: root, got: DataPathAttach},
+		{name: "auto, seccomp only", host: "unix://" + sock, rootDir: root, secOpts: []string{"name=seccomp,profile=default"}, got: DataPathSocket},
+		{name: "auto, userns-remap engine", host: "unix://" + sock, rootDir: root, secOpts: []string{"name=seccomp,profile=default", "name=userns"}, got: DataPathAttach},
+		{name: "auto, rootless engine", host: "unix://" + sock, rootDir: root, secOpts: []string{"name=rootless"}, got: DataPathAttach},
+		{name: "socket on a userns-remap engine", want: DataPathSocket, host: "unix://" + sock, rootDir: root, secOpts: []string{"name=userns"}, err: sandbox.ErrUnavailable},
 		{name: "socket on a remote engine", want: DataPathSocket, host: "tcp://10.0.0.1:2375", rootDir: root, err: sandbox.ErrUnavailable},
 		{name: "unknown", want: "fifo", host: "unix://" + sock, rootDir: root, err: sandbox.ErrBadSpec},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := resolveDataPath(tc.want, tc.host, tc.rootDir)
+			got, err := resolveDataPath(tc.want, tc.host, tc.rootDir, tc.secOpts)
 			if tc.err != nil {
 				if !errors.Is(err, tc.err) {
 					t.Fatalf("err = %v, want %v", err, tc.err)
