@@ -15,8 +15,9 @@ import (
 )
 
 // TestRemoteEngine runs the conformance suite against the engine reached
-// over TCP, as with a remote DOCKER_HOST: the engine sees no file of ours,
-// and stdin EOF must travel as a TCP half-close.
+// over TCP, as with a remote DOCKER_HOST: the engine sees no file of ours
+// (so the attach path is chosen), and stdin EOF must travel as a TCP
+// half-close.
 func TestRemoteEngine(t *testing.T) {
 	local := newTestBackend(t, Options{})
 	host := local.cli.DaemonHost()
@@ -30,7 +31,11 @@ func TestRemoteEngine(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { cli.Close() })
-		return newTestBackend(t, Options{Client: cli})
+		b := newTestBackend(t, Options{Client: cli})
+		if b.DataPath() != DataPathAttach {
+			t.Fatalf("engine over tcp: data path %q, want %q chosen automatically", b.DataPath(), DataPathAttach)
+		}
+		return b
 	}, sandboxtest.Options{Isolated: true})
 }
 
