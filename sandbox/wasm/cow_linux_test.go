@@ -229,3 +229,29 @@ func TestExitKeepsPagesShared(t *testing.T) {
 		t.Fatalf("the instance owned %d KiB as it exited, %d KiB idle: its exit finalized the interpreter", exit>>10, idle>>10)
 	}
 }
+
+// TestIdleInstanceDescriptors: an idle instance holds one host descriptor
+// (its plugin dir), not one more per mount its guest has used: wazero's
+// preopens of the mounts are answered without a descriptor (rootDir).
+// 10,000 instances must fit a 20,000 open-file limit.
+func TestIdleInstanceDescriptors(t *testing.T) {
+	b := newBackend(t, 0)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	count := func() int {
+		fds, _ := filepath.Glob("/proc/self/fd/*")
+		return len(fds)
+	}
+	before := count()
+	const n = 5
+	for range n {
+		// Touches all three read-only mounts: stdlib, SDK, plugin.
+		inst := sandboxtest.Start(t, ctx, b, "import os, colorsys, maid_sdk.errors\nos.listdir('/plugin')\nsay('up')\ninp.read()", nil)
+		go io.Copy(io.Discard, inst.Stderr())
+		sandboxtest.FirstLine(t, inst, "up")
+		t.Cleanup(func() { _ = inst.Kill() })
+	}
+	if got := count() - before; got > n {
+		t.Fatalf("%d idle instances hold %d more descriptors, want at most %d", n, got, n)
+	}
+}

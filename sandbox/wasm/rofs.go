@@ -94,6 +94,9 @@ func (r *roFS) OpenFile(p string, flag experimentalsys.Oflag, perm fs.FileMode) 
 	if !r.files.take() {
 		return nil, experimentalsys.EIO
 	}
+	if flag == experimentalsys.O_RDONLY && rootName(p) == "." {
+		return &rootDir{r: r}, 0 // wazero's preopen of the mount (or a plain open of it)
+	}
 	f, errno := r.adapt.OpenFile(rootName(p), experimentalsys.O_RDONLY|flag&experimentalsys.O_DIRECTORY, 0)
 	if errno != 0 {
 		r.files.put()
@@ -201,4 +204,65 @@ func (f *roFile) Close() experimentalsys.Errno {
 	f.closed = true
 	f.files.put()
 	return f.File.Close()
+}
+
+// rootDir is a mount's root as wazero's preopen holds it, for the
+// instance's whole life. It answers IsDir and Stat without a host
+// descriptor and opens one only to read entries, so an idle instance holds
+// no descriptor per mount: 10,000 instances would otherwise hold 10,000
+// per mount, against a hard limit of 20,000 open files on this VM. (The
+// guest's own opens of the mount, os.listdir("/plugin") included, are
+// path_open calls with O_DIRECTORY and get an ordinary dir.) Seeking the
+// preopen itself is left unimplemented: only raw WASI code reading the
+// preopened descriptor's entries twice would.
+type rootDir struct {
+	experimentalsys.UnimplementedFile
+	r *roFS
+	f experimentalsys.File // opened on the first Readdir
+
+	closed bool
+}
+
+func (d *rootDir) IsDir() (bool, experimentalsys.Errno) { return true, 0 }
+
+func (d *rootDir) Stat() (wsys.Stat_t, experimentalsys.Errno) { return d.r.Stat(".") }
+
+func (d *rootDir) Dev() (uint64, experimentalsys.Errno) {
+	st, errno := d.Stat()
+	return st.Dev, errno
+}
+
+func (d *rootDir) Ino() (wsys.Inode, experimentalsys.Errno) {
+	st, errno := d.Stat()
+	return st.Ino, errno
+}
+
+func (d *rootDir) Readdir(n int) ([]experimentalsys.Dirent, experimentalsys.Errno) {
+	if d.f == nil {
+		f, errno := d.r.OpenFile(".", experimentalsys.O_RDONLY|experimentalsys.O_DIRECTORY, 0)
+		if errno != 0 {
+			return nil, errno
+		}
+		d.f = f
+	}
+	return d.f.Readdir(n)
+}
+
+func (d *rootDir) SetAppend(bool) experimentalsys.Errno       { return experimentalsys.EISDIR }
+func (d *rootDir) Read([]byte) (int, experimentalsys.Errno)   { return 0, experimentalsys.EISDIR }
+func (d *rootDir) Utimens(int64, int64) experimentalsys.Errno { return experimentalsys.EROFS }
+func (d *rootDir) Sync() experimentalsys.Errno                { return 0 }
+func (d *rootDir) Datasync() experimentalsys.Errno            { return 0 }
+
+// Close gives back the handle OpenFile took for it.
+func (d *rootDir) Close() experimentalsys.Errno {
+	if d.closed {
+		return 0
+	}
+	d.closed = true
+	d.r.files.put()
+	if d.f == nil {
+		return 0
+	}
+	return d.f.Close()
 }
