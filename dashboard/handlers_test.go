@@ -435,7 +435,7 @@ func TestMarketplaceUpload(t *testing.T) {
 		{"every problem shown", admin, zipFiles(t, map[string]string{
 			"manifest.json": `{"id": "bad id", "name": "", "script": "main.py", "options": [{"id": "x", "name": "X", "type": "color", "default": 1}]}`,
 			"main.py":       "print(1)",
-		}), 422, []string{"id", "name", "options[0].type", "version"}},
+		}), 422, []string{"id", "name", "options[0].type"}},
 		{"valid replaces", admin, zipFiles(t, map[string]string{
 			"manifest.json": `{"id": "welcome", "name": "Welcome", "version": "1.1.0", "script": "__main__.py", "capabilities": ["storage:kv", "discord:send_messages"]}`,
 			"__main__.py":   string(welcome),

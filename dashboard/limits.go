@@ -137,12 +137,13 @@ func (b *deadlineBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// requireAdminFirst refuses a non-admin before anything reads the request
-// body (the upload route: its body may be 50 MiB).
+// requireAdminFirst refuses anyone but an admin or a trusted publisher
+// before anything reads the request body (the upload route: its body may
+// be 50 MiB).
 func (s *Site) requireAdminFirst(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if err := requireAdmin(sessionOf(c)); err != nil {
-			return err
+		if !s.canPublish(sessionOf(c)) {
+			return errAdminOnly
 		}
 		return next(c)
 	}

@@ -1,19 +1,15 @@
 package dashboard
 
 import (
-	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
 	"math"
 	"net/http"
 	"net/url"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -118,6 +114,17 @@ func (s *Site) setEnabled(c echo.Context) error {
 	on, err := strconv.ParseBool(c.FormValue("enabled"))
 	if err != nil {
 		return errStatus(http.StatusBadRequest, "invalid", "enabled must be true or false")
+	}
+	if on { // what it may do is shown first (market.go)
+		if m, err := s.market(); err == nil {
+			need, err := m.NeedsConsent(c.Request().Context(), sv.ID, c.Param("plugin"))
+			if err != nil {
+				return err
+			}
+			if len(need) > 0 {
+				return c.Redirect(http.StatusSeeOther, "/s/"+sv.ID+"/p/"+c.Param("plugin")+"/consent")
+			}
+		}
 	}
 	if err := s.eng.SetEnabled(c.Request().Context(), sv.ID, c.Param("plugin"), on); err != nil {
 		return err
@@ -388,121 +395,6 @@ func (s *Site) simulatorPage(c echo.Context) error {
 	v.Server = &sv
 	v.Active = "simulator"
 	return s.renderView(c, http.StatusOK, "simulator.html", v)
-}
-
-type marketRow struct {
-	pluginRow
-	Caps    []string
-	Servers []marketServer
-}
-
-type marketServer struct {
-	ID, Name string
-	Enabled  bool
-}
-
-func (s *Site) marketplaceData(c echo.Context) (map[string]any, error) {
-	ctx := c.Request().Context()
-	sess := sessionOf(c)
-	servers, err := s.servers(ctx, sess)
-	if err != nil {
-		return nil, err
-	}
-	var rows []marketRow
-	for _, pkg := range s.eng.Plugins() {
-		m := pkg.Manifest
-		r := marketRow{pluginRow: pluginRow{ID: m.ID, Name: m.Name, Version: m.Version, Description: m.Description, Mode: pkg.Mode.String()}, Caps: m.Capabilities}
-		for _, sv := range servers {
-			st, err := s.eng.PluginState(ctx, sv.ID, m.ID)
-			if err != nil {
-				return nil, err
-			}
-			r.Servers = append(r.Servers, marketServer{ID: sv.ID, Name: sv.Name, Enabled: st.Enabled})
-		}
-		rows = append(rows, r)
-	}
-	sort.Slice(rows, func(i, j int) bool { return rows[i].ID < rows[j].ID })
-	return map[string]any{"Plugins": rows, "MaxMB": s.cfg.MaxUploadBytes >> 20}, nil
-}
-
-func (s *Site) marketplacePage(c echo.Context) error {
-	d, err := s.marketplaceData(c)
-	if err != nil {
-		return err
-	}
-	v := s.newView(c, "Marketplace", d)
-	v.Active = "marketplace"
-	v.Flash = flashOf(c)
-	return s.renderView(c, http.StatusOK, "marketplace.html", v)
-}
-
-// validateUpload checks an uploaded zip and returns every problem found.
-func validateUpload(archive []byte) (*plugin.Package, []string) {
-	pkg, err := plugin.LoadZip(bytes.NewReader(archive), int64(len(archive)))
-	if err != nil {
-		return nil, plugin.Lines(err)
-	}
-	if err := pkg.Manifest.ValidateForUpload(); err != nil {
-		pkg.Close()
-		return nil, plugin.Lines(err)
-	}
-	return pkg, nil
-}
-
-func (s *Site) upload(c echo.Context) error {
-	if err := requireAdmin(sessionOf(c)); err != nil {
-		return err
-	}
-	fail := func(status int, lines ...string) error {
-		d, err := s.marketplaceData(c)
-		if err != nil {
-			return err
-		}
-		d["Errors"] = lines
-		v := s.newView(c, "Marketplace", d)
-		v.Active = "marketplace"
-		return s.renderView(c, status, "marketplace.html", v)
-	}
-	c.Request().Body = http.MaxBytesReader(c.Response(), c.Request().Body, s.cfg.MaxUploadBytes+1<<20)
-	fh, err := c.FormFile("archive")
-	if err != nil {
-		return fail(http.StatusBadRequest, "choose a plugin .zip file to upload (at most "+strconv.FormatInt(s.cfg.MaxUploadBytes>>20, 10)+" MiB)")
-	}
-	f, err := fh.Open()
-	if err != nil {
-		return fmt.Errorf("upload: %w", err)
-	}
-	defer f.Close()
-	archive, err := io.ReadAll(io.LimitReader(f, s.cfg.MaxUploadBytes+1))
-	if err != nil {
-		return fmt.Errorf("upload: %w", err)
-	}
-	if int64(len(archive)) > s.cfg.MaxUploadBytes {
-		return fail(http.StatusRequestEntityTooLarge, fmt.Sprintf("%s: larger than %d MiB", fh.Filename, s.cfg.MaxUploadBytes>>20))
-	}
-	pkg, problems := validateUpload(archive)
-	if problems != nil {
-		return fail(http.StatusUnprocessableEntity, problems...)
-	}
-	id := pkg.Manifest.ID
-	pkg.Close()
-	old, replaced := s.eng.Plugin(id)
-	oldVersion := ""
-	if replaced {
-		oldVersion = old.Manifest.Version
-	}
-	installed, err := s.eng.Install(c.Request().Context(), archive)
-	if err != nil {
-		if errors.Is(err, engine.ErrInvalid) {
-			return fail(http.StatusUnprocessableEntity, plugin.Lines(err)...)
-		}
-		return err
-	}
-	msg := fmt.Sprintf("Installed %s %s.", installed.Manifest.Name, installed.Manifest.Version)
-	if replaced {
-		msg = fmt.Sprintf("Replaced %s %s with %s (settings and data kept).", installed.Manifest.Name, oldVersion, installed.Manifest.Version)
-	}
-	return c.Redirect(http.StatusSeeOther, flashURL(sessionOf(c), "/marketplace", msg))
 }
 
 func (s *Site) uninstall(c echo.Context) error {

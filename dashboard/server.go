@@ -40,6 +40,9 @@ type Config struct {
 	OAuth   OAuth
 	// Admins are Discord user ids that see and manage every server.
 	Admins []string
+	// Publishers are Discord user ids that may publish (upload) plugins to
+	// the marketplace besides the admins (trusted publishers).
+	Publishers []string
 	// Ready reports whether dependencies are usable (/readyz), e.g. a
 	// database ping. Nil: only the engine's readiness counts.
 	Ready func(ctx context.Context) error
@@ -111,6 +114,8 @@ type Site struct {
 	secure  bool
 	tmpl    *templates
 	admins  map[string]bool
+	// publishers may upload plugins (Config.Publishers).
+	publishers map[string]bool
 	renders *renderer
 
 	approvals ApprovalStore
@@ -222,6 +227,12 @@ func New(cfg Config) (*Site, error) {
 	if s.approvals == nil {
 		s.approvals = &memApprovals{m: map[string]string{}}
 	}
+	s.publishers = map[string]bool{}
+	for _, id := range cfg.Publishers {
+		if id = strings.TrimSpace(id); id != "" {
+			s.publishers[id] = true
+		}
+	}
 	for _, id := range cfg.Admins {
 		if id = strings.TrimSpace(id); id != "" {
 			s.admins[id] = true
@@ -303,7 +314,7 @@ func (s *Site) routes() *echo.Echo {
 	e.HideBanner = true
 	e.HidePort = true
 	e.HTTPErrorHandler = s.handleError
-	e.Use(s.securityHeaders, s.limitBody, s.loadSession)
+	e.Use(s.securityHeaders, s.limitBody, s.loadSession, s.withActor)
 
 	// Health and metrics: no session.
 	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
@@ -334,8 +345,14 @@ func (s *Site) routes() *echo.Echo {
 	e.GET("/s/:server/p/:plugin/w/:page/:widget", s.widgetFragment, auth...)
 	e.GET("/s/:server/p/:plugin/version", s.dataVersion, auth...)
 	e.GET("/s/:server/simulator", s.simulatorPage, auth...)
-	e.GET("/marketplace", s.marketplacePage, auth...)
-	e.POST(uploadPath, s.upload, s.requireSession, s.requireAdminFirst, s.checkCSRF)
+	e.GET("/marketplace", s.cataloguePage, auth...)
+	e.POST(uploadPath, s.publish, s.requireSession, s.requireAdminFirst, s.checkCSRF)
+	e.GET("/marketplace/:plugin/*", s.marketAsset, auth...)
+	e.GET("/s/:server/p/:plugin/consent", s.consentPage, auth...)
+	e.POST("/s/:server/p/:plugin/consent", s.consent, auth...)
+	e.GET("/s/:server/p/:plugin/versions", s.versionsPage, auth...)
+	e.POST("/s/:server/p/:plugin/version/:action", s.versionAction, auth...)
+	e.GET("/audit", s.auditPage, auth...)
 	e.POST("/marketplace/:plugin/uninstall", s.uninstall, auth...)
 	e.GET("/plugins/:plugin/logs", s.logsPage, auth...)
 	e.GET("/logs", s.logsPage, auth...)

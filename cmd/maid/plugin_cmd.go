@@ -19,6 +19,12 @@ const pluginUsage = `Usage:
   maid plugin pack [-o FILE.zip] DIR    validate DIR, then write a deterministic zip
   maid plugin record --server ID PLUGIN on|off|list|get ID
                                         recordings for maid replay --exact
+  maid plugin keygen [-o NAME] NAME     make a publisher key pair: NAME.key (secret) and NAME.pub
+  maid plugin sign -key NAME.key [-o FILE.zip] PATH
+                                        sign a plugin (dir or zip): a zip with signature.json
+  maid plugin verify [-trusted-keys FILE|DIR] PATH
+                                        check a plugin's signature (exit 1 unless it verifies
+                                        by a trusted key; without -trusted-keys, any valid one)
 
 validate prints "ok: <id> <version>" on stdout when the plugin is valid;
 otherwise it prints every problem on stderr, one per line, and exits 1.
@@ -40,6 +46,12 @@ func runPlugin(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return pluginPack(args[1:], stdout, stderr)
 	case "record":
 		return runPluginRecord(ctx, args[1:], stdout, stderr)
+	case "keygen":
+		return pluginKeygen(args[1:], stdout, stderr)
+	case "sign":
+		return pluginSign(args[1:], stdout, stderr)
+	case "verify":
+		return pluginVerify(args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, pluginUsage)
 		return 0

@@ -64,6 +64,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	maxConns := fs.Int("max-connections", envInt("MAX_CONNECTIONS", 512), "connections the dashboard holds open at most (idle ones are closed first when full); a reverse proxy is still advised in front of a public dashboard")
 	var cf clusterFlags
 	cf.register(fs)
+	var tf trustFlags
+	tf.register(fs)
 	instances := fs.String("instances", envOr("INSTANCES", "per_plugin"), "instances of each plugin: \"per_plugin\" (one for all servers, unless a plugin's manifest asks \"instances\": \"per_server\") or \"per_server\" (one per plugin and server on every plugin, so module globals never mix servers)")
 	idle := fs.Duration("idle-timeout", envDuration("IDLE_TIMEOUT", engine.DefaultLimits.IdleTimeout), "stop an instance unused this long and start it again on its next event or call (scale to zero); 0 never stops one")
 	metricsFlush := fs.Duration("metrics-flush", envDuration("METRICS_FLUSH", time.Second), "how often built-in event metrics (messages, members) counted in memory are written to the store")
@@ -173,8 +175,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		log.Info("no --discord-token: running the local simulator (see the dashboard's Simulator page)")
 	}
 
+	trusted, unsigned, err := tf.load()
+	if err != nil {
+		return fail("package signatures", err)
+	}
 	eng, err := engine.New(engine.Config{
 		Store: st, Backend: backend, Discord: side, DataDir: *dataDir, Logger: log, Observer: metrics, HostVersion: version,
+		TrustedKeys: trusted, Unsigned: unsigned,
 		Instances: *instances, Limits: engine.Limits{IdleTimeout: idleTimeout}, MetricsFlush: *metricsFlush,
 	})
 	if err != nil {
@@ -188,7 +195,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		},
 		Admins: splitList(*admins), Ready: st.Ping, Gatherer: reg,
 		Logger: log, Stdout: stdout, IframeDashboards: iframeMode, Approvals: st, Sessions: st,
-		MaxConns: *maxConns,
+		MaxConns: *maxConns, Publishers: splitList(tf.publishers),
 	}
 	if sim != nil {
 		cfg.Simulator = sim // a nil *Simulator must not become a non-nil interface
