@@ -106,17 +106,17 @@ func (o OAuth) enabled() bool { return o.ClientID != "" }
 // Site is the dashboard HTTP server. (Server is the Discord server type of
 // ports.go.)
 type Site struct {
-	cfg     Config
-	eng     Engine
-	log     *slog.Logger
-	echo    *echo.Echo
-	base    *url.URL
-	secure  bool
-	tmpl    *templates
-	admins  map[string]bool
+	cfg    Config
+	eng    Engine
+	log    *slog.Logger
+	echo   *echo.Echo
+	base   *url.URL
+	secure bool
+	tmpl   *templates
+	admins map[string]bool
 	// publishers may upload plugins (Config.Publishers).
 	publishers map[string]bool
-	renders *renderer
+	renders    *renderer
 
 	approvals ApprovalStore
 	digests   digestCache
