@@ -549,8 +549,9 @@ func compact(raw json.RawMessage) []byte {
 	return b.Bytes()
 }
 
-// ValidateForUpload applies the marketplace's extra rules on top of the
-// format: version is required.
+// ValidateForUpload applies the marketplace's rules on top of the format.
+// A version is not required (spec 004's plugin.json has none): the
+// marketplace derives one from the content (Package.EffectiveVersion).
 func (m *Manifest) ValidateForUpload() error {
 	ps := &problems{}
 	file := m.file
@@ -563,9 +564,6 @@ func (m *Manifest) ValidateForUpload() error {
 	}
 	// Re-parse so a Manifest built in code meets the same rules as a file.
 	_, ps = parseManifest(data, file, nil)
-	if m.Version == "" {
-		ps.add("version", "is required for marketplace upload")
-	}
 	return ps.err(file)
 }
 

@@ -113,7 +113,7 @@ func printProblems(stderr io.Writer, cmd string, err error) {
 
 func pluginValidate(args []string, stdout, stderr io.Writer) int {
 	fs := newPluginFlags("validate", "validate [-upload] PATH", stderr)
-	upload := fs.Bool("upload", false, "also apply the marketplace upload rules (version is required)")
+	upload := fs.Bool("upload", false, "also apply the marketplace upload rules (assets/, CHANGELOG.md)")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return flagExit(err)
@@ -131,7 +131,7 @@ func pluginValidate(args []string, stdout, stderr io.Writer) int {
 	m := pkg.Manifest
 	var errs []error
 	if *upload {
-		errs = append(errs, m.ValidateForUpload())
+		errs = append(errs, m.ValidateForUpload(), pkg.MarketProblems())
 	}
 	if err := m.SupportedBy(sdk.Version); err != nil {
 		errs = append(errs, &plugin.ValidationError{File: pkg.ManifestFile, Problems: []plugin.Problem{
@@ -143,7 +143,7 @@ func pluginValidate(args []string, stdout, stderr io.Writer) int {
 	}
 	if m.Version == "" {
 		fmt.Fprintf(stdout, "ok: %s\n", m.ID)
-		fmt.Fprintf(stderr, "note: %s has no version; marketplace upload requires one\n", pkg.ManifestFile)
+		fmt.Fprintf(stderr, "note: %s has no version; the marketplace derives one from the content\n", pkg.ManifestFile)
 		return 0
 	}
 	fmt.Fprintf(stdout, "ok: %s %s\n", m.ID, m.Version)

@@ -72,15 +72,15 @@ func TestPluginValidate(t *testing.T) {
 		stderrHas bool
 	}{
 		{name: "spec 004 example", args: func(*testing.T) []string { return []string{"validate", spec004} },
-			stdout: "ok: my_example\n", stderr: "note: plugin.json has no version; marketplace upload requires one\n"},
+			stdout: "ok: my_example\n", stderr: "note: plugin.json has no version; the marketplace derives one from the content\n"},
 		{name: "spec 000 plugin with a version", args: func(*testing.T) []string { return []string{"validate", spec000} },
 			stdout: "ok: welcome 1.0.0\n"},
 		{name: "upload rules pass with a version", args: func(*testing.T) []string { return []string{"validate", "-upload", spec000} },
 			stdout: "ok: welcome 1.0.0\n"},
 		{name: "flag after the path", args: func(*testing.T) []string { return []string{"validate", spec000, "-upload"} },
 			stdout: "ok: welcome 1.0.0\n"},
-		{name: "upload rules need a version", args: func(*testing.T) []string { return []string{"validate", "-upload", spec004} },
-			code: 1, stderr: "plugin.json: version: is required for marketplace upload\n"},
+		{name: "upload rules: no version needed", args: func(*testing.T) []string { return []string{"validate", "-upload", spec004} },
+			stdout: "ok: my_example\n", stderr: "note: plugin.json has no version; the marketplace derives one from the content\n"},
 		{name: "every problem, one per line", args: func(t *testing.T) []string {
 			return []string{"validate", pluginTree(t, "spec004", map[string]string{"plugin.json": broken, "script.js": ""})}
 		}, code: 1, stderr: `plugin.json: id: must contain only letters, digits, "-" and "_", got "my example"
