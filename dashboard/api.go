@@ -13,6 +13,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/maidhq/maid/engine"
+
 	"github.com/maidhq/maid/plugin"
 )
 
@@ -228,7 +230,60 @@ func (s *Site) apiSimState(c echo.Context) error {
 		members = []Member{}
 	}
 	out["members"] = members
+	cmds, err := s.cfg.Simulator.Commands(ctx, sid)
+	if err != nil {
+		return engineError(err)
+	}
+	if cmds == nil {
+		cmds = []engine.SimCommand{}
+	}
+	out["commands"] = cmds
 	return c.JSON(http.StatusOK, out)
+}
+
+// apiSimAct serves the simulator's member actions: POST
+// /api/servers/{server}/simulator/{command,react,edit,delete}.
+func (s *Site) apiSimAct(c echo.Context) error {
+	sid, err := s.simServer(c)
+	if err != nil {
+		return err
+	}
+	var p struct {
+		ChannelID string            `json:"channel_id"`
+		MemberID  string            `json:"member_id"`
+		MessageID string            `json:"message_id"`
+		Name      string            `json:"name"`
+		Options   map[string]string `json:"options"`
+		Emoji     string            `json:"emoji"`
+		Remove    bool              `json:"remove"`
+		Content   string            `json:"content"`
+	}
+	if err := decodeBody(c, &p); err != nil {
+		return err
+	}
+	if p.ChannelID == "" || p.MemberID == "" {
+		return errStatus(http.StatusBadRequest, "invalid", "channel_id and member_id are required")
+	}
+	ctx, sim := c.Request().Context(), s.cfg.Simulator
+	switch c.Param("act") {
+	case "command":
+		if len(p.Options) > 25 {
+			return errStatus(http.StatusBadRequest, "invalid", "options: at most 25")
+		}
+		err = sim.RunCommand(ctx, sid, p.ChannelID, p.MemberID, p.Name, p.Options)
+	case "react":
+		err = sim.React(ctx, sid, p.ChannelID, p.MessageID, p.MemberID, p.Emoji, !p.Remove)
+	case "edit":
+		err = sim.EditAs(ctx, sid, p.ChannelID, p.MessageID, p.MemberID, p.Content)
+	case "delete":
+		err = sim.DeleteAs(ctx, sid, p.ChannelID, p.MessageID, p.MemberID)
+	default:
+		return errStatus(http.StatusNotFound, "not_found", "no such simulator action")
+	}
+	if err != nil {
+		return engineError(err)
+	}
+	return c.JSON(http.StatusOK, map[string]bool{"ok": true})
 }
 
 func (s *Site) apiSimPost(c echo.Context) error {

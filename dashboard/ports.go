@@ -39,6 +39,15 @@ type Simulator interface {
 	// Actions returns the latest plugin actions other than messages
 	// (roles added, reactions, ...), as human-readable lines, oldest first.
 	Actions(ctx context.Context, serverID string, limit int) ([]string, error)
+	// Commands lists the installed plugins' slash commands; RunCommand
+	// makes a member use one, with option values as typed.
+	Commands(ctx context.Context, serverID string) ([]engine.SimCommand, error)
+	RunCommand(ctx context.Context, serverID, channelID, memberID, name string, values map[string]string) error
+	// React, EditAs and DeleteAs are a member's reactions, edits and
+	// deletes of messages (their own, for edits and deletes).
+	React(ctx context.Context, serverID, channelID, messageID, memberID, emoji string, add bool) error
+	EditAs(ctx context.Context, serverID, channelID, messageID, memberID, content string) error
+	DeleteAs(ctx context.Context, serverID, channelID, messageID, memberID string) error
 }
 
 // Engine is what the dashboard needs of the engine: plugins, their

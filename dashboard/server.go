@@ -371,6 +371,7 @@ func (s *Site) routes() *echo.Echo {
 	e.POST("/api/servers/:server/simulator/post", s.apiSimPost, auth...)
 	e.POST("/api/servers/:server/simulator/join", s.apiSimJoin, auth...)
 	e.POST("/api/servers/:server/simulator/leave", s.apiSimLeave, auth...)
+	e.POST("/api/servers/:server/simulator/:act", s.apiSimAct, auth...)
 	return e
 }
 

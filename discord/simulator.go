@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"regexp"
 	"slices"
 	"sort"
@@ -80,8 +81,49 @@ type simMember struct {
 
 type simMessage struct {
 	engine.SimMessage
-	at     time.Time
-	embeds []json.RawMessage
+	at        time.Time
+	embeds    []json.RawMessage
+	reactions []simReaction // in first-use order
+}
+
+// simReaction is who reacted to a message with one emoji.
+type simReaction struct {
+	emoji string
+	users []string
+}
+
+// react adds or removes user's emoji reaction; it reports whether it changed.
+func (m *simMessage) react(emoji, user string, add bool) bool {
+	i := slices.IndexFunc(m.reactions, func(r simReaction) bool { return r.emoji == emoji })
+	switch {
+	case add && i < 0:
+		if len(m.reactions) >= maxSimReactions {
+			return false
+		}
+		m.reactions = append(m.reactions, simReaction{emoji: emoji, users: []string{user}})
+	case add && !slices.Contains(m.reactions[i].users, user):
+		m.reactions[i].users = append(m.reactions[i].users, user)
+	case !add && i >= 0 && slices.Contains(m.reactions[i].users, user):
+		r := &m.reactions[i]
+		r.users = slices.DeleteFunc(r.users, func(u string) bool { return u == user })
+		if len(r.users) == 0 {
+			m.reactions = slices.Delete(m.reactions, i, i+1)
+		}
+	default:
+		return false
+	}
+	return true
+}
+
+// maxSimReactions bounds the distinct emoji on one message (Discord: 20).
+const maxSimReactions = 20
+
+func (m *simMessage) view() engine.SimMessage {
+	v := m.SimMessage
+	for _, r := range m.reactions {
+		v.Reactions = append(v.Reactions, engine.SimReaction{Emoji: r.emoji, Count: len(r.users)})
+	}
+	return v
 }
 
 // NewSimulator returns the simulator with its seeded server: #general,
@@ -294,13 +336,13 @@ func (s *Simulator) Post(ctx context.Context, serverID, channelID, memberID, con
 	}
 	if name, ok := strings.CutPrefix(content, "/"); ok {
 		name, _, _ = strings.Cut(name, " ")
-		return s.command(ctx, h, ch, author, name)
+		return s.command(ctx, h, ch, author, name, nil)
 	}
 	return nil
 }
 
 // command simulates a slash command interaction.
-func (s *Simulator) command(ctx context.Context, h Host, ch simChannel, author *simMember, name string) error {
+func (s *Simulator) command(ctx context.Context, h Host, ch simChannel, author *simMember, name string, options []map[string]any) error {
 	_, owners := commandSet(h.Plugins())
 	pluginID, ok := owners[name]
 	if !ok {
@@ -312,7 +354,7 @@ func (s *Simulator) command(ctx context.Context, h Host, ch simChannel, author *
 	raw, _ := json.Marshal(map[string]any{
 		"id": id, "application_id": simAppID, "type": interactionCommand, "token": "simulated-" + id,
 		"guild_id": SimServerID, "channel_id": ch.id, "member": memberObject(author, true), "version": 1,
-		"data": map[string]any{"id": id, "name": name, "type": 1},
+		"data": commandData(id, name, options),
 	})
 	ev := engine.Event{Type: "interaction_create", ServerID: SimServerID, Data: raw}
 	if err := h.Dispatch(ctx, ev); err != nil {
@@ -340,6 +382,14 @@ func (s *Simulator) command(ctx context.Context, h Host, ch simChannel, author *
 	s.mu.Unlock()
 	s.echo("message_create", payload)
 	return nil
+}
+
+func commandData(id, name string, options []map[string]any) map[string]any {
+	d := map[string]any{"id": id, "name": name, "type": 1}
+	if len(options) > 0 {
+		d["options"] = options
+	}
+	return d
 }
 
 // Join adds a member (guild_member_add). An empty m.ID gets a new id.
@@ -419,7 +469,7 @@ func (s *Simulator) Messages(ctx context.Context, serverID, channelID string, li
 	}
 	out := make([]engine.SimMessage, len(list))
 	for i, m := range list {
-		out[i] = m.SimMessage
+		out[i] = m.view()
 	}
 	return out, nil
 }
@@ -549,6 +599,15 @@ func (s *Simulator) SendMessage(ctx context.Context, serverID string, m engine.O
 		payload["type"] = 19 // REPLY
 	}
 	s.echo("message_create", payload)
+	what := "a message"
+	if m.ReplyTo != "" {
+		what = "a reply"
+	}
+	preview := m.Content
+	if preview == "" && len(m.Embeds) > 0 {
+		preview = "(embed)"
+	}
+	s.action("Maid sent %s in #%s: %s", what, ch.name, truncate(strings.ReplaceAll(preview, "\n", " "), 80))
 	return msg.ID, nil
 }
 
@@ -567,7 +626,7 @@ func (s *Simulator) EditMessage(ctx context.Context, serverID, channelID, messag
 	if m.AuthorID != SimBotID {
 		return fmt.Errorf("edit message %s: cannot edit a message authored by another user (403)", messageID)
 	}
-	m.Content = content
+	m.Content, m.Edited = content, true
 	s.action("Maid edited its message %s in #%s", messageID, ch.name)
 	payload := s.messageObject(m, s.members[SimBotID])
 	payload["edited_timestamp"] = discordTime(s.cfg.Now())
@@ -625,6 +684,7 @@ func (s *Simulator) reaction(serverID, channelID, messageID, emoji string, add b
 	if err != nil {
 		return fmt.Errorf("%s: %w", verb, err)
 	}
+	m.react(e, SimBotID, add)
 	if add {
 		s.action("Maid reacted %s to %s's message in #%s", e, m.Author, ch.name)
 	} else {
@@ -711,3 +771,221 @@ var (
 	_ engine.Discord   = (*Simulator)(nil)
 	_ engine.Directory = (*Simulator)(nil)
 )
+
+// Commands returns the slash commands of the installed plugins, with their
+// options, as the simulator's command picker offers them.
+func (s *Simulator) Commands(ctx context.Context, serverID string) ([]engine.SimCommand, error) {
+	h, err := s.hostOrErr()
+	if err != nil {
+		return nil, err
+	}
+	if err := s.checkServer(serverID); err != nil {
+		return nil, err
+	}
+	_, owners := commandSet(h.Plugins())
+	var out []engine.SimCommand
+	for _, p := range h.Plugins() {
+		for _, c := range p.Manifest.Commands {
+			if owners[c.Name] != p.Manifest.ID {
+				continue
+			}
+			sc := engine.SimCommand{Name: c.Name, Description: c.Description, Plugin: p.Manifest.ID}
+			for _, o := range c.Options {
+				sc.Options = append(sc.Options, engine.SimCommandOption{Name: o.Name, Description: o.Description, Type: o.Type, Required: o.Required})
+			}
+			out = append(out, sc)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// RunCommand makes a member use a slash command with options (values as
+// the form gives them: strings, checked against the option's type) in a
+// channel, as Discord would: an interaction_create event, the plugin's
+// command handler, and its answer in the channel.
+func (s *Simulator) RunCommand(ctx context.Context, serverID, channelID, memberID, name string, values map[string]string) error {
+	h, err := s.hostOrErr()
+	if err != nil {
+		return err
+	}
+	cmds, err := s.Commands(ctx, serverID)
+	if err != nil {
+		return err
+	}
+	i := slices.IndexFunc(cmds, func(c engine.SimCommand) bool { return c.Name == name })
+	if i < 0 {
+		return fmt.Errorf("simulator command: %w: no installed plugin declares /%s", engine.ErrNotFound, name)
+	}
+	var opts []map[string]any
+	for _, o := range cmds[i].Options {
+		raw := strings.TrimSpace(values[o.Name])
+		if raw == "" {
+			if o.Required {
+				return fmt.Errorf("simulator command /%s: %w: option %s is required", name, engine.ErrInvalid, o.Name)
+			}
+			continue
+		}
+		v, err := optionValue(o.Type, raw)
+		if err != nil {
+			return fmt.Errorf("simulator command /%s: %w: option %s: %v", name, engine.ErrInvalid, o.Name, err)
+		}
+		opts = append(opts, map[string]any{"name": o.Name, "type": int(commandOptionTypes[o.Type]), "value": v})
+	}
+	s.mu.Lock()
+	ch, ok := s.channel(channelID)
+	author := s.members[memberID]
+	if !ok || author == nil {
+		s.mu.Unlock()
+		return fmt.Errorf("simulator command: %w: channel %q or member %q is not on the simulated server", engine.ErrNotFound, channelID, memberID)
+	}
+	line := "/" + name
+	for _, o := range opts {
+		line += fmt.Sprintf(" %s:%v", o["name"], o["value"])
+	}
+	s.action("%s used %s in #%s", author.name, truncate(line, 120), ch.name)
+	s.mu.Unlock()
+	return s.command(ctx, h, ch, author, name, opts)
+}
+
+// optionValue converts a form value to a command option's JSON value.
+func optionValue(typ, raw string) (any, error) {
+	switch typ {
+	case "integer":
+		n, err := strconv.ParseInt(raw, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("must be a whole number, got %q", raw)
+		}
+		return n, nil
+	case "number":
+		f, err := strconv.ParseFloat(raw, 64)
+		if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+			return nil, fmt.Errorf("must be a number, got %q", raw)
+		}
+		return f, nil
+	case "boolean":
+		b, err := strconv.ParseBool(raw)
+		if err != nil {
+			return nil, fmt.Errorf("must be true or false, got %q", raw)
+		}
+		return b, nil
+	case "user", "channel", "role", "mentionable":
+		if err := checkID(typ, raw); err != nil {
+			return nil, err
+		}
+		return raw, nil
+	}
+	if utf8.RuneCountInString(raw) > 6000 {
+		return nil, fmt.Errorf("must be at most 6000 characters")
+	}
+	return raw, nil
+}
+
+// React makes a member add (or remove) a reaction to a message: a
+// message_reaction_add (remove) event.
+func (s *Simulator) React(ctx context.Context, serverID, channelID, messageID, memberID, emoji string, add bool) error {
+	if err := s.checkServer(serverID); err != nil {
+		return err
+	}
+	e, err := reactionEmoji(emoji)
+	if err != nil {
+		return fmt.Errorf("simulator reaction: %w: %w", engine.ErrInvalid, err)
+	}
+	s.mu.Lock()
+	ch, ok := s.channel(channelID)
+	author := s.members[memberID]
+	if !ok || author == nil {
+		s.mu.Unlock()
+		return fmt.Errorf("simulator reaction: %w: channel %q or member %q is not on the simulated server", engine.ErrNotFound, channelID, memberID)
+	}
+	m, _, err := s.findMessage(ch.id, messageID)
+	if err != nil {
+		s.mu.Unlock()
+		return fmt.Errorf("simulator reaction: %w: %w", engine.ErrNotFound, err)
+	}
+	if !m.react(e, author.id, add) {
+		s.mu.Unlock()
+		return nil // nothing changed: Discord sends no event either
+	}
+	typ := "message_reaction_add"
+	if !add {
+		typ = "message_reaction_remove"
+	}
+	data := map[string]any{
+		"user_id": author.id, "channel_id": ch.id, "message_id": m.ID, "guild_id": SimServerID,
+		"emoji": map[string]any{"id": nil, "name": e}, "message_author_id": m.AuthorID,
+	}
+	if add {
+		data["member"] = memberObject(author, true)
+	}
+	s.mu.Unlock()
+	return s.dispatch(ctx, typ, data)
+}
+
+// EditAs makes a member edit their own message (message_update).
+func (s *Simulator) EditAs(ctx context.Context, serverID, channelID, messageID, memberID, content string) error {
+	if err := s.checkServer(serverID); err != nil {
+		return err
+	}
+	content = strings.TrimSpace(content)
+	if content == "" || utf8.RuneCountInString(content) > 2000 {
+		return fmt.Errorf("simulator edit: %w: content must be 1-2000 characters", engine.ErrInvalid)
+	}
+	s.mu.Lock()
+	m, _, author, err := s.ownMessage(channelID, messageID, memberID)
+	if err != nil {
+		s.mu.Unlock()
+		return fmt.Errorf("simulator edit: %w", err)
+	}
+	m.Content, m.Edited = content, true
+	payload := s.messageObject(m, author)
+	payload["edited_timestamp"] = discordTime(s.cfg.Now())
+	s.mu.Unlock()
+	return s.dispatch(ctx, "message_update", payload)
+}
+
+// DeleteAs makes a member delete their own message (message_delete).
+func (s *Simulator) DeleteAs(ctx context.Context, serverID, channelID, messageID, memberID string) error {
+	if err := s.checkServer(serverID); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	_, ch, _, err := s.ownMessage(channelID, messageID, memberID)
+	if err != nil {
+		s.mu.Unlock()
+		return fmt.Errorf("simulator delete: %w", err)
+	}
+	s.messages[ch.id] = slices.DeleteFunc(s.messages[ch.id], func(m *simMessage) bool { return m.ID == messageID })
+	s.mu.Unlock()
+	return s.dispatch(ctx, "message_delete", map[string]any{"id": messageID, "channel_id": ch.id, "guild_id": SimServerID})
+}
+
+// ownMessage finds memberID's message in a channel; call with mu held.
+func (s *Simulator) ownMessage(channelID, messageID, memberID string) (*simMessage, simChannel, *simMember, error) {
+	ch, ok := s.channel(channelID)
+	author := s.members[memberID]
+	if !ok || author == nil {
+		return nil, ch, nil, fmt.Errorf("%w: channel %q or member %q is not on the simulated server", engine.ErrNotFound, channelID, memberID)
+	}
+	m, _, err := s.findMessage(ch.id, messageID)
+	if err != nil {
+		return nil, ch, nil, fmt.Errorf("%w: %w", engine.ErrNotFound, err)
+	}
+	if m.AuthorID != memberID {
+		return nil, ch, nil, fmt.Errorf("%w: message %s is %s's, not %s's", engine.ErrInvalid, messageID, m.Author, author.name)
+	}
+	return m, ch, author, nil
+}
+
+// dispatch sends a member's event to the engine.
+func (s *Simulator) dispatch(ctx context.Context, typ string, data map[string]any) error {
+	h, err := s.hostOrErr()
+	if err != nil {
+		return err
+	}
+	raw, _ := json.Marshal(data)
+	if err := h.Dispatch(ctx, engine.Event{Type: typ, ServerID: SimServerID, Data: raw}); err != nil {
+		return fmt.Errorf("simulator %s: %w", typ, err)
+	}
+	return nil
+}

@@ -307,3 +307,51 @@ func snowflakeTime(t *testing.T, id string) time.Time {
 // The simulator is the dashboard's Simulator port; discord itself does not
 // import the dashboard, so the check lives here.
 var _ dashboard.Simulator = (*discord.Simulator)(nil)
+
+// TestSimulatorMemberActions: a member edits and deletes only their own
+// messages, reacts to any (counted once per member), and a command's
+// options are checked against their declared types before anything runs.
+func TestSimulatorMemberActions(t *testing.T) {
+	sim, _ := startSim(t, allCaps)
+	ctx := context.Background()
+	const bob = "100000000000000302"
+	if err := sim.Post(ctx, discord.SimServerID, discord.SimGeneral, alice, "alice's words"); err != nil {
+		t.Fatal(err)
+	}
+	msgs := simMessages(t, sim, discord.SimGeneral)
+	id := msgs[len(msgs)-1].ID
+	for _, tt := range []struct {
+		name string
+		do   func() error
+		want error
+	}{
+		{"bob edits alice's message", func() error { return sim.EditAs(ctx, discord.SimServerID, discord.SimGeneral, id, bob, "mine now") }, engine.ErrInvalid},
+		{"bob deletes alice's message", func() error { return sim.DeleteAs(ctx, discord.SimServerID, discord.SimGeneral, id, bob) }, engine.ErrInvalid},
+		{"an unknown message", func() error { return sim.EditAs(ctx, discord.SimServerID, discord.SimGeneral, "123456789012345678", alice, "x") }, engine.ErrNotFound},
+		{"bob reacts", func() error { return sim.React(ctx, discord.SimServerID, discord.SimGeneral, id, bob, "👍", true) }, nil},
+		{"bob reacts again", func() error { return sim.React(ctx, discord.SimServerID, discord.SimGeneral, id, bob, "👍", true) }, nil},
+		{"alice reacts", func() error { return sim.React(ctx, discord.SimServerID, discord.SimGeneral, id, alice, "👍", true) }, nil},
+		{"a bad emoji", func() error { return sim.React(ctx, discord.SimServerID, discord.SimGeneral, id, alice, "", true) }, engine.ErrInvalid},
+		{"alice edits", func() error { return sim.EditAs(ctx, discord.SimServerID, discord.SimGeneral, id, alice, "alice's new words") }, nil},
+		{"an unknown command", func() error { return sim.RunCommand(ctx, discord.SimServerID, discord.SimGeneral, alice, "nope", nil) }, engine.ErrNotFound},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := tt.do(); !errors.Is(err, tt.want) || (tt.want == nil) != (err == nil) {
+				t.Fatalf("err %v, want %v", err, tt.want)
+			}
+		})
+	}
+	msgs = simMessages(t, sim, discord.SimGeneral)
+	m := msgs[len(msgs)-1]
+	if m.Content != "alice's new words" || !m.Edited || len(m.Reactions) != 1 || m.Reactions[0].Count != 2 {
+		t.Fatalf("after the actions: %+v", m)
+	}
+	if err := sim.DeleteAs(ctx, discord.SimServerID, discord.SimGeneral, id, alice); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range simMessages(t, sim, discord.SimGeneral) {
+		if m.ID == id {
+			t.Fatal("the deleted message is still there")
+		}
+	}
+}

@@ -52,4 +52,31 @@ type SimMessage struct {
 	Bot       bool   `json:"bot"`
 	Content   string `json:"content"`
 	Time      string `json:"time"` // RFC 3339
+	Edited    bool   `json:"edited,omitempty"`
+	// Reactions: emoji and how many reacted with it, in first-use order.
+	Reactions []SimReaction `json:"reactions,omitempty"`
+}
+
+// SimReaction is one emoji's reactions to a simulated message.
+type SimReaction struct {
+	Emoji string `json:"emoji"`
+	Count int    `json:"count"`
+}
+
+// SimCommand is a slash command the simulator offers: one a plugin
+// declares in its manifest, with its options.
+type SimCommand struct {
+	Name        string             `json:"name"`
+	Description string             `json:"description"`
+	Plugin      string             `json:"plugin"`
+	Options     []SimCommandOption `json:"options,omitempty"`
+}
+
+// SimCommandOption is one option of a SimCommand (Discord's option types by
+// name: string, integer, number, boolean, user, channel, role, mentionable).
+type SimCommandOption struct {
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+	Type        string `json:"type"`
+	Required    bool   `json:"required,omitempty"`
 }

@@ -293,12 +293,73 @@
     var acts = document.getElementById("sim-actions");
     var leaveSel = document.getElementById("sim-leave-member");
     var memberSel = document.getElementById("sim-member");
-    var lastKey = "";
+    var cmdSel = document.getElementById("sim-command");
+    var cmdOpts = document.getElementById("sim-command-options");
+    var lastKey = "", cmdKey = "", commands = [], editing = null;
+    var store = function (k, v) { try { if (v === undefined) return localStorage.getItem(k); localStorage.setItem(k, v); } catch (e) { return null; } return null; };
+    // "Post as" and the channel stay chosen across reloads.
+    var saved = store("maid-sim-member");
+    if (saved) memberSel.value = saved;
+    var savedChan = store("maid-sim-channel");
+    if (savedChan && Array.prototype.some.call(chan.options, function (o) { return o.value === savedChan; })) chan.value = savedChan;
+    memberSel.addEventListener("change", function () { store("maid-sim-member", memberSel.value); lastKey = ""; refresh(); });
+
+    var post = function (path, body) {
+      body.channel_id = chan.value;
+      body.member_id = memberSel.value;
+      return UI.fetchJSON(api + "/" + path, { method: "POST", body: JSON.stringify(body) })
+        .then(function () { setTimeout(refresh, 300); }, function (e) { UI.toast(e.message, "error"); throw e; });
+    };
+
+    var drawCommands = function () {
+      var keep = cmdSel.value;
+      cmdSel.textContent = "";
+      commands.forEach(function (c) { cmdSel.appendChild(new Option("/" + c.name + (c.description ? " — " + c.description : ""), c.name)); });
+      if (!commands.length) cmdSel.appendChild(new Option("No plugin declares a slash command", ""));
+      if (keep) cmdSel.value = keep;
+      drawOptions();
+    };
+    var drawOptions = function () {
+      cmdOpts.textContent = "";
+      var c = commands.filter(function (x) { return x.name === cmdSel.value; })[0];
+      if (!c) return;
+      (c.options || []).forEach(function (o) {
+        var f = document.createElement("label");
+        f.className = "sim-opt";
+        f.textContent = o.name + (o.required ? " *" : "") + " ";
+        var input;
+        if (o.type === "boolean") {
+          input = document.createElement("select");
+          ["", "true", "false"].forEach(function (v) { input.appendChild(new Option(v || "—", v)); });
+        } else if (o.type === "channel") {
+          input = document.createElement("select");
+          input.appendChild(new Option("—", ""));
+          Array.prototype.forEach.call(chan.options, function (op) { input.appendChild(new Option(op.text, op.value)); });
+        } else if (o.type === "user" || o.type === "mentionable") {
+          input = document.createElement("select");
+          input.appendChild(new Option("—", ""));
+          Array.prototype.forEach.call(leaveSel.options, function (op) { input.appendChild(new Option(op.text, op.value)); });
+        } else {
+          input = document.createElement("input");
+          input.type = o.type === "integer" || o.type === "number" ? "number" : "text";
+          if (o.type === "number") input.step = "any";
+          input.placeholder = o.description || o.type;
+        }
+        input.name = o.name;
+        input.required = !!o.required;
+        input.dataset.option = o.name;
+        f.appendChild(input);
+        cmdOpts.appendChild(f);
+      });
+    };
+    cmdSel.addEventListener("change", drawOptions);
 
     var refresh = function () {
       return UI.fetchJSON(api + "?channel_id=" + encodeURIComponent(chan.value || "")).then(function (st) {
-        var key = JSON.stringify([st.messages.length && st.messages[st.messages.length - 1].id, st.messages.length, st.actions.length, st.members.length]);
-        if (key === lastKey) return;
+        var ck = JSON.stringify(st.commands);
+        if (ck !== cmdKey) { cmdKey = ck; commands = st.commands; drawCommands(); }
+        var key = JSON.stringify([st.messages.map(function (m) { return [m.id, m.content, m.reactions || []]; }), st.actions.length && st.actions[st.actions.length - 1], st.actions.length, st.members.length, memberSel.value]);
+        if (key === lastKey || editing) return;
         lastKey = key;
         chat.textContent = "";
         var names = {};
@@ -309,10 +370,32 @@
         st.messages.forEach(function (m) {
           var d = document.createElement("div");
           d.className = "msg" + (m.bot ? " bot" : "");
+          d.dataset.id = m.id;
           var t = document.createElement("span"); t.className = "time"; t.textContent = (m.time || "").slice(11, 19);
           var a = document.createElement("span"); a.className = "author"; a.textContent = m.author + (m.bot ? " [bot]" : "");
           var c = document.createElement("span"); c.className = "content"; c.textContent = mentions(m.content);
           d.append(t, a, c);
+          if (m.edited) { var e = document.createElement("span"); e.className = "edited"; e.textContent = " (edited)"; d.appendChild(e); }
+          var tools = document.createElement("span");
+          tools.className = "msg-tools";
+          ["👍", "❤️"].forEach(function (emoji) {
+            var b = document.createElement("button"); b.type = "button"; b.className = "btn btn-small"; b.textContent = "+" + emoji;
+            b.title = "React with " + emoji; b.dataset.react = emoji; tools.appendChild(b);
+          });
+          if (m.author_id === memberSel.value) {
+            var eb = document.createElement("button"); eb.type = "button"; eb.className = "btn btn-small"; eb.textContent = "Edit"; eb.dataset.edit = "1"; tools.appendChild(eb);
+            var db = document.createElement("button"); db.type = "button"; db.className = "btn btn-small btn-danger"; db.textContent = "Delete"; db.dataset.del = "1"; tools.appendChild(db);
+          }
+          d.appendChild(tools);
+          if (m.reactions && m.reactions.length) {
+            var rs = document.createElement("div"); rs.className = "reactions";
+            m.reactions.forEach(function (r) {
+              var chip = document.createElement("button"); chip.type = "button"; chip.className = "reaction"; chip.dataset.react = r.emoji;
+              chip.textContent = r.emoji + " " + r.count; chip.title = "Add (or, with Shift, remove) your " + r.emoji;
+              rs.appendChild(chip);
+            });
+            d.appendChild(rs);
+          }
           chat.appendChild(d);
         });
         if (!st.messages.length) chat.innerHTML = '<span class="muted">No messages in this channel yet.</span>';
@@ -322,6 +405,7 @@
           var d = document.createElement("div"); d.textContent = line; acts.appendChild(d);
         });
         if (!st.actions.length) acts.innerHTML = '<span class="muted">None yet.</span>';
+        acts.scrollTop = acts.scrollHeight;
         var keepPost = memberSel.value, keepLeave = leaveSel.value;
         memberSel.textContent = ""; leaveSel.textContent = "";
         st.members.forEach(function (m) {
@@ -330,16 +414,51 @@
           leaveSel.appendChild(new Option(m.name, m.id));
         });
         if (keepPost) memberSel.value = keepPost;
+        if (!memberSel.value && memberSel.options.length) memberSel.selectedIndex = 0;
         if (keepLeave) leaveSel.value = keepLeave;
       }).catch(function (e) { UI.toast(e.message, "error"); });
     };
-    chan.addEventListener("change", function () { lastKey = ""; refresh(); });
+    chat.addEventListener("click", function (ev) {
+      var b = ev.target.closest && ev.target.closest("button");
+      if (!b) return;
+      var msg = b.closest(".msg");
+      if (!msg) return;
+      if (b.dataset.react) {
+        post("react", { message_id: msg.dataset.id, emoji: b.dataset.react, remove: !!ev.shiftKey }).catch(function () {});
+      } else if (b.dataset.del) {
+        UI.confirm("Delete this message?", { ok: "Delete", danger: true }).then(function (yes) {
+          if (yes) post("delete", { message_id: msg.dataset.id }).catch(function () {});
+        });
+      } else if (b.dataset.edit) {
+        var content = msg.querySelector(".content");
+        var form = document.createElement("form"); form.className = "edit-form row";
+        var input = document.createElement("input"); input.type = "text"; input.value = content.textContent; input.name = "content";
+        var save = document.createElement("button"); save.className = "btn btn-small btn-primary"; save.type = "submit"; save.textContent = "Save";
+        form.append(input, save);
+        content.replaceWith(form);
+        editing = msg.dataset.id;
+        input.focus();
+        form.addEventListener("submit", function (e2) {
+          e2.preventDefault();
+          post("edit", { message_id: msg.dataset.id, content: input.value }).then(function () { editing = null; lastKey = ""; }, function () { editing = null; lastKey = ""; refresh(); });
+        });
+      }
+    });
+    chan.addEventListener("change", function () { store("maid-sim-channel", chan.value); lastKey = ""; refresh(); });
     document.getElementById("sim-post").addEventListener("submit", function (ev) {
       ev.preventDefault();
       var input = document.getElementById("sim-content");
       if (!input.value.trim()) return;
-      UI.fetchJSON(api + "/post", { method: "POST", body: JSON.stringify({ channel_id: chan.value, member_id: memberSel.value, content: input.value }) })
-        .then(function () { input.value = ""; setTimeout(refresh, 300); }, function (e) { UI.toast(e.message, "error"); });
+      post("post", { content: input.value }).then(function () { input.value = ""; }, function () {});
+    });
+    document.getElementById("sim-command-form").addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      if (!cmdSel.value) return;
+      var values = {};
+      Array.prototype.forEach.call(cmdOpts.querySelectorAll("[data-option]"), function (i) { if (i.value !== "") values[i.dataset.option] = i.value; });
+      post("command", { name: cmdSel.value, options: values }).then(function () {
+        Array.prototype.forEach.call(cmdOpts.querySelectorAll("input"), function (i) { i.value = ""; });
+      }, function () {});
     });
     document.getElementById("sim-join").addEventListener("submit", function (ev) {
       ev.preventDefault();
