@@ -229,11 +229,6 @@ func (inst *instance) alive() bool {
 	}
 }
 
-// call makes one host→plugin call scoped to serverID.
-func (inst *instance) call(ctx context.Context, method, serverID string, params map[string]any, result any) error {
-	return inst.callScoped(ctx, method, callScope{serverID: serverID}, params, result)
-}
-
 // callScoped makes one host→plugin call whose host calls get scope.
 func (inst *instance) callScoped(ctx context.Context, method string, scope callScope, params map[string]any, result any) error {
 	inst.touch()
