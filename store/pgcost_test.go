@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"testing"
 	"time"
 
@@ -24,11 +25,12 @@ func TestPostgresStuckBackend(t *testing.T) {
 	ctx := testCtx(t)
 	install(t, ctx, s, "spin")
 	lim := engine.SQLLimits{Timeout: time.Second, MaxRows: 10, MaxBytes: 1 << 20, MaxDBBytes: 64 << 20}
-	// 15 s of server CPU each on an idle test machine, about a minute on a
-	// loaded one: both backends must still be running when the third call
-	// comes (45,000 ran out in about 3 s on an idle machine), and be done
-	// within the 2 minutes the end of the test waits.
-	const spin = "SELECT length(ltrim(repeat('a', 100000), repeat('b', 100000) || 'a')) AS x"
+	// The spin is sized from the server's speed now: the two backends must
+	// still run when the third call comes (a few seconds in) and be done
+	// within the wait at the end, and this machine's speed moves several
+	// fold with load. ltrim's cost is quadratic in the length.
+	spinLen, spinFor := calibrateSpin(t, s, 30*time.Second)
+	spin := fmt.Sprintf("SELECT length(ltrim(repeat('a', %d), repeat('b', %d) || 'a')) AS x", spinLen, spinLen)
 	for i := range pgMaxStuck {
 		start := time.Now()
 		_, _, err := s.sql.run(ctx, sqlScope("spin"), spin, nil, lim, true, false)
@@ -47,8 +49,10 @@ func TestPostgresStuckBackend(t *testing.T) {
 		t.Fatalf("with %d stuck backends: got %v, want ErrSQLLimit", pgMaxStuck, err)
 	}
 	t.Logf("refused in %v: %v", time.Since(start).Round(time.Millisecond), err)
-	// Once the server is done with them, the plugin runs again.
-	deadline := time.Now().Add(2 * time.Minute)
+	// Once the server is done with them, the plugin runs again. The wait
+	// allows the machine to get several times slower than at calibration.
+	wait := max(2*time.Minute, 8*spinFor)
+	deadline := time.Now().Add(wait)
 	for {
 		r, err := s.SQLQuery(ctx, sqlScope("spin"), "SELECT 1 AS one", nil, lim)
 		if err == nil {
@@ -58,7 +62,7 @@ func TestPostgresStuckBackend(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("still refused after 2 minutes: %v", err)
+			t.Fatalf("still refused after %v: %v", wait, err)
 		}
 		time.Sleep(time.Second)
 	}
@@ -140,4 +144,22 @@ func TestPostgresSQLTextAndCatalog(t *testing.T) {
 			}
 		}
 	}
+}
+
+// calibrateSpin times a small uninterruptible ltrim on the server and
+// returns the length whose ltrim should take about want at that speed, and
+// how long it should take (at least 10 s: it must outlast two calls'
+// timeouts and grace even if the machine gets faster).
+func calibrateSpin(t *testing.T, s *Store, want time.Duration) (int, time.Duration) {
+	t.Helper()
+	const n0 = 10000
+	start := time.Now()
+	var x int
+	must(t, s.rdb.GetContext(testCtx(t), &x, fmt.Sprintf("SELECT length(ltrim(repeat('a', %d), repeat('b', %d) || 'a'))", n0, n0)))
+	t0 := max(time.Since(start), time.Millisecond)
+	n := int(float64(n0) * math.Sqrt(float64(want)/float64(t0)))
+	n = min(max(n, 30000), 400000)
+	predicted := time.Duration(float64(t0) * float64(n) * float64(n) / (n0 * n0))
+	t.Logf("ltrim of %d took %v: spinning %d, about %v", n0, t0, n, predicted.Round(time.Second))
+	return n, max(predicted, 10*time.Second)
 }
