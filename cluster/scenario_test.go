@@ -15,6 +15,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"os/exec"
@@ -270,6 +272,23 @@ func (h *harness) settled(live ...*node) (bool, string) {
 	return true, ""
 }
 
+// dashboardAddr is where a node's dashboard listens (from its log).
+func (h *harness) dashboardAddr(n *node) string {
+	h.t.Helper()
+	b, _ := logs.Load(n.id)
+	for _, line := range strings.Split(b.(*syncBuffer).String(), "\n") {
+		if strings.Contains(line, `msg="dashboard listening"`) {
+			for _, f := range strings.Fields(line) {
+				if v, ok := strings.CutPrefix(f, "addr="); ok {
+					return v
+				}
+			}
+		}
+	}
+	h.t.Fatalf("%s: no dashboard address in its log", n.id)
+	return ""
+}
+
 func (h *harness) owned(n *node) []int {
 	var out []int
 	for _, l := range h.leases() {
@@ -491,6 +510,45 @@ func TestClusterScenarios(t *testing.T) {
 			if old[id] != 0 {
 				t.Errorf("message %s, sent 2s after the replacement, was handled by the old version", id)
 			}
+		}
+	})
+	// Sessions and sign-in links live in the store: a sign-in on one node
+	// is a session on every node.
+	t.Run("dashboard-any-node", func(t *testing.T) {
+		h.t = t
+		addrA, addrB := h.dashboardAddr(a), h.dashboardAddr(b)
+		out, err := exec.Command(h.bin, "admin", "link", "--db", h.dsn, "--base-url", "http://"+addrA).Output()
+		if err != nil {
+			t.Fatalf("maid admin link: %v", err)
+		}
+		link := strings.TrimSpace(string(out))
+		if i := strings.Index(link, "http://"); i >= 0 {
+			link = strings.Fields(link[i:])[0]
+		}
+		jar, _ := cookiejar.New(nil)
+		client := &http.Client{Jar: jar, Timeout: 30 * time.Second}
+		// Not signed in yet: node B refuses (401) or sends to sign in.
+		resp, err := client.Get("http://" + addrB + "/servers")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == 200 && !strings.HasPrefix(resp.Request.URL.Path, "/login") {
+			t.Fatalf("node B without a session: %d %s, want a refusal or the sign-in page", resp.StatusCode, resp.Request.URL)
+		}
+		resp, err = client.Get(link)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		// Cookies do not depend on the port: the same cookie goes to node B.
+		resp, err = client.Get("http://" + addrB + "/servers")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 || strings.HasPrefix(resp.Request.URL.Path, "/login") {
+			t.Fatalf("node B after signing in on node A: %d %s", resp.StatusCode, resp.Request.URL)
 		}
 	})
 	h.t = t
