@@ -113,7 +113,7 @@ func TestRunTiny(t *testing.T) {
 		"sandbox_start_nopool", "cold_start_nopool", "idle_mem_per_instance", "instances_in_budget",
 		"event_rtt_noop", "event_rtt_kv", "call_rtt_noop", "call_rtt_kv", "dashboard_http_rpc",
 		"throughput_1", "throughput_2", "kv_set_sqlite", "kv_get_sqlite", "kv_set_sqlite_rate",
-		"density_curve", "guest_json_rtt",
+		"density_curve", "guest_json_rtt", "cold_handshake_nopool",
 		"perserver_curve", "perserver_instances", "perserver_mem_per_instance",
 	}
 	for _, name := range names {

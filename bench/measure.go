@@ -107,6 +107,13 @@ func engineColdStart(ctx context.Context, p *progress, e *env, dir, server strin
 	id := ""
 	for i := 0; i < warm+n; i++ {
 		var err error
+		if id != "" {
+			// Re-installing the same files keeps the running instance:
+			// remove the plugin so the next event really starts one.
+			if err := e.eng.Uninstall(ctx, id); err != nil {
+				return r, fmt.Errorf("uninstall: %w", err)
+			}
+		}
 		if id, err = e.install(ctx, dir, server); err != nil {
 			return r, fmt.Errorf("install: %w", err)
 		}
