@@ -110,6 +110,10 @@ func TestClusterFence(t *testing.T) {
 	if err != nil || !ok || c.Generation != 3 || c.Session.ID != "sess" || c.Session.Seq != 1 || c.Session.ResumeURL != "ws://x" {
 		t.Fatalf("acquire after release: %+v %v %v", c, ok, err)
 	}
+	// A later owner gets the done event replayed: it is not delivered.
+	if d, err := s.Claim(ctx, c, "sess", 1); err != nil || d {
+		t.Fatalf("claim of an event done under an older generation: deliver=%v err=%v", d, err)
+	}
 }
 
 // TestClusterFenceRace: claims of the old holder racing a take-over never
@@ -127,6 +131,7 @@ func TestClusterFenceRace(t *testing.T) {
 	}
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
+	started := make(chan struct{})
 	var afterFence []int64
 	wg.Add(1)
 	go func() {
@@ -137,6 +142,9 @@ func TestClusterFenceRace(t *testing.T) {
 				return
 			default:
 			}
+			if seq == 20 {
+				close(started) // claims are running: take over now
+			}
 			if _, err := s.Claim(ctx, a, "s", seq); errors.Is(err, cluster.ErrFenced) {
 				afterFence = append(afterFence, seq)
 				if len(afterFence) > 20 {
@@ -145,7 +153,7 @@ func TestClusterFenceRace(t *testing.T) {
 			}
 		}
 	}()
-	time.Sleep(50 * time.Millisecond) // let claims run; not a synchronisation
+	<-started
 	expireLease(t, s, 0)
 	b, ok, err := s.Acquire(ctx, 0, "b", time.Minute)
 	if err != nil || !ok {
