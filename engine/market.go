@@ -765,7 +765,8 @@ func (e *Engine) stored(ctx context.Context, rec PluginRecord, pkg *plugin.Packa
 			PluginID: rec.ID, Version: version, Archive: rec.Archive, Hash: s.hash, Capabilities: pkg.Manifest.Capabilities,
 			SigStatus: string(ver.Status), SignerKey: ver.KeyID, Publisher: ver.Publisher, PublishedBy: "system", PublishedAt: rec.UpdatedAt,
 		})
-		if err != nil {
+		// Another node starting at once may have recorded it first.
+		if err != nil && !errors.Is(err, ErrInvalid) {
 			return nil, fmt.Errorf("record version history: %w", err)
 		}
 	} else if err != nil {

@@ -200,3 +200,53 @@ func FuzzUnpack(f *testing.F) {
 		}
 	})
 }
+
+// FuzzKeyFiles: key file parsers never panic, and a parsed public key
+// round-trips through its key id.
+func FuzzKeyFiles(f *testing.F) {
+	priv, pub, _ := GenerateKey("seed")
+	f.Add(priv)
+	f.Add(pub)
+	f.Add([]byte("# comment\n\nmaid-ed25519-public AAAA x\n"))
+	f.Add([]byte("maid-ed25519-private ////////////////////////////////////////////8= n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if keys, err := ParsePublicKeys(data); err == nil {
+			k := NewKeyring(keys...)
+			for _, pk := range keys {
+				if _, ok := k.lookup(pk.Key); !ok {
+					t.Fatalf("parsed key %s not found in its keyring", KeyID(pk.Key))
+				}
+			}
+		}
+		_, _, _ = ParsePrivateKey(data)
+	})
+}
+
+// FuzzSignatureFile: any signature.json gives a verdict, never a panic,
+// and never "trusted" without the real key's signature.
+func FuzzSignatureFile(f *testing.F) {
+	_, pub, _ := GenerateKey("k")
+	keys, _ := ParsePublicKeys(pub)
+	f.Add([]byte(`{"format": "maid-plugin-signature-v1", "key": "", "signature": ""}`))
+	f.Add([]byte(`{`))
+	f.Add([]byte(`{"format": "maid-plugin-signature-v1", "key": "` + strings.Fields(string(pub))[1] + `", "signature": "AAAA"}`))
+	dir := f.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "manifest.json"), []byte(`{"id": "f", "name": "F"}`), 0o644); err != nil {
+		f.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "__main__.py"), []byte("x = 1\n"), 0o644); err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, sig []byte) {
+		if err := os.WriteFile(filepath.Join(dir, SignatureFile), sig, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		pkg, err := LoadDir(dir)
+		if err != nil {
+			return
+		}
+		if v := pkg.Verify(NewKeyring(keys...)); v.Status == SigTrusted || v.Status == SigUnsigned {
+			t.Fatalf("a fuzzed signature.json verified as %s", v.Status)
+		}
+	})
+}
