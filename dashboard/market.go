@@ -50,6 +50,10 @@ const (
 	auditPageSize = 100
 	// maxCatalogueQuery bounds the search text.
 	maxCatalogueQuery = 200
+	// maxCatalogueServers bounds the servers shown under each plugin (each
+	// costs store reads): an admin of a bot in thousands of servers sees
+	// the first ones and acts on the others from their pages.
+	maxCatalogueServers = 25
 )
 
 func (s *Site) market() (Market, error) {
@@ -135,6 +139,11 @@ func (s *Site) catalogueData(c echo.Context) (map[string]any, error) {
 		q = q[:maxCatalogueQuery]
 	}
 	capFilter := c.QueryParam("cap")
+	more := 0
+	if len(servers) > maxCatalogueServers {
+		more = len(servers) - maxCatalogueServers
+		servers = servers[:maxCatalogueServers]
+	}
 	var rows []catalogueEntry
 	for _, pkg := range s.eng.Plugins() {
 		man := pkg.Manifest
@@ -173,7 +182,7 @@ func (s *Site) catalogueData(c echo.Context) (map[string]any, error) {
 	sort.Slice(rows, func(i, j int) bool { return rows[i].ID < rows[j].ID })
 	return map[string]any{
 		"Plugins": rows, "MaxMB": s.cfg.MaxUploadBytes >> 20, "Query": c.QueryParam("q"), "Cap": capFilter,
-		"AllCaps": capViews(plugin.KnownCapabilities), "CanPublish": s.canPublish(sess),
+		"AllCaps": capViews(plugin.KnownCapabilities), "CanPublish": s.canPublish(sess), "MoreServers": more,
 	}, nil
 }
 
