@@ -189,6 +189,10 @@ type Config struct {
 	// (`maid dev` prints them). It is called with the log's lock held: it
 	// must return at once and not call the engine.
 	LogSink func(pluginID string, l LogLine)
+	// NoRecording turns recordings off: events are not recorded while they
+	// run and none are kept, failed or not (an operator who must keep no
+	// copy of server data outside the plugins' own storage).
+	NoRecording bool
 	// TrustedKeys are the publisher keys whose signatures are trusted
 	// (nil: none); Unsigned says what happens to unsigned or untrusted
 	// packages ("": warn). An invalid signature is always refused.

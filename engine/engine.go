@@ -71,6 +71,7 @@ func New(cfg Config) (*Engine, error) {
 		hostVersion: cfg.HostVersion,
 		instances:   cfg.Instances,
 		logSink:     cfg.LogSink,
+		noRecording: cfg.NoRecording,
 
 		builtin:      newBuiltinCounters(maxPendingMetrics),
 		builtinFull:  make(chan struct{}, 1),

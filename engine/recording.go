@@ -102,6 +102,7 @@ type RecordingStore interface {
 type recorder struct {
 	mu        sync.Mutex
 	rec       Recording
+	params    map[string]any // the call's params, encoded by finish
 	bytes     int
 	maxBytes  int
 	truncated bool
@@ -121,6 +122,14 @@ func newRecorder(r Recording) *recorder {
 	return &recorder{rec: r, bytes: len(r.Params), maxBytes: MaxRecordingBytes}
 }
 
+// newCallRecorderFor records a call whose params are encoded only if the
+// recording is kept (finish): most recordings of events are dropped.
+func newCallRecorderFor(r Recording, params map[string]any) *recorder {
+	rec := newRecorder(r)
+	rec.params = params
+	return rec
+}
+
 // room takes n bytes of the budget, or reports there is none.
 func (r *recorder) room(n int) bool {
 	if r.truncated || r.bytes+n > r.maxBytes {
@@ -133,7 +142,9 @@ func (r *recorder) room(n int) bool {
 
 // hostCall records one plugin→host call and its answer.
 func (r *recorder) hostCall(method string, params json.RawMessage, res any, err error) {
-	c := RecordedCall{Method: method, Params: withoutCall(params)}
+	// Params are kept as received (their call token is removed by finish,
+	// only for a recording that is kept).
+	c := RecordedCall{Method: method, Params: append(json.RawMessage(nil), params...)}
 	if err != nil {
 		var re *rpc.Error
 		if errors.As(err, &re) {
@@ -181,6 +192,18 @@ func (r *recorder) finish(result json.RawMessage, err error) Recording {
 		}
 	} else {
 		r.rec.Outcome.Result = result
+	}
+	if r.params != nil {
+		p := make(map[string]any, len(r.params))
+		for k, v := range r.params {
+			if k != "call" {
+				p[k] = v
+			}
+		}
+		r.rec.Params, _ = json.Marshal(p)
+	}
+	for i := range r.rec.HostCalls {
+		r.rec.HostCalls[i].Params = withoutCall(r.rec.HostCalls[i].Params)
 	}
 	r.rec.Truncated = r.truncated
 	return r.rec

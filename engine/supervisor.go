@@ -35,6 +35,7 @@ type deps struct {
 	hostVersion string // told to plugins in the handshake
 	instances   string // the operator's instance mode (Config.Instances)
 	logSink     func(pluginID string, l LogLine)
+	noRecording bool // Config.NoRecording
 	stats       counters
 	recAll      recordAllCache // recording.go
 	// builtin counts built-in event metrics until Run's flusher writes
@@ -234,18 +235,23 @@ func (s *supervisor) deliver(ctx context.Context, ev Event) {
 	}
 	// Every event is recorded while it runs (within bounds); the recording
 	// is kept when the event fails, or always when an operator asked.
-	rec := s.newEventRecorder(ev.ServerID, params)
-	scope.rec = rec
-	err = inst.callScoped(cctx, "plugin.event", scope, params, nil)
-	recording := rec.finish(json.RawMessage("{}"), err)
-	err = s.callError("event "+ev.Type, inst, err)
+	var rec *recorder
+	if !s.d.noRecording {
+		rec = s.newEventRecorder(ev.ServerID, params)
+		scope.rec = rec
+	}
+	callErr := inst.callScoped(cctx, "plugin.event", scope, params, nil)
+	err = s.callError("event "+ev.Type, inst, callErr)
 	s.d.stats.routed.Add(1)
 	s.d.observer.CallDone("event", s.id, time.Since(start), err)
-	if err != nil || s.d.recordAll(ctx, s.id, ev.ServerID) {
-		id := s.keepRecording(ctx, recording, err != nil)
+	switch {
+	case rec != nil && (err != nil || s.d.recordAll(ctx, s.id, ev.ServerID)):
+		id := s.keepRecording(ctx, rec.finish(json.RawMessage("{}"), callErr), err != nil)
 		if err != nil {
 			s.logs.addRecorded(s.d.now(), ev.ServerID, "error", "host", err.Error(), id)
 		}
+	case err != nil:
+		s.logs.addFor(s.d.now(), ev.ServerID, "error", "host", err.Error())
 	}
 }
 
@@ -257,11 +263,10 @@ func (s *supervisor) newEventRecorder(serverID string, params map[string]any) *r
 // newCallRecorder starts the recording of one host→plugin call (params
 // without its call token, which is added later).
 func (s *supervisor) newCallRecorder(method, serverID string, params map[string]any) *recorder {
-	raw, _ := json.Marshal(params)
-	return newRecorder(Recording{
+	return newCallRecorderFor(Recording{
 		ID: newToken(), PluginID: s.id, PluginVersion: s.pkg.Manifest.Version, Backend: s.d.backend.Name(),
-		ServerID: serverID, Time: s.d.now().UTC(), Method: method, Params: raw,
-	})
+		ServerID: serverID, Time: s.d.now().UTC(), Method: method,
+	}, params)
 }
 
 // callError maps a failed host→plugin call to an engine error. A call that
