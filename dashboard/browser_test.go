@@ -418,6 +418,16 @@ func TestBrowser(t *testing.T) {
 		if txt != "3 messages" {
 			t.Fatalf("iframe shows %q, want \"3 messages\"", txt)
 		}
+		// The example's promised summary call, through MaidSDK.rpc.
+		var sum string
+		for end := time.Now().Add(15 * time.Second); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
+			if sum = frameText(t, p.ctx, "/p/iframe_stats/assets/", "#summary"); sum != "" {
+				break
+			}
+		}
+		if !strings.Contains(sum, "3 messages in 30 days") {
+			t.Errorf("the summary call shows %q", sum)
+		}
 		p.waitJS(`parseInt(document.querySelector('#plugin-frame').style.height) > 0`)
 		p.shot("08-iframe-stats")
 		noConsoleErrors(t)

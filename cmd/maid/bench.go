@@ -38,7 +38,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, benchUsage); fs.PrintDefaults() }
 	var bf backendFlags
-	bf.register(fs, bench.DefaultPool)
+	bf.registerTuning(fs, bench.DefaultPool) // no -backend: -backends says which
+
 	backends := fs.String("backends", envOr("BENCH_BACKENDS", "process,wasm,docker"), "comma-separated backends to measure, in column order")
 	plugins := fs.Int("plugins", envInt("BENCH_PLUGINS", bench.DefaultPlugins), "most plugin instances at once (density, largest throughput step)")
 	events := fs.Int("events", envInt("BENCH_EVENTS", bench.DefaultEvents), "samples per event round-trip figure (other figures scale from it)")

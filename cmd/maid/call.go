@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/maidhq/maid/discord"
 	"github.com/maidhq/maid/engine"
 )
 
@@ -20,7 +21,9 @@ const callUsage = `Usage: maid call [flags] PLUGIN METHOD [PARAMS_JSON]
 
 Installs PLUGIN (a directory or zip) into a store (a temporary one unless
 --db is given), enables it for --server, feeds --events through the engine
-as the gateway would, then calls METHOD and prints its JSON result.
+as the gateway would, then calls METHOD and prints its JSON result. The
+plugin's Discord actions go to the simulated server (as in maid serve
+without a token) and are printed to stderr with their outcome.
 
 METHOD is dashboard.<handler> (a @plugin.on_dashboard handler) or
 command.<name> (a slash command). Errors print {"error": {...}} and exit 1.
@@ -35,7 +38,7 @@ func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var bf backendFlags
 	bf.register(fs, 0)
 	db := fs.String("db", envOr("DB", ""), "store DSN: sqlite://PATH or postgres://... (default: a temporary SQLite store)")
-	server := fs.String("server", envOr("SERVER", "1"), "Discord server (guild) id the call is for")
+	server := fs.String("server", envOr("SERVER", discord.SimServerID), "Discord server (guild) id the call is for (default: the simulator's, as maid replay and maid serve use)")
 	options := fs.String("options", "", `option values for the server as a JSON object, e.g. {"greet": true}`)
 	events := fs.String("events", "", "JSONL file of events to feed first, one {\"type\", \"discord_srv_id\", \"data\"} per line")
 	verbose := fs.Bool("v", false, "log engine activity and plugin logs to stderr")
@@ -63,10 +66,12 @@ func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		level = slog.LevelInfo
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	actions := &actionLog{next: discord.NewSimulator(discord.SimConfig{Logger: log})}
 	res, logs, err := call(ctx, log, callArgs{
 		backend: bf, db: *db, server: *server, options: *options, events: *events,
-		plugin: pluginPath, method: method, params: params, record: *record,
+		plugin: pluginPath, method: method, params: params, record: *record, discord: actions,
 	})
+	actions.print(stderr, "maid call")
 	if *verbose {
 		for _, l := range logs {
 			fmt.Fprintf(stderr, "plugin %s %s: %s\n", l.Level, l.Source, l.Text)
@@ -92,6 +97,7 @@ type callArgs struct {
 	plugin, method              string
 	params                      json.RawMessage
 	record                      string // file for the call's recording, or ""
+	discord                     engine.Discord
 }
 
 // call runs the whole `maid call` flow and returns the result and the
@@ -110,7 +116,7 @@ func call(ctx context.Context, log *slog.Logger, a callArgs) (json.RawMessage, [
 	if dsn == "" {
 		dsn = "sqlite://" + filepath.Join(tmp, "maid.db")
 	}
-	eng, err := startEngine(ctx, log, a.backend, dsn, tmp, nil)
+	eng, err := startEngine(ctx, log, a.backend, dsn, tmp, a.discord)
 	if err != nil {
 		return nil, nil, err
 	}

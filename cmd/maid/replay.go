@@ -109,6 +109,8 @@ type replaySummary struct {
 	Rate     float64 `json:"events_per_second"`
 	Routed   int64   `json:"routed"` // deliveries to plugins
 	Overflow int64   `json:"overflow"`
+	// Actions are the plugins' Discord actions, with their outcomes.
+	Actions []string `json:"actions"`
 }
 
 func replay(ctx context.Context, log *slog.Logger, a replayArgs) (replaySummary, error) {
@@ -117,7 +119,8 @@ func replay(ctx context.Context, log *slog.Logger, a replayArgs) (replaySummary,
 		return sum, err
 	}
 	sim := discord.NewSimulator(discord.SimConfig{Logger: log})
-	eng, err := startEngine(ctx, log, a.backend, a.db, a.dataDir, sim)
+	actions := &actionLog{next: sim}
+	eng, err := startEngine(ctx, log, a.backend, a.db, a.dataDir, actions)
 	if err != nil {
 		return sum, err
 	}
@@ -188,5 +191,9 @@ func replay(ctx context.Context, log *slog.Logger, a replayArgs) (replaySummary,
 		sum.Rate = float64(n) / elapsed.Seconds()
 	}
 	sum.Routed, sum.Overflow = after.Routed-before.Routed, after.Overflow-before.Overflow
+	sum.Actions = actions.Lines()
+	if sum.Actions == nil {
+		sum.Actions = []string{}
+	}
 	return sum, nil
 }

@@ -73,6 +73,12 @@ type backendFlags struct {
 
 func (b *backendFlags) register(fs *flag.FlagSet, defPool int) {
 	fs.StringVar(&b.name, "backend", envOr("BACKEND", "wasm"), "sandbox backend: wasm, docker or process (unsandboxed, development only)")
+	b.registerTuning(fs, defPool)
+}
+
+// registerTuning registers the backends' tuning flags without -backend
+// (maid bench picks backends with -backends).
+func (b *backendFlags) registerTuning(fs *flag.FlagSet, defPool int) {
 	fs.IntVar(&b.pool, "pool", envInt("POOL", defPool), "warm pool size of the backend (0 disables)")
 	fs.StringVar(&b.pythonWasm, "python-wasm", envOr("PYTHON_WASM_DIR", ""), "directory of the CPython WASI build (default build/python-wasi; make python-wasm)")
 	fs.BoolVar(&b.freshStarts, "wasm-fresh-starts", envBool("WASM_FRESH_STARTS", false), "wasm: start every interpreter from scratch instead of from the start-up snapshot (slower; no string-hash secret shared between plugins)")

@@ -3,6 +3,7 @@
     cd sdk/examples/welcome && PYTHONPATH=../../python python3 -m unittest discover -s tests
 """
 import os
+import time
 import unittest
 
 from maid_sdk.testing import Harness
@@ -19,8 +20,18 @@ class WelcomeTest(unittest.TestCase):
         for author in ("9", "9", "10"):
             self.h.event("message_create", {"content": "hi", "channel_id": "5", "author": {"id": author}})
         self.h.event("message_create", {"content": "beep", "author": {"id": "11", "bot": True}})
-        self.assertEqual(self.h.call("get_active_users"), {"value": 2, "change": "+12%"})
-        self.assertEqual(sorted(self.h.kv), ["active_user:10", "active_user:9"])
+        # Nobody wrote last week: no change to show (not a made-up "+12%").
+        self.assertEqual(self.h.call("get_active_users"), {"value": 2})
+        w = int(time.time()) // (7 * 24 * 3600)
+        self.assertEqual(sorted(self.h.kv), ["active:%d:10" % w, "active:%d:9" % w])
+
+    def test_active_users_change_from_last_week(self):
+        w = int(time.time()) // (7 * 24 * 3600)
+        for uid in ("1", "2", "3", "4"):
+            self.h.kv["active:%d:%s" % (w - 1, uid)] = 1
+        for author in ("1", "2"):
+            self.h.event("message_create", {"content": "hi", "channel_id": "5", "author": {"id": author}})
+        self.assertEqual(self.h.call("get_active_users"), {"value": 2, "change": "-50%"})
 
     def test_settings_round_trip_and_greeting(self):
         self.assertEqual(self.h.call("get_settings"),
