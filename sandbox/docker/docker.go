@@ -180,6 +180,13 @@ func New(ctx context.Context, opts Options) (*Backend, error) {
 	if b.dataPath, err = resolveDataPath(opts.DataPath, b.cli.DaemonHost(), info.DockerRootDir, info.SecurityOptions); err != nil {
 		return fail(fmt.Errorf("docker backend: %w", err))
 	}
+	if !runcLike(b.runtime) && (opts.DataPath == "" || opts.DataPath == DataPathAuto) {
+		// gVisor's gofer or a Kata VM sits between the guest and a bind-
+		// mounted socket: the peer is not the guest's uid, or the socket
+		// does not cross. Untested there, so auto picks attach; asking for
+		// socket is the operator's call.
+		b.dataPath = DataPathAttach
+	}
 	if b.ncpu > 0 && b.defaults.CPUs > float64(b.ncpu) {
 		return fail(fmt.Errorf("docker backend: %w: limits.CPUs %.2f exceeds the engine's %d CPUs", sandbox.ErrBadSpec, b.defaults.CPUs, b.ncpu))
 	}

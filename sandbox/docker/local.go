@@ -95,6 +95,17 @@ func resolveDataPath(want, daemonHost, rootDir string, securityOptions []string)
 	return "", fmt.Errorf("%w: data path %q: choose %q, %q or %q", sandbox.ErrBadSpec, want, DataPathAuto, DataPathSocket, DataPathAttach)
 }
 
+// runcLike reports whether an OCI runtime name is the engine's default
+// kind, where the guest's processes are host processes ("" is the
+// engine's default runtime).
+func runcLike(runtime string) bool {
+	switch runtime {
+	case "", "runc", "io.containerd.runc.v2", "crun":
+		return true
+	}
+	return false
+}
+
 // ioBase is one Backend's directory of per-container directories:
 // PARENT/PID-RANDOM, mode 0700.
 type ioBase struct {
