@@ -399,3 +399,27 @@ func pluginWith(t *testing.T, main string) string {
 	}
 	return dir
 }
+
+// TestRuncLike: auto keeps the socket path only for runtimes whose guest
+// processes are host processes.
+func TestRuncLike(t *testing.T) {
+	tests := []struct {
+		name    string
+		runtime string
+		want    bool
+	}{
+		{name: "engine default", runtime: "", want: true},
+		{name: "runc", runtime: "runc", want: true},
+		{name: "containerd shim name", runtime: "io.containerd.runc.v2", want: true},
+		{name: "crun", runtime: "crun", want: true},
+		{name: "gVisor", runtime: "runsc"},
+		{name: "kata", runtime: "kata-runtime"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := runcLike(tc.runtime); got != tc.want {
+				t.Fatalf("runcLike(%q) = %v, want %v", tc.runtime, got, tc.want)
+			}
+		})
+	}
+}
