@@ -517,10 +517,18 @@ func (e *Engine) Dispatch(ctx context.Context, ev Event) error {
 		}
 	}
 	if len(missed) > 0 {
+		// Named up to a few: a server with thousands of plugins must not
+		// turn one full queue into an error of thousands of ids.
+		if n := len(missed); n > maxNamedMissed {
+			missed = append(missed[:maxNamedMissed:maxNamedMissed], fmt.Sprintf("and %d more", n-maxNamedMissed))
+		}
 		return fmt.Errorf("dispatch %s: %w for %v", ev.Type, ErrOverflow, missed)
 	}
 	return nil
 }
+
+// maxNamedMissed bounds the plugin ids an ErrOverflow names.
+const maxNamedMissed = 10
 
 // Drain waits until every event queued before the call has been handled.
 func (e *Engine) Drain(ctx context.Context) error {

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -142,5 +144,57 @@ func TestBuiltinMetricsBatched(t *testing.T) {
 	}
 	if stored[day] != 25 {
 		t.Fatalf("store has %v after the engine stopped, want %s = 25 (flushed on stop)", stored, day)
+	}
+}
+
+// blocker's handler waits until the file named by the event's content
+// exists: the test decides when it returns.
+const blocker = `
+import os, time
+from maid_sdk import Plugin
+plugin = Plugin()
+
+@plugin.on_event("message_create")
+def wait(ctx, event):
+    while not os.path.exists(event.get("content", "")):
+        time.sleep(0.01)
+
+plugin.run()
+`
+
+// TestOverflowErrorBounded: an event that every one of many plugins' full
+// queues refuses fails with ErrOverflow naming a few plugins and how many
+// more, not every id.
+func TestOverflowErrorBounded(t *testing.T) {
+	r := startEngine(t, engine.Limits{QueueSize: 1}, nil)
+	release := filepath.Join(t.TempDir(), "release")
+	t.Cleanup(func() { _ = os.WriteFile(release, nil, 0o644) }) // before the engine stops
+	const plugins = 14
+	for i := range plugins {
+		r.install(t, writePlugin(t, fmt.Sprintf("block_%02d", i), blocker), "1")
+	}
+	ctx := withTimeout(t, 2*time.Minute)
+	// The first event is taken by every supervisor, whose handler then
+	// waits; the second fills every queue (Dispatch waits for room).
+	for range 2 {
+		if err := r.eng.Dispatch(ctx, enginetest.Message("1", "7", release)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	err := r.eng.Dispatch(short, enginetest.Message("1", "7", release))
+	if !errors.Is(err, engine.ErrOverflow) {
+		t.Fatalf("third event: %v, want ErrOverflow", err)
+	}
+	msg := err.Error()
+	if !strings.Contains(msg, "and 4 more") || strings.Count(msg, "block_") != 10 {
+		t.Fatalf("error names %d plugins: %s; want 10 and \"and 4 more\"", strings.Count(msg, "block_"), msg)
+	}
+	if err := os.WriteFile(release, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.eng.Drain(ctx); err != nil {
+		t.Fatal(err)
 	}
 }
