@@ -69,6 +69,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	instances := fs.String("instances", envOr("INSTANCES", "per_plugin"), "instances of each plugin: \"per_plugin\" (one for all servers, unless a plugin's manifest asks \"instances\": \"per_server\") or \"per_server\" (one per plugin and server on every plugin, so module globals never mix servers)")
 	idle := fs.Duration("idle-timeout", envDuration("IDLE_TIMEOUT", engine.DefaultLimits.IdleTimeout), "stop an instance unused this long and start it again on its next event or call (scale to zero); 0 never stops one")
 	metricsFlush := fs.Duration("metrics-flush", envDuration("METRICS_FLUSH", time.Second), "how often built-in event metrics (messages, members) counted in memory are written to the store")
+	noRecordings := fs.Bool("no-recordings", envBool("NO_RECORDINGS", false), "keep no recordings of failed plugin events (they hold server data; docs/security.md)")
 	verbose := fs.Bool("v", false, "debug logging")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -183,6 +184,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		Store: st, Backend: backend, Discord: side, DataDir: *dataDir, Logger: log, Observer: metrics, HostVersion: version,
 		TrustedKeys: trusted, Unsigned: unsigned,
 		Instances: *instances, Limits: engine.Limits{IdleTimeout: idleTimeout}, MetricsFlush: *metricsFlush,
+		NoRecording: *noRecordings,
 	})
 	if err != nil {
 		return fail("engine", err)
