@@ -264,18 +264,17 @@ func (e *Engine) startCheck(ctx context.Context, s *supervisor) error {
 		inst.stop(context.WithoutCancel(ctx), true)
 		return nil
 	}
-	{
-		var out []string
-		for _, l := range s.logs.tail(0) {
-			if l.Source == "stderr" {
-				out = append(out, l.Text)
-			}
+	// The start waited for the instance's end, so its stderr is all in.
+	var out []string
+	for _, l := range s.logs.tail(0) {
+		if l.Source == "stderr" {
+			out = append(out, l.Text)
 		}
-		if len(out) > maxStartOutput {
-			out = append([]string{"…"}, out[len(out)-maxStartOutput:]...)
-		}
-		return &StartError{Err: err, Output: out}
 	}
+	if len(out) > maxStartOutput {
+		out = append([]string{"…"}, out[len(out)-maxStartOutput:]...)
+	}
+	return &StartError{Err: err, Output: out}
 }
 
 // pruneOld stops older-version supervisors of id that no server runs.
