@@ -1,6 +1,7 @@
 package docker
 
 import (
+	"archive/tar"
 	"context"
 	"errors"
 	"io"
@@ -13,7 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docker/docker/api/types/container"
+
 	"github.com/maidhq/maid/sandbox"
+	"github.com/maidhq/maid/sandbox/sandboxtest"
 )
 
 func TestResolveDataPath(t *testing.T) {
@@ -422,4 +426,52 @@ func TestRuncLike(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestExtensionModule: a plugin may ship an extension module on both data
+// paths (the plugin dir is read-only but not noexec). The module is the
+// image's own _lsprof, copied out of the image into the plugin's dir;
+// /plugin comes first on sys.path, so that copy is what loads.
+func TestExtensionModule(t *testing.T) {
+	bothPaths(t, Options{}, func(t *testing.T, b *Backend) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		const so = "_lsprof.cpython-311-x86_64-linux-gnu.so"
+		c, err := b.cli.ContainerCreate(ctx, &container.Config{Image: b.image, Labels: b.labels("test", "ext", "")}, &container.HostConfig{NetworkMode: "none"}, nil, nil, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.cli.ContainerRemove(context.Background(), c.ID, container.RemoveOptions{Force: true})
+		rc, _, err := b.cli.CopyFromContainer(ctx, c.ID, "/usr/lib/python3.11/lib-dynload/"+so)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rc.Close()
+		tr := tar.NewReader(rc)
+		if _, err := tr.Next(); err != nil {
+			t.Fatal(err)
+		}
+		data, err := io.ReadAll(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir := pluginWith(t, `import sys
+from maid_sdk import _transport
+assert "_lsprof" not in sys.modules
+import _lsprof
+_transport.stdout().write((_lsprof.__file__ + "\n").encode()); _transport.stdout().flush()
+`)
+		if err := os.WriteFile(filepath.Join(dir, so), data, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		inst, err := b.Start(ctx, sandbox.Spec{Name: "ext", Dir: dir, Entry: "__main__.py"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer inst.Kill()
+		out, stderr, ex, err := sandboxtest.Finish(ctx, inst)
+		if want := "/plugin/" + so + "\n"; err != nil || out != want || ex.Code != 0 {
+			t.Fatalf("out %q (want %q), exit %v, %v\nstderr: %s", out, want, ex, err, stderr)
+		}
+	})
 }
