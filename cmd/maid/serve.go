@@ -120,9 +120,26 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if cf.on && (*token == "" || *shardIDs != "") {
 		return fail("cluster mode", errors.New("--cluster needs --discord-token (or --discord-url) and takes no --shard-id: shards are leased"))
 	}
+	// The port, then the database's single-instance lock, before the
+	// store's migrations or anything else starts.
+	ln, err := listenFirst(*addr)
+	if err != nil {
+		return fail("dashboard address", err)
+	}
+	defer ln.Close()
 	if err := os.MkdirAll(*dataDir, 0o755); err != nil {
 		return fail("create data dir", err)
 	}
+	if path, ok := strings.CutPrefix(*db, "sqlite://"); ok && path != "" {
+		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+			return fail("create database directory", err)
+		}
+	}
+	unlock, err := lockSQLite(*db)
+	if err != nil {
+		return fail("database", err)
+	}
+	defer unlock()
 	st, err := openStore(ctx, *db, *dataDir, log)
 	if err != nil {
 		return fail("open store", err)
@@ -226,7 +243,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			if sim != nil && *examples != "" {
 				seedExamples(ctx, log, eng, *examples, discord.SimServerID)
 			}
-			return site.Run(ctx)
+			return site.Serve(ctx, ln)
 		}},
 	}
 	if gw != nil {
@@ -345,7 +362,9 @@ func runGroup(ctx context.Context, actors ...actor) error {
 			defer wg.Done()
 			err := a.run(ctx)
 			if err != nil {
-				err = fmt.Errorf("%s: %w", a.name, err)
+				if !strings.HasPrefix(err.Error(), a.name+":") { // not "dashboard: dashboard: ..."
+					err = fmt.Errorf("%s: %w", a.name, err)
+				}
 			}
 			mu.Lock()
 			if first == nil {
