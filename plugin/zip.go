@@ -149,6 +149,13 @@ func checkEntries(ps *problems, files []*zip.File) ([]entry, bool) {
 			ps.add(quoteIfOdd(raw), "%s", rule)
 			continue
 		}
+		if ignoredPath(name) {
+			// Left out of packages (dotfiles, __pycache__), so left out of
+			// the canonical hash a signature covers: extracting them would
+			// run code no signature vouches for (a .pyc in __pycache__ that
+			// Python loads without looking at its source).
+			continue
+		}
 		mode := f.Mode()
 		switch {
 		case mode&fs.ModeSymlink != 0:

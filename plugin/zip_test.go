@@ -117,6 +117,10 @@ func TestUnpack(t *testing.T) {
 		{name: "files and directories", entries: []zent{manifest, {name: "__main__.py", body: ok}, {name: "dashboard/", mode: fs.ModeDir | 0o755}, {name: "dashboard/index.html", body: ok}, {name: "lib/util.py", body: ok}},
 			files: []string{"__main__.py", "dashboard/", "dashboard/index.html", "lib/", "lib/util.py", "manifest.json"}},
 		{name: "stored entry", entries: []zent{{name: "a.py", body: ok, raw: true, method: zip.Store, compressed: uint64(len(ok)), uncompSize: uint64(len(ok))}}, files: []string{"a.py"}},
+		{name: "ignored paths are not extracted", entries: []zent{manifest, {name: "__main__.py", body: ok},
+			{name: "__pycache__/helper.cpython-311.pyc", body: ok}, {name: "lib/__pycache__/x.pyc", body: ok},
+			{name: ".git/config", body: ok}, {name: ".hidden/", mode: fs.ModeDir | 0o755}, {name: ".pth", body: ok}},
+			files: []string{"__main__.py", "manifest.json"}},
 		{name: "compressible but small", entries: []zent{{name: "a.txt", body: make([]byte, RatioCheckMinBytes)}}, files: []string{"a.txt"}},
 
 		{name: "absolute path", entries: []zent{{name: "/etc/cron.d/x", body: ok}}, want: []string{"zip: /etc/cron.d/x: absolute paths are not allowed"}},
