@@ -132,6 +132,16 @@ func (s *Store) commitGroup(group []*kvWrite) {
 		failAll(s.dbErr(err))
 		return
 	}
+	if s.d == dialectPostgres {
+		// Statements run uncancelled (stmtCtx), so the server bounds them:
+		// a row another node holds stalls the group at most this long, and
+		// the write that waited fails alone (its savepoint).
+		if _, err := tx.ExecContext(context.WithoutCancel(group[0].ctx), pgGroupTimeouts); err != nil {
+			_ = tx.Rollback()
+			failAll(s.dbErr(err))
+			return
+		}
+	}
 	single := len(ordered) == 1
 	applied := 0
 	for _, w := range ordered {
@@ -181,20 +191,22 @@ func (s *Store) commitGroup(group []*kvWrite) {
 	}
 }
 
-// stmtCtx is the context the statements of one write run under. On
-// PostgreSQL the writer's own: a cancelled statement fails, and its
-// savepoint's rollback leaves the group's transaction usable. On SQLite a
-// cancel interrupts the connection, which rolls back the whole transaction
-// (the others' writes with it), so statements there run uncancelled (they
-// are local and short; busy_timeout bounds a lock wait) and a writer's
-// ctx is checked before its write only. Values (the cluster's fence) are
-// kept either way.
+// stmtCtx is the context the statements of one write run under: the
+// writer's, uncancelled. A cancel would fail the other writes of the group:
+// on SQLite it interrupts the connection, which rolls back the whole
+// transaction; lib/pq marks a connection whose statement was cancelled as
+// bad, so the transaction is lost there too (found by the issue 16 attack:
+// a plugin aiming a kv.set at its own call deadline failed other plugins'
+// writes). A writer's ctx is checked before its write only; the database
+// bounds each statement instead (busy_timeout on SQLite, pgGroupTimeouts
+// on PostgreSQL). Values (the cluster's fence) are kept.
 func (s *Store) stmtCtx(ctx context.Context) context.Context {
-	if s.d == dialectPostgres {
-		return ctx
-	}
 	return context.WithoutCancel(ctx)
 }
+
+// pgGroupTimeouts bounds a group's statements on the server, since they run
+// uncancelled: a lock wait (a row another node holds) and any statement.
+const pgGroupTimeouts = "SET LOCAL lock_timeout = '5s'; SET LOCAL statement_timeout = '15s'"
 
 // stmts caches prepared statements of the write path: on SQLite a
 // statement's parse cost more than its execution (about half of a KV

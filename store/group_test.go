@@ -272,3 +272,45 @@ func TestKVGroupCrashChild(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestKVGroupWriterDeadlineFailsAlone: a writer whose ctx ends while its
+// statement waits (here on a row lock another connection holds, as another
+// node's group would) must not fail the other writes of its group. Issue 16
+// attack: on PostgreSQL the cancel marked the shared connection bad and
+// every write of the group, other plugins' included, failed.
+func TestKVGroupWriterDeadlineFailsAlone(t *testing.T) {
+	s := openTestPostgres(t)
+	ctx := testCtx(t)
+	for _, id := range []string{"aaa-victim", "slow", "zzz-victim"} {
+		install(t, ctx, s, id)
+	}
+	slow := engine.Scope{PluginID: "slow", ServerID: "1"}
+	must(t, s.KVSet(ctx, slow, "seed", json.RawMessage(`1`), engine.Quota{}))
+
+	// Another connection holds slow's usage row for a moment, so slow's
+	// statement is still waiting when its ctx ends.
+	lockTx, err := s.wdb.BeginTxx(ctx, nil)
+	must(t, err)
+	_, err = lockTx.ExecContext(ctx, `SELECT 1 FROM kv_usage WHERE plugin_id = 'slow' FOR UPDATE`)
+	must(t, err)
+	release := time.AfterFunc(2*time.Second, func() { _ = lockTx.Rollback() })
+	defer release.Stop()
+
+	mk := func(c context.Context, sc engine.Scope, key string) *kvWrite {
+		return &kvWrite{ctx: c, sc: sc, keys: []string{key}, values: map[string]json.RawMessage{key: json.RawMessage(`"v"`)}, newBytes: int64(len(key) + 3)}
+	}
+	sctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	v1 := engine.Scope{PluginID: "aaa-victim", ServerID: "42"}
+	v2 := engine.Scope{PluginID: "zzz-victim", ServerID: "43"}
+	group := []*kvWrite{mk(ctx, v1, "important"), mk(sctx, slow, "x"), mk(ctx, v2, "important")}
+	s.commitGroup(group)
+	if group[0].err != nil || group[2].err != nil {
+		t.Fatalf("another writer's deadline failed the group: %v, %v (slow: %v)", group[0].err, group[2].err, group[1].err)
+	}
+	for _, sc := range []engine.Scope{v1, v2} {
+		if _, ok, err := s.KVGet(ctx, sc, "important"); err != nil || !ok {
+			t.Fatalf("%s: the acknowledged write is missing: %v, %v", sc.PluginID, ok, err)
+		}
+	}
+}
