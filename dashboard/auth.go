@@ -65,13 +65,17 @@ func (s *Site) cookieName() string {
 	return "maid_session"
 }
 
-func sessionFromRecord(d engine.DashboardSession) *session {
+// sessionFromRecord is a stored session as this request sees it. Admin
+// rights come from the record only for a one-time admin link; a Discord
+// user is an admin while --admins lists them now, so taking a user off the
+// list takes effect at once, without waiting for their sessions to expire.
+func (s *Site) sessionFromRecord(d engine.DashboardSession) *session {
 	g := make(map[string]bool, len(d.Guilds))
 	for _, id := range d.Guilds {
 		g[id] = true
 	}
 	return &session{
-		id: d.ID, userID: d.UserID, userName: d.UserName, avatar: d.Avatar, admin: d.Admin,
+		id: d.ID, userID: d.UserID, userName: d.UserName, avatar: d.Avatar, admin: d.Admin || s.admins[d.UserID],
 		guilds: g, token: d.DiscordToken, guildsAt: d.GuildsAt, csrf: d.CSRF, expires: d.Expires, selected: d.Selected,
 	}
 }
@@ -96,7 +100,7 @@ func (s *Site) newSession(c echo.Context, userID, name, avatar string, admin boo
 	}
 	tok := randomToken()
 	rec := engine.DashboardSession{
-		ID: tokenHash(tok), UserID: userID, UserName: name, Avatar: avatar, Admin: admin || s.admins[userID],
+		ID: tokenHash(tok), UserID: userID, UserName: name, Avatar: avatar, Admin: admin,
 		Guilds: guildList(guilds), DiscordToken: token, GuildsAt: now, CSRF: randomToken(),
 		Created: now, Expires: now.Add(s.cfg.SessionTTL),
 	}
@@ -107,7 +111,7 @@ func (s *Site) newSession(c echo.Context, userID, name, avatar string, admin boo
 		Name: s.cookieName(), Value: tok, Path: "/", HttpOnly: true, Secure: s.secure,
 		SameSite: http.SameSiteLaxMode, Expires: rec.Expires,
 	})
-	return sessionFromRecord(rec), nil
+	return s.sessionFromRecord(rec), nil
 }
 
 // loadSession attaches the request's session, if any, to the context. A
@@ -121,7 +125,7 @@ func (s *Site) loadSession(next echo.HandlerFunc) echo.HandlerFunc {
 				return fmt.Errorf("load session: %w", err)
 			}
 			if found {
-				c.Set(sessionKey, sessionFromRecord(rec))
+				c.Set(sessionKey, s.sessionFromRecord(rec))
 			}
 		}
 		return next(c)
@@ -177,7 +181,7 @@ const (
 func (s *Site) refreshGuilds(ctx context.Context, sess *session) error {
 	s.mu.Lock()
 	done := s.refreshing[sess.id]
-	if done == nil && sess.token != "" && !sess.admin && s.now().Sub(sess.guildsAt) >= guildRefresh {
+	if done == nil && sess.token != "" && s.now().Sub(sess.guildsAt) >= guildRefresh {
 		done = make(chan struct{})
 		s.refreshing[sess.id] = done
 		s.bg.Add(1)
@@ -202,7 +206,7 @@ func (s *Site) refreshGuilds(ctx context.Context, sess *session) error {
 	if !found { // Discord refused the token (or the user signed out)
 		return errUnauthenticated
 	}
-	*sess = *sessionFromRecord(rec)
+	*sess = *s.sessionFromRecord(rec)
 	return nil
 }
 

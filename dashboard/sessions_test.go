@@ -207,3 +207,32 @@ func TestReturnTo(t *testing.T) {
 		})
 	}
 }
+
+// TestAdminRightsFollowTheList: a Discord user is an admin while --admins
+// lists them, not while a session signed in back then lasts. Issue 19
+// attack: the session kept admin rights for its 7 days, across restarts,
+// after the operator took the user off the list.
+func TestAdminRightsFollowTheList(t *testing.T) {
+	env := newEnvOpts(t, envOptions{config: func(c *dashboard.Config) { c.Admins = []string{alice.ID} }})
+	alicec := env.signIn(alice)
+	isAdmin := func() bool {
+		t.Helper()
+		resp, body := alicec.do("GET", "/api/me", "", nil)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("/api/me: %d %.200s", resp.StatusCode, body)
+		}
+		return strings.Contains(body, `"admin":true`)
+	}
+	if !isAdmin() {
+		t.Fatal("a user on the admins list is not an admin")
+	}
+	env.cfg.Admins = nil
+	env.restart()
+	if isAdmin() {
+		t.Fatal("after the operator took the user off the admins list, their session is still an admin's")
+	}
+	// Their own servers still work: they are a manager now.
+	if resp, body := alicec.do("GET", "/servers", "", nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("/servers as a former admin: %d %.200s", resp.StatusCode, body)
+	}
+}
