@@ -56,10 +56,11 @@ type runState struct {
 
 // clusterShard is a shard's cluster state.
 type clusterShard struct {
-	lease  cluster.Lease
-	ctx    context.Context // ends when the shard stops
-	cancel context.CancelFunc
-	wg     sync.WaitGroup // consumer, checkpointer
+	lease     cluster.Lease
+	ctx       context.Context // ends when the shard stops
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup // consumer, checkpointer, opener
+	reconnect chan struct{}  // the websocket dropped: open (resume) again
 
 	// Guarded by the shard's mu.
 	stopped   bool
@@ -150,7 +151,18 @@ func (g *Gateway) StartShard(ctx context.Context, l cluster.Lease) error {
 	}
 	sh := g.newShard(rs.ctx, l.Shard, rs.h, rs.wg)
 	sctx, cancel := context.WithCancel(rs.ctx)
-	sh.cl = &clusterShard{lease: l, ctx: sctx, cancel: cancel}
+	sh.cl = &clusterShard{lease: l, ctx: sctx, cancel: cancel, reconnect: make(chan struct{}, 1)}
+	// discordgo's own reconnect loop would reopen a shard this node has
+	// stopped (it keeps trying, and the flag that stops it cannot be
+	// changed once the session runs without a data race): this shard
+	// reconnects from openLeased, which stops with the shard.
+	sh.s.ShouldReconnectOnError = false
+	sh.s.AddHandler(func(*discordgo.Session, *discordgo.Disconnect) {
+		select {
+		case sh.cl.reconnect <- struct{}{}:
+		default:
+		}
+	})
 	if l.Session.ID != "" {
 		if setResume(sh.s, l.Session) {
 			// Dispatches up to the checkpoint were handled: a replay of
@@ -182,17 +194,43 @@ func (g *Gateway) StartShard(ctx context.Context, l cluster.Lease) error {
 	return nil
 }
 
-// openLeased opens a shard started by StartShard.
+// openLeased opens a shard started by StartShard, and opens it again
+// (discordgo resumes the session) whenever the websocket drops, until the
+// shard stops.
 func (g *Gateway) openLeased(ctx context.Context, sh *shard, identify bool) error {
+	stopped := func() bool {
+		sh.mu.Lock()
+		defer sh.mu.Unlock()
+		return sh.cl.stopped || ctx.Err() != nil
+	}
 	defer func() {
 		// Stopped while opening: the close may have come before the open.
-		sh.mu.Lock()
-		stopped := sh.cl.stopped
-		sh.mu.Unlock()
-		if stopped || ctx.Err() != nil {
+		if stopped() {
 			g.closeShard(sh)
 		}
 	}()
+	if err := g.openFirst(ctx, sh, identify); err != nil {
+		return err
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-sh.cl.reconnect:
+		}
+		if stopped() {
+			return nil
+		}
+		g.log.Info("gateway shard dropped; resuming", "shard", sh.id)
+		if err := g.open(ctx, sh); err != nil {
+			return err
+		}
+	}
+}
+
+// openFirst opens the shard the first time: IDENTIFY within the
+// cluster-wide limits, or RESUME of the lease's session.
+func (g *Gateway) openFirst(ctx context.Context, sh *shard, identify bool) error {
 	if !identify {
 		return g.open(ctx, sh)
 	}
@@ -386,7 +424,6 @@ func (g *Gateway) detach(id int) *shard {
 // closeShard closes the websocket keeping the session resumable (close
 // 1012, service restart: Discord invalidates a session closed with 1000).
 func (g *Gateway) closeShard(sh *shard) {
-	sh.s.ShouldReconnectOnError = false
 	_ = sh.s.CloseWithCode(websocket.CloseServiceRestart)
 }
 

@@ -235,3 +235,31 @@ func TestClusterFencedShardStops(t *testing.T) {
 		t.Fatalf("a fenced shard delivered %v", got)
 	}
 }
+
+// TestClusterShardReconnects: a leased shard whose websocket drops opens
+// again by itself and RESUMEs (discordgo's own reconnect loop is off for
+// leased shards, so a stopped shard is never reopened behind its back).
+func TestClusterShardReconnects(t *testing.T) {
+	fake := fakediscord.New(guilds()...)
+	defer fake.Close()
+	fakediscord.Point(fake.URL)
+	led := newMemLedger()
+	h := &idHost{}
+	gw := startClusterGateway(t, fake, led, "a", h)
+	led.gen[0] = 1
+	startShard(t, gw, cluster.Lease{Shard: 0, ShardCount: 1, Node: "a", Generation: 1})
+	waitUntil(t, "shard connected", func() bool { return fake.Connected(0) })
+	fake.Drop(0)
+	fake.UserMessage(chan1, user1, "while dropped")
+	waitUntil(t, "message delivered after the drop", func() bool { return len(h.got()) == 1 })
+	if _, _, identifies, resumes := fake.Counts(); identifies != 1 || resumes != 1 {
+		t.Fatalf("identifies %d, resumes %d; want 1 and 1", identifies, resumes)
+	}
+	gw.AbandonShard(0)
+	waitUntil(t, "shard closed", func() bool { return !fake.Connected(0) })
+	fake.UserMessage(chan1, user1, "after the shard stopped")
+	time.Sleep(300 * time.Millisecond) // a reopen would have to happen in this window; not a synchronisation
+	if fake.Connected(0) || len(h.got()) != 1 {
+		t.Fatalf("a stopped shard came back: connected %v, delivered %v", fake.Connected(0), h.got())
+	}
+}
