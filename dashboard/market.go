@@ -182,7 +182,7 @@ func (s *Site) catalogueData(c echo.Context) (map[string]any, error) {
 	sort.Slice(rows, func(i, j int) bool { return rows[i].ID < rows[j].ID })
 	return map[string]any{
 		"Plugins": rows, "MaxMB": s.cfg.MaxUploadBytes >> 20, "Query": c.QueryParam("q"), "Cap": capFilter,
-		"AllCaps": capViews(plugin.KnownCapabilities), "CanPublish": s.canPublish(sess), "MoreServers": more,
+		"AllCaps": capViews(plugin.KnownCapabilities), "CanPublish": s.canPublish(sess), "IsAdmin": sess != nil && sess.admin, "MoreServers": more,
 	}, nil
 }
 
@@ -257,7 +257,9 @@ func (s *Site) publish(c echo.Context) error {
 	if int64(len(archive)) > s.cfg.MaxUploadBytes {
 		return fail(http.StatusRequestEntityTooLarge, []string{fmt.Sprintf("%s: larger than %d MiB", fh.Filename, s.cfg.MaxUploadBytes>>20)}, nil)
 	}
-	res, err := m.Publish(c.Request().Context(), archive, engine.PublishOptions{Force: c.FormValue("force") != ""})
+	// Only an admin may replace a plugin's signer (engine.PublishOptions).
+	newSigner := sess != nil && sess.admin && c.FormValue("new_signer") != ""
+	res, err := m.Publish(c.Request().Context(), archive, engine.PublishOptions{Force: c.FormValue("force") != "", NewSigner: newSigner})
 	if err != nil {
 		var se *engine.StartError
 		if errors.As(err, &se) {

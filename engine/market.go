@@ -54,6 +54,11 @@ func (e *Engine) audit(ctx context.Context, action, serverID, pluginID, version,
 type PublishOptions struct {
 	// Force publishes a version lower than the latest one.
 	Force bool
+	// NewSigner accepts a package whose signer differs from the latest
+	// version's (another key, or none): a plugin id is bound to the key
+	// that signed it (trust on first use), so only an admin sets this,
+	// and the change is audited.
+	NewSigner bool
 }
 
 // PublishResult says what Publish did.
@@ -68,6 +73,9 @@ type PublishResult struct {
 	Pending []string
 	// Unchanged: this exact package was already the latest version.
 	Unchanged bool
+	// SignerChanged is "old -> new" when NewSigner let another key (or
+	// none) replace the latest version's signer.
+	SignerChanged string
 }
 
 // StartError is an install-time start that failed: the plugin could not
@@ -161,6 +169,24 @@ func (e *Engine) Publish(ctx context.Context, archive []byte, opt PublishOptions
 		if c < 0 && !opt.Force {
 			return fail(fmt.Errorf("%w: version %s is lower than the latest, %s: publish it with force to go back (a server can also roll back on its own)", ErrInvalid, version, prev.version))
 		}
+		prevKey, err := e.signerOf(ctx, prev)
+		if err != nil {
+			return fail(err)
+		}
+		if prevKey != "" && prevKey != res.Signature.KeyID {
+			if !opt.NewSigner {
+				by := "is unsigned"
+				if res.Signature.KeyID != "" {
+					by = "is signed by " + res.Signature.KeyID
+				}
+				return fail(fmt.Errorf("%w: %w: version %s is signed by %s and this package %s: a plugin keeps the key that first signed it; sign the update with that key, or have an admin publish it with the new-signer option", ErrInvalid, plugin.ErrSignature, prev.version, prevKey, by))
+			}
+			signer := res.Signature.KeyID
+			if signer == "" {
+				signer = "none"
+			}
+			res.SignerChanged = prevKey + " -> " + signer
+		}
 	}
 	if _, err := e.store.GetVersion(ctx, id, version); err == nil {
 		return fail(fmt.Errorf("%w: version %s is already in the history: roll servers back to it instead", ErrInvalid, version))
@@ -209,6 +235,9 @@ func (e *Engine) Publish(ctx context.Context, archive []byte, opt PublishOptions
 		return fail(err)
 	}
 	detail := "signature: " + string(res.Signature.Status)
+	if res.SignerChanged != "" {
+		detail += "; signer changed (forced): " + res.SignerChanged
+	}
 	if res.Previous != "" {
 		detail += "; replaces " + res.Previous
 	}
@@ -244,6 +273,20 @@ func (e *Engine) Publish(ctx context.Context, archive []byte, opt PublishOptions
 	e.settings.invalidate("") // option schemas and versions changed
 	e.log.Info("plugin installed", "plugin", id, "version", version, "pending", len(res.Pending))
 	return res, nil
+}
+
+// signerOf is the key that signed the latest version s ("" when
+// unsigned): the key the next version must be signed with.
+func (e *Engine) signerOf(ctx context.Context, s *supervisor) (string, error) {
+	pv, err := e.store.GetVersion(ctx, s.id, s.version)
+	switch {
+	case err == nil:
+		return pv.SignerKey, nil
+	case errors.Is(err, ErrNotFound): // installed before versions were kept
+		return s.pkg.Verify(e.trust).KeyID, nil
+	default:
+		return "", err
+	}
 }
 
 // startCheck starts s's plugin once and completes the handshake, bounded
