@@ -119,6 +119,9 @@ func (s *Site) newSession(c echo.Context, userID, name, avatar string, admin boo
 // the browser out.
 func (s *Site) loadSession(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		if p := c.Request().URL.Path; strings.HasPrefix(p, "/static/") || p == "/healthz" || p == "/readyz" || p == "/metrics" {
+			return next(c) // no session there: spare the store a read per asset
+		}
 		if ck, err := c.Cookie(s.cookieName()); err == nil && ck.Value != "" && len(ck.Value) <= 128 {
 			rec, found, err := s.sessions.DashboardSession(c.Request().Context(), tokenHash(ck.Value), s.now())
 			if err != nil {
