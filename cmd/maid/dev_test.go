@@ -50,6 +50,8 @@ def on_message(ctx, event):
     n = ctx.kv.get("n") or 0
     ctx.kv.set("e:%%06d" %% int(event["content"]), [n, %q])
     ctx.kv.set("n", n + 1)
+    if %q == "v4" and int(event["content"]) %% 10 == 0:
+        raise ValueError("v4 fails on " + event["content"])
 
 
 @plugin.on_dashboard("version")
@@ -65,7 +67,7 @@ def dump(ctx, params):
 
 
 plugin.run()
-`, v, strings.Repeat(" ", k), v, v)
+`, v, strings.Repeat(" ", k), v, v, v)
 }
 
 // TestDevReloadUnderStream: `maid dev` reloads the plugin when its file
@@ -74,7 +76,17 @@ plugin.run()
 // fails at import keeps the old one running and its traceback (file and
 // line) is printed.
 func TestDevReloadUnderStream(t *testing.T) {
+	for _, backend := range backendsForTest(t) {
+		if backend == "docker" {
+			continue // reloads start containers; process and wasm cover the loop
+		}
+		t.Run(backend, func(t *testing.T) { testDevReload(t, backend) })
+	}
+}
+
+func testDevReload(t *testing.T, backend string) {
 	dir := t.TempDir()
+	recDir := t.TempDir()
 	write := func(body string) {
 		t.Helper()
 		// Write then rename: the watcher never packs a half-written file.
@@ -97,7 +109,7 @@ func TestDevReloadUnderStream(t *testing.T) {
 	sessions := make(chan devSession, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- dev(ctx, devArgs{backend: backendFlags{name: "process"}, addr: "127.0.0.1:0", poll: 20 * time.Millisecond, dir: dir, log: discardLog()},
+		done <- dev(ctx, devArgs{backend: backendFlags{name: backend, pythonWasm: os.Getenv("MAID_PYTHON_WASM_DIR")}, addr: "127.0.0.1:0", poll: 20 * time.Millisecond, dir: dir, record: recDir, log: discardLog()},
 			&out, &term, func(s devSession) { sessions <- s })
 	}()
 	var s devSession
@@ -181,6 +193,11 @@ func TestDevReloadUnderStream(t *testing.T) {
 			return err == nil && m["version"] == st.version
 		})
 	}
+	// Events posted while v4 started are queued for v3; count from now, so
+	// that 20 events go to v4 (two of which it fails).
+	for len(progress) > 0 {
+		posted = <-progress + 1
+	}
 	until(posted + 20)
 	close(stop)
 	if err := <-streamDone; err != nil {
@@ -227,6 +244,11 @@ func TestDevReloadUnderStream(t *testing.T) {
 			t.Errorf("terminal lacks %q:\n%s", want, text)
 		}
 	}
+	// v4's failures were recorded into --record, with the replay command.
+	waitFor("a recording of v4's failure", func() bool {
+		files, _ := filepath.Glob(filepath.Join(recDir, "*.json"))
+		return len(files) > 0 && strings.Contains(term.String(), "replay: maid replay --exact --plugin")
+	})
 	if !strings.Contains(out.String(), "http://") {
 		t.Errorf("no sign-in link printed: %q", out.String())
 	}
