@@ -618,9 +618,13 @@ func (e *Engine) callPlugin(ctx context.Context, c pluginCall) (json.RawMessage,
 	start := time.Now()
 	var out json.RawMessage
 	scope := callScope{serverID: c.serverID}
+	// Every call gets its own seed of the plugin's random module (the SDK
+	// reseeds with it, then from fresh entropy when the call ends): a seed
+	// a recording reveals never stays in effect for another call, which may
+	// be another server's on a shared instance.
+	c.params["seed"] = newToken()
 	sink := recordingSink(ctx)
 	if sink != nil {
-		c.params["seed"] = newToken()
 		scope.rec = s.newCallRecorder(c.method, c.serverID, c.params)
 	}
 	err = inst.callScoped(cctx, c.method, scope, c.params, &out)

@@ -70,6 +70,7 @@ type instance struct {
 
 	mu      sync.Mutex
 	tap     *entropyTap // the guest's clock and randomness (Spec.Entropy)
+	gate    callGate    // a recorded call runs alone (its reads are its own)
 	calls   map[string]callScope
 	greeted bool // a maid.hello was taken (accepted or refused)
 	counted bool // counted in Stats.Instances (countRunning)
@@ -232,6 +233,11 @@ func (inst *instance) alive() bool {
 // callScoped makes one host→plugin call whose host calls get scope.
 func (inst *instance) callScoped(ctx context.Context, method string, scope callScope, params map[string]any, result any) error {
 	inst.touch()
+	leave, err := inst.gate.enter(ctx, scope.rec != nil)
+	if err != nil {
+		return fmt.Errorf("%s: wait for the plugin's recorded call: %w", method, err)
+	}
+	defer leave()
 	token := newToken()
 	inst.mu.Lock()
 	inst.calls[token] = scope
@@ -244,7 +250,7 @@ func (inst *instance) callScoped(ctx context.Context, method string, scope callS
 	params["call"] = token
 	if scope.rec != nil {
 		// The guest's clock and random reads during the call go to its
-		// recording (one recorded call at a time: events are serial).
+		// recording (the gate keeps every other call out meanwhile).
 		inst.tap.cur.Store(scope.rec)
 		defer inst.tap.cur.Store(nil)
 	}
@@ -257,7 +263,7 @@ func (inst *instance) callScoped(ctx context.Context, method string, scope callS
 		}
 	})
 	defer stop()
-	err := inst.conn.Call(ctx, method, params, result)
+	err = inst.conn.Call(ctx, method, params, result)
 	inst.touch()
 	return err
 }

@@ -237,11 +237,14 @@ class Plugin:
             # call holds all its randomness (exact replay; docs/plugin-authoring.md).
             sys.modules["random"].seed(seed)
         try:
-            result = fn(ctx, arg)
-            if _is_awaitable(result):
-                from maid_sdk import _aio
+            try:
+                result = fn(ctx, arg)
+                if _is_awaitable(result):
+                    from maid_sdk import _aio
 
-                result = _aio.run(result)
+                    result = _aio.run(result)
+            finally:
+                _reseed_random()
         except _conn.Fatal:
             raise
         except (Exception, _cancelled()) as e:
@@ -304,6 +307,19 @@ class Plugin:
             conn.write_bytes(data)
         except errors.ProtocolError:
             pass  # host gone; the serve loop sees conn.closed and ends
+
+
+def _reseed_random():
+    """Reseed random from fresh entropy as a call ends, before its answer:
+    the call's seed is in its recording (a server's manager can download
+    it), so it must not stay in effect for a later call, maybe another
+    server's. Before the answer, the read is part of the call (recorded and
+    replayed exactly); 32 bytes keep the recording small."""
+    rnd = sys.modules.get("random")
+    if rnd is not None:
+        import os
+
+        rnd.seed(os.urandom(32))
 
 
 def _cancelled():

@@ -4,6 +4,7 @@
 Every test runs twice: on plain CPython, and with what the WASI build lacks
 (sockets, threads, subprocesses, select, signals) made unusable.
 """
+import random
 import unittest
 
 from fakehost import FakeHost, HostCallError
@@ -393,6 +394,29 @@ class ProtocolTest(unittest.TestCase):
             "many": {"a:1": 1, "b": {"x": None}}, "deleted": True, "deleted_again": False,
             "count_after": 2})
         self.assertIn(("kv.list", {"prefix": "", "limit": 1, "call": "tok-1"}), h.host_calls)
+
+    def test_seed_does_not_outlive_its_call(self):
+        # A call's seed is in its recording (a server's manager can
+        # download it): the next call without a seed must not draw from
+        # its stream (docs/security.md, recordings).
+        h = self.start(src="""
+            import random
+            from maid_sdk import Plugin
+            plugin = Plugin()
+
+            @plugin.on_dashboard("draw")
+            def draw(ctx, params):
+                return {"v": random.random()}
+
+            plugin.run()
+        """)
+        h.handshake()
+        params = {"call": "c1", "ctx": h.ctx(), "handler": "draw", "params": {}, "seed": "s3cr3t"}
+        first = self.assertResult(h.call("plugin.dashboard", params))
+        r = random.Random("s3cr3t")
+        self.assertEqual(first["v"], r.random())  # the seed is honoured
+        unseeded = self.assertResult(h.call("plugin.dashboard", dict(params, call="c3", seed=None)))
+        self.assertNotEqual(unseeded["v"], r.random(), "the recorded seed stayed in effect")
 
     def test_queued_requests_served_in_order(self):
         h = self.ready()
