@@ -152,6 +152,9 @@ func dev(ctx context.Context, a devArgs, stdout, stderr io.Writer, started func(
 		actor{"dashboard", site.Run},
 		actor{"recordings", func(ctx context.Context) error {
 			if term.recs == nil {
+				// Nothing to save, but the group ends when its first
+				// actor returns: wait with the others.
+				<-ctx.Done()
 				return nil
 			}
 			for {
