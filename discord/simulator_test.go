@@ -327,12 +327,16 @@ func TestSimulatorMemberActions(t *testing.T) {
 	}{
 		{"bob edits alice's message", func() error { return sim.EditAs(ctx, discord.SimServerID, discord.SimGeneral, id, bob, "mine now") }, engine.ErrInvalid},
 		{"bob deletes alice's message", func() error { return sim.DeleteAs(ctx, discord.SimServerID, discord.SimGeneral, id, bob) }, engine.ErrInvalid},
-		{"an unknown message", func() error { return sim.EditAs(ctx, discord.SimServerID, discord.SimGeneral, "123456789012345678", alice, "x") }, engine.ErrNotFound},
+		{"an unknown message", func() error {
+			return sim.EditAs(ctx, discord.SimServerID, discord.SimGeneral, "123456789012345678", alice, "x")
+		}, engine.ErrNotFound},
 		{"bob reacts", func() error { return sim.React(ctx, discord.SimServerID, discord.SimGeneral, id, bob, "👍", true) }, nil},
 		{"bob reacts again", func() error { return sim.React(ctx, discord.SimServerID, discord.SimGeneral, id, bob, "👍", true) }, nil},
 		{"alice reacts", func() error { return sim.React(ctx, discord.SimServerID, discord.SimGeneral, id, alice, "👍", true) }, nil},
 		{"a bad emoji", func() error { return sim.React(ctx, discord.SimServerID, discord.SimGeneral, id, alice, "", true) }, engine.ErrInvalid},
-		{"alice edits", func() error { return sim.EditAs(ctx, discord.SimServerID, discord.SimGeneral, id, alice, "alice's new words") }, nil},
+		{"alice edits", func() error {
+			return sim.EditAs(ctx, discord.SimServerID, discord.SimGeneral, id, alice, "alice's new words")
+		}, nil},
 		{"an unknown command", func() error { return sim.RunCommand(ctx, discord.SimServerID, discord.SimGeneral, alice, "nope", nil) }, engine.ErrNotFound},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
