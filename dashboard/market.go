@@ -34,6 +34,7 @@ type Market interface {
 	VersionPackage(ctx context.Context, pluginID, version string) (*plugin.Package, error)
 	NeedsConsent(ctx context.Context, serverID, pluginID string) ([]string, error)
 	Approve(ctx context.Context, serverID, pluginID string) error
+	ApproveShown(ctx context.Context, serverID, pluginID, version, digest string) error
 	Rollback(ctx context.Context, serverID, pluginID string) (string, error)
 	Pin(ctx context.Context, serverID, pluginID, version string) error
 	FollowLatest(ctx context.Context, serverID, pluginID string) error
@@ -318,6 +319,8 @@ func (s *Site) consentPage(c echo.Context) error {
 	d := map[string]any{
 		"ID": id, "Name": latest.Manifest.Name, "Version": version, "Running": vs.Running, "Enabled": st.Enabled,
 		"Caps": capViews(latest.Manifest.Capabilities), "New": capViews(vs.Pending), "Update": len(vs.Pending) > 0,
+		// Posted back: the approval applies only to what this page shows.
+		"Digest": engine.CapabilityDigest(latest.Manifest.Capabilities),
 	}
 	v := s.newView(c, "Allow "+latest.Manifest.Name, d)
 	v.Server = &sv
@@ -338,7 +341,19 @@ func (s *Site) consent(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	id := c.Param("plugin")
-	if err := m.Approve(ctx, sv.ID, id); err != nil {
+	// The page posts the version and capabilities it showed; a version
+	// published since (or a form without them) approves nothing: the
+	// manager sees the consent page again, with what is latest now.
+	version, digest := c.FormValue("version"), c.FormValue("caps_digest")
+	err = engine.ErrStale
+	if version != "" && digest != "" {
+		err = m.ApproveShown(ctx, sv.ID, id, version, digest)
+	}
+	if errors.Is(err, engine.ErrStale) {
+		return c.Redirect(http.StatusSeeOther, flashURL(sess, "/s/"+sv.ID+"/p/"+id+"/consent",
+			"This plugin changed since the page was shown (a new version was published): nothing was approved. Review what it asks for now, then allow it again."))
+	}
+	if err != nil {
 		return err
 	}
 	st, err := s.eng.PluginState(ctx, sv.ID, id)

@@ -126,14 +126,14 @@ func TestMarketAuthorization(t *testing.T) {
 	if !strings.Contains(page, "Store its own data for your server") {
 		t.Fatalf("consent page lacks the capability in plain words: %.2000s", page)
 	}
-	if resp, _ := alice.postForm("/s/"+serverA+"/p/mkt/consent", url.Values{}); resp.StatusCode != http.StatusSeeOther {
+	if resp, _ := alice.postForm("/s/"+serverA+"/p/mkt/consent", consentShown(t, alice, serverA, "mkt")); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("consent: %d", resp.StatusCode)
 	}
 	if st, _ := env.eng.PluginState(env.ctx, serverA, "mkt"); !st.Enabled {
 		t.Fatal("not enabled after consent")
 	}
 	// An admin acts on B.
-	if resp, _ := admin.postForm("/s/"+serverB+"/p/mkt/consent", url.Values{}); resp.StatusCode != http.StatusSeeOther {
+	if resp, _ := admin.postForm("/s/"+serverB+"/p/mkt/consent", consentShown(t, admin, serverB, "mkt")); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("admin consent on B: %d", resp.StatusCode)
 	}
 

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -590,12 +591,35 @@ func (e *Engine) setServerVersion(ctx context.Context, sv ServerVersion) error {
 // Approve records that a manager of serverID approved every capability of
 // the plugin's latest version: the server moves to it.
 func (e *Engine) Approve(ctx context.Context, serverID, pluginID string) error {
+	return e.ApproveShown(ctx, serverID, pluginID, "", "")
+}
+
+// CapabilityDigest names a capability list, in any order: what a consent
+// page showed, so the approval it posts can be checked against it.
+func CapabilityDigest(caps []string) string {
+	sorted := slices.Clone(caps)
+	slices.Sort(sorted)
+	sum := sha256.Sum256([]byte(strings.Join(sorted, "\n")))
+	return hex.EncodeToString(sum[:8])
+}
+
+// ApproveShown is Approve of what a manager was shown: version and the
+// CapabilityDigest of its capabilities. When the latest version is another
+// one (published while the page was open) it approves nothing and returns
+// ErrStale: a manager never approves capabilities they were not shown.
+// Empty version and digest approve whatever is latest (the CLI's Approve).
+func (e *Engine) ApproveShown(ctx context.Context, serverID, pluginID, version, digest string) error {
 	if err := checkServerID(serverID); err != nil {
 		return err
 	}
 	latest := e.lookup(pluginID)
 	if latest == nil {
 		return fmt.Errorf("approve %s: %w: not installed", pluginID, ErrNotFound)
+	}
+	if version != "" || digest != "" {
+		if version != latest.version || digest != CapabilityDigest(latest.pkg.Manifest.Capabilities) {
+			return fmt.Errorf("approve %s: %w: the page showed version %q, the latest is %s: review what it asks for again", pluginID, ErrStale, version, latest.version)
+		}
 	}
 	sv, _, err := e.store.GetServerVersion(ctx, serverID, pluginID)
 	if err != nil {

@@ -39,6 +39,9 @@ var (
 	// ErrOverflow: a plugin's event queue stayed full; the event was not
 	// queued for it (counted in Stats).
 	ErrOverflow = errors.New("event queue full")
+	// ErrStale: what a person approved is no longer what it would apply
+	// to (a newer version was published after the page was shown).
+	ErrStale = errors.New("changed since it was shown")
 )
 
 // Store is all the engine persists. Implementations must be safe for
