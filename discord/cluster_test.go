@@ -141,7 +141,7 @@ func startShard(t *testing.T, gw *discord.Gateway, l cluster.Lease) {
 func TestClusterResume(t *testing.T) {
 	fake := fakediscord.New(guilds()...)
 	defer fake.Close()
-	fakediscord.Point(fake.URL)
+	discord.PointAt(fake.URL)
 	led := newMemLedger()
 	a, b := &idHost{}, &idHost{}
 	gwA := startClusterGateway(t, fake, led, "a", a)
@@ -202,7 +202,7 @@ func TestClusterResume(t *testing.T) {
 func TestClusterFencedShardStops(t *testing.T) {
 	fake := fakediscord.New(guilds()...)
 	defer fake.Close()
-	fakediscord.Point(fake.URL)
+	discord.PointAt(fake.URL)
 	led := newMemLedger()
 	h := &idHost{}
 	failed := make(chan int, 1)
@@ -242,7 +242,7 @@ func TestClusterFencedShardStops(t *testing.T) {
 func TestClusterShardReconnects(t *testing.T) {
 	fake := fakediscord.New(guilds()...)
 	defer fake.Close()
-	fakediscord.Point(fake.URL)
+	discord.PointAt(fake.URL)
 	led := newMemLedger()
 	h := &idHost{}
 	gw := startClusterGateway(t, fake, led, "a", h)

@@ -173,7 +173,7 @@ type gwEnv struct {
 func startGateway(t *testing.T, cfg discord.GatewayConfig, setup func(*fakediscord.Server, *engine.Engine)) *gwEnv {
 	t.Helper()
 	fake := fakediscord.New(guilds()...)
-	fakediscord.Point(fake.URL)
+	discord.PointAt(fake.URL)
 	if cfg.Token == "" {
 		cfg.Token = fake.Token
 	}
