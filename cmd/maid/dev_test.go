@@ -86,7 +86,12 @@ func TestDevReloadUnderStream(t *testing.T) {
 
 func testDevReload(t *testing.T, backend string) {
 	dir := t.TempDir()
-	recDir := t.TempDir()
+	// --record on wasm only: on process, dev runs as without the flag
+	// (which once ended at once: the group stops when an actor returns).
+	recDir := ""
+	if backend == "wasm" {
+		recDir = t.TempDir()
+	}
 	write := func(body string) {
 		t.Helper()
 		// Write then rename: the watcher never packs a half-written file.
@@ -245,10 +250,12 @@ func testDevReload(t *testing.T, backend string) {
 		}
 	}
 	// v4's failures were recorded into --record, with the replay command.
-	waitFor("a recording of v4's failure", func() bool {
-		files, _ := filepath.Glob(filepath.Join(recDir, "*.json"))
-		return len(files) > 0 && strings.Contains(term.String(), "replay: maid replay --exact --plugin")
-	})
+	if recDir != "" {
+		waitFor("a recording of v4's failure", func() bool {
+			files, _ := filepath.Glob(filepath.Join(recDir, "*.json"))
+			return len(files) > 0 && strings.Contains(term.String(), "replay: maid replay --exact --plugin")
+		})
+	}
 	if !strings.Contains(out.String(), "http://") {
 		t.Errorf("no sign-in link printed: %q", out.String())
 	}
