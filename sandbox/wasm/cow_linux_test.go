@@ -203,8 +203,8 @@ func TestSnapshotHeapFrozen(t *testing.T) {
 // every object, copying most of the snapshot into each exiting instance:
 // stopping 10,000 idle instances at once took gigabytes.)
 func TestExitKeepsPagesShared(t *testing.T) {
-	recordFreed = true
-	t.Cleanup(func() { recordFreed = false })
+	recordFreed.Store(true)
+	t.Cleanup(func() { recordFreed.Store(false) })
 	b := newBackend(t, 0)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

@@ -44,7 +44,7 @@ type limitedMemory struct {
 // recordFreed makes Free record the memory's private bytes before it
 // releases them: what a guest's exit path wrote. Tests only (set before any
 // backend starts); it costs a pagemap read per exit.
-var recordFreed bool
+var recordFreed atomic.Bool
 
 var _ experimental.LinearMemory = (*limitedMemory)(nil)
 
@@ -146,7 +146,7 @@ func (m *limitedMemory) prefault(off, n uint32) {
 func (m *limitedMemory) Free() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if recordFreed && m.mapped != nil {
+	if recordFreed.Load() && m.mapped != nil {
 		n, _ := privateBytes(m.buf)
 		m.freedPrivate.Store(n)
 	}
