@@ -76,3 +76,34 @@ func TestConsentStale(t *testing.T) {
 		t.Fatalf("after consent to 1.1.0: enabled %v, %+v", st.Enabled, vs)
 	}
 }
+
+// TestPerServerShown: a plugin whose manifest asks for one instance per
+// server (its memory multiplied by its servers, attack F7) says so in the
+// catalogue and on the consent page; others do not.
+func TestPerServerShown(t *testing.T) {
+	env := newEnv(t)
+	admin := env.admin()
+	for _, id := range []string{"hog", "lean"} {
+		inst := ""
+		if id == "hog" {
+			inst = `, "instances": "per_server"`
+		}
+		files := map[string]string{
+			"manifest.json": `{"id": "` + id + `", "name": "` + id + `"` + inst + `}`,
+			"__main__.py":   "from maid_sdk import Plugin\nPlugin().run()\n",
+		}
+		if resp, body := upload(admin, zipFiles(t, files)); resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("publish %s: %d %.500s", id, resp.StatusCode, body)
+		}
+	}
+	_, cat := admin.do("GET", "/marketplace", "", nil)
+	if n := strings.Count(cat, "Runs one instance per server"); n != 1 {
+		t.Fatalf("catalogue shows the per-server note %d times, want once (hog): %.3000s", n, cat)
+	}
+	for id, want := range map[string]bool{"hog": true, "lean": false} {
+		_, page := admin.do("GET", "/s/"+serverA+"/p/"+id+"/consent", "", nil)
+		if got := strings.Contains(page, `id="consent-instances"`); got != want {
+			t.Errorf("consent page of %s shows the per-server note: %v, want %v", id, got, want)
+		}
+	}
+}

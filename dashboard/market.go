@@ -114,6 +114,7 @@ type catalogueEntry struct {
 	Screenshots               []string
 	SigStatus, Publisher      string
 	Servers                   []catalogueServer
+	PerServer                 bool // the manifest asks for one instance per server
 }
 
 type catalogueServer struct {
@@ -156,7 +157,8 @@ func (s *Site) catalogueData(c echo.Context) (map[string]any, error) {
 		}
 		version, _ := pkg.EffectiveVersion()
 		e := catalogueEntry{ID: man.ID, Name: man.Name, Version: version, Author: man.Author,
-			Description: s.markdown(man.Description), Caps: capViews(man.Capabilities), SigStatus: string(plugin.SigUnsigned)}
+			Description: s.markdown(man.Description), Caps: capViews(man.Capabilities), SigStatus: string(plugin.SigUnsigned),
+			PerServer: man.Instances == plugin.InstancesPerServer}
 		if vs, err := m.Versions(ctx, man.ID); err == nil && len(vs) > 0 {
 			e.SigStatus, e.Publisher = vs[0].SigStatus, vs[0].Publisher
 		}
@@ -320,7 +322,8 @@ func (s *Site) consentPage(c echo.Context) error {
 		"ID": id, "Name": latest.Manifest.Name, "Version": version, "Running": vs.Running, "Enabled": st.Enabled,
 		"Caps": capViews(latest.Manifest.Capabilities), "New": capViews(vs.Pending), "Update": len(vs.Pending) > 0,
 		// Posted back: the approval applies only to what this page shows.
-		"Digest": engine.CapabilityDigest(latest.Manifest.Capabilities),
+		"Digest":    engine.CapabilityDigest(latest.Manifest.Capabilities),
+		"PerServer": latest.Manifest.Instances == plugin.InstancesPerServer,
 	}
 	v := s.newView(c, "Allow "+latest.Manifest.Name, d)
 	v.Server = &sv

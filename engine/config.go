@@ -181,6 +181,15 @@ type Config struct {
 	// for per_server; plugin.InstancesPerServer imposes one instance per
 	// (plugin, server) on every plugin.
 	Instances string
+	// DenyPerServer ignores a manifest's "instances": "per_server": such a
+	// plugin runs one instance for all servers (logged in its log), so no
+	// plugin multiplies its memory by the number of servers on its own.
+	// It contradicts Instances per_server.
+	DenyPerServer bool
+	// MaxInstances caps the plugin instances running on this host (0: no
+	// cap). A start past it is refused with ErrLimit, logged in the
+	// plugin's log; the event or call it was for fails.
+	MaxInstances int
 	// MetricsFlush is how often the built-in event metrics (messages,
 	// members_joined, members_left), counted in memory, are written to the
 	// store; they are also written when Run returns. Zero: 1 s.

@@ -59,19 +59,25 @@ func New(cfg Config) (*Engine, error) {
 		return nil, fmt.Errorf("new engine: %w: data dir is required", ErrInvalid)
 	case cfg.Instances != "" && cfg.Instances != plugin.InstancesPerPlugin && cfg.Instances != plugin.InstancesPerServer:
 		return nil, fmt.Errorf("new engine: %w: instances must be %q or %q, got %q", ErrInvalid, plugin.InstancesPerPlugin, plugin.InstancesPerServer, cfg.Instances)
+	case cfg.DenyPerServer && cfg.Instances == plugin.InstancesPerServer:
+		return nil, fmt.Errorf("new engine: %w: instances %q contradicts denying per-server instances", ErrInvalid, plugin.InstancesPerServer)
+	case cfg.MaxInstances < 0:
+		return nil, fmt.Errorf("new engine: %w: max instances must be 0 (no cap) or more, got %d", ErrInvalid, cfg.MaxInstances)
 	}
 	d := &deps{
-		store:       cfg.Store,
-		backend:     cfg.Backend,
-		discord:     cfg.Discord,
-		limits:      cfg.Limits.withDefaults(),
-		clock:       cfg.Now,
-		log:         cfg.Logger,
-		observer:    cfg.Observer,
-		hostVersion: cfg.HostVersion,
-		instances:   cfg.Instances,
-		logSink:     cfg.LogSink,
-		noRecording: cfg.NoRecording,
+		store:         cfg.Store,
+		backend:       cfg.Backend,
+		discord:       cfg.Discord,
+		limits:        cfg.Limits.withDefaults(),
+		clock:         cfg.Now,
+		log:           cfg.Logger,
+		observer:      cfg.Observer,
+		hostVersion:   cfg.HostVersion,
+		instances:     cfg.Instances,
+		denyPerServer: cfg.DenyPerServer,
+		maxInstances:  cfg.MaxInstances,
+		logSink:       cfg.LogSink,
+		noRecording:   cfg.NoRecording,
 
 		builtin:      newBuiltinCounters(maxPendingMetrics),
 		builtinFull:  make(chan struct{}, 1),

@@ -34,10 +34,16 @@ type deps struct {
 	observer    Observer
 	hostVersion string // told to plugins in the handshake
 	instances   string // the operator's instance mode (Config.Instances)
-	logSink     func(pluginID string, l LogLine)
-	noRecording bool // Config.NoRecording
-	stats       counters
-	recAll      recordAllCache // recording.go
+	// denyPerServer, maxInstances: Config.DenyPerServer, MaxInstances;
+	// starting counts the starts in progress under maxInstances.
+	denyPerServer bool
+	maxInstances  int
+	startMu       sync.Mutex
+	starting      int
+	logSink       func(pluginID string, l LogLine)
+	noRecording   bool // Config.NoRecording
+	stats         counters
+	recAll        recordAllCache // recording.go
 	// builtin counts built-in event metrics until Run's flusher writes
 	// them; builtinFull wakes the flusher when they reach their bound.
 	builtin      *builtinCounters
@@ -125,7 +131,7 @@ func newSupervisor(d *deps, pkg *plugin.Package) *supervisor {
 		id:        pkg.Manifest.ID,
 		pkg:       pkg,
 		limits:    pkg.Manifest.Limits.Effective(def, max),
-		perServer: d.instances == plugin.InstancesPerServer || pkg.Manifest.Instances == plugin.InstancesPerServer,
+		perServer: d.instances == plugin.InstancesPerServer || pkg.Manifest.Instances == plugin.InstancesPerServer && !d.denyPerServer,
 		logs:      newLogRing(d.limits.LogLines, d.limits.LogRate, d.limits.LogLineLen),
 		queue:     make(chan queued, d.limits.QueueSize),
 		done:      make(chan struct{}),
@@ -137,7 +143,29 @@ func newSupervisor(d *deps, pkg *plugin.Package) *supervisor {
 		id := s.id
 		s.logs.sink = func(l LogLine) { d.logSink(id, l) }
 	}
+	if pkg.Manifest.Instances == plugin.InstancesPerServer && !s.perServer {
+		s.logs.add(d.now(), "warning", "host", `the manifest asks for one instance per server ("instances": "per_server"); this host runs one instance for all servers (maid serve --per-server deny)`)
+	}
 	return s
+}
+
+// reserveStart admits one instance start under Config.MaxInstances; done
+// ends the reservation once the instance is counted running (or failed).
+func (d *deps) reserveStart() (done func(), err error) {
+	if d.maxInstances <= 0 {
+		return func() {}, nil
+	}
+	d.startMu.Lock()
+	defer d.startMu.Unlock()
+	if int(d.stats.running.Load())+d.starting >= d.maxInstances {
+		return nil, fmt.Errorf("%w: the host already runs its maximum of %d plugin instances (maid serve --max-instances); an idle one stops after the idle timeout", ErrLimit, d.maxInstances)
+	}
+	d.starting++
+	return func() {
+		d.startMu.Lock()
+		d.starting--
+		d.startMu.Unlock()
+	}, nil
 }
 
 func (s *supervisor) eventTimeout() time.Duration {
@@ -372,6 +400,13 @@ func (s *supervisor) ensureIn(ctx context.Context, sl *slot) (*instance, error) 
 			return nil, fmt.Errorf("start plugin %s: waiting for restart backoff: %w", s.id, ctx.Err())
 		}
 	}
+	done, err := s.d.reserveStart()
+	if err != nil {
+		err = fmt.Errorf("start plugin %s%s: %w", s.id, s.serverNote(sl), err)
+		s.logs.add(s.d.now(), "error", "host", err.Error())
+		return nil, err
+	}
+	defer done() // after countRunning below
 	inst, err := s.startInstance(ctx)
 	if err != nil {
 		sl.crashes++

@@ -70,6 +70,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	idle := fs.Duration("idle-timeout", envDuration("IDLE_TIMEOUT", engine.DefaultLimits.IdleTimeout), "stop an instance unused this long and start it again on its next event or call (scale to zero); 0 never stops one")
 	metricsFlush := fs.Duration("metrics-flush", envDuration("METRICS_FLUSH", time.Second), "how often built-in event metrics (messages, members) counted in memory are written to the store")
 	noRecordings := fs.Bool("no-recordings", envBool("NO_RECORDINGS", false), "keep no recordings of failed plugin events (they hold server data; docs/security.md)")
+	perServer := fs.String("per-server", envOr("PER_SERVER", "allow"), "a manifest's \"instances\": \"per_server\" (one instance, and its memory, per server the plugin is enabled on): \"allow\" or \"deny\" (such plugins run one instance for all servers)")
+	maxInstances := fs.Int("max-instances", envInt("MAX_INSTANCES", 0), "most plugin instances running on this host at once; a start past it is refused and logged (0: no cap)")
 	verbose := fs.Bool("v", false, "debug logging")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -83,6 +85,18 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	if *instances != plugin.InstancesPerPlugin && *instances != plugin.InstancesPerServer {
 		fmt.Fprintf(stderr, "maid serve: --instances: must be %q or %q, got %q\n", plugin.InstancesPerPlugin, plugin.InstancesPerServer, *instances)
+		return 2
+	}
+	if *perServer != "allow" && *perServer != "deny" {
+		fmt.Fprintf(stderr, "maid serve: --per-server: must be \"allow\" or \"deny\", got %q\n", *perServer)
+		return 2
+	}
+	if *perServer == "deny" && *instances == plugin.InstancesPerServer {
+		fmt.Fprintf(stderr, "maid serve: --per-server deny contradicts --instances per_server\n")
+		return 2
+	}
+	if *maxInstances < 0 {
+		fmt.Fprintf(stderr, "maid serve: --max-instances must be 0 (no cap) or more, got %d\n", *maxInstances)
 		return 2
 	}
 	if *idle < 0 || *metricsFlush < 0 {
@@ -201,7 +215,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		Store: st, Backend: backend, Discord: side, DataDir: *dataDir, Logger: log, Observer: metrics, HostVersion: version,
 		TrustedKeys: trusted, Unsigned: unsigned,
 		Instances: *instances, Limits: engine.Limits{IdleTimeout: idleTimeout}, MetricsFlush: *metricsFlush,
-		NoRecording: *noRecordings,
+		NoRecording: *noRecordings, DenyPerServer: *perServer == "deny", MaxInstances: *maxInstances,
 	})
 	if err != nil {
 		return fail("engine", err)

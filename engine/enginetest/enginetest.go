@@ -38,6 +38,9 @@ type Options struct {
 	Logger *slog.Logger // nil: slog.Default()
 	// Instances is engine.Config.Instances (the operator's instance mode).
 	Instances string
+	// DenyPerServer, MaxInstances: engine.Config's.
+	DenyPerServer bool
+	MaxInstances  int
 }
 
 // Start runs an engine on backend with a fresh SQLite store; everything
@@ -51,7 +54,8 @@ func Start(t testing.TB, backend sandbox.Backend, opt Options) *Env {
 		t.Fatalf("open store: %v", err)
 	}
 	rec := &Recorder{}
-	eng, err := engine.New(engine.Config{Store: st, Backend: backend, DataDir: dir, Discord: rec, Limits: opt.Limits, Logger: opt.Logger, Instances: opt.Instances})
+	eng, err := engine.New(engine.Config{Store: st, Backend: backend, DataDir: dir, Discord: rec, Limits: opt.Limits, Logger: opt.Logger, Instances: opt.Instances,
+		DenyPerServer: opt.DenyPerServer, MaxInstances: opt.MaxInstances})
 	if err != nil {
 		t.Fatal(err)
 	}
