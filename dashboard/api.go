@@ -60,64 +60,61 @@ func readParams(c echo.Context) (json.RawMessage, error) {
 // rpc calls a plugin's @plugin.on_dashboard handler for the current
 // server: POST /p/{plugin_id}/dashboard/rpc/{method}.
 func (s *Site) rpc(c echo.Context) error {
-	serverID, err := s.currentServer(c)
-	if err != nil {
-		return err
-	}
 	method := strings.TrimPrefix(c.Param("method"), "dashboard.")
 	if !handlerRe.MatchString(method) {
 		return errStatus(http.StatusBadRequest, "invalid", "method must be a handler name (letters, digits, _)")
 	}
-	if err := s.frameServed(c.Request().Context(), c.Param("plugin")); err != nil {
-		return err
-	}
-	params, err := readParams(c)
-	if err != nil {
-		return err
-	}
-	hold, err := s.holdResult(c.Request().Context())
-	if err != nil {
-		return err
-	}
-	defer hold.release()
-	res, err := s.eng.CallDashboard(c.Request().Context(), c.Param("plugin"), serverID, method, params)
-	if err != nil {
-		return engineError(err)
-	}
-	if len(res) == 0 {
-		res = json.RawMessage("null")
-	}
-	return answerBlob(c, hold, res)
+	return s.pluginCall(c, func(ctx context.Context, pluginID, serverID string, params json.RawMessage, hold *resultHold) error {
+		res, err := s.eng.CallDashboard(ctx, pluginID, serverID, method, params)
+		if err != nil {
+			return engineError(err)
+		}
+		if len(res) == 0 {
+			res = json.RawMessage("null")
+		}
+		return answerBlob(c, hold, res)
+	})
 }
 
 // hostCall serves the MaidSDK bridge's kv/metrics/sql calls for the
 // current server: POST /p/{plugin_id}/dashboard/host/{method}.
 func (s *Site) hostCall(c echo.Context) error {
-	serverID, err := s.currentServer(c)
-	if err != nil {
-		return err
-	}
 	method := c.Param("method")
 	if !bridgeMethods[method] {
 		return errStatus(http.StatusForbidden, "capability", "method "+method+" is not available to dashboards (allowed: kv.*, metrics.query, metrics.total, sql.*, dashboard.*)")
 	}
-	if err := s.frameServed(c.Request().Context(), c.Param("plugin")); err != nil {
+	return s.pluginCall(c, func(ctx context.Context, pluginID, serverID string, params json.RawMessage, hold *resultHold) error {
+		res, err := s.eng.HostCall(ctx, pluginID, serverID, method, params)
+		if err != nil {
+			return engineError(err)
+		}
+		return answerJSON(c, hold, res)
+	})
+}
+
+// pluginCall is what the rpc and bridge endpoints share once the method is
+// checked: the session's current server, the iframe check, the params, and
+// a hold on the result budget for as long as call reads and writes the
+// answer.
+func (s *Site) pluginCall(c echo.Context, call func(ctx context.Context, pluginID, serverID string, params json.RawMessage, hold *resultHold) error) error {
+	ctx, pluginID := c.Request().Context(), c.Param("plugin")
+	serverID, err := s.currentServer(c)
+	if err != nil {
+		return err
+	}
+	if err := s.frameServed(ctx, pluginID); err != nil {
 		return err
 	}
 	params, err := readParams(c)
 	if err != nil {
 		return err
 	}
-	hold, err := s.holdResult(c.Request().Context())
+	hold, err := s.holdResult(ctx)
 	if err != nil {
 		return err
 	}
 	defer hold.release()
-	res, err := s.eng.HostCall(c.Request().Context(), c.Param("plugin"), serverID, method, params)
-	if err != nil {
-		return engineError(err)
-	}
-	return answerJSON(c, hold, res)
+	return call(ctx, pluginID, serverID, params, hold)
 }
 
 // frameServed refuses the rpc and bridge endpoints of an iframe-mode
