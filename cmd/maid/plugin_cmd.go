@@ -93,6 +93,21 @@ func newPluginFlags(name, usage string, stderr io.Writer) *flag.FlagSet {
 }
 
 // flagExit maps a flag parse error to an exit code (-h is not an error).
+// oneArg parses args (flags may follow the argument) and returns the one
+// positional argument; code is the exit code (>= 0) when there is not
+// exactly one, or -1.
+func oneArg(fs *flag.FlagSet, args []string) (arg string, code int) {
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return "", flagExit(err)
+	}
+	if len(pos) != 1 {
+		fs.Usage()
+		return "", 2
+	}
+	return pos[0], -1
+}
+
 func flagExit(err error) int {
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
@@ -114,15 +129,11 @@ func printProblems(stderr io.Writer, cmd string, err error) {
 func pluginValidate(args []string, stdout, stderr io.Writer) int {
 	fs := newPluginFlags("validate", "validate [-upload] PATH", stderr)
 	upload := fs.Bool("upload", false, "also apply the marketplace upload rules (assets/, CHANGELOG.md)")
-	pos, err := parseInterspersed(fs, args)
-	if err != nil {
-		return flagExit(err)
+	arg, code := oneArg(fs, args)
+	if code >= 0 {
+		return code
 	}
-	if len(pos) != 1 {
-		fs.Usage()
-		return 2
-	}
-	pkg, err := plugin.Load(pos[0])
+	pkg, err := plugin.Load(arg)
 	if err != nil {
 		printProblems(stderr, "validate", err)
 		return 1
@@ -153,15 +164,11 @@ func pluginValidate(args []string, stdout, stderr io.Writer) int {
 func pluginPack(args []string, stdout, stderr io.Writer) int {
 	fs := newPluginFlags("pack", "pack [-o FILE.zip] DIR", stderr)
 	out := fs.String("o", "", "output zip file (default: <id>-<version>.zip in the current directory)")
-	pos, err := parseInterspersed(fs, args)
-	if err != nil {
-		return flagExit(err)
+	arg, code := oneArg(fs, args)
+	if code >= 0 {
+		return code
 	}
-	if len(pos) != 1 {
-		fs.Usage()
-		return 2
-	}
-	dir := pos[0]
+	dir := arg
 	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
 		if err == nil {
 			err = fmt.Errorf("%s is not a directory", dir)

@@ -18,15 +18,11 @@ import (
 func pluginKeygen(args []string, stdout, stderr io.Writer) int {
 	fs := newPluginFlags("keygen", "keygen [-o PATH] NAME", stderr)
 	out := fs.String("o", "", "write PATH.key and PATH.pub (default: NAME in the current directory)")
-	pos, err := parseInterspersed(fs, args)
-	if err != nil {
-		return flagExit(err)
+	arg, code := oneArg(fs, args)
+	if code >= 0 {
+		return code
 	}
-	if len(pos) != 1 {
-		fs.Usage()
-		return 2
-	}
-	name := pos[0]
+	name := arg
 	base := *out
 	if base == "" {
 		base = name
@@ -124,22 +120,19 @@ func pluginSign(args []string, stdout, stderr io.Writer) int {
 func pluginVerify(args []string, stdout, stderr io.Writer) int {
 	fs := newPluginFlags("verify", "verify [-trusted-keys FILE|DIR] PATH", stderr)
 	trusted := fs.String("trusted-keys", "", "trusted publisher keys: a file of keys or a directory of *.pub files")
-	pos, err := parseInterspersed(fs, args)
-	if err != nil {
-		return flagExit(err)
-	}
-	if len(pos) != 1 {
-		fs.Usage()
-		return 2
+	arg, code := oneArg(fs, args)
+	if code >= 0 {
+		return code
 	}
 	var keys *plugin.Keyring
 	if *trusted != "" {
+		var err error
 		if keys, err = plugin.LoadKeyring(*trusted); err != nil {
 			fmt.Fprintf(stderr, "maid plugin verify: %v\n", err)
 			return 1
 		}
 	}
-	pkg, err := plugin.Load(pos[0])
+	pkg, err := plugin.Load(arg)
 	if err != nil {
 		printProblems(stderr, "verify", err)
 		return 1
