@@ -269,36 +269,12 @@ func (e *Engine) InstallPath(ctx context.Context, path string) (*plugin.Package,
 
 // Uninstall stops and removes a plugin with all its data and settings.
 func (e *Engine) Uninstall(ctx context.Context, id string) error {
-	var old *supervisor
-	var olds []*supervisor
-	if err := e.onRun(ctx, func(func(*supervisor)) {
-		e.mu.Lock()
-		old = e.sups[id]
-		delete(e.sups, id)
-		for k, s := range e.old {
-			if k.id == id {
-				delete(e.old, k)
-				olds = append(olds, s)
-			}
-		}
-		e.mu.Unlock()
-		if old != nil && old.cancel != nil {
-			old.cancel()
-		}
-		for _, s := range olds {
-			if s.cancel != nil {
-				s.cancel()
-			}
-		}
-	}); err != nil {
+	old, olds, err := e.detach(ctx, id)
+	if err != nil {
 		return fmt.Errorf("uninstall %s: %w", id, err)
 	}
 	if old == nil {
 		return fmt.Errorf("uninstall %s: %w", id, ErrNotFound)
-	}
-	<-old.done
-	for _, s := range olds {
-		<-s.done
 	}
 	defer e.settings.invalidate("")
 	if err := e.store.DeletePlugin(ctx, id); err != nil {
@@ -310,6 +286,37 @@ func (e *Engine) Uninstall(ctx context.Context, id string) error {
 		_ = os.RemoveAll(s.pkg.Dir)
 	}
 	return nil
+}
+
+// detach removes plugin id's supervisors from the engine (the current
+// version's, and older versions' some server still ran), stops them and
+// waits for them to end. cur is nil when the plugin was not running.
+func (e *Engine) detach(ctx context.Context, id string) (cur *supervisor, olds []*supervisor, err error) {
+	if err := e.onRun(ctx, func(func(*supervisor)) {
+		e.mu.Lock()
+		cur = e.sups[id]
+		delete(e.sups, id)
+		for k, s := range e.old {
+			if k.id == id {
+				delete(e.old, k)
+				olds = append(olds, s)
+			}
+		}
+		e.mu.Unlock()
+		for _, s := range append([]*supervisor{cur}, olds...) {
+			if s != nil && s.cancel != nil {
+				s.cancel()
+			}
+		}
+	}); err != nil {
+		return nil, nil, err
+	}
+	for _, s := range append([]*supervisor{cur}, olds...) {
+		if s != nil {
+			<-s.done
+		}
+	}
+	return cur, olds, nil
 }
 
 func (e *Engine) lookup(id string) *supervisor {

@@ -15,36 +15,14 @@ import (
 func (e *Engine) SyncPlugin(ctx context.Context, id string) error {
 	rec, err := e.store.GetPlugin(ctx, id)
 	if errors.Is(err, ErrNotFound) {
-		var old *supervisor
-		var olds []*supervisor
-		if err := e.onRun(ctx, func(func(*supervisor)) {
-			e.mu.Lock()
-			old = e.sups[id]
-			delete(e.sups, id)
-			for k, s := range e.old { // older versions some server ran
-				if k.id == id {
-					delete(e.old, k)
-					olds = append(olds, s)
-				}
-			}
-			e.mu.Unlock()
-			if old != nil && old.cancel != nil {
-				old.cancel()
-			}
-			for _, s := range olds {
-				if s.cancel != nil {
-					s.cancel()
-				}
-			}
-		}); err != nil {
+		old, olds, err := e.detach(ctx, id)
+		if err != nil {
 			return fmt.Errorf("sync plugin %s: %w", id, err)
 		}
 		for _, s := range olds {
-			<-s.done
 			_ = os.RemoveAll(s.pkg.Dir)
 		}
 		if old != nil {
-			<-old.done
 			e.settings.invalidate("")
 			_ = os.RemoveAll(old.pkg.Dir)
 			e.log.Info("plugin removed on another node", "plugin", id)
