@@ -235,7 +235,7 @@ func (inst *instance) callScoped(ctx context.Context, method string, scope callS
 	inst.touch()
 	leave, err := inst.gate.enter(ctx, scope.rec != nil)
 	if err != nil {
-		return fmt.Errorf("%s: wait for the plugin's recorded call: %w", method, err)
+		return fmt.Errorf("%s: wait for the instance's other calls (a recorded call runs alone): %w", method, err)
 	}
 	defer leave()
 	token := newToken()
