@@ -62,7 +62,10 @@ func TestBridgeResultsBudget(t *testing.T) {
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
 		base := ms.HeapAlloc
-		const n = 32
+		// 64 readers of ~1 MiB answers: about 64 MiB held without the
+		// budget, far above the limit below, which leaves room for what
+		// the rest of the process allocates meanwhile on a loaded machine.
+		const n = 64
 		conns := make([]*net.TCPConn, 0, n)
 		defer func() {
 			for _, c := range conns {
@@ -90,7 +93,7 @@ func TestBridgeResultsBudget(t *testing.T) {
 				peak = max(peak, ms.HeapAlloc-base)
 			}
 		}
-		if limit := uint64(budget + 8<<20); peak > limit {
+		if limit := uint64(budget + 16<<20); peak > limit {
 			t.Errorf("%d slow readers made the heap grow by %d MiB, want at most %d MiB (the budget, and pooled encoder buffers)", n, peak>>20, limit>>20)
 		}
 		t.Logf("heap growth %d MiB with %d slow readers", peak>>20, n)
