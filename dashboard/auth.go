@@ -69,13 +69,15 @@ func (s *Site) cookieName() string {
 // rights come from the record only for a one-time admin link; a Discord
 // user is an admin while --admins lists them now, so taking a user off the
 // list takes effect at once, without waiting for their sessions to expire.
+// The stored flag counts only for the link's user id: sessions stored
+// before this rule carried it for Discord users too (issue 19 re-attack).
 func (s *Site) sessionFromRecord(d engine.DashboardSession) *session {
 	g := make(map[string]bool, len(d.Guilds))
 	for _, id := range d.Guilds {
 		g[id] = true
 	}
 	return &session{
-		id: d.ID, userID: d.UserID, userName: d.UserName, avatar: d.Avatar, admin: d.Admin || s.admins[d.UserID],
+		id: d.ID, userID: d.UserID, userName: d.UserName, avatar: d.Avatar, admin: (d.Admin && d.UserID == linkAdminID) || s.admins[d.UserID],
 		guilds: g, token: d.DiscordToken, guildsAt: d.GuildsAt, csrf: d.CSRF, expires: d.Expires, selected: d.Selected,
 	}
 }
@@ -331,6 +333,10 @@ func (s *Site) signInAllowed(c echo.Context) (allowed bool, err error) {
 // of the recovery path (issue 19 attack). The link is 256 random bits, so
 // the limit is not what stops guessing; it bounds the noise, and only
 // failed attempts count against it.
+// linkAdminID is the user id of a session signed in with a one-time admin
+// link (never a Discord snowflake, which is all digits).
+const linkAdminID = "admin"
+
 func (s *Site) adminSignIn(c echo.Context) error {
 	tok := c.QueryParam("token")
 	ok := false
@@ -346,7 +352,7 @@ func (s *Site) adminSignIn(c echo.Context) error {
 		}
 		return s.renderLogin(c, http.StatusUnauthorized, "This sign-in link was already used, has expired or is not valid. Ask for a new one with: maid admin link")
 	}
-	if _, err := s.newSession(c, "admin", "Admin", "", true, nil, ""); err != nil {
+	if _, err := s.newSession(c, linkAdminID, "Admin", "", true, nil, ""); err != nil {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, s.takeNext(c, "/servers"))

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/maidhq/maid/dashboard"
+	"github.com/maidhq/maid/engine"
 )
 
 // sessionCookie returns the client's session cookie value.
@@ -241,5 +242,23 @@ func TestAdminRightsFollowTheList(t *testing.T) {
 	// Their own servers still work: they are a manager now.
 	if resp, body := alicec.do("GET", "/servers", "", nil); resp.StatusCode != http.StatusOK {
 		t.Fatalf("/servers as a former admin: %d %.200s", resp.StatusCode, body)
+	}
+	// A session stored before this rule carries the admin flag for a
+	// Discord user: the flag counts only for a one-time link's session.
+	const legacyToken = "legacy-session-token-with-the-admin-flag-stored"
+	now := time.Now()
+	if err := env.st.CreateDashboardSession(env.ctx, engine.DashboardSession{
+		ID: hashHex(legacyToken), UserID: alice.ID, UserName: "alice", Admin: true, Guilds: []string{serverA},
+		GuildsAt: now, CSRF: "legacy-csrf", Created: now, Expires: now.Add(time.Hour),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	resp, body := env.withCookie(legacyToken).do("GET", "/api/me", "", nil)
+	if resp.StatusCode != http.StatusOK || strings.Contains(body, `"admin":true`) {
+		t.Fatalf("a stored admin flag on a Discord user's session: %d %.200s", resp.StatusCode, body)
+	}
+	// The one-time link's session is an admin's by its stored flag.
+	if resp, body := env.admin().do("GET", "/api/me", "", nil); resp.StatusCode != http.StatusOK || !strings.Contains(body, `"admin":true`) {
+		t.Fatalf("the admin link's session: %d %.200s", resp.StatusCode, body)
 	}
 }

@@ -266,9 +266,11 @@ func extract(ps *problems, entries []entry, dest string, archiveSize int64) erro
 			return nil
 		}
 		if e.dir {
-			if err := os.MkdirAll(target, 0o755); err != nil {
-				return fmt.Errorf("unpack plugin: %w", err)
-			}
+			// Directories exist only as the parents of files (created
+			// below): the canonical hash a signature covers holds files
+			// only, and an empty directory added to a signed zip made
+			// Python take another branch (a namespace package satisfied
+			// `import optional_module`; found by the issue 18 re-attack).
 			continue
 		}
 		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {

@@ -121,6 +121,9 @@ func TestUnpack(t *testing.T) {
 			{name: "__pycache__/helper.cpython-311.pyc", body: ok}, {name: "lib/__pycache__/x.pyc", body: ok},
 			{name: ".git/config", body: ok}, {name: ".hidden/", mode: fs.ModeDir | 0o755}, {name: ".pth", body: ok}},
 			files: []string{"__main__.py", "manifest.json"}},
+		{name: "empty directories are not extracted", entries: []zent{manifest, {name: "__main__.py", body: ok},
+			{name: "fastcodec/", mode: fs.ModeDir | 0o755}, {name: "lib/", mode: fs.ModeDir | 0o755}, {name: "lib/util.py", body: ok}},
+			files: []string{"__main__.py", "lib/", "lib/util.py", "manifest.json"}},
 		{name: "compressible but small", entries: []zent{{name: "a.txt", body: make([]byte, RatioCheckMinBytes)}}, files: []string{"a.txt"}},
 
 		{name: "absolute path", entries: []zent{{name: "/etc/cron.d/x", body: ok}}, want: []string{"zip: /etc/cron.d/x: absolute paths are not allowed"}},
