@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/maidhq/maid/internal/testenv"
+
 	"github.com/maidhq/maid/engine"
 	"github.com/maidhq/maid/engine/enginetest"
 	"github.com/maidhq/maid/sandbox"
@@ -260,12 +262,12 @@ func TestEngineRestart(t *testing.T) {
 // running, and once space is freed writes succeed again with no restart.
 func TestStoreDiskFull(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount a tmpfs")
+		testenv.Unavailable(t, "root (to mount a tmpfs)", "run as root", nil)
 	}
 	nb := backends(t)[0] // the store, not the sandbox, is under test
 	dir := t.TempDir()
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("mount tmpfs: %v: %s", err, out)
+		testenv.Unavailable(t, "a tmpfs mount", "mount -t tmpfs must work here", fmt.Errorf("%v: %s", err, out))
 	}
 	t.Cleanup(func() { _ = exec.Command("umount", "-l", dir).Run() })
 	// Plugin files live elsewhere: only the database runs out of space.

@@ -147,7 +147,7 @@ func isolatedBackends(t *testing.T) []namedBackend {
 		}
 	}
 	if len(out) == 0 {
-		t.Skip("no isolated backend available (wasm, docker); see the log above")
+		testenv.Unavailable(t, "an isolated backend (wasm, docker)", "make python-wasm, or a Docker engine; see the log above", nil)
 	}
 	return out
 }

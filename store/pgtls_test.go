@@ -1,9 +1,12 @@
 package store
 
 import (
+	"fmt"
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/maidhq/maid/internal/testenv"
 
 	"github.com/maidhq/maid/engine"
 )
@@ -52,7 +55,7 @@ func TestPostgresPluginSQLOverTLS(t *testing.T) {
 			}
 			must(t, err)
 			if len(r.Rows) != 1 || r.Rows[0][0] != true {
-				t.Skipf("the server did not negotiate TLS (%v); nothing to check", r.Rows)
+				testenv.Unavailable(t, "a PostgreSQL server with TLS", "ssl = on in postgresql.conf", fmt.Errorf("the server did not negotiate TLS: %v", r.Rows))
 			}
 			_, err = s.SQLQuery(ctx, sqlScope(id), "SELECT repeat('x', 60000000) AS a", nil, lim)
 			wantErr(t, err, engine.ErrSQLLimit)
