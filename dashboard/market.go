@@ -292,19 +292,25 @@ func (s *Site) publish(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, flashURL(sess, "/marketplace", msg))
 }
 
+// marketServer is what the per-server marketplace pages start with: the
+// server in the path (one the user manages) and the market.
+func (s *Site) marketServer(c echo.Context) (*session, Server, Market, error) {
+	sess, sv, err := s.serverParam(c)
+	if err != nil {
+		return nil, sv, nil, err
+	}
+	m, err := s.market()
+	return sess, sv, m, err
+}
+
 // consentPage shows, in plain words, what the version a server would run
 // may do, before it is enabled or updated there.
 func (s *Site) consentPage(c echo.Context) error {
-	_, sv, err := s.serverParam(c)
+	_, sv, m, err := s.marketServer(c)
 	if err != nil {
 		return err
 	}
-	m, err := s.market()
-	if err != nil {
-		return err
-	}
-	ctx := c.Request().Context()
-	id := c.Param("plugin")
+	ctx, id := c.Request().Context(), c.Param("plugin")
 	latest, ok := s.eng.Plugin(id)
 	if !ok {
 		return errStatus(http.StatusNotFound, "not_found", "no such plugin")
@@ -334,16 +340,11 @@ func (s *Site) consentPage(c echo.Context) error {
 // consent records a manager's approval of the latest version's
 // capabilities on a server and enables the plugin there.
 func (s *Site) consent(c echo.Context) error {
-	sess, sv, err := s.serverParam(c)
+	sess, sv, m, err := s.marketServer(c)
 	if err != nil {
 		return err
 	}
-	m, err := s.market()
-	if err != nil {
-		return err
-	}
-	ctx := c.Request().Context()
-	id := c.Param("plugin")
+	ctx, id := c.Request().Context(), c.Param("plugin")
 	// The page posts the version and capabilities it showed; a version
 	// published since (or a form without them) approves nothing: the
 	// manager sees the consent page again, with what is latest now.
@@ -381,16 +382,11 @@ type versionRow struct {
 // versionsPage is a plugin's history on one server: changelogs, the
 // running version, pin, rollback and follow-latest.
 func (s *Site) versionsPage(c echo.Context) error {
-	_, sv, err := s.serverParam(c)
+	_, sv, m, err := s.marketServer(c)
 	if err != nil {
 		return err
 	}
-	m, err := s.market()
-	if err != nil {
-		return err
-	}
-	ctx := c.Request().Context()
-	id := c.Param("plugin")
+	ctx, id := c.Request().Context(), c.Param("plugin")
 	latest, ok := s.eng.Plugin(id)
 	if !ok {
 		return errStatus(http.StatusNotFound, "not_found", "no such plugin")
@@ -436,16 +432,11 @@ func (s *Site) versionsPage(c echo.Context) error {
 
 // versionAction is rollback, pin or follow-latest on one server.
 func (s *Site) versionAction(c echo.Context) error {
-	sess, sv, err := s.serverParam(c)
+	sess, sv, m, err := s.marketServer(c)
 	if err != nil {
 		return err
 	}
-	m, err := s.market()
-	if err != nil {
-		return err
-	}
-	ctx := c.Request().Context()
-	id := c.Param("plugin")
+	ctx, id := c.Request().Context(), c.Param("plugin")
 	var msg string
 	switch c.Param("action") {
 	case "rollback":
