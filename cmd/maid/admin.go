@@ -38,8 +38,7 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.Usage = func() { fmt.Fprint(stderr, adminUsage); fs.PrintDefaults() }
 	addr := fs.String("addr", envOr("ADDR", "127.0.0.1:8080"), "the server's dashboard listen address (for the default --base-url)")
 	baseURL := fs.String("base-url", envOr("BASE_URL", ""), "external URL of the dashboard (default http://ADDR)")
-	db := fs.String("db", envOr("DB", "sqlite://./data/maid.db"), "the server's store DSN: sqlite://PATH or postgres://...")
-	dataDir := fs.String("data-dir", envOr("DATA_DIR", "./data"), "the server's data directory")
+	db, dataDir := storeFlags(fs)
 	ttl := fs.Duration("ttl", dashboard.DefaultSignInLinkTTL, "how long the link stays usable")
 	if err := fs.Parse(args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {

@@ -30,8 +30,7 @@ func runPluginRecord(ctx context.Context, args []string, stdout, stderr io.Write
 	fs := flag.NewFlagSet("plugin record", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, recordUsage); fs.PrintDefaults() }
-	db := fs.String("db", envOr("DB", "sqlite://./data/maid.db"), "store DSN: sqlite://PATH or postgres://...")
-	dataDir := fs.String("data-dir", envOr("DATA_DIR", "./data"), "data directory of the store")
+	db, dataDir := storeFlags(fs)
 	server := fs.String("server", envOr("SERVER", ""), "Discord server (guild) id")
 	out := fs.String("o", "", "get: write the recording to this file instead of stdout")
 	if err := fs.Parse(args); err != nil {

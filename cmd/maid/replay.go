@@ -49,8 +49,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fs.Usage = func() { fmt.Fprint(stderr, replayUsage); fs.PrintDefaults() }
 	var bf backendFlags
 	bf.register(fs, 0)
-	db := fs.String("db", envOr("DB", "sqlite://./data/maid.db"), "store DSN: sqlite://PATH or postgres://...")
-	dataDir := fs.String("data-dir", envOr("DATA_DIR", "./data"), "directory for unpacked plugins")
+	db, dataDir := storeFlags(fs)
 	server := fs.String("server", envOr("SERVER", discord.SimServerID), "server id for lines without discord_srv_id, and where --plugin is enabled")
 	rate := fs.Float64("rate", 0, "events per second (0: as fast as the engine takes them)")
 	repeat := fs.Int("repeat", 1, "feed the file this many times")

@@ -37,14 +37,21 @@ plugins (--examples) are installed and enabled on the simulator's server.
 Flags:
 `
 
+// storeFlags are the flags of every command that opens a server's store
+// (serve, replay, admin link, plugin record), so they agree on its defaults.
+func storeFlags(fs *flag.FlagSet) (db, dataDir *string) {
+	db = fs.String("db", envOr("DB", "sqlite://./data/maid.db"), "store DSN: sqlite://PATH or postgres://...")
+	dataDir = fs.String("data-dir", envOr("DATA_DIR", "./data"), "data directory: unpacked plugins and plugin SQL databases")
+	return db, dataDir
+}
+
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, serveUsage); fs.PrintDefaults() }
 	addr := fs.String("addr", envOr("ADDR", "127.0.0.1:8080"), "dashboard listen address")
 	baseURL := fs.String("base-url", envOr("BASE_URL", ""), "external URL of the dashboard (default http://ADDR); https makes cookies Secure")
-	db := fs.String("db", envOr("DB", "sqlite://./data/maid.db"), "store DSN: sqlite://PATH or postgres://...")
-	dataDir := fs.String("data-dir", envOr("DATA_DIR", "./data"), "directory for unpacked plugins and plugin SQL databases")
+	db, dataDir := storeFlags(fs)
 	var bf backendFlags
 	bf.register(fs, 2)
 	oauthID := fs.String("oauth-client-id", envOr("OAUTH_CLIENT_ID", ""), "Discord OAuth2 client id (enables \"Sign in with Discord\")")
