@@ -107,7 +107,10 @@ func TestSessionsInStore(t *testing.T) {
 // alone) signs in once, not after its TTL, and sign-in attempts past the
 // limit are refused before any token is looked at.
 func TestSignInLinks(t *testing.T) {
-	clock := &testClock{t: time.Now()}
+	// Attempts are counted in fixed windows (the hour, here): start at a
+	// window's beginning so the test's +10 minutes never crosses into the
+	// next one, whatever the time of day.
+	clock := &testClock{t: time.Now().UTC().Truncate(time.Hour)}
 	env := newEnvOpts(t, envOptions{config: func(c *dashboard.Config) {
 		c.Now = clock.now
 		c.SignInMax, c.SignInWindow = 4, time.Hour
