@@ -69,9 +69,13 @@ type logRing struct {
 	sink     func(LogLine) // Config.LogSink for this plugin, or nil
 }
 
-// logStream is one bounded ring with its own rate limit.
+// logStream is one bounded ring with its own rate limit. The ring grows
+// to size as lines come and only then wraps: most plugins log little, and a
+// ring allocated whole cost every supervisor about 180 KiB while idle (a
+// tenth of an idle wasm instance).
 type logStream struct {
 	lines      []seqLine
+	size       int // lines kept at most
 	next       int
 	full       bool
 	rate       int
@@ -89,8 +93,8 @@ type seqLine struct {
 
 func newLogRing(n, rate, maxLen int) *logRing {
 	return &logRing{
-		plugin: logStream{lines: make([]seqLine, n), rate: rate},
-		host:   logStream{lines: make([]seqLine, n), rate: rate},
+		plugin: logStream{size: max(n, 1), rate: rate},
+		host:   logStream{size: max(n, 1), rate: rate},
 		maxLen: maxLen,
 		shapes: make(map[string]int),
 		kinds:  make(map[string]int),
@@ -270,7 +274,15 @@ func (r *logRing) roll(now time.Time, st *logStream, what string) {
 
 func (r *logRing) push(st *logStream, l LogLine, shape, kind string) {
 	r.seq++
-	if old := st.lines[st.next]; old.shape != "" && r.shapes[old.shape] == st.next {
+	if len(st.lines) < st.size {
+		// Still growing: nothing to evict. Capacity doubles up to size.
+		if len(st.lines) == cap(st.lines) {
+			grown := make([]seqLine, len(st.lines), min(max(2*cap(st.lines), 16), st.size))
+			copy(grown, st.lines)
+			st.lines = grown
+		}
+		st.lines = st.lines[:len(st.lines)+1]
+	} else if old := st.lines[st.next]; old.shape != "" && r.shapes[old.shape] == st.next {
 		// Evicted: a later line of its shape starts anew.
 		delete(r.shapes, old.shape)
 		if !strings.HasPrefix(old.shape, "more\x00") {
@@ -289,7 +301,7 @@ func (r *logRing) push(st *logStream, l LogLine, shape, kind string) {
 		r.sink(l)
 	}
 	st.lines[st.next] = seqLine{seq: r.seq, shape: shape, kind: kind, LogLine: l}
-	st.next = (st.next + 1) % len(st.lines)
+	st.next = (st.next + 1) % st.size
 	if st.next == 0 {
 		st.full = true
 	}

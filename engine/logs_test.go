@@ -193,3 +193,44 @@ func TestLogRingTailShares(t *testing.T) {
 		})
 	}
 }
+
+// TestLogRingGrowsOnDemand: a ring holds memory for the lines it has, not
+// for its size, so an idle supervisor costs little (issue 16: a preallocated
+// 500-line ring pair was 180 KiB of every idle wasm instance's 1.6 MiB);
+// once full it wraps and keeps exactly the newest size lines.
+func TestLogRingGrowsOnDemand(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		lines    int
+		maxCap   int // capacity the plugin ring may have reached
+		wantKept int
+	}{
+		{name: "empty", lines: 0, maxCap: 0, wantKept: 0},
+		{name: "a few lines", lines: 10, maxCap: 16, wantKept: 10},
+		{name: "half full", lines: 250, maxCap: 256, wantKept: 250},
+		{name: "wrapped", lines: 1234, maxCap: 500, wantKept: 500},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newLogRing(500, 1<<20, 2000)
+			now := time.Unix(1000, 0)
+			for i := range tc.lines {
+				r.add(now, "info", "stderr", "line "+shapeName(i))
+			}
+			if c := cap(r.plugin.lines); c > tc.maxCap {
+				t.Errorf("plugin ring capacity %d after %d lines, want at most %d", c, tc.lines, tc.maxCap)
+			}
+			if c := cap(r.host.lines); c != 0 {
+				t.Errorf("host ring capacity %d with no host lines, want 0", c)
+			}
+			got := r.tail(2000)
+			if len(got) != tc.wantKept {
+				t.Fatalf("kept %d lines, want %d", len(got), tc.wantKept)
+			}
+			for i, l := range got {
+				if want := "line " + shapeName(tc.lines-tc.wantKept+i); l.Text != want {
+					t.Fatalf("line %d = %q, want %q (oldest first, newest kept)", i, l.Text, want)
+				}
+			}
+		})
+	}
+}
