@@ -196,6 +196,27 @@ func (s *Site) simServer(c echo.Context) (string, error) {
 	return sv.ID, nil
 }
 
+// simRequest resolves a simulator action's server, then decodes its body
+// into v (in that order: with the simulator off, a bad body is still 404).
+func (s *Site) simRequest(c echo.Context, v any) (string, error) {
+	sid, err := s.simServer(c)
+	if err != nil {
+		return "", err
+	}
+	if err := decodeBody(c, v); err != nil {
+		return "", err
+	}
+	return sid, nil
+}
+
+// simDone answers a simulator action with its error or {"ok": true}.
+func simDone(c echo.Context, err error) error {
+	if err != nil {
+		return engineError(err)
+	}
+	return c.JSON(http.StatusOK, map[string]bool{"ok": true})
+}
+
 func (s *Site) apiSimState(c echo.Context) error {
 	sid, err := s.simServer(c)
 	if err != nil {
@@ -241,10 +262,6 @@ func (s *Site) apiSimState(c echo.Context) error {
 // apiSimAct serves the simulator's member actions: POST
 // /api/servers/{server}/simulator/{command,react,edit,delete}.
 func (s *Site) apiSimAct(c echo.Context) error {
-	sid, err := s.simServer(c)
-	if err != nil {
-		return err
-	}
 	var p struct {
 		ChannelID string            `json:"channel_id"`
 		MemberID  string            `json:"member_id"`
@@ -255,7 +272,8 @@ func (s *Site) apiSimAct(c echo.Context) error {
 		Remove    bool              `json:"remove"`
 		Content   string            `json:"content"`
 	}
-	if err := decodeBody(c, &p); err != nil {
+	sid, err := s.simRequest(c, &p)
+	if err != nil {
 		return err
 	}
 	if p.ChannelID == "" || p.MemberID == "" {
@@ -277,44 +295,32 @@ func (s *Site) apiSimAct(c echo.Context) error {
 	default:
 		return errStatus(http.StatusNotFound, "not_found", "no such simulator action")
 	}
-	if err != nil {
-		return engineError(err)
-	}
-	return c.JSON(http.StatusOK, map[string]bool{"ok": true})
+	return simDone(c, err)
 }
 
 func (s *Site) apiSimPost(c echo.Context) error {
-	sid, err := s.simServer(c)
-	if err != nil {
-		return err
-	}
 	var p struct {
 		ChannelID string `json:"channel_id"`
 		MemberID  string `json:"member_id"`
 		Content   string `json:"content"`
 	}
-	if err := decodeBody(c, &p); err != nil {
+	sid, err := s.simRequest(c, &p)
+	if err != nil {
 		return err
 	}
 	if p.ChannelID == "" || p.MemberID == "" || strings.TrimSpace(p.Content) == "" {
 		return errStatus(http.StatusBadRequest, "invalid", "channel_id, member_id and content are required")
 	}
-	if err := s.cfg.Simulator.Post(c.Request().Context(), sid, p.ChannelID, p.MemberID, p.Content); err != nil {
-		return engineError(err)
-	}
-	return c.JSON(http.StatusOK, map[string]bool{"ok": true})
+	return simDone(c, s.cfg.Simulator.Post(c.Request().Context(), sid, p.ChannelID, p.MemberID, p.Content))
 }
 
 func (s *Site) apiSimJoin(c echo.Context) error {
-	sid, err := s.simServer(c)
-	if err != nil {
-		return err
-	}
 	var p struct {
 		ID   string `json:"id"`
 		Name string `json:"name"`
 	}
-	if err := decodeBody(c, &p); err != nil {
+	sid, err := s.simRequest(c, &p)
+	if err != nil {
 		return err
 	}
 	p.Name = strings.TrimSpace(p.Name)
@@ -332,23 +338,17 @@ func (s *Site) apiSimJoin(c echo.Context) error {
 }
 
 func (s *Site) apiSimLeave(c echo.Context) error {
-	sid, err := s.simServer(c)
-	if err != nil {
-		return err
-	}
 	var p struct {
 		MemberID string `json:"member_id"`
 	}
-	if err := decodeBody(c, &p); err != nil {
+	sid, err := s.simRequest(c, &p)
+	if err != nil {
 		return err
 	}
 	if p.MemberID == "" {
 		return errStatus(http.StatusBadRequest, "invalid", "member_id is required")
 	}
-	if err := s.cfg.Simulator.Leave(c.Request().Context(), sid, p.MemberID); err != nil {
-		return engineError(err)
-	}
-	return c.JSON(http.StatusOK, map[string]bool{"ok": true})
+	return simDone(c, s.cfg.Simulator.Leave(c.Request().Context(), sid, p.MemberID))
 }
 
 func decodeBody(c echo.Context, v any) error {
