@@ -1,7 +1,6 @@
 package plugin
 
 import (
-	"encoding/json"
 	"regexp"
 	"slices"
 	"strings"
@@ -137,10 +136,8 @@ func parseDashboard(data []byte) (*DashboardManifest, *problems) {
 	if elems, ok := o.array("pages", true); ok {
 		checkCount(ps, "pages", len(elems), MaxDashboardPages, "page")
 		ids, titles := firstUse{}, firstUse{}
-		for i, raw := range elems {
-			if p, ok := parsePage(w, indexPath("pages", i), raw, i, ids, titles); ok {
-				d.Pages = append(d.Pages, p)
-			}
+		for i, po := range w.objects("pages", elems) {
+			d.Pages = append(d.Pages, parsePage(po, i, ids, titles))
 		}
 	}
 	o.done("pages")
@@ -158,13 +155,9 @@ func checkCount(ps *problems, path string, n, max int, noun string) {
 	}
 }
 
-func parsePage(w *walker, p string, raw json.RawMessage, i int, ids, titles firstUse) (Page, bool) {
-	ps := w.ps
+func parsePage(o *object, i int, ids, titles firstUse) Page {
+	w, ps, p := o.w, o.w.ps, o.path
 	var page Page
-	o, ok := w.object(p, raw)
-	if !ok {
-		return page, false
-	}
 	if id, ok := o.uniqueKey("id", checkID, ids, "page id %q is already used by %s", i, "pages"); ok {
 		page.ID = id
 	}
@@ -178,23 +171,17 @@ func parsePage(w *walker, p string, raw json.RawMessage, i int, ids, titles firs
 		wp := joinPath(p, "widgets")
 		checkCount(ps, wp, len(elems), MaxWidgetsPerPage, "widget")
 		seen := firstUse{}
-		for j, raw := range elems {
-			if wd, ok := parseWidget(w, indexPath(wp, j), raw, j, seen); ok {
-				page.Widgets = append(page.Widgets, wd)
-			}
+		for j, wo := range w.objects(wp, elems) {
+			page.Widgets = append(page.Widgets, parseWidget(wo, j, seen))
 		}
 	}
 	o.done("id", "title", "widgets")
-	return page, true
+	return page
 }
 
-func parseWidget(w *walker, p string, raw json.RawMessage, i int, seen firstUse) (Widget, bool) {
-	ps := w.ps
+func parseWidget(o *object, i int, seen firstUse) Widget {
+	w, ps, p := o.w, o.w.ps, o.path
 	var wd Widget
-	o, ok := w.object(p, raw)
-	if !ok {
-		return wd, false
-	}
 	if id, ok := o.uniqueKey("id", checkID, seen, "widget id %q is already used on this page by %s", i, "widgets"); ok {
 		wd.ID = id
 	}
@@ -235,26 +222,20 @@ func parseWidget(w *walker, p string, raw json.RawMessage, i int, seen firstUse)
 			checkCount(ps, fp, len(elems), MaxFormFields, "field")
 		}
 		names := firstUse{}
-		for j, raw := range elems {
-			if f, ok := parseField(w, indexPath(fp, j), raw, j, names); ok {
-				wd.Fields = append(wd.Fields, f)
-			}
+		for j, fo := range w.objects(fp, elems) {
+			wd.Fields = append(wd.Fields, parseField(fo, j, names))
 		}
 	}
 	if n, ok := o.integer("refresh_seconds", MinWidgetRefresh, MaxWidgetRefresh); ok {
 		wd.RefreshSeconds = int(n)
 	}
 	o.done("id", "type", "title", "chart_type", "rpc_method", "save_method", "fields", "refresh_seconds")
-	return wd, true
+	return wd
 }
 
-func parseField(w *walker, p string, raw json.RawMessage, i int, names firstUse) (Field, bool) {
-	ps := w.ps
+func parseField(o *object, i int, names firstUse) Field {
+	w, ps, p := o.w, o.w.ps, o.path
 	var f Field
-	o, ok := w.object(p, raw)
-	if !ok {
-		return f, false
-	}
 	if n, ok := o.uniqueKey("name", checkID, names, "field name %q is already used by %s", i, "fields"); ok {
 		f.Name = n
 	}
@@ -272,16 +253,11 @@ func parseField(w *walker, p string, raw json.RawMessage, i int, names firstUse)
 			checkCount(ps, op, len(elems), MaxSelectFieldOptions, "option")
 		}
 		values := firstUse{}
-		for j, raw := range elems {
-			q := indexPath(op, j)
-			oo, ok := w.object(q, raw)
-			if !ok {
-				continue
-			}
+		for j, oo := range w.objects(op, elems) {
 			var fo FieldOption
 			if v, ok := oo.str("value", true); ok {
 				fo.Value = v
-				values.claim(ps, joinPath(q, "value"), "value %q is already used by %s", v, j, op)
+				values.claim(ps, joinPath(oo.path, "value"), "value %q is already used by %s", v, j, op)
 			}
 			if l, ok := oo.text("label"); ok {
 				fo.Label = l
@@ -291,7 +267,7 @@ func parseField(w *walker, p string, raw json.RawMessage, i int, names firstUse)
 		}
 	}
 	o.done("name", "label", "type", "options")
-	return f, true
+	return f
 }
 
 func checkMethod(ps *problems, p, m string) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"iter"
 	"math"
 	"slices"
 	"strconv"
@@ -158,6 +159,18 @@ func (w *walker) object(path string, raw json.RawMessage) (*object, bool) {
 		o.vals[key] = v
 	}
 	return o, true
+}
+
+// objects walks the elements of the array at path as objects, reporting
+// (and skipping) each element that is not one; it yields an object's index.
+func (w *walker) objects(path string, elems []json.RawMessage) iter.Seq2[int, *object] {
+	return func(yield func(int, *object) bool) {
+		for i, raw := range elems {
+			if o, ok := w.object(indexPath(path, i), raw); ok && !yield(i, o) {
+				return
+			}
+		}
+	}
 }
 
 // get returns the value of key and marks key as known. A JSON null counts as

@@ -279,12 +279,8 @@ func parseOptions(w *walker, elems []json.RawMessage) []Option {
 	ps := w.ps
 	opts := make([]Option, 0, len(elems))
 	seen := firstUse{}
-	for i, raw := range elems {
-		p := indexPath("options", i)
-		o, ok := w.object(p, raw)
-		if !ok {
-			continue
-		}
+	for i, o := range w.objects("options", elems) {
+		p := o.path
 		var opt Option
 		if id, ok := o.uniqueKey("id", checkID, seen, "option id %q is already used by %s", i, "options"); ok {
 			opt.ID = id
@@ -327,12 +323,8 @@ func parseOptions(w *walker, elems []json.RawMessage) []Option {
 func parseChoices(w *walker, path string, elems []json.RawMessage, ids firstUse) []Choice {
 	ps := w.ps
 	choices := make([]Choice, 0, len(elems))
-	for i, raw := range elems {
-		p := indexPath(path, i)
-		o, ok := w.object(p, raw)
-		if !ok {
-			continue
-		}
+	for i, o := range w.objects(path, elems) {
+		p := o.path
 		var c Choice
 		if id, ok := o.str("id", true); ok {
 			c.ID = id
@@ -398,12 +390,8 @@ func parseCommands(w *walker, elems []json.RawMessage) []Command {
 	}
 	cmds := make([]Command, 0, len(elems))
 	seen := firstUse{}
-	for i, raw := range elems {
-		p := indexPath("commands", i)
-		o, ok := w.object(p, raw)
-		if !ok {
-			continue
-		}
+	for i, o := range w.objects("commands", elems) {
+		p := o.path
 		var c Command
 		if name, ok := o.uniqueKey("name", checkCommandName, seen, "command %q is already defined by %s", i, "commands"); ok {
 			c.Name = name
@@ -429,12 +417,8 @@ func parseCommandOptions(w *walker, path string, elems []json.RawMessage) []Comm
 	opts := make([]CommandOption, 0, len(elems))
 	seen := firstUse{}
 	optional := -1 // index of the first optional argument
-	for i, raw := range elems {
-		p := indexPath(path, i)
-		o, ok := w.object(p, raw)
-		if !ok {
-			continue
-		}
+	for i, o := range w.objects(path, elems) {
+		p := o.path
 		var c CommandOption
 		if name, ok := o.uniqueKey("name", checkCommandName, seen, "option %q is already defined by %s", i, path); ok {
 			c.Name = name
