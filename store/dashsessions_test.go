@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"reflect"
 	"sync"
 	"sync/atomic"
@@ -15,106 +16,103 @@ import (
 // once and not after it expires (also when many use it at once), and the
 // attempt counter allows max per window; on both dialects.
 func TestDashboardSessions(t *testing.T) {
-	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
-			ctx := testCtx(t)
-			s := b.open(t)
-			now := time.Date(2026, 12, 7, 5, 0, 0, 0, time.UTC)
+	eachBackend(t, func(t *testing.T, ctx context.Context, s *Store) {
+		name := s.d.String()
+		now := time.Date(2026, 12, 7, 5, 0, 0, 0, time.UTC)
 
-			want := engine.DashboardSession{
-				ID: "h-" + b.name, UserID: "42", UserName: "Alice", Avatar: "https://cdn.discordapp.com/a.png", Admin: false,
-				Guilds: []string{"1", "2"}, DiscordToken: "tok", GuildsAt: now, CSRF: "csrf", Selected: "",
-				Created: now, Expires: now.Add(time.Hour),
-			}
-			must(t, s.CreateDashboardSession(ctx, want))
-			got, found, err := s.DashboardSession(ctx, want.ID, now)
+		want := engine.DashboardSession{
+			ID: "h-" + name, UserID: "42", UserName: "Alice", Avatar: "https://cdn.discordapp.com/a.png", Admin: false,
+			Guilds: []string{"1", "2"}, DiscordToken: "tok", GuildsAt: now, CSRF: "csrf", Selected: "",
+			Created: now, Expires: now.Add(time.Hour),
+		}
+		must(t, s.CreateDashboardSession(ctx, want))
+		got, found, err := s.DashboardSession(ctx, want.ID, now)
+		must(t, err)
+		if !found || !reflect.DeepEqual(got, want) {
+			t.Fatalf("got %+v %v, want %+v", got, found, want)
+		}
+		if err := s.CreateDashboardSession(ctx, want); err == nil {
+			t.Fatal("a second session with the same id was accepted")
+		}
+		if _, found, _ := s.DashboardSession(ctx, want.ID, now.Add(time.Hour)); found {
+			t.Fatal("an expired session was found")
+		}
+		must(t, s.SetDashboardSessionGuilds(ctx, want.ID, nil, now.Add(time.Minute)))
+		must(t, s.SetDashboardSessionServer(ctx, want.ID, "1"))
+		got, _, err = s.DashboardSession(ctx, want.ID, now)
+		must(t, err)
+		if len(got.Guilds) != 0 || !got.GuildsAt.Equal(now.Add(time.Minute)) || got.Selected != "1" {
+			t.Fatalf("after updates: %+v", got)
+		}
+		if err := s.SetDashboardSessionGuilds(ctx, want.ID, make([]string, maxSessionGuilds+1), now); err == nil {
+			t.Fatal("an unbounded server list was accepted")
+		}
+		must(t, s.DeleteDashboardSession(ctx, want.ID))
+		if _, found, _ := s.DashboardSession(ctx, want.ID, now); found {
+			t.Fatal("a deleted session was found")
+		}
+
+		// Expired rows are swept.
+		old := want
+		old.ID, old.Expires = "old-"+name, now.Add(-time.Second)
+		must(t, s.CreateDashboardSession(ctx, old))
+		must(t, s.DeleteExpiredDashboardSessions(ctx, now, now))
+		var n int
+		must(t, s.rdb.GetContext(ctx, &n, s.q("SELECT COUNT(*) FROM dashboard_sessions WHERE id = ?"), old.ID))
+		if n != 0 {
+			t.Fatal("an expired session was not swept")
+		}
+
+		// Links: once, and not expired.
+		must(t, s.CreateSignInLink(ctx, "link-"+name, now.Add(time.Hour)))
+		must(t, s.CreateSignInLink(ctx, "late-"+name, now.Add(time.Minute)))
+		for _, tt := range []struct {
+			name, hash string
+			at         time.Time
+			ok         bool
+		}{
+			{"unknown", "nope", now, false},
+			{"expired", "late-" + name, now.Add(time.Minute), false},
+			{"first use", "link-" + name, now, true},
+			{"second use", "link-" + name, now, false},
+		} {
+			ok, err := s.UseSignInLink(ctx, tt.hash, tt.at)
 			must(t, err)
-			if !found || !reflect.DeepEqual(got, want) {
-				t.Fatalf("got %+v %v, want %+v", got, found, want)
+			if ok != tt.ok {
+				t.Errorf("%s: ok = %v, want %v", tt.name, ok, tt.ok)
 			}
-			if err := s.CreateDashboardSession(ctx, want); err == nil {
-				t.Fatal("a second session with the same id was accepted")
-			}
-			if _, found, _ := s.DashboardSession(ctx, want.ID, now.Add(time.Hour)); found {
-				t.Fatal("an expired session was found")
-			}
-			must(t, s.SetDashboardSessionGuilds(ctx, want.ID, nil, now.Add(time.Minute)))
-			must(t, s.SetDashboardSessionServer(ctx, want.ID, "1"))
-			got, _, err = s.DashboardSession(ctx, want.ID, now)
+		}
+		must(t, s.CreateSignInLink(ctx, "race-"+name, now.Add(time.Hour)))
+		var wins atomic.Int32
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if ok, err := s.UseSignInLink(ctx, "race-"+name, now); err == nil && ok {
+					wins.Add(1)
+				}
+			}()
+		}
+		wg.Wait()
+		if wins.Load() != 1 {
+			t.Fatalf("a link used by 8 at once signed in %d", wins.Load())
+		}
+
+		// Attempts: max per window, then a new window starts over.
+		client := "ip-" + name
+		for i := 1; i <= 4; i++ {
+			ok, err := s.SignInAttempt(ctx, client, now, time.Minute, 3)
 			must(t, err)
-			if len(got.Guilds) != 0 || !got.GuildsAt.Equal(now.Add(time.Minute)) || got.Selected != "1" {
-				t.Fatalf("after updates: %+v", got)
+			if ok != (i <= 3) {
+				t.Fatalf("attempt %d: allowed = %v", i, ok)
 			}
-			if err := s.SetDashboardSessionGuilds(ctx, want.ID, make([]string, maxSessionGuilds+1), now); err == nil {
-				t.Fatal("an unbounded server list was accepted")
-			}
-			must(t, s.DeleteDashboardSession(ctx, want.ID))
-			if _, found, _ := s.DashboardSession(ctx, want.ID, now); found {
-				t.Fatal("a deleted session was found")
-			}
-
-			// Expired rows are swept.
-			old := want
-			old.ID, old.Expires = "old-"+b.name, now.Add(-time.Second)
-			must(t, s.CreateDashboardSession(ctx, old))
-			must(t, s.DeleteExpiredDashboardSessions(ctx, now, now))
-			var n int
-			must(t, s.rdb.GetContext(ctx, &n, s.q("SELECT COUNT(*) FROM dashboard_sessions WHERE id = ?"), old.ID))
-			if n != 0 {
-				t.Fatal("an expired session was not swept")
-			}
-
-			// Links: once, and not expired.
-			must(t, s.CreateSignInLink(ctx, "link-"+b.name, now.Add(time.Hour)))
-			must(t, s.CreateSignInLink(ctx, "late-"+b.name, now.Add(time.Minute)))
-			for _, tt := range []struct {
-				name, hash string
-				at         time.Time
-				ok         bool
-			}{
-				{"unknown", "nope", now, false},
-				{"expired", "late-" + b.name, now.Add(time.Minute), false},
-				{"first use", "link-" + b.name, now, true},
-				{"second use", "link-" + b.name, now, false},
-			} {
-				ok, err := s.UseSignInLink(ctx, tt.hash, tt.at)
-				must(t, err)
-				if ok != tt.ok {
-					t.Errorf("%s: ok = %v, want %v", tt.name, ok, tt.ok)
-				}
-			}
-			must(t, s.CreateSignInLink(ctx, "race-"+b.name, now.Add(time.Hour)))
-			var wins atomic.Int32
-			var wg sync.WaitGroup
-			for range 8 {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					if ok, err := s.UseSignInLink(ctx, "race-"+b.name, now); err == nil && ok {
-						wins.Add(1)
-					}
-				}()
-			}
-			wg.Wait()
-			if wins.Load() != 1 {
-				t.Fatalf("a link used by 8 at once signed in %d", wins.Load())
-			}
-
-			// Attempts: max per window, then a new window starts over.
-			client := "ip-" + b.name
-			for i := 1; i <= 4; i++ {
-				ok, err := s.SignInAttempt(ctx, client, now, time.Minute, 3)
-				must(t, err)
-				if ok != (i <= 3) {
-					t.Fatalf("attempt %d: allowed = %v", i, ok)
-				}
-			}
-			if ok, _ := s.SignInAttempt(ctx, "other-"+b.name, now, time.Minute, 3); !ok {
-				t.Fatal("another client was limited")
-			}
-			if ok, _ := s.SignInAttempt(ctx, client, now.Add(time.Minute), time.Minute, 3); !ok {
-				t.Fatal("the next window was still limited")
-			}
-		})
-	}
+		}
+		if ok, _ := s.SignInAttempt(ctx, "other-"+name, now, time.Minute, 3); !ok {
+			t.Fatal("another client was limited")
+		}
+		if ok, _ := s.SignInAttempt(ctx, client, now.Add(time.Minute), time.Minute, 3); !ok {
+			t.Fatal("the next window was still limited")
+		}
+	})
 }

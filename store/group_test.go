@@ -21,120 +21,112 @@ import (
 // commits the others; the refused write leaves nothing behind (no key, no
 // counter change), and each writer gets its own outcome.
 func TestKVGroupErrorsPerWrite(t *testing.T) {
-	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
-			s := b.open(t)
-			ctx := testCtx(t)
-			install(t, ctx, s, "grp")
-			full := engine.Scope{PluginID: "grp", ServerID: "full"}
-			must(t, s.KVSet(ctx, full, "only", json.RawMessage(`1`), engine.Quota{MaxKeys: 1}))
-			mk := func(sc engine.Scope, key string, q engine.Quota) *kvWrite {
-				return &kvWrite{ctx: ctx, sc: sc, keys: []string{key}, values: map[string]json.RawMessage{key: json.RawMessage(`"v"`)},
-					newBytes: int64(len(key) + 3), q: q}
+	eachBackend(t, func(t *testing.T, ctx context.Context, s *Store) {
+		install(t, ctx, s, "grp")
+		full := engine.Scope{PluginID: "grp", ServerID: "full"}
+		must(t, s.KVSet(ctx, full, "only", json.RawMessage(`1`), engine.Quota{MaxKeys: 1}))
+		mk := func(sc engine.Scope, key string, q engine.Quota) *kvWrite {
+			return &kvWrite{ctx: ctx, sc: sc, keys: []string{key}, values: map[string]json.RawMessage{key: json.RawMessage(`"v"`)},
+				newBytes: int64(len(key) + 3), q: q}
+		}
+		a := engine.Scope{PluginID: "grp", ServerID: "a"}
+		group := []*kvWrite{
+			mk(a, "k1", engine.Quota{}),
+			mk(full, "second", engine.Quota{MaxKeys: 1}), // over quota
+			mk(a, "k2", engine.Quota{}),
+			mk(engine.Scope{PluginID: "not-installed", ServerID: "a"}, "k", engine.Quota{}), // no such plugin
+		}
+		s.commitGroup(group)
+		if group[0].err != nil || group[2].err != nil {
+			t.Fatalf("the good writes failed: %v, %v", group[0].err, group[2].err)
+		}
+		wantErr(t, group[1].err, engine.ErrQuota)
+		wantErr(t, group[3].err, engine.ErrNotFound)
+		for _, k := range []string{"k1", "k2"} {
+			if _, ok, err := s.KVGet(ctx, a, k); err != nil || !ok {
+				t.Fatalf("%s after the group: found %v, %v", k, ok, err)
 			}
-			a := engine.Scope{PluginID: "grp", ServerID: "a"}
-			group := []*kvWrite{
-				mk(a, "k1", engine.Quota{}),
-				mk(full, "second", engine.Quota{MaxKeys: 1}), // over quota
-				mk(a, "k2", engine.Quota{}),
-				mk(engine.Scope{PluginID: "not-installed", ServerID: "a"}, "k", engine.Quota{}), // no such plugin
-			}
-			s.commitGroup(group)
-			if group[0].err != nil || group[2].err != nil {
-				t.Fatalf("the good writes failed: %v, %v", group[0].err, group[2].err)
-			}
-			wantErr(t, group[1].err, engine.ErrQuota)
-			wantErr(t, group[3].err, engine.ErrNotFound)
-			for _, k := range []string{"k1", "k2"} {
-				if _, ok, err := s.KVGet(ctx, a, k); err != nil || !ok {
-					t.Fatalf("%s after the group: found %v, %v", k, ok, err)
-				}
-			}
-			if _, ok, _ := s.KVGet(ctx, full, "second"); ok {
-				t.Fatal("the write refused for its quota was stored")
-			}
-			if n, _ := s.KVCount(ctx, full, ""); n != 1 {
-				t.Fatalf("the full scope holds %d keys, want 1", n)
-			}
-			// The refused write's counter change was rolled back too: one
-			// more key still does not fit, one overwrite does.
-			wantErr(t, s.KVSet(ctx, full, "third", json.RawMessage(`1`), engine.Quota{MaxKeys: 1}), engine.ErrQuota)
-			must(t, s.KVSet(ctx, full, "only", json.RawMessage(`2`), engine.Quota{MaxKeys: 1}))
-		})
-	}
+		}
+		if _, ok, _ := s.KVGet(ctx, full, "second"); ok {
+			t.Fatal("the write refused for its quota was stored")
+		}
+		if n, _ := s.KVCount(ctx, full, ""); n != 1 {
+			t.Fatalf("the full scope holds %d keys, want 1", n)
+		}
+		// The refused write's counter change was rolled back too: one
+		// more key still does not fit, one overwrite does.
+		wantErr(t, s.KVSet(ctx, full, "third", json.RawMessage(`1`), engine.Quota{MaxKeys: 1}), engine.ErrQuota)
+		must(t, s.KVSet(ctx, full, "only", json.RawMessage(`2`), engine.Quota{MaxKeys: 1}))
+	})
 }
 
 // TestKVGroupConcurrent: many writers at once (so groups form), some
 // refused by a shared quota. Every acknowledged write is stored, no
 // refused one is, and the scope's counters match its rows.
 func TestKVGroupConcurrent(t *testing.T) {
-	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
-			s := b.open(t)
-			ctx := testCtx(t)
-			install(t, ctx, s, "conc")
-			sc := engine.Scope{PluginID: "conc", ServerID: "1"}
-			const writers, each, quota = 16, 20, 200
-			var mu sync.Mutex
-			acked := map[string]bool{}
-			refused := map[string]bool{}
-			var wg sync.WaitGroup
-			for g := range writers {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for i := range each {
-						key := fmt.Sprintf("w%d/%d", g, i)
-						// Each writer also keeps its own scope: groups mix scopes.
-						own := engine.Scope{PluginID: "conc", ServerID: fmt.Sprint("own", g)}
-						err := s.KVSet(ctx, sc, key, json.RawMessage(`true`), engine.Quota{MaxKeys: quota})
-						mu.Lock()
-						switch {
-						case err == nil:
-							acked[key] = true
-						case errors.Is(err, engine.ErrQuota):
-							refused[key] = true
-						default:
-							t.Errorf("kv set %s: %v", key, err)
-						}
-						mu.Unlock()
-						if err := s.KVSet(ctx, own, "n", json.RawMessage(fmt.Sprint(i)), engine.Quota{}); err != nil {
-							t.Errorf("kv set own: %v", err)
-						}
+	eachBackend(t, func(t *testing.T, ctx context.Context, s *Store) {
+		install(t, ctx, s, "conc")
+		sc := engine.Scope{PluginID: "conc", ServerID: "1"}
+		const writers, each, quota = 16, 20, 200
+		var mu sync.Mutex
+		acked := map[string]bool{}
+		refused := map[string]bool{}
+		var wg sync.WaitGroup
+		for g := range writers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range each {
+					key := fmt.Sprintf("w%d/%d", g, i)
+					// Each writer also keeps its own scope: groups mix scopes.
+					own := engine.Scope{PluginID: "conc", ServerID: fmt.Sprint("own", g)}
+					err := s.KVSet(ctx, sc, key, json.RawMessage(`true`), engine.Quota{MaxKeys: quota})
+					mu.Lock()
+					switch {
+					case err == nil:
+						acked[key] = true
+					case errors.Is(err, engine.ErrQuota):
+						refused[key] = true
+					default:
+						t.Errorf("kv set %s: %v", key, err)
 					}
-				}()
-			}
-			wg.Wait()
-			if len(acked) != quota || len(refused) != writers*each-quota {
-				t.Fatalf("%d acknowledged, %d refused; want %d and %d", len(acked), len(refused), quota, writers*each-quota)
-			}
-			keys, err := s.KVList(ctx, sc, "", 0)
-			must(t, err)
-			if len(keys) != quota {
-				t.Fatalf("%d keys stored, want %d", len(keys), quota)
-			}
-			for _, k := range keys {
-				if !acked[k] {
-					t.Fatalf("key %s stored but its writer was told it failed", k)
+					mu.Unlock()
+					if err := s.KVSet(ctx, own, "n", json.RawMessage(fmt.Sprint(i)), engine.Quota{}); err != nil {
+						t.Errorf("kv set own: %v", err)
+					}
 				}
+			}()
+		}
+		wg.Wait()
+		if len(acked) != quota || len(refused) != writers*each-quota {
+			t.Fatalf("%d acknowledged, %d refused; want %d and %d", len(acked), len(refused), quota, writers*each-quota)
+		}
+		keys, err := s.KVList(ctx, sc, "", 0)
+		must(t, err)
+		if len(keys) != quota {
+			t.Fatalf("%d keys stored, want %d", len(keys), quota)
+		}
+		for _, k := range keys {
+			if !acked[k] {
+				t.Fatalf("key %s stored but its writer was told it failed", k)
 			}
-			var kc, bc int64
-			must(t, s.rdb.QueryRowxContext(ctx, s.q("SELECT key_count, byte_count FROM kv_usage WHERE plugin_id = ? AND server_id = ?"), sc.PluginID, sc.ServerID).Scan(&kc, &bc))
-			var wantBytes int64
-			for _, k := range keys {
-				wantBytes += int64(len(k) + len("true"))
+		}
+		var kc, bc int64
+		must(t, s.rdb.QueryRowxContext(ctx, s.q("SELECT key_count, byte_count FROM kv_usage WHERE plugin_id = ? AND server_id = ?"), sc.PluginID, sc.ServerID).Scan(&kc, &bc))
+		var wantBytes int64
+		for _, k := range keys {
+			wantBytes += int64(len(k) + len("true"))
+		}
+		if kc != quota || bc != wantBytes {
+			t.Fatalf("counters say %d keys, %d bytes; rows are %d keys, %d bytes", kc, bc, quota, wantBytes)
+		}
+		for g := range writers {
+			v, ok, err := s.KVGet(ctx, engine.Scope{PluginID: "conc", ServerID: fmt.Sprint("own", g)}, "n")
+			if err != nil || !ok || string(v) != fmt.Sprint(each-1) {
+				t.Fatalf("writer %d's own scope: %s, %v, %v; want %d (its last write)", g, v, ok, err, each-1)
 			}
-			if kc != quota || bc != wantBytes {
-				t.Fatalf("counters say %d keys, %d bytes; rows are %d keys, %d bytes", kc, bc, quota, wantBytes)
-			}
-			for g := range writers {
-				v, ok, err := s.KVGet(ctx, engine.Scope{PluginID: "conc", ServerID: fmt.Sprint("own", g)}, "n")
-				if err != nil || !ok || string(v) != fmt.Sprint(each-1) {
-					t.Fatalf("writer %d's own scope: %s, %v, %v; want %d (its last write)", g, v, ok, err, each-1)
-				}
-			}
-		})
-	}
+		}
+	})
 }
 
 // TestKVGroupCancelledWaiter: a writer whose ctx ends while it waits for a

@@ -51,3 +51,14 @@ var backends = []struct {
 	{"sqlite", openTestSQLite},
 	{"postgres", openTestPostgres},
 }
+
+// eachBackend runs f as a subtest on a fresh store of each backend, with
+// a context bounded like testCtx's.
+func eachBackend(t *testing.T, f func(t *testing.T, ctx context.Context, s *Store)) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			s := b.open(t)
+			f(t, testCtx(t), s)
+		})
+	}
+}

@@ -63,36 +63,32 @@ func wideSelect(expr string, n int) string {
 // stop at the row and byte caps.
 func TestSQLMemoryBounded(t *testing.T) {
 	const bound = memFactor * 48 << 20 // 4 MiB MaxBytes, its copies, and the runtime's slack
-	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
-			s := b.open(t)
-			ctx := testCtx(t)
-			id := "memhog"
-			install(t, ctx, s, id)
-			lim := engine.DefaultLimits.SQL
-			// Warm up: the first statement opens the database.
-			_, err := s.SQLQuery(ctx, sqlScope(id), "SELECT 1 AS one", nil, lim)
-			must(t, err)
-			for _, tc := range hostileSQL[b.name] {
-				t.Run(tc.name, func(t *testing.T) {
-					var res engine.SQLResult
-					var err error
-					g := memtest.Peak(func() {
-						res, err = s.SQLQuery(context.Background(), sqlScope(id), tc.sql, nil, lim)
-					})
-					heap, rss := g.Heap, g.RSS
-					t.Logf("heap +%d MiB, rss +%d MiB: rows %d, err %.150v", heap>>20, rss>>20, len(res.Rows), err)
-					if heap > bound || rss > bound {
-						t.Errorf("memory grew by heap %d MiB, rss %d MiB; the bound is %d MiB", heap>>20, rss>>20, bound>>20)
-					}
+	eachBackend(t, func(t *testing.T, ctx context.Context, s *Store) {
+		id := "memhog"
+		install(t, ctx, s, id)
+		lim := engine.DefaultLimits.SQL
+		// Warm up: the first statement opens the database.
+		_, err := s.SQLQuery(ctx, sqlScope(id), "SELECT 1 AS one", nil, lim)
+		must(t, err)
+		for _, tc := range hostileSQL[s.d.String()] {
+			t.Run(tc.name, func(t *testing.T) {
+				var res engine.SQLResult
+				var err error
+				g := memtest.Peak(func() {
+					res, err = s.SQLQuery(context.Background(), sqlScope(id), tc.sql, nil, lim)
 				})
-			}
-			// The database still answers.
-			r, err := s.SQLQuery(ctx, sqlScope(id), "SELECT 1 AS one", nil, lim)
-			must(t, err)
-			if len(r.Rows) != 1 {
-				t.Fatalf("after the hostile statements: %v", r.Rows)
-			}
-		})
-	}
+				heap, rss := g.Heap, g.RSS
+				t.Logf("heap +%d MiB, rss +%d MiB: rows %d, err %.150v", heap>>20, rss>>20, len(res.Rows), err)
+				if heap > bound || rss > bound {
+					t.Errorf("memory grew by heap %d MiB, rss %d MiB; the bound is %d MiB", heap>>20, rss>>20, bound>>20)
+				}
+			})
+		}
+		// The database still answers.
+		r, err := s.SQLQuery(ctx, sqlScope(id), "SELECT 1 AS one", nil, lim)
+		must(t, err)
+		if len(r.Rows) != 1 {
+			t.Fatalf("after the hostile statements: %v", r.Rows)
+		}
+	})
 }

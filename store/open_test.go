@@ -122,45 +122,41 @@ func TestMigrationsIdempotent(t *testing.T) {
 // TestMigrationFailure: a broken migration is reported with its file name,
 // and neither it nor its record is applied.
 func TestMigrationFailure(t *testing.T) {
-	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
-			s := b.open(t)
-			ctx := testCtx(t)
-			dir := "migrations/" + s.d.String()
-			fsys := fstest.MapFS{}
-			must(t, fs.WalkDir(migrationsFS, dir, func(p string, e fs.DirEntry, err error) error {
-				if err != nil || e.IsDir() {
-					return err
-				}
-				data, err := fs.ReadFile(migrationsFS, p)
-				fsys[p] = &fstest.MapFile{Data: data}
+	eachBackend(t, func(t *testing.T, ctx context.Context, s *Store) {
+		dir := "migrations/" + s.d.String()
+		fsys := fstest.MapFS{}
+		must(t, fs.WalkDir(migrationsFS, dir, func(p string, e fs.DirEntry, err error) error {
+			if err != nil || e.IsDir() {
 				return err
-			}))
-			fsys[dir+"/9001_ok.sql"] = &fstest.MapFile{Data: []byte("CREATE TABLE m9001 (x INTEGER);")}
-			fsys[dir+"/9002_broken.sql"] = &fstest.MapFile{Data: []byte("CREATE TABLE m9002 (x INTEGER); CREATE TABLE broken (")}
-			err := s.migrate(ctx, fsys)
-			if err == nil || !strings.Contains(err.Error(), "9002_broken.sql") {
-				t.Fatalf("got %v, want an error naming 9002_broken.sql", err)
 			}
-			var n int
-			must(t, s.rdb.Get(&n, s.q("SELECT count(*) FROM schema_migrations WHERE version = ?"), 9002))
-			if n != 0 {
-				t.Fatal("broken migration recorded")
-			}
-			must(t, s.rdb.Get(&n, s.q("SELECT count(*) FROM schema_migrations WHERE version = ?"), 9001))
-			if n != 1 {
-				t.Fatal("good migration before the broken one not recorded")
-			}
-			if _, err := s.rdb.Exec("SELECT count(*) FROM m9002"); err == nil {
-				t.Fatal("half of the broken migration was applied")
-			}
-			fsys[dir+"/9003_dup.sql"] = &fstest.MapFile{Data: []byte("SELECT 1;")}
-			fsys[dir+"/9003_dup2.sql"] = &fstest.MapFile{Data: []byte("SELECT 1;")}
-			if err := s.migrate(ctx, fsys); err == nil || !strings.Contains(err.Error(), "share version 9003") {
-				t.Fatalf("duplicate versions: %v", err)
-			}
-		})
-	}
+			data, err := fs.ReadFile(migrationsFS, p)
+			fsys[p] = &fstest.MapFile{Data: data}
+			return err
+		}))
+		fsys[dir+"/9001_ok.sql"] = &fstest.MapFile{Data: []byte("CREATE TABLE m9001 (x INTEGER);")}
+		fsys[dir+"/9002_broken.sql"] = &fstest.MapFile{Data: []byte("CREATE TABLE m9002 (x INTEGER); CREATE TABLE broken (")}
+		err := s.migrate(ctx, fsys)
+		if err == nil || !strings.Contains(err.Error(), "9002_broken.sql") {
+			t.Fatalf("got %v, want an error naming 9002_broken.sql", err)
+		}
+		var n int
+		must(t, s.rdb.Get(&n, s.q("SELECT count(*) FROM schema_migrations WHERE version = ?"), 9002))
+		if n != 0 {
+			t.Fatal("broken migration recorded")
+		}
+		must(t, s.rdb.Get(&n, s.q("SELECT count(*) FROM schema_migrations WHERE version = ?"), 9001))
+		if n != 1 {
+			t.Fatal("good migration before the broken one not recorded")
+		}
+		if _, err := s.rdb.Exec("SELECT count(*) FROM m9002"); err == nil {
+			t.Fatal("half of the broken migration was applied")
+		}
+		fsys[dir+"/9003_dup.sql"] = &fstest.MapFile{Data: []byte("SELECT 1;")}
+		fsys[dir+"/9003_dup2.sql"] = &fstest.MapFile{Data: []byte("SELECT 1;")}
+		if err := s.migrate(ctx, fsys); err == nil || !strings.Contains(err.Error(), "share version 9003") {
+			t.Fatalf("duplicate versions: %v", err)
+		}
+	})
 }
 
 // TestPostgresConcurrentOpen: several nodes starting at once on a fresh
@@ -303,18 +299,14 @@ func TestPingAndClose(t *testing.T) {
 
 func TestSettingsOptionsRoundTrip(t *testing.T) {
 	// Options keep their JSON values (compacted) through both dialects.
-	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
-			s := b.open(t)
-			ctx := testCtx(t)
-			install(t, ctx, s, "p")
-			opts := map[string]json.RawMessage{"list": raw(`[1, "two", {"3": null}]`), "uni": raw(`"héllo 😀 \u0000"`)}
-			must(t, s.SetOptions(ctx, "1", "p", opts))
-			sp, err := s.GetServerPlugin(ctx, "1", "p")
-			must(t, err)
-			if string(sp.Options["list"]) != `[1,"two",{"3":null}]` || string(sp.Options["uni"]) != `"héllo 😀 \u0000"` {
-				t.Fatalf("options: %s %s", sp.Options["list"], sp.Options["uni"])
-			}
-		})
-	}
+	eachBackend(t, func(t *testing.T, ctx context.Context, s *Store) {
+		install(t, ctx, s, "p")
+		opts := map[string]json.RawMessage{"list": raw(`[1, "two", {"3": null}]`), "uni": raw(`"héllo 😀 \u0000"`)}
+		must(t, s.SetOptions(ctx, "1", "p", opts))
+		sp, err := s.GetServerPlugin(ctx, "1", "p")
+		must(t, err)
+		if string(sp.Options["list"]) != `[1,"two",{"3":null}]` || string(sp.Options["uni"]) != `"héllo 😀 \u0000"` {
+			t.Fatalf("options: %s %s", sp.Options["list"], sp.Options["uni"])
+		}
+	})
 }

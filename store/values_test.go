@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"encoding/json"
 	"math"
 	"reflect"
@@ -79,36 +80,32 @@ func TestPostgresResultTypes(t *testing.T) {
 // TestLongPluginID: the longest allowed id works for KV and SQL on both
 // (PostgreSQL names are shortened with a hash to fit 63 bytes).
 func TestLongPluginID(t *testing.T) {
-	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
-			s := b.open(t)
-			ctx := testCtx(t)
-			long1 := strings.Repeat("a", 127) + "1"
-			long2 := strings.Repeat("a", 127) + "2"
-			for _, id := range []string{long1, long2} {
-				install(t, ctx, s, id)
-				must(t, s.KVSet(ctx, engine.Scope{PluginID: id, ServerID: "1"}, "k", raw(`1`), noQuota))
-				_, err := s.SQLExec(ctx, sqlScope(id), "CREATE TABLE t (v TEXT)", nil, sqlLim)
-				must(t, err)
-				_, err = s.SQLExec(ctx, sqlScope(id), "INSERT INTO t (v) VALUES (?)", []any{id}, sqlLim)
-				must(t, err)
-			}
-			for _, id := range []string{long1, long2} {
-				r, err := s.SQLQuery(ctx, sqlScope(id), "SELECT v FROM t", nil, sqlLim)
-				must(t, err)
-				if len(r.Rows) != 1 || r.Rows[0][0] != id {
-					t.Fatalf("%s sees %v", id[120:], r.Rows)
-				}
-			}
-			must(t, s.DeletePlugin(ctx, long1))
-			r, err := s.SQLQuery(ctx, sqlScope(long2), "SELECT v FROM t", nil, sqlLim)
+	eachBackend(t, func(t *testing.T, ctx context.Context, s *Store) {
+		long1 := strings.Repeat("a", 127) + "1"
+		long2 := strings.Repeat("a", 127) + "2"
+		for _, id := range []string{long1, long2} {
+			install(t, ctx, s, id)
+			must(t, s.KVSet(ctx, engine.Scope{PluginID: id, ServerID: "1"}, "k", raw(`1`), noQuota))
+			_, err := s.SQLExec(ctx, sqlScope(id), "CREATE TABLE t (v TEXT)", nil, sqlLim)
 			must(t, err)
-			if len(r.Rows) != 1 {
-				t.Fatal("deleting one long id touched the other")
+			_, err = s.SQLExec(ctx, sqlScope(id), "INSERT INTO t (v) VALUES (?)", []any{id}, sqlLim)
+			must(t, err)
+		}
+		for _, id := range []string{long1, long2} {
+			r, err := s.SQLQuery(ctx, sqlScope(id), "SELECT v FROM t", nil, sqlLim)
+			must(t, err)
+			if len(r.Rows) != 1 || r.Rows[0][0] != id {
+				t.Fatalf("%s sees %v", id[120:], r.Rows)
 			}
-			if n := pgName("maid_p_", long1); len(n) > 63 || n == pgName("maid_p_", long2) {
-				t.Fatalf("pg names: %q", n)
-			}
-		})
-	}
+		}
+		must(t, s.DeletePlugin(ctx, long1))
+		r, err := s.SQLQuery(ctx, sqlScope(long2), "SELECT v FROM t", nil, sqlLim)
+		must(t, err)
+		if len(r.Rows) != 1 {
+			t.Fatal("deleting one long id touched the other")
+		}
+		if n := pgName("maid_p_", long1); len(n) > 63 || n == pgName("maid_p_", long2) {
+			t.Fatalf("pg names: %q", n)
+		}
+	})
 }
