@@ -122,13 +122,9 @@ func (s *Store) ListVersions(ctx context.Context, pluginID string) ([]engine.Plu
 	if err := s.rdb.SelectContext(ctx, &rows, s.q("SELECT "+versionCols+" FROM plugin_versions WHERE plugin_id = ? ORDER BY seq DESC"), pluginID); err != nil {
 		return nil, fmt.Errorf("store: list versions of %q: %w", pluginID, s.dbErr(err))
 	}
-	out := make([]engine.PluginVersion, 0, len(rows))
-	for _, r := range rows {
-		v, err := r.version()
-		if err != nil {
-			return nil, fmt.Errorf("store: list versions: %w", err)
-		}
-		out = append(out, v)
+	out, err := convertRows(rows, versionRow.version)
+	if err != nil {
+		return nil, fmt.Errorf("store: list versions: %w", err)
 	}
 	return out, nil
 }

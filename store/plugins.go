@@ -187,13 +187,9 @@ func (s *Store) ListServerPlugins(ctx context.Context, serverID string) ([]engin
 	if err := s.rdb.SelectContext(ctx, &rows, s.q("SELECT server_id, plugin_id, enabled, options FROM server_plugins WHERE server_id = ? ORDER BY plugin_id"), serverID); err != nil {
 		return nil, fmt.Errorf("store: list server plugins of %q: %w", serverID, s.dbErr(err))
 	}
-	out := make([]engine.ServerPlugin, 0, len(rows))
-	for _, r := range rows {
-		sp, err := r.state()
-		if err != nil {
-			return nil, fmt.Errorf("store: list server plugins: %w", err)
-		}
-		out = append(out, sp)
+	out, err := convertRows(rows, serverPluginRow.state)
+	if err != nil {
+		return nil, fmt.Errorf("store: list server plugins: %w", err)
 	}
 	return out, nil
 }

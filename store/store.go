@@ -140,14 +140,8 @@ func openSQLite(ctx context.Context, path string, opt Options) (*Store, error) {
 		return nil, fmt.Errorf("store: open sqlite %s: %w", path, err)
 	}
 	applyPool(r.DB, opt, 4)
-	s := &Store{d: dialectSQLite, rdb: r, wdb: w, log: opt.Logger}
-	s.kvGroup.s = s
-	if err := s.migrate(ctx, migrationsFS); err != nil {
-		s.Close()
-		return nil, err
-	}
-	if err := s.prepare(ctx); err != nil {
-		s.Close()
+	s, err := newStore(ctx, &Store{d: dialectSQLite, rdb: r, wdb: w, log: opt.Logger})
+	if err != nil {
 		return nil, err
 	}
 	dataDir := opt.DataDir
@@ -176,7 +170,21 @@ func openPostgres(ctx context.Context, dsn string, opt Options) (*Store, error) 
 		db.Close()
 		return nil, fmt.Errorf("store: open postgres %s: database unreachable: %w: %w", where, engine.ErrUnavailable, err)
 	}
-	s := &Store{d: dialectPostgres, rdb: db, wdb: db, log: opt.Logger, dsn: dsn}
+	s, err := newStore(ctx, &Store{d: dialectPostgres, rdb: db, wdb: db, log: opt.Logger, dsn: dsn})
+	if err != nil {
+		return nil, err
+	}
+	s.hardenPostgres(ctx)
+	s.sql = newPGPluginSQL(s, u)
+	if _, _, handled, err := pluginTLS(u); err != nil || !handled {
+		s.log.Warn("store: plugin SQL connections use TLS settings maid does not negotiate itself; their results are not size-bounded on the wire (docs/security.md)", "error", err)
+	}
+	return s, nil
+}
+
+// newStore finishes a Store whose connections are open: it migrates the
+// schema and prepares statements, and closes s if either fails.
+func newStore(ctx context.Context, s *Store) (*Store, error) {
 	s.kvGroup.s = s
 	if err := s.migrate(ctx, migrationsFS); err != nil {
 		s.Close()
@@ -186,12 +194,21 @@ func openPostgres(ctx context.Context, dsn string, opt Options) (*Store, error) 
 		s.Close()
 		return nil, err
 	}
-	s.hardenPostgres(ctx)
-	s.sql = newPGPluginSQL(s, u)
-	if _, _, handled, err := pluginTLS(u); err != nil || !handled {
-		s.log.Warn("store: plugin SQL connections use TLS settings maid does not negotiate itself; their results are not size-bounded on the wire (docs/security.md)", "error", err)
-	}
 	return s, nil
+}
+
+// convertRows turns scanned rows into engine values; the first row that
+// does not convert fails the whole list.
+func convertRows[R, T any](rows []R, convert func(R) (T, error)) ([]T, error) {
+	out := make([]T, 0, len(rows))
+	for _, r := range rows {
+		v, err := convert(r)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
 }
 
 func applyPool(db *sql.DB, opt Options, defOpen int) {
