@@ -131,6 +131,11 @@ func TestRunTiny(t *testing.T) {
 		if name == "wasm" {
 			ids = append(slices.Clone(ids), "dirty_pages_start", "dirty_pages_100_events")
 		}
+		if name != "docker" {
+			// Host CPU per event: maid and its children; docker's containers
+			// are not maid's children, so docker has no such figure.
+			ids = append(slices.Clone(ids), "cpu_per_event_1", "cpu_per_event_2")
+		}
 		if c := b.Figure("density_curve"); c != nil && (len(c.Curve) == 0 || c.Curve[len(c.Curve)-1].X != float64(opts.Plugins)) {
 			t.Errorf("%s: density curve %v does not end at %d instances", name, c.Curve, opts.Plugins)
 		}
@@ -150,6 +155,9 @@ func TestRunTiny(t *testing.T) {
 			case f.Errors > 0:
 				t.Errorf("%s: figure %s had %d failed samples", name, id, f.Errors)
 			}
+		}
+		if f := b.Figure("cpu_per_event_1"); f != nil && f.Value != nil && *f.Value <= 0 {
+			t.Errorf("%s: cpu_per_event_1 = %v µs, want > 0", name, *f.Value)
 		}
 		if f := b.Figure("event_rtt_noop"); f != nil && f.Samples != opts.Events {
 			t.Errorf("%s: event_rtt_noop has %d samples, want %d", name, f.Samples, opts.Events)

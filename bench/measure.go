@@ -11,9 +11,11 @@ import (
 	"math"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/maidhq/maid/sandbox"
@@ -211,26 +213,32 @@ func roundTrips(ctx context.Context, p *progress, what string, n, warm int, trip
 // throughput dispatches events to a server where k plugins are enabled
 // from conc goroutines and counts handled events per second, start of the
 // first Dispatch to the end of Drain. Each rep handles about total events.
-func throughput(ctx context.Context, e *env, server string, k, total, conc, reps int) (Figure, error) {
+//
+// With cpu it also returns the host CPU time per handled event (see
+// hostCPU), median of the reps: the figure that stays meaningful on a busy
+// machine, where a backend's events per second mostly say how much of the
+// CPU its threads were given.
+func throughput(ctx context.Context, e *env, server string, k, total, conc, reps int, cpu bool) ([]Figure, error) {
 	id := fmt.Sprintf("throughput_%d", k)
 	title := fmt.Sprintf("Throughput, %d plugin instance%s", k, plural(k))
 	m := max(1, int(math.Ceil(float64(total)/float64(k))))
 	// Warm-up: start every instance and fill caches.
 	for i := 0; i < min(m, 20); i++ {
 		if err := e.eng.Dispatch(ctx, event(eventNoop, server, i)); err != nil {
-			return Figure{}, err
+			return nil, err
 		}
 	}
 	if err := e.eng.Drain(ctx); err != nil {
-		return Figure{}, err
+		return nil, err
 	}
-	var rates []float64
+	var rates, cpus []float64
 	handled, errs := 0, 0
 	for r := 0; r < reps; r++ {
 		before, errBefore := e.obs.events.Load(), e.obs.errs.Load()
 		var next atomic.Int64
 		var wg sync.WaitGroup
 		var derr atomic.Pointer[error]
+		cpu0 := hostCPU()
 		t0 := time.Now()
 		for g := 0; g < conc; g++ {
 			wg.Add(1)
@@ -250,22 +258,72 @@ func throughput(ctx context.Context, e *env, server string, k, total, conc, reps
 		}
 		wg.Wait()
 		if err := e.eng.Drain(ctx); err != nil {
-			return Figure{}, err
+			return nil, err
 		}
 		el := time.Since(t0)
+		used := hostCPU() - cpu0
 		if p := derr.Load(); p != nil {
-			return Figure{}, *p
+			return nil, *p
 		}
 		h := int(e.obs.events.Load() - before)
 		handled += h
 		errs += int(e.obs.errs.Load() - errBefore)
 		rates = append(rates, float64(h)/el.Seconds())
+		if h > 0 {
+			cpus = append(cpus, float64(used.Microseconds())/float64(h))
+		}
 	}
 	f := valueFigure(id, title, fmt.Sprintf(
 		"%d events dispatched from %d goroutines to a server with %d plugin%s enabled (each event goes to every one), no-op handler; handled events per second from the first Dispatch to the end of Drain; median of %d reps",
 		m, conc, k, plural(k), reps), UnitEventsSec, handled, rates)
 	f.Errors = errs
-	return f, nil
+	figs := []Figure{f}
+	if cpu && len(cpus) > 0 {
+		figs = append(figs, valueFigure(fmt.Sprintf("cpu_per_event_%d", k), fmt.Sprintf("Host CPU per handled event, %d plugin instance%s", k, plural(k)),
+			"CPU time (user+system) of the maid process and its child processes during the throughput reps above, divided by the events handled; median of the reps. Wasm guests run inside maid; the process backend's interpreters are its children. On a 2-core machine, 2 s / this figure bounds events per second",
+			UnitMicros, handled, cpus))
+	}
+	return figs, nil
+}
+
+// hostCPU is the CPU time used so far by this process, by its child
+// processes still running (the process backend's interpreters, read from
+// /proc) and by those it has reaped. docker's containers are not children
+// of maid, so their CPU is not in it.
+func hostCPU() time.Duration {
+	var self, reaped syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &self)
+	_ = syscall.Getrusage(syscall.RUSAGE_CHILDREN, &reaped)
+	d := time.Duration(self.Utime.Nano() + self.Stime.Nano() + reaped.Utime.Nano() + reaped.Stime.Nano())
+	me := os.Getpid()
+	for _, pr := range procs() {
+		if pr.ppid == me {
+			d += procCPU(pr.pid)
+		}
+	}
+	return d
+}
+
+// procCPU is a live process's user+system CPU time from /proc/PID/stat
+// (utime and stime, fields 14 and 15, in clock ticks of 1/100 s: Linux's
+// USER_HZ on every architecture Go supports).
+func procCPU(pid int) time.Duration {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	s := string(data)
+	r := strings.LastIndexByte(s, ')')
+	if r < 0 {
+		return 0
+	}
+	f := strings.Fields(s[r+1:]) // f[0] is field 3 (state)
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * (time.Second / 100)
 }
 
 // density starts one idle instance of each plugin enabled on the chunk
