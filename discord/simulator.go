@@ -572,6 +572,20 @@ func (s *Simulator) findMessage(channelID, messageID string) (*simMessage, int, 
 	return nil, 0, fmt.Errorf("message %s: unknown message (404)", messageID)
 }
 
+// scopedMessage finds a message of a channel of the simulated server, for
+// the action verb (which its errors name); call with mu held.
+func (s *Simulator) scopedMessage(verb, serverID, channelID, messageID string) (simChannel, *simMessage, int, error) {
+	ch, err := s.scope(serverID, channelID)
+	if err != nil {
+		return simChannel{}, nil, 0, fmt.Errorf("%s: %w", verb, err)
+	}
+	m, i, err := s.findMessage(ch.id, messageID)
+	if err != nil {
+		return simChannel{}, nil, 0, fmt.Errorf("%s: %w", verb, err)
+	}
+	return ch, m, i, nil
+}
+
 // SendMessage posts as the bot in a simulated channel.
 func (s *Simulator) SendMessage(ctx context.Context, serverID string, m engine.OutMessage) (string, error) {
 	s.mu.Lock()
@@ -615,13 +629,9 @@ func (s *Simulator) SendMessage(ctx context.Context, serverID string, m engine.O
 func (s *Simulator) EditMessage(ctx context.Context, serverID, channelID, messageID, content string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	ch, err := s.scope(serverID, channelID)
+	ch, m, _, err := s.scopedMessage("edit message", serverID, channelID, messageID)
 	if err != nil {
-		return fmt.Errorf("edit message: %w", err)
-	}
-	m, _, err := s.findMessage(ch.id, messageID)
-	if err != nil {
-		return fmt.Errorf("edit message: %w", err)
+		return err
 	}
 	if m.AuthorID != SimBotID {
 		return fmt.Errorf("edit message %s: cannot edit a message authored by another user (403)", messageID)
@@ -638,13 +648,9 @@ func (s *Simulator) EditMessage(ctx context.Context, serverID, channelID, messag
 func (s *Simulator) DeleteMessage(ctx context.Context, serverID, channelID, messageID string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	ch, err := s.scope(serverID, channelID)
+	ch, m, i, err := s.scopedMessage("delete message", serverID, channelID, messageID)
 	if err != nil {
-		return fmt.Errorf("delete message: %w", err)
-	}
-	m, i, err := s.findMessage(ch.id, messageID)
-	if err != nil {
-		return fmt.Errorf("delete message: %w", err)
+		return err
 	}
 	if m.AuthorID != SimBotID {
 		return fmt.Errorf("delete message %s: %w", messageID, ErrNotOwn)
@@ -676,13 +682,9 @@ func (s *Simulator) reaction(serverID, channelID, messageID, emoji string, add b
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	ch, err := s.scope(serverID, channelID)
+	ch, m, _, err := s.scopedMessage(verb, serverID, channelID, messageID)
 	if err != nil {
-		return fmt.Errorf("%s: %w", verb, err)
-	}
-	m, _, err := s.findMessage(ch.id, messageID)
-	if err != nil {
-		return fmt.Errorf("%s: %w", verb, err)
+		return err
 	}
 	m.react(e, SimBotID, add)
 	if add {
