@@ -96,15 +96,7 @@ func startClusterGateway(t *testing.T, fake *fakediscord.Server, led discord.Led
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- gw.Run(ctx, h) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("gateway run: %v", err)
-		}
-	})
+	background(t, "gateway run", func(ctx context.Context) error { return gw.Run(ctx, h) })
 	return gw
 }
 
@@ -139,9 +131,7 @@ func startShard(t *testing.T, gw *discord.Gateway, l cluster.Lease) {
 // sent while nobody held it are replayed to the new holder, each
 // delivered once in all; the old holder, fenced, delivers nothing more.
 func TestClusterResume(t *testing.T) {
-	fake := fakediscord.New(guilds()...)
-	defer fake.Close()
-	discord.PointAt(fake.URL)
+	fake := newFake(t)
 	led := newMemLedger()
 	a, b := &idHost{}, &idHost{}
 	gwA := startClusterGateway(t, fake, led, "a", a)
@@ -200,9 +190,7 @@ func TestClusterResume(t *testing.T) {
 // stops the shard at once and tells the member; the event is not
 // delivered.
 func TestClusterFencedShardStops(t *testing.T) {
-	fake := fakediscord.New(guilds()...)
-	defer fake.Close()
-	discord.PointAt(fake.URL)
+	fake := newFake(t)
 	led := newMemLedger()
 	h := &idHost{}
 	failed := make(chan int, 1)
@@ -211,10 +199,7 @@ func TestClusterFencedShardStops(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- gw.Run(ctx, h) }()
-	defer func() { cancel(); <-done }()
+	background(t, "gateway run", func(ctx context.Context) error { return gw.Run(ctx, h) })
 	led.gen[0] = 1
 	startShard(t, gw, cluster.Lease{Shard: 0, ShardCount: 1, Node: "a", Generation: 1})
 	waitUntil(t, "shard connected", func() bool { return fake.Connected(0) })
@@ -240,9 +225,7 @@ func TestClusterFencedShardStops(t *testing.T) {
 // again by itself and RESUMEs (discordgo's own reconnect loop is off for
 // leased shards, so a stopped shard is never reopened behind its back).
 func TestClusterShardReconnects(t *testing.T) {
-	fake := fakediscord.New(guilds()...)
-	defer fake.Close()
-	discord.PointAt(fake.URL)
+	fake := newFake(t)
 	led := newMemLedger()
 	h := &idHost{}
 	gw := startClusterGateway(t, fake, led, "a", h)

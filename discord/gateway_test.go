@@ -423,9 +423,7 @@ func TestGatewayRefusals(t *testing.T) {
 		{name: "disallowed intents", close: 4014, want: "disallowed intents"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			fake := fakediscord.New(guilds()...)
-			defer fake.Close()
-			discord.PointAt(fake.URL)
+			fake := newFake(t)
 			if tc.close != 0 {
 				fake.RefuseNextIdentify(tc.close)
 			}
@@ -487,18 +485,13 @@ func (c *countHost) Dispatch(context.Context, engine.Event) error { c.n.Add(1); 
 // BenchmarkGatewayEvents measures dispatches from the fake gateway through
 // discordgo, dedupe and mapping to the engine's Dispatch (a counter here).
 func BenchmarkGatewayEvents(b *testing.B) {
-	fake := fakediscord.New(guilds()...)
-	defer fake.Close()
-	discord.PointAt(fake.URL)
+	fake := newFake(b)
 	gw, err := discord.NewGateway(discord.GatewayConfig{Token: fake.Token})
 	if err != nil {
 		b.Fatal(err)
 	}
 	h := &countHost{}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- gw.Run(ctx, h) }()
-	defer func() { cancel(); <-done }()
+	background(b, "gateway run", func(ctx context.Context) error { return gw.Run(ctx, h) })
 	for !fake.Connected(0) || gw.Stats().Servers < 2 {
 		time.Sleep(time.Millisecond)
 	}

@@ -168,12 +168,39 @@ type gwEnv struct {
 	st   *store.Store
 }
 
+// newFake starts a fake Discord with the test guilds, points discordgo at
+// it, and closes it when the test ends.
+func newFake(t testing.TB) *fakediscord.Server {
+	t.Helper()
+	fake := fakediscord.New(guilds()...)
+	t.Cleanup(fake.Close)
+	discord.PointAt(fake.URL)
+	return fake
+}
+
+// background runs run until the test ends; then cleanup cancels its
+// context, waits for it and reports its error under what. run's result
+// also arrives on the returned channel: a test that takes it must put it
+// back for cleanup.
+func background(t testing.TB, what string, run func(ctx context.Context) error) chan error {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("%s: %v", what, err)
+		}
+	})
+	return done
+}
+
 // startGateway starts a fake Discord and a gateway to it; setup installs
 // plugins before the gateway connects.
 func startGateway(t *testing.T, cfg discord.GatewayConfig, setup func(*fakediscord.Server, *engine.Engine)) *gwEnv {
 	t.Helper()
-	fake := fakediscord.New(guilds()...)
-	discord.PointAt(fake.URL)
+	fake := newFake(t)
 	if cfg.Token == "" {
 		cfg.Token = fake.Token
 	}
@@ -186,18 +213,9 @@ func startGateway(t *testing.T, cfg discord.GatewayConfig, setup func(*fakedisco
 	if setup != nil {
 		setup(fake, eng)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- gw.Run(ctx, eng) }()
-	// Registered after newEngine's cleanups, so it runs before them: the
-	// gateway stops before the engine and the fake.
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("gateway run: %v", err)
-		}
-		fake.Close()
-	})
+	// Registered after newEngine's cleanups and the fake's, so it runs
+	// before them: the gateway stops before the engine and the fake.
+	background(t, "gateway run", func(ctx context.Context) error { return gw.Run(ctx, eng) })
 	return &gwEnv{fake: fake, gw: gw, eng: eng, st: st}
 }
 

@@ -258,15 +258,7 @@ func (r *recordHost) list() []engine.Event {
 // Join work.
 func runSim(t *testing.T, sim *discord.Simulator, h discord.Host) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- sim.Run(ctx, h) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("simulator run: %v", err)
-		}
-	})
+	done := background(t, "simulator run", func(ctx context.Context) error { return sim.Run(ctx, h) })
 	select {
 	case <-sim.Ready():
 	case err := <-done:
