@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"github.com/maidhq/maid/internal/memtest"
-
-	"github.com/maidhq/maid/plugin"
 )
 
 // heapGrowth runs fn and returns how far the Go heap grew above what it was
@@ -99,13 +97,7 @@ func TestWidgetBounds(t *testing.T) {
 	const heapBound = 8 << 20
 	for _, tt := range hostileAnswers() {
 		t.Run(tt.name, func(t *testing.T) {
-			typ, chart, _ := strings.Cut(tt.typ, ":")
-			var w plugin.Widget
-			for _, fw := range fuzzWidgets {
-				if fw.Type == typ && (chart == "" || fw.ChartType == chart) {
-					w = fw
-				}
-			}
+			w := fuzzWidget(tt.typ)
 			if len(tt.raw) > 1<<20 {
 				t.Fatalf("answer of %d bytes: more than a protocol line", len(tt.raw))
 			}

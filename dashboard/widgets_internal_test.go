@@ -45,6 +45,19 @@ var fuzzWidgets = []plugin.Widget{
 	}},
 }
 
+// fuzzWidget returns the last of fuzzWidgets of type typ ("chart:pie" also
+// names the chart type; plain "chart" is the last chart), or a zero Widget.
+func fuzzWidget(typ string) plugin.Widget {
+	typ, chart, _ := strings.Cut(typ, ":")
+	var w plugin.Widget
+	for _, fw := range fuzzWidgets {
+		if fw.Type == typ && (chart == "" || fw.ChartType == chart) {
+			w = fw
+		}
+	}
+	return w
+}
+
 // renderOne builds and renders one widget the way widgetFragment does.
 func renderOne(s *Site, w *plugin.Widget, raw []byte) (string, error) {
 	out, err := s.widgetHTML(context.Background(), "1", "p", w, raw, nil, 1, maxWidgetHTML)
@@ -73,13 +86,7 @@ func TestBuildWidgetShapes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			typ, chart, _ := strings.Cut(tt.typ, ":")
-			var w plugin.Widget
-			for _, fw := range fuzzWidgets {
-				if fw.Type == typ && (chart == "" || fw.ChartType == chart) {
-					w = fw
-				}
-			}
+			w := fuzzWidget(tt.typ)
 			out, err := renderOne(s, &w, []byte(tt.raw))
 			if err != nil {
 				t.Fatal(err)
