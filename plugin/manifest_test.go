@@ -283,14 +283,7 @@ func TestParseManifest(t *testing.T) {
 func itoa(i int) string { b, _ := json.Marshal(i); return string(b) }
 
 func TestParseManifestSpec004Decoded(t *testing.T) {
-	data, err := os.ReadFile("testdata/spec004/plugin.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := ParseManifest(data, "plugin.json")
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := spec004(t)
 	f := func(v float64) *float64 { return &v }
 	want := &Manifest{ID: "my_example", Name: "Example Plugin", Script: "script.js", file: "plugin.json", Options: []Option{
 		{ID: "my_checkbox", Name: "Example checkbox", Description: "Enable if you like checkboxes.", Type: "bool", Default: json.RawMessage(`false`)},
