@@ -65,10 +65,7 @@ func TestStorageSQLCPU(t *testing.T) {
 		})
 	}
 	t.Run("postgres", func(t *testing.T) {
-		dsn := freshPostgres(t)
-		nb := backends(t)[0] // the store, not the sandbox, is under test
-		r := startEngine(t, nb.b, dsn, t.TempDir(), storageLimits())
-		id := installEnabled(t, r.eng, hostile("storage"), "1")
+		r, id := storagePostgres(t, "1")
 		ctx := context.Background()
 		check(t, func(raw json.RawMessage) (any, error) { return r.eng.HostCall(ctx, id, "1", "sql.query", raw) }, "postgres")
 		check(t, func(raw json.RawMessage) (any, error) {
@@ -77,7 +74,7 @@ func TestStorageSQLCPU(t *testing.T) {
 		}, "postgres")
 		// The server finishes the backends maid gave up on (they hold the
 		// test database open until then).
-		db, err := sql.Open("postgres", dsn)
+		db, err := sql.Open("postgres", r.dsn)
 		if err != nil {
 			t.Fatal(err)
 		}

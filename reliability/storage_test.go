@@ -104,10 +104,7 @@ func TestStorageSQLMemory(t *testing.T) {
 		})
 	}
 	t.Run("postgres", func(t *testing.T) {
-		dsn := freshPostgres(t)
-		nb := backends(t)[0] // the store, not the sandbox, is under test
-		r := startEngine(t, nb.b, dsn, t.TempDir(), storageLimits())
-		id := installEnabled(t, r.eng, hostile("storage"), "1")
+		r, id := storagePostgres(t, "1")
 		if _, err := r.eng.CallDashboard(context.Background(), id, "1", "sql", json.RawMessage(`{"sql": "SELECT 1 AS warm"}`)); err != nil {
 			t.Fatal(err)
 		}
@@ -119,6 +116,18 @@ func storageLimits() engine.Limits {
 	lim := testLimits()
 	lim.DashboardTimeout = 10 * time.Second // statements run into the 2 s statement timeout
 	return lim
+}
+
+// storagePostgres starts an engine over a fresh PostgreSQL database with
+// the hostile storage plugin enabled on servers, and returns it and the
+// plugin's id. One backend is enough: the store, not the sandbox, is under
+// test.
+func storagePostgres(t *testing.T, servers ...string) (*running, string) {
+	t.Helper()
+	dsn := freshPostgres(t)
+	nb := backends(t)[0]
+	r := startEngine(t, nb.b, dsn, t.TempDir(), storageLimits())
+	return r, installEnabled(t, r.eng, hostile("storage"), servers...)
 }
 
 func installEnabled(t *testing.T, e *engine.Engine, dir string, servers ...string) string {
@@ -193,10 +202,7 @@ func TestStorageCrossServer(t *testing.T) {
 		w.goodAnswers(t)
 	})
 	t.Run("postgres", func(t *testing.T) {
-		dsn := freshPostgres(t)
-		nb := backends(t)[0]
-		r := startEngine(t, nb.b, dsn, t.TempDir(), storageLimits())
-		id := installEnabled(t, r.eng, hostile("storage"), "1", "2")
+		r, id := storagePostgres(t, "1", "2")
 		crossServer(t, r.eng, id, []string{
 			"UPDATE notes SET v = 'rewritten'",
 			"DELETE FROM notes",
