@@ -280,8 +280,8 @@ func kvGetMany(ctx context.Context, c hostCall, params json.RawMessage) (any, er
 	if err := decode(params, &p); err != nil {
 		return nil, err
 	}
-	if len(p.Keys) > c.d.limits.BatchKeys {
-		return nil, fmt.Errorf("%w: %d keys in one call; the limit is %d", ErrLimit, len(p.Keys), c.d.limits.BatchKeys)
+	if err := c.d.checkBatch(len(p.Keys)); err != nil {
+		return nil, err
 	}
 	for _, k := range p.Keys {
 		if err := c.d.checkKey(k); err != nil {
@@ -300,8 +300,8 @@ func kvSetMany(ctx context.Context, c hostCall, params json.RawMessage) (any, er
 	if err := decode(params, &p); err != nil {
 		return nil, err
 	}
-	if len(p.Values) > c.d.limits.BatchKeys {
-		return nil, fmt.Errorf("%w: %d keys in one call; the limit is %d", ErrLimit, len(p.Values), c.d.limits.BatchKeys)
+	if err := c.d.checkBatch(len(p.Values)); err != nil {
+		return nil, err
 	}
 	for k, v := range p.Values {
 		if err := c.d.checkKey(k); err != nil {

@@ -66,6 +66,14 @@ func (d *deps) checkKey(key string) error {
 	return nil
 }
 
+// checkBatch refuses a get_many or set_many of more keys than BatchKeys.
+func (d *deps) checkBatch(n int) error {
+	if n > d.limits.BatchKeys {
+		return fmt.Errorf("%w: %d keys in one call; the limit is %d", ErrLimit, n, d.limits.BatchKeys)
+	}
+	return nil
+}
+
 func (d *deps) checkValue(key string, v json.RawMessage) error {
 	if len(v) == 0 {
 		return fmt.Errorf("%w: value of %q is missing", ErrInvalid, key)
