@@ -12,7 +12,6 @@ import (
 
 	"github.com/maidhq/maid/engine"
 	"github.com/maidhq/maid/engine/enginetest"
-	"github.com/maidhq/maid/sandbox/process"
 )
 
 // bridgePlugin writes a plugin package: iframe mode when iframe is set,
@@ -59,11 +58,7 @@ plugin.run()
 }
 
 func bridgeEnv(t *testing.T) *enginetest.Env {
-	b, err := process.New(process.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
+	b := processBackend(t)
 	return enginetest.Start(t, b, enginetest.Options{})
 }
 

@@ -17,3 +17,15 @@ func TestProcessBackend(t *testing.T) {
 		return b
 	})
 }
+
+// processBackend starts the process backend (python3 on the host) for
+// one test; it is closed when the test ends.
+func processBackend(t testing.TB) *process.Backend {
+	t.Helper()
+	b, err := process.New(process.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}

@@ -8,7 +8,6 @@ import (
 
 	"github.com/maidhq/maid/engine"
 	"github.com/maidhq/maid/engine/enginetest"
-	"github.com/maidhq/maid/sandbox/process"
 )
 
 // TestInstanceCaps: a manifest's "instances": "per_server" multiplies a
@@ -17,11 +16,7 @@ import (
 // caps the instances running on the host (a start past the cap is refused
 // with ErrLimit and logged).
 func TestInstanceCaps(t *testing.T) {
-	b, err := process.New(process.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
+	b := processBackend(t)
 	dir := writeFiles(t, map[string]string{
 		"manifest.json": `{"id": "hog", "name": "Hog", "instances": "per_server"}`,
 		"__main__.py": `import os

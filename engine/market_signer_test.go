@@ -11,7 +11,6 @@ import (
 	"github.com/maidhq/maid/engine"
 	"github.com/maidhq/maid/engine/enginetest"
 	"github.com/maidhq/maid/plugin"
-	"github.com/maidhq/maid/sandbox/process"
 	"github.com/maidhq/maid/store"
 )
 
@@ -53,11 +52,7 @@ func TestMarketSignerBinding(t *testing.T) {
 	}
 
 	ctx := engine.WithActor(withTimeout(t, 5*time.Minute), "admin")
-	be, err := process.New(process.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { be.Close() })
+	be := processBackend(t)
 	for _, pol := range []plugin.UnsignedPolicy{plugin.UnsignedAllow, plugin.UnsignedWarn, plugin.UnsignedRefuse} {
 		t.Run(string(pol), func(t *testing.T) {
 			dir := t.TempDir()

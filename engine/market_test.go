@@ -16,7 +16,6 @@ import (
 	"github.com/maidhq/maid/engine"
 	"github.com/maidhq/maid/engine/enginetest"
 	"github.com/maidhq/maid/plugin"
-	"github.com/maidhq/maid/sandbox/process"
 	"github.com/maidhq/maid/store"
 )
 
@@ -329,11 +328,7 @@ func TestMarketSignatures(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	be, err := process.New(process.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { be.Close() })
+	be := processBackend(t)
 	newEngine := func(pol plugin.UnsignedPolicy) (*engine.Engine, func()) {
 		eng, err := engine.New(engine.Config{Store: st, Backend: be, DataDir: dir, TrustedKeys: plugin.NewKeyring(keys...), Unsigned: pol})
 		if err != nil {

@@ -14,7 +14,6 @@ import (
 	"github.com/maidhq/maid/engine"
 	"github.com/maidhq/maid/engine/enginetest"
 	"github.com/maidhq/maid/plugin"
-	"github.com/maidhq/maid/sandbox/process"
 	"github.com/maidhq/maid/store"
 )
 
@@ -92,11 +91,7 @@ func TestIdleStopPerServer(t *testing.T) {
 
 // TestInstancesConfig: the engine refuses an unknown instance mode.
 func TestInstancesConfig(t *testing.T) {
-	p, err := process.New(process.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := processBackend(t)
 	dir := t.TempDir()
 	st, err := store.Open(context.Background(), "sqlite://"+filepath.Join(dir, "maid.db"), store.Options{})
 	if err != nil {

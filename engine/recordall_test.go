@@ -9,18 +9,13 @@ import (
 
 	"github.com/maidhq/maid/engine"
 	"github.com/maidhq/maid/engine/enginetest"
-	"github.com/maidhq/maid/sandbox/process"
 )
 
 // TestRecordAllAndKept: failed events are recorded, at most
 // engine.RecordingsKept per (plugin, server); an operator's record-all
 // switch records successful events too, on that server only.
 func TestRecordAllAndKept(t *testing.T) {
-	b, err := process.New(process.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
+	b := processBackend(t)
 	env := enginetest.Start(t, b, enginetest.Options{})
 	_, file, _, _ := runtime.Caller(0)
 	id := env.Install(t, filepath.Join(filepath.Dir(file), "enginetest", "testdata", "replayer"), "1", "2")

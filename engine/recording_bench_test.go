@@ -10,7 +10,6 @@ import (
 
 	"github.com/maidhq/maid/engine"
 	"github.com/maidhq/maid/engine/enginetest"
-	"github.com/maidhq/maid/sandbox/process"
 	"github.com/maidhq/maid/store"
 )
 
@@ -33,11 +32,7 @@ func BenchmarkEventRecording(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer st.Close()
-			be, err := process.New(process.Config{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer be.Close()
+			be := processBackend(b)
 			eng, err := engine.New(engine.Config{Store: st, Backend: be, DataDir: dir, NoRecording: tc.off,
 				Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 			if err != nil {

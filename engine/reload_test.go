@@ -14,7 +14,6 @@ import (
 	"github.com/maidhq/maid/engine"
 	"github.com/maidhq/maid/engine/enginetest"
 	"github.com/maidhq/maid/plugin"
-	"github.com/maidhq/maid/sandbox/process"
 )
 
 // reloadPlugin is a plugin version that records, per event, which version
@@ -63,11 +62,7 @@ func packPlugin(t *testing.T, dir, main string) []byte {
 // old one running. (With Install in place of Reload, the events queued for
 // the old version at the switch are lost as overflow.)
 func TestReloadKeepsEvents(t *testing.T) {
-	b, err := process.New(process.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
+	b := processBackend(t)
 	// A small queue, so events are queued for the old version at each switch.
 	env := enginetest.Start(t, b, enginetest.Options{Limits: engine.Limits{QueueSize: 4}})
 	dir := t.TempDir()

@@ -15,7 +15,6 @@ import (
 	"github.com/maidhq/maid/engine"
 	"github.com/maidhq/maid/engine/enginetest"
 	"github.com/maidhq/maid/internal/testenv"
-	"github.com/maidhq/maid/sandbox/process"
 	"github.com/maidhq/maid/sandbox/wasm"
 )
 
@@ -86,11 +85,7 @@ func lastRecording(t *testing.T, env *enginetest.Env, server string) engine.Reco
 // instance, must not draw from that seed's stream (attack F3). It did when
 // only recorded calls got a seed and the SDK kept the last one in effect.
 func TestRecordedSeedPredictsNothing(t *testing.T) {
-	b, err := process.New(process.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
+	b := processBackend(t)
 	env := enginetest.Start(t, b, enginetest.Options{})
 	env.Install(t, rollDir(t), "1", "2")
 	for i := range 3 {

@@ -20,7 +20,6 @@ import (
 	"github.com/maidhq/maid/engine"
 	"github.com/maidhq/maid/engine/enginetest"
 	"github.com/maidhq/maid/sandbox"
-	"github.com/maidhq/maid/sandbox/process"
 	"github.com/maidhq/maid/store"
 )
 
@@ -74,11 +73,7 @@ func startEngine(t *testing.T, lim engine.Limits, now func() time.Time) *rig {
 // startEngineWith is startEngine with the Config as set by configure.
 func startEngineWith(t *testing.T, configure func(*engine.Config)) *rig {
 	t.Helper()
-	p, err := process.New(process.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close() })
+	p := processBackend(t)
 	b := &countingBackend{Backend: p}
 	dir := t.TempDir()
 	ctx := context.Background()
