@@ -68,13 +68,6 @@ func (s *Store) PublishVersion(ctx context.Context, rec engine.PluginRecord, v e
 	if v.PublishedAt.IsZero() {
 		v.PublishedAt = fromMicros(now)
 	}
-	inst, upd := now, now
-	if !rec.InstalledAt.IsZero() {
-		inst = toMicros(rec.InstalledAt)
-	}
-	if !rec.UpdatedAt.IsZero() {
-		upd = toMicros(rec.UpdatedAt)
-	}
 	archive := v.Archive
 	if archive == nil {
 		archive = []byte{}
@@ -90,11 +83,9 @@ func (s *Store) PublishVersion(ctx context.Context, rec engine.PluginRecord, v e
 		if err := tx.GetContext(ctx, &v.Seq, s.q("SELECT COALESCE(MAX(seq), 0) + 1 FROM plugin_versions WHERE plugin_id = ?"), rec.ID); err != nil {
 			return s.dbErr(err)
 		}
-		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO plugins (id, version, archive, installed_at, updated_at)
-			VALUES (?, ?, ?, ?, ?)
-			ON CONFLICT (id) DO UPDATE SET version = excluded.version, archive = excluded.archive, updated_at = excluded.updated_at`),
-			rec.ID, v.Version, archive, inst, upd); err != nil {
-			return s.dbErr(err)
+		installed := engine.PluginRecord{ID: rec.ID, Version: v.Version, Archive: archive, InstalledAt: rec.InstalledAt, UpdatedAt: rec.UpdatedAt}
+		if err := s.upsertPlugin(ctx, tx, installed, now); err != nil {
+			return err
 		}
 		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO plugin_versions (plugin_id, version, seq, archive, hash, capabilities, sig_status, signer_key, publisher, published_by, published_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),

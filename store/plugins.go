@@ -28,7 +28,15 @@ func (s *Store) PutPlugin(ctx context.Context, p engine.PluginRecord) error {
 	if p.ID == "" {
 		return fmt.Errorf("store: put plugin: id: must not be empty: %w", engine.ErrInvalid)
 	}
-	now := nowMicros()
+	if err := s.upsertPlugin(ctx, s.wdb, p, nowMicros()); err != nil {
+		return fmt.Errorf("store: put plugin %q: %w", p.ID, err)
+	}
+	return nil
+}
+
+// upsertPlugin inserts or replaces the plugins row of p (zero times mean
+// now; a replace keeps installed_at). Errors come through dbErr.
+func (s *Store) upsertPlugin(ctx context.Context, ex sqlx.ExecerContext, p engine.PluginRecord, now int64) error {
 	inst, upd := now, now
 	if !p.InstalledAt.IsZero() {
 		inst = toMicros(p.InstalledAt)
@@ -40,14 +48,11 @@ func (s *Store) PutPlugin(ctx context.Context, p engine.PluginRecord) error {
 	if archive == nil {
 		archive = []byte{}
 	}
-	_, err := s.wdb.ExecContext(ctx, s.q(`INSERT INTO plugins (id, version, archive, installed_at, updated_at)
+	_, err := ex.ExecContext(ctx, s.q(`INSERT INTO plugins (id, version, archive, installed_at, updated_at)
 		VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET version = excluded.version, archive = excluded.archive, updated_at = excluded.updated_at`),
 		p.ID, p.Version, archive, inst, upd)
-	if err != nil {
-		return fmt.Errorf("store: put plugin %q: %w", p.ID, s.dbErr(err))
-	}
-	return nil
+	return s.dbErr(err)
 }
 
 type pluginRow struct {
