@@ -305,6 +305,16 @@ func (s *Simulator) addMessage(channelID string, author *simMember, content stri
 	return m
 }
 
+// memberContent trims what a member posts or edits to and refuses what
+// Discord would: nothing, or more than 2000 characters.
+func memberContent(verb, content string) (string, error) {
+	content = strings.TrimSpace(content)
+	if content == "" || utf8.RuneCountInString(content) > 2000 {
+		return "", fmt.Errorf("simulator %s: %w: content must be 1-2000 characters", verb, engine.ErrInvalid)
+	}
+	return content, nil
+}
+
 // Post makes a member say content in a channel: a message_create event. A
 // message "/name" runs the slash command name of the plugin declaring it,
 // as Discord would, and shows its answer in the channel.
@@ -316,9 +326,9 @@ func (s *Simulator) Post(ctx context.Context, serverID, channelID, memberID, con
 	if err := s.checkServer(serverID); err != nil {
 		return err
 	}
-	content = strings.TrimSpace(content)
-	if content == "" || utf8.RuneCountInString(content) > 2000 {
-		return fmt.Errorf("simulator post: %w: content must be 1-2000 characters", engine.ErrInvalid)
+	content, err = memberContent("post", content)
+	if err != nil {
+		return err
 	}
 	s.mu.Lock()
 	ch, ok := s.channel(channelID)
@@ -929,9 +939,9 @@ func (s *Simulator) EditAs(ctx context.Context, serverID, channelID, messageID, 
 	if err := s.checkServer(serverID); err != nil {
 		return err
 	}
-	content = strings.TrimSpace(content)
-	if content == "" || utf8.RuneCountInString(content) > 2000 {
-		return fmt.Errorf("simulator edit: %w: content must be 1-2000 characters", engine.ErrInvalid)
+	content, err := memberContent("edit", content)
+	if err != nil {
+		return err
 	}
 	s.mu.Lock()
 	m, _, author, err := s.ownMessage(channelID, messageID, memberID)
