@@ -44,84 +44,57 @@ func (s *swapFS) fs() experimentalsys.FS {
 	return nil
 }
 
-func (s *swapFS) OpenFile(path string, flag experimentalsys.Oflag, perm fs.FileMode) (experimentalsys.File, experimentalsys.Errno) {
-	if errno := pathErrno(path); errno != 0 {
-		return nil, errno
+// on checks paths against PATH_MAX, then runs op on the bound FS (ENOENT
+// while none is): the one way a call reaches the bound FS.
+func on[T any](s *swapFS, op func(experimentalsys.FS) (T, experimentalsys.Errno), paths ...string) (T, experimentalsys.Errno) {
+	var zero T
+	if errno := pathErrno(paths...); errno != 0 {
+		return zero, errno
 	}
 	if f := s.fs(); f != nil {
-		return f.OpenFile(path, flag, perm)
+		return op(f)
 	}
-	return nil, experimentalsys.ENOENT
+	return zero, experimentalsys.ENOENT
+}
+
+// do is on for a call that returns only an errno.
+func (s *swapFS) do(op func(experimentalsys.FS) experimentalsys.Errno, paths ...string) experimentalsys.Errno {
+	_, errno := on(s, func(f experimentalsys.FS) (struct{}, experimentalsys.Errno) { return struct{}{}, op(f) }, paths...)
+	return errno
+}
+
+func (s *swapFS) OpenFile(path string, flag experimentalsys.Oflag, perm fs.FileMode) (experimentalsys.File, experimentalsys.Errno) {
+	return on(s, func(f experimentalsys.FS) (experimentalsys.File, experimentalsys.Errno) {
+		return f.OpenFile(path, flag, perm)
+	}, path)
 }
 
 func (s *swapFS) Lstat(path string) (wsys.Stat_t, experimentalsys.Errno) {
-	if errno := pathErrno(path); errno != 0 {
-		return wsys.Stat_t{}, errno
-	}
-	if f := s.fs(); f != nil {
-		return f.Lstat(path)
-	}
-	return wsys.Stat_t{}, experimentalsys.ENOENT
+	return on(s, func(f experimentalsys.FS) (wsys.Stat_t, experimentalsys.Errno) { return f.Lstat(path) }, path)
 }
 
 func (s *swapFS) Stat(path string) (wsys.Stat_t, experimentalsys.Errno) {
-	if errno := pathErrno(path); errno != 0 {
-		return wsys.Stat_t{}, errno
-	}
-	if f := s.fs(); f != nil {
-		return f.Stat(path)
-	}
-	return wsys.Stat_t{}, experimentalsys.ENOENT
+	return on(s, func(f experimentalsys.FS) (wsys.Stat_t, experimentalsys.Errno) { return f.Stat(path) }, path)
 }
 
 func (s *swapFS) Mkdir(path string, perm fs.FileMode) experimentalsys.Errno {
-	if errno := pathErrno(path); errno != 0 {
-		return errno
-	}
-	if f := s.fs(); f != nil {
-		return f.Mkdir(path, perm)
-	}
-	return experimentalsys.ENOENT
+	return s.do(func(f experimentalsys.FS) experimentalsys.Errno { return f.Mkdir(path, perm) }, path)
 }
 
 func (s *swapFS) Chmod(path string, perm fs.FileMode) experimentalsys.Errno {
-	if errno := pathErrno(path); errno != 0 {
-		return errno
-	}
-	if f := s.fs(); f != nil {
-		return f.Chmod(path, perm)
-	}
-	return experimentalsys.ENOENT
+	return s.do(func(f experimentalsys.FS) experimentalsys.Errno { return f.Chmod(path, perm) }, path)
 }
 
 func (s *swapFS) Rename(from, to string) experimentalsys.Errno {
-	if errno := pathErrno(from, to); errno != 0 {
-		return errno
-	}
-	if f := s.fs(); f != nil {
-		return f.Rename(from, to)
-	}
-	return experimentalsys.ENOENT
+	return s.do(func(f experimentalsys.FS) experimentalsys.Errno { return f.Rename(from, to) }, from, to)
 }
 
 func (s *swapFS) Rmdir(path string) experimentalsys.Errno {
-	if errno := pathErrno(path); errno != 0 {
-		return errno
-	}
-	if f := s.fs(); f != nil {
-		return f.Rmdir(path)
-	}
-	return experimentalsys.ENOENT
+	return s.do(func(f experimentalsys.FS) experimentalsys.Errno { return f.Rmdir(path) }, path)
 }
 
 func (s *swapFS) Unlink(path string) experimentalsys.Errno {
-	if errno := pathErrno(path); errno != 0 {
-		return errno
-	}
-	if f := s.fs(); f != nil {
-		return f.Unlink(path)
-	}
-	return experimentalsys.ENOENT
+	return s.do(func(f experimentalsys.FS) experimentalsys.Errno { return f.Unlink(path) }, path)
 }
 
 // Link and Symlink are refused here whatever is bound: a link is a path
@@ -132,21 +105,9 @@ func (s *swapFS) Link(_, _ string) experimentalsys.Errno { return experimentalsy
 func (s *swapFS) Symlink(_, _ string) experimentalsys.Errno { return experimentalsys.EPERM }
 
 func (s *swapFS) Readlink(path string) (string, experimentalsys.Errno) {
-	if errno := pathErrno(path); errno != 0 {
-		return "", errno
-	}
-	if f := s.fs(); f != nil {
-		return f.Readlink(path)
-	}
-	return "", experimentalsys.ENOENT
+	return on(s, func(f experimentalsys.FS) (string, experimentalsys.Errno) { return f.Readlink(path) }, path)
 }
 
 func (s *swapFS) Utimens(path string, atim, mtim int64) experimentalsys.Errno {
-	if errno := pathErrno(path); errno != 0 {
-		return errno
-	}
-	if f := s.fs(); f != nil {
-		return f.Utimens(path, atim, mtim)
-	}
-	return experimentalsys.ENOENT
+	return s.do(func(f experimentalsys.FS) experimentalsys.Errno { return f.Utimens(path, atim, mtim) }, path)
 }

@@ -106,34 +106,25 @@ func (r *roFS) OpenFile(p string, flag experimentalsys.Oflag, perm fs.FileMode) 
 }
 
 // Stat implements experimentalsys.FS.
-func (r *roFS) Stat(p string) (wsys.Stat_t, experimentalsys.Errno) {
-	if errno := pathErrno(p); errno != 0 {
-		return wsys.Stat_t{}, errno
-	}
-	var fi fs.FileInfo
-	var err error
-	if r.beneath != nil {
-		fi, err = r.beneath.stat(rootName(p), false)
-	} else {
-		fi, err = r.root.Stat(rootName(p))
-	}
-	if err != nil {
-		return wsys.Stat_t{}, rootErrno(err)
-	}
-	return wsys.NewStat_t(fi), 0
-}
+func (r *roFS) Stat(p string) (wsys.Stat_t, experimentalsys.Errno) { return r.stat(p, false) }
 
 // Lstat implements experimentalsys.FS.
-func (r *roFS) Lstat(p string) (wsys.Stat_t, experimentalsys.Errno) {
+func (r *roFS) Lstat(p string) (wsys.Stat_t, experimentalsys.Errno) { return r.stat(p, true) }
+
+// stat is Stat, or Lstat when nofollow (a last-element link is not followed).
+func (r *roFS) stat(p string, nofollow bool) (wsys.Stat_t, experimentalsys.Errno) {
 	if errno := pathErrno(p); errno != 0 {
 		return wsys.Stat_t{}, errno
 	}
 	var fi fs.FileInfo
 	var err error
-	if r.beneath != nil {
-		fi, err = r.beneath.stat(rootName(p), true)
-	} else {
+	switch {
+	case r.beneath != nil:
+		fi, err = r.beneath.stat(rootName(p), nofollow)
+	case nofollow:
 		fi, err = r.root.Lstat(rootName(p))
+	default:
+		fi, err = r.root.Stat(rootName(p))
 	}
 	if err != nil {
 		return wsys.Stat_t{}, rootErrno(err)
