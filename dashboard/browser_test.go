@@ -95,6 +95,20 @@ func screenshotDir(t *testing.T) string {
 	return t.TempDir()
 }
 
+// newPage is a page of env's site in the browser ctx, its screenshots
+// going to screenshotDir.
+func newPage(t *testing.T, ctx context.Context, env *testEnv) *page {
+	return &page{t: t, ctx: ctx, base: env.srv.URL, dir: screenshotDir(t)}
+}
+
+// noConsoleErrors fails t with the console errors since take's last call.
+func noConsoleErrors(t *testing.T, take func() []string) {
+	t.Helper()
+	if errs := take(); len(errs) > 0 {
+		t.Errorf("console errors:\n%s", strings.Join(errs, "\n"))
+	}
+}
+
 type page struct {
 	t    *testing.T
 	ctx  context.Context
@@ -142,6 +156,13 @@ func (p *page) waitJS(expr string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	p.t.Fatalf("wait for %s: %v", expr, err)
+}
+
+// signInAdmin signs the browser in with the one-time admin link.
+func (p *page) signInAdmin(env *testEnv) {
+	p.t.Helper()
+	p.do(chromedp.Navigate(env.site.AdminLink()))
+	p.waitJS(`document.querySelector('#server-list') !== null`)
 }
 
 // in returns the page bound to a subtest's t.
@@ -206,13 +227,7 @@ func frameText(t *testing.T, ctx context.Context, urlPart, sel string) string {
 func TestBrowser(t *testing.T) {
 	ctx, consoleErrors := browser(t)
 	env := newEnv(t)
-	p := &page{t: t, ctx: ctx, base: env.srv.URL, dir: screenshotDir(t)}
-	noConsoleErrors := func(t *testing.T) {
-		t.Helper()
-		if errs := consoleErrors(); len(errs) > 0 {
-			t.Errorf("console errors:\n%s", strings.Join(errs, "\n"))
-		}
-	}
+	p := newPage(t, ctx, env)
 	widgetsPage := "/s/" + serverA + "/p/widgets"
 
 	t.Run("sign in with Discord", func(t *testing.T) {
@@ -231,7 +246,7 @@ func TestBrowser(t *testing.T) {
 		p.open("/s/" + serverA)
 		p.waitJS(`document.querySelector('#plugin-list [data-plugin="widgets"]') !== null`)
 		p.shot("03-server-plugins")
-		noConsoleErrors(t)
+		noConsoleErrors(t, consoleErrors)
 	})
 
 	t.Run("every widget renders its handler's data", func(t *testing.T) {
@@ -298,7 +313,7 @@ func TestBrowser(t *testing.T) {
 			t.Errorf("slow widget error %q, want timeout", s)
 		}
 		p.shot("05-widget-timeout")
-		noConsoleErrors(t)
+		noConsoleErrors(t, consoleErrors)
 	})
 
 	t.Run("form get save reload", func(t *testing.T) {
@@ -337,7 +352,7 @@ func TestBrowser(t *testing.T) {
 		p.do(chromedp.Evaluate[chromedp.Void](`document.querySelector('#w-form form').title.value = ''`))
 		p.do(chromedp.Click(chromedp.CSS(`#w-form button[type=submit]`)))
 		p.waitJS(`(document.querySelector('#w-form .form-status')||{}).textContent.includes('title: is required')`)
-		noConsoleErrors(t)
+		noConsoleErrors(t, consoleErrors)
 	})
 
 	t.Run("options form save and validation errors", func(t *testing.T) {
@@ -388,7 +403,7 @@ func TestBrowser(t *testing.T) {
 		if st.Options["my_number"] != 64.0 {
 			t.Errorf("invalid value saved: %v", st.Options["my_number"])
 		}
-		noConsoleErrors(t)
+		noConsoleErrors(t, consoleErrors)
 	})
 
 	t.Run("spec iframe shows the message total", func(t *testing.T) {
@@ -430,7 +445,7 @@ func TestBrowser(t *testing.T) {
 		}
 		p.waitJS(`parseInt(document.querySelector('#plugin-frame').style.height) > 0`)
 		p.shot("08-iframe-stats")
-		noConsoleErrors(t)
+		noConsoleErrors(t, consoleErrors)
 	})
 
 	t.Run("iframe sandbox and bridge limits", func(t *testing.T) {
@@ -520,7 +535,7 @@ func TestBrowser(t *testing.T) {
 		p.do(chromedp.Click(chromedp.CSS(`#sim-join button[type=submit]`)))
 		p.waitJS(`Array.from(document.querySelector('#sim-leave-member').options).some(o => o.text === 'newcomer')`)
 		p.shot("12-simulator")
-		noConsoleErrors(t)
+		noConsoleErrors(t, consoleErrors)
 	})
 
 	t.Run("admin pages", func(t *testing.T) {
@@ -536,6 +551,6 @@ func TestBrowser(t *testing.T) {
 			t.Errorf("logs lack the handler's error: %.300s", txt)
 		}
 		p.shot("14-logs")
-		noConsoleErrors(t)
+		noConsoleErrors(t, consoleErrors)
 	})
 }

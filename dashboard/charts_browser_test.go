@@ -16,9 +16,8 @@ import (
 func TestChartsInBrowser(t *testing.T) {
 	ctx, consoleErrors := browser(t)
 	env := newEnvOpts(t, envOptions{})
-	p := &page{t: t, ctx: ctx, base: env.srv.URL, dir: screenshotDir(t)}
-	p.open(strings.TrimPrefix(env.site.AdminLink(), env.srv.URL))
-	p.waitJS(`document.querySelector('#server-list') !== null`)
+	p := newPage(t, ctx, env)
+	p.signInAdmin(env)
 	for _, width := range []int64{1400, 390} {
 		t.Run(fmt.Sprint(width), func(t *testing.T) {
 			p := p.in(t)
@@ -63,7 +62,5 @@ func TestChartsInBrowser(t *testing.T) {
 		})
 	}
 	p.do(chromedp.EmulateReset())
-	if errs := consoleErrors(); len(errs) > 0 {
-		t.Errorf("console errors:\n%s", strings.Join(errs, "\n"))
-	}
+	noConsoleErrors(t, consoleErrors)
 }

@@ -52,9 +52,8 @@ const contrastJS = `(() => {
 func TestContrast(t *testing.T) {
 	ctx, _ := browser(t)
 	env := newEnv(t)
-	p := &page{t: t, ctx: ctx, base: env.srv.URL, dir: screenshotDir(t)}
-	p.open(strings.TrimPrefix(env.site.AdminLink(), env.srv.URL))
-	p.waitJS(`document.querySelector('#server-list') !== null`)
+	p := newPage(t, ctx, env)
+	p.signInAdmin(env)
 	env.sim.Post(env.ctx, serverA, "100000000000000101", "100000000000000302", "hello")
 	pages := []struct{ name, path, ready string }{
 		{"servers", "/servers", `document.querySelector('#server-list')`},
@@ -101,8 +100,7 @@ func TestContrast(t *testing.T) {
 				t.Errorf("sign-in (%s): text under WCAG AA:\n  %s", theme, strings.Join(bad, "\n  "))
 			}
 			p.shot("contrast-login-" + theme)
-			p.open(strings.TrimPrefix(env.site.AdminLink(), env.srv.URL))
-			p.waitJS(`document.querySelector('#server-list') !== null`)
+			p.signInAdmin(env)
 		})
 	}
 }

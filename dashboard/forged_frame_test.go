@@ -22,7 +22,7 @@ import (
 func TestForgedBridgeMessage(t *testing.T) {
 	ctx, _ := browser(t)
 	env := newEnv(t)
-	p := &page{t: t, ctx: ctx, base: env.srv.URL, dir: screenshotDir(t)}
+	p := newPage(t, ctx, env)
 	env.discord.signInAs(alice)
 	p.open("/login")
 	p.do(chromedp.Click(chromedp.CSS("#discord-signin")), chromedp.WaitVisible(chromedp.CSS("#server-list")))

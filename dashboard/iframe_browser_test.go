@@ -16,13 +16,6 @@ import (
 	"github.com/maidhq/maid/dashboard"
 )
 
-// signInAdmin signs the browser in with the one-time admin link.
-func (p *page) signInAdmin(env *testEnv) {
-	p.t.Helper()
-	p.do(chromedp.Navigate(env.site.AdminLink()))
-	p.waitJS(`document.querySelector('#server-list') !== null`)
-}
-
 // shots takes a screenshot in the light and dark themes, at full width and
 // at a phone's 390 px.
 func (p *page) shots(name string) {
@@ -213,7 +206,7 @@ func TestTruncatedWidgetsInBrowser(t *testing.T) {
 	if err := env.eng.SetEnabled(env.ctx, serverA, pkg.Manifest.ID, true); err != nil {
 		t.Fatal(err)
 	}
-	p := &page{t: t, ctx: ctx, base: env.srv.URL, dir: screenshotDir(t)}
+	p := newPage(t, ctx, env)
 	p.signInAdmin(env)
 	p.open("/s/" + serverA + "/p/" + pkg.Manifest.ID + "?page=bombs")
 	// 12 answers of up to 1 MiB, one at a time: slow under -race.
@@ -243,9 +236,7 @@ func TestTruncatedWidgetsInBrowser(t *testing.T) {
 		t.Errorf("the page is %d px wide", n)
 	}
 	p.shots("23-truncated-widgets")
-	if errs := consoleErrors(); len(errs) > 0 {
-		t.Errorf("console errors:\n%s", strings.Join(errs, "\n"))
-	}
+	noConsoleErrors(t, consoleErrors)
 }
 
 // turnListener is a UDP server that answers a TURN Allocate without
@@ -323,7 +314,7 @@ func TestIframeWebRTCLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	port, usernames := turnListener(t)
-	p := &page{t: t, ctx: ctx, base: env.srv.URL, dir: screenshotDir(t)}
+	p := newPage(t, ctx, env)
 	p.signInAdmin(env)
 	p.open("/s/" + serverA + "/p/webrtc_leak?page=p" + strconv.Itoa(port))
 	select {

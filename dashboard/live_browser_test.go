@@ -1,7 +1,6 @@
 package dashboard_test
 
 import (
-	"strings"
 	"testing"
 
 	"github.com/chromedp/chromedp"
@@ -17,9 +16,8 @@ import (
 func TestLiveWidgets(t *testing.T) {
 	ctx, consoleErrors := browser(t)
 	env := newEnv(t)
-	p := &page{t: t, ctx: ctx, base: env.srv.URL, dir: screenshotDir(t)}
-	p.open(strings.TrimPrefix(env.site.AdminLink(), env.srv.URL))
-	p.waitJS(`document.querySelector('#server-list') !== null`)
+	p := newPage(t, ctx, env)
+	p.signInAdmin(env)
 	p.open("/s/" + serverA + "/p/welcome")
 	p.waitJS(widgetsLoaded + ` && document.querySelector('.widgets').dataset.seen !== undefined`)
 	before := eval[string](p, `document.querySelector('#w-active_users .stat-value').textContent`)
@@ -48,7 +46,5 @@ func TestLiveWidgets(t *testing.T) {
 	if v := eval[string](p, `document.querySelector('#w-settings_form form').message.value`); v == "typing, not saved" {
 		t.Fatal("refresh kept the unsaved edit")
 	}
-	if errs := consoleErrors(); len(errs) > 0 {
-		t.Errorf("console errors:\n%s", strings.Join(errs, "\n"))
-	}
+	noConsoleErrors(t, consoleErrors)
 }

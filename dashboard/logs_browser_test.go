@@ -17,7 +17,7 @@ func TestLogsInBrowser(t *testing.T) {
 	admin.do("GET", "/s/"+serverB+"/p/widgets/w/edge/bad", "", nil) // another server's error
 	admin.do("GET", "/s/"+serverA+"/p/widgets/w/overview/broken", "", nil)
 
-	p := &page{t: t, ctx: ctx, base: env.srv.URL, dir: screenshotDir(t)}
+	p := newPage(t, ctx, env)
 	env.discord.signInAs(alice)
 	p.open("/login")
 	p.do(chromedp.Click(chromedp.CSS("#discord-signin")), chromedp.WaitVisible(chromedp.CSS("#server-list")))

@@ -20,13 +20,7 @@ import (
 func TestMarketBrowser(t *testing.T) {
 	ctx, consoleErrors := browser(t)
 	env := newEnv(t)
-	p := &page{t: t, ctx: ctx, base: env.srv.URL, dir: screenshotDir(t)}
-	noConsoleErrors := func(t *testing.T) {
-		t.Helper()
-		if errs := consoleErrors(); len(errs) > 0 {
-			t.Errorf("console errors:\n%s", strings.Join(errs, "\n"))
-		}
-	}
+	p := newPage(t, ctx, env)
 	admin := env.admin()
 	if resp, body := upload(admin, zipFiles(t, mktPlugin("1.0.0", "number", "storage:kv"))); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("publish 1.0.0: %d %.500s", resp.StatusCode, body)
@@ -69,7 +63,7 @@ func TestMarketBrowser(t *testing.T) {
 		p.open("/marketplace")
 		p.waitJS(entry + ` !== null`)
 		p.shot("30-catalogue")
-		noConsoleErrors(t)
+		noConsoleErrors(t, consoleErrors)
 	})
 
 	t.Run("install from the catalogue", func(t *testing.T) {
@@ -93,7 +87,7 @@ func TestMarketBrowser(t *testing.T) {
 		if st, _ := env.eng.PluginState(env.ctx, serverA, "mkt"); !st.Enabled || st.Version != "1.0.0" {
 			t.Fatalf("after consent: enabled %v version %s", st.Enabled, st.Version)
 		}
-		noConsoleErrors(t)
+		noConsoleErrors(t, consoleErrors)
 	})
 
 	// The admin enables it on B too, alice sets n = 7 on A and stores data.
@@ -138,7 +132,7 @@ func TestMarketBrowser(t *testing.T) {
 			t.Fatalf("server A runs %s after approval", v)
 		}
 		p.shot("33-versions")
-		noConsoleErrors(t)
+		noConsoleErrors(t, consoleErrors)
 	})
 
 	t.Run("rollback", func(t *testing.T) {
@@ -160,7 +154,7 @@ func TestMarketBrowser(t *testing.T) {
 			t.Fatalf("data after rollback: %s %v", v, found)
 		}
 		p.shot("34-rollback")
-		noConsoleErrors(t)
+		noConsoleErrors(t, consoleErrors)
 	})
 
 	t.Run("audit log", func(t *testing.T) {
@@ -178,6 +172,6 @@ func TestMarketBrowser(t *testing.T) {
 			t.Errorf("alice's audit log shows another server's or server-less entries:\n%s", text)
 		}
 		p.shot("35-audit")
-		noConsoleErrors(t)
+		noConsoleErrors(t, consoleErrors)
 	})
 }

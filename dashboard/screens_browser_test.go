@@ -2,7 +2,6 @@ package dashboard_test
 
 import (
 	"fmt"
-	"strings"
 	"testing"
 
 	"github.com/chromedp/chromedp"
@@ -14,9 +13,8 @@ import (
 func TestEveryPageEveryWidth(t *testing.T) {
 	ctx, consoleErrors := browser(t)
 	env := newEnv(t)
-	p := &page{t: t, ctx: ctx, base: env.srv.URL, dir: screenshotDir(t)}
-	p.open(strings.TrimPrefix(env.site.AdminLink(), env.srv.URL))
-	p.waitJS(`document.querySelector('#server-list') !== null`)
+	p := newPage(t, ctx, env)
+	p.signInAdmin(env)
 	env.sim.Post(env.ctx, serverA, "100000000000000101", "100000000000000302", "hello there")
 	env.admin().do("GET", "/s/"+serverA+"/p/widgets/w/overview/broken", "", nil) // a log line
 	pages := []struct{ name, path, ready string }{
@@ -43,9 +41,7 @@ func TestEveryPageEveryWidth(t *testing.T) {
 					}
 					p.shot(fmt.Sprintf("page-%s-%s-%d", pg.name, theme, width))
 				}
-				if errs := consoleErrors(); len(errs) > 0 {
-					t.Errorf("console errors:\n%s", strings.Join(errs, "\n"))
-				}
+				noConsoleErrors(t, consoleErrors)
 			})
 		}
 	}

@@ -18,7 +18,7 @@ import (
 func TestSignInInBrowser(t *testing.T) {
 	ctx, consoleErrors := browser(t)
 	env := newEnvOpts(t, envOptions{})
-	p := &page{t: t, ctx: ctx, base: env.srv.URL, dir: screenshotDir(t)}
+	p := newPage(t, ctx, env)
 	deep := "/s/" + serverA + "/p/widgets?page=more"
 
 	p.open(deep)

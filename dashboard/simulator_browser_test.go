@@ -23,9 +23,8 @@ func TestSimulatorInBrowser(t *testing.T) {
 	if err := env.eng.SetEnabled(env.ctx, serverA, pkg.Manifest.ID, true); err != nil {
 		t.Fatal(err)
 	}
-	p := &page{t: t, ctx: ctx, base: env.srv.URL, dir: screenshotDir(t)}
-	p.open(strings.TrimPrefix(env.site.AdminLink(), env.srv.URL))
-	p.waitJS(`document.querySelector('#server-list') !== null`)
+	p := newPage(t, ctx, env)
+	p.signInAdmin(env)
 	p.open("/s/" + serverA + "/simulator")
 	p.waitJS(`document.querySelector('#sim-member').options.length > 0 && document.querySelector('#sim-command').options.length > 0`)
 	const carol = "100000000000000303"
@@ -75,7 +74,5 @@ func TestSimulatorInBrowser(t *testing.T) {
 	p.do(chromedp.Click(chromedp.CSS(`.maid-modal .maid-btn-danger-solid`)))
 	p.waitJS(`!document.querySelector('#sim-chat').innerText.includes('carol edited this')`)
 	waitKV("last_delete", id)
-	if errs := consoleErrors(); len(errs) > 0 {
-		t.Errorf("console errors:\n%s", strings.Join(errs, "\n"))
-	}
+	noConsoleErrors(t, consoleErrors)
 }
