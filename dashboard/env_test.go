@@ -186,6 +186,20 @@ type testEnv struct {
 	handler http.Handler
 }
 
+// installEnabled installs the plugin at path and enables it on server A;
+// it returns the plugin's id.
+func (e *testEnv) installEnabled(path string) string {
+	e.t.Helper()
+	pkg, err := e.eng.InstallPath(e.ctx, path)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := e.eng.SetEnabled(e.ctx, serverA, pkg.Manifest.ID, true); err != nil {
+		e.t.Fatal(err)
+	}
+	return pkg.Manifest.ID
+}
+
 // restart replaces the site with a new one built from the same Config and
 // store, as a restarted maid serve (or another node) would be.
 func (e *testEnv) restart() {

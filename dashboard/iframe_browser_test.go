@@ -199,16 +199,10 @@ func TestTruncatedWidgetsInBrowser(t *testing.T) {
 	ctx, consoleErrors := browser(t)
 	// The plugin answers one call at a time; 12 big answers queue up.
 	env := newEnvOpts(t, envOptions{dashboardTimeout: 30 * time.Second})
-	pkg, err := env.eng.InstallPath(env.ctx, "../reliability/testdata/hostile/dashboard_widgets")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := env.eng.SetEnabled(env.ctx, serverA, pkg.Manifest.ID, true); err != nil {
-		t.Fatal(err)
-	}
+	id := env.installEnabled("../reliability/testdata/hostile/dashboard_widgets")
 	p := newPage(t, ctx, env)
 	p.signInAdmin(env)
-	p.open("/s/" + serverA + "/p/" + pkg.Manifest.ID + "?page=bombs")
+	p.open("/s/" + serverA + "/p/" + id + "?page=bombs")
 	// 12 answers of up to 1 MiB, one at a time: slow under -race.
 	for end := time.Now().Add(2 * time.Minute); !eval[bool](p, "!!("+widgetsLoaded+")"); time.Sleep(200 * time.Millisecond) {
 		if time.Now().After(end) {
@@ -306,13 +300,7 @@ func turnListener(t *testing.T) (port int, usernames <-chan string) {
 func TestIframeWebRTCLimit(t *testing.T) {
 	ctx, consoleErrors := browser(t)
 	env := newEnvOpts(t, envOptions{iframes: dashboard.IframeOn})
-	pkg, err := env.eng.InstallPath(env.ctx, "testdata/webrtc_leak")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := env.eng.SetEnabled(env.ctx, serverA, pkg.Manifest.ID, true); err != nil {
-		t.Fatal(err)
-	}
+	env.installEnabled("testdata/webrtc_leak")
 	port, usernames := turnListener(t)
 	p := newPage(t, ctx, env)
 	p.signInAdmin(env)

@@ -13,13 +13,7 @@ import (
 func TestScriptInjection(t *testing.T) {
 	env := newEnv(t)
 	ctx := context.Background()
-	pkg, err := env.eng.InstallPath(ctx, "testdata/xss")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := env.eng.SetEnabled(ctx, serverA, pkg.Manifest.ID, true); err != nil {
-		t.Fatal(err)
-	}
+	env.installEnabled("testdata/xss")
 	if _, err := env.eng.CallDashboard(ctx, "xss", serverA, "log", nil); err != nil {
 		t.Fatal(err)
 	}

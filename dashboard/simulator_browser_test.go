@@ -16,13 +16,7 @@ import (
 func TestSimulatorInBrowser(t *testing.T) {
 	ctx, consoleErrors := browser(t)
 	env := newEnvOpts(t, envOptions{})
-	pkg, err := env.eng.InstallPath(env.ctx, "testdata/simcmd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := env.eng.SetEnabled(env.ctx, serverA, pkg.Manifest.ID, true); err != nil {
-		t.Fatal(err)
-	}
+	env.installEnabled("testdata/simcmd")
 	p := newPage(t, ctx, env)
 	p.signInAdmin(env)
 	p.open("/s/" + serverA + "/simulator")
