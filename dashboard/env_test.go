@@ -231,6 +231,14 @@ func (r *statusRecorder) Write(b []byte) (int, error) {
 	return n, err
 }
 
+// forgetServed clears the record of responses, so that what follows is
+// checked alone.
+func (e *testEnv) forgetServed() {
+	e.mu.Lock()
+	e.served = nil
+	e.mu.Unlock()
+}
+
 // servedOK returns the paths under prefix answered with 200 and a body.
 func (e *testEnv) servedOK(prefix string) []string {
 	e.mu.Lock()

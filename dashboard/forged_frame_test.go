@@ -27,13 +27,9 @@ func TestForgedBridgeMessage(t *testing.T) {
 	p.open("/login")
 	p.do(chromedp.Click(chromedp.CSS("#discord-signin")), chromedp.WaitVisible(chromedp.CSS("#server-list")))
 	p.open("/s/" + serverA + "/p/iframe_probe")
-	for end := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		if _, found := env.kvGet("iframe_probe", serverA, "probe"); found {
-			break // the real iframe is up and its bridge works
-		}
-		if time.Now().After(end) {
-			t.Fatal("the probe iframe never reported")
-		}
+	// Once it has, the real iframe is up and its bridge works.
+	if !env.probeRunsWithin(20 * time.Second) {
+		t.Fatal("the probe iframe never reported")
 	}
 	if !eval[bool](p, `(() => { const f = document.createElement('iframe'); f.name = 'forger'; document.body.appendChild(f); return true })()`) {
 		t.Fatal("could not add the forging frame")

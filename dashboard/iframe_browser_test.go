@@ -38,6 +38,17 @@ func (e *testEnv) probeRan() bool {
 	return found
 }
 
+// probeRunsWithin waits up to d (a liveness bound) for iframe_probe's
+// script to run and reports whether it did.
+func (e *testEnv) probeRunsWithin(d time.Duration) bool {
+	for end := time.Now().Add(d); !e.probeRan(); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(end) {
+			return false
+		}
+	}
+	return true
+}
+
 // blocked checks that the plugin page shows no iframe and the "not shown"
 // panel for reason, that the plugin's files are refused when asked for
 // directly, and that none of them was ever served.
@@ -112,11 +123,7 @@ func TestIframeDashboardModes(t *testing.T) {
 
 		p.do(chromedp.Click(chromedp.CSS("#approve-dashboard")))
 		p.waitJS(`document.querySelector('#plugin-frame') !== null`)
-		deadline := time.Now().Add(15 * time.Second)
-		for !env.probeRan() && time.Now().Before(deadline) {
-			time.Sleep(100 * time.Millisecond)
-		}
-		if !env.probeRan() {
+		if !env.probeRunsWithin(15 * time.Second) {
 			t.Fatal("approved, the iframe's script never ran")
 		}
 		if len(env.servedOK("/p/iframe_probe/assets/index.html")) == 0 {
@@ -128,9 +135,7 @@ func TestIframeDashboardModes(t *testing.T) {
 		// Withdrawn: blocked again.
 		p.do(chromedp.Click(chromedp.CSS("#withdraw-dashboard")))
 		p.waitJS(`document.querySelector('#frame-blocked') !== null`)
-		env.mu.Lock()
-		env.served = nil
-		env.mu.Unlock()
+		env.forgetServed()
 		if _, err := env.eng.HostCall(env.ctx, "iframe_probe", serverA, "kv.delete", []byte(`{"key":"probe"}`)); err != nil {
 			t.Fatal(err)
 		}
@@ -164,9 +169,7 @@ func TestIframeDashboardModes(t *testing.T) {
 		if _, err := env.eng.InstallPath(env.ctx, changed); err != nil {
 			t.Fatal(err)
 		}
-		env.mu.Lock()
-		env.served = nil
-		env.mu.Unlock()
+		env.forgetServed()
 		blocked(t, p, env, "changed", true)
 		consoleErrors()
 	})
@@ -177,11 +180,7 @@ func TestIframeDashboardModes(t *testing.T) {
 		p.signInAdmin(env)
 		p.open("/s/" + serverA + "/p/iframe_probe")
 		p.waitJS(`document.querySelector('#plugin-frame') !== null`)
-		deadline := time.Now().Add(15 * time.Second)
-		for !env.probeRan() && time.Now().Before(deadline) {
-			time.Sleep(100 * time.Millisecond)
-		}
-		if !env.probeRan() {
+		if !env.probeRunsWithin(15 * time.Second) {
 			t.Fatal("the iframe's script never ran")
 		}
 		if eval[bool](p, `document.querySelector('#withdraw-dashboard, #frame-blocked') !== null`) {
