@@ -93,8 +93,7 @@ type pgPluginPool struct {
 	db     *sql.DB
 	role   string
 	schema string
-	users  int    // runs holding the pool; guarded by pgPluginSQL.mu
-	used   uint64 // tick of the last use; guarded by pgPluginSQL.mu
+	lruUse // guarded by pgPluginSQL.mu
 }
 
 func newPGPluginSQL(s *Store, base *url.URL) *pgPluginSQL {
@@ -201,17 +200,11 @@ func (p *pgPluginSQL) get(ctx context.Context, k sqliteKey) (*pgPluginPool, erro
 		db.Close()
 		return nil, fmt.Errorf("log in as plugin role %s (pg_hba.conf must allow password logins for maid's plugin roles, see docs/operations.md): %w: %w", role, engine.ErrUnavailable, err)
 	}
-	pp := &pgPluginPool{db: db, role: role, schema: schema, users: 1}
+	pp := &pgPluginPool{db: db, role: role, schema: schema, lruUse: lruUse{users: 1}}
 	p.pools[k] = pp
 	for len(p.pools) > p.maxOpen {
-		var oldest sqliteKey
-		var victim *pgPluginPool
-		for k, pp := range p.pools {
-			if pp.users == 0 && (victim == nil || pp.used < victim.used) {
-				oldest, victim = k, pp
-			}
-		}
-		if victim == nil {
+		oldest, victim, ok := leastUsedIdle(p.pools)
+		if !ok {
 			break // all in use; more may stay open while that many run
 		}
 		delete(p.pools, oldest)
@@ -224,9 +217,7 @@ func (p *pgPluginSQL) get(ctx context.Context, k sqliteKey) (*pgPluginPool, erro
 func (p *pgPluginSQL) put(k sqliteKey, pp *pgPluginPool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	pp.users--
-	p.tick++
-	pp.used = p.tick
+	pp.release(&p.tick)
 	if pp.users == 0 && p.pools[k] != pp {
 		pp.db.Close() // closing twice is harmless
 	}

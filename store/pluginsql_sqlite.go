@@ -45,6 +45,34 @@ const (
 
 type sqliteKey struct{ plugin, server string }
 
+// lruUse is what both plugin SQL caches (a handle per plugin and server,
+// at most maxOpen idle ones) keep per handle to close the least recently
+// used idle one first. The cache's mutex guards it.
+type lruUse struct {
+	users int    // runs holding the handle
+	used  uint64 // the cache's tick at the last release
+}
+
+func (u *lruUse) lru() *lruUse { return u }
+
+// release ends one run's hold and stamps the handle with the next tick.
+func (u *lruUse) release(tick *uint64) {
+	u.users--
+	*tick++
+	u.used = *tick
+}
+
+// leastUsedIdle returns the least recently used handle of m that no run
+// holds; ok is false when every handle is held.
+func leastUsedIdle[H interface{ lru() *lruUse }](m map[sqliteKey]H) (k sqliteKey, h H, ok bool) {
+	for key, c := range m {
+		if u := c.lru(); u.users == 0 && (!ok || u.used < h.lru().used) {
+			k, h, ok = key, c, true
+		}
+	}
+	return k, h, ok
+}
+
 type sqlitePluginSQL struct {
 	s       *Store
 	dir     string
@@ -60,10 +88,9 @@ type sqlitePluginDB struct {
 	db       *sql.DB
 	trusted  atomic.Bool // maid's own PRAGMAs are running
 	pageSize int64
-	maxPages int64  // applied max_page_count, 0: not yet
-	closed   bool   // guarded by sem
-	users    int    // runs holding the handle; guarded by sqlitePluginSQL.mu
-	used     uint64 // tick of the last use; guarded by sqlitePluginSQL.mu
+	maxPages int64 // applied max_page_count, 0: not yet
+	closed   bool  // guarded by sem
+	lruUse         // guarded by sqlitePluginSQL.mu
 }
 
 func newSQLitePluginSQL(s *Store, dir string) *sqlitePluginSQL {
@@ -235,9 +262,7 @@ func (p *sqlitePluginSQL) get(ctx context.Context, k sqliteKey) (*sqlitePluginDB
 func (p *sqlitePluginSQL) put(pdb *sqlitePluginDB) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	pdb.users--
-	p.tick++
-	pdb.used = p.tick
+	pdb.release(&p.tick)
 }
 
 // evictIdle closes the least recently used handles nobody holds until at
@@ -245,14 +270,8 @@ func (p *sqlitePluginSQL) put(pdb *sqlitePluginDB) {
 // (so more may stay open while that many run at once). p.mu is held.
 func (p *sqlitePluginSQL) evictIdle() {
 	for len(p.dbs) > p.maxOpen {
-		var oldest sqliteKey
-		var victim *sqlitePluginDB
-		for k, pdb := range p.dbs {
-			if pdb.users == 0 && (victim == nil || pdb.used < victim.used) {
-				oldest, victim = k, pdb
-			}
-		}
-		if victim == nil {
+		oldest, victim, ok := leastUsedIdle(p.dbs)
+		if !ok {
 			return
 		}
 		delete(p.dbs, oldest)
