@@ -373,11 +373,9 @@ func peerUID(c *net.UnixConn) (int, error) {
 }
 
 // copyPlugin copies the plugin dir src into the container's plugin
-// directory: regular files and directories only (symlinks and special
-// files refused, Python caches skipped, like tarDir), at most
-// maxPluginBytes and maxPluginEntries, files 0444 and directories 0555
-// owned by maid. The mount is read-only too, so the guest can change
-// nothing.
+// directory: the entries pluginEntry keeps, at most maxPluginBytes and
+// maxPluginEntries, files 0444 and directories 0555 owned by maid. The
+// mount is read-only too, so the guest can change nothing.
 func (l *localIO) copyPlugin(src string) error {
 	dst := filepath.Join(l.dir, "plugin")
 	var total int64
@@ -398,16 +396,12 @@ func (l *localIO) copyPlugin(src string) error {
 			return fmt.Errorf("%w: dir: more than %d files and directories", sandbox.ErrBadSpec, maxPluginEntries)
 		}
 		target := filepath.Join(dst, rel)
-		switch {
-		case d.IsDir() && d.Name() == "__pycache__":
-			return fs.SkipDir
-		case d.IsDir():
+		if keep, err := pluginEntry(filepath.ToSlash(rel), d); !keep {
+			return err
+		}
+		if d.IsDir() {
 			dirs = append(dirs, target)
 			return os.Mkdir(target, 0o700)
-		case !d.Type().IsRegular():
-			return fmt.Errorf("%w: dir: %s is not a regular file (symlinks and special files are not allowed)", sandbox.ErrBadSpec, filepath.ToSlash(rel))
-		case strings.HasSuffix(rel, ".pyc"):
-			return nil
 		}
 		in, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
 		if err != nil {

@@ -32,10 +32,27 @@ const maxPluginBytes = 64 << 20
 // This is the attach path's; the socket path copies the files itself into
 // a read-only bind mount (localIO.copyPlugin), with no engine call.
 
-// tarDir packs a plugin dir for CopyToContainer: root-owned, read-only
-// modes. Python caches are left out (the guest could not trust them);
-// symlinks and special files are refused, since they could point outside
-// the plugin.
+// pluginEntry is the rule tarDir and copyPlugin share for an entry of a
+// plugin dir, named name (slash-separated, relative to the dir): Python
+// caches are left out (the guest could not trust them), symlinks and
+// special files refused (they could point outside the plugin); regular
+// files and directories are kept.
+func pluginEntry(name string, d fs.DirEntry) (keep bool, err error) {
+	switch {
+	case d.IsDir() && d.Name() == "__pycache__":
+		return false, fs.SkipDir
+	case d.IsDir():
+		return true, nil
+	case !d.Type().IsRegular():
+		return false, fmt.Errorf("%w: dir: %s is not a regular file (symlinks and special files are not allowed)", sandbox.ErrBadSpec, name)
+	case strings.HasSuffix(name, ".pyc"):
+		return false, nil
+	}
+	return true, nil
+}
+
+// tarDir packs a plugin dir for CopyToContainer: the entries pluginEntry
+// keeps, root-owned, with read-only modes.
 func tarDir(dir string) ([]byte, error) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
@@ -49,18 +66,14 @@ func tarDir(dir string) ([]byte, error) {
 			return err
 		}
 		name := filepath.ToSlash(rel)
-		switch {
-		case d.IsDir() && d.Name() == "__pycache__":
-			return fs.SkipDir
-		case d.IsDir():
+		if keep, err := pluginEntry(name, d); !keep {
+			return err
+		}
+		if d.IsDir() {
 			if name == "." {
 				return nil
 			}
 			return tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: name + "/", Mode: 0o555})
-		case !d.Type().IsRegular():
-			return fmt.Errorf("%w: dir: %s is not a regular file (symlinks and special files are not allowed)", sandbox.ErrBadSpec, name)
-		case strings.HasSuffix(name, ".pyc"):
-			return nil
 		}
 		f, err := os.Open(path)
 		if err != nil {
