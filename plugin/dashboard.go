@@ -199,26 +199,19 @@ func parseWidget(o *object, i int, seen firstUse) Widget {
 	// chart_type on a table is a mistake the author should hear about).
 	if ct, ok := o.str("chart_type", typ == WidgetChart); ok {
 		wd.ChartType = ct
-		if typ != WidgetChart && typ != "" {
-			ps.add(joinPath(p, "chart_type"), "is only allowed on chart widgets")
-		} else if !slices.Contains(ChartTypes, ct) {
+		if o.onlyOn("chart_type", typ, WidgetChart, "chart widgets") && !slices.Contains(ChartTypes, ct) {
 			ps.add(joinPath(p, "chart_type"), "must be one of %s, got %q", strings.Join(ChartTypes, ", "), ct)
 		}
 	}
 	if m, ok := o.str("save_method", typ == WidgetForm); ok {
 		wd.SaveMethod = m
-		if typ != WidgetForm && typ != "" {
-			ps.add(joinPath(p, "save_method"), "is only allowed on form widgets")
-		} else {
+		if o.onlyOn("save_method", typ, WidgetForm, "form widgets") {
 			checkMethod(ps, joinPath(p, "save_method"), m)
 		}
 	}
 	if elems, ok := o.array("fields", typ == WidgetForm); ok {
 		fp := joinPath(p, "fields")
-		switch {
-		case typ != WidgetForm && typ != "":
-			ps.add(fp, "is only allowed on form widgets")
-		default:
+		if o.onlyOn("fields", typ, WidgetForm, "form widgets") {
 			checkCount(ps, fp, len(elems), MaxFormFields, "field")
 		}
 		names := firstUse{}
@@ -246,10 +239,7 @@ func parseField(o *object, i int, names firstUse) Field {
 	f.Type, typ = o.enum("type", FieldTypes)
 	if elems, ok := o.array("options", typ == "select"); ok {
 		op := joinPath(p, "options")
-		switch {
-		case typ != "select" && typ != "":
-			ps.add(op, "is only allowed on select fields")
-		default:
+		if o.onlyOn("options", typ, "select", "select fields") {
 			checkCount(ps, op, len(elems), MaxSelectFieldOptions, "option")
 		}
 		values := firstUse{}
@@ -268,6 +258,17 @@ func parseField(o *object, i int, names firstUse) Field {
 	}
 	o.done("name", "label", "type", "options")
 	return f
+}
+
+// onlyOn reports key, present on an object of type typ ("" if unknown,
+// which was reported already), unless typ is want; where names the objects
+// that may have it ("chart widgets"). It returns whether key may be there.
+func (o *object) onlyOn(key, typ, want, where string) bool {
+	if typ != want && typ != "" {
+		o.w.ps.add(joinPath(o.path, key), "is only allowed on %s", where)
+		return false
+	}
+	return true
 }
 
 func checkMethod(ps *problems, p, m string) {
