@@ -33,6 +33,7 @@ import (
 	"github.com/maidhq/maid/discord/fakediscord"
 	"github.com/maidhq/maid/engine"
 	"github.com/maidhq/maid/internal/pgtest"
+	"github.com/maidhq/maid/internal/syncbuf"
 	"github.com/maidhq/maid/plugin"
 	"github.com/maidhq/maid/store"
 )
@@ -64,25 +65,7 @@ type node struct {
 	err   error
 }
 
-// syncBuffer is a bytes.Buffer safe for the process's writer and readers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-var logs sync.Map // node id → *syncBuffer
+var logs sync.Map // node id → *syncbuf.Buffer
 
 func buildMaid(t *testing.T) string {
 	t.Helper()
@@ -150,7 +133,7 @@ func (h *harness) start(viaProxy bool) *node {
 		u.Host = n.proxy.addr()
 		dsn = u.String()
 	}
-	buf := &syncBuffer{}
+	buf := &syncbuf.Buffer{}
 	logs.Store(id, buf)
 	n.cmd = exec.Command(h.bin, "serve", "--cluster", "--db", dsn, "--discord-url", h.fake.URL,
 		"--shard-count", fmt.Sprint(shards), "--node-id", id, "--lease-ttl", leaseTTL.String(),
@@ -185,7 +168,7 @@ func (h *harness) stopAll() {
 		}
 		if h.t.Failed() {
 			if b, ok := logs.Load(n.id); ok {
-				h.t.Logf("---- %s log (tail) ----\n%s", n.id, tail(b.(*syncBuffer).String(), 4000))
+				h.t.Logf("---- %s log (tail) ----\n%s", n.id, tail(b.(*syncbuf.Buffer).String(), 4000))
 			}
 		}
 	}
@@ -276,7 +259,7 @@ func (h *harness) settled(live ...*node) (bool, string) {
 func (h *harness) dashboardAddr(n *node) string {
 	h.t.Helper()
 	b, _ := logs.Load(n.id)
-	for _, line := range strings.Split(b.(*syncBuffer).String(), "\n") {
+	for _, line := range strings.Split(b.(*syncbuf.Buffer).String(), "\n") {
 		if strings.Contains(line, `msg="dashboard listening"`) {
 			for _, f := range strings.Fields(line) {
 				if v, ok := strings.CutPrefix(f, "addr="); ok {

@@ -33,9 +33,7 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprint(stderr, adminUsage)
 		return 2
 	}
-	fs := flag.NewFlagSet("admin link", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, adminUsage); fs.PrintDefaults() }
+	fs := newFlags("admin link", adminUsage, stderr)
 	addr := fs.String("addr", envOr("ADDR", "127.0.0.1:8080"), "the server's dashboard listen address (for the default --base-url)")
 	baseURL := fs.String("base-url", envOr("BASE_URL", ""), "external URL of the dashboard (default http://ADDR)")
 	db, dataDir := storeFlags(fs)

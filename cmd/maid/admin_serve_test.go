@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/maidhq/maid/internal/syncbuf"
 )
 
 // TestAdminLinkAgainstServe: the story end to end, in process: a
@@ -31,7 +33,7 @@ func TestAdminLinkAgainstServe(t *testing.T) {
 	serve := func() (stop func()) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan int, 1)
-		var out syncBuffer
+		var out syncbuf.Buffer
 		go func() {
 			done <- runServe(ctx, []string{"--addr", addr, "--db", db, "--data-dir", filepath.Join(dir, "data"), "--backend", "process", "--examples", ""}, io.Discard, &out)
 		}()

@@ -34,9 +34,7 @@ Flags:
 `
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, benchUsage); fs.PrintDefaults() }
+	fs := newFlags("bench", benchUsage, stderr)
 	var bf backendFlags
 	bf.registerTuning(fs, bench.DefaultPool) // no -backend: -backends says which
 

@@ -32,9 +32,7 @@ Flags:
 `
 
 func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("call", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, callUsage); fs.PrintDefaults() }
+	fs := newFlags("call", callUsage, stderr)
 	var bf backendFlags
 	bf.register(fs, 0)
 	db := fs.String("db", envOr("DB", ""), "store DSN: sqlite://PATH or postgres://... (default: a temporary SQLite store)")

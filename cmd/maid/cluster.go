@@ -37,9 +37,7 @@ Flags:
 `
 
 func runFakeDiscord(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("fakediscord", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, fakeUsage); fs.PrintDefaults() }
+	fs := newFlags("fakediscord", fakeUsage, stderr)
 	addr := fs.String("addr", envOr("FAKE_ADDR", "127.0.0.1:8090"), "listen address")
 	shards := fs.Int("shards", envInt("FAKE_SHARDS", 8), "shard count the guilds are spread over")
 	guilds := fs.Int("guilds", envInt("FAKE_GUILDS", 16), "guilds")
@@ -86,9 +84,7 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return 2
 	}
 	sub := args[0]
-	fs := flag.NewFlagSet("cluster "+sub, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, clusterUsage); fs.PrintDefaults() }
+	fs := newFlags("cluster "+sub, clusterUsage, stderr)
 	db := fs.String("db", envOr("DB", ""), "the cluster's PostgreSQL DSN")
 	asJSON := fs.Bool("json", false, "status: print JSON")
 	wait := fs.Bool("wait", false, "drain: wait until the node has left")

@@ -34,9 +34,7 @@ Flags:
 `
 
 func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, devUsage); fs.PrintDefaults() }
+	fs := newFlags("dev", devUsage, stderr)
 	var a devArgs
 	a.backend.register(fs, 0)
 	fs.StringVar(&a.addr, "addr", envOr("ADDR", "127.0.0.1:8080"), "dashboard listen address")

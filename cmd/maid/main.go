@@ -14,6 +14,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -55,6 +56,15 @@ Usage:
 Run 'maid COMMAND -h' for a command's flags. Flags can also be set with
 MAID_<FLAG> environment variables (e.g. MAID_BACKEND=docker).
 `
+
+// newFlags is a command's flag set: errors and -h go to stderr, -h
+// printing usage and then the flags.
+func newFlags(name, usage string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
+	return fs
+}
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))

@@ -83,16 +83,9 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 }
 
 func newPluginFlags(name, usage string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet("plugin "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: maid plugin %s\n\nFlags:\n", usage)
-		fs.PrintDefaults()
-	}
-	return fs
+	return newFlags("plugin "+name, "Usage: maid plugin "+usage+"\n\nFlags:\n", stderr)
 }
 
-// flagExit maps a flag parse error to an exit code (-h is not an error).
 // oneArg parses args (flags may follow the argument) and returns the one
 // positional argument; code is the exit code (>= 0) when there is not
 // exactly one, or -1.
@@ -108,6 +101,7 @@ func oneArg(fs *flag.FlagSet, args []string) (arg string, code int) {
 	return pos[0], -1
 }
 
+// flagExit maps a flag parse error to an exit code (-h is not an error).
 func flagExit(err error) int {
 	if errors.Is(err, flag.ErrHelp) {
 		return 0

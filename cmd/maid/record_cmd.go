@@ -27,9 +27,7 @@ Flags:
 // runPluginRecord is `maid plugin record`: it works on the store, so a
 // running maid serve picks a change up within seconds (its cache).
 func runPluginRecord(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("plugin record", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, recordUsage); fs.PrintDefaults() }
+	fs := newFlags("plugin record", recordUsage, stderr)
 	db, dataDir := storeFlags(fs)
 	server := fs.String("server", envOr("SERVER", ""), "Discord server (guild) id")
 	out := fs.String("o", "", "get: write the recording to this file instead of stdout")

@@ -44,9 +44,7 @@ func (p *pluginList) String() string     { return fmt.Sprint(*p) }
 func (p *pluginList) Set(s string) error { *p = append(*p, s); return nil }
 
 func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, replayUsage); fs.PrintDefaults() }
+	fs := newFlags("replay", replayUsage, stderr)
 	var bf backendFlags
 	bf.register(fs, 0)
 	db, dataDir := storeFlags(fs)

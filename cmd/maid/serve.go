@@ -46,9 +46,7 @@ func storeFlags(fs *flag.FlagSet) (db, dataDir *string) {
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, serveUsage); fs.PrintDefaults() }
+	fs := newFlags("serve", serveUsage, stderr)
 	addr := fs.String("addr", envOr("ADDR", "127.0.0.1:8080"), "dashboard listen address")
 	baseURL := fs.String("base-url", envOr("BASE_URL", ""), "external URL of the dashboard (default http://ADDR); https makes cookies Secure")
 	db, dataDir := storeFlags(fs)
