@@ -220,7 +220,12 @@ while True:
 const pyJSONEcho = `import json, sys
 r = sys.stdin.buffer
 w = sys.stdout.buffer
-while True:
+` + pyJSONEchoLoop
+
+// pyJSONEchoLoop answers each line read from r on w with the line decoded
+// and encoded again. pipe_python_json and guest_json_rtt share it so that
+// the host's and the guest's figures time the same Python.
+const pyJSONEchoLoop = `while True:
     line = r.readline()
     if not line:
         break

@@ -4,12 +4,10 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/maidhq/maid/sandbox"
 )
@@ -130,14 +128,7 @@ from maid_sdk import _transport
 r, w = _transport.stdin(), _transport.stdout()
 w.write(b'{"jsonrpc":"2.0","method":"maid.hello"}\n')
 w.flush()
-while True:
-    line = r.readline()
-    if not line:
-        break
-    msg = json.loads(line)
-    w.write(json.dumps(msg, separators=(",", ":")).encode() + b"\n")
-    w.flush()
-`
+` + pyJSONEchoLoop
 
 func writeGuestJSON(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -157,20 +148,11 @@ func guestJSON(ctx context.Context, b sandbox.Backend, dir string, n, warm int) 
 	id, title := "guest_json_rtt", "Guest's own JSON round trip (json.loads+dumps echo in the sandbox)"
 	sctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
-	inst, err := b.Start(sctx, sandbox.Spec{
-		Name:     fmt.Sprintf("bench-json-%d-%d", os.Getpid(), startSeq.Add(1)),
-		PluginID: "bench-json", Dir: dir, Entry: "__main__.py",
-	})
+	inst, stop, err := startBare(sctx, b, sandbox.Spec{PluginID: "bench-json", Dir: dir, Entry: "__main__.py"})
 	if err != nil {
 		return failedFigure(id, title, UnitMicros, err)
 	}
-	defer func() {
-		_ = inst.Kill()
-		wctx, wcancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-		_, _ = inst.Wait(wctx)
-		wcancel()
-	}()
-	go io.Copy(io.Discard, inst.Stderr())
+	defer stop()
 	r := bufio.NewReaderSize(inst.Stdout(), 64<<10)
 	if _, err := r.ReadSlice('\n'); err != nil { // the hello line
 		return failedFigure(id, title, UnitMicros, fmt.Errorf("guest json echo did not start: %w", err))

@@ -60,24 +60,33 @@ func sandboxColdStart(ctx context.Context, p *progress, b sandbox.Backend, dir s
 	return samples, errs, nil
 }
 
+// startBare starts an instance of b without the engine, named after
+// spec.PluginID, and drains its stderr. stop kills it and waits for it to
+// exit, for at most a minute even when ctx is done by then.
+func startBare(ctx context.Context, b sandbox.Backend, spec sandbox.Spec) (inst sandbox.Instance, stop func(), err error) {
+	spec.Name = fmt.Sprintf("%s-%d-%d", spec.PluginID, os.Getpid(), startSeq.Add(1))
+	inst, err = b.Start(ctx, spec)
+	if err != nil {
+		return nil, nil, err
+	}
+	go io.Copy(io.Discard, inst.Stderr())
+	return inst, func() {
+		_ = inst.Kill()
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		_, _ = inst.Wait(wctx)
+	}, nil
+}
+
 func sandboxStartOnce(ctx context.Context, b sandbox.Backend, dir string, env map[string]string) (time.Duration, error) {
 	sctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
 	t0 := time.Now()
-	inst, err := b.Start(sctx, sandbox.Spec{
-		Name:     fmt.Sprintf("bench-sb-%d-%d", os.Getpid(), startSeq.Add(1)),
-		PluginID: "bench-sb", Dir: dir, Entry: "__main__.py", Env: env,
-	})
+	inst, stop, err := startBare(sctx, b, sandbox.Spec{PluginID: "bench-sb", Dir: dir, Entry: "__main__.py", Env: env})
 	if err != nil {
 		return 0, err
 	}
-	defer func() {
-		_ = inst.Kill()
-		wctx, wcancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-		_, _ = inst.Wait(wctx)
-		wcancel()
-	}()
-	go io.Copy(io.Discard, inst.Stderr())
+	defer stop()
 	first := make(chan error, 1)
 	go func() {
 		line, err := bufio.NewReader(inst.Stdout()).ReadBytes('\n')
