@@ -299,16 +299,17 @@ func (m *Member) renew(ctx context.Context) (draining bool) {
 		}
 	}
 	m.mu.Unlock()
-	for _, s := range lost {
-		m.log.Warn("shard lease lost; stopping the shard", "shard", s)
-	}
-	m.abandon(lost)
+	m.abandon("shard lease lost; stopping the shard", lost)
 	return draining
 }
 
-// abandon stops shards at once, all together: closing a gateway session
-// takes a while, and every one must be closed before its lease expires.
-func (m *Member) abandon(shards []int) {
+// abandon logs why for each shard, then stops them at once, all together:
+// closing a gateway session takes a while, and every one must be closed
+// before its lease expires.
+func (m *Member) abandon(why string, shards []int) {
+	for _, s := range shards {
+		m.log.Warn(why, "shard", s)
+	}
 	var wg sync.WaitGroup
 	for _, s := range shards {
 		wg.Add(1)
@@ -335,10 +336,7 @@ func (m *Member) watchdog(ctx context.Context) {
 				}
 			}
 			m.mu.Unlock()
-			for _, s := range late {
-				m.log.Warn("shard lease not renewed in time; stopping the shard before it can expire", "shard", s)
-			}
-			m.abandon(late)
+			m.abandon("shard lease not renewed in time; stopping the shard before it can expire", late)
 		}
 	}
 }

@@ -152,6 +152,15 @@ func (h *harness) start(viaProxy bool) *node {
 	return n
 }
 
+// replace starts a node in place of one a subtest took down, back on the
+// parent test t, and waits until it holds its share beside the others.
+func (h *harness) replace(t *testing.T, others ...*node) *node {
+	h.t = t
+	n := h.start(false)
+	h.waitFor("replacement node takes its share", 2*time.Minute, func() (bool, string) { return h.settled(append(others, n)...) })
+	return n
+}
+
 func (h *harness) stopAll() {
 	h.mu.Lock()
 	nodes := h.nodes
@@ -389,9 +398,7 @@ func TestClusterScenarios(t *testing.T) {
 	if t.Failed() {
 		return
 	}
-	a = h.start(false)
-	h.t = t
-	h.waitFor("replacement node takes its share", 2*time.Minute, func() (bool, string) { return h.settled(a, b, c) })
+	a = h.replace(t, b, c)
 
 	t.Run("cut-off", func(t *testing.T) {
 		h.t = t
@@ -414,9 +421,7 @@ func TestClusterScenarios(t *testing.T) {
 	if t.Failed() {
 		return
 	}
-	c = h.start(false)
-	h.t = t
-	h.waitFor("replacement node takes its share", 2*time.Minute, func() (bool, string) { return h.settled(a, b, c) })
+	c = h.replace(t, a, b)
 
 	t.Run("rolling-restart", func(t *testing.T) {
 		h.t = t
