@@ -239,13 +239,13 @@ class Discord:
         })
 
     def add_role(self, user_id, role_id):
-        self._ctx._host("discord.add_role", {
-            "user_id": _snowflake(user_id, "user_id"),
-            "role_id": _snowflake(role_id, "role_id"),
-        })
+        self._role("discord.add_role", user_id, role_id)
 
     def remove_role(self, user_id, role_id):
-        self._ctx._host("discord.remove_role", {
+        self._role("discord.remove_role", user_id, role_id)
+
+    def _role(self, method, user_id, role_id):
+        self._ctx._host(method, {
             "user_id": _snowflake(user_id, "user_id"),
             "role_id": _snowflake(role_id, "role_id"),
         })
