@@ -1,33 +1,14 @@
 package reliability
 
 import (
-	"bytes"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/maidhq/maid/engine/enginetest"
+	"github.com/maidhq/maid/internal/syncbuf"
 )
-
-// lockedBuffer is a log sink the engine's goroutines may share.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestHostCallRefusalRecord: a plugin that tries an ATTACH and then makes
 // 2,000 refused discord.send_message calls cannot evict the host's record
@@ -47,7 +28,7 @@ func TestHostCallRefusalRecord(t *testing.T) {
 			{name: "a different statement each time", mode: "sql", flood: `more host lines starting "denied: store:"`, floodLines: 7},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				var oplog lockedBuffer
+				var oplog syncbuf.Buffer // the engine's goroutines share it
 				lim := testLimits()
 				lim.DashboardTimeout = 60 * time.Second
 				// A rate limit above the flood's pace and a short ring stand
