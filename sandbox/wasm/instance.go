@@ -25,7 +25,7 @@ type instance struct {
 	b                     *Backend
 	stdin, stdout, stderr *pipe.Pipe
 	mem                   *limitedMemory
-	plugin, tmp           *swapFS
+	plugin, tmp, pyc      *swapFS
 	files                 *fileBudget // open handles across the mounts
 	entropy               *entropy    // clocks and randomness (Spec.Entropy once bound)
 
@@ -59,6 +59,7 @@ func newInstance(b *Backend) *instance {
 		mem:     newLimitedMemory(maxMemoryBytes),
 		plugin:  newSwapFS(empty),
 		tmp:     newSwapFS(empty),
+		pyc:     newSwapFS(empty),
 		files:   files,
 		entropy: newEntropy(),
 		warm:    make(chan struct{}),
@@ -116,6 +117,7 @@ func (in *instance) run(ctx context.Context, cfg wazero.ModuleConfig, snap *snap
 	// it may hold Limits.ScratchBytes of memory.
 	in.tmp.bind(in.b.empty)
 	in.plugin.bind(in.b.empty)
+	in.pyc.bind(in.b.empty)
 }
 
 // boot brings the interpreter to its boot line, from snap or (nil) by
@@ -176,8 +178,9 @@ func (in *instance) classify(err error) sandbox.Exit {
 	}
 }
 
-// bind gives a started interpreter its plugin: files, scratch, limits.
-func (in *instance) bind(spec sandbox.Spec, memLimit uint64) error {
+// bind gives a started interpreter its plugin: files, scratch, limits, and
+// with withPyc its files' compiled code.
+func (in *instance) bind(spec sandbox.Spec, memLimit uint64, withPyc bool) error {
 	in.mem.limit.Store(memLimit)
 	in.entropy.bind(spec.Entropy)
 	pluginFS, err := openRoFS(spec.Dir)
@@ -192,6 +195,16 @@ func (in *instance) bind(spec sandbox.Spec, memLimit uint64) error {
 	}
 	in.pluginFS = pluginFS
 	in.plugin.bind(pluginFS.withBudget(in.files))
+	if withPyc {
+		in.pyc.bind(&pycFS{
+			FS:     newEmptyFS(in.files),
+			b:      in.b,
+			plugin: pluginFS,
+			sdk:    in.b.sdkFS.withBudget(in.files),
+			files:  in.files,
+			quit:   in.quit,
+		})
+	}
 	if spec.Limits.ScratchBytes > 0 {
 		in.tmp.bind(newMemFS(spec.Limits.ScratchBytes, in.files))
 	}

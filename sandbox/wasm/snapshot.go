@@ -45,7 +45,7 @@ type chunk struct {
 // its memory and globals differ from a freshly instantiated module.
 func (b *Backend) takeSnapshot(ctx context.Context) (*snapshot, error) {
 	var stdout, stderr bytes.Buffer
-	cfg := b.moduleConfig(bytes.NewReader(nil), &stdout, &stderr, nil, b.empty, b.empty,
+	cfg := b.moduleConfig(bytes.NewReader(nil), &stdout, &stderr, nil, b.empty, b.empty, b.empty,
 		func(ns int64) { time.Sleep(time.Duration(ns)) }, newEntropy(), nil)
 	t0 := time.Now()
 	mod, err := b.rt.InstantiateModule(ctx, b.compiled, cfg)

@@ -9,6 +9,7 @@
 //	/maid/sdk    the maid_sdk package this host embeds, with bytecode (read-only)
 //	/plugin      the plugin's files (read-only)
 //	/tmp         a private scratch dir in memory, only if Limits.ScratchBytes > 0
+//	/maid/pyc    compiled code for the plugin's and the SDK's files (read-only; pyc.go)
 //
 // No guest path is resolved by the host: the read-only mounts are walked
 // beneath their dir by an os.Root (roFS), and /tmp exists only in Go memory
@@ -122,6 +123,8 @@ type Backend struct {
 	empty     experimentalsys.FS // read-only empty dir: the snapshot's unbound mounts
 	sdkDir    string             // host dir mounted at guestSDK
 	sdkUsed   sdkTouch           // keeps sdkDir from being pruned
+	pycc      pycCompiler        // the SDK's compiler script (pyc.go)
+	pycs      *pycCache          // compiled plugin files
 
 	pool *pool.Pool[*instance] // warm interpreters, waiting for a boot line
 	stop chan struct{}         // closed by Close: Start refuses
@@ -257,6 +260,10 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 	if b.sdkFS, err = openRoFS(b.sdkDir); err != nil {
 		return fail(fmt.Errorf("wasm backend: open sdk: %w", err))
 	}
+	if b.pycc, err = findPycCompiler(b.sdkDir); err != nil {
+		return fail(fmt.Errorf("wasm backend: %w", err))
+	}
+	b.pycs = newPycCache(pycCacheBytes, pycCacheEntries, pycCompilers, b.compilePyc)
 	b.sdkUsed.dir = b.sdkDir
 	b.sdkUsed.mark(time.Now())
 	pruneCache(cfg.CacheDir, b.sdkDir, time.Now())
@@ -285,6 +292,12 @@ func (b *Backend) Name() string { return "wasm" }
 
 // Start implements sandbox.Backend.
 func (b *Backend) Start(ctx context.Context, spec sandbox.Spec) (sandbox.Instance, error) {
+	return b.start(ctx, spec, true)
+}
+
+// start is Start; withPyc gives the instance compiled code for its plugin's
+// files, which the pyc compiler's own instances must not have (pyc.go).
+func (b *Backend) start(ctx context.Context, spec sandbox.Spec, withPyc bool) (sandbox.Instance, error) {
 	if err := spec.Validate(); err != nil {
 		return nil, fmt.Errorf("wasm start %q: %w", spec.Name, err)
 	}
@@ -317,7 +330,7 @@ func (b *Backend) Start(ctx context.Context, spec sandbox.Spec) (sandbox.Instanc
 			return nil, fmt.Errorf("wasm start %q: %w", spec.Name, err)
 		}
 	}
-	if err := in.bind(spec, uint64(limit)); err != nil {
+	if err := in.bind(spec, uint64(limit), withPyc); err != nil {
 		in.stop(sandbox.ErrKilled)
 		return nil, fmt.Errorf("wasm start %q: %w", spec.Name, err)
 	}
@@ -436,7 +449,7 @@ func (b *Backend) closeRoots() {
 // scratch when there is none or env differs from the snapshot's.
 func (b *Backend) spawn(env map[string]string) (*instance, error) {
 	in := newInstance(b)
-	cfg := b.moduleConfig(guestStdin{in.stdin}, in.stdout, in.stderr, in.files, in.plugin, in.tmp, in.nanosleep, in.entropy, env)
+	cfg := b.moduleConfig(guestStdin{in.stdin}, in.stdout, in.stderr, in.files, in.plugin, in.tmp, in.pyc, in.nanosleep, in.entropy, env)
 	snap := b.snap
 	if len(env) > 0 {
 		snap = nil
@@ -470,11 +483,12 @@ func (b *Backend) initData(mod api.Module) error {
 // Every mount is one of this package's file systems (roFS, memFS), never a
 // wazero host-directory mount: no guest path is resolved by the host's
 // open(2). files counts the instance's open handles across all of them.
-func (b *Backend) moduleConfig(stdin io.Reader, stdout, stderr io.Writer, files *fileBudget, plugin, tmp experimentalsys.FS, sleep wsys.Nanosleep, clk *entropy, env map[string]string) wazero.ModuleConfig {
+func (b *Backend) moduleConfig(stdin io.Reader, stdout, stderr io.Writer, files *fileBudget, plugin, tmp, pyc experimentalsys.FS, sleep wsys.Nanosleep, clk *entropy, env map[string]string) wazero.ModuleConfig {
 	fsCfg := withSysFSMount(wazero.NewFSConfig(), b.stdlibFS.withBudget(files), guestPrefix)
 	fsCfg = withSysFSMount(fsCfg, b.sdkFS.withBudget(files), guestSDK)
 	fsCfg = withSysFSMount(fsCfg, plugin, guestPlugin)
 	fsCfg = withSysFSMount(fsCfg, tmp, guestTmp)
+	fsCfg = withSysFSMount(fsCfg, pyc, guestPyc)
 	cfg := wazero.NewModuleConfig().
 		WithName(""). // anonymous: many instances of one module at once
 		WithArgs("python").

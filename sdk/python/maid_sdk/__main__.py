@@ -69,9 +69,27 @@ def _boot():
         sys.path.insert(1, lib)
     sys.argv = [path]
     try:
-        runpy.run_path(path, run_name="__main__")
+        _run_entry(path)
     except ModuleNotFoundError as e:
         _fail(_UNAVAILABLE_HINT.format(name=e.name) + " (%s)" % e)
+
+
+def _run_entry(path):
+    """Run the entry script as __main__, like runpy.run_path.
+
+    Where the wasm backend offers compiled plugin code (serve() set
+    sys.pycache_prefix), the script's bytecode comes from there as an
+    imported module's would: SourceFileLoader reads the cached pyc and
+    compiles the source only when there is none. Elsewhere nothing changes.
+    """
+    if sys.pycache_prefix != _PYCACHE_PREFIX or not path.endswith(".py"):
+        runpy.run_path(path, run_name="__main__")
+        return
+    from importlib.machinery import SourceFileLoader
+
+    code = SourceFileLoader("__main__", path).get_code("__main__")
+    # What run_path does with a plain script's code (same globals, argv[0]).
+    runpy._run_module_code(code, None, "__main__", pkg_name="", script_name=path)
 
 
 # A plugin shaped like the ones users write, for prepare().
@@ -138,8 +156,17 @@ def prepare(rounds=64):
     gc.freeze()
 
 
+# Where the wasm backend serves compiled code for the plugin's files (and the
+# SDK's), compiled by the host in an interpreter that runs no plugin code:
+# plugin dirs are read-only, so without it every start compiled the plugin.
+_PYCACHE_PREFIX = "/maid/pyc"
+
+
 def serve():
     """Run the runner in an interpreter restored from a snapshot."""
+    # Set here, after the snapshot: the prepared interpreter imported
+    # everything it needs the usual way.
+    sys.pycache_prefix = _PYCACHE_PREFIX
     # Anything seeded while the snapshot was taken would be shared by every
     # instance started from it: reseed from the host's randomness.
     rnd = sys.modules.get("random")

@@ -350,6 +350,46 @@ class RunnerPrepareTest(unittest.TestCase):
                 runner.prepare(rounds=1)
 
 
+class RunnerEntryTest(unittest.TestCase):
+    """_run_entry runs the entry script as runpy.run_path would, from the
+    backend's compiled code when sys.pycache_prefix offers it (wasm)."""
+
+    def run_entry(self, prefix, compiled_source=None):
+        import importlib.util
+        import py_compile
+        import tempfile
+
+        import maid_sdk.__main__ as runner
+
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "main.py")
+            with open(path, "w") as f:
+                f.write("import sys\nsys.modules['maid_sdk'].entry_seen = (1, __name__, __file__)\n")
+            pyc_prefix = os.path.join(d, "pyc") if prefix else None
+            with mock.patch.object(sys, "pycache_prefix", pyc_prefix), \
+                    mock.patch.object(runner, "_PYCACHE_PREFIX", os.path.join(d, "pyc")):
+                if compiled_source is not None:
+                    src = os.path.join(d, "other.py")
+                    with open(src, "w") as f:
+                        f.write(compiled_source)
+                    cfile = importlib.util.cache_from_source(path)
+                    py_compile.compile(src, cfile=cfile, dfile=path,
+                                       invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+                maid_sdk.entry_seen = None
+                runner._run_entry(path)
+            return maid_sdk.entry_seen, path
+
+    def test_plain(self):
+        for prefix in (False, True):
+            with self.subTest(prefix=prefix):
+                seen, path = self.run_entry(prefix)
+                self.assertEqual(seen, (1, "__main__", path))
+
+    def test_compiled_code_is_used(self):
+        seen, path = self.run_entry(True, "import sys\nsys.modules['maid_sdk'].entry_seen = (2, __name__, __file__)\n")
+        self.assertEqual(seen, (2, "__main__", path))
+
+
 class RegistrationTest(unittest.TestCase):
     def test_errors(self):
         plugin = maid_sdk.Plugin()

@@ -1,0 +1,273 @@
+package wasm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/maidhq/maid/sandbox"
+	"github.com/maidhq/maid/sandbox/sandboxtest"
+)
+
+// TestPycCacheBounds: the cache never holds more entries or bytes than its
+// bounds, and drops the least recently used first.
+func TestPycCacheBounds(t *testing.T) {
+	tests := []struct {
+		name                 string
+		maxBytes, maxEntries int
+		pycBytes             int // size of each compiled file
+		files                int
+		wantEntries          int
+	}{
+		{name: "entries", maxBytes: 1 << 20, maxEntries: 4, pycBytes: 100, files: 10, wantEntries: 4},
+		{name: "bytes", maxBytes: 3 * (1000 + pycEntryOverhead), maxEntries: 100, pycBytes: 1000, files: 10, wantEntries: 3},
+		{name: "failed compiles count", maxBytes: 2 * pycEntryOverhead, maxEntries: 100, pycBytes: 0, files: 10, wantEntries: 2},
+		{name: "entry above the byte bound", maxBytes: 500, maxEntries: 100, pycBytes: 1000, files: 3, wantEntries: 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var compiles atomic.Int64
+			c := newPycCache(tc.maxBytes, tc.maxEntries, 1, func(<-chan struct{}, string, []byte) ([]byte, bool, error) {
+				compiles.Add(1)
+				if tc.pycBytes == 0 {
+					return nil, false, nil // does not compile
+				}
+				return make([]byte, tc.pycBytes), true, nil
+			})
+			src := func(i int) []byte { return []byte(fmt.Sprintf("x = %d\n", i)) }
+			for i := range tc.files {
+				c.get(nil, "/plugin/m.py", src(i))
+				entries, size, _, _ := c.stats()
+				if entries > tc.maxEntries || size > tc.maxBytes {
+					t.Fatalf("after %d files: %d entries, %d bytes; bounds %d, %d", i+1, entries, size, tc.maxEntries, tc.maxBytes)
+				}
+			}
+			if entries, _, _, _ := c.stats(); entries != tc.wantEntries {
+				t.Fatalf("entries = %d, want %d", entries, tc.wantEntries)
+			}
+			// The newest files are the ones kept.
+			before := compiles.Load()
+			for i := tc.files - tc.wantEntries; i < tc.files; i++ {
+				c.get(nil, "/plugin/m.py", src(i))
+			}
+			if n := compiles.Load() - before; n != 0 {
+				t.Fatalf("%d of the newest %d files were compiled again", n, tc.wantEntries)
+			}
+			if tc.wantEntries < tc.files {
+				c.get(nil, "/plugin/m.py", src(0))
+				if compiles.Load() == before {
+					t.Fatal("the oldest file was still cached")
+				}
+			}
+		})
+	}
+}
+
+// TestPycCacheCompiles: what is remembered, and that one file is compiled
+// once however many instances ask at the same time.
+func TestPycCacheCompiles(t *testing.T) {
+	errStopped := errors.New("stopped")
+	tests := []struct {
+		name         string
+		data         []byte
+		compiled     bool
+		err          error
+		wantOK       bool
+		wantCompiles int64 // after two gets
+	}{
+		{name: "compiled", data: []byte("pyc"), compiled: true, wantOK: true, wantCompiles: 1},
+		{name: "source does not compile", wantCompiles: 1},
+		{name: "compile failed", err: errStopped, wantCompiles: 2},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var compiles atomic.Int64
+			c := newPycCache(1<<20, 100, 1, func(<-chan struct{}, string, []byte) ([]byte, bool, error) {
+				compiles.Add(1)
+				return tc.data, tc.compiled, tc.err
+			})
+			for range 2 {
+				data, ok := c.get(nil, "/plugin/m.py", []byte("x = 1\n"))
+				if ok != tc.wantOK || string(data) != string(tc.data) && ok {
+					t.Fatalf("get = %q, %v; want ok %v", data, ok, tc.wantOK)
+				}
+			}
+			if n := compiles.Load(); n != tc.wantCompiles {
+				t.Fatalf("compiled %d times, want %d", n, tc.wantCompiles)
+			}
+		})
+	}
+
+	t.Run("concurrent gets compile once", func(t *testing.T) {
+		var compiles atomic.Int64
+		release := make(chan struct{})
+		c := newPycCache(1<<20, 100, 1, func(<-chan struct{}, string, []byte) ([]byte, bool, error) {
+			compiles.Add(1)
+			<-release
+			return []byte("pyc"), true, nil
+		})
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if data, ok := c.get(nil, "/plugin/m.py", []byte("x = 1\n")); !ok || string(data) != "pyc" {
+					t.Errorf("get = %q, %v", data, ok)
+				}
+			}()
+		}
+		time.Sleep(10 * time.Millisecond) // let them queue up; correctness does not depend on it
+		close(release)
+		wg.Wait()
+		if n := compiles.Load(); n != 1 {
+			t.Fatalf("compiled %d times, want 1", n)
+		}
+	})
+
+	t.Run("a stopped instance stops waiting", func(t *testing.T) {
+		release := make(chan struct{})
+		defer close(release)
+		c := newPycCache(1<<20, 100, 1, func(<-chan struct{}, string, []byte) ([]byte, bool, error) {
+			<-release
+			return []byte("pyc"), true, nil
+		})
+		go c.get(nil, "/plugin/m.py", []byte("x = 1\n"))
+		for {
+			if _, _, _, n := c.stats(); n == 1 {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+		quit := make(chan struct{})
+		close(quit)
+		if _, ok := c.get(quit, "/plugin/m.py", []byte("x = 1\n")); ok {
+			t.Fatal("got a pyc from a compile that has not finished")
+		}
+	})
+}
+
+// TestPluginBytecode: a plugin's modules and entry script run from
+// bytecode the host compiled, keyed by their content, and the guest can
+// neither change that bytecode nor get any for a file outside its dir.
+func TestPluginBytecode(t *testing.T) {
+	b := newBackend(t, 0)
+	var mu sync.Mutex
+	var compiled []string
+	b.pycs.compile = func(quit <-chan struct{}, guestPath string, src []byte) ([]byte, bool, error) {
+		mu.Lock()
+		compiled = append(compiled, guestPath)
+		mu.Unlock()
+		return b.compilePyc(quit, guestPath, src)
+	}
+	dir := sandboxtest.PluginDir(t, `import helper
+say("%s %s %s %s" % (helper.VALUE, __name__, __file__, helper.__cached__))
+`)
+	write := func(name, text string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("helper.py", "VALUE = 1\n")
+	cached := guestPyc + "/plugin/helper." + b.pycc.tag + ".pyc"
+	start := func(t *testing.T) (string, string, sandbox.Exit) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		inst, err := b.Start(ctx, sandbox.Spec{Name: "pyc", PluginID: "pyc", Dir: dir, Entry: "__main__.py",
+			Limits: sandbox.Limits{MemoryBytes: 256 << 20, ScratchBytes: 1 << 20}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, errText, ex, err := sandboxtest.Finish(ctx, inst)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out, errText, ex
+	}
+	steps := []struct {
+		name         string
+		change       func()
+		want         string
+		wantCompiles int // in total so far
+		wantHits     int
+	}{
+		{name: "first start compiles both files", want: "1 __main__ /plugin/__main__.py " + cached, wantCompiles: 2},
+		{name: "second start compiles nothing", want: "1 __main__ /plugin/__main__.py " + cached, wantCompiles: 2, wantHits: 2},
+		{
+			name:   "a changed file is compiled again",
+			change: func() { write("helper.py", "VALUE = 2\n") },
+			want:   "2 __main__ /plugin/__main__.py " + cached, wantCompiles: 3, wantHits: 3,
+		},
+	}
+	for _, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			if st.change != nil {
+				st.change()
+			}
+			out, errText, ex := start(t)
+			if out != st.want+"\n" || ex.Code != 0 {
+				t.Fatalf("stdout = %q (%v), want %q\nstderr: %s", out, ex, st.want, errText)
+			}
+			if _, _, hits, compiles := b.pycs.stats(); compiles != st.wantCompiles || hits != st.wantHits {
+				t.Fatalf("%d compiles, %d hits; want %d, %d", compiles, hits, st.wantCompiles, st.wantHits)
+			}
+		})
+	}
+
+	t.Run("guest cannot change it", func(t *testing.T) {
+		outside := t.TempDir()
+		if err := os.WriteFile(filepath.Join(outside, "secret.py"), []byte("VALUE = 'host secret'\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(outside, filepath.Join(dir, "abs")); err != nil {
+			t.Fatal(err)
+		}
+		defer os.Remove(filepath.Join(dir, "abs"))
+		for _, script := range []string{
+			"open(" + pyQuote(cached) + ", 'wb').write(b'x')",
+			"os.open(" + pyQuote(cached) + ", os.O_RDONLY | os.O_TRUNC)",
+			"os.open(" + pyQuote(guestPyc+"/plugin/new."+b.pycc.tag+".pyc") + ", os.O_RDONLY | os.O_CREAT)",
+			"os.mkdir(" + pyQuote(guestPyc+"/plugin/sub") + ")",
+			"os.unlink(" + pyQuote(cached) + ")",
+			"os.rename('/tmp/x', " + pyQuote(cached) + ")",
+			"open(" + pyQuote(guestPyc+"/plugin/abs/secret."+b.pycc.tag+".pyc") + ", 'rb').read()",
+		} {
+			write("__main__.py", "import sys, os\nfrom maid_sdk import _transport\nopen('/tmp/x', 'wb').write(b'x')\n"+
+				"try:\n"+indent(script)+"\n    print('escaped', file=sys.stderr)\nexcept OSError:\n    pass\n"+
+				"import helper\n_transport.stdout().write(b'%d\\n' % helper.VALUE)\n")
+			out, errText, ex := start(t)
+			if out != "2\n" || ex.Code != 0 || strings.Contains(errText, "escaped") {
+				t.Fatalf("%s: stdout = %q (%v)\nstderr: %s", script, out, ex, errText)
+			}
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for _, p := range compiled {
+			if p != "/plugin/__main__.py" && p != "/plugin/helper.py" {
+				t.Fatalf("compiled %s, which is not a plugin file", p)
+			}
+		}
+	})
+
+	t.Run("source that does not compile", func(t *testing.T) {
+		write("__main__.py", "def broken(:\n")
+		_, _, _, before := b.pycs.stats()
+		for range 2 {
+			_, errText, ex := start(t)
+			if ex.Code != 1 || !strings.Contains(errText, "SyntaxError") {
+				t.Fatalf("exit %v, stderr %s; want a SyntaxError", ex, errText)
+			}
+		}
+		if _, _, _, compiles := b.pycs.stats(); compiles != before+1 {
+			t.Fatalf("%d compiles for one broken file started twice, want 1", compiles-before)
+		}
+	})
+}
