@@ -74,7 +74,8 @@ const (
 	// pycCompilerMemory and pycCompileTimeout bound one compiler.
 	pycCompilerMemory = 256 << 20
 	pycCompileTimeout = 30 * time.Second
-	// pycCompilers is how many compilers may run at once.
+	// pycCompilers is how many compilers may run at once; a file missed
+	// while all are busy is compiled by the guest itself.
 	pycCompilers = 2
 )
 
@@ -164,7 +165,10 @@ func (c *pycCache) get(quit <-chan struct{}, guestPath string, src []byte) (data
 	c.mu.Unlock()
 
 	// The caller compiles; a failure that says nothing about the source
-	// (stopped, backend closed, limits) is not remembered.
+	// (stopped, backend closed, limits) is not remembered. With every
+	// compiler busy it does not wait: one plugin keeping them busy (many
+	// big files) must not hold up other plugins' starts, which compile in
+	// their own interpreter meanwhile, as without the cache.
 	var keep bool
 	select {
 	case c.sem <- struct{}{}:
@@ -172,7 +176,7 @@ func (c *pycCache) get(quit <-chan struct{}, guestPath string, src []byte) (data
 		call.data, call.ok, err = c.compile(quit, guestPath, src)
 		<-c.sem
 		keep = err == nil
-	case <-quit:
+	default:
 	}
 	c.mu.Lock()
 	delete(c.inflight, key)

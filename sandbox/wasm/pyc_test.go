@@ -131,6 +131,31 @@ func TestPycCacheCompiles(t *testing.T) {
 		}
 	})
 
+	t.Run("busy compilers hold up no one", func(t *testing.T) {
+		release := make(chan struct{})
+		defer close(release)
+		c := newPycCache(1<<20, 100, 1, func(_ <-chan struct{}, path string, _ []byte) ([]byte, bool, error) {
+			if path == "/plugin/slow.py" {
+				<-release
+			}
+			return []byte("pyc"), true, nil
+		})
+		go c.get(nil, "/plugin/slow.py", []byte("x = 1\n"))
+		for {
+			if _, _, _, n := c.stats(); n == 1 {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+		if _, ok := c.get(nil, "/plugin/other.py", []byte("y = 1\n")); ok {
+			t.Fatal("got a pyc while the only compiler was busy")
+		}
+		// Not remembered: compiled once a compiler is free.
+		if entries, _, _, _ := c.stats(); entries != 0 {
+			t.Fatalf("%d entries, want none", entries)
+		}
+	})
+
 	t.Run("a stopped instance stops waiting", func(t *testing.T) {
 		release := make(chan struct{})
 		defer close(release)
