@@ -62,52 +62,54 @@ func TestResultBudget(t *testing.T) {
 		{name: "reserved results", params: map[string]string{"p": "small"}, reserve: true},
 		{name: "large requests", params: map[string]string{"p": big}},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			var active, peak atomic.Int64
-			h := func(ctx context.Context, _ string, _ json.RawMessage) (any, error) {
-				if tc.reserve {
-					if err := rpc.Reserve(ctx); err != nil {
-						return nil, err
+	for _, tr := range transports {
+		for _, tc := range tests {
+			t.Run(tr.name+"/"+tc.name, func(t *testing.T) {
+				var active, peak atomic.Int64
+				h := func(ctx context.Context, _ string, _ json.RawMessage) (any, error) {
+					if tc.reserve {
+						if err := rpc.Reserve(ctx); err != nil {
+							return nil, err
+						}
 					}
+					n := active.Add(1)
+					for {
+						p := peak.Load()
+						if n <= p || peak.CompareAndSwap(p, n) {
+							break
+						}
+					}
+					time.Sleep(100 * time.Millisecond) // long enough for many to arrive without the budget
+					active.Add(-1)
+					return map[string]string{"r": big}, nil
 				}
-				n := active.Add(1)
-				for {
-					p := peak.Load()
-					if n <= p || peak.CompareAndSwap(p, n) {
-						break
-					}
+				a, _ := tr.pair(t, nil, h, rpc.Options{MaxLineBytes: 256 << 10})
+				var wg sync.WaitGroup
+				errs := make(chan error, 32)
+				for range 32 {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+						defer cancel()
+						var res map[string]string
+						if err := a.Call(ctx, "m", tc.params, &res); err != nil {
+							errs <- err
+						} else if len(res["r"]) != len(big) {
+							errs <- errors.New("short result")
+						}
+					}()
 				}
-				time.Sleep(100 * time.Millisecond) // long enough for many to arrive without the budget
-				active.Add(-1)
-				return map[string]string{"r": big}, nil
-			}
-			a, _ := pair(t, nil, h, rpc.Options{MaxLineBytes: 256 << 10})
-			var wg sync.WaitGroup
-			errs := make(chan error, 32)
-			for range 32 {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-					defer cancel()
-					var res map[string]string
-					if err := a.Call(ctx, "m", tc.params, &res); err != nil {
-						errs <- err
-					} else if len(res["r"]) != len(big) {
-						errs <- errors.New("short result")
-					}
-				}()
-			}
-			wg.Wait()
-			close(errs)
-			for err := range errs {
-				t.Fatal(err)
-			}
-			if p := peak.Load(); p > 4 {
-				t.Errorf("%d large results in flight at once; the budget is 4", p)
-			}
-		})
+				wg.Wait()
+				close(errs)
+				for err := range errs {
+					t.Fatal(err)
+				}
+				if p := peak.Load(); p > 4 {
+					t.Errorf("%d large results in flight at once; the budget is 4", p)
+				}
+			})
+		}
 	}
 }
 

@@ -53,14 +53,25 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// Conn is one JSON-RPC peer connection. Run reads; Call writes.
+// Conn is one JSON-RPC peer connection. Run reads (or, for a line conn,
+// waits while Feed is given lines); Call writes.
 type Conn struct {
 	opt     Options
-	r       *bufio.Reader
+	r       *bufio.Reader // nil for a line conn
 	handler Handler
 
 	wmu sync.Mutex
-	w   *bufio.Writer
+	w   *bufio.Writer // nil for a line conn
+
+	// A line conn (NewLineConn) sends through send and is fed by Feed.
+	send    SendFunc
+	feed    sync.Mutex      // one Feed at a time; guards the fields below
+	fed     chan struct{}   // closed when Run starts: Feed may dispatch
+	fctx    context.Context // Run's ctx, for the handlers Feed starts
+	fwg     *sync.WaitGroup // Run's handlers
+	fended  bool            // no more lines are dispatched
+	fendErr error           // what Feed returns once fended
+	fend    chan error      // the feed's end (nil: EOF), for Run; buffered
 
 	nextID atomic.Uint64
 	mu     sync.Mutex
@@ -81,17 +92,54 @@ type response struct {
 // NewConn returns a connection reading r and writing w. h serves the peer's
 // requests; it may be nil if the peer never calls.
 func NewConn(r io.Reader, w io.Writer, h Handler, opt Options) *Conn {
+	c := newConn(h, opt)
+	c.r = bufio.NewReaderSize(r, 64<<10)
+	c.w = bufio.NewWriterSize(w, 64<<10)
+	return c
+}
+
+func newConn(h Handler, opt Options) *Conn {
 	opt = opt.withDefaults()
 	return &Conn{
 		opt:     opt,
-		r:       bufio.NewReaderSize(r, 64<<10),
-		w:       bufio.NewWriterSize(w, 64<<10),
 		handler: h,
 		pend:    make(map[uint64]chan response),
 		done:    make(chan struct{}),
 		sem:     make(chan struct{}, opt.MaxInFlight),
 		big:     make(chan struct{}, max(1, opt.ResultBudget/opt.MaxLineBytes)),
 	}
+}
+
+// SendFunc hands one outgoing message to a line transport, as one line
+// without its newline; line is only valid during the call. It may be called
+// from many goroutines at once. A request (reply false) may wait while the
+// peer's queue is full, until ctx ends; a reply (the answer to one of the
+// peer's requests) must not wait for the peer to read: the transport queues
+// it, or fails if the peer leaves more than Options.ReplyBytes of replies
+// unread. Waiting there would deadlock a peer that sends its next request
+// from the goroutine that reads its answers (see Feed).
+type SendFunc func(ctx context.Context, line []byte, reply bool) error
+
+// NewLineConn returns a connection over a message transport instead of a
+// byte stream: each outgoing message goes to send as one line, and the
+// transport feeds each incoming line to Feed and the stream's end to
+// EndFeed. Run serves until EndFeed, a protocol error or ctx's end. The
+// bounds are those of NewConn.
+func NewLineConn(send SendFunc, h Handler, opt Options) *Conn {
+	c := newConn(h, opt)
+	c.send = send
+	c.fed = make(chan struct{})
+	c.fend = make(chan error, 1)
+	return c
+}
+
+// ReplyBytes is how many bytes of replies a line transport should hold for
+// a peer that has not read them yet (see SendFunc) before giving up on it:
+// a small answer for every request in flight plus the budget's large ones.
+// A peer that reads its answers never comes near it.
+func (o Options) ReplyBytes() int {
+	o = o.withDefaults()
+	return o.MaxInFlight*bigMessage + max(1, o.ResultBudget/o.MaxLineBytes)*(o.MaxLineBytes+1)
 }
 
 // wire forms
@@ -127,19 +175,40 @@ var nullID = json.RawMessage("null")
 
 // Run reads and serves messages until the stream ends, the peer breaks the
 // protocol, or ctx ends. It returns nil on a clean EOF. Handlers started by
-// Run finish before it returns. A Read blocked in the underlying stream is
-// not interrupted by ctx: the owner closes the stream (stops the instance).
+// Run (or by Feed) finish before it returns. A Read blocked in the
+// underlying stream is not interrupted by ctx: the owner closes the stream
+// (stops the instance). For a line conn Run reads nothing: it serves what
+// Feed is given until EndFeed, a protocol error in a fed line, or ctx's end.
 func (c *Conn) Run(ctx context.Context) (err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer func() {
 		cancel()
+		if c.send != nil {
+			// No Feed may start a handler once wg is waited for. A Feed
+			// still dispatching holds c.feed until its waits end with ctx.
+			c.feed.Lock()
+			c.endFeedLocked(fmt.Errorf("feed: %w", ErrClosed))
+			c.feed.Unlock()
+		}
 		wg.Wait()
 		c.close(err)
 	}()
 	stop := context.AfterFunc(ctx, func() { c.close(ctx.Err()) })
 	defer stop()
 
+	if c.send != nil {
+		c.feed.Lock()
+		c.fctx, c.fwg = ctx, &wg
+		c.feed.Unlock()
+		close(c.fed)
+		select {
+		case err := <-c.fend:
+			return err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	for {
 		line, rerr := c.readLine()
 		if rerr != nil {
@@ -148,37 +217,106 @@ func (c *Conn) Run(ctx context.Context) (err error) {
 			}
 			return rerr
 		}
-		if len(bytes.TrimSpace(line)) == 0 {
-			continue
-		}
-		var m inMessage
-		if jerr := json.Unmarshal(line, &m); jerr != nil {
-			_ = c.write(outError{"2.0", nullID, wireError(ErrParse, "parse error: "+jerr.Error())})
-			return fmt.Errorf("read message: %w: %w", ErrProtocol, ErrParse)
-		}
-		if m.JSONRPC != "2.0" {
-			_ = c.write(outError{"2.0", idOrNull(m.ID), wireError(ErrInvalidRequest, `invalid request: "jsonrpc" must be "2.0"`)})
-			return fmt.Errorf("read message: %w: %w", ErrProtocol, ErrInvalidRequest)
-		}
-		switch {
-		case m.Method != "":
-			sl := &slot{c: c}
-			if len(line) > bigMessage {
-				// A large request holds a slot from now until its answer is
-				// written; waiting here stops reading the peer (backpressure)
-				// rather than holding more of its requests in memory.
-				if err := sl.take(ctx); err != nil {
-					return fmt.Errorf("read message: %w", err)
-				}
-			}
-			c.serve(ctx, &wg, m, sl)
-		case len(m.ID) > 0 && (m.Result != nil || m.Error != nil):
-			c.deliver(m)
-		default:
-			_ = c.write(outError{"2.0", idOrNull(m.ID), wireError(ErrInvalidRequest, "invalid request: neither a request nor a response")})
-			return fmt.Errorf("read message: %w: %w", ErrProtocol, ErrInvalidRequest)
+		if err := c.dispatch(ctx, &wg, line); err != nil {
+			return err
 		}
 	}
+}
+
+// Feed gives a line conn one incoming line, without its newline; line may
+// be reused once Feed returns. It runs on the caller's goroutine (the
+// transport's reader; for wasm, the guest's own): a response completes its
+// Call right here, a request starts its handler under the same bounds as
+// Run's (MaxInFlight, the line limit, the large-message budget, for which
+// Feed may wait: backpressure). Feed never waits for the peer to read. It
+// waits until Run has started, and returns an error once the feed has ended
+// (protocol error, EndFeed, Run's end); the transport then stops feeding.
+// Calls must not overlap.
+func (c *Conn) Feed(line []byte) error {
+	select {
+	case <-c.fed:
+	case <-c.done:
+		return fmt.Errorf("feed: %w", ErrClosed)
+	}
+	c.feed.Lock()
+	defer c.feed.Unlock()
+	if c.fended {
+		return c.fendErr
+	}
+	if len(line) > c.opt.MaxLineBytes {
+		err := fmt.Errorf("read message: %w: line longer than %d bytes: %w", ErrProtocol, c.opt.MaxLineBytes, ErrLimit)
+		c.endFeedLocked(err)
+		return err
+	}
+	if err := c.dispatch(c.fctx, c.fwg, line); err != nil {
+		c.endFeedLocked(err)
+		return err
+	}
+	return nil
+}
+
+// EndFeed tells a line conn that no more lines will come: err nil for a
+// clean end of the stream, else how the stream broke the protocol (a line
+// over the limit, a last line without its newline). Run then returns.
+func (c *Conn) EndFeed(err error) {
+	if err != nil {
+		err = fmt.Errorf("read message: %w: %w", ErrProtocol, err)
+	}
+	c.feed.Lock()
+	defer c.feed.Unlock()
+	c.endFeedLocked(err)
+}
+
+// endFeedLocked ends the feed once (first reason wins); callers hold c.feed.
+func (c *Conn) endFeedLocked(err error) {
+	if c.fended {
+		return
+	}
+	c.fended = true
+	c.fendErr = err
+	if err == nil {
+		c.fendErr = fmt.Errorf("feed: %w: %w", ErrClosed, io.EOF)
+	}
+	c.fend <- err
+}
+
+// dispatch serves one incoming line: a request goes to its handler, a
+// response to its Call. It returns an error when the line breaks the
+// protocol, having answered it where the protocol says to; the conn must
+// then stop reading. Run and Feed share it, so both transports have one
+// set of rules.
+func (c *Conn) dispatch(ctx context.Context, wg *sync.WaitGroup, line []byte) error {
+	if len(bytes.TrimSpace(line)) == 0 {
+		return nil
+	}
+	var m inMessage
+	if jerr := json.Unmarshal(line, &m); jerr != nil {
+		_ = c.write(outError{"2.0", nullID, wireError(ErrParse, "parse error: "+jerr.Error())})
+		return fmt.Errorf("read message: %w: %w", ErrProtocol, ErrParse)
+	}
+	if m.JSONRPC != "2.0" {
+		_ = c.write(outError{"2.0", idOrNull(m.ID), wireError(ErrInvalidRequest, `invalid request: "jsonrpc" must be "2.0"`)})
+		return fmt.Errorf("read message: %w: %w", ErrProtocol, ErrInvalidRequest)
+	}
+	switch {
+	case m.Method != "":
+		sl := &slot{c: c}
+		if len(line) > bigMessage {
+			// A large request holds a slot from now until its answer is
+			// written; waiting here stops reading the peer (backpressure)
+			// rather than holding more of its requests in memory.
+			if err := sl.take(ctx); err != nil {
+				return fmt.Errorf("read message: %w", err)
+			}
+		}
+		c.serve(ctx, wg, m, sl)
+	case len(m.ID) > 0 && (m.Result != nil || m.Error != nil):
+		c.deliver(m)
+	default:
+		_ = c.write(outError{"2.0", idOrNull(m.ID), wireError(ErrInvalidRequest, "invalid request: neither a request nor a response")})
+		return fmt.Errorf("read message: %w: %w", ErrProtocol, ErrInvalidRequest)
+	}
+	return nil
 }
 
 func idOrNull(id json.RawMessage) json.RawMessage {
@@ -350,6 +488,9 @@ func (c *Conn) writeSlot(ctx context.Context, v any, sl *slot) error {
 		}
 		return fmt.Errorf("encode message: %w", err)
 	}
+	if c.send != nil {
+		return c.sendLine(ctx, v, e.buf)
+	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	select {
@@ -360,6 +501,29 @@ func (c *Conn) writeSlot(ctx context.Context, v any, sl *slot) error {
 	c.w.Write(e.buf)
 	c.w.WriteByte('\n')
 	if err := c.w.Flush(); err != nil {
+		c.close(err)
+		return fmt.Errorf("write message: %w: %w", ErrClosed, err)
+	}
+	return nil
+}
+
+// sendLine hands a line conn's encoded message to its transport. Answers
+// to the peer's requests go as replies, which never wait for the peer.
+func (c *Conn) sendLine(ctx context.Context, v any, line []byte) error {
+	select {
+	case <-c.done:
+		return ErrClosed
+	default:
+	}
+	reply := true
+	if _, ok := v.(outRequest); ok {
+		reply = false
+	}
+	if err := c.send(ctx, line, reply); err != nil {
+		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			// Nothing was sent: the conn is as good as before.
+			return fmt.Errorf("write message: %w: %w", ErrTimeout, err)
+		}
 		c.close(err)
 		return fmt.Errorf("write message: %w: %w", ErrClosed, err)
 	}

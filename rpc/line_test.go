@@ -1,0 +1,304 @@
+package rpc_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/maidhq/maid/rpc"
+)
+
+// linePair returns two line Conns (a↔b) joined by queues, each drained
+// into the other's Feed by a pump goroutine: the shape of the wasm
+// backend's transport, with the guest's goroutine played by the pump.
+func linePair(t testing.TB, ha, hb rpc.Handler, opt rpc.Options) (*rpc.Conn, *rpc.Conn) {
+	t.Helper()
+	ab, ba := make(chan []byte, 1024), make(chan []byte, 1024)
+	sender := func(ch chan []byte) rpc.SendFunc {
+		return func(ctx context.Context, line []byte, _ bool) error {
+			select {
+			case ch <- append([]byte(nil), line...):
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	}
+	a := rpc.NewLineConn(sender(ab), ha, opt)
+	b := rpc.NewLineConn(sender(ba), hb, opt)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	pump := func(ch chan []byte, to *rpc.Conn) {
+		defer wg.Done()
+		for {
+			select {
+			case line := <-ch:
+				_ = to.Feed(line)
+			case <-ctx.Done():
+				to.EndFeed(nil)
+				return
+			}
+		}
+	}
+	wg.Add(4)
+	go pump(ab, b)
+	go pump(ba, a)
+	go func() { defer wg.Done(); a.Run(ctx) }()
+	go func() { defer wg.Done(); b.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		wg.Wait()
+	})
+	return a, b
+}
+
+// transports runs a test over both kinds of Conn.
+var transports = []struct {
+	name string
+	pair func(t testing.TB, ha, hb rpc.Handler, opt rpc.Options) (*rpc.Conn, *rpc.Conn)
+}{
+	{name: "stream", pair: pair},
+	{name: "lines", pair: linePair},
+}
+
+// sent is one message a line Conn handed its transport.
+type sent struct {
+	line  string
+	reply bool
+}
+
+// linePeer drives a line Conn by hand: feed gives it lines as the guest's
+// writes would, and every message it sends arrives on out.
+func linePeer(t *testing.T, h rpc.Handler, opt rpc.Options) (c *rpc.Conn, out chan sent, done chan error) {
+	t.Helper()
+	out = make(chan sent, 256)
+	c = rpc.NewLineConn(func(ctx context.Context, line []byte, reply bool) error {
+		select {
+		case out <- sent{string(line), reply}:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}, h, opt)
+	ctx, cancel := context.WithCancel(context.Background())
+	done = make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-c.Done()
+	})
+	return c, out, done
+}
+
+func TestLineCall(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) {
+			a, _ := tr.pair(t, nil, echo, rpc.Options{})
+			for _, tc := range []struct {
+				name    string
+				method  string
+				params  any
+				want    string
+				wantErr error
+			}{
+				{name: "echo object", method: "echo", params: map[string]int{"x": 1}, want: `{"x":1}`},
+				{name: "sentinel error crosses", method: "fail", wantErr: rpc.ErrCapability},
+				{name: "unknown method", method: "nope", wantErr: rpc.ErrMethodNotFound},
+			} {
+				t.Run(tc.name, func(t *testing.T) {
+					var got json.RawMessage
+					err := a.Call(context.Background(), tc.method, tc.params, &got)
+					if tc.wantErr != nil {
+						if !errors.Is(err, tc.wantErr) {
+							t.Fatalf("err = %v, want %v", err, tc.wantErr)
+						}
+						return
+					}
+					if err != nil || string(got) != tc.want {
+						t.Fatalf("got %s, %v; want %s", got, err, tc.want)
+					}
+				})
+			}
+		})
+	}
+}
+
+// TestLineWireErrors: a line Conn answers and ends on the lines a stream
+// Conn does (one dispatch), and sends every answer as a reply.
+func TestLineWireErrors(t *testing.T) {
+	tests := []struct {
+		name      string
+		line      string
+		wantReply string // substring of the reply, "" for none
+		wantEnd   error  // Run's error, nil if it keeps going
+	}{
+		{name: "not json", line: "{oops", wantReply: `"code":-32700`, wantEnd: rpc.ErrProtocol},
+		{name: "wrong version", line: `{"jsonrpc":"1.0","id":1,"method":"echo"}`, wantReply: `"code":-32600`, wantEnd: rpc.ErrProtocol},
+		{name: "neither request nor response", line: `{"jsonrpc":"2.0","id":1}`, wantReply: `"code":-32600`, wantEnd: rpc.ErrProtocol},
+		{name: "oversize line", line: `{"jsonrpc":"2.0","method":"echo","params":"` + strings.Repeat("x", 2000) + `"}`, wantEnd: rpc.ErrLimit},
+		{name: "string id echoed", line: `{"jsonrpc":"2.0","id":"abc","method":"echo","params":[1]}`, wantReply: `{"jsonrpc":"2.0","id":"abc","result":[1]}`},
+		{name: "forged response ignored", line: `{"jsonrpc":"2.0","id":999,"result":{}}`},
+		{name: "notification gets no reply", line: `{"jsonrpc":"2.0","method":"echo","params":[1]}`},
+		{name: "blank line ignored", line: "  "},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, out, done := linePeer(t, echo, rpc.Options{MaxLineBytes: 1024})
+			ferr := c.Feed([]byte(tc.line))
+			if tc.wantReply != "" {
+				s := <-out
+				if !strings.Contains(s.line, tc.wantReply) || !s.reply {
+					t.Fatalf("reply %q (reply %v), want a reply containing %s", s.line, s.reply, tc.wantReply)
+				}
+			}
+			if tc.wantEnd != nil {
+				if !errors.Is(ferr, tc.wantEnd) {
+					t.Fatalf("Feed = %v, want %v", ferr, tc.wantEnd)
+				}
+				if err := <-done; !errors.Is(err, tc.wantEnd) {
+					t.Fatalf("Run = %v, want %v", err, tc.wantEnd)
+				}
+				if err := c.Feed([]byte(`{"jsonrpc":"2.0","id":7,"method":"echo"}`)); err == nil {
+					t.Fatal("Feed after a protocol error succeeded")
+				}
+				return
+			}
+			if ferr != nil {
+				t.Fatalf("Feed = %v", ferr)
+			}
+			if err := c.Feed([]byte(`{"jsonrpc":"2.0","id":7,"method":"echo","params":"next"}`)); err != nil {
+				t.Fatal(err)
+			}
+			if s := <-out; !strings.Contains(s.line, `"id":7`) {
+				t.Fatalf("next answer %q", s.line)
+			}
+			if tc.name == "forged response ignored" && c.Dropped() != 1 {
+				t.Fatalf("dropped = %d, want 1", c.Dropped())
+			}
+		})
+	}
+}
+
+// TestLineEnd: how the feed's end reaches Run and pending calls.
+func TestLineEnd(t *testing.T) {
+	tests := []struct {
+		name    string
+		end     error
+		wantRun error // nil: a clean end
+	}{
+		{name: "clean end", end: nil},
+		{name: "stream broke the protocol", end: errors.New("stdout ended mid-line"), wantRun: rpc.ErrProtocol},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, out, done := linePeer(t, nil, rpc.Options{})
+			errc := make(chan error, 1)
+			go func() { errc <- c.Call(context.Background(), "never", nil, nil) }()
+			if s := <-out; s.reply || !strings.Contains(s.line, `"method":"never"`) {
+				t.Fatalf("sent %+v, want the request, not as a reply", s)
+			}
+			c.EndFeed(tc.end)
+			if err := <-done; !errors.Is(err, tc.wantRun) || (tc.wantRun == nil && err != nil) {
+				t.Fatalf("Run = %v, want %v", err, tc.wantRun)
+			}
+			if err := <-errc; !errors.Is(err, rpc.ErrClosed) {
+				t.Fatalf("pending call: %v, want ErrClosed", err)
+			}
+			if err := c.Call(context.Background(), "after", nil, nil); !errors.Is(err, rpc.ErrClosed) {
+				t.Fatalf("call after the end: %v, want ErrClosed", err)
+			}
+			if err := c.Feed([]byte(`{"jsonrpc":"2.0","id":1,"result":1}`)); err == nil {
+				t.Fatal("Feed after the end succeeded")
+			}
+		})
+	}
+}
+
+// TestLineLateAnswer: an answer fed after its call timed out reaches nobody.
+func TestLineLateAnswer(t *testing.T) {
+	c, out, _ := linePeer(t, nil, rpc.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if err := c.Call(ctx, "slow", nil, nil); !errors.Is(err, rpc.ErrTimeout) {
+		t.Fatalf("err = %v, want ErrTimeout", err)
+	}
+	var req struct{ ID uint64 }
+	if err := json.Unmarshal([]byte((<-out).line), &req); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Feed([]byte(fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"result":"late"}`, req.ID))); err != nil {
+		t.Fatal(err)
+	}
+	if c.Dropped() != 1 {
+		t.Fatalf("dropped = %d, want 1", c.Dropped())
+	}
+}
+
+// TestLineInFlightLimit: past MaxInFlight requests being served, a fed
+// request is refused at once with a limit error, and Feed does not wait.
+func TestLineInFlightLimit(t *testing.T) {
+	block := make(chan struct{})
+	h := func(ctx context.Context, method string, params json.RawMessage) (any, error) {
+		<-block
+		return "done", nil
+	}
+	c, out, _ := linePeer(t, h, rpc.Options{MaxInFlight: 2})
+	for id := range 3 {
+		if err := c.Feed([]byte(fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"x"}`, id))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s := <-out; !strings.Contains(s.line, `"id":2`) || !strings.Contains(s.line, "more than 2 requests in flight") || !s.reply {
+		t.Fatalf("third request answered %+v, want a limit error as a reply", s)
+	}
+	close(block)
+	for range 2 {
+		if s := <-out; !strings.Contains(s.line, `"result":"done"`) {
+			t.Fatalf("answer %q", s.line)
+		}
+	}
+}
+
+// TestLineTransports runs the many-calls-both-ways and budget tests over
+// line Conns too.
+func TestLineHammer(t *testing.T) {
+	var b *rpc.Conn
+	hA := func(ctx context.Context, method string, params json.RawMessage) (any, error) { return params, nil }
+	hB := func(ctx context.Context, method string, params json.RawMessage) (any, error) {
+		var n int
+		json.Unmarshal(params, &n)
+		var back int
+		if err := b.Call(ctx, "nested", n*2, &back); err != nil {
+			return nil, err
+		}
+		return back + 1, nil
+	}
+	var a *rpc.Conn
+	a, b = linePair(t, hA, hB, rpc.Options{MaxInFlight: 256})
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 100 {
+				n := g*1000 + i
+				var got int
+				if err := a.Call(context.Background(), "work", n, &got); err != nil || got != 2*n+1 {
+					errs <- fmt.Errorf("a→b %d: got %d, %v", n, got, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
