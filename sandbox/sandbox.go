@@ -166,6 +166,56 @@ type Instance interface {
 	Stats() Stats
 }
 
+// LineInstance is an Instance that can also carry the protocol as whole
+// lines, for a backend whose guest runs inside the host (wasm): the host
+// queues each message straight into the guest's stdin, and each line the
+// guest writes reaches the host on the guest's own goroutine, with no byte
+// pipe and no reader goroutine in between. The engine uses it when an
+// instance offers it; Stdin, Stdout and Stderr keep working (stderr is
+// always a stream). Backends whose guests are processes (process, docker)
+// do not offer it.
+type LineInstance interface {
+	Instance
+	// ServeLines switches stdout to lines: every complete line the guest
+	// writes from now on goes to cfg.Line, and Stdout reads EOF. Lines the
+	// guest wrote before go to cfg.Line on the caller's goroutine, before
+	// ServeLines returns. It fails if Stdout was called first, or if
+	// ServeLines already was.
+	ServeLines(cfg LineConfig) error
+	// SendLine queues line and a newline on the guest's stdin, whole or not
+	// at all; line is not retained. A request (reply false) waits while the
+	// queue is at its bound (the backend's pipe size; a line longer than
+	// the bound goes alone into an empty queue), until ctx ends, the
+	// instance stops or stdin is closed. A reply (the answer to one of the
+	// guest's requests) never waits: a guest may be blocked in cfg.Line
+	// until it is queued. Replies may take cfg.ReplyBytes past the bound;
+	// a guest that leaves more unread is stopped and SendLine fails.
+	SendLine(ctx context.Context, line []byte, reply bool) error
+}
+
+// LineConfig is how a LineInstance hands over the guest's stdout.
+type LineConfig struct {
+	// MaxLineBytes bounds a line the guest writes (without its newline):
+	// the instance holds at most this much of an unfinished line, and ends
+	// the stream (End) when a line grows past it.
+	MaxLineBytes int
+	// ReplyBytes is how far replies may fill stdin's queue past its bound
+	// (see SendLine). It must be positive.
+	ReplyBytes int
+	// Line gets each complete line without its newline, in order, one call
+	// at a time, on the guest's goroutine (so it blocks the guest: the
+	// backpressure a pipe gives). line is valid only during the call. Line
+	// must not wait for the guest to read its stdin (no SendLine request).
+	// If it returns an error, no more lines come and the guest's writes
+	// fail.
+	Line func(line []byte) error
+	// End is called once, after the last Line: with nil when the guest
+	// exited having finished its last line, else with why the stream
+	// broke (a line over MaxLineBytes, an unfinished last line, Line's
+	// error).
+	End func(err error)
+}
+
 // Exit describes how an instance ended.
 type Exit struct {
 	Code int // exit code; -1 if the guest did not exit by itself

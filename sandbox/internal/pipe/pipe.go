@@ -11,10 +11,15 @@
 package pipe
 
 import (
+	"context"
+	"errors"
 	"io"
 	"sync"
 	"time"
 )
+
+// ErrFull is Put's answer when a line that may not wait does not fit.
+var ErrFull = errors.New("pipe full")
 
 // Pipe is a bounded in-memory pipe. Reads block until data or EOF; writes
 // block while the buffer is full. It is safe for one reader and any number
@@ -117,6 +122,56 @@ func (p *Pipe) Write(b []byte) (int, error) {
 		p.notify()
 	}
 	return n, nil
+}
+
+// Put writes line and a newline whole, never interleaved with another
+// writer's bytes. If wait, it waits while the buffer holds bytes and the
+// line does not fit under the limit (a line longer than the limit goes
+// alone into an empty buffer), until ctx ends. If not, it never waits: the
+// line may pass the limit by up to over bytes, and beyond that Put fails
+// with ErrFull. It fails with io.ErrClosedPipe once either side is closed.
+func (p *Pipe) Put(ctx context.Context, line []byte, wait bool, over int) error {
+	n := len(line) + 1
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for {
+		if p.rclosed || p.wclosed {
+			return io.ErrClosedPipe
+		}
+		if len(p.buf) == 0 || p.limit == 0 || len(p.buf)+n <= p.limit {
+			break
+		}
+		if !wait {
+			if len(p.buf)+n <= p.limit+over {
+				break
+			}
+			return ErrFull
+		}
+		ch := p.changed
+		p.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			p.mu.Lock()
+			return ctx.Err()
+		}
+		p.mu.Lock()
+	}
+	p.buf = append(append(p.buf, line...), '\n')
+	p.notify()
+	return nil
+}
+
+// Detach ends the pipe for both sides like CloseRead, but hands back the
+// bytes still buffered: their reader changes to another transport.
+func (p *Pipe) Detach() []byte {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	b := p.buf
+	p.rclosed = true
+	p.buf = nil
+	p.notify()
+	return b
 }
 
 // WaitReadable blocks until a Read would not block, or timeout passes

@@ -2,6 +2,7 @@ package pipe
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"testing"
@@ -161,5 +162,90 @@ func TestPipe(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.run(t, New(limit)) })
+	}
+}
+
+func TestPut(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name string
+		run  func(t *testing.T, p *Pipe)
+	}{
+		{"a line and its newline go whole", func(t *testing.T, p *Pipe) {
+			if err := p.Put(ctx, []byte("hello"), true, 0); err != nil {
+				t.Fatal(err)
+			}
+			b := make([]byte, 16)
+			if n, _ := p.Read(b); string(b[:n]) != "hello\n" {
+				t.Fatalf("read %q", b[:n])
+			}
+		}},
+		{"a request waits while the line does not fit", func(t *testing.T, p *Pipe) {
+			p.Write(make([]byte, limit-10))
+			done := make(chan error, 1)
+			go func() { done <- p.Put(ctx, make([]byte, 20), true, 0) }()
+			if !blocked(done) {
+				t.Fatal("Put past the limit did not wait")
+			}
+			io.ReadFull(p, make([]byte, limit-10))
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"a line over the limit goes alone into an empty pipe", func(t *testing.T, p *Pipe) {
+			if err := p.Put(ctx, make([]byte, 2*limit), true, 0); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- p.Put(ctx, []byte("x"), true, 0) }()
+			if !blocked(done) {
+				t.Fatal("Put behind an over-long line did not wait")
+			}
+			p.CloseRead()
+			<-done
+		}},
+		{"a waiting request ends with ctx", func(t *testing.T, p *Pipe) {
+			p.Write(make([]byte, limit))
+			ctx, cancel := context.WithCancel(ctx)
+			done := make(chan error, 1)
+			go func() { done <- p.Put(ctx, []byte("x"), true, 0) }()
+			cancel()
+			if err := <-done; !errors.Is(err, context.Canceled) {
+				t.Fatalf("Put = %v, want context.Canceled", err)
+			}
+		}},
+		{"close read unblocks a waiting request", func(t *testing.T, p *Pipe) {
+			p.Write(make([]byte, limit))
+			done := make(chan error, 1)
+			go func() { done <- p.Put(ctx, []byte("x"), true, 0) }()
+			p.CloseRead()
+			if err := <-done; !errors.Is(err, io.ErrClosedPipe) {
+				t.Fatalf("Put = %v, want ErrClosedPipe", err)
+			}
+		}},
+		{"a reply passes the limit by up to over, never waiting", func(t *testing.T, p *Pipe) {
+			p.Write(make([]byte, limit))
+			if err := p.Put(ctx, make([]byte, 99), false, 100); err != nil {
+				t.Fatalf("reply within over = %v", err)
+			}
+			if err := p.Put(ctx, []byte("x"), false, 100); !errors.Is(err, ErrFull) {
+				t.Fatalf("reply past over = %v, want ErrFull", err)
+			}
+		}},
+		{"detach hands back the buffer and closes", func(t *testing.T, p *Pipe) {
+			p.Write([]byte("a\nb"))
+			if got := p.Detach(); string(got) != "a\nb" {
+				t.Fatalf("detached %q", got)
+			}
+			if _, err := p.Write([]byte("c")); !errors.Is(err, io.ErrClosedPipe) {
+				t.Fatalf("write after Detach = %v", err)
+			}
+			if n, err := p.Read(make([]byte, 4)); n != 0 || err != io.EOF {
+				t.Fatalf("read after Detach = %d, %v", n, err)
+			}
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { tc.run(t, New(limit)) })
 	}
 }
