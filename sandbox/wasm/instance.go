@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tetratelabs/wazero"
@@ -24,6 +25,8 @@ import (
 type instance struct {
 	b                     *Backend
 	stdin, stdout, stderr *pipe.Pipe
+	out                   *guestStdout // the guest's end of stdout
+	replyBytes            atomic.Int64 // LineConfig.ReplyBytes
 	mem                   *limitedMemory
 	plugin, tmp, pyc      *swapFS
 	files                 *fileBudget // open handles across the mounts
@@ -46,15 +49,21 @@ type instance struct {
 	exit sandbox.Exit // written before done closes
 }
 
-var _ sandbox.Instance = (*instance)(nil)
+var _ sandbox.LineInstance = (*instance)(nil)
+
+// defaultReplyBytes bounds replies queued on stdin before ServeLines gives
+// a bound (rpc's default ReplyBytes, roughly).
+const defaultReplyBytes = 8 << 20
 
 func newInstance(b *Backend) *instance {
 	files := newFileBudget()
 	empty := newEmptyFS(files)
-	return &instance{
+	stdout := newPipe()
+	in := &instance{
 		b:       b,
 		stdin:   newPipe(),
-		stdout:  newPipe(),
+		stdout:  stdout,
+		out:     &guestStdout{pipe: stdout},
 		stderr:  newPipe(),
 		mem:     newLimitedMemory(maxMemoryBytes),
 		plugin:  newSwapFS(empty),
@@ -66,6 +75,8 @@ func newInstance(b *Backend) *instance {
 		quit:    make(chan struct{}),
 		done:    make(chan struct{}),
 	}
+	in.replyBytes.Store(defaultReplyBytes)
+	return in
 }
 
 // start runs the module on a goroutine owned by the instance: it ends when
@@ -101,6 +112,7 @@ func (in *instance) run(ctx context.Context, cfg wazero.ModuleConfig, snap *snap
 	in.cancel(nil)
 	// EOF for the caller after the buffered output; writers to stdin fail.
 	in.stdout.CloseWrite(nil)
+	in.out.exit()
 	in.stderr.CloseWrite(nil)
 	in.stdin.CloseRead()
 	in.mu.Lock()
@@ -226,6 +238,7 @@ func (in *instance) stop(reason error) {
 		in.cancel(reason)
 		in.stdin.CloseRead()
 		in.stdout.CloseRead()
+		in.out.stopped.Store(true)
 		in.stderr.CloseRead()
 	})
 }
@@ -245,7 +258,38 @@ func (in *instance) nanosleep(ns int64) {
 func (in *instance) Stdin() io.WriteCloser { return stdinWriter{in.stdin} }
 
 // Stdout implements sandbox.Instance.
-func (in *instance) Stdout() io.Reader { return reader{in.stdout} }
+func (in *instance) Stdout() io.Reader { return in.out.reader() }
+
+// ServeLines implements sandbox.LineInstance.
+func (in *instance) ServeLines(cfg sandbox.LineConfig) error {
+	if err := in.out.serveLines(cfg); err != nil {
+		return err
+	}
+	in.replyBytes.Store(int64(cfg.ReplyBytes))
+	return nil
+}
+
+// SendLine implements sandbox.LineInstance: the line goes into the stdin
+// pipe, bounded like any write to it, which the guest's fd_read and
+// poll_oneoff read as before.
+func (in *instance) SendLine(ctx context.Context, line []byte, reply bool) error {
+	over := int(in.replyBytes.Load())
+	err := in.stdin.Put(ctx, line, !reply, over)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, pipe.ErrFull):
+		// The guest is not reading the answers to its own requests: a
+		// host must not hold more of them for it.
+		err = fmt.Errorf("guest left more than %d bytes of replies unread on stdin", over)
+		in.stop(err)
+		return fmt.Errorf("send line: %w", err)
+	case errors.Is(err, io.ErrClosedPipe):
+		return fmt.Errorf("send line: stdin closed: %w", err)
+	default:
+		return fmt.Errorf("send line: %w", err)
+	}
+}
 
 // Stderr implements sandbox.Instance.
 func (in *instance) Stderr() io.Reader { return reader{in.stderr} }

@@ -449,7 +449,7 @@ func (b *Backend) closeRoots() {
 // scratch when there is none or env differs from the snapshot's.
 func (b *Backend) spawn(env map[string]string) (*instance, error) {
 	in := newInstance(b)
-	cfg := b.moduleConfig(guestStdin{in.stdin}, in.stdout, in.stderr, in.files, in.plugin, in.tmp, in.pyc, in.nanosleep, in.entropy, env)
+	cfg := b.moduleConfig(guestStdin{in.stdin}, in.out, in.stderr, in.files, in.plugin, in.tmp, in.pyc, in.nanosleep, in.entropy, env)
 	snap := b.snap
 	if len(env) > 0 {
 		snap = nil
