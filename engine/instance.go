@@ -114,10 +114,20 @@ func (s *supervisor) startInstance(ctx context.Context) (*instance, error) {
 		start: s.d.now(), cancel: cancel, calls: make(map[string]callScope), tap: tap,
 	}
 	inst.touch()
-	inst.conn = rpc.NewConn(sb.Stdout(), sb.Stdin(), inst.handle, rpc.Options{
+	opts := rpc.Options{
 		MaxLineBytes: s.d.limits.MaxLineBytes,
 		MaxInFlight:  s.d.limits.MaxInFlight,
-	})
+	}
+	// A backend that runs its guest in-process hands over whole lines: the
+	// guest reads the conn's messages from its stdin queue and its answers
+	// complete their calls on its own goroutine, with no pipe and reader
+	// goroutine in between (see sandbox.LineInstance).
+	li, lines := sb.(sandbox.LineInstance)
+	if lines {
+		inst.conn = rpc.NewLineConn(li.SendLine, inst.handle, opts)
+	} else {
+		inst.conn = rpc.NewConn(sb.Stdout(), sb.Stdin(), inst.handle, opts)
+	}
 	inst.wg.Add(2)
 	go func() {
 		defer inst.wg.Done()
@@ -136,17 +146,37 @@ func (s *supervisor) startInstance(ctx context.Context) (*instance, error) {
 		}
 		// Without a working conn the instance is useless; make sure it ends.
 		_ = sb.Stdin().Close()
-		// Read what the guest still writes until it ends: a backend may not
-		// finish an exit while output is unread (docker's daemon holds the
-		// exit until the attach stream drains), so after a protocol error an
-		// unread stdout would wedge the instance and every later call.
-		_, _ = io.Copy(io.Discard, sb.Stdout())
+		if !lines {
+			// Read what the guest still writes until it ends: a backend may
+			// not finish an exit while output is unread (docker's daemon
+			// holds the exit until the attach stream drains), so after a
+			// protocol error an unread stdout would wedge the instance and
+			// every later call. (Lines need no draining: once the conn has
+			// ended, the guest's writes fail.)
+			_, _ = io.Copy(io.Discard, sb.Stdout())
+		}
 		<-killed
 	}()
 	go func() {
 		defer inst.wg.Done()
 		s.logs.drain(sb.Stderr(), s.d.now)
 	}()
+	if lines {
+		maxLine := opts.MaxLineBytes
+		if maxLine <= 0 {
+			maxLine = rpc.DefaultMaxLineBytes
+		}
+		// After Run has started: lines the guest already wrote are fed here.
+		if err := li.ServeLines(sandbox.LineConfig{
+			MaxLineBytes: maxLine,
+			ReplyBytes:   opts.ReplyBytes(),
+			Line:         inst.conn.Feed,
+			End:          inst.conn.EndFeed,
+		}); err != nil {
+			// No End will come: end the conn here, and the instance with it.
+			inst.conn.EndFeed(err)
+		}
+	}
 	// The waiter owns the exit: it records it once the sandbox has ended
 	// and the conn and stderr goroutines have drained.
 	go func() {
