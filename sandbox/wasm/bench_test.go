@@ -156,6 +156,48 @@ func benchRoundTrip(b *testing.B, script string) {
 	reportPercentiles(b, times, "µs", time.Microsecond)
 }
 
+// BenchmarkLineRoundTrip and BenchmarkLineJSONRoundTrip are the round
+// trips above over the line transport the engine uses for wasm
+// (sandbox.LineInstance): the line goes straight into the guest's stdin
+// queue, and its answer reaches a channel from the guest's own goroutine.
+func BenchmarkLineRoundTrip(b *testing.B)     { benchLineRoundTrip(b, echoScript) }
+func BenchmarkLineJSONRoundTrip(b *testing.B) { benchLineRoundTrip(b, jsonEchoScript) }
+
+func benchLineRoundTrip(b *testing.B, script string) {
+	be := newBackend(b, 0)
+	inst, err := be.Start(context.Background(), sandbox.Spec{
+		Name: "bench", PluginID: "bench", Dir: sandboxtest.PluginDir(b, script), Entry: "__main__.py",
+		Limits: sandbox.Limits{MemoryBytes: 256 << 20},
+	})
+	if err != nil {
+		b.Fatalf("start: %v", err)
+	}
+	go io.Copy(io.Discard, inst.Stderr())
+	got := make(chan string, 1)
+	li := inst.(sandbox.LineInstance)
+	if err := li.ServeLines(sandbox.LineConfig{
+		MaxLineBytes: 1 << 20, ReplyBytes: 1 << 20,
+		Line: func(line []byte) error { got <- string(line); return nil },
+		End:  func(error) {},
+	}); err != nil {
+		b.Fatal(err)
+	}
+	defer stop(b, inst)
+	msg := `{"jsonrpc":"2.0","id":7,"method":"plugin.event","params":{"call":"c1","type":"message_create","event":{"content":"hello"}}}`
+	times := make([]time.Duration, 0, b.N)
+	for b.Loop() {
+		t0 := time.Now()
+		if err := li.SendLine(context.Background(), []byte(msg), false); err != nil {
+			b.Fatal(err)
+		}
+		if line := <-got; line != msg {
+			b.Fatalf("echo: got %q", line)
+		}
+		times = append(times, time.Since(t0))
+	}
+	reportPercentiles(b, times, "µs", time.Microsecond)
+}
+
 // BenchmarkIdleRSS: host RSS added per booted, idle plugin instance.
 func BenchmarkIdleRSS(b *testing.B) {
 	const n = 50
