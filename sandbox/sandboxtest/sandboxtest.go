@@ -65,6 +65,7 @@ func Run(t *testing.T, newBackend func(t *testing.T) sandbox.Backend, opt Option
 		{name: "host files hidden", isolated: true, run: testHostFiles},
 		{name: "plugin dir read-only", isolated: true, run: testReadOnly},
 		{name: "scratch space", run: testScratch},
+		{name: "lines", run: testLines},
 	}
 	for _, tc := range cases {
 		if tc.isolated && !opt.Isolated {
@@ -176,6 +177,61 @@ for line in inp:
 	_ = inst.Stdin().Close()
 	if ex := wait(t, ctx, inst); ex.Code != 0 || ex.Err != nil {
 		t.Fatalf("exit = %v, want exit 0 (stderr: %s)", ex, stderr())
+	}
+}
+
+// testLines: a backend that offers sandbox.LineInstance carries the echo
+// as whole lines, ends the line stream cleanly at the guest's exit, and
+// leaves Stdout at EOF. (Not a promise of every backend: others pass.)
+func testLines(t *testing.T, ctx context.Context, b sandbox.Backend) {
+	inst := Start(t, ctx, b, `
+say("ready")
+for line in inp:
+    say("echo:" + line.decode().rstrip("\n"))
+`, nil)
+	li, ok := inst.(sandbox.LineInstance)
+	if !ok {
+		return
+	}
+	stderr := collect(inst.Stderr())
+	lines, ended := make(chan string, 16), make(chan error, 1)
+	if err := li.ServeLines(sandbox.LineConfig{
+		MaxLineBytes: 1 << 20,
+		ReplyBytes:   1 << 20,
+		Line:         func(line []byte) error { lines <- string(line); return nil },
+		End:          func(err error) { ended <- err },
+	}); err != nil {
+		t.Fatal(err)
+	}
+	next := func() string {
+		select {
+		case l := <-lines:
+			return l
+		case <-time.After(lineTimeout):
+			t.Fatalf("no line from the instance within %v (stderr: %s)", lineTimeout, stderr())
+			return ""
+		}
+	}
+	if got := next(); got != "ready" {
+		t.Fatalf("first line = %q, want ready", got)
+	}
+	for _, msg := range []string{"a", strings.Repeat("x", 100_000), "ünïcødé"} {
+		if err := li.SendLine(ctx, []byte(msg), false); err != nil {
+			t.Fatalf("send: %v", err)
+		}
+		if got := next(); got != "echo:"+msg {
+			t.Fatalf("echo of %.20q = %.40q", msg, got)
+		}
+	}
+	_ = inst.Stdin().Close()
+	if ex := wait(t, ctx, inst); ex.Code != 0 || ex.Err != nil {
+		t.Fatalf("exit = %v, want exit 0 (stderr: %s)", ex, stderr())
+	}
+	if err := <-ended; err != nil {
+		t.Fatalf("End(%v), want a clean end", err)
+	}
+	if n, err := inst.Stdout().Read(make([]byte, 1)); n != 0 || err != io.EOF {
+		t.Fatalf("Stdout after ServeLines read %d, %v; want EOF", n, err)
 	}
 }
 
