@@ -217,7 +217,7 @@ func (c *Conn) Run(ctx context.Context) (err error) {
 			}
 			return rerr
 		}
-		if err := c.dispatch(ctx, &wg, line); err != nil {
+		if err := c.dispatch(ctx, &wg, line, nil); err != nil {
 			return err
 		}
 	}
@@ -231,12 +231,16 @@ func (c *Conn) Run(ctx context.Context) (err error) {
 // Feed may wait: backpressure). Feed never waits for the peer to read. It
 // waits until Run has started, and returns an error once the feed has ended
 // (protocol error, EndFeed, Run's end); the transport then stops feeding.
-// Calls must not overlap.
-func (c *Conn) Feed(line []byte) error {
+// When ctx ends (the transport's peer is gone) Feed stops waiting and
+// returns ctx's error without ending the feed: the transport's EndFeed
+// follows. Calls must not overlap.
+func (c *Conn) Feed(ctx context.Context, line []byte) error {
 	select {
 	case <-c.fed:
 	case <-c.done:
 		return fmt.Errorf("feed: %w", ErrClosed)
+	case <-ctx.Done():
+		return fmt.Errorf("feed: %w", ctx.Err())
 	}
 	c.feed.Lock()
 	defer c.feed.Unlock()
@@ -248,7 +252,10 @@ func (c *Conn) Feed(line []byte) error {
 		c.endFeedLocked(err)
 		return err
 	}
-	if err := c.dispatch(c.fctx, c.fwg, line); err != nil {
+	if err := c.dispatch(c.fctx, c.fwg, line, ctx); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("feed: %w", ctx.Err())
+		}
 		c.endFeedLocked(err)
 		return err
 	}
@@ -284,8 +291,8 @@ func (c *Conn) endFeedLocked(err error) {
 // response to its Call. It returns an error when the line breaks the
 // protocol, having answered it where the protocol says to; the conn must
 // then stop reading. Run and Feed share it, so both transports have one
-// set of rules.
-func (c *Conn) dispatch(ctx context.Context, wg *sync.WaitGroup, line []byte) error {
+// set of rules. abort, if not nil, also ends dispatch's wait for a slot.
+func (c *Conn) dispatch(ctx context.Context, wg *sync.WaitGroup, line []byte, abort context.Context) error {
 	if len(bytes.TrimSpace(line)) == 0 {
 		return nil
 	}
@@ -305,7 +312,14 @@ func (c *Conn) dispatch(ctx context.Context, wg *sync.WaitGroup, line []byte) er
 			// A large request holds a slot from now until its answer is
 			// written; waiting here stops reading the peer (backpressure)
 			// rather than holding more of its requests in memory.
-			if err := sl.take(ctx); err != nil {
+			wctx := ctx
+			if abort != nil {
+				var cancel context.CancelFunc
+				wctx, cancel = context.WithCancel(ctx)
+				stop := context.AfterFunc(abort, cancel)
+				defer func() { stop(); cancel() }()
+			}
+			if err := sl.take(wctx); err != nil {
 				return fmt.Errorf("read message: %w", err)
 			}
 		}

@@ -38,7 +38,7 @@ func linePair(t testing.TB, ha, hb rpc.Handler, opt rpc.Options) (*rpc.Conn, *rp
 		for {
 			select {
 			case line := <-ch:
-				_ = to.Feed(line)
+				_ = to.Feed(ctx, line)
 			case <-ctx.Done():
 				to.EndFeed(nil)
 				return
@@ -149,7 +149,7 @@ func TestLineWireErrors(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			c, out, done := linePeer(t, echo, rpc.Options{MaxLineBytes: 1024})
-			ferr := c.Feed([]byte(tc.line))
+			ferr := c.Feed(context.Background(), []byte(tc.line))
 			if tc.wantReply != "" {
 				s := <-out
 				if !strings.Contains(s.line, tc.wantReply) || !s.reply {
@@ -163,7 +163,7 @@ func TestLineWireErrors(t *testing.T) {
 				if err := <-done; !errors.Is(err, tc.wantEnd) {
 					t.Fatalf("Run = %v, want %v", err, tc.wantEnd)
 				}
-				if err := c.Feed([]byte(`{"jsonrpc":"2.0","id":7,"method":"echo"}`)); err == nil {
+				if err := c.Feed(context.Background(), []byte(`{"jsonrpc":"2.0","id":7,"method":"echo"}`)); err == nil {
 					t.Fatal("Feed after a protocol error succeeded")
 				}
 				return
@@ -171,7 +171,7 @@ func TestLineWireErrors(t *testing.T) {
 			if ferr != nil {
 				t.Fatalf("Feed = %v", ferr)
 			}
-			if err := c.Feed([]byte(`{"jsonrpc":"2.0","id":7,"method":"echo","params":"next"}`)); err != nil {
+			if err := c.Feed(context.Background(), []byte(`{"jsonrpc":"2.0","id":7,"method":"echo","params":"next"}`)); err != nil {
 				t.Fatal(err)
 			}
 			if s := <-out; !strings.Contains(s.line, `"id":7`) {
@@ -212,7 +212,7 @@ func TestLineEnd(t *testing.T) {
 			if err := c.Call(context.Background(), "after", nil, nil); !errors.Is(err, rpc.ErrClosed) {
 				t.Fatalf("call after the end: %v, want ErrClosed", err)
 			}
-			if err := c.Feed([]byte(`{"jsonrpc":"2.0","id":1,"result":1}`)); err == nil {
+			if err := c.Feed(context.Background(), []byte(`{"jsonrpc":"2.0","id":1,"result":1}`)); err == nil {
 				t.Fatal("Feed after the end succeeded")
 			}
 		})
@@ -231,7 +231,7 @@ func TestLineLateAnswer(t *testing.T) {
 	if err := json.Unmarshal([]byte((<-out).line), &req); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Feed([]byte(fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"result":"late"}`, req.ID))); err != nil {
+	if err := c.Feed(context.Background(), []byte(fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"result":"late"}`, req.ID))); err != nil {
 		t.Fatal(err)
 	}
 	if c.Dropped() != 1 {
@@ -249,7 +249,7 @@ func TestLineInFlightLimit(t *testing.T) {
 	}
 	c, out, _ := linePeer(t, h, rpc.Options{MaxInFlight: 2})
 	for id := range 3 {
-		if err := c.Feed([]byte(fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"x"}`, id))); err != nil {
+		if err := c.Feed(context.Background(), []byte(fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"x"}`, id))); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -300,5 +300,39 @@ func TestLineHammer(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
+	}
+}
+
+// TestLineFeedAbort: a Feed waiting for a slot of the large-message budget
+// (backpressure) stops waiting when its ctx ends, without ending the feed:
+// a stopped guest must not stay blocked in it.
+func TestLineFeedAbort(t *testing.T) {
+	hold := make(chan struct{})
+	h := func(ctx context.Context, method string, params json.RawMessage) (any, error) {
+		if method == "hold" {
+			<-hold
+		}
+		return "ok", nil
+	}
+	c, out, _ := linePeer(t, h, rpc.Options{MaxLineBytes: 256 << 10, ResultBudget: 256 << 10})
+	defer close(hold)
+	big := func(id int, method string) []byte {
+		return []byte(fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":%q,"params":"%s"}`, id, method, strings.Repeat("b", 100<<10)))
+	}
+	if err := c.Feed(context.Background(), big(1, "hold")); err != nil { // takes the one slot
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	fed := make(chan error, 1)
+	go func() { fed <- c.Feed(ctx, big(2, "echo")) }()
+	cancel()
+	if err := <-fed; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Feed = %v, want context.Canceled", err)
+	}
+	if err := c.Feed(context.Background(), []byte(`{"jsonrpc":"2.0","id":3,"method":"echo"}`)); err != nil {
+		t.Fatalf("Feed after an aborted one: %v", err)
+	}
+	if s := <-out; !strings.Contains(s.line, `"id":3`) {
+		t.Fatalf("answer %q", s.line)
 	}
 }

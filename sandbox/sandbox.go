@@ -205,10 +205,11 @@ type LineConfig struct {
 	// Line gets each complete line without its newline, in order, one call
 	// at a time, on the guest's goroutine (so it blocks the guest: the
 	// backpressure a pipe gives). line is valid only during the call. Line
-	// must not wait for the guest to read its stdin (no SendLine request).
-	// If it returns an error, no more lines come and the guest's writes
-	// fail.
-	Line func(line []byte) error
+	// must not wait for the guest to read its stdin (no SendLine request),
+	// and must return soon once ctx ends: the instance was stopped, and its
+	// guest cannot exit while Line runs. If it returns an error, no more
+	// lines come and the guest's writes fail.
+	Line func(ctx context.Context, line []byte) error
 	// End is called once, after the last Line: with nil when the guest
 	// exited having finished its last line, else with why the stream
 	// broke (a line over MaxLineBytes, an unfinished last line, Line's

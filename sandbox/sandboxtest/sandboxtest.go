@@ -198,7 +198,7 @@ for line in inp:
 	if err := li.ServeLines(sandbox.LineConfig{
 		MaxLineBytes: 1 << 20,
 		ReplyBytes:   1 << 20,
-		Line:         func(line []byte) error { lines <- string(line); return nil },
+		Line:         func(_ context.Context, line []byte) error { lines <- string(line); return nil },
 		End:          func(err error) { ended <- err },
 	}); err != nil {
 		t.Fatal(err)

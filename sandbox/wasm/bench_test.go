@@ -177,7 +177,7 @@ func benchLineRoundTrip(b *testing.B, script string) {
 	li := inst.(sandbox.LineInstance)
 	if err := li.ServeLines(sandbox.LineConfig{
 		MaxLineBytes: 1 << 20, ReplyBytes: 1 << 20,
-		Line: func(line []byte) error { got <- string(line); return nil },
+		Line: func(_ context.Context, line []byte) error { got <- string(line); return nil },
 		End:  func(error) {},
 	}); err != nil {
 		b.Fatal(err)

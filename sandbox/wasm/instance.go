@@ -84,6 +84,7 @@ func newInstance(b *Backend) *instance {
 func (in *instance) start(cfg wazero.ModuleConfig, snap *snapshot) {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	in.cancel = cancel
+	in.out.ctx = ctx
 	ctx = experimental.WithMemoryAllocator(ctx, in.mem.allocator())
 	var once sync.Once
 	in.stdin.OnFirstRead(func() { once.Do(func() { close(in.warm) }) })

@@ -32,7 +32,11 @@ func (s *lineSink) config(maxLine int) sandbox.LineConfig {
 	return sandbox.LineConfig{
 		MaxLineBytes: maxLine,
 		ReplyBytes:   1 << 10,
-		Line: func(line []byte) error {
+		Line: func(ctx context.Context, line []byte) error {
+			if string(line) == "block" {
+				<-ctx.Done() // as a Feed waiting for the budget does
+				return ctx.Err()
+			}
 			s.mu.Lock()
 			defer s.mu.Unlock()
 			s.lines = append(s.lines, string(line))
@@ -79,7 +83,7 @@ func TestGuestStdoutLines(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			g := &guestStdout{pipe: newPipe()}
+			g := &guestStdout{pipe: newPipe(), ctx: context.Background()}
 			s := newLineSink()
 			s.fail = tc.lineErr
 			for _, w := range tc.before {
@@ -154,7 +158,7 @@ func TestServeLinesRefused(t *testing.T) {
 // TestExitBeforeServeLines: a guest that exited before ServeLines still
 // gets its lines delivered and its End.
 func TestExitBeforeServeLines(t *testing.T) {
-	g := &guestStdout{pipe: newPipe()}
+	g := &guestStdout{pipe: newPipe(), ctx: context.Background()}
 	g.Write([]byte("bye\n"))
 	g.pipe.CloseWrite(nil)
 	g.exit()
@@ -270,6 +274,15 @@ func TestLines(t *testing.T) {
 			}
 			if ex, _ := in.Wait(context.Background()); ex.Err == nil || !strings.Contains(ex.Err.Error(), "replies unread") {
 				t.Fatalf("exit %v, want stopped for unread replies", ex)
+			}
+		}},
+		{name: "kill releases a guest blocked in Line", script: "say('ready')\nsay('block')\n", run: func(t *testing.T, in *instance, s *lineSink) {
+			_ = in.Kill()
+			if ex, _ := in.Wait(context.Background()); !errors.Is(ex.Err, sandbox.ErrKilled) {
+				t.Fatalf("exit %v, want killed", ex)
+			}
+			if err := <-s.ended; err != nil {
+				t.Fatalf("End(%v), want a clean end (a kill is not a broken stream)", err)
 			}
 		}},
 		{name: "kill unblocks a guest waiting for input", script: "say('ready')\ninp.readline()\n", run: func(t *testing.T, in *instance, s *lineSink) {

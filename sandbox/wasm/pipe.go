@@ -2,6 +2,7 @@ package wasm
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -54,7 +55,8 @@ func (g guestStdin) Poll(flag experimentalsys.Pflag, timeoutMillis int32) (bool,
 // holding at most one unfinished line of at most MaxLineBytes.
 type guestStdout struct {
 	pipe    *pipe.Pipe
-	stopped atomic.Bool // the instance was stopped: lines go nowhere
+	stopped atomic.Bool     // the instance was stopped: lines go nowhere
+	ctx     context.Context // ends when the instance stops (Line's ctx)
 
 	mu       sync.Mutex // held while lines are delivered: one writer of lines at a time
 	cfg      *sandbox.LineConfig
@@ -117,7 +119,10 @@ func (g *guestStdout) feedLocked(b []byte) error {
 			g.partial = append(g.partial, line...)
 			line = g.partial
 		}
-		if err := g.cfg.Line(line); err != nil {
+		if err := g.cfg.Line(g.ctx, line); err != nil {
+			if g.stopped.Load() {
+				return errLinesEnded // stopped, not a broken stream: exit ends it
+			}
 			return g.endLocked(err)
 		}
 		if cap(g.partial) > 4<<10 {
