@@ -547,3 +547,36 @@ func BenchmarkEngineThroughput(b *testing.B) {
 		})
 	}
 }
+
+// TestRecBackendKeepsLines: the bench's backend wrapper passes a
+// sandbox.LineInstance through, so the engine under measurement takes the
+// line transport it takes in maid serve (a wrapper that hid it once made
+// every wasm figure measure the byte streams instead).
+func TestRecBackendKeepsLines(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	be, err := openReal(ctx, "wasm", 0)
+	if err != nil {
+		testenv.Unavailable(t, "python.wasm", "make python-wasm", err)
+	}
+	defer be.Close()
+	rb := newRecBackend(be)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "__main__.py"), []byte("import sys\nsys.stdin.buffer.read()\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	inst, err := rb.Start(ctx, sandbox.Spec{Name: "lines", PluginID: "lines", Dir: dir, Entry: "__main__.py"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = inst.Kill()
+		_, _ = inst.Wait(ctx)
+	}()
+	if _, ok := inst.(sandbox.LineInstance); !ok {
+		t.Fatalf("recBackend.Start returned %T, which hides the wasm instance's sandbox.LineInstance", inst)
+	}
+	if got := len(rb.instances()); got != 1 {
+		t.Errorf("recBackend sees %d live instances, want 1", got)
+	}
+}

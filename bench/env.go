@@ -92,7 +92,25 @@ func (b *recBackend) Start(ctx context.Context, spec sandbox.Spec) (sandbox.Inst
 	b.mu.Lock()
 	b.live[ri] = struct{}{}
 	b.mu.Unlock()
+	if li, ok := inst.(sandbox.LineInstance); ok {
+		// The wrapper must not hide the line transport: the engine would
+		// fall back to the byte streams and the bench would measure a path
+		// maid serve does not take.
+		return recLineInstance{ri, li}, nil
+	}
 	return ri, nil
+}
+
+// recLineInstance is a recInstance of a backend that offers lines.
+type recLineInstance struct {
+	*recInstance
+	lines sandbox.LineInstance
+}
+
+func (i recLineInstance) ServeLines(cfg sandbox.LineConfig) error { return i.lines.ServeLines(cfg) }
+
+func (i recLineInstance) SendLine(ctx context.Context, line []byte, reply bool) error {
+	return i.lines.SendLine(ctx, line, reply)
 }
 
 // instances returns the instances that have not been seen to exit.
