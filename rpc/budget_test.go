@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"runtime"
 	"strings"
 	"sync"
@@ -118,5 +119,38 @@ func TestResultBudget(t *testing.T) {
 func TestReserveOutsideConn(t *testing.T) {
 	if err := rpc.Reserve(context.Background()); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestConnIdleMemory: a Conn holds one read buffer and no write buffer
+// (each message goes out in one Write), so an idle connection, one per
+// plugin instance, costs about 64 KiB; a line conn none of either. (A
+// 64 KiB bufio.Writer per conn was an eighth of an idle wasm instance.)
+func TestConnIdleMemory(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		make func() *rpc.Conn
+		max  uint64 // bytes per conn
+	}{
+		{name: "stream", make: func() *rpc.Conn { return rpc.NewConn(strings.NewReader(""), io.Discard, nil, rpc.Options{}) }, max: 80 << 10},
+		{name: "lines", make: func() *rpc.Conn {
+			return rpc.NewLineConn(func(context.Context, []byte, bool) error { return nil }, nil, rpc.Options{})
+		}, max: 16 << 10},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			const n = 100
+			conns := make([]*rpc.Conn, n)
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			for i := range conns {
+				conns[i] = tc.make()
+			}
+			runtime.ReadMemStats(&after)
+			runtime.KeepAlive(conns)
+			if per := (after.TotalAlloc - before.TotalAlloc) / n; per > tc.max {
+				t.Errorf("%d bytes allocated per conn, want at most %d", per, tc.max)
+			}
+		})
 	}
 }

@@ -61,7 +61,10 @@ type Conn struct {
 	handler Handler
 
 	wmu sync.Mutex
-	w   *bufio.Writer // nil for a line conn
+	// w gets each message and its newline in one Write. No bufio.Writer:
+	// every message was flushed at once anyway, so its 64 KiB buffer only
+	// cost an extra copy and memory for every idle instance.
+	w io.Writer // nil for a line conn
 
 	// A line conn (NewLineConn) sends through send and is fed by Feed.
 	send    SendFunc
@@ -94,7 +97,7 @@ type response struct {
 func NewConn(r io.Reader, w io.Writer, h Handler, opt Options) *Conn {
 	c := newConn(h, opt)
 	c.r = bufio.NewReaderSize(r, 64<<10)
-	c.w = bufio.NewWriterSize(w, 64<<10)
+	c.w = w
 	return c
 }
 
@@ -512,9 +515,8 @@ func (c *Conn) writeSlot(ctx context.Context, v any, sl *slot) error {
 		return ErrClosed
 	default:
 	}
-	c.w.Write(e.buf)
-	c.w.WriteByte('\n')
-	if err := c.w.Flush(); err != nil {
+	e.buf = append(e.buf, '\n')
+	if _, err := c.w.Write(e.buf); err != nil {
 		c.close(err)
 		return fmt.Errorf("write message: %w: %w", ErrClosed, err)
 	}
