@@ -339,8 +339,17 @@ class RunnerPrepareTest(unittest.TestCase):
 
         before = (sys.stdin, sys.stdout, _transport._out, _transport._in)
         with mock.patch.object(sys.stdout, "write", side_effect=AssertionError("stdout written")):
-            runner.prepare(rounds=3)
+            runner.prepare(rounds=3, claim_stdio=False)
         self.assertEqual(before, (sys.stdin, sys.stdout, _transport._out, _transport._in))
+
+    def test_prepare_claims_stdio(self):
+        """For the snapshot, the streams are claimed once, not per start."""
+        import maid_sdk.__main__ as runner
+        from maid_sdk import _transport
+
+        with mock.patch.object(_transport, "claim_stdio") as claim:
+            runner.prepare(rounds=1)
+        claim.assert_called_once_with()
 
     def test_prepare_fails_loudly(self):
         import maid_sdk.__main__ as runner
@@ -354,7 +363,7 @@ class RunnerEntryTest(unittest.TestCase):
     """_run_entry runs the entry script as runpy.run_path would, from the
     backend's compiled code when sys.pycache_prefix offers it (wasm)."""
 
-    def run_entry(self, prefix, compiled_source=None):
+    def run_entry(self, prefix, compiled_source=None, mode=None, loader_used=None):
         import importlib.util
         import py_compile
         import tempfile
@@ -374,9 +383,14 @@ class RunnerEntryTest(unittest.TestCase):
                         f.write(compiled_source)
                     cfile = importlib.util.cache_from_source(path)
                     py_compile.compile(src, cfile=cfile, dfile=path,
-                                       invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+                                       invalidation_mode=mode or py_compile.PycInvalidationMode.UNCHECKED_HASH)
                 maid_sdk.entry_seen = None
-                runner._run_entry(path)
+                from importlib import machinery
+
+                with mock.patch.object(machinery, "SourceFileLoader", wraps=machinery.SourceFileLoader) as loader:
+                    runner._run_entry(path)
+                if loader_used is not None:
+                    loader_used.append(loader.called)
             return maid_sdk.entry_seen, path
 
     def test_plain(self):
@@ -388,6 +402,23 @@ class RunnerEntryTest(unittest.TestCase):
     def test_compiled_code_is_used(self):
         seen, path = self.run_entry(True, "import sys\nsys.modules['maid_sdk'].entry_seen = (2, __name__, __file__)\n")
         self.assertEqual(seen, (2, "__main__", path))
+
+    def test_compiled_code_is_read_directly(self):
+        """The backend's unchecked pyc is loaded without importlib's loader."""
+        used = []
+        seen, path = self.run_entry(True, "import sys\nsys.modules['maid_sdk'].entry_seen = (2, __name__, __file__)\n",
+                                    loader_used=used)
+        self.assertEqual((seen, used), ((2, "__main__", path), [False]))
+
+    def test_other_pycs_are_left_to_importlib(self):
+        """A pyc the backend would not serve (timestamp-checked, here stale
+        against the source) goes through SourceFileLoader's checks."""
+        import py_compile
+
+        used = []
+        seen, path = self.run_entry(True, "import sys\nsys.modules['maid_sdk'].entry_seen = (2, __name__, __file__)  # longer\n",
+                                    mode=py_compile.PycInvalidationMode.TIMESTAMP, loader_used=used)
+        self.assertEqual((seen, used), ((1, "__main__", path), [True]))
 
 
 class RegistrationTest(unittest.TestCase):
