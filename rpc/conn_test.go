@@ -54,8 +54,8 @@ func echo(ctx context.Context, method string, params json.RawMessage) (any, erro
 	return nil, rpc.Errorf(rpc.ErrMethodNotFound, "%s", method)
 }
 
+// TestCall: calls and their errors cross both kinds of Conn alike.
 func TestCall(t *testing.T) {
-	a, _ := pair(t, nil, echo, rpc.Options{})
 	tests := []struct {
 		name    string
 		method  string
@@ -69,20 +69,23 @@ func TestCall(t *testing.T) {
 		{name: "plain error is internal", method: "plain", wantErr: rpc.ErrInternal},
 		{name: "unknown method", method: "nope", wantErr: rpc.ErrMethodNotFound},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			var got json.RawMessage
-			err := a.Call(context.Background(), tc.method, tc.params, &got)
-			if tc.wantErr != nil {
-				if !errors.Is(err, tc.wantErr) {
-					t.Fatalf("err = %v, want %v", err, tc.wantErr)
+	for _, tr := range transports {
+		a, _ := tr.pair(t, nil, echo, rpc.Options{})
+		for _, tc := range tests {
+			t.Run(tr.name+"/"+tc.name, func(t *testing.T) {
+				var got json.RawMessage
+				err := a.Call(context.Background(), tc.method, tc.params, &got)
+				if tc.wantErr != nil {
+					if !errors.Is(err, tc.wantErr) {
+						t.Fatalf("err = %v, want %v", err, tc.wantErr)
+					}
+					return
 				}
-				return
-			}
-			if err != nil || string(got) != tc.want {
-				t.Fatalf("got %s, %v; want %s", got, err, tc.want)
-			}
-		})
+				if err != nil || string(got) != tc.want {
+					t.Fatalf("got %s, %v; want %s", got, err, tc.want)
+				}
+			})
+		}
 	}
 }
 
@@ -216,52 +219,56 @@ func TestCloseFailsPending(t *testing.T) {
 // TestHammer: many goroutines call both ways at once, and handlers call
 // back into the peer while serving (as plugins do with kv.* during events).
 func TestHammer(t *testing.T) {
-	var b *rpc.Conn
-	hA := func(ctx context.Context, method string, params json.RawMessage) (any, error) {
-		return params, nil
-	}
-	hB := func(ctx context.Context, method string, params json.RawMessage) (any, error) {
-		var n int
-		json.Unmarshal(params, &n)
-		var back int
-		if err := b.Call(ctx, "nested", n*2, &back); err != nil {
-			return nil, err
-		}
-		return back + 1, nil
-	}
-	var a *rpc.Conn
-	a, b = pair(t, hA, hB, rpc.Options{MaxInFlight: 256})
-	var wg sync.WaitGroup
-	errs := make(chan error, 64)
-	for g := range 16 {
-		wg.Add(2)
-		go func() {
-			defer wg.Done()
-			for i := range 200 {
-				n := g*1000 + i
-				var got int
-				if err := a.Call(context.Background(), "work", n, &got); err != nil || got != 2*n+1 {
-					errs <- fmt.Errorf("a→b %d: got %d, %v", n, got, err)
-					return
-				}
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) {
+			var b *rpc.Conn
+			hA := func(ctx context.Context, method string, params json.RawMessage) (any, error) {
+				return params, nil
 			}
-		}()
-		go func() {
-			defer wg.Done()
-			for i := range 200 {
-				var got string
-				want := fmt.Sprintf("b%d-%d", g, i)
-				if err := b.Call(context.Background(), "echo", want, &got); err != nil || got != want {
-					errs <- fmt.Errorf("b→a: got %q, %v", got, err)
-					return
+			hB := func(ctx context.Context, method string, params json.RawMessage) (any, error) {
+				var n int
+				json.Unmarshal(params, &n)
+				var back int
+				if err := b.Call(ctx, "nested", n*2, &back); err != nil {
+					return nil, err
 				}
+				return back + 1, nil
 			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
+			var a *rpc.Conn
+			a, b = tr.pair(t, hA, hB, rpc.Options{MaxInFlight: 256})
+			var wg sync.WaitGroup
+			errs := make(chan error, 64)
+			for g := range 16 {
+				wg.Add(2)
+				go func() {
+					defer wg.Done()
+					for i := range 200 {
+						n := g*1000 + i
+						var got int
+						if err := a.Call(context.Background(), "work", n, &got); err != nil || got != 2*n+1 {
+							errs <- fmt.Errorf("a→b %d: got %d, %v", n, got, err)
+							return
+						}
+					}
+				}()
+				go func() {
+					defer wg.Done()
+					for i := range 200 {
+						var got string
+						want := fmt.Sprintf("b%d-%d", g, i)
+						if err := b.Call(context.Background(), "echo", want, &got); err != nil || got != want {
+							errs <- fmt.Errorf("b→a: got %q, %v", got, err)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Error(err)
+			}
+		})
 	}
 }
 

@@ -95,39 +95,6 @@ func linePeer(t *testing.T, h rpc.Handler, opt rpc.Options) (c *rpc.Conn, out ch
 	return c, out, done
 }
 
-func TestLineCall(t *testing.T) {
-	for _, tr := range transports {
-		t.Run(tr.name, func(t *testing.T) {
-			a, _ := tr.pair(t, nil, echo, rpc.Options{})
-			for _, tc := range []struct {
-				name    string
-				method  string
-				params  any
-				want    string
-				wantErr error
-			}{
-				{name: "echo object", method: "echo", params: map[string]int{"x": 1}, want: `{"x":1}`},
-				{name: "sentinel error crosses", method: "fail", wantErr: rpc.ErrCapability},
-				{name: "unknown method", method: "nope", wantErr: rpc.ErrMethodNotFound},
-			} {
-				t.Run(tc.name, func(t *testing.T) {
-					var got json.RawMessage
-					err := a.Call(context.Background(), tc.method, tc.params, &got)
-					if tc.wantErr != nil {
-						if !errors.Is(err, tc.wantErr) {
-							t.Fatalf("err = %v, want %v", err, tc.wantErr)
-						}
-						return
-					}
-					if err != nil || string(got) != tc.want {
-						t.Fatalf("got %s, %v; want %s", got, err, tc.want)
-					}
-				})
-			}
-		})
-	}
-}
-
 // TestLineWireErrors: a line Conn answers and ends on the lines a stream
 // Conn does (one dispatch), and sends every answer as a reply.
 func TestLineWireErrors(t *testing.T) {
@@ -261,45 +228,6 @@ func TestLineInFlightLimit(t *testing.T) {
 		if s := <-out; !strings.Contains(s.line, `"result":"done"`) {
 			t.Fatalf("answer %q", s.line)
 		}
-	}
-}
-
-// TestLineTransports runs the many-calls-both-ways and budget tests over
-// line Conns too.
-func TestLineHammer(t *testing.T) {
-	var b *rpc.Conn
-	hA := func(ctx context.Context, method string, params json.RawMessage) (any, error) { return params, nil }
-	hB := func(ctx context.Context, method string, params json.RawMessage) (any, error) {
-		var n int
-		json.Unmarshal(params, &n)
-		var back int
-		if err := b.Call(ctx, "nested", n*2, &back); err != nil {
-			return nil, err
-		}
-		return back + 1, nil
-	}
-	var a *rpc.Conn
-	a, b = linePair(t, hA, hB, rpc.Options{MaxInFlight: 256})
-	var wg sync.WaitGroup
-	errs := make(chan error, 16)
-	for g := range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range 100 {
-				n := g*1000 + i
-				var got int
-				if err := a.Call(context.Background(), "work", n, &got); err != nil || got != 2*n+1 {
-					errs <- fmt.Errorf("a→b %d: got %d, %v", n, got, err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
 	}
 }
 
