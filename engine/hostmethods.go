@@ -35,7 +35,16 @@ type hostMethod struct {
 	// large results (rpc.Reserve) before building it: 64 calls in flight
 	// must not hold 64 line limits of results at once.
 	large bool
-	serve func(ctx context.Context, c hostCall, params json.RawMessage) (any, error)
+	// inline: on a backend that hands over whole lines (wasm), the call is
+	// served on the guest's own goroutine (rpc.Options.Inline): the guest
+	// waits for these anyway, and a goroutine start, its stack growth and
+	// the guest's wake-up were about a fifth of a wasm kv.set. Only
+	// store writes with a small answer that never Reserve (so never large),
+	// and whose statements are bounded by the database (busy_timeout,
+	// pgGroupTimeouts), since a stopped guest exits only once they return.
+	// A plugin's other coroutines (asyncio) wait meanwhile too.
+	inline bool
+	serve  func(ctx context.Context, c hostCall, params json.RawMessage) (any, error)
 }
 
 // bridgeUse is what the dashboard bridge may do with a host method.
@@ -62,12 +71,12 @@ func (c hostCall) kvScope() Scope { return Scope{PluginID: c.s.id, ServerID: c.s
 // metrics, plugins record them.
 var hostMethods = map[string]hostMethod{
 	"kv.get":      {capability: plugin.CapStorageKV, bridge: bridgeRead, serve: kvGet},
-	"kv.set":      {capability: plugin.CapStorageKV, bridge: bridgeWrite, serve: kvSet},
-	"kv.delete":   {capability: plugin.CapStorageKV, bridge: bridgeWrite, serve: kvDelete},
+	"kv.set":      {capability: plugin.CapStorageKV, bridge: bridgeWrite, inline: true, serve: kvSet},
+	"kv.delete":   {capability: plugin.CapStorageKV, bridge: bridgeWrite, inline: true, serve: kvDelete},
 	"kv.list":     {capability: plugin.CapStorageKV, bridge: bridgeRead, large: true, serve: kvList},
 	"kv.count":    {capability: plugin.CapStorageKV, bridge: bridgeRead, serve: kvCount},
 	"kv.get_many": {capability: plugin.CapStorageKV, bridge: bridgeRead, large: true, serve: kvGetMany},
-	"kv.set_many": {capability: plugin.CapStorageKV, bridge: bridgeWrite, serve: kvSetMany},
+	"kv.set_many": {capability: plugin.CapStorageKV, bridge: bridgeWrite, inline: true, serve: kvSetMany},
 
 	"metrics.increment": {capability: plugin.CapMetricsWrite, serve: metricsIncrement},
 	"metrics.query":     {bridge: bridgeRead, serve: metricsQuery(false)},

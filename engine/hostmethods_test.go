@@ -77,6 +77,11 @@ func TestHostMethodTable(t *testing.T) {
 		if m.serve == nil {
 			t.Errorf("%s has no handler", name)
 		}
+		// An inline call runs on the guest's goroutine: it must never
+		// wait for the large-message budget (rpc.Options.Inline).
+		if m.inline && (m.large || m.bridge != bridgeWrite || m.anytime) {
+			t.Errorf("%s is inline but large, not a store write, or anytime", name)
+		}
 	}
 
 	// The bridge: spec 000 gives the dashboard iframe kv, metrics reads

@@ -124,6 +124,7 @@ func (s *supervisor) startInstance(ctx context.Context) (*instance, error) {
 	// goroutine in between (see sandbox.LineInstance).
 	li, lines := sb.(sandbox.LineInstance)
 	if lines {
+		opts.Inline = inlineMethod
 		inst.conn = rpc.NewLineConn(li.SendLine, inst.handle, opts)
 	} else {
 		inst.conn = rpc.NewConn(sb.Stdout(), sb.Stdin(), inst.handle, opts)
@@ -342,6 +343,10 @@ func (inst *instance) stop(ctx context.Context, graceful bool) {
 	_ = inst.sb.Kill()
 	<-inst.dead
 }
+
+// inlineMethod reports whether a line conn serves method on the guest's
+// goroutine (hostMethod.inline).
+func inlineMethod(method string) bool { return hostMethods[method].inline }
 
 // handle serves the plugin's requests to the host.
 func (inst *instance) handle(ctx context.Context, method string, params json.RawMessage) (any, error) {

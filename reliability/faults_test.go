@@ -108,6 +108,37 @@ func TestKillMidCall(t *testing.T) {
 
 // checkBatches: every batch up to acked is complete; any batch at all is
 // complete or absent (kv.set_many is atomic).
+// TestDeadlineMidWrite: the call deadline stops an instance that writes KV
+// back to back, so the stop lands while a write is being served (on wasm,
+// on the guest's own goroutine: rpc.Options.Inline). The caller gets the
+// timeout, every acknowledged batch is stored whole, and the plugin
+// restarts.
+func TestDeadlineMidWrite(t *testing.T) {
+	sideBySide(t, backends(t), func(t *testing.T, nb namedBackend) {
+		lim := testLimits()
+		lim.DashboardTimeout = 2 * time.Second
+		w := startWorld(t, nb.b, lim)
+		id := w.Install(t, hostile("crashy"), "1")
+		w.Call(t, id, "1", "ping", nil)
+		restarts := w.Engine.Stats().Restarts
+		const wrap = 50 // batches rewritten in turn: the quota never ends the call
+		_, err := w.call(id, "1", "write_forever", map[string]any{"pause": 0, "wrap": wrap})
+		if !errors.Is(err, engine.ErrTimeout) {
+			t.Fatalf("writing past the deadline: err = %v, want ErrTimeout", err)
+		}
+		acked := maxAcked(t, w.Engine, id)
+		if acked < 0 {
+			t.Fatal("no batch acknowledged before the deadline")
+		}
+		checkBatches(t, w, id, min(acked, wrap-1))
+		w.Call(t, id, "1", "ping", nil)
+		if got := w.Engine.Stats().Restarts; got <= restarts {
+			t.Fatalf("restarts = %d, want > %d", got, restarts)
+		}
+		w.goodAnswers(t)
+	})
+}
+
 func checkBatches(t *testing.T, w *world, plugin string, acked int) {
 	t.Helper()
 	keys, err := w.Store.KVList(context.Background(), engine.Scope{PluginID: plugin, ServerID: "1"}, "batch-", 100000)

@@ -32,6 +32,19 @@ type Options struct {
 	// one line limit each, at least one; default 4 × MaxLineBytes. Without
 	// it 64 handlers could each hold a line limit's worth of result at once.
 	ResultBudget int
+	// Inline, if set, names the requests a line conn serves on Feed's
+	// goroutine (the transport's; for wasm, the guest's own) instead of a
+	// goroutine of their own: the call skips a goroutine start (and the
+	// stack growth of a fresh goroutine) and its answer is queued before
+	// the peer next reads, so the peer never sleeps waiting for it. The
+	// peer sends nothing while such a request is served, so only methods
+	// whose caller waits for the answer anyway belong here, and only
+	// handlers that never wait for the peer: no Reserve (the budget may be
+	// held by requests to a peer that is not reading), an answer under
+	// 64 KiB, and a prompt return once ctx ends (ctx also ends with Feed's,
+	// when the instance stops, whose guest cannot exit meanwhile).
+	// MaxInFlight still counts them. Stream conns ignore it.
+	Inline func(method string) bool
 }
 
 // Defaults for Options.
@@ -231,9 +244,11 @@ func (c *Conn) Run(ctx context.Context) (err error) {
 // transport's reader; for wasm, the guest's own): a response completes its
 // Call right here, a request starts its handler under the same bounds as
 // Run's (MaxInFlight, the line limit, the large-message budget, for which
-// Feed may wait: backpressure). Feed never waits for the peer to read. It
-// waits until Run has started, and returns an error once the feed has ended
-// (protocol error, EndFeed, Run's end); the transport then stops feeding.
+// Feed may wait: backpressure), or runs it here if Options.Inline names its
+// method (Feed returns once its answer is queued). Feed never waits for
+// the peer to read. It waits until Run has started, and returns an error
+// once the feed has ended (protocol error, EndFeed, Run's end); the
+// transport then stops feeding.
 // When ctx ends (the transport's peer is gone) Feed stops waiting and
 // returns ctx's error without ending the feed: the transport's EndFeed
 // follows. Calls must not overlap.
@@ -326,7 +341,7 @@ func (c *Conn) dispatch(ctx context.Context, wg *sync.WaitGroup, line []byte, ab
 				return fmt.Errorf("read message: %w", err)
 			}
 		}
-		c.serve(ctx, wg, m, sl)
+		c.serve(ctx, wg, m, sl, abort)
 	case len(m.ID) > 0 && (m.Result != nil || m.Error != nil):
 		c.deliver(m)
 	default:
@@ -369,7 +384,9 @@ func (c *Conn) readLine() ([]byte, error) {
 	}
 }
 
-func (c *Conn) serve(ctx context.Context, wg *sync.WaitGroup, m inMessage, sl *slot) {
+// serve answers one request, on a goroutine of its own, or on the caller's
+// for a fed request Options.Inline names (abort is Feed's ctx, nil for Run).
+func (c *Conn) serve(ctx context.Context, wg *sync.WaitGroup, m inMessage, sl *slot, abort context.Context) {
 	notify := len(m.ID) == 0 || bytes.Equal(m.ID, nullID)
 	select {
 	case c.sem <- struct{}{}:
@@ -381,11 +398,11 @@ func (c *Conn) serve(ctx context.Context, wg *sync.WaitGroup, m inMessage, sl *s
 		return
 	}
 	wg.Add(1)
-	go func() {
+	run := func(ctx context.Context) {
 		defer wg.Done()
 		defer func() { <-c.sem }()
 		defer sl.release()
-		ctx := context.WithValue(ctx, slotKey{}, sl)
+		ctx = context.WithValue(ctx, slotKey{}, sl)
 		var (
 			res any
 			err error
@@ -412,7 +429,18 @@ func (c *Conn) serve(ctx context.Context, wg *sync.WaitGroup, m inMessage, sl *s
 			// The result could not be encoded: tell the peer rather than leave it waiting.
 			_ = c.writeSlot(ctx, outError{"2.0", m.ID, wireError(ErrInternal, "encode result: "+werr.Error())}, sl)
 		}
-	}()
+	}
+	if abort != nil && c.opt.Inline != nil && c.opt.Inline(m.Method) {
+		// Ends with Run's ctx or Feed's, whichever first: a stopped
+		// instance's guest waits for this handler before it can exit.
+		hctx, cancel := context.WithCancel(ctx)
+		stop := context.AfterFunc(abort, cancel)
+		run(hctx)
+		stop()
+		cancel()
+		return
+	}
+	go run(ctx)
 }
 
 func (c *Conn) deliver(m inMessage) {

@@ -264,3 +264,107 @@ func TestLineFeedAbort(t *testing.T) {
 		t.Fatalf("answer %q", s.line)
 	}
 }
+
+// TestLineInline: a request Options.Inline names is served on Feed's
+// goroutine (its answer is queued when Feed returns, and its handler's ctx
+// ends with Feed's, so a stopped guest is not held by it), still counts
+// against MaxInFlight, and other requests keep their own goroutines.
+func TestLineInline(t *testing.T) {
+	// hold: "hold" waits for it to close; waiting: "wait" says it waits,
+	// and ended gets why its wait ended.
+	var hold, waiting chan struct{}
+	ended := make(chan error, 1)
+	h := func(ctx context.Context, method string, params json.RawMessage) (any, error) {
+		switch method {
+		case "hold":
+			<-hold
+		case "wait":
+			close(waiting)
+			<-ctx.Done()
+			ended <- ctx.Err()
+			return nil, ctx.Err()
+		}
+		return "ok", nil
+	}
+	opt := rpc.Options{MaxInFlight: 2, Inline: func(m string) bool { return m == "fast" || m == "wait" }}
+	req := func(id int, method string) []byte {
+		return []byte(fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":%q}`, id, method))
+	}
+	answer := func(t *testing.T, out chan sent) sent {
+		t.Helper()
+		select {
+		case s := <-out:
+			return s
+		case <-time.After(30 * time.Second): // a hang guard, not a timing
+			t.Fatal("no answer")
+			return sent{}
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		run  func(t *testing.T, c *rpc.Conn, out chan sent)
+	}{
+		{name: "answered before Feed returns", run: func(t *testing.T, c *rpc.Conn, out chan sent) {
+			if err := c.Feed(context.Background(), req(1, "fast")); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case s := <-out:
+				if !strings.Contains(s.line, `"result":"ok"`) || !s.reply {
+					t.Fatalf("answer %+v", s)
+				}
+			default:
+				t.Fatal("the inline request was not answered when Feed returned")
+			}
+		}},
+		{name: "other methods keep their goroutine", run: func(t *testing.T, c *rpc.Conn, out chan sent) {
+			if err := c.Feed(context.Background(), req(1, "hold")); err != nil { // returns while held
+				t.Fatal(err)
+			}
+			close(hold)
+			if s := answer(t, out); !strings.Contains(s.line, `"id":1`) {
+				t.Fatalf("answer %q", s.line)
+			}
+		}},
+		{name: "handler ctx ends with Feed's", run: func(t *testing.T, c *rpc.Conn, out chan sent) {
+			ctx, cancel := context.WithCancel(context.Background())
+			fed := make(chan error, 1)
+			go func() { fed <- c.Feed(ctx, req(1, "wait")) }()
+			<-waiting
+			cancel()
+			select {
+			case err := <-ended:
+				if !errors.Is(err, context.Canceled) {
+					t.Fatalf("handler ctx ended with %v", err)
+				}
+			case <-time.After(30 * time.Second): // a hang guard, not a timing
+				t.Fatal("the handler's ctx did not end with Feed's")
+			}
+			// The answer may or may not be sent (its ctx has ended): a
+			// stopped guest reads nothing more anyway.
+			if err := <-fed; err != nil {
+				t.Fatalf("Feed = %v", err)
+			}
+		}},
+		{name: "counts against MaxInFlight", run: func(t *testing.T, c *rpc.Conn, out chan sent) {
+			defer close(hold)
+			for id := range 2 {
+				if err := c.Feed(context.Background(), req(id, "hold")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := c.Feed(context.Background(), req(3, "fast")); err != nil {
+				t.Fatal(err)
+			}
+			if s := answer(t, out); !strings.Contains(s.line, `"id":3`) || !strings.Contains(s.line, "more than 2 requests in flight") {
+				t.Fatalf("answer %q, want a limit error", s.line)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			hold, waiting = make(chan struct{}), make(chan struct{})
+			c, out, _ := linePeer(t, h, opt)
+			tc.run(t, c, out)
+		})
+	}
+}

@@ -24,12 +24,14 @@ def whoami(ctx, params):
 def write_forever(ctx, params):
     i = 0
     while True:
-        ctx.kv.set_many({"batch-%05d-%02d" % (i, k): i for k in range(20)})
+        # wrap: rewrite the first batches forever (stays within the quota).
+        n = i % params["wrap"] if params.get("wrap") else i
+        ctx.kv.set_many({"batch-%05d-%02d" % (n, k): i for k in range(20)})
         ctx.log.info("acked %d" % i)
         i += 1
         if params.get("abort_after") is not None and i > params["abort_after"]:
             os.abort()
-        time.sleep(0.03)
+        time.sleep(params.get("pause", 0.03))
 
 
 @plugin.on_dashboard("ping")
