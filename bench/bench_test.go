@@ -580,3 +580,32 @@ func TestRecBackendKeepsLines(t *testing.T) {
 		t.Errorf("recBackend sees %d live instances, want 1", got)
 	}
 }
+
+// BenchmarkEngineKVSet measures one ctx.kv.set from plugin code (the
+// bench plugin's kv_loop, 500 writes per dashboard call) through a real
+// engine with a SQLite store, on the process and wasm backends; one op is
+// one kv.set. For a profile of the host side of the call:
+//
+//	go test -run '^$' -bench EngineKVSet/wasm -cpuprofile cpu.out ./bench/
+func BenchmarkEngineKVSet(b *testing.B) {
+	for _, name := range []string{"process", "wasm"} {
+		b.Run(name, func(b *testing.B) {
+			ctx := context.Background()
+			e := benchEngine(b, name)
+			loop := func(n int) {
+				params, _ := json.Marshal(map[string]any{"op": "set", "n": n})
+				if _, err := e.eng.CallDashboard(ctx, "bench-0", "1", "kv_loop", params); err != nil {
+					b.Fatal(err)
+				}
+			}
+			loop(50) // start the instance, warm the store
+			b.ReportAllocs()
+			b.ResetTimer()
+			for done := 0; done < b.N; {
+				n := min(500, b.N-done)
+				loop(n)
+				done += n
+			}
+		})
+	}
+}
