@@ -156,18 +156,41 @@ func TestServeLinesRefused(t *testing.T) {
 }
 
 // TestExitBeforeServeLines: a guest that exited before ServeLines still
-// gets its lines delivered and its End.
+// gets its End, exactly once, and its lines unless it was stopped (then
+// they go nowhere, as they would after ServeLines).
 func TestExitBeforeServeLines(t *testing.T) {
-	g := &guestStdout{pipe: newPipe(), ctx: context.Background()}
-	g.Write([]byte("bye\n"))
-	g.pipe.CloseWrite(nil)
-	g.exit()
-	s := newLineSink()
-	if err := g.serveLines(s.config(64)); err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		name      string
+		stop      bool // stopped (Kill) before it exited
+		exitAfter bool // exits only after ServeLines
+		wantLines []string
+	}{
+		{name: "exited", wantLines: []string{"bye"}},
+		{name: "stopped and exited", stop: true},
+		{name: "stopped, exits after ServeLines", stop: true, exitAfter: true},
 	}
-	if lines, ends := s.state(); len(lines) != 1 || lines[0] != "bye" || len(ends) != 1 || ends[0] != nil {
-		t.Fatalf("lines %q, ends %v", lines, ends)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			g := &guestStdout{pipe: newPipe(), ctx: context.Background()}
+			g.Write([]byte("bye\n"))
+			if tc.stop {
+				g.stopped.Store(true)
+			}
+			g.pipe.CloseWrite(nil)
+			if !tc.exitAfter {
+				g.exit()
+			}
+			s := newLineSink()
+			if err := g.serveLines(s.config(64)); err != nil {
+				t.Fatal(err)
+			}
+			if tc.exitAfter {
+				g.exit()
+			}
+			if lines, ends := s.state(); strings.Join(lines, ",") != strings.Join(tc.wantLines, ",") || len(ends) != 1 || ends[0] != nil {
+				t.Fatalf("lines %q, ends %v; want lines %q and one End(nil)", lines, ends, tc.wantLines)
+			}
+		})
 	}
 }
 

@@ -163,9 +163,11 @@ func (g *guestStdout) serveLines(cfg sandbox.LineConfig) error {
 	g.cfg = &cfg
 	// What the guest wrote before now is delivered here, on the caller's
 	// goroutine; the guest, if it writes meanwhile, waits for mu.
-	if err := g.feedLocked(g.pipe.Detach()); err != nil {
-		return nil // the stream ended; End said why
-	}
+	// A stream that ended here has had its End; one that refused the lines
+	// because the instance was stopped has not, and its guest may already
+	// have exited (exit saw no cfg), so End is owed here: endLocked calls
+	// it at most once either way.
+	_ = g.feedLocked(g.pipe.Detach())
 	if g.exited {
 		g.exitLocked()
 	}
