@@ -215,7 +215,8 @@ func (in *instance) bind(spec sandbox.Spec, memLimit uint64, withPyc bool) error
 			plugin: pluginFS,
 			sdk:    in.b.sdkFS.withBudget(in.files),
 			files:  in.files,
-			quit:   in.quit,
+			held:   newPycHeld(),
+			asker:  pycAsker{quit: in.quit, owner: spec.PluginID, quota: newPycQuota()},
 		})
 	}
 	if spec.Limits.ScratchBytes > 0 {

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
 	"github.com/tetratelabs/wazero/experimental/sysfs"
@@ -69,14 +71,35 @@ const (
 	// maxPycSource is the largest source file compiled by the host; a
 	// bigger one is compiled by the guest itself, as before.
 	maxPycSource = 1 << 20
-	// maxPycBytes is the largest pyc accepted from the compiler.
-	maxPycBytes = 8 << 20
-	// pycCompilerMemory and pycCompileTimeout bound one compiler.
-	pycCompilerMemory = 256 << 20
-	pycCompileTimeout = 30 * time.Second
-	// pycCompilers is how many compilers may run at once; a file missed
-	// while all are busy is compiled by the guest itself.
+	// maxPycBytes is the largest pyc served: a bigger one is remembered
+	// as not compiled, and the guest compiles the file itself. Ordinary
+	// code compiles to about its source's size; only code built to blow
+	// up (many tiny calls) comes near this.
+	maxPycBytes = 4 << 20
+	// pycCompilerMemory and pycCompileTimeout bound one compiler. The
+	// memory is a fixed cap, not the plugin's own limit, so that what is
+	// remembered for a file (compiled or not) does not depend on which
+	// plugin asked first; a 1 MiB source of ordinary code (the stdlib's
+	// biggest files) compiles in 48 MiB.
+	pycCompilerMemory = 128 << 20
+	pycCompileTimeout = 10 * time.Second
+	// pycCompilers is how many compilers may run at once, and a plugin
+	// (all its instances) runs at most one of them: a file missed while
+	// the plugin's compiler or every compiler is busy is compiled by the
+	// guest itself.
 	pycCompilers = 2
+
+	// Per instance. pycHeldBytes bounds the compiled code its open
+	// handles hold (each pins its bytes, which an eviction does not free,
+	// outside the guest's memory limit): an import reads a pyc and closes
+	// it, so it needs one at a time. pycQuotaCompiles and
+	// pycQuotaSource bound the compiles it starts in its life (misses;
+	// hits and waiting for another's compile are free), so a guest that
+	// keeps missing (files that thrash the cache) costs a bounded
+	// amount of compiler time; past them it compiles its files itself.
+	pycHeldBytes     = 2 * maxPycBytes
+	pycQuotaCompiles = 1024
+	pycQuotaSource   = 16 << 20
 )
 
 // pycKey names a compiled file: the guest path it was compiled as (it is
@@ -99,14 +122,15 @@ func newPycKey(guestPath string, src []byte) pycKey {
 // does not start a compiler each time.
 type pycCache struct {
 	maxBytes, maxEntries int
+	compilers            int // at most this many compiles run at once
 	compile              func(quit <-chan struct{}, guestPath string, src []byte) ([]byte, bool, error)
-	sem                  chan struct{} // running compilers
 
 	mu       sync.Mutex
 	lru      *list.List // of *pycEntry, most recent first
 	entries  map[pycKey]*list.Element
 	bytes    int // data plus pycEntryOverhead per entry
 	inflight map[pycKey]*pycCall
+	running  map[string]bool // plugins (pycAsker.owner) with a compile running
 
 	// Counters for tests and benchmarks.
 	hits, compiles int
@@ -128,19 +152,37 @@ func newPycCache(maxBytes, maxEntries, compilers int, compile func(quit <-chan s
 	return &pycCache{
 		maxBytes:   maxBytes,
 		maxEntries: maxEntries,
+		compilers:  compilers,
 		compile:    compile,
-		sem:        make(chan struct{}, compilers),
 		lru:        list.New(),
 		entries:    map[pycKey]*list.Element{},
 		inflight:   map[pycKey]*pycCall{},
+		running:    map[string]bool{},
 	}
 }
 
+// pycAsker is who asks the cache for a file: one instance.
+type pycAsker struct {
+	quit  <-chan struct{} // closed when it stops: no compile starts or is waited for
+	owner string          // its plugin, which runs at most one compile at a time
+	quota *pycQuota       // what it may still start compiles for; nil: no bound
+}
+
+// pycQuota is what one instance may still have the cache compile for it
+// (see pycQuotaCompiles). Guarded by pycCache.mu.
+type pycQuota struct {
+	compiles, source int
+}
+
+func newPycQuota() *pycQuota {
+	return &pycQuota{compiles: pycQuotaCompiles, source: pycQuotaSource}
+}
+
 // get returns the pyc for src compiled as guestPath, compiling it on a
-// miss; ok is false when there is none (the source does not compile, the
-// compile failed, or quit closed while waiting): the guest then compiles
-// the source itself.
-func (c *pycCache) get(quit <-chan struct{}, guestPath string, src []byte) (data []byte, ok bool) {
+// miss; ok is false when there is none (the source does not compile, no
+// compile could start, the compile failed, or the asker stopped): the
+// guest then compiles the source itself.
+func (c *pycCache) get(a pycAsker, guestPath string, src []byte) (data []byte, ok bool) {
 	key := newPycKey(guestPath, src)
 	c.mu.Lock()
 	if el, hit := c.entries[key]; hit {
@@ -155,37 +197,55 @@ func (c *pycCache) get(quit <-chan struct{}, guestPath string, src []byte) (data
 		select {
 		case <-call.done:
 			return call.data, call.ok
-		case <-quit:
+		case <-a.quit:
 			return nil, false
 		}
 	}
+	// A miss starts a compile only for an asker still running, whose
+	// plugin runs none and whose quota covers it, with a compiler free.
+	// Otherwise it does not wait, and nothing is remembered: one plugin
+	// keeping compilers busy (many big files) must not hold up other
+	// plugins' starts, which compile in their own interpreter meanwhile,
+	// as without the cache.
+	if isClosed(a.quit) || c.running[a.owner] || len(c.running) >= c.compilers ||
+		a.quota != nil && (a.quota.compiles < 1 || a.quota.source < len(src)) {
+		c.mu.Unlock()
+		return nil, false
+	}
+	if a.quota != nil {
+		a.quota.compiles--
+		a.quota.source -= len(src)
+	}
+	c.running[a.owner] = true
 	call := &pycCall{done: make(chan struct{})}
 	c.inflight[key] = call
 	c.compiles++
 	c.mu.Unlock()
 
-	// The caller compiles; a failure that says nothing about the source
-	// (stopped, backend closed, limits) is not remembered. With every
-	// compiler busy it does not wait: one plugin keeping them busy (many
-	// big files) must not hold up other plugins' starts, which compile in
-	// their own interpreter meanwhile, as without the cache.
-	var keep bool
-	select {
-	case c.sem <- struct{}{}:
-		var err error
-		call.data, call.ok, err = c.compile(quit, guestPath, src)
-		<-c.sem
-		keep = err == nil
-	default:
-	}
+	// A failure that says nothing about the source (stopped, backend
+	// closed) is not remembered; one that does (it does not compile, or
+	// not within the compiler's limits) is, like a success.
+	var err error
+	call.data, call.ok, err = c.compile(a.quit, guestPath, src)
 	c.mu.Lock()
+	delete(c.running, a.owner)
 	delete(c.inflight, key)
-	if keep {
+	if err == nil {
 		c.addLocked(key, call.data)
 	}
 	c.mu.Unlock()
 	close(call.done)
 	return call.data, call.ok
+}
+
+// isClosed reports whether ch is closed; a nil ch never is.
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
 }
 
 // addLocked stores an entry and evicts the least recently used ones past
@@ -242,9 +302,17 @@ func findPycCompiler(sdkDir string) (pycCompiler, error) {
 }
 
 // compilePyc compiles one source file in a throwaway interpreter (see the
-// top of this file). compiled is false, with a nil error, when the source
-// does not compile; an error says nothing about the source.
+// top of this file). compiled is false, with a nil error, when the file
+// has no pyc and never will: the source does not compile, or not within
+// the compiler's limits, or its path cannot be framed. An error says
+// nothing about the file.
 func (b *Backend) compilePyc(quit <-chan struct{}, guestPath string, src []byte) (data []byte, compiled bool, err error) {
+	if !pycPathOK(guestPath) {
+		return nil, false, nil
+	}
+	if isClosed(quit) {
+		return nil, false, fmt.Errorf("compile %s: %w", guestPath, sandbox.ErrKilled)
+	}
 	inst, err := b.start(context.Background(), sandbox.Spec{
 		Name:     "pyc compiler",
 		PluginID: "maid-pyc-compiler",
@@ -284,14 +352,19 @@ func (b *Backend) compilePyc(quit <-chan struct{}, guestPath string, src []byte)
 	close(finished)
 	wg.Wait()
 	switch {
+	case isClosed(quit):
+		return nil, false, fmt.Errorf("compile %s: %w", guestPath, sandbox.ErrKilled)
+	case len(out) > maxPycBytes:
+		return nil, false, nil // too big to serve (and killed for it)
+	case errors.Is(exit.Err, sandbox.ErrMemoryLimit) || errors.Is(exit.Err, sandbox.ErrTimeLimit):
+		// Beyond the compiler's limits, which a retry would be too.
+		return nil, false, nil
 	case exit.Err != nil || werr != nil || rerr != nil:
 		return nil, false, fmt.Errorf("compile %s: %w", guestPath, errors.Join(exit.Err, werr, rerr))
 	case exit.Code == 1 && len(out) == 0:
 		return nil, false, nil
 	case exit.Code != 0:
 		return nil, false, fmt.Errorf("compile %s: compiler exited with %d", guestPath, exit.Code)
-	case len(out) > maxPycBytes:
-		return nil, false, fmt.Errorf("compile %s: pyc over %d bytes", guestPath, maxPycBytes)
 	case len(out) < 16 || !bytes.Equal(out[:4], b.pycc.magic) || binary.LittleEndian.Uint32(out[4:8]) != 1:
 		// Not an unchecked hash-based pyc of this interpreter.
 		return nil, false, fmt.Errorf("compile %s: compiler wrote no valid pyc", guestPath)
@@ -299,17 +372,33 @@ func (b *Backend) compilePyc(quit <-chan struct{}, guestPath string, src []byte)
 	return out, true, nil
 }
 
+// pycPathOK reports whether a guest path can be framed for the compiler,
+// which reads it as one UTF-8 line: a newline in a file's name would make
+// the rest of the name part of the source it compiles.
+func pycPathOK(guestPath string) bool {
+	if !utf8.ValidString(guestPath) {
+		return false
+	}
+	for _, r := range guestPath {
+		if unicode.IsControl(r) {
+			return false
+		}
+	}
+	return true
+}
+
 // pycFS is an instance's guestPyc mount once its plugin is bound: the
 // compiled form of the plugin's sources (from the backend's pycCache) and
 // of the SDK's (its __pycache__). Everything else is dir's: the empty,
 // read-only mount, so any change is EROFS and any other path ENOENT.
 type pycFS struct {
-	experimentalsys.FS                 // empty and read-only
-	b                  *Backend        //
-	plugin             *roFS           // the bound plugin dir
-	sdk                *roFS           // the SDK, with this instance's budget
-	files              *fileBudget     // open handles
-	quit               <-chan struct{} // the instance stopped: stop waiting for a compile
+	experimentalsys.FS             // empty and read-only
+	b                  *Backend    //
+	plugin             *roFS       // the bound plugin dir
+	sdk                *roFS       // the SDK, with this instance's budget
+	files              *fileBudget // open handles
+	held               *pycHeld    // bytes its open pycs hold
+	asker              pycAsker    // the instance, to the cache
 }
 
 // resolve maps a path in the mount to what it serves: for the plugin's
@@ -329,11 +418,15 @@ func (p *pycFS) resolve(name string) (data []byte, sdkPath string, ok bool) {
 	if !found {
 		return nil, "", false
 	}
+	guestPath := guestPlugin + "/" + rest + base + ".py"
+	if !pycPathOK(guestPath) {
+		return nil, "", false
+	}
 	src, ok := p.source(rest + base + ".py")
 	if !ok {
 		return nil, "", false
 	}
-	data, ok = p.b.pycs.get(p.quit, guestPlugin+"/"+rest+base+".py", src)
+	data, ok = p.b.pycs.get(p.asker, guestPath, src)
 	return data, "", ok
 }
 
@@ -366,15 +459,62 @@ func (p *pycFS) OpenFile(name string, flag experimentalsys.Oflag, perm fs.FileMo
 		return p.FS.OpenFile(name, flag, perm)
 	case sdkPath != "":
 		return p.sdk.OpenFile(sdkPath, flag, perm)
+	case !p.held.take(len(data)):
+		// Past its bound the guest compiles the source itself: the
+		// import system falls back on any error opening a pyc.
+		return nil, experimentalsys.EIO
 	case !p.files.take():
+		p.held.put(len(data))
 		return nil, experimentalsys.EIO
 	}
 	f, errno := (&sysfs.AdaptFS{FS: pycFile{name: path.Base(name), data: data}}).OpenFile(".", experimentalsys.O_RDONLY, 0)
 	if errno != 0 {
 		p.files.put()
+		p.held.put(len(data))
 		return nil, errno
 	}
-	return &roFile{File: f, files: p.files}, 0
+	return &pycHandle{roFile: roFile{File: f, files: p.files}, held: p.held, size: len(data)}, 0
+}
+
+// pycHandle is an open plugin pyc: its bytes count against the
+// instance's pycHeld until it is closed.
+type pycHandle struct {
+	roFile
+	held *pycHeld
+	size int
+}
+
+func (f *pycHandle) Close() experimentalsys.Errno {
+	if !f.closed {
+		f.held.put(f.size)
+	}
+	return f.roFile.Close()
+}
+
+// pycHeld bounds the bytes of compiled code one instance's open handles
+// hold (pycHeldBytes).
+type pycHeld struct {
+	mu        sync.Mutex
+	held, max int
+}
+
+func newPycHeld() *pycHeld { return &pycHeld{max: pycHeldBytes} }
+
+// take reserves n bytes; it fails past the bound.
+func (h *pycHeld) take(n int) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.held+n > h.max {
+		return false
+	}
+	h.held += n
+	return true
+}
+
+func (h *pycHeld) put(n int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.held -= n
 }
 
 // Stat implements experimentalsys.FS.

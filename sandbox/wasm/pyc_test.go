@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
+
 	"github.com/maidhq/maid/sandbox"
 	"github.com/maidhq/maid/sandbox/sandboxtest"
 )
@@ -43,7 +45,7 @@ func TestPycCacheBounds(t *testing.T) {
 			})
 			src := func(i int) []byte { return []byte(fmt.Sprintf("x = %d\n", i)) }
 			for i := range tc.files {
-				c.get(nil, "/plugin/m.py", src(i))
+				c.get(pycAsker{}, "/plugin/m.py", src(i))
 				entries, size, _, _ := c.stats()
 				if entries > tc.maxEntries || size > tc.maxBytes {
 					t.Fatalf("after %d files: %d entries, %d bytes; bounds %d, %d", i+1, entries, size, tc.maxEntries, tc.maxBytes)
@@ -55,13 +57,13 @@ func TestPycCacheBounds(t *testing.T) {
 			// The newest files are the ones kept.
 			before := compiles.Load()
 			for i := tc.files - tc.wantEntries; i < tc.files; i++ {
-				c.get(nil, "/plugin/m.py", src(i))
+				c.get(pycAsker{}, "/plugin/m.py", src(i))
 			}
 			if n := compiles.Load() - before; n != 0 {
 				t.Fatalf("%d of the newest %d files were compiled again", n, tc.wantEntries)
 			}
 			if tc.wantEntries < tc.files {
-				c.get(nil, "/plugin/m.py", src(0))
+				c.get(pycAsker{}, "/plugin/m.py", src(0))
 				if compiles.Load() == before {
 					t.Fatal("the oldest file was still cached")
 				}
@@ -94,7 +96,7 @@ func TestPycCacheCompiles(t *testing.T) {
 				return tc.data, tc.compiled, tc.err
 			})
 			for range 2 {
-				data, ok := c.get(nil, "/plugin/m.py", []byte("x = 1\n"))
+				data, ok := c.get(pycAsker{}, "/plugin/m.py", []byte("x = 1\n"))
 				if ok != tc.wantOK || string(data) != string(tc.data) && ok {
 					t.Fatalf("get = %q, %v; want ok %v", data, ok, tc.wantOK)
 				}
@@ -118,7 +120,7 @@ func TestPycCacheCompiles(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if data, ok := c.get(nil, "/plugin/m.py", []byte("x = 1\n")); !ok || string(data) != "pyc" {
+				if data, ok := c.get(pycAsker{}, "/plugin/m.py", []byte("x = 1\n")); !ok || string(data) != "pyc" {
 					t.Errorf("get = %q, %v", data, ok)
 				}
 			}()
@@ -140,14 +142,14 @@ func TestPycCacheCompiles(t *testing.T) {
 			}
 			return []byte("pyc"), true, nil
 		})
-		go c.get(nil, "/plugin/slow.py", []byte("x = 1\n"))
+		go c.get(pycAsker{}, "/plugin/slow.py", []byte("x = 1\n"))
 		for {
 			if _, _, _, n := c.stats(); n == 1 {
 				break
 			}
 			time.Sleep(time.Millisecond)
 		}
-		if _, ok := c.get(nil, "/plugin/other.py", []byte("y = 1\n")); ok {
+		if _, ok := c.get(pycAsker{}, "/plugin/other.py", []byte("y = 1\n")); ok {
 			t.Fatal("got a pyc while the only compiler was busy")
 		}
 		// Not remembered: compiled once a compiler is free.
@@ -163,7 +165,7 @@ func TestPycCacheCompiles(t *testing.T) {
 			<-release
 			return []byte("pyc"), true, nil
 		})
-		go c.get(nil, "/plugin/m.py", []byte("x = 1\n"))
+		go c.get(pycAsker{}, "/plugin/m.py", []byte("x = 1\n"))
 		for {
 			if _, _, _, n := c.stats(); n == 1 {
 				break
@@ -172,7 +174,7 @@ func TestPycCacheCompiles(t *testing.T) {
 		}
 		quit := make(chan struct{})
 		close(quit)
-		if _, ok := c.get(quit, "/plugin/m.py", []byte("x = 1\n")); ok {
+		if _, ok := c.get(pycAsker{quit: quit}, "/plugin/m.py", []byte("x = 1\n")); ok {
 			t.Fatal("got a pyc from a compile that has not finished")
 		}
 	})
@@ -293,6 +295,175 @@ say("%s %s %s %s" % (helper.VALUE, __name__, __file__, helper.__cached__))
 		}
 		if _, _, _, compiles := b.pycs.stats(); compiles != before+1 {
 			t.Fatalf("%d compiles for one broken file started twice, want 1", compiles-before)
+		}
+	})
+}
+
+// TestPycCacheAskers: a miss starts a compile only for an asker still
+// running, whose plugin runs no other compile, within its quota; otherwise
+// the guest compiles the file itself and nothing is remembered.
+func TestPycCacheAskers(t *testing.T) {
+	stopped := make(chan struct{})
+	close(stopped)
+	src := func(i int) []byte { return []byte(fmt.Sprintf("x = %d\n", i)) }
+	tests := []struct {
+		name  string
+		asker func() pycAsker
+		files int
+		busy  string // a plugin whose compile of another file is running
+		want  int    // compiles started
+	}{
+		{name: "running asker", asker: func() pycAsker { return pycAsker{owner: "p"} }, files: 3, want: 3},
+		{name: "stopped asker", asker: func() pycAsker { return pycAsker{quit: stopped, owner: "p"} }, files: 3, want: 0},
+		{name: "plugin already compiling", asker: func() pycAsker { return pycAsker{owner: "p"} }, busy: "p", files: 3, want: 0},
+		{name: "another plugin compiling", asker: func() pycAsker { return pycAsker{owner: "p"} }, busy: "q", files: 3, want: 3},
+		{name: "quota of compiles", asker: func() pycAsker { return pycAsker{owner: "p", quota: &pycQuota{compiles: 2, source: 1 << 20}} }, files: 5, want: 2},
+		{name: "quota of source bytes", asker: func() pycAsker { return pycAsker{owner: "p", quota: &pycQuota{compiles: 100, source: 3 * len(src(0))}} }, files: 5, want: 3},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var compiles atomic.Int64
+			release := make(chan struct{})
+			defer close(release)
+			c := newPycCache(1<<20, 100, 2, func(_ <-chan struct{}, path string, _ []byte) ([]byte, bool, error) {
+				if path == "/plugin/busy.py" {
+					<-release
+					return []byte("pyc"), true, nil
+				}
+				compiles.Add(1)
+				return []byte("pyc"), true, nil
+			})
+			if tc.busy != "" {
+				go c.get(pycAsker{owner: tc.busy}, "/plugin/busy.py", src(-1))
+				for { // until the busy compile has started
+					if _, _, _, n := c.stats(); n == 1 {
+						break
+					}
+					time.Sleep(time.Millisecond)
+				}
+			}
+			a := tc.asker()
+			for i := range tc.files {
+				c.get(a, "/plugin/m.py", src(i))
+			}
+			if n := compiles.Load(); n != int64(tc.want) {
+				t.Fatalf("%d compiles started, want %d", n, tc.want)
+			}
+			// What was refused is not remembered: a plain asker compiles it.
+			if tc.want < tc.files && tc.busy == "" {
+				if _, ok := c.get(pycAsker{owner: "other"}, "/plugin/m.py", src(tc.files-1)); !ok || compiles.Load() != int64(tc.want)+1 {
+					t.Fatalf("a refused file was remembered (ok %v, %d compiles)", ok, compiles.Load())
+				}
+			}
+		})
+	}
+}
+
+// testPycFS is a pycFS over a plugin dir whose compiles are compile's.
+func testPycFS(t *testing.T, dir string, compile func(<-chan struct{}, string, []byte) ([]byte, bool, error)) *pycFS {
+	t.Helper()
+	plugin, err := openRoFS(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = plugin.close() })
+	files := newFileBudget()
+	b := &Backend{pycc: pycCompiler{tag: "cpython-311"}, pycs: newPycCache(pycCacheBytes, pycCacheEntries, pycCompilers, compile)}
+	return &pycFS{FS: newEmptyFS(files), b: b, plugin: plugin, files: files, held: newPycHeld(), asker: pycAsker{owner: "p", quota: newPycQuota()}}
+}
+
+// TestPycHeldBytes: an instance's open pyc handles hold at most
+// pycHeldBytes, however the cache evicts and recompiles (each compile is
+// a fresh slice the handle alone keeps alive); closing one frees its share.
+func TestPycHeldBytes(t *testing.T) {
+	dir := t.TempDir()
+	const files = 8
+	for i := range files {
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("m%d.py", i)), []byte(fmt.Sprintf("x = %d\n", i)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := testPycFS(t, dir, func(<-chan struct{}, string, []byte) ([]byte, bool, error) {
+		return make([]byte, maxPycBytes), true, nil
+	})
+	var held []experimentalsys.File
+	for i := range files {
+		f, errno := p.OpenFile(fmt.Sprintf("plugin/m%d.cpython-311.pyc", i), experimentalsys.O_RDONLY, 0)
+		if errno == 0 {
+			held = append(held, f)
+		}
+	}
+	if len(held)*maxPycBytes > pycHeldBytes || len(held) == 0 {
+		t.Fatalf("%d handles of %d bytes open, bound %d bytes", len(held), maxPycBytes, pycHeldBytes)
+	}
+	held[0].Close()
+	f, errno := p.OpenFile("plugin/m0.cpython-311.pyc", experimentalsys.O_RDONLY, 0)
+	if errno != 0 {
+		t.Fatalf("open after a close: %v", errno)
+	}
+	f.Close()
+}
+
+// TestPycPathFraming: a plugin file whose name the compiler's framing
+// cannot carry (a newline would make the rest of the name source) is
+// never compiled: the guest compiles it itself.
+func TestPycPathFraming(t *testing.T) {
+	dir := t.TempDir()
+	names := []string{"x\nINJECTED = 42\n#", "x\rY", "x\x7fy", "x\xffy"}
+	for _, n := range names {
+		if err := os.WriteFile(filepath.Join(dir, n+".py"), []byte("VALUE = 1\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var compiled []string
+	p := testPycFS(t, dir, func(_ <-chan struct{}, path string, _ []byte) ([]byte, bool, error) {
+		compiled = append(compiled, path)
+		return []byte("pyc"), true, nil
+	})
+	for _, n := range names {
+		if _, errno := p.Stat("plugin/" + n + ".cpython-311.pyc"); errno != experimentalsys.ENOENT {
+			t.Errorf("stat of %q's pyc: %v, want ENOENT", n, errno)
+		}
+	}
+	if len(compiled) > 0 {
+		t.Fatalf("compiled %q", compiled)
+	}
+}
+
+// TestCompilePycLimits: what the compiler itself makes of a file, and that
+// every failure which says something about the file (so that retrying is
+// pointless) comes back as "does not compile", which the cache remembers.
+func TestCompilePycLimits(t *testing.T) {
+	b := newBackend(t, 0)
+	blowUp := func(n int) []byte { // compiles to ~12 times its size
+		line := "a" + strings.Repeat("()", 30) + "\n"
+		return []byte(strings.Repeat(line, n/len(line)))
+	}
+	tests := []struct {
+		name         string
+		path         string
+		src          []byte
+		wantCompiled bool
+	}{
+		{name: "compiles", path: "/plugin/m.py", src: []byte("x = 1\n"), wantCompiled: true},
+		{name: "syntax error", path: "/plugin/m.py", src: []byte("def broken(:\n")},
+		{name: "pyc over maxPycBytes", path: "/plugin/m.py", src: blowUp(maxPycBytes / 8)},
+		{name: "beyond the compiler's limits", path: "/plugin/m.py", src: blowUp(maxPycSource)},
+		{name: "newline in the path", path: "/plugin/x\nINJECTED = 42\n#.py", src: []byte("VALUE = 1\n")},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			data, compiled, err := b.compilePyc(nil, tc.path, tc.src)
+			if err != nil || compiled != tc.wantCompiled || len(data) > maxPycBytes {
+				t.Fatalf("compilePyc = %d bytes, %v, %v; want compiled %v and no error", len(data), compiled, err, tc.wantCompiled)
+			}
+		})
+	}
+	t.Run("stopped", func(t *testing.T) {
+		quit := make(chan struct{})
+		close(quit)
+		if _, compiled, err := b.compilePyc(quit, "/plugin/m.py", []byte("x = 1\n")); compiled || !errors.Is(err, sandbox.ErrKilled) {
+			t.Fatalf("compilePyc after stop = %v, %v; want ErrKilled", compiled, err)
 		}
 	})
 }
