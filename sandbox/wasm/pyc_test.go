@@ -435,10 +435,9 @@ func TestPycPathFraming(t *testing.T) {
 // pointless) comes back as "does not compile", which the cache remembers.
 func TestCompilePycLimits(t *testing.T) {
 	b := newBackend(t, 0)
-	blowUp := func(n int) []byte { // compiles to ~12 times its size
-		line := "a" + strings.Repeat("()", 30) + "\n"
-		return []byte(strings.Repeat(line, n/len(line)))
-	}
+	repeat := func(line string, n int) []byte { return []byte(strings.Repeat(line, n/len(line))) }
+	attrs := "a" + strings.Repeat(".b", 30) + "\n" // compiles to over 6 times its size
+	calls := "a" + strings.Repeat("()", 30) + "\n" // takes much memory to compile
 	tests := []struct {
 		name         string
 		path         string
@@ -447,8 +446,8 @@ func TestCompilePycLimits(t *testing.T) {
 	}{
 		{name: "compiles", path: "/plugin/m.py", src: []byte("x = 1\n"), wantCompiled: true},
 		{name: "syntax error", path: "/plugin/m.py", src: []byte("def broken(:\n")},
-		{name: "pyc over maxPycBytes", path: "/plugin/m.py", src: blowUp(maxPycBytes / 8)},
-		{name: "beyond the compiler's limits", path: "/plugin/m.py", src: blowUp(maxPycSource)},
+		{name: "pyc over maxPycBytes", path: "/plugin/m.py", src: repeat(attrs, maxPycBytes/6)},
+		{name: "beyond the compiler's memory", path: "/plugin/m.py", src: repeat(calls, maxPycSource)},
 		{name: "newline in the path", path: "/plugin/x\nINJECTED = 42\n#.py", src: []byte("VALUE = 1\n")},
 	}
 	for _, tc := range tests {
