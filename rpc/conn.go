@@ -40,9 +40,11 @@ type Options struct {
 	// peer sends nothing while such a request is served, so only methods
 	// whose caller waits for the answer anyway belong here, and only
 	// handlers that never wait for the peer: no Reserve (the budget may be
-	// held by requests to a peer that is not reading), an answer under
-	// 64 KiB, and a prompt return once ctx ends (ctx also ends with Feed's,
-	// when the instance stops, whose guest cannot exit meanwhile).
+	// held by requests to a peer that is not reading) and a prompt return
+	// once ctx ends (ctx also ends with Feed's, when the instance stops,
+	// whose guest cannot exit meanwhile). An answer that would wait for
+	// the budget (over 64 KiB while it is spent: the peer controls the id
+	// and what errors echo) is written by a goroutine of its own instead.
 	// MaxInFlight still counts them. Stream conns ignore it.
 	Inline func(method string) bool
 }
@@ -398,11 +400,19 @@ func (c *Conn) serve(ctx context.Context, wg *sync.WaitGroup, m inMessage, sl *s
 		return
 	}
 	wg.Add(1)
-	run := func(ctx context.Context) {
-		defer wg.Done()
-		defer func() { <-c.sem }()
-		defer sl.release()
-		ctx = context.WithValue(ctx, slotKey{}, sl)
+	// finish releases what the request holds, once its answer is written.
+	finish := func() {
+		sl.release()
+		<-c.sem
+		wg.Done()
+	}
+	// answer serves the request and writes its answer; with inline set it
+	// runs on the feeding goroutine, which must never wait for the
+	// large-message budget (requests to a peer that is not reading may
+	// hold all of it, and that peer is this goroutine's guest): an answer
+	// that would wait is handed to a goroutine of its own instead.
+	answer := func(actx context.Context, inline bool) {
+		hctx := context.WithValue(actx, slotKey{}, sl)
 		var (
 			res any
 			err error
@@ -410,37 +420,64 @@ func (c *Conn) serve(ctx context.Context, wg *sync.WaitGroup, m inMessage, sl *s
 		if c.handler == nil {
 			err = Errorf(ErrMethodNotFound, "%s", m.Method)
 		} else {
-			res, err = c.handler(ctx, m.Method, m.Params)
+			res, err = c.handler(hctx, m.Method, m.Params)
 		}
 		if notify {
+			finish()
 			return
 		}
+		var msg any = outResult{"2.0", m.ID, res}
 		if err != nil {
-			_ = c.writeSlot(ctx, outError{"2.0", m.ID, toWire(err)}, sl)
+			msg = outError{"2.0", m.ID, toWire(err)}
+		}
+		if inline {
+			sl.setNoWait(true)
+			werr := c.writeSlot(hctx, msg, sl)
+			sl.setNoWait(false)
+			if !errors.Is(werr, errWouldWait) {
+				c.answered(hctx, m, msg, werr, sl)
+				finish()
+				return
+			}
+			// On Run's ctx (serve's), not the handler's: this outlives
+			// the Feed.
+			go func() {
+				defer finish()
+				c.answered(ctx, m, msg, c.writeSlot(ctx, msg, sl), sl)
+			}()
 			return
 		}
-		werr := c.writeSlot(ctx, outResult{"2.0", m.ID, res}, sl)
-		res = nil // the result's memory is free while the answer below is written
-		switch {
-		case werr == nil, errors.Is(werr, ErrClosed):
-		case errors.Is(werr, ErrLimit):
-			_ = c.writeSlot(ctx, outError{"2.0", m.ID, wireError(ErrLimit, fmt.Sprintf("limit exceeded: the result of %s is over the %d-byte line limit", m.Method, c.opt.MaxLineBytes))}, sl)
-		default:
-			// The result could not be encoded: tell the peer rather than leave it waiting.
-			_ = c.writeSlot(ctx, outError{"2.0", m.ID, wireError(ErrInternal, "encode result: "+werr.Error())}, sl)
-		}
+		c.answered(hctx, m, msg, c.writeSlot(hctx, msg, sl), sl)
+		finish()
 	}
 	if abort != nil && c.opt.Inline != nil && c.opt.Inline(m.Method) {
 		// Ends with Run's ctx or Feed's, whichever first: a stopped
 		// instance's guest waits for this handler before it can exit.
 		hctx, cancel := context.WithCancel(ctx)
 		stop := context.AfterFunc(abort, cancel)
-		run(hctx)
+		answer(hctx, true)
 		stop()
 		cancel()
 		return
 	}
-	go run(ctx)
+	go answer(ctx, false)
+}
+
+// answered follows up an answer's write that failed: a result over the
+// line limit or one that could not be encoded still gets an (error)
+// answer rather than leave the peer waiting.
+func (c *Conn) answered(ctx context.Context, m inMessage, msg any, werr error, sl *slot) {
+	if _, isResult := msg.(outResult); !isResult {
+		return
+	}
+	switch {
+	case werr == nil, errors.Is(werr, ErrClosed):
+	case errors.Is(werr, ErrLimit):
+		_ = c.writeSlot(ctx, outError{"2.0", m.ID, wireError(ErrLimit, fmt.Sprintf("limit exceeded: the result of %s is over the %d-byte line limit", m.Method, c.opt.MaxLineBytes))}, sl)
+	default:
+		// The result could not be encoded: tell the peer rather than leave it waiting.
+		_ = c.writeSlot(ctx, outError{"2.0", m.ID, wireError(ErrInternal, "encode result: "+werr.Error())}, sl)
+	}
 }
 
 func (c *Conn) deliver(m inMessage) {
@@ -609,6 +646,19 @@ type slot struct {
 	c    *Conn
 	mu   sync.Mutex
 	held bool
+	// noWait: take fails with errWouldWait instead of waiting (an inline
+	// answer, written on the peer's own goroutine).
+	noWait bool
+}
+
+// errWouldWait is take's answer when the slot is wanted without waiting
+// and the budget is spent.
+var errWouldWait = errors.New("the large-message budget is in use")
+
+func (s *slot) setNoWait(v bool) {
+	s.mu.Lock()
+	s.noWait = v
+	s.mu.Unlock()
 }
 
 type slotKey struct{}
@@ -619,6 +669,15 @@ func (s *slot) take(ctx context.Context) error {
 	defer s.mu.Unlock()
 	if s.held {
 		return nil
+	}
+	if s.noWait {
+		select {
+		case s.c.big <- struct{}{}:
+			s.held = true
+			return nil
+		default:
+			return errWouldWait
+		}
 	}
 	select {
 	case s.c.big <- struct{}{}:

@@ -368,3 +368,65 @@ func TestLineInline(t *testing.T) {
 		})
 	}
 }
+
+// TestLineInlineNeverWaitsForBudget: an inline request whose answer is
+// over 64 KiB (the peer controls the echoed id and what an error echoes)
+// while the large-message budget is held elsewhere does not hold Feed, the
+// guest's own goroutine: its answer is written by a goroutine of its own
+// once the budget frees. (Attack finding: Feed waited until the other
+// request ended.)
+func TestLineInlineNeverWaitsForBudget(t *testing.T) {
+	hold := make(chan struct{})
+	h := func(ctx context.Context, method string, params json.RawMessage) (any, error) {
+		switch method {
+		case "hold":
+			<-hold
+			return "ok", nil
+		case "echo":
+			var p struct{ Call string }
+			_ = json.Unmarshal(params, &p)
+			return nil, rpc.Errorf(rpc.ErrScope, "call %q is not in progress", p.Call)
+		}
+		return "ok", nil
+	}
+	opt := rpc.Options{MaxLineBytes: 1 << 20, ResultBudget: 1 << 20, Inline: func(m string) bool { return m == "echo" }}
+	c, out, _ := linePeer(t, h, opt)
+	// A large request takes the only slot of the budget while it is served.
+	big := fmt.Sprintf(`{"jsonrpc":"2.0","id":1,"method":"hold","params":{"pad":%q}}`, strings.Repeat("x", 70<<10))
+	if err := c.Feed(context.Background(), []byte(big)); err != nil {
+		t.Fatal(err)
+	}
+	// Under 64 KiB itself, with an answer over it.
+	line := `{"jsonrpc":"2.0","id":"` + strings.Repeat("i", 30<<10) + `","method":"echo","params":{"call":"` +
+		strings.Repeat("\u2028", 8<<10) + `"}}` // U+2028 raw: 3 bytes here, 7 once quoted and escaped
+	if len(line) >= 64<<10 {
+		t.Fatalf("the inline request is %d bytes; it must stay under 64 KiB to take no budget slot itself", len(line))
+	}
+	fed := make(chan error, 1)
+	go func() { fed <- c.Feed(context.Background(), []byte(line)) }()
+	select {
+	case err := <-fed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		close(hold)
+		t.Fatal("Feed of an inline request waited for the large-message budget held by another request")
+	}
+	close(hold)
+	got := map[string]int{}
+	for range 2 {
+		s := <-out
+		switch {
+		case strings.Contains(s.line, `"id":1,`):
+			got["hold"] = len(s.line)
+		case strings.Contains(s.line, "is not in progress"):
+			got["echo"] = len(s.line)
+		default:
+			t.Fatalf("unexpected answer %.200q", s.line)
+		}
+	}
+	if got["echo"] <= 64<<10 || got["hold"] == 0 {
+		t.Fatalf("answers %v: want both, the inline one over 64 KiB", got)
+	}
+}
