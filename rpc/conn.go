@@ -463,18 +463,21 @@ func (c *Conn) serve(ctx context.Context, wg *sync.WaitGroup, m inMessage, sl *s
 	go answer(ctx, false)
 }
 
-// answered follows up an answer's write that failed: a result over the
-// line limit or one that could not be encoded still gets an (error)
-// answer rather than leave the peer waiting.
+// answered follows up an answer's write that failed: an answer over the
+// line limit (a result, or an error whose text quotes too much of the
+// request) or a result that could not be encoded still gets a short error
+// answer rather than leave the peer waiting for its deadline.
 func (c *Conn) answered(ctx context.Context, m inMessage, msg any, werr error, sl *slot) {
-	if _, isResult := msg.(outResult); !isResult {
-		return
+	_, isResult := msg.(outResult)
+	what := "result"
+	if !isResult {
+		what = "error answer"
 	}
 	switch {
 	case werr == nil, errors.Is(werr, ErrClosed):
 	case errors.Is(werr, ErrLimit):
-		_ = c.writeSlot(ctx, outError{"2.0", m.ID, wireError(ErrLimit, fmt.Sprintf("limit exceeded: the result of %s is over the %d-byte line limit", m.Method, c.opt.MaxLineBytes))}, sl)
-	default:
+		_ = c.writeSlot(ctx, outError{"2.0", m.ID, wireError(ErrLimit, fmt.Sprintf("limit exceeded: the %s of %s is over the %d-byte line limit", what, m.Method, c.opt.MaxLineBytes))}, sl)
+	case isResult:
 		// The result could not be encoded: tell the peer rather than leave it waiting.
 		_ = c.writeSlot(ctx, outError{"2.0", m.ID, wireError(ErrInternal, "encode result: "+werr.Error())}, sl)
 	}

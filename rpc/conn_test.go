@@ -291,3 +291,23 @@ func FuzzDecode(f *testing.F) {
 		_ = c.Run(ctx)
 	})
 }
+
+// TestOversizedErrorAnswered: an error whose text passes the line limit
+// (it may quote the request) is answered with a short limit error on both
+// transports, not dropped, which left the caller waiting for its deadline.
+func TestOversizedErrorAnswered(t *testing.T) {
+	h := func(ctx context.Context, method string, params json.RawMessage) (any, error) {
+		return nil, rpc.Errorf(rpc.ErrInvalidParams, "bad value %s", strings.Repeat("x", 2<<20))
+	}
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) {
+			a, _ := tr.pair(t, nil, h, rpc.Options{MaxLineBytes: 1 << 20})
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			err := a.Call(ctx, "x", nil, nil)
+			if !errors.Is(err, rpc.ErrLimit) || !strings.Contains(err.Error(), "error answer of x is over") {
+				t.Fatalf("err = %v, want a limit error naming the error answer", err)
+			}
+		})
+	}
+}
