@@ -155,12 +155,15 @@ func wait(t *testing.T, ctx context.Context, inst sandbox.Instance) sandbox.Exit
 	return ex
 }
 
-func testEcho(t *testing.T, ctx context.Context, b sandbox.Backend) {
-	inst := Start(t, ctx, b, `
+// echoLines says ready, then echoes each stdin line prefixed "echo:".
+const echoLines = `
 say("ready")
 for line in inp:
     say("echo:" + line.decode().rstrip("\n"))
-`, nil)
+`
+
+func testEcho(t *testing.T, ctx context.Context, b sandbox.Backend) {
+	inst := Start(t, ctx, b, echoLines, nil)
 	stderr := collect(inst.Stderr())
 	r := bufio.NewReader(inst.Stdout())
 	if got := readLine(t, r); got != "ready" {
@@ -184,11 +187,7 @@ for line in inp:
 // as whole lines, ends the line stream cleanly at the guest's exit, and
 // leaves Stdout at EOF. (Not a promise of every backend: others pass.)
 func testLines(t *testing.T, ctx context.Context, b sandbox.Backend) {
-	inst := Start(t, ctx, b, `
-say("ready")
-for line in inp:
-    say("echo:" + line.decode().rstrip("\n"))
-`, nil)
+	inst := Start(t, ctx, b, echoLines, nil)
 	li, ok := inst.(sandbox.LineInstance)
 	if !ok {
 		return
