@@ -1,10 +1,10 @@
-# Imports a real pure-Python package (six, from Debian's python3-six) and a
-# package of its own from lib/, which the runner puts on sys.path.
+# Imports a module and a package from lib/, which the runner puts on
+# sys.path ahead of the standard library: lib/colorsys.py shadows the
+# stdlib's colorsys, and lib/greeting imports it and a submodule of its own.
+import colorsys
 import os
 
-import six
 from greeting import greet
-from six.moves import reduce
 
 from maid_sdk import Plugin
 
@@ -15,11 +15,9 @@ plugin = Plugin()
 def probe(ctx, params):
     here = os.path.dirname(os.path.abspath(__file__))
     return {
-        "six_version": six.__version__,
-        # From the plugin's lib/, not a copy the host happens to have.
-        "six_from_lib": os.path.abspath(six.__file__) == os.path.join(here, "lib", "six.py"),
+        # From the plugin's lib/, not the copy every Python has.
+        "colorsys_from_lib": os.path.abspath(colorsys.__file__) == os.path.join(here, "lib", "colorsys.py"),
         "greeting": greet("maid"),
-        "sum": reduce(lambda a, b: a + b, [1, 2, 3]),
     }
 
 

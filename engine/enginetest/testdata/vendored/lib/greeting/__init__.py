@@ -1,6 +1,9 @@
-"""A vendored package (a directory with __init__.py) next to a module."""
-import six
+"""A vendored package (a directory with __init__.py) that imports a
+submodule of its own and the module beside it in lib/."""
+import colorsys
+
+from .words import HELLO
 
 
 def greet(name):
-    return six.ensure_str("hello, " + name)
+    return "%s, %s from %s" % (HELLO, name, colorsys.ORIGIN)
