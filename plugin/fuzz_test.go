@@ -122,12 +122,7 @@ func FuzzDashboardManifest(f *testing.F) {
 }
 
 func FuzzUnpack(f *testing.F) {
-	var packed bytes.Buffer
-	dir := writeTree(f, copyTestdata(f, "spec000"))
-	if err := Pack(dir, &packed); err != nil {
-		f.Fatal(err)
-	}
-	f.Add(packed.Bytes())
+	f.Add(packTree(f, copyTestdata(f, "spec000")))
 	ok := []byte("x")
 	for _, entries := range [][]zent{
 		{{name: "a/b.py", body: ok}, {name: "a/", mode: fs.ModeDir | 0o755}},

@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -38,6 +39,16 @@ func writeTree(t testing.TB, files map[string]string) string {
 		}
 	}
 	return dir
+}
+
+// packTree packs files (as for writeTree) into a zip.
+func packTree(t testing.TB, files map[string]string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := Pack(writeTree(t, files), &buf); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }
 
 // copyTestdata returns the files of testdata/<name> as a map for writeTree.

@@ -8,22 +8,6 @@ import (
 	"testing"
 )
 
-// writeDir writes files into a new directory.
-func writeDir(t *testing.T, files map[string]string) string {
-	t.Helper()
-	dir := t.TempDir()
-	for name, body := range files {
-		p := filepath.Join(dir, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
-
 func signedZip(t *testing.T, dir string, priv []byte) []byte {
 	t.Helper()
 	pkg, err := LoadDir(dir)
@@ -55,26 +39,16 @@ func loadZipBytes(t *testing.T, b []byte) *Package {
 func rezip(t *testing.T, b []byte, name, content string) []byte {
 	t.Helper()
 	pkg := loadZipBytes(t, b)
-	dir := t.TempDir()
+	files := map[string]string{}
 	for _, f := range pkg.Files {
 		data, err := os.ReadFile(pkg.path(f))
 		if err != nil {
 			t.Fatal(err)
 		}
-		p := filepath.Join(dir, filepath.FromSlash(f))
-		os.MkdirAll(filepath.Dir(p), 0o755)
-		if err := os.WriteFile(p, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
+		files[f] = string(data)
 	}
-	if err := os.WriteFile(filepath.Join(dir, filepath.FromSlash(name)), []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	if err := Pack(dir, &buf); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
+	files[name] = content
+	return packTree(t, files)
 }
 
 func plug(version string) map[string]string {
@@ -104,14 +78,8 @@ func TestSignVerify(t *testing.T) {
 	_, otherPub, _ := GenerateKey("other")
 	otherKeys, _ := ParsePublicKeys(otherPub)
 
-	v1 := signedZip(t, writeDir(t, plug("1.0.0")), priv)
-	v2unsigned := func() []byte {
-		var buf bytes.Buffer
-		if err := Pack(writeDir(t, plug("2.0.0")), &buf); err != nil {
-			t.Fatal(err)
-		}
-		return buf.Bytes()
-	}()
+	v1 := signedZip(t, writeTree(t, plug("1.0.0")), priv)
+	v2unsigned := packTree(t, plug("2.0.0"))
 	v1sig := func() string {
 		data, err := os.ReadFile(loadZipBytes(t, v1).path(SignatureFile))
 		if err != nil {
@@ -216,29 +184,19 @@ func TestDerivedVersion(t *testing.T) {
 // TestMarketProblems: assets/ and CHANGELOG.md are bounded and typed.
 func TestMarketProblems(t *testing.T) {
 	base := plug("1.0.0")
-	with := func(extra map[string]string) map[string]string {
-		m := map[string]string{}
-		for k, v := range base {
-			m[k] = v
-		}
-		for k, v := range extra {
-			m[k] = v
-		}
-		return m
-	}
 	for _, tc := range []struct {
 		name  string
 		files map[string]string
 		want  string
 	}{
-		{"fine", with(map[string]string{"assets/icon.png": "png", "assets/screenshot1.jpg": "jpg", "CHANGELOG.md": "# 1.0.0\n"}), ""},
-		{"svg icon", with(map[string]string{"assets/icon.svg": "<svg/>"}), "SVG"},
-		{"odd name", with(map[string]string{"assets/banner.png": "x"}), "icon.<ext>"},
-		{"too big", with(map[string]string{"assets/icon.png": strings.Repeat("x", MaxAssetBytes+1)}), "at most"},
-		{"long changelog", with(map[string]string{"CHANGELOG.md": strings.Repeat("x", MaxChangelogBytes+1)}), "CHANGELOG.md"},
+		{"fine", with(base, map[string]string{"assets/icon.png": "png", "assets/screenshot1.jpg": "jpg", "CHANGELOG.md": "# 1.0.0\n"}), ""},
+		{"svg icon", with(base, map[string]string{"assets/icon.svg": "<svg/>"}), "SVG"},
+		{"odd name", with(base, map[string]string{"assets/banner.png": "x"}), "icon.<ext>"},
+		{"too big", with(base, map[string]string{"assets/icon.png": strings.Repeat("x", MaxAssetBytes+1)}), "at most"},
+		{"long changelog", with(base, map[string]string{"CHANGELOG.md": strings.Repeat("x", MaxChangelogBytes+1)}), "CHANGELOG.md"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			pkg, err := LoadDir(writeDir(t, tc.files))
+			pkg, err := LoadDir(writeTree(t, tc.files))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -336,12 +336,8 @@ func TestPackRefuses(t *testing.T) {
 }
 
 func TestLoadZipFile(t *testing.T) {
-	var buf bytes.Buffer
-	if err := Pack(writeTree(t, copyTestdata(t, "spec004")), &buf); err != nil {
-		t.Fatal(err)
-	}
 	p := filepath.Join(t.TempDir(), "my_example.zip")
-	if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
+	if err := os.WriteFile(p, packTree(t, copyTestdata(t, "spec004")), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	pkg, err := Load(p)
