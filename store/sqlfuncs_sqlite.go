@@ -171,12 +171,7 @@ func sqlTrim(args []driver.Value, flags int) (driver.Value, error) {
 	}
 	lens := map[int]bool{} // lengths of the multi-byte characters
 	for i, n := 0, 0; i < len(set); n++ {
-		j := i + 1
-		if set[i] >= 0xc0 {
-			for j < len(set) && set[j]&0xc0 == 0x80 {
-				j++
-			}
-		}
+		j := charEnd(set, i)
 		c := string(set[i:j])
 		if j-i == 1 {
 			if single[set[i]] < 0 {
@@ -189,8 +184,8 @@ func sqlTrim(args []driver.Value, flags int) (driver.Value, error) {
 		i = j
 	}
 	work := 0
-	// match returns the length of the first set character at in[p:p+l] for
-	// the candidate lengths, or 0.
+	// best returns the length of the first set character of the candidates
+	// (the byte oneIdx stands for, and multi), or 0.
 	best := func(oneIdx int, multi []byte) (int, error) {
 		idx, n := oneIdx, 1
 		if multi != nil && lens[len(multi)] {
@@ -207,9 +202,8 @@ func sqlTrim(args []driver.Value, flags int) (driver.Value, error) {
 		}
 		return n, nil
 	}
-	lo, hi := 0, len(in)
-	if flags&1 != 0 {
-		for lo < hi {
+	return trimEnds(in, flags, func(lo, hi int, left bool) (int, error) {
+		if left {
 			// Candidates: the byte alone, and a lead byte with each run of
 			// continuation bytes after it up to the longest character.
 			n := 0
@@ -225,7 +219,7 @@ func sqlTrim(args []driver.Value, flags int) (driver.Value, error) {
 					}
 					work += l
 					if work > sqliteFuncWork {
-						return nil, errSQLFuncWork
+						return 0, errSQLFuncWork
 					}
 					if i, ok := first[string(in[lo:j+1])]; ok && (idx < 0 || i < idx) {
 						idx, n = i, l
@@ -233,10 +227,38 @@ func sqlTrim(args []driver.Value, flags int) (driver.Value, error) {
 				}
 			}
 			work++
-			if n == 0 || work > sqliteFuncWork {
-				if n != 0 {
-					return nil, errSQLFuncWork
-				}
+			if n != 0 && work > sqliteFuncWork {
+				return 0, errSQLFuncWork
+			}
+			return n, nil
+		}
+		// Candidates: the last byte alone, and the trailing run of
+		// continuation bytes with the lead byte before it.
+		var multi []byte
+		j := hi
+		for j > lo && in[j-1]&0xc0 == 0x80 {
+			j--
+		}
+		if j > lo && j < hi && in[j-1] >= 0xc0 {
+			multi = in[j-1 : hi]
+		}
+		work++
+		return best(single[in[hi-1]], multi)
+	})
+}
+
+// trimEnds removes characters from the start of in (flags 1) and then from
+// its end (flags 2) while match finds one there: match returns the length
+// of the set character that in[lo:hi] starts (left) or ends with, or 0.
+func trimEnds(in []byte, flags int, match func(lo, hi int, left bool) (int, error)) (driver.Value, error) {
+	lo, hi := 0, len(in)
+	if flags&1 != 0 {
+		for lo < hi {
+			n, err := match(lo, hi, true)
+			if err != nil {
+				return nil, err
+			}
+			if n == 0 {
 				break
 			}
 			lo += n
@@ -244,18 +266,7 @@ func sqlTrim(args []driver.Value, flags int) (driver.Value, error) {
 	}
 	if flags&2 != 0 {
 		for lo < hi {
-			// Candidates: the last byte alone, and the trailing run of
-			// continuation bytes with the lead byte before it.
-			var multi []byte
-			j := hi
-			for j > lo && in[j-1]&0xc0 == 0x80 {
-				j--
-			}
-			if j > lo && j < hi && in[j-1] >= 0xc0 {
-				multi = in[j-1 : hi]
-			}
-			work++
-			n, err := best(single[in[hi-1]], multi)
+			n, err := match(lo, hi, false)
 			if err != nil {
 				return nil, err
 			}
@@ -266,6 +277,18 @@ func sqlTrim(args []driver.Value, flags int) (driver.Value, error) {
 		}
 	}
 	return string(in[lo:hi]), nil
+}
+
+// charEnd is the end of the character at s[i] as SQLite splits text: a
+// byte >= 0xc0 with the continuation bytes after it, else the one byte.
+func charEnd(s []byte, i int) int {
+	j := i + 1
+	if s[i] >= 0xc0 {
+		for j < len(s) && s[j]&0xc0 == 0x80 {
+			j++
+		}
+	}
+	return j
 }
 
 // sqliteTrimSetMax is the largest character set sqlTrim indexes in maps
@@ -281,12 +304,7 @@ func trimDirect(in, set []byte, flags int) (driver.Value, error) {
 	// starts (left) or ends (right) with, or 0.
 	step := func(lo, hi int, left bool) (int, error) {
 		for i := 0; i < len(set); {
-			j := i + 1
-			if set[i] >= 0xc0 {
-				for j < len(set) && set[j]&0xc0 == 0x80 {
-					j++
-				}
-			}
+			j := charEnd(set, i)
 			c := set[i:j]
 			i = j
 			work += len(c) + 16 // the loop's own cost per character
@@ -303,32 +321,7 @@ func trimDirect(in, set []byte, flags int) (driver.Value, error) {
 		}
 		return 0, nil
 	}
-	lo, hi := 0, len(in)
-	if flags&1 != 0 {
-		for lo < hi {
-			n, err := step(lo, hi, true)
-			if err != nil {
-				return nil, err
-			}
-			if n == 0 {
-				break
-			}
-			lo += n
-		}
-	}
-	if flags&2 != 0 {
-		for lo < hi {
-			n, err := step(lo, hi, false)
-			if err != nil {
-				return nil, err
-			}
-			if n == 0 {
-				break
-			}
-			hi -= n
-		}
-	}
-	return string(in[lo:hi]), nil
+	return trimEnds(in, flags, step)
 }
 
 // sqlInstr is SQLite's instrFunc: the 1-based position of the first
