@@ -54,6 +54,14 @@ func echo(ctx context.Context, method string, params json.RawMessage) (any, erro
 	return nil, rpc.Errorf(rpc.ErrMethodNotFound, "%s", method)
 }
 
+// blocked answers "done" to every request once release is closed.
+func blocked(release <-chan struct{}) rpc.Handler {
+	return func(ctx context.Context, method string, params json.RawMessage) (any, error) {
+		<-release
+		return "done", nil
+	}
+}
+
 // TestCall: calls and their errors cross both kinds of Conn alike.
 func TestCall(t *testing.T) {
 	tests := []struct {
@@ -175,11 +183,7 @@ func TestWireErrors(t *testing.T) {
 
 func TestInFlightLimit(t *testing.T) {
 	block := make(chan struct{})
-	h := func(ctx context.Context, method string, params json.RawMessage) (any, error) {
-		<-block
-		return "done", nil
-	}
-	a, _ := pair(t, nil, h, rpc.Options{MaxInFlight: 2})
+	a, _ := pair(t, nil, blocked(block), rpc.Options{MaxInFlight: 2})
 	errs := make(chan error, 3)
 	for range 3 {
 		go func() { errs <- a.Call(context.Background(), "x", nil, nil) }()

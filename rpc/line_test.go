@@ -210,11 +210,7 @@ func TestLineLateAnswer(t *testing.T) {
 // request is refused at once with a limit error, and Feed does not wait.
 func TestLineInFlightLimit(t *testing.T) {
 	block := make(chan struct{})
-	h := func(ctx context.Context, method string, params json.RawMessage) (any, error) {
-		<-block
-		return "done", nil
-	}
-	c, out, _ := linePeer(t, h, rpc.Options{MaxInFlight: 2})
+	c, out, _ := linePeer(t, blocked(block), rpc.Options{MaxInFlight: 2})
 	for id := range 3 {
 		if err := c.Feed(context.Background(), []byte(fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"x"}`, id))); err != nil {
 			t.Fatal(err)
