@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -18,7 +16,6 @@ import (
 // with extra manifest keys.
 func bridgePlugin(t *testing.T, id string, iframe bool, extra string) string {
 	t.Helper()
-	dir := filepath.Join(t.TempDir(), id)
 	files := map[string]string{
 		"manifest.json": `{"id": "` + id + `", "name": "` + id + `", "capabilities": ["storage:kv", "storage:sql"]` + extra + `}`,
 		"__main__.py": `from maid_sdk import Plugin
@@ -45,16 +42,7 @@ plugin.run()
 	if iframe {
 		files["dashboard/index.html"] = "<!doctype html><p>bridge test</p>"
 	}
-	for name, body := range files {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
+	return writeFiles(t, files)
 }
 
 func bridgeEnv(t *testing.T) *enginetest.Env {

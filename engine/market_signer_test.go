@@ -1,7 +1,6 @@
 package engine_test
 
 import (
-	"bytes"
 	"errors"
 	"path/filepath"
 	"strings"
@@ -35,22 +34,6 @@ func TestMarketSignerBinding(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sign := func(files map[string]string, k []byte) []byte {
-		pkg, err := plugin.LoadDir(writeFiles(t, files))
-		if err != nil {
-			t.Fatal(err)
-		}
-		key, _, err := plugin.ParsePrivateKey(k)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var buf bytes.Buffer
-		if err := pkg.Sign(key, &buf); err != nil {
-			t.Fatal(err)
-		}
-		return buf.Bytes()
-	}
-
 	ctx := engine.WithActor(withTimeout(t, 5*time.Minute), "admin")
 	be := processBackend(t)
 	for _, pol := range []plugin.UnsignedPolicy{plugin.UnsignedAllow, plugin.UnsignedWarn, plugin.UnsignedRefuse} {
@@ -69,15 +52,15 @@ func TestMarketSignerBinding(t *testing.T) {
 			publish := func(archive []byte, opt engine.PublishOptions) (engine.PublishResult, error) {
 				return eng.Publish(ctx, archive, opt)
 			}
-			if _, err := publish(sign(versioned("1.0.0", "number"), apriv), engine.PublishOptions{}); err != nil {
+			if _, err := publish(signFiles(t, versioned("1.0.0", "number"), apriv), engine.PublishOptions{}); err != nil {
 				t.Fatalf("v1 by acme: %v", err)
 			}
 			refused := []struct {
 				name    string
 				archive []byte
 			}{
-				{"another trusted key", sign(versioned("2.0.0", "number"), mpriv)},
-				{"an untrusted key", sign(versioned("2.0.0", "number"), upriv)},
+				{"another trusted key", signFiles(t, versioned("2.0.0", "number"), mpriv)},
+				{"an untrusted key", signFiles(t, versioned("2.0.0", "number"), upriv)},
 				{"unsigned", packFiles(t, versioned("2.0.0", "number"))},
 			}
 			for _, tc := range refused {
@@ -91,11 +74,11 @@ func TestMarketSignerBinding(t *testing.T) {
 			if p, _ := eng.Plugin("vp"); p == nil || p.Manifest.Version != "1.0.0" {
 				t.Fatalf("after refusals the latest is %+v, want 1.0.0", p)
 			}
-			if _, err := publish(sign(versioned("2.0.0", "number"), apriv), engine.PublishOptions{}); err != nil {
+			if _, err := publish(signFiles(t, versioned("2.0.0", "number"), apriv), engine.PublishOptions{}); err != nil {
 				t.Fatalf("v2 by acme: %v", err)
 			}
 			// An admin moves the plugin to mallory's key: audited.
-			res, err := publish(sign(versioned("3.0.0", "number"), mpriv), engine.PublishOptions{NewSigner: true})
+			res, err := publish(signFiles(t, versioned("3.0.0", "number"), mpriv), engine.PublishOptions{NewSigner: true})
 			if err != nil || !strings.Contains(res.SignerChanged, "->") {
 				t.Fatalf("forced new signer: %+v, %v", res, err)
 			}
@@ -107,7 +90,7 @@ func TestMarketSignerBinding(t *testing.T) {
 				t.Fatalf("audit: %+v, want the forced signer change", entries)
 			}
 			// The binding follows: acme no longer publishes it.
-			if _, err := publish(sign(versioned("4.0.0", "number"), apriv), engine.PublishOptions{}); !errors.Is(err, plugin.ErrSignature) {
+			if _, err := publish(signFiles(t, versioned("4.0.0", "number"), apriv), engine.PublishOptions{}); !errors.Is(err, plugin.ErrSignature) {
 				t.Fatalf("acme after the change: %v, want ErrSignature", err)
 			}
 		})

@@ -75,6 +75,24 @@ func packFiles(t *testing.T, files map[string]string) []byte {
 	return buf.Bytes()
 }
 
+// signFiles packs files signed with the private key priv.
+func signFiles(t *testing.T, files map[string]string, priv []byte) []byte {
+	t.Helper()
+	pkg, err := plugin.LoadDir(writeFiles(t, files))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _, err := plugin.ParsePrivateKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := pkg.Sign(key, &buf); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
 func (r *rig) publish(t *testing.T, archive []byte, opt engine.PublishOptions) engine.PublishResult {
 	t.Helper()
 	res, err := r.eng.Publish(engine.WithActor(withTimeout(t, 2*time.Minute), "admin"), archive, opt)
@@ -308,19 +326,6 @@ func TestMarketSignatures(t *testing.T) {
 	}
 	keys, _ := plugin.ParsePublicKeys(pub)
 	mpriv, _, _ := plugin.GenerateKey("mallory")
-	sign := func(files map[string]string, k []byte) []byte {
-		pkg, err := plugin.LoadDir(writeFiles(t, files))
-		if err != nil {
-			t.Fatal(err)
-		}
-		key, _, _ := plugin.ParsePrivateKey(k)
-		var buf bytes.Buffer
-		if err := pkg.Sign(key, &buf); err != nil {
-			t.Fatal(err)
-		}
-		return buf.Bytes()
-	}
-
 	dir := t.TempDir()
 	ctx := withTimeout(t, 3*time.Minute)
 	st, err := store.Open(ctx, "sqlite://"+filepath.Join(dir, "maid.db"), store.Options{})
@@ -340,10 +345,10 @@ func TestMarketSignatures(t *testing.T) {
 	if _, err := eng.Publish(ctx, packFiles(t, versioned("1.0.0", "number")), engine.PublishOptions{}); !errors.Is(err, plugin.ErrSignature) {
 		t.Fatalf("unsigned under refuse: %v, want ErrSignature", err)
 	}
-	if _, err := eng.Publish(ctx, sign(versioned("1.0.0", "number"), mpriv), engine.PublishOptions{}); !errors.Is(err, plugin.ErrSignature) {
+	if _, err := eng.Publish(ctx, signFiles(t, versioned("1.0.0", "number"), mpriv), engine.PublishOptions{}); !errors.Is(err, plugin.ErrSignature) {
 		t.Fatalf("untrusted key under refuse: %v, want ErrSignature", err)
 	}
-	good := sign(versioned("1.0.0", "number"), priv)
+	good := signFiles(t, versioned("1.0.0", "number"), priv)
 	res, err := eng.Publish(ctx, good, engine.PublishOptions{})
 	if err != nil || res.Signature.Status != plugin.SigTrusted || res.Signature.Publisher != "acme" {
 		t.Fatalf("trusted package: %+v, %v", res.Signature, err)
@@ -352,7 +357,7 @@ func TestMarketSignatures(t *testing.T) {
 
 	// Tampered after signing: refused even where unsigned is allowed.
 	eng, stop = newEngine(plugin.UnsignedAllow)
-	tampered := rezipWith(t, sign(versioned("1.1.0", "number"), priv), "__main__.py", "from maid_sdk import Plugin\nplugin = Plugin()\nplugin.run()\n")
+	tampered := rezipWith(t, signFiles(t, versioned("1.1.0", "number"), priv), "__main__.py", "from maid_sdk import Plugin\nplugin = Plugin()\nplugin.run()\n")
 	if _, err := eng.Publish(ctx, tampered, engine.PublishOptions{}); !errors.Is(err, plugin.ErrSignature) {
 		t.Fatalf("tampered package: %v, want ErrSignature", err)
 	}
