@@ -206,12 +206,22 @@ func writePack(dir, name string) (int64, error) {
 	if rel, err := filepath.Rel(dir, parent); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
 		return 0, fmt.Errorf("output %s is inside the plugin directory; write it elsewhere with -o", name)
 	}
-	tmp, err := os.CreateTemp(parent, ".maid-pack-*.zip")
+	return writeAtomic(filepath.Join(parent, filepath.Base(abs)), ".maid-pack-*.zip", func(w io.Writer) error {
+		return plugin.Pack(dir, w)
+	})
+}
+
+// writeAtomic writes name (mode 0644) through a temporary file next to it,
+// named by pattern (os.CreateTemp) and renamed into place only when write
+// has succeeded, so a failure never leaves a partial file at name; it
+// returns the bytes written.
+func writeAtomic(name, pattern string, write func(io.Writer) error) (int64, error) {
+	tmp, err := os.CreateTemp(filepath.Dir(name), pattern)
 	if err != nil {
 		return 0, err
 	}
 	defer os.Remove(tmp.Name()) // no-op after the rename
-	if err := plugin.Pack(dir, tmp); err != nil {
+	if err := write(tmp); err != nil {
 		tmp.Close()
 		return 0, err
 	}
@@ -226,7 +236,7 @@ func writePack(dir, name string) (int64, error) {
 	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
 		return 0, err
 	}
-	if err := os.Rename(tmp.Name(), filepath.Join(parent, filepath.Base(abs))); err != nil {
+	if err := os.Rename(tmp.Name(), name); err != nil {
 		return 0, err
 	}
 	return size, nil

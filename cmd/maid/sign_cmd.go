@@ -1,14 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"crypto/ed25519"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 
 	"github.com/maidhq/maid/plugin"
 )
@@ -93,23 +90,7 @@ func pluginSign(args []string, stdout, stderr io.Writer) int {
 	if name == "" {
 		name = pkg.Manifest.ID + "-" + version + ".signed.zip"
 	}
-	var buf bytes.Buffer
-	if err := pkg.Sign(key, &buf); err != nil {
-		fmt.Fprintf(stderr, "maid plugin sign: %v\n", err)
-		return 1
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(name), ".maid-sign-*.zip")
-	if err != nil {
-		fmt.Fprintf(stderr, "maid plugin sign: %v\n", err)
-		return 1
-	}
-	defer os.Remove(tmp.Name())
-	_, err = tmp.Write(buf.Bytes())
-	err = errors.Join(err, tmp.Close(), os.Chmod(tmp.Name(), 0o644))
-	if err == nil {
-		err = os.Rename(tmp.Name(), name)
-	}
-	if err != nil {
+	if _, err := writeAtomic(name, ".maid-sign-*.zip", func(w io.Writer) error { return pkg.Sign(key, w) }); err != nil {
 		fmt.Fprintf(stderr, "maid plugin sign: %v\n", err)
 		return 1
 	}
