@@ -124,22 +124,28 @@ func rawPeer(t *testing.T, h rpc.Handler, opt rpc.Options) (*rpc.Conn, io.WriteC
 	return c, inW, bufio.NewReader(outR), done
 }
 
+// wireCase is a line from the peer, for an echo Conn with MaxLineBytes
+// 1024, and what the Conn does with it.
+type wireCase struct {
+	name      string
+	line      string
+	wantReply string // substring of the reply line, "" for none
+	wantEnd   error  // Run's error, nil if it keeps going
+}
+
+// wireCases hold for both kinds of Conn.
+var wireCases = []wireCase{
+	{name: "not json", line: "{oops", wantReply: `"code":-32700`, wantEnd: rpc.ErrProtocol},
+	{name: "wrong version", line: `{"jsonrpc":"1.0","id":1,"method":"echo"}`, wantReply: `"code":-32600`, wantEnd: rpc.ErrProtocol},
+	{name: "neither request nor response", line: `{"jsonrpc":"2.0","id":1}`, wantReply: `"code":-32600`, wantEnd: rpc.ErrProtocol},
+	{name: "oversize line", line: `{"jsonrpc":"2.0","method":"echo","params":"` + strings.Repeat("x", 2000) + `"}`, wantEnd: rpc.ErrLimit},
+	{name: "string id echoed", line: `{"jsonrpc":"2.0","id":"abc","method":"echo","params":[1]}`, wantReply: `{"jsonrpc":"2.0","id":"abc","result":[1]}`},
+	{name: "forged response ignored", line: `{"jsonrpc":"2.0","id":999,"result":{}}`},
+	{name: "notification gets no reply", line: `{"jsonrpc":"2.0","method":"echo","params":[1]}`},
+}
+
 func TestWireErrors(t *testing.T) {
-	tests := []struct {
-		name      string
-		line      string
-		wantReply string // substring of the reply line, "" for none
-		wantEnd   error  // Run's error, nil if it keeps going
-	}{
-		{name: "not json", line: "{oops", wantReply: `"code":-32700`, wantEnd: rpc.ErrProtocol},
-		{name: "wrong version", line: `{"jsonrpc":"1.0","id":1,"method":"echo"}`, wantReply: `"code":-32600`, wantEnd: rpc.ErrProtocol},
-		{name: "neither request nor response", line: `{"jsonrpc":"2.0","id":1}`, wantReply: `"code":-32600`, wantEnd: rpc.ErrProtocol},
-		{name: "oversize line", line: `{"jsonrpc":"2.0","method":"echo","params":"` + strings.Repeat("x", 2000) + `"}`, wantEnd: rpc.ErrLimit},
-		{name: "string id echoed", line: `{"jsonrpc":"2.0","id":"abc","method":"echo","params":[1]}`, wantReply: `{"jsonrpc":"2.0","id":"abc","result":[1]}`},
-		{name: "forged response ignored", line: `{"jsonrpc":"2.0","id":999,"result":{}}`},
-		{name: "notification gets no reply", line: `{"jsonrpc":"2.0","method":"echo","params":[1]}`},
-	}
-	for _, tc := range tests {
+	for _, tc := range wireCases {
 		t.Run(tc.name, func(t *testing.T) {
 			c, in, out, done := rawPeer(t, echo, rpc.Options{MaxLineBytes: 1024})
 			wrote := make(chan struct{})

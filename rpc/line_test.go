@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -98,21 +99,7 @@ func linePeer(t *testing.T, h rpc.Handler, opt rpc.Options) (c *rpc.Conn, out ch
 // TestLineWireErrors: a line Conn answers and ends on the lines a stream
 // Conn does (one dispatch), and sends every answer as a reply.
 func TestLineWireErrors(t *testing.T) {
-	tests := []struct {
-		name      string
-		line      string
-		wantReply string // substring of the reply, "" for none
-		wantEnd   error  // Run's error, nil if it keeps going
-	}{
-		{name: "not json", line: "{oops", wantReply: `"code":-32700`, wantEnd: rpc.ErrProtocol},
-		{name: "wrong version", line: `{"jsonrpc":"1.0","id":1,"method":"echo"}`, wantReply: `"code":-32600`, wantEnd: rpc.ErrProtocol},
-		{name: "neither request nor response", line: `{"jsonrpc":"2.0","id":1}`, wantReply: `"code":-32600`, wantEnd: rpc.ErrProtocol},
-		{name: "oversize line", line: `{"jsonrpc":"2.0","method":"echo","params":"` + strings.Repeat("x", 2000) + `"}`, wantEnd: rpc.ErrLimit},
-		{name: "string id echoed", line: `{"jsonrpc":"2.0","id":"abc","method":"echo","params":[1]}`, wantReply: `{"jsonrpc":"2.0","id":"abc","result":[1]}`},
-		{name: "forged response ignored", line: `{"jsonrpc":"2.0","id":999,"result":{}}`},
-		{name: "notification gets no reply", line: `{"jsonrpc":"2.0","method":"echo","params":[1]}`},
-		{name: "blank line ignored", line: "  "},
-	}
+	tests := append(slices.Clone(wireCases), wireCase{name: "blank line ignored", line: "  "})
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			c, out, done := linePeer(t, echo, rpc.Options{MaxLineBytes: 1024})
