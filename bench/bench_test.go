@@ -467,15 +467,10 @@ func BenchmarkEngineCallDashboard(b *testing.B) {
 	params := json.RawMessage(`{"n": 1}`)
 	for _, handler := range []string{"noop", "kv_set"} {
 		b.Run(handler, func(b *testing.B) {
-			if _, err := e.eng.CallDashboard(ctx, "bench-0", "1", handler, params); err != nil { // start the instance
-				b.Fatal(err)
-			}
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := e.eng.CallDashboard(ctx, "bench-0", "1", handler, params); err != nil {
-					b.Fatal(err)
-				}
-			}
+			warmLoop(b, func() error {
+				_, err := e.eng.CallDashboard(ctx, "bench-0", "1", handler, params)
+				return err
+			})
 		})
 	}
 }
@@ -491,16 +486,26 @@ func BenchmarkEngineDispatch(b *testing.B) {
 			ctx := context.Background()
 			e := benchEngine(b, name)
 			ev := event(eventNoop, "1", 0)
-			if _, err := e.dispatchWait(ctx, ev, time.Minute); err != nil {
-				b.Fatal(err)
-			}
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := e.dispatchWait(ctx, ev, time.Minute); err != nil {
-					b.Fatal(err)
-				}
-			}
+			warmLoop(b, func() error {
+				_, err := e.dispatchWait(ctx, ev, time.Minute)
+				return err
+			})
 		})
+	}
+}
+
+// warmLoop runs op once unmeasured (it starts the plugin's instance), then
+// measures it with b.Loop.
+func warmLoop(b *testing.B, op func() error) {
+	b.Helper()
+	if err := op(); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := op(); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 
