@@ -331,18 +331,16 @@ func (s *Simulator) Post(ctx context.Context, serverID, channelID, memberID, con
 		return err
 	}
 	s.mu.Lock()
-	ch, ok := s.channel(channelID)
-	author := s.members[memberID]
-	if !ok || author == nil {
+	ch, author, err := s.memberIn(channelID, memberID)
+	if err != nil {
 		s.mu.Unlock()
-		return fmt.Errorf("simulator post: %w: channel %q or member %q is not on the simulated server", engine.ErrNotFound, channelID, memberID)
+		return fmt.Errorf("simulator post: %w", err)
 	}
 	msg := s.addMessage(ch.id, author, content, nil)
 	payload := s.messageObject(msg, author)
 	s.mu.Unlock()
-	raw, _ := json.Marshal(payload)
-	if err := h.Dispatch(ctx, engine.Event{Type: "message_create", ServerID: SimServerID, Data: raw}); err != nil {
-		return fmt.Errorf("simulator post: %w", err)
+	if err := dispatchOn(ctx, h, "post", "message_create", payload); err != nil {
+		return err
 	}
 	if name, ok := strings.CutPrefix(content, "/"); ok {
 		name, _, _ = strings.Cut(name, " ")
@@ -432,11 +430,7 @@ func (s *Simulator) Join(ctx context.Context, serverID string, m engine.Member) 
 	payload := memberObject(mem, true)
 	payload["guild_id"] = SimServerID
 	s.mu.Unlock()
-	raw, _ := json.Marshal(payload)
-	if err := h.Dispatch(ctx, engine.Event{Type: "guild_member_add", ServerID: SimServerID, Data: raw}); err != nil {
-		return fmt.Errorf("simulator join: %w", err)
-	}
-	return nil
+	return dispatchOn(ctx, h, "join", "guild_member_add", payload)
 }
 
 // Leave removes a member (guild_member_remove).
@@ -456,11 +450,7 @@ func (s *Simulator) Leave(ctx context.Context, serverID, memberID string) error 
 	}
 	delete(s.members, memberID)
 	s.mu.Unlock()
-	raw, _ := json.Marshal(map[string]any{"guild_id": SimServerID, "user": userObject(mem)})
-	if err := h.Dispatch(ctx, engine.Event{Type: "guild_member_remove", ServerID: SimServerID, Data: raw}); err != nil {
-		return fmt.Errorf("simulator leave: %w", err)
-	}
-	return nil
+	return dispatchOn(ctx, h, "leave", "guild_member_remove", map[string]any{"guild_id": SimServerID, "user": userObject(mem)})
 }
 
 // Messages returns a channel's latest messages, oldest first.
@@ -570,30 +560,59 @@ func (s *Simulator) scope(serverID, channelID string) (simChannel, error) {
 }
 
 // findMessage returns a message of a channel; call with mu held.
-func (s *Simulator) findMessage(channelID, messageID string) (*simMessage, int, error) {
+func (s *Simulator) findMessage(channelID, messageID string) (*simMessage, error) {
 	if err := checkID("message_id", messageID); err != nil {
-		return nil, 0, err
+		return nil, err
 	}
-	for i, m := range s.messages[channelID] {
+	for _, m := range s.messages[channelID] {
 		if m.ID == messageID {
-			return m, i, nil
+			return m, nil
 		}
 	}
-	return nil, 0, fmt.Errorf("message %s: unknown message (404)", messageID)
+	return nil, fmt.Errorf("message %s: unknown message (404)", messageID)
 }
 
 // scopedMessage finds a message of a channel of the simulated server, for
 // the action verb (which its errors name); call with mu held.
-func (s *Simulator) scopedMessage(verb, serverID, channelID, messageID string) (simChannel, *simMessage, int, error) {
+func (s *Simulator) scopedMessage(verb, serverID, channelID, messageID string) (simChannel, *simMessage, error) {
 	ch, err := s.scope(serverID, channelID)
 	if err != nil {
-		return simChannel{}, nil, 0, fmt.Errorf("%s: %w", verb, err)
+		return simChannel{}, nil, fmt.Errorf("%s: %w", verb, err)
 	}
-	m, i, err := s.findMessage(ch.id, messageID)
+	m, err := s.findMessage(ch.id, messageID)
 	if err != nil {
-		return simChannel{}, nil, 0, fmt.Errorf("%s: %w", verb, err)
+		return simChannel{}, nil, fmt.Errorf("%s: %w", verb, err)
 	}
-	return ch, m, i, nil
+	return ch, m, nil
+}
+
+// edit gives m new content and returns the message_update payload; call
+// with mu held.
+func (s *Simulator) edit(m *simMessage, author *simMember, content string) map[string]any {
+	m.Content, m.Edited = content, true
+	payload := s.messageObject(m, author)
+	payload["edited_timestamp"] = discordTime(s.cfg.Now())
+	return payload
+}
+
+// remove deletes a message of a channel and returns the message_delete
+// payload; call with mu held.
+func (s *Simulator) remove(channelID, messageID string) map[string]any {
+	s.messages[channelID] = slices.DeleteFunc(s.messages[channelID], func(m *simMessage) bool { return m.ID == messageID })
+	return map[string]any{"id": messageID, "channel_id": channelID, "guild_id": SimServerID}
+}
+
+// reactionEvent is the event of userID adding (or removing) the emoji
+// reaction to m: its type and payload.
+func reactionEvent(m *simMessage, userID, emoji string, add bool) (string, map[string]any) {
+	typ := "message_reaction_add"
+	if !add {
+		typ = "message_reaction_remove"
+	}
+	return typ, map[string]any{
+		"user_id": userID, "channel_id": m.ChannelID, "message_id": m.ID, "guild_id": SimServerID,
+		"emoji": map[string]any{"id": nil, "name": emoji}, "message_author_id": m.AuthorID,
+	}
 }
 
 // SendMessage posts as the bot in a simulated channel.
@@ -639,18 +658,15 @@ func (s *Simulator) SendMessage(ctx context.Context, serverID string, m engine.O
 func (s *Simulator) EditMessage(ctx context.Context, serverID, channelID, messageID, content string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	ch, m, _, err := s.scopedMessage("edit message", serverID, channelID, messageID)
+	ch, m, err := s.scopedMessage("edit message", serverID, channelID, messageID)
 	if err != nil {
 		return err
 	}
 	if m.AuthorID != SimBotID {
 		return fmt.Errorf("edit message %s: cannot edit a message authored by another user (403)", messageID)
 	}
-	m.Content, m.Edited = content, true
 	s.action("Maid edited its message %s in #%s", messageID, ch.name)
-	payload := s.messageObject(m, s.members[SimBotID])
-	payload["edited_timestamp"] = discordTime(s.cfg.Now())
-	s.echo("message_update", payload)
+	s.echo("message_update", s.edit(m, s.members[SimBotID], content))
 	return nil
 }
 
@@ -658,16 +674,16 @@ func (s *Simulator) EditMessage(ctx context.Context, serverID, channelID, messag
 func (s *Simulator) DeleteMessage(ctx context.Context, serverID, channelID, messageID string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	ch, m, i, err := s.scopedMessage("delete message", serverID, channelID, messageID)
+	ch, m, err := s.scopedMessage("delete message", serverID, channelID, messageID)
 	if err != nil {
 		return err
 	}
 	if m.AuthorID != SimBotID {
 		return fmt.Errorf("delete message %s: %w", messageID, ErrNotOwn)
 	}
-	s.messages[ch.id] = slices.Delete(s.messages[ch.id], i, i+1)
+	payload := s.remove(ch.id, messageID)
 	s.action("Maid deleted its message %s in #%s", messageID, ch.name)
-	s.echo("message_delete", map[string]any{"id": messageID, "channel_id": ch.id, "guild_id": SimServerID})
+	s.echo("message_delete", payload)
 	return nil
 }
 
@@ -682,9 +698,9 @@ func (s *Simulator) RemoveReaction(ctx context.Context, serverID, channelID, mes
 }
 
 func (s *Simulator) reaction(serverID, channelID, messageID, emoji string, add bool) error {
-	verb, typ := "add reaction", "message_reaction_add"
+	verb := "add reaction"
 	if !add {
-		verb, typ = "remove reaction", "message_reaction_remove"
+		verb = "remove reaction"
 	}
 	e, err := reactionEmoji(emoji)
 	if err != nil {
@@ -692,7 +708,7 @@ func (s *Simulator) reaction(serverID, channelID, messageID, emoji string, add b
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	ch, m, _, err := s.scopedMessage(verb, serverID, channelID, messageID)
+	ch, m, err := s.scopedMessage(verb, serverID, channelID, messageID)
 	if err != nil {
 		return err
 	}
@@ -702,10 +718,7 @@ func (s *Simulator) reaction(serverID, channelID, messageID, emoji string, add b
 	} else {
 		s.action("Maid removed its %s reaction from %s's message in #%s", e, m.Author, ch.name)
 	}
-	s.echo(typ, map[string]any{
-		"user_id": SimBotID, "channel_id": ch.id, "message_id": m.ID, "guild_id": SimServerID,
-		"emoji": map[string]any{"id": nil, "name": e}, "message_author_id": m.AuthorID,
-	})
+	s.echo(reactionEvent(m, SimBotID, e, add))
 	return nil
 }
 
@@ -845,11 +858,10 @@ func (s *Simulator) RunCommand(ctx context.Context, serverID, channelID, memberI
 		opts = append(opts, map[string]any{"name": o.Name, "type": int(commandOptionTypes[o.Type]), "value": v})
 	}
 	s.mu.Lock()
-	ch, ok := s.channel(channelID)
-	author := s.members[memberID]
-	if !ok || author == nil {
+	ch, author, err := s.memberIn(channelID, memberID)
+	if err != nil {
 		s.mu.Unlock()
-		return fmt.Errorf("simulator command: %w: channel %q or member %q is not on the simulated server", engine.ErrNotFound, channelID, memberID)
+		return fmt.Errorf("simulator command: %w", err)
 	}
 	line := "/" + name
 	for _, o := range opts {
@@ -904,29 +916,16 @@ func (s *Simulator) React(ctx context.Context, serverID, channelID, messageID, m
 		return fmt.Errorf("simulator reaction: %w: %w", engine.ErrInvalid, err)
 	}
 	s.mu.Lock()
-	ch, ok := s.channel(channelID)
-	author := s.members[memberID]
-	if !ok || author == nil {
-		s.mu.Unlock()
-		return fmt.Errorf("simulator reaction: %w: channel %q or member %q is not on the simulated server", engine.ErrNotFound, channelID, memberID)
-	}
-	m, _, err := s.findMessage(ch.id, messageID)
+	m, _, author, err := s.memberMessage(channelID, messageID, memberID)
 	if err != nil {
 		s.mu.Unlock()
-		return fmt.Errorf("simulator reaction: %w: %w", engine.ErrNotFound, err)
+		return fmt.Errorf("simulator reaction: %w", err)
 	}
 	if !m.react(e, author.id, add) {
 		s.mu.Unlock()
 		return nil // nothing changed: Discord sends no event either
 	}
-	typ := "message_reaction_add"
-	if !add {
-		typ = "message_reaction_remove"
-	}
-	data := map[string]any{
-		"user_id": author.id, "channel_id": ch.id, "message_id": m.ID, "guild_id": SimServerID,
-		"emoji": map[string]any{"id": nil, "name": e}, "message_author_id": m.AuthorID,
-	}
+	typ, data := reactionEvent(m, author.id, e, add)
 	if add {
 		data["member"] = memberObject(author, true)
 	}
@@ -949,9 +948,7 @@ func (s *Simulator) EditAs(ctx context.Context, serverID, channelID, messageID, 
 		s.mu.Unlock()
 		return fmt.Errorf("simulator edit: %w", err)
 	}
-	m.Content, m.Edited = content, true
-	payload := s.messageObject(m, author)
-	payload["edited_timestamp"] = discordTime(s.cfg.Now())
+	payload := s.edit(m, author, content)
 	s.mu.Unlock()
 	return s.dispatch(ctx, "message_update", payload)
 }
@@ -967,21 +964,41 @@ func (s *Simulator) DeleteAs(ctx context.Context, serverID, channelID, messageID
 		s.mu.Unlock()
 		return fmt.Errorf("simulator delete: %w", err)
 	}
-	s.messages[ch.id] = slices.DeleteFunc(s.messages[ch.id], func(m *simMessage) bool { return m.ID == messageID })
+	payload := s.remove(ch.id, messageID)
 	s.mu.Unlock()
-	return s.dispatch(ctx, "message_delete", map[string]any{"id": messageID, "channel_id": ch.id, "guild_id": SimServerID})
+	return s.dispatch(ctx, "message_delete", payload)
 }
 
-// ownMessage finds memberID's message in a channel; call with mu held.
-func (s *Simulator) ownMessage(channelID, messageID, memberID string) (*simMessage, simChannel, *simMember, error) {
+// memberIn finds the channel and the member of a member's action; call
+// with mu held.
+func (s *Simulator) memberIn(channelID, memberID string) (simChannel, *simMember, error) {
 	ch, ok := s.channel(channelID)
 	author := s.members[memberID]
 	if !ok || author == nil {
-		return nil, ch, nil, fmt.Errorf("%w: channel %q or member %q is not on the simulated server", engine.ErrNotFound, channelID, memberID)
+		return ch, nil, fmt.Errorf("%w: channel %q or member %q is not on the simulated server", engine.ErrNotFound, channelID, memberID)
 	}
-	m, _, err := s.findMessage(ch.id, messageID)
+	return ch, author, nil
+}
+
+// memberMessage finds the message a member acts on in a channel, and the
+// member; call with mu held.
+func (s *Simulator) memberMessage(channelID, messageID, memberID string) (*simMessage, simChannel, *simMember, error) {
+	ch, author, err := s.memberIn(channelID, memberID)
+	if err != nil {
+		return nil, ch, nil, err
+	}
+	m, err := s.findMessage(ch.id, messageID)
 	if err != nil {
 		return nil, ch, nil, fmt.Errorf("%w: %w", engine.ErrNotFound, err)
+	}
+	return m, ch, author, nil
+}
+
+// ownMessage finds memberID's own message in a channel; call with mu held.
+func (s *Simulator) ownMessage(channelID, messageID, memberID string) (*simMessage, simChannel, *simMember, error) {
+	m, ch, author, err := s.memberMessage(channelID, messageID, memberID)
+	if err != nil {
+		return nil, ch, nil, err
 	}
 	if m.AuthorID != memberID {
 		return nil, ch, nil, fmt.Errorf("%w: message %s is %s's, not %s's", engine.ErrInvalid, messageID, m.Author, author.name)
@@ -995,9 +1012,15 @@ func (s *Simulator) dispatch(ctx context.Context, typ string, data map[string]an
 	if err != nil {
 		return err
 	}
+	return dispatchOn(ctx, h, typ, typ, data)
+}
+
+// dispatchOn sends a member's event to h; verb names the action in the
+// error.
+func dispatchOn(ctx context.Context, h Host, verb, typ string, data map[string]any) error {
 	raw, _ := json.Marshal(data)
 	if err := h.Dispatch(ctx, engine.Event{Type: typ, ServerID: SimServerID, Data: raw}); err != nil {
-		return fmt.Errorf("simulator %s: %w", typ, err)
+		return fmt.Errorf("simulator %s: %w", verb, err)
 	}
 	return nil
 }
