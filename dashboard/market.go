@@ -331,9 +331,7 @@ func (s *Site) consentPage(c echo.Context) error {
 		"Digest":    engine.CapabilityDigest(latest.Manifest.Capabilities),
 		"PerServer": latest.Manifest.Instances == plugin.InstancesPerServer,
 	}
-	v := s.newView(c, "Allow "+latest.Manifest.Name, d)
-	v.Server = &sv
-	v.Active = "marketplace"
+	v := s.serverView(c, sv, "marketplace", "Allow "+latest.Manifest.Name, d)
 	return s.renderView(c, http.StatusOK, "consent.html", v)
 }
 
@@ -423,9 +421,7 @@ func (s *Site) versionsPage(c echo.Context) error {
 	}
 	d := map[string]any{"ID": id, "Name": latest.Manifest.Name, "State": vs, "Versions": rows, "Enabled": st.Enabled,
 		"Pending": capViews(vs.Pending), "Resets": resets}
-	v := s.newView(c, latest.Manifest.Name+" versions", d)
-	v.Server = &sv
-	v.Active = "marketplace"
+	v := s.serverView(c, sv, "marketplace", latest.Manifest.Name+" versions", d)
 	v.Flash = flashOf(c)
 	return s.renderView(c, http.StatusOK, "versions.html", v)
 }

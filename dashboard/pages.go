@@ -56,9 +56,7 @@ func (s *Site) serverPage(c echo.Context) error {
 		m := st.Package.Manifest
 		rows = append(rows, pluginRow{ID: m.ID, Name: m.Name, Version: m.Version, Description: m.Description, Mode: st.Package.Mode.String(), Enabled: st.Enabled})
 	}
-	v := s.newView(c, sv.Name, map[string]any{"Plugins": rows})
-	v.Server = &sv
-	v.Active = "servers"
+	v := s.serverView(c, sv, "servers", sv.Name, map[string]any{"Plugins": rows})
 	return s.renderView(c, http.StatusOK, "server.html", v)
 }
 
@@ -271,9 +269,7 @@ func (s *Site) renderPluginPage(c echo.Context, status int, sess *session, sv Se
 	default:
 		d.NoDashboard = true
 	}
-	v := s.newView(c, m.Name, d)
-	v.Server = &sv
-	v.Active = "servers"
+	v := s.serverView(c, sv, "servers", m.Name, d)
 	return s.renderView(c, status, "plugin.html", v)
 }
 
@@ -391,9 +387,7 @@ func (s *Site) simulatorPage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	v := s.newView(c, "Simulator", map[string]any{"Channels": text, "Members": members})
-	v.Server = &sv
-	v.Active = "simulator"
+	v := s.serverView(c, sv, "simulator", "Simulator", map[string]any{"Channels": text, "Members": members})
 	return s.renderView(c, http.StatusOK, "simulator.html", v)
 }
 

@@ -198,6 +198,15 @@ func (s *Site) newView(c echo.Context, title string, data any) *view {
 	return v
 }
 
+// serverView is the view of a page about server sv, under the nav item
+// active.
+func (s *Site) serverView(c echo.Context, sv Server, active, title string, data any) *view {
+	v := s.newView(c, title, data)
+	v.Server = &sv
+	v.Active = active
+	return v
+}
+
 func (s *Site) render(c echo.Context, status int, page, title string, data any) error {
 	return s.renderView(c, status, page, s.newView(c, title, data))
 }
