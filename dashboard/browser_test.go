@@ -101,6 +101,16 @@ func newPage(t *testing.T, ctx context.Context, env *testEnv) *page {
 	return &page{t: t, ctx: ctx, base: env.srv.URL, dir: screenshotDir(t)}
 }
 
+// browserEnv is how a browser test starts: Chromium first (so that without
+// it the test skips before anything is built), then the environment
+// newEnv builds and a page of its site. take is browser's.
+func browserEnv(t *testing.T, newEnv func(*testing.T) *testEnv) (env *testEnv, p *page, take func() []string) {
+	t.Helper()
+	ctx, take := browser(t)
+	env = newEnv(t)
+	return env, newPage(t, ctx, env), take
+}
+
 // noConsoleErrors fails t with the console errors since take's last call.
 func noConsoleErrors(t *testing.T, take func() []string) {
 	t.Helper()
@@ -165,6 +175,15 @@ func (p *page) signInAdmin(env *testEnv) {
 	p.waitJS(`document.querySelector('#server-list') !== null`)
 }
 
+// signInDiscord signs the browser in as u through the fake Discord's
+// OAuth flow.
+func (p *page) signInDiscord(env *testEnv, u fakeUser) {
+	p.t.Helper()
+	env.discord.signInAs(u)
+	p.open("/login")
+	p.do(chromedp.Click(chromedp.CSS("#discord-signin")), chromedp.WaitVisible(chromedp.CSS("#server-list")))
+}
+
 // in returns the page bound to a subtest's t.
 func (p *page) in(t *testing.T) *page { c := *p; c.t = t; return &c }
 
@@ -225,9 +244,7 @@ func frameText(t *testing.T, ctx context.Context, urlPart, sel string) string {
 }
 
 func TestBrowser(t *testing.T) {
-	ctx, consoleErrors := browser(t)
-	env := newEnv(t)
-	p := newPage(t, ctx, env)
+	env, p, consoleErrors := browserEnv(t, newEnv)
 	widgetsPage := "/s/" + serverA + "/p/widgets"
 
 	t.Run("sign in with Discord", func(t *testing.T) {

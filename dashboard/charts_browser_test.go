@@ -14,9 +14,7 @@ import (
 // there is no data, and a long unbroken table cell wraps instead of
 // widening the page.
 func TestChartsInBrowser(t *testing.T) {
-	ctx, consoleErrors := browser(t)
-	env := newEnvOpts(t, envOptions{})
-	p := newPage(t, ctx, env)
+	env, p, consoleErrors := browserEnv(t, newEnvNoApprovals)
 	p.signInAdmin(env)
 	for _, width := range []int64{1400, 390} {
 		t.Run(fmt.Sprint(width), func(t *testing.T) {

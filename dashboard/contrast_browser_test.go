@@ -50,9 +50,7 @@ const contrastJS = `(() => {
 // TestContrast: every page's text, links and buttons meet WCAG AA in both
 // themes, measured from the colors Chromium renders.
 func TestContrast(t *testing.T) {
-	ctx, _ := browser(t)
-	env := newEnv(t)
-	p := newPage(t, ctx, env)
+	env, p, _ := browserEnv(t, newEnv)
 	p.signInAdmin(env)
 	env.sim.Post(env.ctx, serverA, "100000000000000101", "100000000000000302", "hello")
 	pages := []struct{ name, path, ready string }{

@@ -292,6 +292,12 @@ type envOptions struct {
 	config func(*dashboard.Config)
 }
 
+// newEnvNoApprovals is newEnv without the iframe approvals.
+func newEnvNoApprovals(t *testing.T) *testEnv {
+	t.Helper()
+	return newEnvOpts(t, envOptions{})
+}
+
 // newEnvOpts is newEnv with options and no approvals.
 func newEnvOpts(t *testing.T, opt envOptions) *testEnv {
 	t.Helper()

@@ -20,12 +20,8 @@ import (
 // is right and only the source check stops the forgery.
 // (reliability suite, docs/security.md)
 func TestForgedBridgeMessage(t *testing.T) {
-	ctx, _ := browser(t)
-	env := newEnv(t)
-	p := newPage(t, ctx, env)
-	env.discord.signInAs(alice)
-	p.open("/login")
-	p.do(chromedp.Click(chromedp.CSS("#discord-signin")), chromedp.WaitVisible(chromedp.CSS("#server-list")))
+	env, p, _ := browserEnv(t, newEnv)
+	p.signInDiscord(env, alice)
 	p.open("/s/" + serverA + "/p/iframe_probe")
 	// Once it has, the real iframe is up and its bridge works.
 	if !env.probeRunsWithin(20 * time.Second) {

@@ -14,9 +14,7 @@ import (
 // user is editing keeps what they typed; the refresh button reloads one
 // widget.
 func TestLiveWidgets(t *testing.T) {
-	ctx, consoleErrors := browser(t)
-	env := newEnv(t)
-	p := newPage(t, ctx, env)
+	env, p, consoleErrors := browserEnv(t, newEnv)
 	p.signInAdmin(env)
 	p.open("/s/" + serverA + "/p/welcome")
 	p.waitJS(widgetsLoaded + ` && document.querySelector('.widgets').dataset.seen !== undefined`)

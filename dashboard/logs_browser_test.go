@@ -11,16 +11,12 @@ import (
 // and sees their server's plugin error but not another server's, and a
 // new error on their server appears while they watch (Follow live).
 func TestLogsInBrowser(t *testing.T) {
-	ctx, _ := browser(t)
-	env := newEnvOpts(t, envOptions{})
+	env, p, _ := browserEnv(t, newEnvNoApprovals)
 	admin := env.admin()
 	admin.do("GET", "/s/"+serverB+"/p/widgets/w/edge/bad", "", nil) // another server's error
 	admin.do("GET", "/s/"+serverA+"/p/widgets/w/overview/broken", "", nil)
 
-	p := newPage(t, ctx, env)
-	env.discord.signInAs(alice)
-	p.open("/login")
-	p.do(chromedp.Click(chromedp.CSS("#discord-signin")), chromedp.WaitVisible(chromedp.CSS("#server-list")))
+	p.signInDiscord(env, alice)
 	p.open("/logs")
 	p.waitJS(`document.querySelector('#logs') !== null && document.querySelector('#logs').innerText.includes('kaboom')`)
 	txt := eval[string](p, `document.querySelector('#logs').innerText`)

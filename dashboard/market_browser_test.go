@@ -18,17 +18,13 @@ import (
 // approved, the approval, a rollback that brings back the server's
 // settings, and the audit log showing each action.
 func TestMarketBrowser(t *testing.T) {
-	ctx, consoleErrors := browser(t)
-	env := newEnv(t)
-	p := newPage(t, ctx, env)
+	env, p, consoleErrors := browserEnv(t, newEnv)
 	admin := env.admin()
 	if resp, body := upload(admin, zipFiles(t, mktPlugin("1.0.0", "number", "storage:kv"))); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("publish 1.0.0: %d %.500s", resp.StatusCode, body)
 	}
 
-	env.discord.signInAs(alice)
-	p.open("/login")
-	p.do(chromedp.Click(chromedp.CSS("#discord-signin")), chromedp.WaitVisible(chromedp.CSS("#server-list")))
+	p.signInDiscord(env, alice)
 
 	entry := `document.querySelector('#market-list [data-plugin="mkt"]')`
 	t.Run("catalogue", func(t *testing.T) {

@@ -11,9 +11,7 @@ import (
 // wide, renders without console errors and without a page wider than the
 // window; screenshots go to $MAID_SCREENSHOT_DIR (to look at).
 func TestEveryPageEveryWidth(t *testing.T) {
-	ctx, consoleErrors := browser(t)
-	env := newEnv(t)
-	p := newPage(t, ctx, env)
+	env, p, consoleErrors := browserEnv(t, newEnv)
 	p.signInAdmin(env)
 	env.sim.Post(env.ctx, serverA, "100000000000000101", "100000000000000302", "hello there")
 	env.admin().do("GET", "/s/"+serverA+"/p/widgets/w/overview/broken", "", nil) // a log line

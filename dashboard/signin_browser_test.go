@@ -16,9 +16,7 @@ import (
 // page; the session survives a restart of the dashboard; signing out ends
 // it, and the used link does not sign in again.
 func TestSignInInBrowser(t *testing.T) {
-	ctx, consoleErrors := browser(t)
-	env := newEnvOpts(t, envOptions{})
-	p := newPage(t, ctx, env)
+	env, p, consoleErrors := browserEnv(t, newEnvNoApprovals)
 	deep := "/s/" + serverA + "/p/widgets?page=more"
 
 	p.open(deep)

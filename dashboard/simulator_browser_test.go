@@ -14,10 +14,8 @@ import (
 // channel in the actions list); and a member's reaction, edit and delete
 // reach the plugin as events.
 func TestSimulatorInBrowser(t *testing.T) {
-	ctx, consoleErrors := browser(t)
-	env := newEnvOpts(t, envOptions{})
+	env, p, consoleErrors := browserEnv(t, newEnvNoApprovals)
 	env.installEnabled("testdata/simcmd")
-	p := newPage(t, ctx, env)
 	p.signInAdmin(env)
 	p.open("/s/" + serverA + "/simulator")
 	p.waitJS(`document.querySelector('#sim-member').options.length > 0 && document.querySelector('#sim-command').options.length > 0`)
