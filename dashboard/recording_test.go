@@ -20,8 +20,9 @@ import (
 func TestRecordingDownload(t *testing.T) {
 	env := newEnvOpts(t, envOptions{})
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "manifest.json"), []byte(`{"id": "failer", "name": "Failer", "capabilities": ["storage:kv"]}`), 0o644)
-	os.WriteFile(filepath.Join(dir, "__main__.py"), []byte(`from maid_sdk import Plugin
+	files := map[string]string{
+		"manifest.json": `{"id": "failer", "name": "Failer", "capabilities": ["storage:kv"]}`,
+		"__main__.py": `from maid_sdk import Plugin
 plugin = Plugin()
 
 
@@ -32,7 +33,13 @@ def on_message(ctx, event):
 
 
 plugin.run()
-`), 0o644)
+`,
+	}
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	pkg, err := env.eng.InstallPath(ctx, dir)
