@@ -240,12 +240,7 @@ func TestEngineRestart(t *testing.T) {
 		dsn := "sqlite://" + filepath.Join(dir, "maid.db")
 		r1 := startEngine(t, nb.b, dsn, dir, testLimits())
 		ctx := context.Background()
-		if _, err := r1.eng.InstallPath(ctx, filepath.Join("testdata", "good")); err != nil {
-			t.Fatal(err)
-		}
-		if err := r1.eng.SetEnabled(ctx, "1", "good", true); err != nil {
-			t.Fatal(err)
-		}
+		installEnabled(t, r1.eng, goodPlugin, "1")
 		const n = 200
 		for i := range n {
 			if err := r1.eng.Dispatch(ctx, enginetest.Message("1", "5", fmt.Sprint(i))); err != nil {
@@ -306,12 +301,7 @@ func TestStoreDiskFull(t *testing.T) {
 	dsn := "sqlite://" + filepath.Join(dir, "maid.db")
 	r := startEngine(t, nb.b, dsn, dataDir, testLimits())
 	ctx := context.Background()
-	if _, err := r.eng.InstallPath(ctx, filepath.Join("testdata", "good")); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.eng.SetEnabled(ctx, "1", "good", true); err != nil {
-		t.Fatal(err)
-	}
+	installEnabled(t, r.eng, goodPlugin, "1")
 	put := func(key string, size int) error {
 		raw, _ := json.Marshal(map[string]any{"key": key, "value": strings.Repeat("d", size)})
 		cctx, cancel := context.WithTimeout(ctx, 60*time.Second)

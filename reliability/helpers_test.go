@@ -21,7 +21,6 @@ import (
 	"github.com/maidhq/maid/sandbox/docker"
 	"github.com/maidhq/maid/sandbox/process"
 	"github.com/maidhq/maid/sandbox/wasm"
-	"github.com/maidhq/maid/store"
 )
 
 // stress reports whether the long forms run (MAID_STRESS=1, `make stress`).
@@ -179,14 +178,31 @@ type world struct {
 	dir string // the engine's data dir (holds maid.db and plugins/)
 }
 
+// goodPlugin is the well-behaved bystander's dir.
+var goodPlugin = filepath.Join("testdata", "good")
+
 func hostile(name string) string { return filepath.Join("testdata", "hostile", name) }
+
+// installEnabled installs the plugin dir on an engine the test started
+// itself (startEngine) and enables it on servers, as enginetest's Install
+// does for its own; it returns the plugin's id.
+func installEnabled(t *testing.T, e *engine.Engine, dir string, servers ...string) string {
+	t.Helper()
+	return (&enginetest.Env{Engine: e}).Install(t, dir, servers...)
+}
+
+// callEngine is enginetest's Call for an engine the test started itself.
+func callEngine(t *testing.T, e *engine.Engine, plugin, server, handler string, params any) map[string]any {
+	t.Helper()
+	return (&enginetest.Env{Engine: e}).Call(t, plugin, server, handler, params)
+}
 
 func startWorld(t *testing.T, b sandbox.Backend, lim engine.Limits) *world {
 	t.Helper()
 	env := enginetest.Start(t, b, enginetest.Options{Limits: lim})
 	w := &world{Env: env}
 	// enginetest.Start keeps its dir private; find it through the plugin.
-	env.Install(t, filepath.Join("testdata", "good"), "1", "2")
+	env.Install(t, goodPlugin, "1", "2")
 	pkg, _ := env.Engine.Plugin("good")
 	w.dir = filepath.Dir(filepath.Dir(pkg.Dir))
 	// The bystander is warm before the hostile plugin starts.
@@ -323,8 +339,3 @@ func isErr(err error, targets ...error) bool {
 	}
 	return false
 }
-
-var _ = store.Options{}
-
-func jsonMarshal(v any) ([]byte, error)   { return json.Marshal(v) }
-func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

@@ -92,12 +92,7 @@ func TestSustainedLoad(t *testing.T) {
 	dir := t.TempDir()
 	r := startEngine(t, mixed{pick: func(id string) sandbox.Backend { return assign[id] }}, "sqlite://"+filepath.Join(dir, "maid.db"), dir, lim)
 	for i, id := range ids {
-		if _, err := r.eng.InstallPath(context.Background(), counterPlugin(t, id)); err != nil {
-			t.Fatal(err)
-		}
-		if err := r.eng.SetEnabled(context.Background(), fmt.Sprintf("s%02d", i), id, true); err != nil {
-			t.Fatal(err)
-		}
+		installEnabled(t, r.eng, counterPlugin(t, id), fmt.Sprintf("s%02d", i))
 	}
 
 	var (

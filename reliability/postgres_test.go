@@ -1,9 +1,7 @@
 package reliability
 
 import (
-	"context"
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 )
@@ -19,28 +17,12 @@ func TestSQLIsolationPostgres(t *testing.T) {
 	lim := testLimits()
 	lim.DashboardTimeout = 10 * time.Second // several statements run into the 2 s statement timeout
 	r := startEngine(t, nb.b, dsn, dir, lim)
-	ctx := context.Background()
-	for _, p := range []string{filepath.Join("testdata", "good"), hostile("sqlsteal")} {
-		pkg, err := r.eng.InstallPath(ctx, p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := r.eng.SetEnabled(ctx, "1", pkg.Manifest.ID, true); err != nil {
-			t.Fatal(err)
-		}
+	for _, p := range []string{goodPlugin, hostile("sqlsteal")} {
+		installEnabled(t, r.eng, p, "1")
 	}
 	call := func(plugin, handler string, params any) map[string]any {
 		t.Helper()
-		raw, _ := jsonMarshal(params)
-		res, err := r.eng.CallDashboard(ctx, plugin, "1", handler, raw)
-		if err != nil {
-			t.Fatalf("%s.%s: %v", plugin, handler, err)
-		}
-		var out map[string]any
-		if err := jsonUnmarshal(res, &out); err != nil {
-			t.Fatal(err)
-		}
-		return out
+		return callEngine(t, r.eng, plugin, "1", handler, params)
 	}
 	const secret = "good's postgres secret 5d2e"
 	call("good", "secret_table", map[string]any{"secret": secret})

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -57,12 +56,7 @@ func TestPostgresRestart(t *testing.T) {
 	nb := backends(t)[0]
 	r := startEngine(t, nb.b, dsn, t.TempDir(), testLimits())
 	ctx := context.Background()
-	if _, err := r.eng.InstallPath(ctx, filepath.Join("testdata", "good")); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.eng.SetEnabled(ctx, "1", "good", true); err != nil {
-		t.Fatal(err)
-	}
+	installEnabled(t, r.eng, goodPlugin, "1")
 	put := func(key string) error {
 		raw, _ := json.Marshal(map[string]any{"key": key, "value": key})
 		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)

@@ -26,12 +26,7 @@ func TestDispatchAfterStop(t *testing.T) {
 		t.Fatal(err)
 	}
 	stop := enginetest.Serve(t, eng)
-	if _, err := eng.InstallPath(ctx, filepath.Join("testdata", "good")); err != nil {
-		t.Fatal(err)
-	}
-	if err := eng.SetEnabled(ctx, "1", "good", true); err != nil {
-		t.Fatal(err)
-	}
+	installEnabled(t, eng, goodPlugin, "1")
 	stop()
 	before := eng.Stats().Overflow
 	err = eng.Dispatch(ctx, enginetest.Message("1", "5", "after stop"))

@@ -130,37 +130,13 @@ func storagePostgres(t *testing.T, servers ...string) (*running, string) {
 	return r, installEnabled(t, r.eng, hostile("storage"), servers...)
 }
 
-func installEnabled(t *testing.T, e *engine.Engine, dir string, servers ...string) string {
-	t.Helper()
-	ctx := context.Background()
-	pkg, err := e.InstallPath(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range servers {
-		if err := e.SetEnabled(ctx, s, pkg.Manifest.ID, true); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return pkg.Manifest.ID
-}
-
 // crossServer: the plugin's code for server 1 stores a secret; its code
 // for server 2 and the bridge for server 2 try to read and rewrite it.
 func crossServer(t *testing.T, e *engine.Engine, id string, attacks []string) {
 	ctx := context.Background()
 	call := func(server string, params any) map[string]any {
 		t.Helper()
-		raw, _ := json.Marshal(params)
-		res, err := e.CallDashboard(ctx, id, server, "note", raw)
-		if err != nil {
-			t.Fatalf("note on %s: %v", server, err)
-		}
-		var out map[string]any
-		if err := json.Unmarshal(res, &out); err != nil {
-			t.Fatal(err)
-		}
-		return out
+		return callEngine(t, e, id, server, "note", params)
 	}
 	const secret = "server 1's secret 7f3c"
 	call("1", map[string]any{"add": secret})
