@@ -23,12 +23,7 @@ func runScript(t *testing.T, b *Backend, script string, limits sandbox.Limits) (
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	inst := sandboxtest.Start(t, ctx, b, script, func(s *sandbox.Spec) { s.Limits = limits })
-	out, stderr, ex, err := sandboxtest.Finish(ctx, inst)
-	if err != nil {
-		t.Fatalf("wait: %v", err)
-	}
-	return out, stderr, ex
+	return sandboxtest.Output(t, ctx, b, script, func(s *sandbox.Spec) { s.Limits = limits })
 }
 
 // TestHardening proves each hardening setting from inside a container, on

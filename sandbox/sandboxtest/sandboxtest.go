@@ -135,6 +135,17 @@ func Finish(ctx context.Context, inst sandbox.Instance) (stdout, stderr string, 
 	return out(), errOut(), ex, err
 }
 
+// Output starts script, runs it to its end as Finish does and returns its
+// stdout, stderr and exit; a Wait error fails the test.
+func Output(t testing.TB, ctx context.Context, b sandbox.Backend, script string, mod func(*sandbox.Spec)) (stdout, stderr string, ex sandbox.Exit) {
+	t.Helper()
+	stdout, stderr, ex, err := Finish(ctx, Start(t, ctx, b, script, mod))
+	if err != nil {
+		t.Fatalf("wait: %v", err)
+	}
+	return stdout, stderr, ex
+}
+
 // collect drains r in the background; the returned func waits for EOF.
 func collect(r io.Reader) func() string {
 	var buf strings.Builder
@@ -278,15 +289,11 @@ func testExitCode(t *testing.T, ctx context.Context, b sandbox.Backend) {
 }
 
 func testCrash(t *testing.T, ctx context.Context, b sandbox.Backend) {
-	inst := Start(t, ctx, b, `
+	_, errText, ex := Output(t, ctx, b, `
 sys.stderr.write("plugin-log-line\n"); sys.stderr.flush()
 print("print goes to stderr")
 raise RuntimeError("boom-in-plugin")
 `, nil)
-	go io.Copy(io.Discard, inst.Stdout())
-	stderr := collect(inst.Stderr())
-	ex := wait(t, ctx, inst)
-	errText := stderr()
 	if ex.Code == 0 {
 		t.Fatalf("exit = %v, want non-zero", ex)
 	}
@@ -352,15 +359,12 @@ while True:
 
 func testEnv(t *testing.T, ctx context.Context, b sandbox.Backend) {
 	t.Setenv("MAID_HOST_SECRET", "host-secret-value")
-	inst := Start(t, ctx, b, `
+	got, stderr, ex := Output(t, ctx, b, `
 say(os.environ.get("MAID_PLUGIN_VAR", "missing"))
 say(os.environ.get("MAID_HOST_SECRET", "absent"))
 `, func(s *sandbox.Spec) { s.Env = map[string]string{"MAID_PLUGIN_VAR": "given"} })
-	stderr := collect(inst.Stderr())
-	out := collect(inst.Stdout())
-	ex := wait(t, ctx, inst)
-	if got := out(); got != "given\nabsent\n" {
-		t.Fatalf("stdout = %q, want the spec's env and none of the host's (%v, stderr: %s)", got, ex, stderr())
+	if got != "given\nabsent\n" {
+		t.Fatalf("stdout = %q, want the spec's env and none of the host's (%v, stderr: %s)", got, ex, stderr)
 	}
 }
 
@@ -421,21 +425,18 @@ func testBadSpec(t *testing.T, ctx context.Context, b sandbox.Backend) {
 }
 
 func testMemoryLimit(t *testing.T, ctx context.Context, b sandbox.Backend) {
-	inst := Start(t, ctx, b, `
+	out, stderr, ex := Output(t, ctx, b, `
 blocks = []
 for i in range(64):
     blocks.append(bytearray(16 << 20))  # 1 GiB in all, touched
     blocks[-1][::4096] = b"x" * len(blocks[-1][::4096])
 say("allocated")
 `, func(s *sandbox.Spec) { s.Limits.MemoryBytes = 128 << 20 })
-	stderr := collect(inst.Stderr())
-	out := collect(inst.Stdout())
-	ex := wait(t, ctx, inst)
-	if strings.Contains(out(), "allocated") {
+	if strings.Contains(out, "allocated") {
 		t.Fatalf("allocated 1 GiB under a 128 MiB limit (%v)", ex)
 	}
 	if ex.Code == 0 && ex.Err == nil {
-		t.Fatalf("exit = %v, want a failure (stderr: %s)", ex, stderr())
+		t.Fatalf("exit = %v, want a failure (stderr: %s)", ex, stderr)
 	}
 }
 
@@ -444,7 +445,7 @@ func testHostFiles(t *testing.T, ctx context.Context, b sandbox.Backend) {
 	if err := os.WriteFile(secret, []byte("top secret"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	inst := Start(t, ctx, b, `
+	got, stderr, _ := Output(t, ctx, b, `
 for p in [os.environ["SECRET_PATH"], "/etc/shadow", "/root", "/proc/1/environ"]:
     try:
         with open(p, "rb") as f:
@@ -453,12 +454,8 @@ for p in [os.environ["SECRET_PATH"], "/etc/shadow", "/root", "/proc/1/environ"]:
     except Exception as e:
         say("hidden " + p)
 `, func(s *sandbox.Spec) { s.Env = map[string]string{"SECRET_PATH": secret} })
-	stderr := collect(inst.Stderr())
-	out := collect(inst.Stdout())
-	wait(t, ctx, inst)
-	got := out()
 	if strings.Contains(got, "top secret") || !strings.Contains(got, "hidden "+secret) {
-		t.Fatalf("host file reachable from the sandbox:\n%s\nstderr: %s", got, stderr())
+		t.Fatalf("host file reachable from the sandbox:\n%s\nstderr: %s", got, stderr)
 	}
 	if strings.Contains(got, "visible /etc/shadow") {
 		t.Fatalf("/etc/shadow readable:\n%s", got)
@@ -466,7 +463,7 @@ for p in [os.environ["SECRET_PATH"], "/etc/shadow", "/root", "/proc/1/environ"]:
 }
 
 func testReadOnly(t *testing.T, ctx context.Context, b sandbox.Backend) {
-	inst := Start(t, ctx, b, `
+	got, stderr, _ := Output(t, ctx, b, `
 for p in ["__main__.py", "new_file.txt"]:
     try:
         with open(p, "a") as f:
@@ -475,25 +472,19 @@ for p in ["__main__.py", "new_file.txt"]:
     except Exception as e:
         say("denied " + p)
 `, nil)
-	stderr := collect(inst.Stderr())
-	out := collect(inst.Stdout())
-	wait(t, ctx, inst)
-	if got := out(); got != "denied __main__.py\ndenied new_file.txt\n" {
-		t.Fatalf("plugin dir writable:\n%s\nstderr: %s", got, stderr())
+	if got != "denied __main__.py\ndenied new_file.txt\n" {
+		t.Fatalf("plugin dir writable:\n%s\nstderr: %s", got, stderr)
 	}
 }
 
 func testScratch(t *testing.T, ctx context.Context, b sandbox.Backend) {
-	inst := Start(t, ctx, b, `
+	got, stderr, _ := Output(t, ctx, b, `
 import tempfile
 with tempfile.NamedTemporaryFile("w+") as f:
     f.write("scratch works"); f.flush(); f.seek(0)
     say(f.read())
 `, nil)
-	stderr := collect(inst.Stderr())
-	out := collect(inst.Stdout())
-	wait(t, ctx, inst)
-	if got := out(); got != "scratch works\n" {
-		t.Fatalf("scratch: %q\nstderr: %s", got, stderr())
+	if got != "scratch works\n" {
+		t.Fatalf("scratch: %q\nstderr: %s", got, stderr)
 	}
 }

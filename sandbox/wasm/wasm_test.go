@@ -118,12 +118,7 @@ func run(t *testing.T, b *Backend, script string, mod func(*sandbox.Spec)) (stri
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	inst := sandboxtest.Start(t, ctx, b, script, mod)
-	stdout, stderr, ex, err := sandboxtest.Finish(ctx, inst)
-	if err != nil {
-		t.Fatalf("wait: %v", err)
-	}
-	return stdout, stderr, ex
+	return sandboxtest.Output(t, ctx, b, script, mod)
 }
 
 func TestGuest(t *testing.T) {
