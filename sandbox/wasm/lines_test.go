@@ -230,6 +230,24 @@ func startLines(t *testing.T, b *Backend, script string, maxLine int) (*instance
 	return inst.(*instance), s
 }
 
+// waitKilled waits for in's exit, which must be a kill.
+func waitKilled(t *testing.T, in *instance) {
+	t.Helper()
+	if ex, _ := in.Wait(context.Background()); !errors.Is(ex.Err, sandbox.ErrKilled) {
+		t.Fatalf("exit %v, want killed", ex)
+	}
+}
+
+// killEndsClean kills a running guest: it exits killed and its line stream
+// ends cleanly (a kill is not a broken stream).
+func killEndsClean(t *testing.T, in *instance, s *lineSink) {
+	_ = in.Kill()
+	waitKilled(t, in)
+	if err := <-s.ended; err != nil {
+		t.Fatalf("End(%v), want a clean end (a kill is not a broken stream)", err)
+	}
+}
+
 // TestLines runs guests over the line transport: the boot line, echo, the
 // bounds on what the guest writes and on what the host queues, and Kill.
 func TestLines(t *testing.T) {
@@ -282,9 +300,7 @@ func TestLines(t *testing.T) {
 			if err := <-sent; err == nil {
 				t.Fatal("a request past stdin's bound was queued")
 			}
-			if ex, _ := in.Wait(context.Background()); !errors.Is(ex.Err, sandbox.ErrKilled) {
-				t.Fatalf("exit %v, want killed", ex)
-			}
+			waitKilled(t, in)
 		}},
 		{name: "replies past the bound stop the guest", script: idle, run: func(t *testing.T, in *instance, s *lineSink) {
 			line := []byte(strings.Repeat("r", 1023))
@@ -299,24 +315,8 @@ func TestLines(t *testing.T) {
 				t.Fatalf("exit %v, want stopped for unread replies", ex)
 			}
 		}},
-		{name: "kill releases a guest blocked in Line", script: "say('ready')\nsay('block')\n", run: func(t *testing.T, in *instance, s *lineSink) {
-			_ = in.Kill()
-			if ex, _ := in.Wait(context.Background()); !errors.Is(ex.Err, sandbox.ErrKilled) {
-				t.Fatalf("exit %v, want killed", ex)
-			}
-			if err := <-s.ended; err != nil {
-				t.Fatalf("End(%v), want a clean end (a kill is not a broken stream)", err)
-			}
-		}},
-		{name: "kill unblocks a guest waiting for input", script: "say('ready')\ninp.readline()\n", run: func(t *testing.T, in *instance, s *lineSink) {
-			_ = in.Kill()
-			if ex, _ := in.Wait(context.Background()); !errors.Is(ex.Err, sandbox.ErrKilled) {
-				t.Fatalf("exit %v, want killed", ex)
-			}
-			if err := <-s.ended; err != nil {
-				t.Fatalf("End(%v), want a clean end", err)
-			}
-		}},
+		{name: "kill releases a guest blocked in Line", script: "say('ready')\nsay('block')\n", run: killEndsClean},
+		{name: "kill unblocks a guest waiting for input", script: "say('ready')\ninp.readline()\n", run: killEndsClean},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
