@@ -72,6 +72,25 @@ func TestPycCacheBounds(t *testing.T) {
 	}
 }
 
+// startCompile gets path for a in a goroutine and returns once c has
+// started its first compile, for a compiler the test holds up; the
+// goroutine is waited for when the test ends, after its deferred release.
+func startCompile(t *testing.T, c *pycCache, a pycAsker, path string, src []byte) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.get(a, path, src)
+	}()
+	t.Cleanup(func() { <-done })
+	for {
+		if _, _, _, n := c.stats(); n == 1 {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 // TestPycCacheCompiles: what is remembered, and that one file is compiled
 // once however many instances ask at the same time.
 func TestPycCacheCompiles(t *testing.T) {
@@ -142,13 +161,7 @@ func TestPycCacheCompiles(t *testing.T) {
 			}
 			return []byte("pyc"), true, nil
 		})
-		go c.get(pycAsker{}, "/plugin/slow.py", []byte("x = 1\n"))
-		for {
-			if _, _, _, n := c.stats(); n == 1 {
-				break
-			}
-			time.Sleep(time.Millisecond)
-		}
+		startCompile(t, c, pycAsker{}, "/plugin/slow.py", []byte("x = 1\n"))
 		if _, ok := c.get(pycAsker{}, "/plugin/other.py", []byte("y = 1\n")); ok {
 			t.Fatal("got a pyc while the only compiler was busy")
 		}
@@ -165,13 +178,7 @@ func TestPycCacheCompiles(t *testing.T) {
 			<-release
 			return []byte("pyc"), true, nil
 		})
-		go c.get(pycAsker{}, "/plugin/m.py", []byte("x = 1\n"))
-		for {
-			if _, _, _, n := c.stats(); n == 1 {
-				break
-			}
-			time.Sleep(time.Millisecond)
-		}
+		startCompile(t, c, pycAsker{}, "/plugin/m.py", []byte("x = 1\n"))
 		quit := make(chan struct{})
 		close(quit)
 		if _, ok := c.get(pycAsker{quit: quit}, "/plugin/m.py", []byte("x = 1\n")); ok {
@@ -334,13 +341,7 @@ func TestPycCacheAskers(t *testing.T) {
 				return []byte("pyc"), true, nil
 			})
 			if tc.busy != "" {
-				go c.get(pycAsker{owner: tc.busy}, "/plugin/busy.py", src(-1))
-				for { // until the busy compile has started
-					if _, _, _, n := c.stats(); n == 1 {
-						break
-					}
-					time.Sleep(time.Millisecond)
-				}
+				startCompile(t, c, pycAsker{owner: tc.busy}, "/plugin/busy.py", src(-1))
 			}
 			a := tc.asker()
 			for i := range tc.files {
