@@ -1,10 +1,8 @@
 package wasm
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -149,7 +147,6 @@ func TestSnapshotImageReleased(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	inst := sandboxtest.Start(t, ctx, b, "say('up')\ninp.read()", nil)
-	go io.Copy(io.Discard, inst.Stderr())
 	sandboxtest.FirstLine(t, inst, "up")
 	if !inst.(*instance).mem.imageMapped() {
 		t.Fatal("the instance copied the snapshot instead of mapping its image")
@@ -181,7 +178,6 @@ func TestSnapshotHeapFrozen(t *testing.T) {
 	owned := func(script string) int64 {
 		t.Helper()
 		inst := sandboxtest.Start(t, ctx, b, script+"\nsay('up')\ninp.read()", nil)
-		go io.Copy(io.Discard, inst.Stderr())
 		sandboxtest.FirstLine(t, inst, "up")
 		n, err := inst.(*instance).PrivateMemory()
 		if err != nil {
@@ -209,11 +205,7 @@ func TestExitKeepsPagesShared(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	inst := sandboxtest.Start(t, ctx, b, "import atexit\natexit.register(lambda: say('bye'))\nsay('up')\ninp.read()", nil)
-	go io.Copy(io.Discard, inst.Stderr())
-	r := bufio.NewReader(inst.Stdout())
-	if line, err := r.ReadString('\n'); err != nil || line != "up\n" {
-		t.Fatalf("first line %q, %v", line, err)
-	}
+	r := sandboxtest.FirstLine(t, inst, "up")
 	idle, err := inst.(*instance).PrivateMemory()
 	if err != nil {
 		t.Fatal(err)
@@ -247,7 +239,6 @@ func TestIdleInstanceDescriptors(t *testing.T) {
 	for range n {
 		// Touches all three read-only mounts: stdlib, SDK, plugin.
 		inst := sandboxtest.Start(t, ctx, b, "import os, colorsys, maid_sdk.errors\nos.listdir('/plugin')\nsay('up')\ninp.read()", nil)
-		go io.Copy(io.Discard, inst.Stderr())
 		sandboxtest.FirstLine(t, inst, "up")
 		t.Cleanup(func() { _ = inst.Kill() })
 	}

@@ -1,7 +1,6 @@
 package wasm
 
 import (
-	"bufio"
 	"context"
 	"os"
 	"path/filepath"
@@ -158,10 +157,7 @@ os.mkdir('/tmp/dir')
 say('written')
 inp.readline()
 say(open('/tmp/secret').read())`, nil)
-	r := bufio.NewReader(writer.Stdout())
-	if line, err := r.ReadString('\n'); line != "written\n" {
-		t.Fatalf("writer: %q, %v", line, err)
-	}
+	r := sandboxtest.FirstLine(t, writer, "written")
 	peek := `say(repr(sorted(os.listdir('/tmp'))))
 try:
     open('/tmp/secret').read(); say('read it')
@@ -272,9 +268,7 @@ func TestScratchReleasedOnExit(t *testing.T) {
 	defer cancel()
 	inst := sandboxtest.Start(t, ctx, b, "open('/tmp/big', 'wb').write(b'x' * (4 << 20))\nsay('done')", nil)
 	_ = inst.Stdin().Close()
-	if line, err := bufio.NewReader(inst.Stdout()).ReadString('\n'); line != "done\n" {
-		t.Fatalf("guest: %q, %v", line, err)
-	}
+	sandboxtest.FirstLine(t, inst, "done")
 	if _, err := inst.Wait(ctx); err != nil {
 		t.Fatal(err)
 	}
