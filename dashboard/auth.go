@@ -313,10 +313,11 @@ func (s *Site) AdminLink() string {
 }
 
 // signInAllowed counts a sign-in attempt of the request's client (its
-// address as the connection shows it, not a header a client can forge).
+// address as the connection shows it, or as a trusted proxy forwarded it:
+// never a header a client can forge; clientaddr.go).
 // When it is not allowed, the answer (429, or the store's error) is err.
 func (s *Site) signInAllowed(c echo.Context) (allowed bool, err error) {
-	ok, err := s.sessions.SignInAttempt(c.Request().Context(), clientKey(c.Request().RemoteAddr), s.now(), s.cfg.SignInWindow, s.cfg.SignInMax)
+	ok, err := s.sessions.SignInAttempt(c.Request().Context(), clientKey(clientAddr(c.Request(), s.cfg.TrustedProxies)), s.now(), s.cfg.SignInWindow, s.cfg.SignInMax)
 	if err != nil {
 		return false, fmt.Errorf("count a sign-in attempt: %w", err)
 	}

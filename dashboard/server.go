@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -87,7 +88,13 @@ type Config struct {
 	// (default 30 per 10 minutes); more get 429.
 	SignInMax    int
 	SignInWindow time.Duration
-	Now          func() time.Time
+	// TrustedProxies are the reverse proxies in front of the dashboard.
+	// A request from one of them counts against the client its
+	// X-Forwarded-For names (the rightmost entry that is not a trusted
+	// proxy); from anyone else the header is ignored. Empty: every client
+	// is the connection's address, so behind a proxy all share one count.
+	TrustedProxies []netip.Prefix
+	Now            func() time.Time
 }
 
 // OAuth configures "Sign in with Discord". An empty ClientID disables it.

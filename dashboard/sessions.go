@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"net"
 	"net/url"
 	"slices"
 	"strings"
@@ -74,22 +73,6 @@ const (
 	defaultSignInWindow = 10 * time.Minute
 	defaultSignInMax    = 30
 )
-
-// clientKey is the rate-limit key of a remote address.
-func clientKey(remoteAddr string) string {
-	host, _, err := net.SplitHostPort(remoteAddr)
-	if err != nil {
-		host = remoteAddr
-	}
-	ip := net.ParseIP(host)
-	if ip == nil {
-		return "?"
-	}
-	if ip4 := ip.To4(); ip4 != nil {
-		return ip4.String()
-	}
-	return ip.Mask(net.CIDRMask(64, 128)).String() + "/64"
-}
 
 // memSessions is the SessionStore of a Config without one: sessions live
 // until the process ends.

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"testing"
@@ -160,6 +161,46 @@ func TestSignInLinks(t *testing.T) {
 	clock.add(time.Hour)
 	if resp, _ := env.anonymous().do("GET", path(good), "", nil); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("the next window: %d", resp.StatusCode)
+	}
+}
+
+// TestSignInLimitBehindProxy: behind a trusted reverse proxy each
+// forwarded client has its own sign-in count, so one stranger's guesses do
+// not lock out everyone else behind the proxy; without the proxy trusted,
+// X-Forwarded-For is ignored, so a client cannot escape its count by
+// writing a new address into the header.
+func TestSignInLimitBehindProxy(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		trusted []netip.Prefix
+		// the answer to a guess from another forwarded address once the
+		// first one is over its limit
+		other int
+	}{
+		{"proxy trusted", []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}, http.StatusUnauthorized},
+		{"proxy not trusted", nil, http.StatusTooManyRequests},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			env := newEnvOpts(t, envOptions{config: func(c *dashboard.Config) {
+				c.SignInMax, c.SignInWindow = 2, time.Hour
+				c.TrustedProxies = tt.trusted
+			}})
+			guess := func(from string) int {
+				resp, _ := env.anonymous().do("GET", "/auth/admin?token=guess", "", nil, "X-Forwarded-For", "203.0.113.66, "+from)
+				return resp.StatusCode
+			}
+			for i := range 2 {
+				if got := guess("198.51.100.1"); got != http.StatusUnauthorized {
+					t.Fatalf("guess %d: %d, want 401", i, got)
+				}
+			}
+			if got := guess("198.51.100.1"); got != http.StatusTooManyRequests {
+				t.Fatalf("a guess past the limit: %d, want 429", got)
+			}
+			if got := guess("198.51.100.2"); got != tt.other {
+				t.Fatalf("a guess from another forwarded client: %d, want %d", got, tt.other)
+			}
+		})
 	}
 }
 

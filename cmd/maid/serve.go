@@ -66,6 +66,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	iframes := fs.String("iframe-dashboards", envOr("IFRAME_DASHBOARDS", string(dashboard.IframeApprove)),
 		"iframe-mode plugin dashboards: \"approve\" (shown once an admin approves each plugin, per version), \"on\" (all shown) or \"off\" (none); "+
 			"an iframe can send what it shows off-site over WebRTC, which no browser policy blocks (docs/security.md)")
+	proxies := fs.String("trusted-proxies", envOr("TRUSTED_PROXIES", ""), "comma-separated IP addresses or CIDR prefixes of the reverse proxies in front of the dashboard; sign-in limits then count the client their X-Forwarded-For names (ignored from anyone else)")
 	maxConns := fs.Int("max-connections", envInt("MAX_CONNECTIONS", 512), "connections the dashboard holds open at most (idle ones are closed first when full); a reverse proxy is still advised in front of a public dashboard")
 	var cf clusterFlags
 	cf.register(fs)
@@ -115,6 +116,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	iframeMode, err := dashboard.ParseIframeMode(*iframes)
 	if err != nil {
 		fmt.Fprintf(stderr, "maid serve: --iframe-dashboards: %v\n", err)
+		return 2
+	}
+	trustedProxies, err := dashboard.ParseTrustedProxies(*proxies)
+	if err != nil {
+		fmt.Fprintf(stderr, "maid serve: --trusted-proxies: %v\n", err)
 		return 2
 	}
 	level := slog.LevelInfo
@@ -233,7 +239,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		},
 		Admins: splitList(*admins), Ready: st.Ping, Gatherer: reg,
 		Logger: log, Stdout: stdout, IframeDashboards: iframeMode, Approvals: st, Sessions: st,
-		MaxConns: *maxConns, Publishers: splitList(tf.publishers),
+		MaxConns: *maxConns, Publishers: splitList(tf.publishers), TrustedProxies: trustedProxies,
 	}
 	if sim != nil {
 		cfg.Simulator = sim // a nil *Simulator must not become a non-nil interface

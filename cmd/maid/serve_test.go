@@ -64,6 +64,7 @@ func TestServeUsage(t *testing.T) {
 		{"help", []string{"-h"}, 0, "-oauth-client-id"},
 		{"help names instances", []string{"-h"}, 0, "-instances"},
 		{"bad instances", []string{"--instances", "per_guild"}, 2, `--instances: must be "per_plugin" or "per_server", got "per_guild"`},
+		{"bad trusted proxy", []string{"--trusted-proxies", "10.0.0.0/8,proxy.internal"}, 2, `--trusted-proxies: trusted proxy "proxy.internal": not an IP address or CIDR prefix`},
 		{"negative idle timeout", []string{"--idle-timeout", "-1s"}, 2, "--idle-timeout and --metrics-flush must not be negative"},
 	}
 	for _, tt := range tests {
