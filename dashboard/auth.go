@@ -339,6 +339,16 @@ func (s *Site) signInAllowed(c echo.Context) (allowed bool, err error) {
 const linkAdminID = "admin"
 
 func (s *Site) adminSignIn(c echo.Context) error {
+	// A link is opened in the address bar or from a chat: a top-level
+	// navigation. A browser names any other fetch (an image, a frame, a
+	// script on some web page) in Sec-Fetch-Dest, which no page can forge;
+	// such a request is refused before the link is looked at and is not
+	// counted, so a page cannot spend its visitor's sign-in attempts or use
+	// up a link it learnt (attack P). Clients that send no Sec-Fetch-Dest
+	// (older browsers, curl) are counted as before.
+	if d := c.Request().Header.Get("Sec-Fetch-Dest"); d != "" && d != "document" {
+		return s.renderLogin(c, http.StatusBadRequest, "Open the sign-in link in the browser's address bar.")
+	}
 	tok := c.QueryParam("token")
 	ok := false
 	if tok != "" && len(tok) <= 128 {
@@ -453,13 +463,18 @@ func (s *Site) oauthCallback(c echo.Context) error {
 	if !s.cfg.OAuth.enabled() {
 		return errStatus(http.StatusNotFound, "not_found", "Discord sign-in is not configured")
 	}
-	if ok, err := s.signInAllowed(c); !ok {
-		return err
-	}
+	// The state is checked before the attempt is counted: a callback
+	// without this browser's state cookie (SameSite=Lax, so absent from
+	// any other site's images and frames) can sign nobody in, and counting
+	// it would let any web page spend its visitor's sign-in attempts
+	// (attack P).
 	ck, err := c.Cookie(stateCookie)
 	c.SetCookie(&http.Cookie{Name: stateCookie, Value: "", Path: "/auth/discord", HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode, MaxAge: -1})
 	if err != nil || ck.Value == "" || subtle.ConstantTimeCompare([]byte(ck.Value), []byte(c.QueryParam("state"))) != 1 {
 		return s.renderLogin(c, http.StatusBadRequest, "Sign-in failed: the sign-in state did not match. Please try again.")
+	}
+	if ok, err := s.signInAllowed(c); !ok {
+		return err
 	}
 	if e := c.QueryParam("error"); e != "" {
 		return s.renderLogin(c, http.StatusUnauthorized, "Discord did not sign you in: "+e)

@@ -9,8 +9,9 @@ import (
 
 // maxForwardedHops bounds how many X-Forwarded-For entries clientAddr reads
 // from the right. A real chain has a few trusted proxies; the header itself
-// is bounded only by the server's header limit (1 MiB), and a client behind
-// a trusted proxy writes whatever it likes to the left of it.
+// is bounded only by the server's header limit (maxHeaderBytes, 64 KiB),
+// and a client behind a trusted proxy writes whatever it likes to the left
+// of it.
 const maxForwardedHops = 16
 
 // clientAddr is the address a request comes from, as sign-in limits count
@@ -19,13 +20,20 @@ const maxForwardedHops = 16
 // that is not itself a trusted proxy. Rightmost, because each proxy appends
 // the address it saw, so only entries right of the first untrusted one were
 // written by someone maid trusts; the leftmost entry, which naive code
-// takes, is whatever the client sent. The standard Forwarded header
-// (RFC 7239) is not read: the proxies maid is put behind (nginx, Caddy,
-// HAProxy) write X-Forwarded-For by default, and reading two headers would
-// let a client pick the one its proxy does not overwrite.
+// takes, is whatever the client sent. This holds only if each listed proxy
+// appends the address it saw (Caddy does by default; nginx with
+// $proxy_add_x_forwarded_for; HAProxy with "option forwardfor" without
+// if-none): one that passes a client's header on unchanged lets the client
+// name itself. The standard Forwarded header (RFC 7239) is not read: these
+// proxies write X-Forwarded-For, and reading two headers would let a client
+// pick the one its proxy does not overwrite.
 //
-// The zero Addr means "unknown": an unparsable peer or entry. All unknown
-// clients share one count.
+// The zero Addr means "unknown": an unparsable peer (a unix socket) or
+// entry (nginx's "unix:", "unknown"), or a client more than
+// maxForwardedHops entries away. All unknown clients share one count;
+// falling back to a trusted hop instead would lump together everyone
+// behind it just the same, and falling through to the next entry left
+// would let a client choose its key.
 func clientAddr(r *http.Request, trusted []netip.Prefix) netip.Addr {
 	peer := parseHop(r.RemoteAddr)
 	if !isTrusted(peer, trusted) {
@@ -107,7 +115,9 @@ func clientKey(a netip.Addr) string {
 // ParseTrustedProxies parses a comma-separated list of IP addresses and
 // CIDR prefixes ("10.0.0.0/8, 192.0.2.7, fd00::/8"); "" is none. A prefix
 // with host bits set ("10.1.2.3/8") is refused rather than widened: it is
-// more likely a typo than a wish to trust the whole network.
+// more likely a typo than a wish to trust the whole network. A /0 is
+// refused: it trusts every client to name itself, which is the same as
+// believing any X-Forwarded-For.
 func ParseTrustedProxies(s string) ([]netip.Prefix, error) {
 	var out []netip.Prefix
 	for _, item := range strings.Split(s, ",") {
@@ -122,6 +132,9 @@ func ParseTrustedProxies(s string) ([]netip.Prefix, error) {
 			}
 			if p.Masked() != p {
 				return nil, fmt.Errorf("trusted proxy %q: host bits set; the network is %s", item, p.Masked())
+			}
+			if p.Bits() == 0 || (p.Addr().Is4In6() && p.Bits() == 96) {
+				return nil, fmt.Errorf("trusted proxy %q: trusts every address, so any client could name itself; list the proxies' own addresses", item)
 			}
 			if p.Addr().Is4In6() {
 				// clientAddr unmaps addresses before matching, so

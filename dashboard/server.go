@@ -93,6 +93,10 @@ type Config struct {
 	// X-Forwarded-For names (the rightmost entry that is not a trusted
 	// proxy); from anyone else the header is ignored. Empty: every client
 	// is the connection's address, so behind a proxy all share one count.
+	// List only proxies (a prefix that also holds clients lets them name
+	// themselves), and only proxies that append to the header. A peer on
+	// a unix-socket listener has no address to list: behind one, every
+	// client shares one count.
 	TrustedProxies []netip.Prefix
 	Now            func() time.Time
 }

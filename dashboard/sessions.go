@@ -32,6 +32,8 @@ type SessionStore interface {
 	// UseSignInLink deletes the link; ok for the one caller that did, before it expired.
 	UseSignInLink(ctx context.Context, tokenHash string, now time.Time) (ok bool, err error)
 	// SignInAttempt counts an attempt of client in the window now is in.
+	// A stored window never moves back (nodes' clocks differ), and a new
+	// window sweeps counters from before the previous one.
 	SignInAttempt(ctx context.Context, client string, now time.Time, window time.Duration, max int) (allowed bool, err error)
 }
 
@@ -81,6 +83,7 @@ type memSessions struct {
 	sessions map[string]engine.DashboardSession
 	links    map[string]time.Time
 	attempts map[string][2]int64 // client → window start (unix ns), count
+	swept    int64               // the window start of the last sweep of attempts
 }
 
 func newMemSessions() *memSessions {
@@ -176,8 +179,19 @@ func (m *memSessions) SignInAttempt(_ context.Context, client string, now time.T
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	start := now.UTC().Truncate(window).UnixNano()
+	// As the store: the window only moves forward, and a new window
+	// sweeps counters from before the previous one (here at most once per
+	// window, since a sweep walks the whole map).
+	if start > m.swept {
+		m.swept = start
+		for c, a := range m.attempts {
+			if a[0] < start-int64(window) {
+				delete(m.attempts, c)
+			}
+		}
+	}
 	a := m.attempts[client]
-	if a[0] != start {
+	if start > a[0] {
 		a = [2]int64{start, 0}
 	}
 	a[1]++

@@ -149,7 +149,15 @@ func TestSignInLinks(t *testing.T) {
 	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
 		t.Fatalf("a guess past the limit: %d %.200s, want 429 with Retry-After", resp.StatusCode, body)
 	}
-	if resp, _ := env.anonymous().do("GET", "/auth/discord/callback?code=x&state=y", "", nil); resp.StatusCode != http.StatusTooManyRequests {
+	// Discord's callback is counted once its state matches (a callback
+	// without the browser's state cookie is refused uncounted).
+	c := env.anonymous()
+	resp, _ = c.do("GET", "/auth/discord", "", nil)
+	loc, err := url.Parse(resp.Header.Get("Location"))
+	if err != nil || loc.Query().Get("state") == "" {
+		t.Fatalf("/auth/discord: %d, Location %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if resp, _ := c.do("GET", "/auth/discord/callback?code=x&state="+url.QueryEscape(loc.Query().Get("state")), "", nil); resp.StatusCode != http.StatusTooManyRequests {
 		t.Fatalf("Discord's callback past the limit: %d, want 429", resp.StatusCode)
 	}
 	// A good link still signs in: strangers' guesses (behind a proxy, all
@@ -201,6 +209,50 @@ func TestSignInLimitBehindProxy(t *testing.T) {
 				t.Fatalf("a guess from another forwarded client: %d, want %d", got, tt.other)
 			}
 		})
+	}
+}
+
+// TestSignInCrossSite (attack P): any web page can make its visitor's
+// browser request maid's sign-in URLs (images, frames). Those requests
+// must not count against the visitor's address: a Discord callback without
+// the browser's state cookie is refused uncounted, and /auth/admin refuses
+// a request the browser marks as not a top-level navigation before it
+// looks at the link, so a page can neither lock the visitor out nor use up
+// a link it learnt.
+func TestSignInCrossSite(t *testing.T) {
+	env := newEnvOpts(t, envOptions{config: func(c *dashboard.Config) {
+		c.SignInMax, c.SignInWindow = 4, time.Hour
+	}})
+	page := env.anonymous() // the visitor's browser, on an attacker's page
+	for i := range 12 {
+		path := "/auth/discord/callback?code=x&state=y"
+		if i%2 == 1 {
+			path = "/auth/admin?token=x"
+		}
+		page.do("GET", path, "", nil, "Sec-Fetch-Site", "cross-site", "Sec-Fetch-Mode", "no-cors", "Sec-Fetch-Dest", "image")
+	}
+	link, err := dashboard.NewSignInLink(env.ctx, env.st, env.srv.URL, time.Hour, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := strings.TrimPrefix(link, env.srv.URL)
+	if resp, _ := page.do("GET", path, "", nil, "Sec-Fetch-Dest", "iframe", "Sec-Fetch-Mode", "navigate"); resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("a link opened in a frame: %d, want 400", resp.StatusCode)
+	}
+	// The visitor now signs in: with Discord, and with the (unspent) link.
+	env.discord.signInAs(alice)
+	follow := *env.anonymous().http
+	follow.CheckRedirect = nil
+	resp, err := follow.Get(env.srv.URL + "/auth/discord")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/servers" {
+		t.Fatalf("Discord sign-in after a page's 12 cross-site requests: %d at %s", resp.StatusCode, resp.Request.URL.Path)
+	}
+	if resp, _ := env.anonymous().do("GET", path, "", nil, "Sec-Fetch-Dest", "document", "Sec-Fetch-Mode", "navigate"); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("the link in the address bar after a page framed it: %d, want 303", resp.StatusCode)
 	}
 }
 

@@ -186,9 +186,16 @@ func (s *Store) UseSignInLink(ctx context.Context, tokenHash string, now time.Ti
 	return n == 1, nil
 }
 
-// SignInAttempt counts one sign-in attempt of client in the fixed window
-// of length window that now falls in, and reports whether it is within max.
-// The count is one statement, so concurrent attempts on any node add up.
+// SignInAttempt counts one sign-in attempt of client in the fixed window of
+// length window that now falls in, and reports whether it is within max. The
+// count is one statement, so concurrent attempts on any node add up. The
+// stored window only moves forward: a node whose clock is behind the one
+// that last counted adds to the newer window instead of restarting it, so
+// nodes with skewed clocks (or a request that straddles a window boundary)
+// cannot take turns resetting a client's count. The first attempt of a new
+// window also removes counters from before the previous window (an indexed
+// delete), so failed attempts from ever new client keys cannot grow the
+// table while nobody signs in.
 func (s *Store) SignInAttempt(ctx context.Context, client string, now time.Time, window time.Duration, max int) (allowed bool, err error) {
 	if err := checkText("client", client); err != nil {
 		return false, fmt.Errorf("store: sign-in attempt: %w", err)
@@ -200,11 +207,16 @@ func (s *Store) SignInAttempt(ctx context.Context, client string, now time.Time,
 	var n int
 	err = s.wdb.GetContext(ctx, &n, s.q(`INSERT INTO dashboard_sign_in_attempts (client, window_start, attempts) VALUES (?, ?, 1)
 		ON CONFLICT (client) DO UPDATE SET
-			attempts = CASE WHEN dashboard_sign_in_attempts.window_start = excluded.window_start THEN dashboard_sign_in_attempts.attempts + 1 ELSE 1 END,
-			window_start = excluded.window_start
+			attempts = CASE WHEN excluded.window_start > dashboard_sign_in_attempts.window_start THEN 1 ELSE dashboard_sign_in_attempts.attempts + 1 END,
+			window_start = CASE WHEN excluded.window_start > dashboard_sign_in_attempts.window_start THEN excluded.window_start ELSE dashboard_sign_in_attempts.window_start END
 		RETURNING attempts`), client, toMicros(start))
 	if err != nil {
 		return false, fmt.Errorf("store: sign-in attempt: %w", s.dbErr(err))
+	}
+	if n == 1 {
+		if _, err := s.wdb.ExecContext(ctx, s.q(`DELETE FROM dashboard_sign_in_attempts WHERE window_start < ?`), toMicros(start.Add(-window))); err != nil {
+			return false, fmt.Errorf("store: sign-in attempt: sweep old counters: %w", s.dbErr(err))
+		}
 	}
 	return n <= max, nil
 }

@@ -116,3 +116,61 @@ func TestDashboardSessions(t *testing.T) {
 		}
 	})
 }
+
+// TestSignInAttemptWindows (attack P): the stored window never moves back,
+// so two nodes whose clocks disagree (by a window, or by a second across a
+// window boundary) add up instead of taking turns resetting a client's
+// count; and a new window's first attempt sweeps counters from before the
+// previous window, so failed attempts from new client keys cannot grow the
+// table while nobody signs in. On both dialects.
+func TestSignInAttemptWindows(t *testing.T) {
+	eachBackend(t, func(t *testing.T, ctx context.Context, s *Store) {
+		name := s.d.String()
+		t0 := time.Date(2026, 12, 7, 12, 9, 59, 500e6, time.UTC)
+		for _, tt := range []struct {
+			name         string
+			nodeA, nodeB time.Time
+			refused      int
+		}{
+			{"one window of skew", t0, t0.Add(-10 * time.Minute), 17},
+			// B's first attempt opens the next window (count 1), then both add to it.
+			{"a second across a boundary", t0, t0.Add(time.Second), 16},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				client := "skew-" + name + "-" + tt.name
+				refused := 0
+				for i := range 20 {
+					at := tt.nodeA
+					if i%2 == 1 {
+						at = tt.nodeB
+					}
+					ok, err := s.SignInAttempt(ctx, client, at, 10*time.Minute, 3)
+					must(t, err)
+					if !ok {
+						refused++
+					}
+				}
+				if refused != tt.refused {
+					t.Fatalf("20 attempts alternating between two clocks, max 3: %d refused, want %d", refused, tt.refused)
+				}
+			})
+		}
+
+		rows := func(client string) int {
+			t.Helper()
+			var n int
+			must(t, s.rdb.GetContext(ctx, &n, s.q(`SELECT COUNT(*) FROM dashboard_sign_in_attempts WHERE client = ?`), client))
+			return n
+		}
+		old, recent := "sweep-old-"+name, "sweep-recent-"+name
+		_, err := s.SignInAttempt(ctx, old, t0, time.Minute, 3)
+		must(t, err)
+		_, err = s.SignInAttempt(ctx, recent, t0.Add(time.Minute), time.Minute, 3)
+		must(t, err)
+		_, err = s.SignInAttempt(ctx, "sweep-new-"+name, t0.Add(2*time.Minute), time.Minute, 3)
+		must(t, err)
+		if rows(old) != 0 || rows(recent) != 1 {
+			t.Fatalf("after a new window's first attempt: %d counters from two windows back (want 0), %d from the previous window (want 1)", rows(old), rows(recent))
+		}
+	})
+}
