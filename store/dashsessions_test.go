@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/maidhq/maid/engine"
+	"github.com/maidhq/maid/internal/sessiontest"
 )
 
 // TestDashboardSessions: a session is kept until it expires or is deleted,
@@ -125,52 +126,12 @@ func TestDashboardSessions(t *testing.T) {
 // table while nobody signs in. On both dialects.
 func TestSignInAttemptWindows(t *testing.T) {
 	eachBackend(t, func(t *testing.T, ctx context.Context, s *Store) {
-		name := s.d.String()
-		t0 := time.Date(2026, 12, 7, 12, 9, 59, 500e6, time.UTC)
-		for _, tt := range []struct {
-			name         string
-			nodeA, nodeB time.Time
-			refused      int
-		}{
-			{"one window of skew", t0, t0.Add(-10 * time.Minute), 17},
-			// B's first attempt opens the next window (count 1), then both add to it.
-			{"a second across a boundary", t0, t0.Add(time.Second), 16},
-		} {
-			t.Run(tt.name, func(t *testing.T) {
-				client := "skew-" + name + "-" + tt.name
-				refused := 0
-				for i := range 20 {
-					at := tt.nodeA
-					if i%2 == 1 {
-						at = tt.nodeB
-					}
-					ok, err := s.SignInAttempt(ctx, client, at, 10*time.Minute, 3)
-					must(t, err)
-					if !ok {
-						refused++
-					}
-				}
-				if refused != tt.refused {
-					t.Fatalf("20 attempts alternating between two clocks, max 3: %d refused, want %d", refused, tt.refused)
-				}
-			})
-		}
-
-		rows := func(client string) int {
-			t.Helper()
+		sessiontest.SignInAttemptWindows(t, s.d.String()+"-", func(client string, now time.Time, window time.Duration, max int) (bool, error) {
+			return s.SignInAttempt(ctx, client, now, window, max)
+		}, func(client string) bool {
 			var n int
 			must(t, s.rdb.GetContext(ctx, &n, s.q(`SELECT COUNT(*) FROM dashboard_sign_in_attempts WHERE client = ?`), client))
-			return n
-		}
-		old, recent := "sweep-old-"+name, "sweep-recent-"+name
-		_, err := s.SignInAttempt(ctx, old, t0, time.Minute, 3)
-		must(t, err)
-		_, err = s.SignInAttempt(ctx, recent, t0.Add(time.Minute), time.Minute, 3)
-		must(t, err)
-		_, err = s.SignInAttempt(ctx, "sweep-new-"+name, t0.Add(2*time.Minute), time.Minute, 3)
-		must(t, err)
-		if rows(old) != 0 || rows(recent) != 1 {
-			t.Fatalf("after a new window's first attempt: %d counters from two windows back (want 0), %d from the previous window (want 1)", rows(old), rows(recent))
-		}
+			return n == 1
+		})
 	})
 }
