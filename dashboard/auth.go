@@ -97,7 +97,7 @@ func guildList(m map[string]bool) []string {
 func (s *Site) newSession(c echo.Context, userID, name, avatar string, admin bool, guilds map[string]bool, token string) (*session, error) {
 	ctx := c.Request().Context()
 	now := s.now()
-	if err := s.sessions.DeleteExpiredDashboardSessions(ctx, now, now.Add(-2*s.cfg.SignInWindow)); err != nil {
+	if err := s.sessions.DeleteExpiredDashboardSessions(ctx, now, now.Add(-attemptsKept*s.cfg.SignInWindow)); err != nil {
 		s.log.Warn("sweep expired dashboard sessions", "err", err)
 	}
 	tok := randomToken()
@@ -328,30 +328,55 @@ func (s *Site) signInAllowed(c echo.Context) (allowed bool, err error) {
 	return true, nil
 }
 
-// adminSignIn takes a one-time link. A valid link always signs in, even
-// past the attempt limit: behind a reverse proxy every browser shares one
-// address, and a stranger's failed guesses must not lock the operator out
-// of the recovery path (issue 19 attack). The link is 256 random bits, so
-// the limit is not what stops guessing; it bounds the noise, and only
-// failed attempts count against it.
 // linkAdminID is the user id of a session signed in with a one-time admin
 // link (never a Discord snowflake, which is all digits).
 const linkAdminID = "admin"
 
-func (s *Site) adminSignIn(c echo.Context) error {
-	// A link is opened in the address bar or from a chat: a top-level
-	// navigation. A browser names any other fetch (an image, a frame, a
-	// script on some web page) in Sec-Fetch-Dest, which no page can forge;
-	// such a request is refused before the link is looked at and is not
-	// counted, so a page cannot spend its visitor's sign-in attempts or use
-	// up a link it learnt (attack P). Clients that send no Sec-Fetch-Dest
-	// (older browsers, curl) are counted as before.
-	if d := c.Request().Header.Get("Sec-Fetch-Dest"); d != "" && d != "document" {
-		return s.renderLogin(c, http.StatusBadRequest, "Open the sign-in link in the browser's address bar.")
-	}
+// maxLinkToken bounds a sign-in link's token as a request carries it (the
+// links maid makes carry 43 characters).
+const maxLinkToken = 128
+
+// adminLinkPage is what opening a one-time link shows: a button that uses
+// it. Opening the link neither uses it nor counts as an attempt, because
+// much more than the operator opens links: chat and mail link previewers
+// (Discordbot, Slackbot, scanners) fetch a pasted URL first and would use
+// up the link and receive the admin session, and any web page can make
+// its visitor's browser navigate to, prefetch or frame the URL (attack P,
+// P2). Only the button's same-origin POST (adminSignIn) does.
+func (s *Site) adminLinkPage(c echo.Context) error {
 	tok := c.QueryParam("token")
+	if tok == "" || len(tok) > maxLinkToken {
+		return s.renderLogin(c, http.StatusBadRequest, "This sign-in link is incomplete. Copy the whole link, or ask for a new one with: maid admin link")
+	}
+	next := c.QueryParam("next")
+	if len(next) > maxNextLen {
+		next = ""
+	}
+	v := s.newView(c, "Sign in", map[string]any{"OAuth": s.cfg.OAuth.enabled(), "AdminToken": tok, "Next": localPath(next, "")})
+	v.User = nil
+	c.Response().Header().Set("Referrer-Policy", "no-referrer") // the token is in this page's URL
+	return s.renderView(c, http.StatusOK, "login.html", v)
+}
+
+// adminSignIn uses a one-time link (the button of adminLinkPage). A valid
+// link always signs in, even past the attempt limit: behind a reverse proxy
+// every browser shares one address, and a stranger's failed guesses must
+// not lock the operator out of the recovery path (issue 19 attack). The
+// link is 256 random bits, so the limit is not what stops guessing; it
+// bounds the noise, and only failed attempts count against it.
+func (s *Site) adminSignIn(c echo.Context) error {
+	// Only maid's own page posts here. A browser names a request another
+	// site started in Sec-Fetch-Site, which no page can forge; it is
+	// refused before the link is looked at and is not counted, so a page
+	// cannot spend its visitor's attempts or sign them in with a link of
+	// its own (login CSRF). Clients that send no Sec-Fetch-Site (older
+	// browsers, curl) are counted as before.
+	if !fromThisSite(c.Request()) {
+		return s.renderLogin(c, http.StatusForbidden, "Open the sign-in link in the browser's address bar, then press the button.")
+	}
+	tok := c.FormValue("token")
 	ok := false
-	if tok != "" && len(tok) <= 128 {
+	if tok != "" && len(tok) <= maxLinkToken {
 		var err error
 		if ok, err = s.sessions.UseSignInLink(c.Request().Context(), tokenHash(tok), s.now()); err != nil {
 			return fmt.Errorf("admin sign-in: %w", err)
@@ -378,18 +403,49 @@ func (s *Site) logout(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, "/login")
 }
 
+// fromThisSite reports whether a browser says this site, or the user
+// (the address bar, a bookmark: "none"), started the request. Requests
+// without Sec-Fetch-Site (older browsers, curl) pass: the header is how
+// maid tells another site's requests apart, and no page can remove it.
+func fromThisSite(r *http.Request) bool {
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "", "same-origin", "none":
+		return true
+	}
+	return false
+}
+
+// isDocument reports whether a request may be a top-level navigation: a
+// browser names any other fetch (image, frame, script) in Sec-Fetch-Dest.
+func isDocument(r *http.Request) bool {
+	d := r.Header.Get("Sec-Fetch-Dest")
+	return d == "" || d == "document"
+}
+
 func (s *Site) redirectURI() string { return s.base.String() + "/auth/discord/callback" }
 
 // maxNextLen bounds the return-to path carried through sign-in.
 const maxNextLen = 2048
 
 const (
+	// stateCookie binds Discord's callback to the browser that started
+	// sign-in. Under https it is __Host- prefixed (and so Path=/): a
+	// sibling subdomain can then neither plant one for the callback nor
+	// shadow maid's (attack P2).
 	stateCookie = "maid_oauth_state"
 	// nextCookie carries the page to return to from the sign-in page to
 	// whichever sign-in ends (admin link or Discord). It is checked with
 	// localPath when set and when used: only paths on this site.
 	nextCookie = "maid_next"
 )
+
+// stateCookie is the OAuth state cookie with value and max age.
+func (s *Site) stateCookie(value string, maxAge int) *http.Cookie {
+	if s.secure {
+		return &http.Cookie{Name: "__Host-" + stateCookie, Value: value, Path: "/", HttpOnly: true, Secure: true, SameSite: http.SameSiteLaxMode, MaxAge: maxAge}
+	}
+	return &http.Cookie{Name: stateCookie, Value: value, Path: "/auth/discord", HttpOnly: true, SameSite: http.SameSiteLaxMode, MaxAge: maxAge}
+}
 
 // setNext remembers next (if it is a path on this site) for the sign-in
 // that follows; takeNext returns it (or def) and forgets it.
@@ -422,8 +478,15 @@ func (s *Site) oauthStart(c echo.Context) error {
 	if !s.cfg.OAuth.enabled() {
 		return errStatus(http.StatusNotFound, "not_found", "Discord sign-in is not configured (set --oauth-client-id and --oauth-client-secret)")
 	}
+	// Only this site's sign-in button (or the user, from a bookmark)
+	// starts a sign-in. Discord sends a returning user straight back
+	// (prompt=none), so a round trip another site starts would pass the
+	// state check and count against its visitor's attempts (attack P2).
+	if !fromThisSite(c.Request()) || !isDocument(c.Request()) {
+		return s.renderLogin(c, http.StatusForbidden, "Start signing in from the sign-in page.")
+	}
 	state := randomToken()
-	c.SetCookie(&http.Cookie{Name: stateCookie, Value: state, Path: "/auth/discord", HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode, MaxAge: 600})
+	c.SetCookie(s.stateCookie(state, 600))
 	s.setNext(c, c.QueryParam("next"))
 	q := url.Values{
 		"response_type": {"code"},
@@ -468,8 +531,11 @@ func (s *Site) oauthCallback(c echo.Context) error {
 	// any other site's images and frames) can sign nobody in, and counting
 	// it would let any web page spend its visitor's sign-in attempts
 	// (attack P).
-	ck, err := c.Cookie(stateCookie)
-	c.SetCookie(&http.Cookie{Name: stateCookie, Value: "", Path: "/auth/discord", HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode, MaxAge: -1})
+	if !isDocument(c.Request()) {
+		return s.renderLogin(c, http.StatusBadRequest, "Sign-in failed. Please try again.")
+	}
+	ck, err := c.Cookie(s.stateCookie("", 0).Name)
+	c.SetCookie(s.stateCookie("", -1))
 	if err != nil || ck.Value == "" || subtle.ConstantTimeCompare([]byte(ck.Value), []byte(c.QueryParam("state"))) != 1 {
 		return s.renderLogin(c, http.StatusBadRequest, "Sign-in failed: the sign-in state did not match. Please try again.")
 	}

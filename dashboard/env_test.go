@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"html"
 	"io"
 	"log/slog"
 	"net"
@@ -439,11 +440,7 @@ func (e *testEnv) signIn(u fakeUser) *client {
 func (e *testEnv) admin() *client {
 	e.t.Helper()
 	c := e.anonymous()
-	resp, err := c.http.Get(e.site.AdminLink())
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	resp.Body.Close()
+	resp, _ := c.useLink(e.site.AdminLink())
 	if resp.StatusCode != http.StatusSeeOther {
 		e.t.Fatalf("admin link: %d", resp.StatusCode)
 	}
@@ -451,6 +448,22 @@ func (e *testEnv) admin() *client {
 	c.setCSRF(body)
 	return c
 }
+
+// useLink opens a one-time sign-in link as a browser does: the page it
+// shows, then that page's button (a POST of the form). It returns the
+// POST's answer, or the page's when it shows no button. hdr goes with both.
+func (c *client) useLink(link string, hdr ...string) (*http.Response, string) {
+	c.env.t.Helper()
+	resp, body := c.do("GET", strings.TrimPrefix(link, c.env.srv.URL), "", nil, hdr...)
+	m := linkFormRe.FindStringSubmatch(body)
+	if resp.StatusCode != http.StatusOK || m == nil {
+		return resp, body
+	}
+	form := url.Values{"token": {html.UnescapeString(m[2])}}
+	return c.do("POST", html.UnescapeString(m[1]), "application/x-www-form-urlencoded", strings.NewReader(form.Encode()), hdr...)
+}
+
+var linkFormRe = regexp.MustCompile(`<form method="post" action="([^"]*)">\s*<input type="hidden" name="token" value="([^"]*)">`)
 
 func (c *client) setCSRF(page string) {
 	m := csrfRe.FindStringSubmatch(page)

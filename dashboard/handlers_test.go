@@ -362,7 +362,7 @@ func TestAdminLinkWorksOnce(t *testing.T) {
 	env := newEnv(t)
 	link := env.site.AdminLink()
 	c := env.anonymous()
-	resp, _ := c.do("GET", strings.TrimPrefix(link, env.srv.URL), "", nil)
+	resp, _ := c.useLink(link)
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("first use: %d", resp.StatusCode)
 	}
@@ -372,7 +372,7 @@ func TestAdminLinkWorksOnce(t *testing.T) {
 			t.Errorf("session cookie %q lacks %s", cookie, attr)
 		}
 	}
-	resp, _ = env.anonymous().do("GET", strings.TrimPrefix(link, env.srv.URL), "", nil)
+	resp, _ = env.anonymous().useLink(link)
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("second use: %d", resp.StatusCode)
 	}

@@ -78,6 +78,12 @@ func localPath(p, def string) string {
 	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" || !strings.HasPrefix(u.Path, "/") || strings.HasPrefix(u.Path, "//") {
 		return def
 	}
+	// Never back into sign-in: "/auth/discord?next=/auth/discord?next=..."
+	// would run one Discord round trip per level from a single navigation
+	// (attack P2).
+	if u.Path == "/auth" || strings.HasPrefix(u.Path, "/auth/") {
+		return def
+	}
 	return p
 }
 

@@ -27,6 +27,9 @@ func TestLocalPath(t *testing.T) {
 		{"non-ASCII slash lookalike", "/\u2215example.org", "/def"},
 		{"encoded double slash, refused to be safe", "/%2F%2Fexample.org", "/def"},
 		{"encoded slash later is fine", "/s/a%2Fb", "/s/a%2Fb"},
+		{"back into Discord sign-in", "/auth/discord?next=/auth/discord", "/def"},
+		{"back into sign-in, encoded", "/%61uth/admin", "/def"},
+		{"a page named like auth is fine", "/authors", "/authors"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := localPath(tt.in, "/def"); got != tt.want {

@@ -2,6 +2,7 @@ package dashboard_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/chromedp/chromedp"
@@ -25,6 +26,8 @@ func TestEveryPageEveryWidth(t *testing.T) {
 		{"marketplace", "/marketplace", `document.querySelector('#market-list')`},
 		{"logs", "/logs", `document.querySelector('#logs')`},
 		{"simulator", "/s/" + serverA + "/simulator", `document.querySelector('#sim-chat').innerText.includes('hello there')`},
+		// A link's page (only its button would use the made-up token).
+		{"sign-in-link", "/auth/admin?token=" + strings.Repeat("x", 43), `document.querySelector('#admin-signin')`},
 	}
 	for _, theme := range []string{"dark", "light"} {
 		for _, width := range []int64{1280, 390} {

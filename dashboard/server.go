@@ -342,7 +342,8 @@ func (s *Site) routes() *echo.Echo {
 	e.GET("/login", s.loginPage)
 	e.GET("/auth/discord", s.oauthStart)
 	e.GET("/auth/discord/callback", s.oauthCallback)
-	e.GET("/auth/admin", s.adminSignIn)
+	e.GET("/auth/admin", s.adminLinkPage)
+	e.POST("/auth/admin", s.adminSignIn)
 	e.POST("/logout", s.logout, s.requireSession, s.checkCSRF)
 
 	// Pages.

@@ -33,7 +33,7 @@ type SessionStore interface {
 	UseSignInLink(ctx context.Context, tokenHash string, now time.Time) (ok bool, err error)
 	// SignInAttempt counts an attempt of client in the window now is in.
 	// A stored window never moves back (nodes' clocks differ), and a new
-	// window sweeps counters from before the previous one.
+	// window sweeps counters attemptsKept windows old.
 	SignInAttempt(ctx context.Context, client string, now time.Time, window time.Duration, max int) (allowed bool, err error)
 }
 
@@ -74,6 +74,11 @@ func NewSignInLink(ctx context.Context, st SessionStore, base string, ttl time.D
 const (
 	defaultSignInWindow = 10 * time.Minute
 	defaultSignInMax    = 30
+	// attemptsKept is how many windows an attempt counter outlives its own
+	// before a sweep removes it (the store's sweep keeps as many). Not
+	// one: a node whose clock runs ahead would delete counters still live
+	// on the others.
+	attemptsKept = 6
 )
 
 // memSessions is the SessionStore of a Config without one: sessions live
@@ -179,13 +184,12 @@ func (m *memSessions) SignInAttempt(_ context.Context, client string, now time.T
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	start := now.UTC().Truncate(window).UnixNano()
-	// As the store: the window only moves forward, and a new window
-	// sweeps counters from before the previous one (here at most once per
-	// window, since a sweep walks the whole map).
+	// As the store: the window only moves forward, and the first attempt
+	// of a window sweeps counters attemptsKept windows old.
 	if start > m.swept {
 		m.swept = start
 		for c, a := range m.attempts {
-			if a[0] < start-int64(window) {
+			if a[0] < start-attemptsKept*int64(window) {
 				delete(m.attempts, c)
 			}
 		}

@@ -116,7 +116,6 @@ func TestSignInLinks(t *testing.T) {
 		c.Now = clock.now
 		c.SignInMax, c.SignInWindow = 4, time.Hour
 	}})
-	path := func(link string) string { return strings.TrimPrefix(link, env.srv.URL) }
 	mint := func(ttl time.Duration) string {
 		t.Helper()
 		link, err := dashboard.NewSignInLink(env.ctx, env.st, env.srv.URL, ttl, clock.now())
@@ -126,26 +125,26 @@ func TestSignInLinks(t *testing.T) {
 		return link
 	}
 	link := mint(10 * time.Minute)
-	if resp, _ := env.anonymous().do("GET", path(link), "", nil); resp.StatusCode != http.StatusSeeOther {
+	if resp, _ := env.anonymous().useLink(link); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("a minted link: %d", resp.StatusCode)
 	}
-	if resp, body := env.anonymous().do("GET", path(link), "", nil); resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "maid admin link") {
+	if resp, body := env.anonymous().useLink(link); resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "maid admin link") {
 		t.Fatalf("the link's second use: %d %.300s", resp.StatusCode, body)
 	}
 	late := mint(10 * time.Minute)
 	clock.add(10 * time.Minute)
-	if resp, _ := env.anonymous().do("GET", path(late), "", nil); resp.StatusCode != http.StatusUnauthorized {
+	if resp, _ := env.anonymous().useLink(late); resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("an expired link: %d, want 401", resp.StatusCode)
 	}
 	// Only failed attempts count: two so far (the reused and the expired
 	// link). Two more guesses reach the limit; the next guess is refused
 	// without a lookup, and so is Discord's callback.
 	for i := range 2 {
-		if resp, _ := env.anonymous().do("GET", "/auth/admin?token=guess", "", nil); resp.StatusCode != http.StatusUnauthorized {
+		if resp, _ := env.anonymous().useLink("/auth/admin?token=guess"); resp.StatusCode != http.StatusUnauthorized {
 			t.Fatalf("guess %d: %d", i, resp.StatusCode)
 		}
 	}
-	resp, body := env.anonymous().do("GET", "/auth/admin?token=guess", "", nil)
+	resp, body := env.anonymous().useLink("/auth/admin?token=guess")
 	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
 		t.Fatalf("a guess past the limit: %d %.200s, want 429 with Retry-After", resp.StatusCode, body)
 	}
@@ -162,12 +161,12 @@ func TestSignInLinks(t *testing.T) {
 	}
 	// A good link still signs in: strangers' guesses (behind a proxy, all
 	// from one address) must not lock the operator out.
-	if resp, _ := env.anonymous().do("GET", path(mint(2*time.Hour)), "", nil); resp.StatusCode != http.StatusSeeOther {
+	if resp, _ := env.anonymous().useLink(mint(2 * time.Hour)); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("a good link past the limit: %d, want 303", resp.StatusCode)
 	}
 	good := mint(2 * time.Hour)
 	clock.add(time.Hour)
-	if resp, _ := env.anonymous().do("GET", path(good), "", nil); resp.StatusCode != http.StatusSeeOther {
+	if resp, _ := env.anonymous().useLink(good); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("the next window: %d", resp.StatusCode)
 	}
 }
@@ -194,7 +193,7 @@ func TestSignInLimitBehindProxy(t *testing.T) {
 				c.TrustedProxies = tt.trusted
 			}})
 			guess := func(from string) int {
-				resp, _ := env.anonymous().do("GET", "/auth/admin?token=guess", "", nil, "X-Forwarded-For", "203.0.113.66, "+from)
+				resp, _ := env.anonymous().useLink("/auth/admin?token=guess", "X-Forwarded-For", "203.0.113.66, "+from)
 				return resp.StatusCode
 			}
 			for i := range 2 {
@@ -212,34 +211,49 @@ func TestSignInLimitBehindProxy(t *testing.T) {
 	}
 }
 
-// TestSignInCrossSite (attack P): any web page can make its visitor's
-// browser request maid's sign-in URLs (images, frames). Those requests
-// must not count against the visitor's address: a Discord callback without
-// the browser's state cookie is refused uncounted, and /auth/admin refuses
-// a request the browser marks as not a top-level navigation before it
-// looks at the link, so a page can neither lock the visitor out nor use up
-// a link it learnt.
+// TestSignInCrossSite (attack P, P2): what another site's page (or a chat's
+// link previewer) can make a browser send to maid's sign-in URLs, past the
+// limit. None of it counts against the visitor's address, none of it uses
+// up a link: afterwards the visitor signs in with Discord, and with the
+// link by pressing its button.
 func TestSignInCrossSite(t *testing.T) {
 	env := newEnvOpts(t, envOptions{config: func(c *dashboard.Config) {
 		c.SignInMax, c.SignInWindow = 4, time.Hour
 	}})
-	page := env.anonymous() // the visitor's browser, on an attacker's page
-	for i := range 12 {
-		path := "/auth/discord/callback?code=x&state=y"
-		if i%2 == 1 {
-			path = "/auth/admin?token=x"
-		}
-		page.do("GET", path, "", nil, "Sec-Fetch-Site", "cross-site", "Sec-Fetch-Mode", "no-cors", "Sec-Fetch-Dest", "image")
-	}
 	link, err := dashboard.NewSignInLink(env.ctx, env.st, env.srv.URL, time.Hour, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := strings.TrimPrefix(link, env.srv.URL)
-	if resp, _ := page.do("GET", path, "", nil, "Sec-Fetch-Dest", "iframe", "Sec-Fetch-Mode", "navigate"); resp.StatusCode != http.StatusBadRequest {
-		t.Fatalf("a link opened in a frame: %d, want 400", resp.StatusCode)
+	linkPath := strings.TrimPrefix(link, env.srv.URL)
+	guess := url.Values{"token": {"guess"}}.Encode()
+	for _, tt := range []struct {
+		name, method, path, body string
+		hdr                      []string
+		status                   int
+	}{
+		{"an image of the callback", "GET", "/auth/discord/callback?code=x&state=y", "",
+			[]string{"Sec-Fetch-Site", "cross-site", "Sec-Fetch-Mode", "no-cors", "Sec-Fetch-Dest", "image"}, http.StatusBadRequest},
+		{"a navigation to the callback", "GET", "/auth/discord/callback?code=x&state=y", "",
+			[]string{"Sec-Fetch-Site", "cross-site", "Sec-Fetch-Mode", "navigate", "Sec-Fetch-Dest", "document"}, http.StatusBadRequest},
+		{"a navigation starting Discord sign-in", "GET", "/auth/discord", "",
+			[]string{"Sec-Fetch-Site", "cross-site", "Sec-Fetch-Mode", "navigate", "Sec-Fetch-Dest", "document"}, http.StatusForbidden},
+		{"a frame of the link", "GET", linkPath, "",
+			[]string{"Sec-Fetch-Site", "cross-site", "Sec-Fetch-Mode", "navigate", "Sec-Fetch-Dest", "iframe"}, http.StatusOK},
+		{"a prefetch of the link", "GET", linkPath, "",
+			[]string{"Sec-Fetch-Site", "cross-site", "Sec-Fetch-Mode", "navigate", "Sec-Fetch-Dest", "document", "Sec-Purpose", "prefetch"}, http.StatusOK},
+		{"a link previewer", "GET", linkPath, "", nil, http.StatusOK},
+		{"another site's form posting a guess", "POST", "/auth/admin", guess,
+			[]string{"Sec-Fetch-Site", "cross-site", "Sec-Fetch-Mode", "navigate", "Sec-Fetch-Dest", "document"}, http.StatusForbidden},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			for i := range 6 {
+				resp, body := env.anonymous().do(tt.method, tt.path, "application/x-www-form-urlencoded", strings.NewReader(tt.body), tt.hdr...)
+				if resp.StatusCode != tt.status {
+					t.Fatalf("request %d: %d %.200s, want %d", i, resp.StatusCode, body, tt.status)
+				}
+			}
+		})
 	}
-	// The visitor now signs in: with Discord, and with the (unspent) link.
 	env.discord.signInAs(alice)
 	follow := *env.anonymous().http
 	follow.CheckRedirect = nil
@@ -249,10 +263,36 @@ func TestSignInCrossSite(t *testing.T) {
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/servers" {
-		t.Fatalf("Discord sign-in after a page's 12 cross-site requests: %d at %s", resp.StatusCode, resp.Request.URL.Path)
+		t.Fatalf("Discord sign-in afterwards: %d at %s", resp.StatusCode, resp.Request.URL.Path)
 	}
-	if resp, _ := env.anonymous().do("GET", path, "", nil, "Sec-Fetch-Dest", "document", "Sec-Fetch-Mode", "navigate"); resp.StatusCode != http.StatusSeeOther {
-		t.Fatalf("the link in the address bar after a page framed it: %d, want 303", resp.StatusCode)
+	if resp, _ := env.anonymous().useLink(link, "Sec-Fetch-Site", "same-origin"); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("the link's button afterwards: %d, want 303", resp.StatusCode)
+	}
+}
+
+// TestStateCookieHostOnly (attack P2): under https the OAuth state cookie
+// is __Host- prefixed, so a sibling subdomain can neither plant one that
+// passes the callback's state check nor shadow maid's.
+func TestStateCookieHostOnly(t *testing.T) {
+	for _, tt := range []struct{ name, base, want string }{
+		{"https", "https://maid.example", "__Host-maid_oauth_state="},
+		{"http", "", "maid_oauth_state="},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			env := newEnvOpts(t, envOptions{config: func(c *dashboard.Config) {
+				if tt.base != "" {
+					c.BaseURL = tt.base
+				}
+			}})
+			resp, _ := env.anonymous().do("GET", "/auth/discord", "", nil)
+			ck := resp.Header.Get("Set-Cookie")
+			if resp.StatusCode != http.StatusFound || !strings.HasPrefix(ck, tt.want) {
+				t.Fatalf("start: %d, Set-Cookie %q, want %s...", resp.StatusCode, ck, tt.want)
+			}
+			if tt.name == "https" && (!strings.Contains(ck, "Path=/;") && !strings.HasSuffix(ck, "Path=/") || !strings.Contains(ck, "Secure")) {
+				t.Fatalf("a __Host- cookie needs Path=/ and Secure: %q", ck)
+			}
+		})
 	}
 }
 
@@ -267,7 +307,7 @@ func TestReturnTo(t *testing.T) {
 		if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "maid admin link") {
 			t.Fatalf("signed out: %d %.300s", resp.StatusCode, body)
 		}
-		resp, _ = c.do("GET", strings.TrimPrefix(env.site.AdminLink(), env.srv.URL), "", nil)
+		resp, _ = c.useLink(env.site.AdminLink())
 		if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || loc != want {
 			t.Fatalf("after sign-in: %d to %q, want %q", resp.StatusCode, loc, want)
 		}
@@ -293,18 +333,18 @@ func TestReturnTo(t *testing.T) {
 			// forged cookie.
 			c := env.anonymous()
 			c.do("GET", "/login?next="+url.QueryEscape(next), "", nil)
-			resp, _ := c.do("GET", strings.TrimPrefix(env.site.AdminLink(), env.srv.URL), "", nil)
+			resp, _ := c.useLink(env.site.AdminLink())
 			if loc := resp.Header.Get("Location"); loc != "/servers" {
 				t.Errorf("via the sign-in page: to %q", loc)
 			}
-			resp, _ = env.anonymous().do("GET", strings.TrimPrefix(env.site.AdminLink(), env.srv.URL)+"&next="+url.QueryEscape(next), "", nil)
+			resp, _ = env.anonymous().useLink(env.site.AdminLink() + "&next=" + url.QueryEscape(next))
 			if loc := resp.Header.Get("Location"); loc != "/servers" {
 				t.Errorf("via the link: to %q", loc)
 			}
 			c = env.anonymous()
 			u, _ := url.Parse(env.srv.URL + "/auth")
 			c.http.Jar.SetCookies(u, []*http.Cookie{{Name: "maid_next", Value: url.QueryEscape(next), Path: "/auth"}})
-			resp, _ = c.do("GET", strings.TrimPrefix(env.site.AdminLink(), env.srv.URL), "", nil)
+			resp, _ = c.useLink(env.site.AdminLink())
 			if loc := resp.Header.Get("Location"); loc != "/servers" {
 				t.Errorf("via a forged cookie: to %q", loc)
 			}

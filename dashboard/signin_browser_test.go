@@ -31,6 +31,8 @@ func TestSignInInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.do(chromedp.Navigate(link))
+	p.shot("signin-link")
+	p.do(chromedp.Click(chromedp.CSS("#admin-signin")))
 	p.waitJS(`location.pathname + location.search === ` + jsString(deep) + ` && document.querySelector('#w-more_text') !== null`)
 
 	env.restart()
@@ -41,7 +43,7 @@ func TestSignInInBrowser(t *testing.T) {
 	p.waitJS(`location.pathname === '/login'`)
 	p.open(deep)
 	p.waitJS(`document.querySelector('#admin-link-cmd') !== null`)
-	p.do(chromedp.Navigate(link))
+	p.useLink(link)
 	p.waitJS(`document.body.innerText.includes('already used')`)
 	if errs := consoleErrors(); len(errs) > 0 {
 		// The 401 answers of signed-out pages are the pages working.

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -78,6 +79,8 @@ type Store struct {
 
 	kvGroup kvCommitter // KV writes, committed in groups (group.go)
 	stmts   stmtCache   // prepared statements of the write path
+
+	attemptsSwept atomic.Int64 // window start (µs) of SignInAttempt's last sweep
 }
 
 var _ engine.Store = (*Store)(nil)
