@@ -53,8 +53,9 @@ Usage:
   maid admin   link [flags]            print a one-time dashboard sign-in link
   maid version
 
-Run 'maid COMMAND -h' for a command's flags. Flags can also be set with
-MAID_<FLAG> environment variables (e.g. MAID_BACKEND=docker).
+Run 'maid COMMAND -h' for a command's flags. Most of maid serve's flags
+can also be set with MAID_ environment variables (e.g. MAID_BACKEND=docker);
+docs/operations.md lists each flag's variable.
 `
 
 // newFlags is a command's flag set: errors and -h go to stderr, -h
