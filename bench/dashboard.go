@@ -94,14 +94,7 @@ func signIn(ctx context.Context, c *http.Client, base, link string) (string, err
 	if err != nil {
 		return "", err
 	}
-	// What the link's page's button posts.
-	form := url.Values{"token": {u.Query().Get("token")}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/auth/admin", strings.NewReader(form.Encode()))
-	if err != nil {
-		return "", err
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err := c.Do(req) // follows the redirect to /servers
+	resp, err := dashboard.OpenSignInLink(ctx, c, base+u.RequestURI()) // follows the redirect to /servers
 	if err != nil {
 		return "", err
 	}

@@ -124,7 +124,11 @@ func (s *Site) loadSession(next echo.HandlerFunc) echo.HandlerFunc {
 		if p := c.Request().URL.Path; strings.HasPrefix(p, "/static/") || p == "/healthz" || p == "/readyz" || p == "/metrics" {
 			return next(c) // no session there: spare the store a read per asset
 		}
-		if ck, err := c.Cookie(s.cookieName()); err == nil && ck.Value != "" && len(ck.Value) <= 128 {
+		// Two session cookies (one planted under a narrower path by another
+		// app on this host or a sibling domain, possible without __Host-
+		// under http) sign the browser out rather than let the planted
+		// one, sent first, act for whoever signed in (attack P3).
+		if ck, err := c.Cookie(s.cookieName()); err == nil && ck.Value != "" && len(ck.Value) <= 128 && cookieCount(c.Request(), s.cookieName()) == 1 {
 			rec, found, err := s.sessions.DashboardSession(c.Request().Context(), tokenHash(ck.Value), s.now())
 			if err != nil {
 				return fmt.Errorf("load session: %w", err)
@@ -352,7 +356,7 @@ func (s *Site) adminLinkPage(c echo.Context) error {
 	if len(next) > maxNextLen {
 		next = ""
 	}
-	v := s.newView(c, "Sign in", map[string]any{"OAuth": s.cfg.OAuth.enabled(), "AdminToken": tok, "Next": localPath(next, "")})
+	v := s.newView(c, "Sign in", map[string]any{"OAuth": s.cfg.OAuth.enabled(), "AdminToken": tok, "Next": localPath(next, ""), "Nonce": s.signInNonce(c)})
 	v.User = nil
 	c.Response().Header().Set("Referrer-Policy", "no-referrer") // the token is in this page's URL
 	return s.renderView(c, http.StatusOK, "login.html", v)
@@ -371,7 +375,7 @@ func (s *Site) adminSignIn(c echo.Context) error {
 	// cannot spend its visitor's attempts or sign them in with a link of
 	// its own (login CSRF). Clients that send no Sec-Fetch-Site (older
 	// browsers, curl) are counted as before.
-	if !fromThisSite(c.Request()) {
+	if !fromThisSite(c.Request()) || !s.nonceOK(c, c.FormValue("nonce")) {
 		return s.renderLogin(c, http.StatusForbidden, "Open the sign-in link in the browser's address bar, then press the button.")
 	}
 	tok := c.FormValue("token")
@@ -401,6 +405,51 @@ func (s *Site) logout(c echo.Context) error {
 	}
 	c.SetCookie(&http.Cookie{Name: s.cookieName(), Value: "", Path: "/", HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode, MaxAge: -1})
 	return c.Redirect(http.StatusSeeOther, "/login")
+}
+
+// cookieCount is how many cookies named name the request carries.
+func cookieCount(r *http.Request, name string) int {
+	n := 0
+	for _, ck := range r.Cookies() {
+		if ck.Name == name {
+			n++
+		}
+	}
+	return n
+}
+
+// signInNonce is this browser's sign-in nonce, set on first use in a
+// SameSite=Strict cookie. The sign-in pages put it in the admin link's
+// form and the Discord button's URL; adminSignIn and oauthStart require
+// the two to match before anything is looked up or counted. Browsers that
+// send no Sec-Fetch-Site (Safari before 16.4, Firefox before 90, some
+// webviews) still never send a Strict cookie with another site's request,
+// so another site can neither spend their attempts nor sign them in with
+// a link of its own (attack P3). Origin was rejected as the check: the
+// link page's no-referrer policy makes its own POST send "Origin: null",
+// which any sandboxed frame can send too.
+func (s *Site) signInNonce(c echo.Context) string {
+	name := s.nonceCookieName()
+	if ck, err := c.Cookie(name); err == nil && len(ck.Value) == 43 && cookieCount(c.Request(), name) == 1 {
+		return ck.Value
+	}
+	n := randomToken()
+	c.SetCookie(&http.Cookie{Name: name, Value: n, Path: "/", HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteStrictMode, MaxAge: 3600})
+	return n
+}
+
+// nonceOK reports whether got is the request's sign-in nonce.
+func (s *Site) nonceOK(c echo.Context, got string) bool {
+	ck, err := c.Cookie(s.nonceCookieName())
+	return err == nil && got != "" && len(ck.Value) == 43 && cookieCount(c.Request(), s.nonceCookieName()) == 1 &&
+		subtle.ConstantTimeCompare([]byte(ck.Value), []byte(got)) == 1
+}
+
+func (s *Site) nonceCookieName() string {
+	if s.secure {
+		return "__Host-maid_signin"
+	}
+	return "maid_signin"
 }
 
 // fromThisSite reports whether a browser says this site, or the user
@@ -484,6 +533,12 @@ func (s *Site) oauthStart(c echo.Context) error {
 	// state check and count against its visitor's attempts (attack P2).
 	if !fromThisSite(c.Request()) || !isDocument(c.Request()) {
 		return s.renderLogin(c, http.StatusForbidden, "Start signing in from the sign-in page.")
+	}
+	if !s.nonceOK(c, c.QueryParam("n")) {
+		// A bookmark, or a browser without Sec-Fetch-Site sent here by
+		// another site: the sign-in page, whose button carries the nonce.
+		s.setNext(c, c.QueryParam("next"))
+		return c.Redirect(http.StatusSeeOther, "/login")
 	}
 	state := randomToken()
 	c.SetCookie(s.stateCookie(state, 600))

@@ -421,12 +421,7 @@ func (e *testEnv) signIn(u fakeUser) *client {
 	e.t.Helper()
 	c := e.anonymous()
 	e.discord.signInAs(u)
-	follow := *c.http
-	follow.CheckRedirect = nil
-	resp, err := follow.Get(e.srv.URL + "/auth/discord")
-	if err != nil {
-		e.t.Fatal(err)
-	}
+	resp := c.startDiscord()
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/servers" {
@@ -449,6 +444,33 @@ func (e *testEnv) admin() *client {
 	return c
 }
 
+// startDiscord presses the sign-in page's "Sign in with Discord" and
+// follows the redirects; the caller closes the answer's body.
+func (c *client) startDiscord() *http.Response {
+	c.env.t.Helper()
+	follow := *c.http
+	follow.CheckRedirect = nil
+	resp, err := follow.Get(c.env.srv.URL + c.discordButton())
+	if err != nil {
+		c.env.t.Fatal(err)
+	}
+	return resp
+}
+
+// discordButton is where the sign-in page's "Sign in with Discord" leads
+// (with this browser's sign-in nonce).
+func (c *client) discordButton() string {
+	c.env.t.Helper()
+	_, page := c.do("GET", "/login", "", nil)
+	m := discordHrefRe.FindStringSubmatch(page)
+	if m == nil {
+		c.env.t.Fatalf("no Discord button on the sign-in page: %.300s", page)
+	}
+	return html.UnescapeString(m[1])
+}
+
+var discordHrefRe = regexp.MustCompile(`id="discord-signin" href="([^"]*)"`)
+
 // useLink opens a one-time sign-in link as a browser does: the page it
 // shows, then that page's button (a POST of the form). It returns the
 // POST's answer, or the page's when it shows no button. hdr goes with both.
@@ -459,11 +481,17 @@ func (c *client) useLink(link string, hdr ...string) (*http.Response, string) {
 	if resp.StatusCode != http.StatusOK || m == nil {
 		return resp, body
 	}
-	form := url.Values{"token": {html.UnescapeString(m[2])}}
+	form := url.Values{}
+	for _, in := range hiddenRe.FindAllStringSubmatch(m[2], -1) {
+		form.Set(in[1], html.UnescapeString(in[2]))
+	}
 	return c.do("POST", html.UnescapeString(m[1]), "application/x-www-form-urlencoded", strings.NewReader(form.Encode()), hdr...)
 }
 
-var linkFormRe = regexp.MustCompile(`<form method="post" action="([^"]*)">\s*<input type="hidden" name="token" value="([^"]*)">`)
+var (
+	linkFormRe = regexp.MustCompile(`(?s)<form method="post" action="([^"]*)">(.*?)</form>`)
+	hiddenRe   = regexp.MustCompile(`<input type="hidden" name="([^"]*)" value="([^"]*)">`)
+)
 
 func (c *client) setCSRF(page string) {
 	m := csrfRe.FindStringSubmatch(page)

@@ -110,9 +110,7 @@ func TestIframeDashboardModes(t *testing.T) {
 	t.Run("approve", func(t *testing.T) {
 		env := newEnvOpts(t, envOptions{})
 		p := &page{t: t, ctx: ctx, base: env.srv.URL, dir: dir}
-		env.discord.signInAs(alice)
-		p.open("/auth/discord")
-		p.waitJS(`document.querySelector('#server-list') !== null`)
+		p.signInDiscord(env, alice)
 		blocked(t, p, env, "unapproved", false) // a manager, not an admin
 		p.signInAdmin(env)
 		blocked(t, p, env, "unapproved", true)

@@ -225,7 +225,7 @@ func (s *Site) renderView(c echo.Context, status int, page string, v *view) erro
 }
 
 func (s *Site) renderLogin(c echo.Context, status int, msg string) error {
-	v := s.newView(c, "Sign in", map[string]any{"OAuth": s.cfg.OAuth.enabled(), "Error": msg})
+	v := s.newView(c, "Sign in", map[string]any{"OAuth": s.cfg.OAuth.enabled(), "Error": msg, "Nonce": s.signInNonce(c)})
 	v.User = nil
 	return s.renderView(c, status, "login.html", v)
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"net/http"
+	"net/http/cookiejar"
 	"net/netip"
 	"net/url"
 	"strings"
@@ -151,7 +152,7 @@ func TestSignInLinks(t *testing.T) {
 	// Discord's callback is counted once its state matches (a callback
 	// without the browser's state cookie is refused uncounted).
 	c := env.anonymous()
-	resp, _ = c.do("GET", "/auth/discord", "", nil)
+	resp, _ = c.do("GET", c.discordButton(), "", nil)
 	loc, err := url.Parse(resp.Header.Get("Location"))
 	if err != nil || loc.Query().Get("state") == "" {
 		t.Fatalf("/auth/discord: %d, Location %q", resp.StatusCode, resp.Header.Get("Location"))
@@ -244,6 +245,12 @@ func TestSignInCrossSite(t *testing.T) {
 		{"a link previewer", "GET", linkPath, "", nil, http.StatusOK},
 		{"another site's form posting a guess", "POST", "/auth/admin", guess,
 			[]string{"Sec-Fetch-Site", "cross-site", "Sec-Fetch-Mode", "navigate", "Sec-Fetch-Dest", "document"}, http.StatusForbidden},
+		// Browsers without fetch metadata (attack P3): the Strict nonce
+		// cookie is what another site's request lacks.
+		{"an old browser: another site's form posting a guess", "POST", "/auth/admin", guess,
+			[]string{"Origin", "https://evil.example"}, http.StatusForbidden},
+		{"an old browser: a navigation starting Discord sign-in", "GET", "/auth/discord", "",
+			[]string{"Referer", "https://evil.example/"}, http.StatusSeeOther},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			for i := range 6 {
@@ -255,12 +262,7 @@ func TestSignInCrossSite(t *testing.T) {
 		})
 	}
 	env.discord.signInAs(alice)
-	follow := *env.anonymous().http
-	follow.CheckRedirect = nil
-	resp, err := follow.Get(env.srv.URL + "/auth/discord")
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := env.anonymous().startDiscord()
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/servers" {
 		t.Fatalf("Discord sign-in afterwards: %d at %s", resp.StatusCode, resp.Request.URL.Path)
@@ -284,7 +286,8 @@ func TestStateCookieHostOnly(t *testing.T) {
 					c.BaseURL = tt.base
 				}
 			}})
-			resp, _ := env.anonymous().do("GET", "/auth/discord", "", nil)
+			c := env.anonymous()
+			resp, _ := c.do("GET", c.discordButton(), "", nil)
 			ck := resp.Header.Get("Set-Cookie")
 			if resp.StatusCode != http.StatusFound || !strings.HasPrefix(ck, tt.want) {
 				t.Fatalf("start: %d, Set-Cookie %q, want %s...", resp.StatusCode, ck, tt.want)
@@ -293,6 +296,63 @@ func TestStateCookieHostOnly(t *testing.T) {
 				t.Fatalf("a __Host- cookie needs Path=/ and Secure: %q", ck)
 			}
 		})
+	}
+}
+
+// TestPlantedSessionCookie (attack P3): under http there is no __Host-
+// prefix, so another app on this host (cookies ignore ports) or a sibling
+// domain can plant a session cookie under a narrower path; the browser
+// sends it first. A request with two session cookies is signed out, never
+// served as the planted session's user.
+func TestPlantedSessionCookie(t *testing.T) {
+	env := newEnv(t)
+	attacker := env.signIn(dave) // dave manages nothing
+	u, _ := url.Parse(env.srv.URL)
+	var tok string
+	for _, ck := range attacker.http.Jar.Cookies(u) {
+		if ck.Name == "maid_session" {
+			tok = ck.Value
+		}
+	}
+	if tok == "" {
+		t.Fatal("no session cookie")
+	}
+	victim := env.anonymous()
+	victim.http.Jar.SetCookies(&url.URL{Scheme: "http", Host: u.Host, Path: "/s/"}, []*http.Cookie{{Name: "maid_session", Value: tok, Path: "/s"}})
+	if resp, _ := victim.useLink(env.site.AdminLink()); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("admin link: %d", resp.StatusCode)
+	}
+	if resp, _ := victim.do("GET", "/servers", "", nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("/servers, one cookie: %d, want 200", resp.StatusCode)
+	}
+	if resp, body := victim.do("GET", "/s/"+serverA, "", nil, "Accept", "text/html"); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("/s/%s with the planted cookie too: %d %.200s, want 401 (signed out, not dave)", serverA, resp.StatusCode, body)
+	}
+}
+
+// TestOpenSignInLink: the helper programs use to sign in with a link (maid
+// bench, the reliability suite) does what the page's button does, next
+// included.
+func TestOpenSignInLink(t *testing.T) {
+	env := newEnv(t)
+	for _, tt := range []struct{ name, suffix, want string }{
+		{"plain", "", "/servers"},
+		{"with next", "&next=" + url.QueryEscape("/s/"+serverA), "/s/" + serverA},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			jar, _ := cookiejar.New(nil)
+			resp, err := dashboard.OpenSignInLink(env.ctx, &http.Client{Jar: jar}, env.site.AdminLink()+tt.suffix)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK || resp.Request.URL.RequestURI() != tt.want {
+				t.Fatalf("%d at %s, want 200 at %s", resp.StatusCode, resp.Request.URL, tt.want)
+			}
+		})
+	}
+	if _, err := dashboard.OpenSignInLink(env.ctx, &http.Client{}, env.site.AdminLink()); err == nil {
+		t.Fatal("a client without a cookie jar: no error")
 	}
 }
 
@@ -316,12 +376,7 @@ func TestReturnTo(t *testing.T) {
 		c := env.anonymous()
 		c.do("GET", "/login?next="+url.QueryEscape(want), "", nil)
 		env.discord.signInAs(alice)
-		follow := *c.http
-		follow.CheckRedirect = nil
-		resp, err := follow.Get(env.srv.URL + "/auth/discord")
-		if err != nil {
-			t.Fatal(err)
-		}
+		resp := c.startDiscord()
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusOK || resp.Request.URL.RequestURI() != want {
 			t.Fatalf("after Discord: %d at %s, want %s", resp.StatusCode, resp.Request.URL, want)
