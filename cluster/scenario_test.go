@@ -30,6 +30,7 @@ import (
 	_ "github.com/lib/pq"
 
 	"github.com/maidhq/maid/cluster"
+	"github.com/maidhq/maid/dashboard"
 	"github.com/maidhq/maid/discord/fakediscord"
 	"github.com/maidhq/maid/engine"
 	"github.com/maidhq/maid/internal/pgtest"
@@ -524,11 +525,14 @@ func TestClusterScenarios(t *testing.T) {
 		if resp.StatusCode == 200 && !strings.HasPrefix(resp.Request.URL.Path, "/login") {
 			t.Fatalf("node B without a session: %d %s, want a refusal or the sign-in page", resp.StatusCode, resp.Request.URL)
 		}
-		resp, err = client.Get(link)
+		resp, err = dashboard.OpenSignInLink(context.Background(), client, link) // the link's page, then its button
 		if err != nil {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
+		if resp.StatusCode != 200 || resp.Request.URL.Path != "/servers" {
+			t.Fatalf("signing in on node A: %d %s", resp.StatusCode, resp.Request.URL)
+		}
 		// Cookies do not depend on the port: the same cookie goes to node B.
 		resp, err = client.Get("http://" + addrB + "/servers")
 		if err != nil {
