@@ -428,21 +428,58 @@ func cookieCount(r *http.Request, name string) int {
 // a link of its own (attack P3). Origin was rejected as the check: the
 // link page's no-referrer policy makes its own POST send "Origin: null",
 // which any sandboxed frame can send too.
+//
+// The cookie is set again on every use, so its hour runs from the last
+// page shown, not the first (attack P4). Known limits, documented in
+// docs/security.md: another site's navigation to a sign-in page carries no
+// Strict cookie, so it mints a new nonce and an open link page's button
+// then fails (reopen the link); and under http a sibling subdomain can
+// plant the cookie (https's __Host- prefix prevents that).
 func (s *Site) signInNonce(c echo.Context) string {
-	name := s.nonceCookieName()
-	if ck, err := c.Cookie(name); err == nil && len(ck.Value) == 43 && cookieCount(c.Request(), name) == 1 {
-		return ck.Value
+	n := ""
+	for _, ck := range c.Request().Cookies() {
+		if ck.Name == s.nonceCookieName() && len(ck.Value) == 43 && ck.Value == randomTokenShape(ck.Value) {
+			n = ck.Value
+		}
 	}
-	n := randomToken()
-	c.SetCookie(&http.Cookie{Name: name, Value: n, Path: "/", HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteStrictMode, MaxAge: 3600})
+	if n == "" {
+		n = randomToken()
+	}
+	c.SetCookie(&http.Cookie{Name: s.nonceCookieName(), Value: n, Path: "/", HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteStrictMode, MaxAge: 3600})
 	return n
 }
 
-// nonceOK reports whether got is the request's sign-in nonce.
+// nonceOK reports whether got is one of the request's sign-in nonce
+// cookies. Any one, not only when there is exactly one: a second cookie of
+// the name planted under a narrower path must not block sign-in for good
+// (attack P4), and it cannot help another site, which never gets a Strict
+// cookie sent.
 func (s *Site) nonceOK(c echo.Context, got string) bool {
-	ck, err := c.Cookie(s.nonceCookieName())
-	return err == nil && got != "" && len(ck.Value) == 43 && cookieCount(c.Request(), s.nonceCookieName()) == 1 &&
-		subtle.ConstantTimeCompare([]byte(ck.Value), []byte(got)) == 1
+	if len(got) != 43 {
+		return false
+	}
+	ok := false
+	for _, ck := range c.Request().Cookies() {
+		if ck.Name == s.nonceCookieName() && subtle.ConstantTimeCompare([]byte(ck.Value), []byte(got)) == 1 {
+			ok = true
+		}
+	}
+	return ok
+}
+
+// randomTokenShape returns v if it could be a randomToken (43 URL-safe
+// base64 characters), else "": a planted value of another shape is never
+// put into a page.
+func randomTokenShape(v string) string {
+	if len(v) != 43 {
+		return ""
+	}
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return ""
+		}
+	}
+	return v
 }
 
 func (s *Site) nonceCookieName() string {

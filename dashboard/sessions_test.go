@@ -356,6 +356,26 @@ func TestOpenSignInLink(t *testing.T) {
 	}
 }
 
+// TestNonceCookie (attack P4): a second sign-in nonce cookie planted
+// under a narrower path (possible under http) does not block sign-in, and
+// every sign-in page sets the cookie again, so its hour runs from the last
+// page shown.
+func TestNonceCookie(t *testing.T) {
+	env := newEnv(t)
+	victim := env.anonymous()
+	u, _ := url.Parse(env.srv.URL)
+	victim.http.Jar.SetCookies(&url.URL{Scheme: "http", Host: u.Host, Path: "/auth/"}, []*http.Cookie{{Name: "maid_signin", Value: "x", Path: "/auth"}})
+	if resp, body := victim.useLink(env.site.AdminLink(), "Sec-Fetch-Site", "same-origin"); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("a link with a planted second nonce cookie: %d %.200s, want 303", resp.StatusCode, body)
+	}
+	c := env.anonymous()
+	c.do("GET", "/login", "", nil)
+	resp, _ := c.do("GET", "/login", "", nil)
+	if ck := resp.Header.Get("Set-Cookie"); !strings.HasPrefix(ck, "maid_signin=") || !strings.Contains(ck, "Max-Age=3600") {
+		t.Fatalf("a second sign-in page: Set-Cookie %q, want the nonce cookie again with a fresh hour", ck)
+	}
+}
+
 // TestReturnTo: signing in returns to the page asked for, through the admin
 // link and through Discord, and only ever to a path on this site.
 func TestReturnTo(t *testing.T) {
