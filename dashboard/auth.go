@@ -58,12 +58,17 @@ func randomToken() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-func (s *Site) cookieName() string {
+// hostCookie is the name of a cookie of name: under https __Host-
+// prefixed (Secure, Path=/, no Domain), so another app on the host or a
+// sibling subdomain can neither set nor shadow it.
+func (s *Site) hostCookie(name string) string {
 	if s.secure {
-		return "__Host-maid_session" // Secure, Path=/, no Domain: cannot be set by a subdomain
+		return "__Host-" + name
 	}
-	return "maid_session"
+	return name
 }
+
+func (s *Site) cookieName() string { return s.hostCookie("maid_session") }
 
 // sessionFromRecord is a stored session as this request sees it. Admin
 // rights come from the record only for a one-time admin link; a Discord
@@ -436,16 +441,16 @@ func cookieCount(r *http.Request, name string) int {
 // then fails (reopen the link); and under http a sibling subdomain can
 // plant the cookie (https's __Host- prefix prevents that).
 func (s *Site) signInNonce(c echo.Context) string {
-	n := ""
+	name, n := s.hostCookie(nonceCookie), ""
 	for _, ck := range c.Request().Cookies() {
-		if ck.Name == s.nonceCookieName() && len(ck.Value) == 43 && ck.Value == randomTokenShape(ck.Value) {
-			n = ck.Value
+		if ck.Name == name && isRandomToken(ck.Value) {
+			n = ck.Value // a planted value of another shape is never put into a page
 		}
 	}
 	if n == "" {
 		n = randomToken()
 	}
-	c.SetCookie(&http.Cookie{Name: s.nonceCookieName(), Value: n, Path: "/", HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteStrictMode, MaxAge: 3600})
+	c.SetCookie(&http.Cookie{Name: name, Value: n, Path: "/", HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteStrictMode, MaxAge: 3600})
 	return n
 }
 
@@ -455,38 +460,30 @@ func (s *Site) signInNonce(c echo.Context) string {
 // (attack P4), and it cannot help another site, which never gets a Strict
 // cookie sent.
 func (s *Site) nonceOK(c echo.Context, got string) bool {
-	if len(got) != 43 {
+	if !isRandomToken(got) {
 		return false
 	}
 	ok := false
 	for _, ck := range c.Request().Cookies() {
-		if ck.Name == s.nonceCookieName() && subtle.ConstantTimeCompare([]byte(ck.Value), []byte(got)) == 1 {
+		if ck.Name == s.hostCookie(nonceCookie) && subtle.ConstantTimeCompare([]byte(ck.Value), []byte(got)) == 1 {
 			ok = true
 		}
 	}
 	return ok
 }
 
-// randomTokenShape returns v if it could be a randomToken (43 URL-safe
-// base64 characters), else "": a planted value of another shape is never
-// put into a page.
-func randomTokenShape(v string) string {
+// isRandomToken reports whether v could be a randomToken: 43 URL-safe
+// base64 characters.
+func isRandomToken(v string) bool {
 	if len(v) != 43 {
-		return ""
+		return false
 	}
 	for i := 0; i < len(v); i++ {
 		if c := v[i]; !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-			return ""
+			return false
 		}
 	}
-	return v
-}
-
-func (s *Site) nonceCookieName() string {
-	if s.secure {
-		return "__Host-maid_signin"
-	}
-	return "maid_signin"
+	return true
 }
 
 // fromThisSite reports whether a browser says this site, or the user
@@ -519,18 +516,22 @@ const (
 	// sibling subdomain can then neither plant one for the callback nor
 	// shadow maid's (attack P2).
 	stateCookie = "maid_oauth_state"
+	// nonceCookie holds the sign-in nonce (signInNonce).
+	nonceCookie = "maid_signin"
 	// nextCookie carries the page to return to from the sign-in page to
 	// whichever sign-in ends (admin link or Discord). It is checked with
 	// localPath when set and when used: only paths on this site.
 	nextCookie = "maid_next"
 )
 
-// stateCookie is the OAuth state cookie with value and max age.
-func (s *Site) stateCookie(value string, maxAge int) *http.Cookie {
+// setStateCookie sets the OAuth state cookie (maxAge -1 deletes it). A
+// __Host- cookie must have Path=/; under http it stays on /auth/discord.
+func (s *Site) setStateCookie(c echo.Context, value string, maxAge int) {
+	path := "/auth/discord"
 	if s.secure {
-		return &http.Cookie{Name: "__Host-" + stateCookie, Value: value, Path: "/", HttpOnly: true, Secure: true, SameSite: http.SameSiteLaxMode, MaxAge: maxAge}
+		path = "/"
 	}
-	return &http.Cookie{Name: stateCookie, Value: value, Path: "/auth/discord", HttpOnly: true, SameSite: http.SameSiteLaxMode, MaxAge: maxAge}
+	c.SetCookie(&http.Cookie{Name: s.hostCookie(stateCookie), Value: value, Path: path, HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode, MaxAge: maxAge})
 }
 
 // setNext remembers next (if it is a path on this site) for the sign-in
@@ -578,7 +579,7 @@ func (s *Site) oauthStart(c echo.Context) error {
 		return c.Redirect(http.StatusSeeOther, "/login")
 	}
 	state := randomToken()
-	c.SetCookie(s.stateCookie(state, 600))
+	s.setStateCookie(c, state, 600)
 	s.setNext(c, c.QueryParam("next"))
 	q := url.Values{
 		"response_type": {"code"},
@@ -626,8 +627,8 @@ func (s *Site) oauthCallback(c echo.Context) error {
 	if !isDocument(c.Request()) {
 		return s.renderLogin(c, http.StatusBadRequest, "Sign-in failed. Please try again.")
 	}
-	ck, err := c.Cookie(s.stateCookie("", 0).Name)
-	c.SetCookie(s.stateCookie("", -1))
+	ck, err := c.Cookie(s.hostCookie(stateCookie))
+	s.setStateCookie(c, "", -1)
 	if err != nil || ck.Value == "" || subtle.ConstantTimeCompare([]byte(ck.Value), []byte(c.QueryParam("state"))) != 1 {
 		return s.renderLogin(c, http.StatusBadRequest, "Sign-in failed: the sign-in state did not match. Please try again.")
 	}
