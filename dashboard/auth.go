@@ -96,15 +96,29 @@ func guildList(m map[string]bool) []string {
 	return out
 }
 
-// newSession stores a new session and sets its cookie. Each sign-in also
-// sweeps expired sessions, links and attempt counters (sign-ins are rate
-// limited, so the tables stay bounded by what signs in within a TTL).
+// sweepSignIns removes expired sessions and links, and attempt counters
+// attemptsKept windows old, once per sign-in window on this node: at the
+// first sign-in or counted attempt of each window. Sign-ins are rate
+// limited, so sessions stay bounded by what signs in within a TTL; new
+// client addresses are not, so the counters need a sweep that does not
+// wait for a sign-in that succeeds. This is the one place that decides
+// when and what is swept: the stores only delete what they are told.
+func (s *Site) sweepSignIns(ctx context.Context, now time.Time) {
+	start := now.UTC().Truncate(s.cfg.SignInWindow)
+	last := s.swept.Load()
+	if start.UnixNano() <= last || !s.swept.CompareAndSwap(last, start.UnixNano()) {
+		return
+	}
+	if err := s.sessions.DeleteExpiredDashboardSessions(ctx, now, start.Add(-attemptsKept*s.cfg.SignInWindow)); err != nil {
+		s.log.Warn("sweep expired dashboard sessions", "err", err)
+	}
+}
+
+// newSession stores a new session and sets its cookie.
 func (s *Site) newSession(c echo.Context, userID, name, avatar string, admin bool, guilds map[string]bool, token string) (*session, error) {
 	ctx := c.Request().Context()
 	now := s.now()
-	if err := s.sessions.DeleteExpiredDashboardSessions(ctx, now, now.Add(-attemptsKept*s.cfg.SignInWindow)); err != nil {
-		s.log.Warn("sweep expired dashboard sessions", "err", err)
-	}
+	s.sweepSignIns(ctx, now)
 	tok := randomToken()
 	rec := engine.DashboardSession{
 		ID: tokenHash(tok), UserID: userID, UserName: name, Avatar: avatar, Admin: admin,
@@ -326,7 +340,9 @@ func (s *Site) AdminLink() string {
 // never a header a client can forge; clientaddr.go).
 // When it is not allowed, the answer (429, or the store's error) is err.
 func (s *Site) signInAllowed(c echo.Context) (allowed bool, err error) {
-	ok, err := s.sessions.SignInAttempt(c.Request().Context(), clientKey(clientAddr(c.Request(), s.cfg.TrustedProxies)), s.now(), s.cfg.SignInWindow, s.cfg.SignInMax)
+	ctx, now := c.Request().Context(), s.now()
+	s.sweepSignIns(ctx, now)
+	ok, err := s.sessions.SignInAttempt(ctx, clientKey(clientAddr(c.Request(), s.cfg.TrustedProxies)), now, s.cfg.SignInWindow, s.cfg.SignInMax)
 	if err != nil {
 		return false, fmt.Errorf("count a sign-in attempt: %w", err)
 	}

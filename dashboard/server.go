@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -134,6 +135,9 @@ type Site struct {
 	results   *byteBudget
 
 	sessions SessionStore
+	// swept is the start (unix ns) of the sign-in window this node last
+	// swept in (sweepSignIns).
+	swept atomic.Int64
 
 	mu sync.Mutex
 	// refreshing holds the refreshes of sessions' servers under way on

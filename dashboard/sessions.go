@@ -32,8 +32,8 @@ type SessionStore interface {
 	// UseSignInLink deletes the link; ok for the one caller that did, before it expired.
 	UseSignInLink(ctx context.Context, tokenHash string, now time.Time) (ok bool, err error)
 	// SignInAttempt counts an attempt of client in the window now is in.
-	// A stored window never moves back (nodes' clocks differ), and a new
-	// window sweeps counters attemptsKept windows old.
+	// A stored window never moves back (nodes' clocks differ). It deletes
+	// nothing: DeleteExpiredDashboardSessions does, when the site says.
 	SignInAttempt(ctx context.Context, client string, now time.Time, window time.Duration, max int) (allowed bool, err error)
 }
 
@@ -75,9 +75,10 @@ const (
 	defaultSignInWindow = 10 * time.Minute
 	defaultSignInMax    = 30
 	// attemptsKept is how many windows an attempt counter outlives its own
-	// before a sweep removes it (the store's sweep keeps as many). Not
-	// one: a node whose clock runs ahead would delete counters still live
-	// on the others.
+	// before sweepSignIns removes it. Not one: a node whose clock runs
+	// ahead would delete counters still live on the others (attack P2);
+	// six windows (an hour by default) of skew is past what a cluster
+	// without NTP would run with.
 	attemptsKept = 6
 )
 
@@ -88,7 +89,6 @@ type memSessions struct {
 	sessions map[string]engine.DashboardSession
 	links    map[string]time.Time
 	attempts map[string][2]int64 // client → window start (unix ns), count
-	swept    int64               // the window start of the last sweep of attempts
 }
 
 func newMemSessions() *memSessions {
@@ -184,16 +184,7 @@ func (m *memSessions) SignInAttempt(_ context.Context, client string, now time.T
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	start := now.UTC().Truncate(window).UnixNano()
-	// As the store: the window only moves forward, and the first attempt
-	// of a window sweeps counters attemptsKept windows old.
-	if start > m.swept {
-		m.swept = start
-		for c, a := range m.attempts {
-			if a[0] < start-attemptsKept*int64(window) {
-				delete(m.attempts, c)
-			}
-		}
-	}
+	// As the store: the window only moves forward.
 	a := m.attempts[client]
 	if start > a[0] {
 		a = [2]int64{start, 0}

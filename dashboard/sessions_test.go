@@ -1,13 +1,16 @@
 package dashboard_test
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"net/http"
 	"net/http/cookiejar"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -169,6 +172,73 @@ func TestSignInLinks(t *testing.T) {
 	clock.add(time.Hour)
 	if resp, _ := env.anonymous().useLink(good); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("the next window: %d", resp.StatusCode)
+	}
+}
+
+// sweepLog is a SessionStore that records each sweep's attemptsBefore.
+type sweepLog struct {
+	dashboard.SessionStore
+	mu      sync.Mutex
+	befores []time.Time
+}
+
+func (l *sweepLog) DeleteExpiredDashboardSessions(ctx context.Context, now, attemptsBefore time.Time) error {
+	l.mu.Lock()
+	l.befores = append(l.befores, attemptsBefore)
+	l.mu.Unlock()
+	return l.SessionStore.DeleteExpiredDashboardSessions(ctx, now, attemptsBefore)
+}
+
+func (l *sweepLog) sweeps() []time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.befores)
+}
+
+// TestSignInSweep: the site sweeps expired sessions, links and attempt
+// counters once per sign-in window on a node, at the window's first
+// counted attempt or sign-in, so counters from ever new addresses cannot
+// pile up while nobody signs in; it keeps counters six windows, so a node
+// whose clock runs ahead does not delete ones still live on the others
+// (attack P2). What the stores delete is sessiontest.DeleteAttempts.
+func TestSignInSweep(t *testing.T) {
+	const window = time.Minute
+	clock := &testClock{t: time.Now().UTC().Truncate(window)}
+	w0 := clock.now()
+	var log *sweepLog
+	env := newEnvOpts(t, envOptions{config: func(c *dashboard.Config) {
+		c.Now = clock.now
+		c.SignInMax, c.SignInWindow = 100, window
+		c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+		log = &sweepLog{SessionStore: c.Sessions}
+		c.Sessions = log
+	}})
+	guess := func(from string) {
+		t.Helper()
+		if resp, _ := env.anonymous().useLink("/auth/admin?token=guess", "X-Forwarded-For", from); resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("a guess from %s: %d, want 401", from, resp.StatusCode)
+		}
+	}
+	for _, step := range []struct {
+		name    string
+		advance time.Duration
+		act     func()
+		want    []time.Time // every sweep's attemptsBefore so far
+	}{
+		{"a window's first attempt sweeps", 0, func() { guess("198.51.100.1") }, []time.Time{w0.Add(-6 * window)}},
+		{"its second does not", 10 * time.Second, func() { guess("198.51.100.2") }, []time.Time{w0.Add(-6 * window)}},
+		{"the next window's first does", window, func() { guess("198.51.100.3") }, []time.Time{w0.Add(-6 * window), w0.Add(-5 * window)}},
+		{"so does a sign-in that is not counted", 2 * window, func() {
+			if resp, _ := env.anonymous().useLink(env.site.AdminLink()); resp.StatusCode != http.StatusSeeOther {
+				t.Fatalf("admin link: %d", resp.StatusCode)
+			}
+		}, []time.Time{w0.Add(-6 * window), w0.Add(-5 * window), w0.Add(-3 * window)}},
+	} {
+		clock.add(step.advance)
+		step.act()
+		if got := log.sweeps(); !slices.Equal(got, step.want) {
+			t.Fatalf("%s: sweeps deleted counters before %v, want %v", step.name, got, step.want)
+		}
 	}
 }
 

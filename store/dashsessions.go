@@ -186,23 +186,14 @@ func (s *Store) UseSignInLink(ctx context.Context, tokenHash string, now time.Ti
 	return n == 1, nil
 }
 
-// attemptsKept is how many windows a sign-in attempt counter outlives its
-// own before SignInAttempt's sweep removes it. Not one: a node whose clock
-// runs ahead would then delete counters still live on the others (attack
-// P2); six windows (an hour by default) of skew is past what a cluster
-// without NTP would run with.
-const attemptsKept = 6
-
 // SignInAttempt counts one sign-in attempt of client in the fixed window of
 // length window that now falls in, and reports whether it is within max. The
 // count is one statement, so concurrent attempts on any node add up. The
 // stored window only moves forward: a node whose clock is behind the one
 // that last counted adds to the newer window instead of restarting it, so
 // nodes with skewed clocks (or a request that straddles a window boundary)
-// cannot take turns resetting a client's count. The first new counter of
-// each window on this node also removes counters attemptsKept windows old
-// (an indexed delete), so failed attempts from ever new client keys cannot
-// grow the table while nobody signs in.
+// cannot take turns resetting a client's count. Old counters are removed
+// by DeleteExpiredDashboardSessions (the dashboard decides when).
 func (s *Store) SignInAttempt(ctx context.Context, client string, now time.Time, window time.Duration, max int) (allowed bool, err error) {
 	if err := checkText("client", client); err != nil {
 		return false, fmt.Errorf("store: sign-in attempt: %w", err)
@@ -219,11 +210,6 @@ func (s *Store) SignInAttempt(ctx context.Context, client string, now time.Time,
 		RETURNING attempts`), client, toMicros(start))
 	if err != nil {
 		return false, fmt.Errorf("store: sign-in attempt: %w", s.dbErr(err))
-	}
-	if swept := s.attemptsSwept.Load(); n == 1 && toMicros(start) > swept && s.attemptsSwept.CompareAndSwap(swept, toMicros(start)) {
-		if _, err := s.wdb.ExecContext(ctx, s.q(`DELETE FROM dashboard_sign_in_attempts WHERE window_start < ?`), toMicros(start.Add(-attemptsKept*window))); err != nil {
-			return false, fmt.Errorf("store: sign-in attempt: sweep old counters: %w", s.dbErr(err))
-		}
 	}
 	return n <= max, nil
 }

@@ -121,13 +121,17 @@ func TestDashboardSessions(t *testing.T) {
 // TestSignInAttemptWindows (attack P): the stored window never moves back,
 // so two nodes whose clocks disagree (by a window, or by a second across a
 // window boundary) add up instead of taking turns resetting a client's
-// count; and a new window's first attempt sweeps counters from before the
-// previous window, so failed attempts from new client keys cannot grow the
-// table while nobody signs in. On both dialects.
+// count; and DeleteExpiredDashboardSessions removes the counters of windows
+// before the time it is given, so failed attempts from new client keys
+// cannot grow the table. On both dialects.
 func TestSignInAttemptWindows(t *testing.T) {
 	eachBackend(t, func(t *testing.T, ctx context.Context, s *Store) {
-		sessiontest.SignInAttemptWindows(t, s.d.String()+"-", func(client string, now time.Time, window time.Duration, max int) (bool, error) {
+		attempt := func(client string, now time.Time, window time.Duration, max int) (bool, error) {
 			return s.SignInAttempt(ctx, client, now, window, max)
+		}
+		sessiontest.SignInAttemptWindows(t, s.d.String()+"-", attempt)
+		sessiontest.DeleteAttempts(t, s.d.String()+"-", attempt, func(before time.Time) error {
+			return s.DeleteExpiredDashboardSessions(ctx, time.Now(), before)
 		}, func(client string) bool {
 			var n int
 			must(t, s.rdb.GetContext(ctx, &n, s.q(`SELECT COUNT(*) FROM dashboard_sign_in_attempts WHERE client = ?`), client))

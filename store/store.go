@@ -14,7 +14,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -79,8 +78,6 @@ type Store struct {
 
 	kvGroup kvCommitter // KV writes, committed in groups (group.go)
 	stmts   stmtCache   // prepared statements of the write path
-
-	attemptsSwept atomic.Int64 // window start (µs) of SignInAttempt's last sweep
 }
 
 var _ engine.Store = (*Store)(nil)
