@@ -212,6 +212,38 @@ func (p *page) shot(name string) {
 const widgetsLoaded = `document.querySelectorAll('.widget[data-src]').length > 0 &&
 	Array.from(document.querySelectorAll('.widget[data-src]')).every(w => w.dataset.state === 'ready' || w.dataset.state === 'error')`
 
+// sitePage is a page of the dashboard and the script that is true once it
+// has rendered.
+type sitePage struct{ name, path, ready string }
+
+// everyPage is the list of the dashboard's pages (signed in as the admin)
+// that TestEveryPageEveryWidth and TestContrast both go through, so a new
+// page is checked for width, console errors and contrast alike. It gives
+// the simulator a message and the logs a line first.
+func everyPage(env *testEnv) []sitePage {
+	env.t.Helper()
+	env.sim.Post(env.ctx, serverA, "100000000000000101", "100000000000000302", "hello there")
+	env.admin().do("GET", "/s/"+serverA+"/p/widgets/w/overview/broken", "", nil) // a log line
+	return []sitePage{
+		{"servers", "/servers", `document.querySelector('#server-list')`},
+		{"server", "/s/" + serverA, `document.querySelector('#plugin-list')`},
+		{"widgets", "/s/" + serverA + "/p/widgets", widgetsLoaded},
+		{"widgets-edge", "/s/" + serverA + "/p/widgets?page=edge", widgetsLoaded},
+		{"welcome", "/s/" + serverA + "/p/welcome", widgetsLoaded},
+		// The page around the plugin's frame (the frame is the plugin's).
+		{"iframe", "/s/" + serverA + "/p/iframe_stats", `document.querySelector('#plugin-frame')`},
+		{"marketplace", "/marketplace", `document.querySelector('#market-list')`},
+		{"consent", "/s/" + serverA + "/p/welcome/consent", `document.querySelector('#consent-caps')`},
+		{"versions", "/s/" + serverA + "/p/welcome/versions", `document.querySelector('#version-list')`},
+		{"audit", "/audit", `document.querySelector('#audit')`},
+		{"logs", "/logs", `document.querySelector('#logs')`},
+		{"plugin-logs", "/plugins/widgets/logs", `document.querySelector('#logs')`},
+		{"simulator", "/s/" + serverA + "/simulator", `document.querySelector('#sim-chat').innerText.includes('hello there')`},
+		// A link's page (only its button would use the made-up token).
+		{"sign-in-link", "/auth/admin?token=" + strings.Repeat("x", 43), `document.querySelector('#admin-signin')`},
+	}
+}
+
 // frameText reads the text of a selector inside the plugin iframe whose URL
 // contains urlPart, attaching to the frame's own target when Chromium runs
 // the sandboxed frame out of process.

@@ -47,22 +47,13 @@ const contrastJS = `(() => {
   return bad;
 })()`
 
-// TestContrast: every page's text, links and buttons meet WCAG AA in both
-// themes, measured from the colors Chromium renders.
+// TestContrast: every page's text, links and buttons (everyPage, then the
+// uninstall question and the sign-in page) meet WCAG AA in both themes,
+// measured from the colors Chromium renders.
 func TestContrast(t *testing.T) {
 	env, p, _ := browserEnv(t, newEnv)
 	p.signInAdmin(env)
-	env.sim.Post(env.ctx, serverA, "100000000000000101", "100000000000000302", "hello")
-	pages := []struct{ name, path, ready string }{
-		{"servers", "/servers", `document.querySelector('#server-list')`},
-		{"server", "/s/" + serverA, `document.querySelector('#plugin-list')`},
-		{"widgets", "/s/" + serverA + "/p/widgets", widgetsLoaded},
-		{"edge widgets", "/s/" + serverA + "/p/widgets?page=edge", widgetsLoaded},
-		{"welcome", "/s/" + serverA + "/p/welcome", widgetsLoaded},
-		{"marketplace", "/marketplace", `document.querySelector('#market-list')`},
-		{"logs", "/logs", `document.querySelector('#logs')`},
-		{"simulator", "/s/" + serverA + "/simulator", `document.querySelector('#sim-chat').innerText.includes('hello')`},
-	}
+	pages := everyPage(env)
 	for _, theme := range []string{"dark", "light"} {
 		t.Run(theme, func(t *testing.T) {
 			p := p.in(t)
@@ -92,6 +83,8 @@ func TestContrast(t *testing.T) {
 				p.shot("contrast-" + strings.ReplaceAll(pg.name, " ", "-") + "-" + theme)
 			}
 			// The sign-in page, signed out; then in again for the next theme.
+			p.open("/servers")
+			p.waitJS(`document.querySelector('.user form') !== null`)
 			p.do(chromedp.Evaluate[chromedp.Void](`document.querySelector('.user form').submit()`))
 			p.waitJS(`location.pathname === '/login' && document.querySelector('#admin-link-cmd') !== null`)
 			if bad := eval[[]string](p, contrastJS); len(bad) > 0 {
