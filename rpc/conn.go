@@ -322,7 +322,7 @@ func (c *Conn) dispatch(ctx context.Context, wg *sync.WaitGroup, line []byte, ab
 		return fmt.Errorf("read message: %w: %w", ErrProtocol, ErrParse)
 	}
 	if m.JSONRPC != "2.0" {
-		_ = c.write(outError{"2.0", idOrNull(m.ID), wireError(ErrInvalidRequest, `invalid request: "jsonrpc" must be "2.0"`)})
+		c.refuse(ctx, idOrNull(m.ID), wireError(ErrInvalidRequest, `invalid request: "jsonrpc" must be "2.0"`), &slot{c: c})
 		return fmt.Errorf("read message: %w: %w", ErrProtocol, ErrInvalidRequest)
 	}
 	switch {
@@ -347,10 +347,27 @@ func (c *Conn) dispatch(ctx context.Context, wg *sync.WaitGroup, line []byte, ab
 	case len(m.ID) > 0 && (m.Result != nil || m.Error != nil):
 		c.deliver(m)
 	default:
-		_ = c.write(outError{"2.0", idOrNull(m.ID), wireError(ErrInvalidRequest, "invalid request: neither a request nor a response")})
+		c.refuse(ctx, idOrNull(m.ID), wireError(ErrInvalidRequest, "invalid request: neither a request nor a response"), &slot{c: c})
 		return fmt.Errorf("read message: %w: %w", ErrProtocol, ErrInvalidRequest)
 	}
 	return nil
+}
+
+// refuse writes an error answer on the reading goroutine (Run's reader,
+// or the guest's own in Feed), which must never wait for the large-message
+// budget: requests to a peer that is not reading may hold all of it, and
+// with Feed that peer is this goroutine's guest, which could then be
+// neither run nor stopped. Only the echoed id can make a refusal large
+// (the peer controls it: attack Q1), so one that would wait, or pass the
+// line limit, goes with a null id instead, as JSON-RPC answers a request
+// whose id cannot be used.
+func (c *Conn) refuse(ctx context.Context, id json.RawMessage, e *Error, sl *slot) {
+	sl.setNoWait(true)
+	err := c.writeSlot(ctx, outError{"2.0", id, e}, sl)
+	sl.setNoWait(false)
+	if errors.Is(err, errWouldWait) || errors.Is(err, ErrLimit) {
+		_ = c.writeSlot(ctx, outError{"2.0", nullID, e}, &slot{c: c})
+	}
 }
 
 func idOrNull(id json.RawMessage) json.RawMessage {
@@ -394,7 +411,7 @@ func (c *Conn) serve(ctx context.Context, wg *sync.WaitGroup, m inMessage, sl *s
 	case c.sem <- struct{}{}:
 	default:
 		if !notify {
-			_ = c.writeSlot(ctx, outError{"2.0", m.ID, wireError(ErrLimit, fmt.Sprintf("limit exceeded: more than %d requests in flight", c.opt.MaxInFlight))}, sl)
+			c.refuse(ctx, m.ID, wireError(ErrLimit, fmt.Sprintf("limit exceeded: more than %d requests in flight", c.opt.MaxInFlight)), sl)
 		}
 		sl.release()
 		return

@@ -65,7 +65,7 @@ func (a *actionLog) print(w io.Writer, cmd string) {
 	}
 	fmt.Fprintf(w, "%s: Discord actions of the plugin (%d):\n", cmd, len(lines))
 	for _, l := range lines {
-		fmt.Fprintf(w, "  %s\n", l)
+		fmt.Fprintf(w, "  %s\n", termSafe(l)) // JSON leaves DEL and C1 raw
 	}
 }
 

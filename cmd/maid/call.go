@@ -72,7 +72,7 @@ func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	actions.print(stderr, "maid call")
 	if *verbose {
 		for _, l := range logs {
-			fmt.Fprintf(stderr, "plugin %s %s: %s\n", l.Level, l.Source, l.Text)
+			fmt.Fprintf(stderr, "plugin %s %s: %s\n", l.Level, l.Source, termSafe(l.Text))
 		}
 	}
 	if err != nil {

@@ -202,7 +202,7 @@ func (t *devTerm) printf(format string, args ...any) {
 // line prints a plugin log line (engine.Config.LogSink): called with the
 // log's lock held, and a terminal write is quick.
 func (t *devTerm) line(pluginID string, l engine.LogLine) {
-	t.printf("%s %-7s %s %s: %s\n", l.Time.Format("15:04:05.000"), l.Level, pluginID, l.Source, l.Text)
+	t.printf("%s %-7s %s %s: %s\n", l.Time.Format("15:04:05.000"), l.Level, pluginID, l.Source, termSafe(l.Text))
 	if l.Recording != "" && t.recs != nil {
 		select {
 		case t.recs <- devRec{pluginID: pluginID, serverID: l.Server, id: l.Recording}:

@@ -1,0 +1,57 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"unicode/utf8"
+)
+
+// termSafe returns text a plugin wrote (its log lines, its Discord
+// messages) fit for the operator's terminal: control characters (C0 but
+// tab, DEL, C1), bidirectional overrides and bytes that are not UTF-8 are
+// written as Go escapes (\x1b, \u202e). Raw, a plugin's stderr could set
+// the operator's clipboard (OSC 52), clear the screen and print lines that
+// look like maid's own, or reorder what is shown (attack Q1). slog's text
+// handler already quotes such values; this is for lines maid prints itself.
+func termSafe(s string) string {
+	clean := utf8.ValidString(s)
+	for _, r := range s {
+		if unsafeOnTerminal(r) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s) + 16)
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && n == 1:
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case r < 0x80 && unsafeOnTerminal(r):
+			fmt.Fprintf(&b, `\x%02x`, r)
+		case unsafeOnTerminal(r):
+			fmt.Fprintf(&b, `\u%04x`, r)
+		default:
+			b.WriteString(s[i : i+n])
+		}
+		i += n
+	}
+	return b.String()
+}
+
+// unsafeOnTerminal: what a terminal acts on or reorders rather than shows.
+func unsafeOnTerminal(r rune) bool {
+	switch {
+	case r == '\t':
+		return false
+	case r < 0x20, r == 0x7f, r >= 0x80 && r < 0xa0: // C0, DEL, C1 (0x9b is a one-byte CSI)
+		return true
+	case r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069: // bidi embeddings, overrides, isolates
+		return true
+	}
+	return false
+}

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+func TestTermSafe(t *testing.T) {
+	for _, tt := range []struct{ name, in, want string }{
+		{"plain", "hello, wörld\tok", "hello, wörld\tok"},
+		{"OSC 52 clipboard", "\x1b]52;c;Y3VybA==\x07", `\x1b]52;c;Y3VybA==\x07`},
+		{"clear screen", "\x1b[2J\x1b[Hmaid: ok", `\x1b[2J\x1b[Hmaid: ok`},
+		{"carriage return overwrites", "bad\rgood", `bad\x0dgood`},
+		{"DEL and C1 CSI", "a\x7fb\u009b2J", `a\x7fb\u009b2J`},
+		{"bidi override", "abc\u202edcba", `abc\u202edcba`},
+		{"not UTF-8", "a\xffb", `a\xffb`},
+		{"replacement character is text", "a\ufffdb", "a\ufffdb"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := termSafe(tt.in); got != tt.want {
+				t.Errorf("termSafe(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestPluginLinesEscapedOnTerminal (attack Q1): `maid call -v` (and `maid
+// dev`, which prints the same way) shows a plugin's log lines with their
+// control sequences escaped, so a plugin cannot set the operator's
+// clipboard (OSC 52) or clear the screen and forge maid's output.
+func TestPluginLinesEscapedOnTerminal(t *testing.T) {
+	backend := "process" // the printing is the host's, the same on every backend
+	if slices.Contains(backendsForTest(t), "wasm") {
+		backend = "wasm"
+	}
+	dir := t.TempDir()
+	for name, body := range map[string]string{
+		"manifest.json": `{"id": "esc", "name": "Esc", "version": "1.0.0", "script": "__main__.py"}`,
+		"__main__.py": `import sys
+from maid_sdk import Plugin
+
+plugin = Plugin()
+
+
+@plugin.on_dashboard("go")
+def go(ctx, params):
+    sys.stderr.write("\x1b]52;c;Y3VybCBldmlsIHwgc2g=\x07\x1b[2J\x1b[Hmaid: all checks passed\n")
+    sys.stderr.flush()
+    return {"ok": True}
+
+
+plugin.run()
+`,
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"call", "--backend", backend, "-v", dir, "dashboard.go"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d, stdout %q, stderr:\n%q", code, stdout.String(), stderr.String())
+	}
+	if !strings.Contains(stderr.String(), `\x1b[2J\x1b[Hmaid: all checks passed`) {
+		t.Fatalf("the plugin's line is not in the output, escaped: %q", stderr.String())
+	}
+	if strings.ContainsAny(stderr.String(), "\x1b\x07") {
+		t.Errorf("the plugin's control sequences reach the terminal raw: %q", stderr.String())
+	}
+}
+
+// FuzzTermSafe: whatever a plugin writes, what reaches the terminal is
+// UTF-8 with nothing a terminal acts on, and clean text is left alone.
+func FuzzTermSafe(f *testing.F) {
+	for _, s := range []string{"plain", "\x1b]52;c;x\x07", "a\xffb", "\u202e", "\u009b2J", "tab\there"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		out := termSafe(in)
+		if !utf8.ValidString(out) {
+			t.Fatalf("termSafe(%q) = %q: not UTF-8", in, out)
+		}
+		for _, r := range out {
+			if unsafeOnTerminal(r) {
+				t.Fatalf("termSafe(%q) = %q: keeps %U", in, out, r)
+			}
+		}
+		clean := utf8.ValidString(in) && !strings.ContainsFunc(in, unsafeOnTerminal)
+		if clean && out != in {
+			t.Fatalf("termSafe(%q) = %q: clean text changed", in, out)
+		}
+	})
+}
