@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,6 +28,45 @@ type hello struct {
 	Events     []string `json:"events"`
 	Dashboard  []string `json:"dashboard"`
 	Commands   []string `json:"commands"`
+}
+
+// maxHelloNames bounds each list of a maid.hello (events, dashboard
+// handlers, commands) once duplicates are dropped: the supervisor keeps the
+// lists for as long as it runs and looks an event up in them for every
+// event, so a hello of 200,000 names in a 1 MiB line must not be kept
+// (attack Q1). A manifest declares at most 25 commands; no plugin has
+// hundreds of handlers.
+const maxHelloNames = 256
+
+// maxHelloName bounds one name of a maid.hello, in bytes.
+const maxHelloName = 256
+
+// normalize drops duplicate names from the hello's lists and refuses a
+// list with more than maxHelloNames distinct names or a name over
+// maxHelloName bytes.
+func (h *hello) normalize() error {
+	for _, l := range []struct {
+		field string
+		names *[]string
+	}{{"events", &h.Events}, {"dashboard", &h.Dashboard}, {"commands", &h.Commands}} {
+		seen := make(map[string]bool, min(len(*l.names), maxHelloNames))
+		out := (*l.names)[:0]
+		for _, n := range *l.names {
+			if len(n) > maxHelloName {
+				return rpc.Errorf(rpc.ErrInvalidParams, "maid.hello: %s: a name over %d bytes", l.field, maxHelloName)
+			}
+			if seen[n] {
+				continue
+			}
+			if len(seen) == maxHelloNames {
+				return rpc.Errorf(rpc.ErrInvalidParams, "maid.hello: %s: more than %d distinct names", l.field, maxHelloNames)
+			}
+			seen[n] = true
+			out = append(out, n)
+		}
+		*l.names = slices.Clone(out) // not the decoded list's array
+	}
+	return nil
 }
 
 // callScope is what a host call made while serving one host→plugin call may
@@ -400,8 +440,11 @@ func (inst *instance) handleHello(params json.RawMessage) (any, error) {
 		return nil, rpc.Errorf(rpc.ErrInvalidParams, "maid.hello: %v", err)
 	}
 	inst.greeted = true
-	if h.Protocol != ProtocolVersion {
-		err := rpc.Errorf(rpc.ErrIncompatible, "plugin speaks protocol %d, host speaks %d: rebuild the plugin against maid_sdk %s", h.Protocol, ProtocolVersion, sdk.Version)
+	err := h.normalize()
+	if err == nil && h.Protocol != ProtocolVersion {
+		err = rpc.Errorf(rpc.ErrIncompatible, "plugin speaks protocol %d, host speaks %d: rebuild the plugin against maid_sdk %s", h.Protocol, ProtocolVersion, sdk.Version)
+	}
+	if err != nil {
 		inst.s.logs.add(inst.s.d.now(), "error", "host", err.Error())
 		// The start waiting in awaitHello fails with this and stops the
 		// instance itself, so no kill runs here without an owner.

@@ -26,7 +26,7 @@ from maid_sdk import _transport
 HELLOS = %d
 # Many tiny event names make each hello slower to decode than to read, so
 # the host's handlers overlap.
-hello = {"protocol": %d, "sdk_version": "1.0.0", "events": ["a"] * %d, "dashboard": ["h"], "commands": []}
+hello = {"protocol": %d, "sdk_version": "1.0.0", "events": %s, "dashboard": ["h"], "commands": []}
 out = _transport.stdout()
 params = json.dumps(hello)
 out.write("".join('{"jsonrpc": "2.0", "id": ' + str(i + 1) + ', "method": "maid.hello", "params": ' + params + '}\n' for i in range(HELLOS)).encode())
@@ -54,25 +54,31 @@ for line in _transport.stdin():
 // close the ready channel twice, a panic that ended maid), and a refused
 // hello fails the start at once with the reason, the start itself stopping
 // the instance (before, an unowned goroutine killed it and the start saw
-// only "exited before the handshake").
+// only "exited before the handshake"). A hello's lists are kept while the
+// plugin runs and searched for every event: duplicates are dropped, and
+// more than 256 distinct names, or a name over 256 bytes, is refused
+// (attack Q1: 200,000 names in a 1 MiB line were kept three times over).
 func TestHandshake(t *testing.T) {
 	tests := []struct {
 		name     string
 		hellos   int
 		protocol int
-		pad      int    // event names in each hello
+		events   string // the hello's event names, a Python expression
 		wantErr  string // "" = the dashboard call succeeds
 	}{
-		{name: "one hello", hellos: 1, protocol: engine.ProtocolVersion},
-		{name: "pipelined hellos", hellos: 16, protocol: engine.ProtocolVersion, pad: 150_000},
-		{name: "wrong protocol", hellos: 1, protocol: 99, wantErr: "plugin speaks protocol 99, host speaks 1"},
+		{name: "one hello", hellos: 1, protocol: engine.ProtocolVersion, events: `["message_create"]`},
+		{name: "pipelined hellos", hellos: 16, protocol: engine.ProtocolVersion, events: `["a"] * 150000`},
+		{name: "wrong protocol", hellos: 1, protocol: 99, events: `[]`, wantErr: "plugin speaks protocol 99, host speaks 1"},
+		{name: "256 distinct event names", hellos: 1, protocol: engine.ProtocolVersion, events: `["e%d" % (i % 256) for i in range(100000)]`},
+		{name: "257 distinct event names", hellos: 1, protocol: engine.ProtocolVersion, events: `["e%d" % i for i in range(257)]`, wantErr: "maid.hello: events: more than 256 distinct names"},
+		{name: "a long event name", hellos: 1, protocol: engine.ProtocolVersion, events: `["x" * 257]`, wantErr: "maid.hello: events: a name over 256 bytes"},
 	}
 	// InstallTimeout -1: the plugin with a wrong protocol must install, to
 	// test what a running engine does with it (Install refuses it otherwise).
 	r := startEngine(t, engine.Limits{HandshakeTimeout: 20 * time.Second, InstallTimeout: -1}, nil)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			id := r.install(t, writePlugin(t, "hello_"+strings.ReplaceAll(tt.name, " ", "_"), fmt.Sprintf(rawHello, tt.hellos, tt.protocol, tt.pad)), "1")
+			id := r.install(t, writePlugin(t, "hello_"+strings.ReplaceAll(tt.name, " ", "_"), fmt.Sprintf(rawHello, tt.hellos, tt.protocol, tt.events)), "1")
 			ctx := withTimeout(t, 15*time.Second)
 			start := time.Now()
 			out, err := r.eng.CallDashboard(ctx, id, "1", "h", nil)
