@@ -1,6 +1,9 @@
 package dashboard_test
 
 import (
+	"bytes"
+	"fmt"
+	"mime/multipart"
 	"net/http"
 	"net/url"
 	"os"
@@ -9,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/maidhq/maid/dashboard"
+	"github.com/maidhq/maid/engine"
+	"github.com/maidhq/maid/plugin"
 )
 
 // Attack B (hostile browser visitors, package authors, plugin
@@ -144,5 +149,106 @@ func TestAttackB_VersionsPageUnpacksHistory(t *testing.T) {
 	if got := unpacked(); len(got) != 1 {
 		t.Errorf("one view of the versions page extracted %d stored versions no server runs (%v): each is up to 50 MiB unpacked, hashed and given a supervisor, for up to %d versions per view",
 			len(got)-1, got, 50)
+	}
+}
+
+// signedZip packs files signed with the private key priv (plugin keygen's
+// file format).
+func signedZip(t *testing.T, files map[string]string, priv []byte) []byte {
+	t.Helper()
+	dir := t.TempDir()
+	for name, body := range files {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pkg, err := plugin.LoadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _, err := plugin.ParsePrivateKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := pkg.Sign(key, &buf); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// TestAttackB_PublisherReplaysPrunedSignedVersion: the history keeps the
+// newest engine.MaxVersionsKept (50) versions; once a signed version has
+// dropped out of it, nothing remembers it was ever published. Any trusted
+// publisher (--publishers, not an admin, not the plugin's signer) who has
+// a copy of that old signed zip uploads it with "allow a lower version"
+// (Force, open to every publisher): the signer binding passes (it is the
+// plugin's own key), the history check passes (pruned), and the old
+// version, with whatever bug it was replaced for, becomes the latest that
+// every server following the latest runs at once, without consent (its
+// capabilities are not new). Replay of an old signed package by someone
+// other than its signer should be refused: only an admin forcing it, or a
+// record of every (id, version, hash) ever published.
+func TestAttackB_PublisherReplaysPrunedSignedVersion(t *testing.T) {
+	priv, _, err := plugin.GenerateKey("acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := newEnvOpts(t, envOptions{config: func(c *dashboard.Config) { c.Publishers = []string{dave.ID} }})
+	admin := env.admin()
+	old := signedZip(t, mktPlugin("1.0.0", "number", "storage:kv"), priv)
+	if resp, body := upload(admin, old); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("publish 1.0.0: %d %.500s", resp.StatusCode, body)
+	}
+	const n = engine.MaxVersionsKept + 1
+	last := ""
+	for i := 1; i <= n; i++ {
+		last = fmt.Sprintf("1.0.%d", i)
+		if resp, body := upload(admin, signedZip(t, mktPlugin(last, "number", "storage:kv"), priv)); resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("publish %s: %d %.500s", last, resp.StatusCode, body)
+		}
+	}
+	vs, err := env.eng.Versions(env.ctx, "mkt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range vs {
+		if v.Version == "1.0.0" {
+			t.Fatalf("setup: 1.0.0 still in the history of %d versions", len(vs))
+		}
+	}
+	mgr := env.signIn(alice)
+	if resp, _ := mgr.postForm("/s/"+serverA+"/p/mkt/consent", consentShown(t, mgr, serverA, "mkt")); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("consent: %d", resp.StatusCode)
+	}
+	if v := runningVersion(t, env, serverA, "mkt"); v != last {
+		t.Fatalf("server A runs %s, want %s", v, last)
+	}
+	// dave, a trusted publisher who does not hold acme's key, replays the
+	// old signed zip.
+	d := env.signIn(dave)
+	var b bytes.Buffer
+	mw := multipart.NewWriter(&b)
+	mw.WriteField("_csrf", d.csrf)
+	mw.WriteField("force", "1")
+	fw, _ := mw.CreateFormFile("archive", "mkt-1.0.0.zip")
+	fw.Write(old)
+	mw.Close()
+	resp, body := d.do("POST", "/marketplace/upload", mw.FormDataContentType(), &b)
+	if resp.StatusCode == http.StatusSeeOther {
+		loc, _ := url.QueryUnescape(resp.Header.Get("Location"))
+		t.Errorf("a publisher replayed acme's old signed 1.0.0 over %s: %d %q", last, resp.StatusCode, loc)
+	} else if !strings.Contains(body, "1.0.0") {
+		t.Logf("refused: %d %.300s", resp.StatusCode, body)
+	}
+	if p, _ := env.eng.Plugin("mkt"); p.Manifest.Version != last {
+		t.Errorf("the latest is now %s, want %s", p.Manifest.Version, last)
+	}
+	if v := runningVersion(t, env, serverA, "mkt"); v != last {
+		t.Errorf("server A, following the latest, now runs the replayed %s without any manager's action, want %s", v, last)
 	}
 }
