@@ -252,3 +252,58 @@ func TestAttackB_PublisherReplaysPrunedSignedVersion(t *testing.T) {
 		t.Errorf("server A, following the latest, now runs the replayed %s without any manager's action, want %s", v, last)
 	}
 }
+
+// TestAttackB_ApprovalCoversRunningVersion: in approve mode (the
+// default) an admin's approval is the digest of the LATEST package, and
+// frameServed opens the bridge and rpc on it, but the calls reach the
+// handlers of the version each server RUNS. 1.0.0 was never approved (its
+// handler answers what the admin would not let a page send on); 1.1.0
+// asks for a new capability, so server A keeps running 1.0.0 until a
+// manager consents; the admin reviews and approves 1.1.0. From then on
+// server A's iframe (1.1.0's page) and a direct POST reach 1.0.0's
+// unapproved handler and bridge. An approval should open only the
+// version it was given for (check the digest of the running version's
+// package, per server).
+func TestAttackB_ApprovalCoversRunningVersion(t *testing.T) {
+	env := newEnvOpts(t, envOptions{})
+	admin := env.admin()
+	v1 := gatePlugin("1.0.0", true)
+	if resp, body := upload(admin, zipFiles(t, v1)); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("publish 1.0.0: %d %.500s", resp.StatusCode, body)
+	}
+	mgr := env.signIn(alice)
+	if resp, _ := mgr.postForm("/s/"+serverA+"/p/gate/consent", consentShown(t, mgr, serverA, "gate")); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("consent: %d", resp.StatusCode)
+	}
+	q := "?discord_srv_id=" + serverA
+	if resp, _ := mgr.postJSON("/p/gate/dashboard/rpc/secret"+q, `{}`); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("baseline: unapproved 1.0.0's rpc: %d, want 403", resp.StatusCode)
+	}
+	v2 := gatePlugin("1.1.0", true)
+	v2["manifest.json"] = strings.Replace(v2["manifest.json"], `["storage:kv"]`, `["storage:kv", "storage:sql"]`, 1)
+	if resp, body := upload(admin, zipFiles(t, v2)); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("publish 1.1.0: %d %.500s", resp.StatusCode, body)
+	}
+	if v := runningVersion(t, env, serverA, "gate"); v != "1.0.0" {
+		t.Fatalf("server A runs %s, want 1.0.0 (1.1.0 waits for consent)", v)
+	}
+	// The admin enables 1.1.0 on server B, reviews it and approves it from
+	// its page there.
+	if resp, _ := admin.postForm("/s/"+serverB+"/p/gate/consent", consentShown(t, admin, serverB, "gate")); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("admin consent on B: %d", resp.StatusCode)
+	}
+	_, page := admin.do("GET", "/s/"+serverB+"/p/gate", "", nil)
+	m := digestRe.FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no approval form on gate's page on server B: %.2000s", page)
+	}
+	if resp, body := admin.postForm("/plugins/gate/dashboard-approval", url.Values{"approve": {"true"}, "digest": {m[1]}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("approve 1.1.0: %d %.300s", resp.StatusCode, body)
+	}
+	for _, path := range []string{"/p/gate/dashboard/rpc/secret" + q, "/p/gate/dashboard/host/kv.set" + q} {
+		resp, body := mgr.postJSON(path, `{"key": "k", "value": 1}`)
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("%s: server A runs the never-approved 1.0.0, the approval was for 1.1.0: %d %.200s, want 403 not_approved", path, resp.StatusCode, body)
+		}
+	}
+}
