@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/maidhq/maid/dashboard"
 	"github.com/maidhq/maid/engine"
@@ -305,5 +306,35 @@ func TestAttackB_ApprovalCoversRunningVersion(t *testing.T) {
 		if resp.StatusCode != http.StatusForbidden {
 			t.Errorf("%s: server A runs the never-approved 1.0.0, the approval was for 1.1.0: %d %.200s, want 403 not_approved", path, resp.StatusCode, body)
 		}
+	}
+}
+
+// TestAttackB_ChangelogMarkdownCost: a package's CHANGELOG.md (at most
+// 64 KiB, plugin.MaxChangelogBytes) is rendered by goldmark on every view
+// of the versions page, once per version in the history (up to 50), with
+// no cache and no time bound. 16,384 repeats of "[a](" (64 KiB) take
+// goldmark about 2 s of CPU (quadratic: 900 KB took 6 min 49 s), so a
+// publisher's history of 50 such changelogs costs ~100 s of CPU per GET,
+// which any manager of any server can send repeatedly and concurrently.
+// Here 5 versions: the page should answer in well under 2 s.
+func TestAttackB_ChangelogMarkdownCost(t *testing.T) {
+	env := newEnvOpts(t, envOptions{})
+	admin := env.admin()
+	for _, v := range []string{"1.0.0", "1.0.1", "1.0.2", "1.0.3", "1.0.4"} {
+		files := mktPlugin(v, "number", "storage:kv")
+		files["CHANGELOG.md"] = strings.Repeat("[a](", plugin.MaxChangelogBytes/4)
+		if resp, body := upload(admin, zipFiles(t, files)); resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("publish %s: %d %.500s", v, resp.StatusCode, body)
+		}
+	}
+	mgr := env.signIn(alice)
+	start := time.Now()
+	resp, page := mgr.do("GET", "/s/"+serverA+"/p/mkt/versions", "", nil)
+	took := time.Since(start)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("versions page: %d %.300s", resp.StatusCode, page)
+	}
+	if took > 2*time.Second {
+		t.Errorf("one view of the versions page took %v of rendering 5 changelogs of 64 KiB (50 versions: ~20x that, per request)", took)
 	}
 }
