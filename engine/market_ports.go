@@ -27,6 +27,11 @@ type PluginVersion struct {
 	Publisher   string
 	PublishedBy string // who uploaded it (audit actor)
 	PublishedAt time.Time
+	// Changelog is the package's CHANGELOG.md, kept at publication (valid
+	// UTF-8, at most plugin.MaxChangelogBytes) so showing it never unpacks
+	// the archive. Written by PublishVersion; lists leave it empty (read
+	// it with VersionChangelog).
+	Changelog string
 }
 
 // ServerVersion is one server's choice for one plugin: the version it
@@ -79,10 +84,20 @@ type MarketStore interface {
 	// the history (Seq assigned) and rec as the installed plugin, in one
 	// transaction. A version already in the history fails with ErrInvalid.
 	PublishVersion(ctx context.Context, rec PluginRecord, v PluginVersion) (PluginVersion, error)
-	// ListVersions returns a plugin's versions, newest first, without archives.
+	// ListVersions returns a plugin's versions, newest first, without
+	// archives or changelogs.
 	ListVersions(ctx context.Context, pluginID string) ([]PluginVersion, error)
 	// GetVersion returns one version with its archive, or ErrNotFound.
 	GetVersion(ctx context.Context, pluginID, version string) (PluginVersion, error)
+	// VersionChangelog returns at most the first maxChars characters of a
+	// version's changelog; stored is false for a version published before
+	// changelogs were kept (ErrNotFound if the version is not in the
+	// history).
+	VersionChangelog(ctx context.Context, pluginID, version string, maxChars int) (text string, stored bool, err error)
+	// PublishedHash returns the canonical hash a (plugin, version) was
+	// published with, or ErrNotFound if it never was. PublishVersion keeps
+	// this record for good: it is never pruned with the history.
+	PublishedHash(ctx context.Context, pluginID, version string) (string, error)
 	// GetServerVersion returns a server's choice for a plugin; found is
 	// false when none was saved.
 	GetServerVersion(ctx context.Context, serverID, pluginID string) (sv ServerVersion, found bool, err error)

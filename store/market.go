@@ -13,8 +13,8 @@ import (
 	"github.com/maidhq/maid/engine"
 )
 
-// The marketplace's tables (migrations 0010): plugin_versions,
-// server_plugin_versions and audit_log. engine.MarketStore documents the
+// The marketplace's tables (migrations 0010 and 0050): plugin_versions,
+// published_versions, server_plugin_versions and audit_log. engine.MarketStore documents the
 // contract.
 
 // maxAuditServers bounds the servers one audit query names (a Discord user
@@ -58,7 +58,7 @@ const versionCols = "plugin_id, version, seq, hash, capabilities, sig_status, si
 // installed plugin, in one transaction, then drops the oldest versions
 // past engine.MaxVersionsKept that no server runs.
 func (s *Store) PublishVersion(ctx context.Context, rec engine.PluginRecord, v engine.PluginVersion) (engine.PluginVersion, error) {
-	if err := checkTexts("id", rec.ID, "version", v.Version, "hash", v.Hash, "publisher", v.Publisher, "published by", v.PublishedBy, "signer key", v.SignerKey); err != nil {
+	if err := checkTexts("id", rec.ID, "version", v.Version, "hash", v.Hash, "publisher", v.Publisher, "published by", v.PublishedBy, "signer key", v.SignerKey, "changelog", v.Changelog); err != nil {
 		return v, fmt.Errorf("store: publish version: %w", err)
 	}
 	if rec.ID == "" || v.Version == "" || v.PluginID != rec.ID {
@@ -87,9 +87,15 @@ func (s *Store) PublishVersion(ctx context.Context, rec engine.PluginRecord, v e
 		if err := s.upsertPlugin(ctx, tx, installed, now); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO plugin_versions (plugin_id, version, seq, archive, hash, capabilities, sig_status, signer_key, publisher, published_by, published_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-			rec.ID, v.Version, v.Seq, archive, v.Hash, capsJSON(v.Capabilities), v.SigStatus, v.SignerKey, v.Publisher, v.PublishedBy, toMicros(v.PublishedAt)); err != nil {
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO plugin_versions (plugin_id, version, seq, archive, hash, capabilities, sig_status, signer_key, publisher, published_by, published_at, changelog)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+			rec.ID, v.Version, v.Seq, archive, v.Hash, capsJSON(v.Capabilities), v.SigStatus, v.SignerKey, v.Publisher, v.PublishedBy, toMicros(v.PublishedAt), v.Changelog); err != nil {
+			return s.dbErr(err)
+		}
+		// The permanent record (an admin's forced republish updates it).
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO published_versions (plugin_id, version, hash, published_at) VALUES (?, ?, ?, ?)
+			ON CONFLICT (plugin_id, version) DO UPDATE SET hash = excluded.hash, published_at = excluded.published_at`),
+			rec.ID, v.Version, v.Hash, toMicros(v.PublishedAt)); err != nil {
 			return s.dbErr(err)
 		}
 		_, err := tx.ExecContext(ctx, s.q(`DELETE FROM plugin_versions WHERE plugin_id = ? AND seq <= ?
@@ -141,6 +147,43 @@ func (s *Store) GetVersion(ctx context.Context, pluginID, version string) (engin
 		v.Archive = []byte{}
 	}
 	return v, nil
+}
+
+// VersionChangelog returns at most maxChars characters of a version's
+// changelog, cut in the database so a long one is never read whole.
+func (s *Store) VersionChangelog(ctx context.Context, pluginID, version string, maxChars int) (string, bool, error) {
+	if err := checkTexts("plugin id", pluginID, "version", version); err != nil {
+		return "", false, fmt.Errorf("store: version changelog: %w", err)
+	}
+	if maxChars <= 0 {
+		return "", false, fmt.Errorf("store: version changelog: max chars must be positive: %w", engine.ErrInvalid)
+	}
+	var text sql.NullString
+	err := s.rdb.GetContext(ctx, &text, s.q("SELECT substr(changelog, 1, ?) FROM plugin_versions WHERE plugin_id = ? AND version = ?"), maxChars, pluginID, version)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, fmt.Errorf("store: changelog of %s %s: %w", pluginID, version, engine.ErrNotFound)
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("store: changelog of %s %s: %w", pluginID, version, s.dbErr(err))
+	}
+	return text.String, text.Valid, nil
+}
+
+// PublishedHash returns the hash (plugin, version) was published with, from
+// the record that outlives the history.
+func (s *Store) PublishedHash(ctx context.Context, pluginID, version string) (string, error) {
+	if err := checkTexts("plugin id", pluginID, "version", version); err != nil {
+		return "", fmt.Errorf("store: published hash: %w", err)
+	}
+	var hash string
+	err := s.rdb.GetContext(ctx, &hash, s.q("SELECT hash FROM published_versions WHERE plugin_id = ? AND version = ?"), pluginID, version)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("store: published hash of %s %s: %w", pluginID, version, engine.ErrNotFound)
+	}
+	if err != nil {
+		return "", fmt.Errorf("store: published hash of %s %s: %w", pluginID, version, s.dbErr(err))
+	}
+	return hash, nil
 }
 
 type serverVersionRow struct {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"reflect"
 	"testing"
@@ -127,5 +128,64 @@ func TestMarketStore(t *testing.T) {
 		if len(list) != 0 || found || len(after) != 4 {
 			t.Fatalf("after uninstall: %d versions, server version %v, %d audit entries", len(list), found, len(after))
 		}
+	})
+}
+
+// TestVersionRecords guards what migration 0050 keeps per version: its
+// changelog, read bounded in characters (a version published before has
+// none stored), and a record of every (plugin, version) ever published
+// with its hash, which outlives the bounded history and an uninstall, so
+// an old package cannot come back unnoticed (attack Q2).
+func TestVersionRecords(t *testing.T) {
+	eachBackend(t, func(t *testing.T, ctx context.Context, s *Store) {
+		pub := func(version, changelog string) {
+			t.Helper()
+			_, err := s.PublishVersion(ctx, engine.PluginRecord{ID: "p", Version: version, Archive: []byte("zip")},
+				engine.PluginVersion{PluginID: "p", Version: version, Archive: []byte("zip"), Hash: "h" + version, Changelog: changelog})
+			must(t, err)
+		}
+		pub("1.0.0", "## 1.0.0\nété")
+		pub("1.0.1", "")
+		for _, tc := range []struct {
+			name, version string
+			max           int
+			want          string
+			stored        bool
+		}{
+			{"whole", "1.0.0", 100, "## 1.0.0\nété", true},
+			{"cut in characters", "1.0.0", 11, "## 1.0.0\nét", true},
+			{"empty", "1.0.1", 100, "", true},
+		} {
+			got, stored, err := s.VersionChangelog(ctx, "p", tc.version, tc.max)
+			if err != nil || got != tc.want || stored != tc.stored {
+				t.Errorf("%s: %q %v %v, want %q %v", tc.name, got, stored, err, tc.want, tc.stored)
+			}
+		}
+		// A row from before migration 0050.
+		if _, err := s.wdb.ExecContext(ctx, s.q("UPDATE plugin_versions SET changelog = NULL WHERE version = ?"), "1.0.1"); err != nil {
+			t.Fatal(err)
+		}
+		if got, stored, err := s.VersionChangelog(ctx, "p", "1.0.1", 100); err != nil || got != "" || stored {
+			t.Errorf("changelog of a version published before 0050: %q %v %v, want none stored", got, stored, err)
+		}
+		_, _, err := s.VersionChangelog(ctx, "p", "9.9.9", 100)
+		wantErr(t, err, engine.ErrNotFound)
+		_, err = s.PublishVersion(ctx, engine.PluginRecord{ID: "p", Version: "2.0.0"}, engine.PluginVersion{PluginID: "p", Version: "2.0.0", Changelog: "a\x00b"})
+		wantErr(t, err, engine.ErrInvalid)
+
+		for i := 0; i < engine.MaxVersionsKept+1; i++ {
+			pub(fmt.Sprintf("1.1.%d", i), "")
+		}
+		if _, err := s.GetVersion(ctx, "p", "1.0.0"); !errors.Is(err, engine.ErrNotFound) {
+			t.Fatalf("1.0.0 still in the history: %v", err)
+		}
+		must(t, s.DeletePlugin(ctx, "p"))
+		for _, tc := range []struct{ version, want string }{{"1.0.0", "h1.0.0"}, {"1.1.50", "h1.1.50"}} {
+			if got, err := s.PublishedHash(ctx, "p", tc.version); err != nil || got != tc.want {
+				t.Errorf("published hash of %s after pruning and uninstall: %q %v, want %q", tc.version, got, err, tc.want)
+			}
+		}
+		_, err = s.PublishedHash(ctx, "p", "9.9.9")
+		wantErr(t, err, engine.ErrNotFound)
 	})
 }
