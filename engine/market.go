@@ -53,7 +53,10 @@ func (e *Engine) audit(ctx context.Context, action, serverID, pluginID, version,
 
 // PublishOptions tune Publish.
 type PublishOptions struct {
-	// Force publishes a version lower than the latest one.
+	// Force publishes a version lower than the latest one, or one
+	// published before (even if dropped from the history since): it
+	// replays an old package, so only an admin sets this, and it is
+	// audited.
 	Force bool
 	// NewSigner accepts a package whose signer differs from the latest
 	// version's (another key, or none): a plugin id is bound to the key
@@ -168,7 +171,7 @@ func (e *Engine) Publish(ctx context.Context, archive []byte, opt PublishOptions
 			return fail(fmt.Errorf("%w: %w", ErrInvalid, err))
 		}
 		if c < 0 && !opt.Force {
-			return fail(fmt.Errorf("%w: version %s is lower than the latest, %s: publish it with force to go back (a server can also roll back on its own)", ErrInvalid, version, prev.version))
+			return fail(fmt.Errorf("%w: version %s is lower than the latest, %s: an admin may publish it with force to go back (a server can also roll back on its own)", ErrInvalid, version, prev.version))
 		}
 		prevKey, err := e.signerOf(ctx, prev)
 		if err != nil {
@@ -193,6 +196,30 @@ func (e *Engine) Publish(ctx context.Context, archive []byte, opt PublishOptions
 		return fail(fmt.Errorf("%w: version %s is already in the history: roll servers back to it instead", ErrInvalid, version))
 	} else if !errors.Is(err, ErrNotFound) {
 		return fail(err)
+	}
+	// The history forgets its oldest versions; this record does not. A
+	// version published before (an old signed zip anyone may have kept)
+	// replaces the installed plugin only when an admin forces it. (A
+	// plugin installed anew after an uninstall has no servers following
+	// it: each enables it through the consent page.)
+	var forced []string // what Force allowed, for the audit log
+	if prev != nil {
+		if c, _ := plugin.CompareVersions(version, prev.version); c < 0 { // checked above
+			forced = append(forced, "lower than "+prev.version)
+		}
+		was, err := e.store.PublishedHash(ctx, id, version)
+		switch {
+		case err == nil && !opt.Force:
+			same := "with other content"
+			if was == hash {
+				same = "(this same package)"
+			}
+			return fail(fmt.Errorf("%w: version %s of %s was published before %s: publish a new version, or have an admin republish it with force", ErrInvalid, version, id, same))
+		case err == nil:
+			forced = append(forced, "republishes a version published before")
+		case !errors.Is(err, ErrNotFound):
+			return fail(err)
+		}
 	}
 
 	s := newSupervisor(e.deps, pkg)
@@ -231,11 +258,14 @@ func (e *Engine) Publish(ctx context.Context, archive []byte, opt PublishOptions
 	if _, err := e.store.PublishVersion(ctx, PluginRecord{ID: id, Version: version, Archive: archive, InstalledAt: now, UpdatedAt: now}, PluginVersion{
 		PluginID: id, Version: version, Archive: archive, Hash: hash, Capabilities: caps,
 		SigStatus: string(res.Signature.Status), SignerKey: res.Signature.KeyID, Publisher: res.Signature.Publisher,
-		PublishedBy: actorOf(ctx), PublishedAt: now,
+		PublishedBy: actorOf(ctx), PublishedAt: now, Changelog: storedChangelog(pkg),
 	}); err != nil {
 		return fail(err)
 	}
 	detail := "signature: " + string(res.Signature.Status)
+	if len(forced) > 0 {
+		detail += "; forced: " + strings.Join(forced, ", ")
+	}
 	if res.SignerChanged != "" {
 		detail += "; signer changed (forced): " + res.SignerChanged
 	}
@@ -565,6 +595,46 @@ func (e *Engine) Versions(ctx context.Context, pluginID string) ([]PluginVersion
 	return e.store.ListVersions(ctx, pluginID)
 }
 
+// storedChangelog is pkg's changelog as the store keeps it: valid UTF-8
+// without NUL (a PostgreSQL text value), at most plugin.MaxChangelogBytes.
+func storedChangelog(pkg *plugin.Package) string {
+	return strings.ReplaceAll(strings.ToValidUTF8(pkg.Changelog(), "\uFFFD"), "\x00", "\uFFFD")
+}
+
+// VersionChangelog returns the first maxChars characters of one
+// version's changelog as stored at publication, never unpacking its
+// archive. A version published before changelogs were kept has none
+// stored (stored false), except the latest, read from its loaded package.
+func (e *Engine) VersionChangelog(ctx context.Context, pluginID, version string, maxChars int) (text string, stored bool, err error) {
+	text, stored, err = e.store.VersionChangelog(ctx, pluginID, version, maxChars)
+	if err != nil || stored {
+		return text, stored, err
+	}
+	if s := e.lookup(pluginID); s != nil && s.version == version {
+		text = storedChangelog(s.pkg)
+		if r := []rune(text); len(r) > maxChars {
+			text = string(r[:maxChars])
+		}
+		return text, true, nil
+	}
+	return "", false, nil
+}
+
+// LoadedPackage returns the package of a version of a plugin that is
+// loaded now (the latest, or an older one a server runs), never loading
+// one: for requests that must not unpack stored archives.
+func (e *Engine) LoadedPackage(pluginID, version string) (*plugin.Package, bool) {
+	if s := e.lookup(pluginID); s != nil && s.version == version {
+		return s.pkg, true
+	}
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if s := e.old[verKey{pluginID, version}]; s != nil {
+		return s.pkg, true
+	}
+	return nil, false
+}
+
 // VersionPackage returns the package of one version of a plugin.
 func (e *Engine) VersionPackage(ctx context.Context, pluginID, version string) (*plugin.Package, error) {
 	if s := e.lookup(pluginID); s != nil && s.version == version {
@@ -830,6 +900,7 @@ func (e *Engine) stored(ctx context.Context, rec PluginRecord, pkg *plugin.Packa
 		_, err = e.store.PublishVersion(ctx, rec, PluginVersion{
 			PluginID: rec.ID, Version: version, Archive: rec.Archive, Hash: s.hash, Capabilities: pkg.Manifest.Capabilities,
 			SigStatus: string(ver.Status), SignerKey: ver.KeyID, Publisher: ver.Publisher, PublishedBy: "system", PublishedAt: rec.UpdatedAt,
+			Changelog: storedChangelog(pkg),
 		})
 		// Another node starting at once may have recorded it first.
 		if err != nil && !errors.Is(err, ErrInvalid) {
