@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -31,7 +32,8 @@ type Market interface {
 	Publish(ctx context.Context, archive []byte, opt engine.PublishOptions) (engine.PublishResult, error)
 	ServerVersion(ctx context.Context, serverID, pluginID string) (engine.VersionState, error)
 	Versions(ctx context.Context, pluginID string) ([]engine.PluginVersion, error)
-	VersionPackage(ctx context.Context, pluginID, version string) (*plugin.Package, error)
+	VersionChangelog(ctx context.Context, pluginID, version string, maxChars int) (text string, stored bool, err error)
+	LoadedPackage(pluginID, version string) (*plugin.Package, bool)
 	NeedsConsent(ctx context.Context, serverID, pluginID string) ([]string, error)
 	Approve(ctx context.Context, serverID, pluginID string) error
 	ApproveShown(ctx context.Context, serverID, pluginID, version, digest string) error
@@ -47,6 +49,12 @@ var _ Market = (*engine.Engine)(nil)
 const (
 	// maxRenderedMarkdown bounds the HTML of one description or changelog.
 	maxRenderedMarkdown = 256 << 10
+	// maxChangelogShown bounds the Markdown of one changelog the versions
+	// page renders (the widgets' markdown limit): goldmark's time grows
+	// faster than its input, so 64 KiB of "[a](" took seconds.
+	maxChangelogShown = 8 << 10
+	// versionsPageSize is the versions one page of the history shows.
+	versionsPageSize = 10
 	// auditPageSize is the audit entries one page shows.
 	auditPageSize = 100
 	// maxCatalogueQuery bounds the search text.
@@ -86,8 +94,10 @@ func (s *Site) canPublish(sess *session) bool {
 	return sess != nil && (sess.admin || s.publishers[sess.userID])
 }
 
+// markdown renders a description or changelog through the renderer's
+// cache: the same text costs one rendering, not one per page view.
 func (s *Site) markdown(src string) template.HTML {
-	h, err := s.renders.markdown(src, maxRenderedMarkdown)
+	h, err := s.renders.cachedMarkdown(src, maxRenderedMarkdown)
 	if err != nil {
 		return template.HTML(template.HTMLEscapeString("(too long to show)"))
 	}
@@ -260,9 +270,16 @@ func (s *Site) publish(c echo.Context) error {
 	if int64(len(archive)) > s.cfg.MaxUploadBytes {
 		return fail(http.StatusRequestEntityTooLarge, []string{fmt.Sprintf("%s: larger than %d MiB", fh.Filename, s.cfg.MaxUploadBytes>>20)}, nil)
 	}
-	// Only an admin may replace a plugin's signer (engine.PublishOptions).
-	newSigner := sess != nil && sess.admin && c.FormValue("new_signer") != ""
-	res, err := m.Publish(c.Request().Context(), archive, engine.PublishOptions{Force: c.FormValue("force") != "", NewSigner: newSigner})
+	// Only an admin may replace a plugin's signer, or publish a lower
+	// version or one published before (engine.PublishOptions): either
+	// could put an old signed package, which anyone may have kept, back in
+	// front of every server following the latest.
+	force := c.FormValue("force") != ""
+	if force && !sess.admin {
+		return fail(http.StatusForbidden, []string{"only an admin may publish with force (a lower version, or one published before)"}, nil)
+	}
+	newSigner := sess.admin && c.FormValue("new_signer") != ""
+	res, err := m.Publish(c.Request().Context(), archive, engine.PublishOptions{Force: force, NewSigner: newSigner})
 	if err != nil {
 		var se *engine.StartError
 		if errors.As(err, &se) {
@@ -373,12 +390,41 @@ func (s *Site) consent(c echo.Context) error {
 type versionRow struct {
 	engine.PluginVersion
 	Changelog        template.HTML
+	ChangelogCut     bool // only its first maxChangelogShown bytes are shown
+	NoChangelog      bool // published before changelogs were kept
 	Caps             []capView
 	Running, Current bool
 }
 
+// changelogHTML is one version's changelog as the versions page shows it:
+// read bounded from the store (never from the archive), cut to
+// maxChangelogShown bytes, rendered through the cache.
+func (s *Site) changelogHTML(ctx context.Context, m Market, id string, r *versionRow) error {
+	text, stored, err := m.VersionChangelog(ctx, id, r.Version, maxChangelogShown+1)
+	if errors.Is(err, engine.ErrNotFound) {
+		return nil // pruned since the list was read
+	}
+	if err != nil {
+		return err
+	}
+	r.NoChangelog = !stored
+	if len(text) > maxChangelogShown {
+		cut := maxChangelogShown
+		for cut > 0 && !utf8.RuneStart(text[cut]) {
+			cut--
+		}
+		text, r.ChangelogCut = text[:cut], true
+	}
+	if text != "" {
+		r.Changelog = s.markdown(text)
+	}
+	return nil
+}
+
 // versionsPage is a plugin's history on one server: changelogs, the
-// running version, pin, rollback and follow-latest.
+// running version, pin, rollback and follow-latest. It shows
+// versionsPageSize versions, newest first, from ?before=<seq>, and reads
+// nothing but the store: no version's package is loaded to show it.
 func (s *Site) versionsPage(c echo.Context) error {
 	_, sv, m, err := s.marketServer(c)
 	if err != nil {
@@ -397,11 +443,23 @@ func (s *Site) versionsPage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if before, err := strconv.ParseInt(c.QueryParam("before"), 10, 64); err == nil && before > 0 {
+		i := slices.IndexFunc(list, func(v engine.PluginVersion) bool { return v.Seq < before })
+		if i < 0 {
+			i = len(list)
+		}
+		list = list[i:]
+	}
+	var older int64
+	if len(list) > versionsPageSize {
+		list = list[:versionsPageSize]
+		older = list[len(list)-1].Seq
+	}
 	rows := make([]versionRow, 0, len(list))
 	for _, v := range list {
 		r := versionRow{PluginVersion: v, Caps: capViews(v.Capabilities), Running: v.Version == vs.Running}
-		if pkg, err := m.VersionPackage(ctx, id, v.Version); err == nil {
-			r.Changelog = s.markdown(pkg.Changelog())
+		if err := s.changelogHTML(ctx, m, id, &r); err != nil {
+			return err
 		}
 		rows = append(rows, r)
 	}
@@ -420,7 +478,7 @@ func (s *Site) versionsPage(c echo.Context) error {
 		}
 	}
 	d := map[string]any{"ID": id, "Name": latest.Manifest.Name, "State": vs, "Versions": rows, "Enabled": st.Enabled,
-		"Pending": capViews(vs.Pending), "Resets": resets}
+		"Pending": capViews(vs.Pending), "Resets": resets, "Older": older, "MaxChangelogKiB": maxChangelogShown >> 10}
 	v := s.serverView(c, sv, "marketplace", latest.Manifest.Name+" versions", d)
 	v.Flash = flashOf(c)
 	return s.renderView(c, http.StatusOK, "versions.html", v)

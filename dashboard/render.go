@@ -2,12 +2,15 @@ package dashboard
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync"
 	"unicode"
 
 	"github.com/labstack/echo/v4"
@@ -25,6 +28,59 @@ type renderer struct {
 	// mdNoTables is md without GFM tables, for sources whose tables could
 	// expand too much (maxTableCells).
 	mdNoTables goldmark.Markdown
+	cache      mdCache
+}
+
+// maxCachedMarkdown bounds the renderings the cache keeps (each at most
+// its limit, 256 KiB for descriptions and changelogs).
+const maxCachedMarkdown = 256
+
+// mdCache keeps rendered Markdown by the hash of its source and limit:
+// descriptions and changelogs are the same text on every view, and a
+// rendering can cost much more than its size (goldmark is worse than
+// linear on some inputs). Concurrent views of text not yet rendered wait
+// for one rendering.
+type mdCache struct {
+	mu sync.Mutex
+	m  map[[sha256.Size]byte]*mdEntry
+}
+
+type mdEntry struct {
+	done chan struct{}
+	html template.HTML
+	err  error
+}
+
+// cachedMarkdown is markdown through the cache.
+func (r *renderer) cachedMarkdown(src string, limit int) (template.HTML, error) {
+	key := sha256.Sum256([]byte(strconv.Itoa(limit) + "\x00" + src))
+	c := &r.cache
+	c.mu.Lock()
+	if e, ok := c.m[key]; ok {
+		c.mu.Unlock()
+		<-e.done
+		return e.html, e.err
+	}
+	if c.m == nil {
+		c.m = map[[sha256.Size]byte]*mdEntry{}
+	}
+	if len(c.m) >= maxCachedMarkdown {
+		for k, e := range c.m { // drop one finished entry (any)
+			select {
+			case <-e.done:
+				delete(c.m, k)
+			default:
+				continue
+			}
+			break
+		}
+	}
+	e := &mdEntry{done: make(chan struct{})}
+	c.m[key] = e
+	c.mu.Unlock()
+	e.html, e.err = r.markdown(src, limit)
+	close(e.done)
+	return e.html, e.err
 }
 
 // maxTableCells bounds the cells GFM tables may give a markdown source. A
