@@ -102,7 +102,7 @@ func (s *Site) pluginCall(c echo.Context, call func(ctx context.Context, pluginI
 	if err != nil {
 		return err
 	}
-	if err := s.frameServed(ctx, pluginID); err != nil {
+	if err := s.frameServed(ctx, pluginID, serverID); err != nil {
 		return err
 	}
 	params, err := readParams(c)
@@ -123,18 +123,29 @@ func (s *Site) pluginCall(c echo.Context, call func(ctx context.Context, pluginI
 // load may reach the plugin's handlers or data either. These endpoints
 // are the iframe's only way in; gating them here, beside the asset route
 // (pluginAsset), keeps all three on one decision (Site.frame).
-// Manifest-mode plugins' forms use rpc and are not affected.
-func (s *Site) frameServed(ctx context.Context, pluginID string) error {
-	pkg, ok := s.eng.Plugin(pluginID)
-	if !ok || pkg.Mode != plugin.ModeIframe {
-		return nil // the engine answers for these (not found; no bridge)
+// Manifest-mode plugins' forms use rpc and are not affected. The decision
+// is on the package of the version serverID runs, the one the engine
+// calls, not on the latest: a server kept on an older iframe version (by
+// pin, rollback or pending consent) is gated by that version's mode and
+// approval.
+func (s *Site) frameServed(ctx context.Context, pluginID, serverID string) error {
+	st, err := s.eng.PluginState(ctx, serverID, pluginID)
+	if errors.Is(err, engine.ErrNotFound) {
+		return nil // the engine answers (not found)
 	}
-	st, err := s.frame(ctx, pkg)
 	if err != nil {
 		return err
 	}
-	if !st.Served {
-		return errStatus(http.StatusForbidden, "not_approved", frameMessage(st.Reason))
+	pkg := st.Package
+	if pkg.Mode != plugin.ModeIframe {
+		return nil // not an iframe dashboard: nothing to gate here
+	}
+	fst, err := s.frame(ctx, pkg)
+	if err != nil {
+		return err
+	}
+	if !fst.Served {
+		return errStatus(http.StatusForbidden, "not_approved", frameMessage(fst.Reason))
 	}
 	return nil
 }

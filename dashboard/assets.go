@@ -4,6 +4,7 @@ import (
 	"io/fs"
 	"mime"
 	"net/http"
+	"net/url"
 	"os"
 	"path"
 	"path/filepath"
@@ -60,8 +61,22 @@ func (s *Site) static(c echo.Context) error {
 	return c.Blob(http.StatusOK, ct, data)
 }
 
+// frameURL is the iframe document of the version a server runs: the
+// latest at /p/{plugin}/assets/, an older one (pinned, rolled back, or
+// kept pending consent) at /p/{plugin}/v/{version}/assets/, so a page
+// shows the dashboard of the handlers its bridge calls.
+func frameURL(eng Engine, pluginID, version string) string {
+	if latest, ok := eng.Plugin(pluginID); ok {
+		if v, err := latest.EffectiveVersion(); err == nil && v == version {
+			return "/p/" + pluginID + "/assets/index.html"
+		}
+	}
+	return "/p/" + pluginID + "/v/" + url.PathEscape(version) + "/assets/index.html"
+}
+
 // pluginAsset serves a file of an iframe-mode plugin's dashboard/ at
-// /p/{plugin}/assets/{path}. "dashboard-assets/X" names dashboard/X too
+// /p/{plugin}/assets/{path} (the latest version) or
+// /p/{plugin}/v/{version}/assets/{path} (an older version loaded now). "dashboard-assets/X" names dashboard/X too
 // (spec 000: bundled files such as dashboard-assets/sdk/ui.css). If the zip
 // lacks sdk/ui.css or sdk/ui.js, the platform's copies are served there, so
 // the documented include works either way.
@@ -79,6 +94,14 @@ func (s *Site) pluginAsset(c echo.Context) error {
 	h.Set("Cross-Origin-Resource-Policy", "cross-origin")
 	h.Set("Cache-Control", "no-cache")
 	pkg, ok := s.eng.Plugin(c.Param("plugin"))
+	if v := c.Param("version"); v != "" && ok {
+		// An older version a server runs (frameURL): only one loaded now,
+		// so a request never makes the engine unpack a stored version.
+		pkg, ok = nil, false
+		if m, err := s.market(); err == nil {
+			pkg, ok = m.LoadedPackage(c.Param("plugin"), v)
+		}
+	}
 	if !ok || pkg.Mode != plugin.ModeIframe {
 		return errStatus(http.StatusNotFound, "not_found", "no such plugin dashboard")
 	}

@@ -90,17 +90,17 @@ type frameState struct {
 	Digest string // of the plugin package now installed (approve mode)
 }
 
-// digestCache remembers each installed package's dashboard digest; a
-// reinstall is a new *plugin.Package, so a stale digest is never used.
+// digestCache remembers each loaded package's digest (the latest version
+// and older ones servers run); a reinstall is a new *plugin.Package, so a
+// stale digest is never used.
 type digestCache struct {
 	mu sync.Mutex
-	m  map[string]digestEntry
+	m  map[*plugin.Package]string
 }
 
-type digestEntry struct {
-	pkg    *plugin.Package
-	digest string
-}
+// maxDigests bounds the cache: past it, it starts again (a digest is
+// recomputed from the package's files).
+const maxDigests = 256
 
 // packageDigest hashes every file of the plugin package: path, size and
 // content. An approval covers the whole package, not only dashboard/: the
@@ -132,19 +132,21 @@ func packageDigest(pkg *plugin.Package) (string, error) {
 }
 
 func (s *Site) digest(pkg *plugin.Package) (string, error) {
-	id := pkg.Manifest.ID
 	s.digests.mu.Lock()
-	e, ok := s.digests.m[id]
+	d, ok := s.digests.m[pkg]
 	s.digests.mu.Unlock()
-	if ok && e.pkg == pkg {
-		return e.digest, nil
+	if ok {
+		return d, nil
 	}
 	d, err := packageDigest(pkg)
 	if err != nil {
 		return "", err
 	}
 	s.digests.mu.Lock()
-	s.digests.m[id] = digestEntry{pkg: pkg, digest: d}
+	if len(s.digests.m) >= maxDigests {
+		clear(s.digests.m)
+	}
+	s.digests.m[pkg] = d
 	s.digests.mu.Unlock()
 	return d, nil
 }
@@ -177,7 +179,11 @@ func (s *Site) frame(ctx context.Context, pkg *plugin.Package) (frameState, erro
 // setApproval serves POST /plugins/{plugin}/dashboard-approval (admins):
 // approve=true with the digest shown on the page approves that package (a
 // page shown for another package than is installed now approves nothing);
-// approve=false withdraws the approval.
+// approve=false withdraws the approval. The page is about one server
+// (server=): the package is the version that server runs, the one its
+// page showed, else the latest. An approval is of one package's digest:
+// it opens that version's iframe and bridge only, on every server running
+// it, and replaces an approval of any other version.
 func (s *Site) setApproval(c echo.Context) error {
 	sess := sessionOf(c)
 	if err := requireAdmin(sess); err != nil {
@@ -186,7 +192,15 @@ func (s *Site) setApproval(c echo.Context) error {
 	if s.cfg.IframeDashboards != IframeApprove {
 		return errStatus(http.StatusConflict, "invalid", "iframe dashboards are not in approve mode (maid serve --iframe-dashboards)")
 	}
-	pkg, ok := s.eng.Plugin(c.Param("plugin"))
+	ctx, id := c.Request().Context(), c.Param("plugin")
+	pkg, ok := s.eng.Plugin(id)
+	if sid := c.FormValue("server"); ok && sid != "" {
+		st, err := s.eng.PluginState(ctx, sid, id)
+		if err != nil {
+			return err
+		}
+		pkg = st.Package
+	}
 	if !ok || pkg.Mode != plugin.ModeIframe {
 		return errStatus(http.StatusNotFound, "not_found", "no such iframe dashboard")
 	}
@@ -194,7 +208,6 @@ func (s *Site) setApproval(c echo.Context) error {
 	if err != nil {
 		return errStatus(http.StatusBadRequest, "invalid", "approve must be true or false")
 	}
-	ctx := c.Request().Context()
 	digest := ""
 	if approve {
 		d, err := s.digest(pkg)

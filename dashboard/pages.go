@@ -265,7 +265,7 @@ func (s *Site) renderPluginPage(c echo.Context, status int, sess *session, sv Se
 			break
 		}
 		d.FrameApproved = s.cfg.IframeDashboards == IframeApprove
-		d.Frame = "/p/" + m.ID + "/assets/index.html"
+		d.Frame = frameURL(s.eng, m.ID, st.Version)
 		// MaidSDK.navigateTo(page) reloads with ?page=; the plugin reads it
 		// from its own location.search (and getContext().page).
 		if pg := c.QueryParam("page"); pageIDRe.MatchString(pg) {

@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/maidhq/maid/engine"
+	"github.com/maidhq/maid/plugin"
 )
 
 // Config wires a Server.
@@ -234,7 +235,7 @@ func New(cfg Config) (*Site, error) {
 		sessions:   cfg.Sessions,
 		refreshing: map[string]chan struct{}{},
 		approvals:  cfg.Approvals,
-		digests:    digestCache{m: map[string]digestEntry{}},
+		digests:    digestCache{m: map[*plugin.Package]string{}},
 	}
 	if s.sessions == nil {
 		s.sessions = newMemSessions()
@@ -340,6 +341,7 @@ func (s *Site) routes() *echo.Echo {
 	// server data in them; see assets.go).
 	e.GET("/static/*", s.static)
 	e.GET("/p/:plugin/assets/*", s.pluginAsset)
+	e.GET("/p/:plugin/v/:version/assets/*", s.pluginAsset)
 	e.GET("/favicon.ico", func(c echo.Context) error { return c.NoContent(http.StatusNoContent) })
 
 	// Sign-in.

@@ -68,8 +68,17 @@ func (s *Site) widgetFragment(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	pkg, ok := s.eng.Plugin(c.Param("plugin"))
-	if !ok || pkg.Mode != plugin.ModeManifest {
+	// The widget (its handler, type and limits) comes from the version the
+	// server runs, whose handler CallDashboard calls, not from the latest.
+	st, err := s.eng.PluginState(ctx, sv.ID, c.Param("plugin"))
+	if errors.Is(err, engine.ErrNotFound) {
+		return errStatus(http.StatusNotFound, "not_found", "no such manifest dashboard")
+	}
+	if err != nil {
+		return err
+	}
+	pkg := st.Package
+	if pkg.Mode != plugin.ModeManifest {
 		return errStatus(http.StatusNotFound, "not_found", "no such manifest dashboard")
 	}
 	page := pkg.Dashboard.Page(c.Param("page"))
