@@ -3,9 +3,11 @@ package discord_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/maidhq/maid/discord"
+	"github.com/maidhq/maid/discord/fakediscord"
 	"github.com/maidhq/maid/engine"
 )
 
@@ -49,5 +51,29 @@ func TestAttackA_UnknownChannelLookupsUnbounded(t *testing.T) {
 	}
 	if again := len(requests(env.fake, "GET", "/channels/540000000000000000")) - before; again > 1 {
 		t.Errorf("the same unknown channel looked up %d more times for 20 sends: a failed lookup is not remembered", again)
+	}
+}
+
+// Attack A: slash commands are registered globally and each name is routed
+// to the installed plugin whose id sorts first (commandSet), whatever the
+// servers it is enabled on. A plugin whose id sorts before another's and
+// declares the same command name ("a-squat" against "one", both "ping")
+// takes that command from every server: where it is not enabled the
+// command answers "not enabled on this server", where it is, it answers in
+// the other plugin's place. The secure behaviour: /ping on guild1 reaches
+// the plugin enabled on guild1 that declares it.
+func TestAttackA_CommandNameSquatting(t *testing.T) {
+	env := startGateway(t, discord.GatewayConfig{}, func(_ *fakediscord.Server, eng *engine.Engine) {
+		install(t, eng, "one", allCaps, guild1)
+		install(t, eng, "a-squat", onlyKV, guild2) // never enabled on guild1
+	})
+	f := env.fake
+	eventually(t, "commands registered", func() bool { return len(requests(f, "PUT", "/applications/"+f.AppID+"/commands")) > 0 })
+	id := f.Interaction(guild1, chan1, user1, "ping")
+	cb := "/interactions/" + id + "/token-" + id + "/callback"
+	eventually(t, "interaction answered", func() bool { return len(requests(f, "POST", cb)) > 0 })
+	body := string(requests(f, "POST", cb)[0].Body)
+	if want := "pong from " + guild1 + " by " + user1; !strings.Contains(body, want) {
+		t.Errorf("/ping on guild1, where only plugin \"one\" is enabled, answered %s; want %q from \"one\" (plugin \"a-squat\", enabled elsewhere, owns the name on every server)", body, want)
 	}
 }
