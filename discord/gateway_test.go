@@ -114,7 +114,7 @@ func TestActionsReachREST(t *testing.T) {
 	say("!send " + chan1 + " hi there")
 	replyTo := say("!reply")
 	reactTo := say("!react 👍")
-	unreactTo := say("!unreact <:party:123456789012345678>")
+	say("!unreact <:party:123456789012345678>")
 	say("!role " + user1 + " " + role1)
 	say("!member " + user1)
 	say("!editdel")
@@ -154,7 +154,7 @@ func TestActionsReachREST(t *testing.T) {
 		name, method, path string
 	}{
 		{name: "unicode reaction", method: "PUT", path: "/channels/" + chan1 + "/messages/" + reactTo + "/reactions/👍/@me"},
-		{name: "custom emoji reaction removed", method: "DELETE", path: "/channels/" + chan1 + "/messages/" + unreactTo + "/reactions/party:123456789012345678/@me"},
+		{name: "custom emoji reaction removed", method: "DELETE", path: "/channels/" + chan1 + "/messages/" + st.Unreacted + "/reactions/party:123456789012345678/@me"},
 		{name: "role added", method: "PUT", path: "/guilds/" + guild1 + "/members/" + user1 + "/roles/" + role1},
 		{name: "member read", method: "GET", path: "/guilds/" + guild1 + "/members/" + user1},
 		{name: "own message edited", method: "PATCH", path: "/channels/" + chan1 + "/messages/" + st.Sent},
@@ -219,7 +219,7 @@ func TestActionsRefusedBeforeAnyRequest(t *testing.T) {
 	}{
 		{name: "channel of another server", errs: one.Errors, verb: "send", class: "DiscordError", text: "not on this server"},
 		{name: "role of another server", errs: one.Errors, verb: "role", class: "DiscordError", text: "not on this server"},
-		{name: "a member's message", errs: one.Errors, verb: "del", class: "DiscordError", text: "not a message of the bot"},
+		{name: "a member's message", errs: one.Errors, verb: "del", class: "CapabilityError", text: "a plugin may edit and delete only messages it sent"},
 		{name: "no capability: send", errs: nocap.Errors, verb: "send", class: "CapabilityError", text: "discord:send_messages"},
 		{name: "no capability: role", errs: nocap.Errors, verb: "role", class: "CapabilityError", text: "discord:manage_roles"},
 	} {

@@ -112,6 +112,8 @@ type actorState struct {
 	Done   []string        `json:"done"`
 	Member json.RawMessage `json:"member"`
 	Sent   string          `json:"sent"`
+	// Unreacted: the plugin's own message it removed a reaction from.
+	Unreacted string `json:"unreacted"`
 }
 
 func (a actorState) contents() []string {

@@ -136,7 +136,7 @@ func (s *supervisor) serve(ctx context.Context, scope callScope, method string, 
 		// Refusals are the operator's record of a plugin pushing its limits
 		// (the ring is bounded, so a plugin looping on them only fills it).
 		switch {
-		case errors.Is(err, ErrSQLDenied):
+		case errors.Is(err, ErrSQLDenied), errors.Is(err, ErrForbidden):
 			s.logs.addFor(s.d.now(), scope.serverID, "warning", "host", "denied: "+err.Error())
 		case errors.Is(err, ErrQuota), errors.Is(err, ErrLimit), errors.Is(err, ErrSQLLimit):
 			s.logs.addFor(s.d.now(), scope.serverID, "warning", "host", "limit: "+err.Error())
@@ -420,7 +420,7 @@ func (p discordArgs) field(name string) string {
 	return "" // not a field: a typo in the table, which TestHostMethodTable catches
 }
 
-type discordFunc func(ctx context.Context, dc Discord, serverID string, p discordArgs) (any, error)
+type discordFunc func(ctx context.Context, c hostCall, dc Discord, p discordArgs) (any, error)
 
 // discordMethod is a discord.* host method: the Discord port must be
 // configured and the required params present before do runs.
@@ -439,49 +439,90 @@ func discordMethod(capability string, do discordFunc, required ...string) hostMe
 				return nil, fmt.Errorf("%w: %s is required", ErrInvalid, f)
 			}
 		}
-		return do(ctx, dc, c.scope.serverID, p)
+		return do(ctx, c, dc, p)
 	}}
 }
 
-func discordSend(ctx context.Context, dc Discord, serverID string, p discordArgs) (any, error) {
+// SentMessagesKept is how many message ids the engine remembers per
+// (plugin, server) as sent by that plugin (MessageStore): a plugin may
+// edit, delete and remove its reactions from the newest this many of its
+// messages on a server; older ones are forgotten.
+const SentMessagesKept = 10_000
+
+func discordSend(ctx context.Context, c hostCall, dc Discord, p discordArgs) (any, error) {
 	if p.Content == "" && len(p.Embeds) == 0 {
 		return nil, fmt.Errorf("%w: content or embeds is required", ErrInvalid)
 	}
 	if utf8.RuneCountInString(p.Content) > 2000 {
 		return nil, fmt.Errorf("%w: content is over Discord's 2000 characters", ErrLimit)
 	}
-	id, err := dc.SendMessage(ctx, serverID, OutMessage{ChannelID: p.ChannelID, Content: p.Content, Embeds: p.Embeds, ReplyTo: p.ReplyTo})
-	return map[string]any{"id": id}, err
+	id, err := dc.SendMessage(ctx, c.scope.serverID, OutMessage{ChannelID: p.ChannelID, Content: p.Content, Embeds: p.Embeds, ReplyTo: p.ReplyTo})
+	if err != nil {
+		return map[string]any{"id": id}, err
+	}
+	// The message is sent either way: failing the call would make the
+	// plugin send it again. It only cannot edit this one later.
+	if err := c.d.store.RecordMessage(context.WithoutCancel(ctx), c.kvScope(), id, SentMessagesKept); err != nil {
+		c.s.logs.addFor(c.d.now(), c.scope.serverID, "warning", "host", fmt.Sprintf("message %s sent but not recorded as this plugin's, so it cannot be edited or deleted: %v", id, err))
+	}
+	return map[string]any{"id": id}, nil
 }
 
-func discordEdit(ctx context.Context, dc Discord, serverID string, p discordArgs) (any, error) {
-	return struct{}{}, dc.EditMessage(ctx, serverID, p.ChannelID, p.MessageID, p.Content)
+// ownMessage refuses a message the calling plugin did not send on the
+// call's server: every plugin's messages are the bot's to Discord, so
+// without this a plugin could rewrite or delete another's (attack Q1).
+func ownMessage(ctx context.Context, c hostCall, op, messageID string) error {
+	sent, err := c.d.store.SentMessage(ctx, c.kvScope(), messageID)
+	if err != nil {
+		return fmt.Errorf("%s message %s: %w", op, messageID, err)
+	}
+	if !sent {
+		return fmt.Errorf("%s message %s: %w: this plugin did not send it on this server (or it is older than its newest %d): a plugin may edit and delete only messages it sent", op, messageID, ErrForbidden, SentMessagesKept)
+	}
+	return nil
 }
 
-func discordDelete(ctx context.Context, dc Discord, serverID string, p discordArgs) (any, error) {
-	return struct{}{}, dc.DeleteMessage(ctx, serverID, p.ChannelID, p.MessageID)
+func discordEdit(ctx context.Context, c hostCall, dc Discord, p discordArgs) (any, error) {
+	if err := ownMessage(ctx, c, "edit", p.MessageID); err != nil {
+		return nil, err
+	}
+	return struct{}{}, dc.EditMessage(ctx, c.scope.serverID, p.ChannelID, p.MessageID, p.Content)
 }
 
+func discordDelete(ctx context.Context, c hostCall, dc Discord, p discordArgs) (any, error) {
+	if err := ownMessage(ctx, c, "delete", p.MessageID); err != nil {
+		return nil, err
+	}
+	return struct{}{}, dc.DeleteMessage(ctx, c.scope.serverID, p.ChannelID, p.MessageID)
+}
+
+// discordReaction adds a reaction (to any message of the server: harmless)
+// or removes the bot's own, which only on the plugin's own messages: the
+// bot's reactions are every plugin's, so removing one elsewhere could undo
+// another plugin's (a poll's options, a verification prompt's check mark).
 func discordReaction(add bool) discordFunc {
-	return func(ctx context.Context, dc Discord, serverID string, p discordArgs) (any, error) {
+	return func(ctx context.Context, c hostCall, dc Discord, p discordArgs) (any, error) {
 		if add {
-			return struct{}{}, dc.AddReaction(ctx, serverID, p.ChannelID, p.MessageID, p.Emoji)
+			return struct{}{}, dc.AddReaction(ctx, c.scope.serverID, p.ChannelID, p.MessageID, p.Emoji)
 		}
-		return struct{}{}, dc.RemoveReaction(ctx, serverID, p.ChannelID, p.MessageID, p.Emoji)
+		if err := ownMessage(ctx, c, "remove reaction from", p.MessageID); err != nil {
+			return nil, err
+		}
+		return struct{}{}, dc.RemoveReaction(ctx, c.scope.serverID, p.ChannelID, p.MessageID, p.Emoji)
 	}
 }
 
 func discordRole(add bool) discordFunc {
-	return func(ctx context.Context, dc Discord, serverID string, p discordArgs) (any, error) {
+	return func(ctx context.Context, c hostCall, dc Discord, p discordArgs) (any, error) {
 		if add {
-			return struct{}{}, dc.AddRole(ctx, serverID, p.UserID, p.RoleID)
+			return struct{}{}, dc.AddRole(ctx, c.scope.serverID, p.UserID, p.RoleID)
 		}
-		return struct{}{}, dc.RemoveRole(ctx, serverID, p.UserID, p.RoleID)
+		return struct{}{}, dc.RemoveRole(ctx, c.scope.serverID, p.UserID, p.RoleID)
 	}
 }
 
-func discordGetMember(ctx context.Context, dc Discord, serverID string, p discordArgs) (any, error) {
-	return dc.GetMember(ctx, serverID, p.UserID)
+func discordGetMember(ctx context.Context, c hostCall, dc Discord, p discordArgs) (any, error) {
+	return dc.GetMember(ctx, c.scope.serverID, p.UserID)
 }
 
 // serveLog records a plugin's ctx.log line.

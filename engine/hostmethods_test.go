@@ -5,10 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/maidhq/maid/plugin"
@@ -125,7 +129,7 @@ func TestHostMethodTable(t *testing.T) {
 		if !strings.HasPrefix(name, "discord.") {
 			continue
 		}
-		c := hostCall{d: &deps{discord: okDiscord{}}, s: s, scope: callScope{serverID: "1"}}
+		c := hostCall{d: &deps{discord: okDiscord{}, store: sentStore{}}, s: s, scope: callScope{serverID: "1"}}
 		if _, err := m.serve(context.Background(), c, all); err != nil {
 			t.Errorf("%s with every param: %v", name, err)
 		}
@@ -136,6 +140,115 @@ func TestHostMethodTable(t *testing.T) {
 		if _, err := m.serve(context.Background(), c, all); !errors.Is(err, ErrUnavailable) {
 			t.Errorf("%s without a Discord port: err = %v, want %v", name, err, ErrUnavailable)
 		}
+	}
+}
+
+// sentStore says every message was the caller's: the table test checks
+// params, not ownership (TestPluginTouchesOnlyItsOwnMessages does).
+type sentStore struct{ Store }
+
+func (sentStore) RecordMessage(context.Context, Scope, string, int) error { return nil }
+func (sentStore) SentMessage(context.Context, Scope, string) (bool, error) {
+	return true, nil
+}
+
+// memMessages is a MessageStore in memory.
+type memMessages struct {
+	Store
+	mu   sync.Mutex
+	sent map[Scope][]string
+}
+
+func (m *memMessages) RecordMessage(_ context.Context, s Scope, id string, _ int) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.sent[s] = append(m.sent[s], id)
+	return nil
+}
+
+func (m *memMessages) SentMessage(_ context.Context, s Scope, id string) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Contains(m.sent[s], id), nil
+}
+
+// countDiscord counts the actions that reach Discord; its sends return
+// fresh ids.
+type countDiscord struct {
+	okDiscord
+	n atomic.Int64
+}
+
+func (d *countDiscord) SendMessage(context.Context, string, OutMessage) (string, error) {
+	return fmt.Sprint(900 + d.n.Add(1)), nil
+}
+func (d *countDiscord) EditMessage(context.Context, string, string, string, string) error {
+	d.n.Add(1)
+	return nil
+}
+func (d *countDiscord) DeleteMessage(context.Context, string, string, string) error {
+	d.n.Add(1)
+	return nil
+}
+func (d *countDiscord) AddReaction(context.Context, string, string, string, string) error {
+	d.n.Add(1)
+	return nil
+}
+func (d *countDiscord) RemoveReaction(context.Context, string, string, string, string) error {
+	d.n.Add(1)
+	return nil
+}
+
+// TestPluginTouchesOnlyItsOwnMessages guards the rule that a plugin may
+// edit and delete (and remove the bot's reactions from) only messages its
+// own send_message returned on that server (attack Q1): every plugin's
+// messages are the bot's to Discord, so the engine's record is the only
+// thing telling them apart. Refusals are ErrForbidden, name the message
+// and the rule, and never reach Discord; add_reaction stays open.
+func TestPluginTouchesOnlyItsOwnMessages(t *testing.T) {
+	ctx := context.Background()
+	dc := &countDiscord{}
+	d := &deps{discord: dc, store: &memMessages{sent: map[Scope][]string{}}}
+	call := func(pluginID, server string) hostCall {
+		return hostCall{d: d, s: &supervisor{id: pluginID, pkg: &plugin.Package{}}, scope: callScope{serverID: server}}
+	}
+	res, err := hostMethods["discord.send_message"].serve(ctx, call("a", "1"), json.RawMessage(`{"channel_id": "5", "content": "scores"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := res.(map[string]any)["id"].(string)
+	for _, tc := range []struct {
+		name, method, plugin, server string
+		wantErr                      error
+	}{
+		{name: "another plugin edits", method: "discord.edit_message", plugin: "b", server: "1", wantErr: ErrForbidden},
+		{name: "another plugin deletes", method: "discord.delete_message", plugin: "b", server: "1", wantErr: ErrForbidden},
+		{name: "another plugin removes the bot's reaction", method: "discord.remove_reaction", plugin: "b", server: "1", wantErr: ErrForbidden},
+		{name: "the sender on another server", method: "discord.edit_message", plugin: "a", server: "2", wantErr: ErrForbidden},
+		{name: "another plugin adds a reaction", method: "discord.add_reaction", plugin: "b", server: "1"},
+		{name: "the sender edits", method: "discord.edit_message", plugin: "a", server: "1"},
+		{name: "the sender removes its reaction", method: "discord.remove_reaction", plugin: "a", server: "1"},
+		{name: "the sender deletes", method: "discord.delete_message", plugin: "a", server: "1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := dc.n.Load()
+			params := json.RawMessage(fmt.Sprintf(`{"channel_id": "5", "message_id": %q, "content": "x", "emoji": "e"}`, id))
+			_, err := hostMethods[tc.method].serve(ctx, call(tc.plugin, tc.server), params)
+			if !errors.Is(err, tc.wantErr) && !(tc.wantErr == nil && err == nil) {
+				t.Fatalf("err = %v, want %v", err, tc.wantErr)
+			}
+			reached := dc.n.Load() != before
+			if tc.wantErr != nil {
+				if reached {
+					t.Error("the refused action reached Discord")
+				}
+				if msg := err.Error(); !strings.Contains(msg, id) || !strings.Contains(msg, "a plugin may edit and delete only messages it sent") {
+					t.Errorf("error %q does not name message %s and the rule", msg, id)
+				}
+			} else if !reached {
+				t.Error("the allowed action did not reach Discord")
+			}
+		})
 	}
 }
 

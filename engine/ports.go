@@ -42,6 +42,12 @@ var (
 	// ErrStale: what a person approved is no longer what it would apply
 	// to (a newer version was published after the page was shown).
 	ErrStale = errors.New("changed since it was shown")
+	// ErrForbidden: the call is well formed and its capability declared,
+	// but a rule keeps this plugin from it (another plugin's message).
+	ErrForbidden = errors.New("forbidden")
+	// ErrConflict: the request clashes with what another plugin holds
+	// (a slash command name).
+	ErrConflict = errors.New("conflict")
 )
 
 // Store is all the engine persists. Implementations must be safe for
@@ -52,6 +58,7 @@ type Store interface {
 	MetricsStore
 	PluginSQL
 	MarketStore
+	MessageStore
 	// Ping checks the database is reachable (readiness).
 	Ping(ctx context.Context) error
 	Close() error
@@ -181,6 +188,20 @@ type ExecResult struct {
 type PluginSQL interface {
 	SQLQuery(ctx context.Context, s Scope, query string, args []any, lim SQLLimits) (SQLResult, error)
 	SQLExec(ctx context.Context, s Scope, query string, args []any, lim SQLLimits) (ExecResult, error)
+}
+
+// MessageStore remembers which plugin sent which message on a server. To
+// Discord every plugin's message is the bot's, so this record is what
+// keeps a plugin from editing or deleting another plugin's messages. It
+// lives in the store so that it survives restarts (plugins keep a message
+// id in KV and edit it days later) and every cluster node sees it.
+type MessageStore interface {
+	// RecordMessage remembers that s.PluginID sent messageID on s.ServerID,
+	// keeping the newest keep ids of the scope: older ones are forgotten.
+	RecordMessage(ctx context.Context, s Scope, messageID string, keep int) error
+	// SentMessage reports whether s.PluginID sent messageID on s.ServerID
+	// (among the ids kept).
+	SentMessage(ctx context.Context, s Scope, messageID string) (bool, error)
 }
 
 // OutMessage is a message a plugin sends.

@@ -28,7 +28,7 @@ func toRPC(method string, err error) error {
 	switch {
 	case errors.As(err, &re):
 		return err
-	case errors.Is(err, ErrCapability), errors.Is(err, ErrSQLDenied):
+	case errors.Is(err, ErrCapability), errors.Is(err, ErrSQLDenied), errors.Is(err, ErrForbidden):
 		return rpc.Errorf(rpc.ErrCapability, "%s: %v", method, err)
 	case errors.Is(err, ErrQuota), errors.Is(err, ErrLimit), errors.Is(err, ErrSQLLimit):
 		return rpc.Errorf(rpc.ErrLimit, "%s: %v", method, err)

@@ -5,16 +5,15 @@ import (
 	"testing"
 )
 
-// TestAttackA_OtherPluginsMessages: plugin B, enabled on the same server
-// as plugin A and holding discord:send_messages too, edits and deletes the
-// message A posted. The host's Discord port checks only the channel's
-// server (and for deletes that the bot wrote it, which every plugin's
-// message satisfies), so the message is B's to rewrite: a cross-plugin
-// integrity break on a server both run on. The secure behaviour: a plugin
-// edits and deletes only messages it sent itself (the engine remembers the
-// ids each plugin's send_message returned), and the attempt never reaches
-// Discord.
-func TestAttackA_OtherPluginsMessages(t *testing.T) {
+// TestPluginCannotTouchOtherPluginsMessages guards the rule that a plugin
+// edits and deletes only messages it sent itself (attack Q1): plugin B,
+// enabled on the same server as plugin A and holding
+// discord:send_messages too, learns the id of A's message (as it would
+// from message_create) and tries to edit and delete it. To Discord every
+// plugin's message is the bot's, so only the engine's record of what each
+// plugin's send_message returned tells them apart: B is refused before
+// anything reaches Discord, and A still edits its own message.
+func TestPluginCannotTouchOtherPluginsMessages(t *testing.T) {
 	oneByOne(t, backends(t), func(t *testing.T, nb namedBackend) {
 		w := startWorld(t, nb.b, testLimits())
 		victim := w.Install(t, hostile("msgvictim"), "1")
@@ -27,12 +26,15 @@ func TestAttackA_OtherPluginsMessages(t *testing.T) {
 		before := len(w.Discord.ServerIDs)
 		got := w.Call(t, attacker, "1", "tamper", map[string]any{"channel": "500", "id": id})
 		for _, op := range []string{"edit", "delete"} {
-			if r, _ := got[op].(string); r == "ok" || !strings.Contains(r, "Error") {
-				t.Errorf("%s of another plugin's message %s: %q; want it refused", op, id, r)
+			if r, _ := got[op].(string); r == "ok" || !strings.Contains(r, "a plugin may edit and delete only messages it sent") {
+				t.Errorf("%s of another plugin's message %s: %q; want it refused naming the rule", op, id, r)
 			}
 		}
 		if n := len(w.Discord.ServerIDs) - before; n != 0 {
 			t.Errorf("%d of the attacker's actions on another plugin's message reached Discord", n)
+		}
+		if got := w.Call(t, victim, "1", "edit", map[string]any{"channel": "500", "id": id}); got["edit"] != "ok" {
+			t.Errorf("the sender editing its own message %s: %v", id, got)
 		}
 		w.goodAnswers(t)
 	})

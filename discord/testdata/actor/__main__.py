@@ -51,7 +51,11 @@ def on_message(ctx, ev):
         elif verb == "react":
             d.add_reaction(ev["channel_id"], ev["id"], args[0])
         elif verb == "unreact":
-            d.remove_reaction(ev["channel_id"], ev["id"], args[0])
+            # The bot's reactions are removable only from the plugin's own
+            # messages (another plugin's poll keeps its options).
+            sent = d.send_message(ev["channel_id"], "poll")
+            d.remove_reaction(ev["channel_id"], sent["id"], args[0])
+            ctx.kv.set("unreacted", sent["id"])
         elif verb == "role":
             d.add_role(args[0], args[1])
         elif verb == "unrole":
@@ -78,7 +82,7 @@ def ping(ctx, interaction):
 
 @plugin.on_dashboard("state")
 def state(ctx, params):
-    return {k: ctx.kv.get(k) for k in ("seen", "errors", "done", "member", "sent")}
+    return {k: ctx.kv.get(k) for k in ("seen", "errors", "done", "member", "sent", "unreacted")}
 
 
 plugin.run()

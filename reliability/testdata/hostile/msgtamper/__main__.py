@@ -1,8 +1,8 @@
-# Attack A: every plugin's messages are the bot's, and the host checks only
-# that a message's channel is on the call's server (and, for deletes, that
-# the bot wrote it). So a plugin enabled on the same server rewrites or
-# deletes another plugin's messages: its announcements, prompts and
-# answers to users, in that plugin's name.
+# Attack Q1: every plugin's messages are the bot's, and the host checked
+# only that a message's channel is on the call's server (and, for deletes,
+# that the bot wrote it), so a plugin enabled on the same server could
+# rewrite or delete another plugin's messages. Now the engine refuses any
+# message this plugin's own send_message did not return.
 from maid_sdk import Plugin
 
 plugin = Plugin()

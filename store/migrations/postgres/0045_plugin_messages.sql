@@ -1,0 +1,21 @@
+-- The messages each plugin sent on each server (engine.MessageStore): to
+-- Discord every plugin's message is the bot's, so this record is what lets
+-- a plugin edit, delete and unreact only its own. A ring of the newest
+-- engine.SentMessagesKept ids per (plugin, server): plugin_message_heads
+-- counts the messages recorded, and the next id takes slot count % keep,
+-- replacing the oldest, so a record costs the same however many there were.
+CREATE TABLE plugin_message_heads (
+	plugin_id text COLLATE "C" NOT NULL REFERENCES plugins (id) ON DELETE CASCADE,
+	server_id text COLLATE "C" NOT NULL,
+	recorded  bigint NOT NULL,
+	PRIMARY KEY (plugin_id, server_id)
+);
+
+CREATE TABLE plugin_messages (
+	plugin_id  text COLLATE "C" NOT NULL REFERENCES plugins (id) ON DELETE CASCADE,
+	server_id  text COLLATE "C" NOT NULL,
+	slot       integer NOT NULL,
+	message_id text COLLATE "C" NOT NULL,
+	PRIMARY KEY (plugin_id, server_id, slot)
+);
+CREATE INDEX plugin_messages_id ON plugin_messages (plugin_id, server_id, message_id);
