@@ -285,7 +285,7 @@ func (s *Site) publish(c echo.Context) error {
 		if errors.As(err, &se) {
 			return fail(http.StatusUnprocessableEntity, []string{"The plugin did not start in its sandbox: " + se.Err.Error()}, se.Output)
 		}
-		if errors.Is(err, engine.ErrInvalid) || errors.Is(err, plugin.ErrInvalid) || errors.Is(err, plugin.ErrSignature) {
+		if errors.Is(err, engine.ErrInvalid) || errors.Is(err, engine.ErrConflict) || errors.Is(err, engine.ErrLimit) || errors.Is(err, plugin.ErrInvalid) || errors.Is(err, plugin.ErrSignature) {
 			return fail(http.StatusUnprocessableEntity, plugin.Lines(err), nil)
 		}
 		return err

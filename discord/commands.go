@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/bwmarrin/discordgo"
@@ -41,6 +42,18 @@ func (g *Gateway) SyncCommands(ctx context.Context) error {
 	defs, _ := commandSet(h.Plugins())
 	if defs == nil {
 		defs = []*discordgo.ApplicationCommand{}
+	}
+	if len(defs) > engine.MaxGlobalCommands {
+		// Engine.Install keeps within the limit; plugins installed before
+		// that rule may not. Discord refuses a bulk overwrite past it
+		// whole, so register the first ones (by plugin id, then manifest
+		// order) rather than none.
+		var left []string
+		for _, d := range defs[engine.MaxGlobalCommands:] {
+			left = append(left, d.Name)
+		}
+		g.log.Error("more slash commands than Discord allows: registering the first ones by plugin id", "declared", len(defs), "max", engine.MaxGlobalCommands, "left_out", strings.Join(left, " "))
+		defs = defs[:engine.MaxGlobalCommands]
 	}
 	key, _ := json.Marshal(defs)
 	g.cmdMu.Lock()
@@ -88,8 +101,7 @@ func (g *Gateway) interaction(ctx context.Context, h Host, ev engine.Event) {
 		return
 	}
 	g.commands.Add(1)
-	_, owners := commandSet(h.Plugins())
-	pluginID, ok := owners[in.Data.Name]
+	pluginID, ok := commandOwner(ctx, h, ev.ServerID, in.Data.Name)
 	if !ok {
 		g.respond(ctx, in, responseMessage, commandReply{Content: "This command is not available anymore.", Ephemeral: true})
 		return

@@ -44,6 +44,9 @@ type Host interface {
 	// Plugins lists the installed plugins (their manifests declare slash
 	// commands).
 	Plugins() []*plugin.Package
+	// PluginEnabled reports whether an installed plugin is enabled on a
+	// server (to route a command name plugins share).
+	PluginEnabled(ctx context.Context, serverID, pluginID string) (bool, error)
 	// CallCommand routes a slash command interaction to a plugin.
 	CallCommand(ctx context.Context, pluginID, serverID, command string, interaction json.RawMessage) (json.RawMessage, error)
 }
@@ -270,18 +273,23 @@ var commandOptionTypes = map[string]discordgo.ApplicationCommandOptionType{
 }
 
 // commandSet is the slash commands of the installed plugins: Discord
-// definitions, and the owning plugin by name (first plugin by id wins a
-// clash, as engine.Commands does).
-func commandSet(pkgs []*plugin.Package) ([]*discordgo.ApplicationCommand, map[string]string) {
+// definitions (of the first declarer by plugin id), and the plugins
+// declaring each name, sorted by id. Engine.Install refuses a second
+// declarer, but plugins installed before that rule may share a name;
+// commandOwner picks among them per server.
+func commandSet(pkgs []*plugin.Package) ([]*discordgo.ApplicationCommand, map[string][]string) {
 	sort.Slice(pkgs, func(i, j int) bool { return pkgs[i].Manifest.ID < pkgs[j].Manifest.ID })
-	owner := map[string]string{}
+	owners := map[string][]string{}
 	var defs []*discordgo.ApplicationCommand
 	for _, p := range pkgs {
 		for _, c := range p.Manifest.Commands {
-			if _, dup := owner[c.Name]; dup {
+			if ids := owners[c.Name]; len(ids) > 0 {
+				if ids[len(ids)-1] != p.Manifest.ID {
+					owners[c.Name] = append(ids, p.Manifest.ID)
+				}
 				continue
 			}
-			owner[c.Name] = p.Manifest.ID
+			owners[c.Name] = []string{p.Manifest.ID}
 			desc := c.Description
 			if desc == "" {
 				desc = c.Name
@@ -299,7 +307,28 @@ func commandSet(pkgs []*plugin.Package) ([]*discordgo.ApplicationCommand, map[st
 			defs = append(defs, def)
 		}
 	}
-	return defs, owner
+	return defs, owners
+}
+
+// commandOwner is the plugin a slash command used on serverID goes to:
+// the only declarer, or, when plugins installed before names were unique
+// share it, the first by id enabled on that server (the first by id when
+// none is, which then answers "not enabled"), never one not enabled there
+// when another is.
+func commandOwner(ctx context.Context, h Host, serverID, name string) (string, bool) {
+	_, owners := commandSet(h.Plugins())
+	ids := owners[name]
+	if len(ids) == 0 {
+		return "", false
+	}
+	if len(ids) > 1 {
+		for _, id := range ids {
+			if on, err := h.PluginEnabled(ctx, serverID, id); err == nil && on {
+				return id, true
+			}
+		}
+	}
+	return ids[0], true
 }
 
 func truncate(s string, n int) string {

@@ -470,6 +470,9 @@ type nopHost struct{}
 
 func (nopHost) Dispatch(context.Context, engine.Event) error { return nil }
 func (nopHost) Plugins() []*plugin.Package                   { return nil }
+func (nopHost) PluginEnabled(context.Context, string, string) (bool, error) {
+	return false, nil
+}
 func (nopHost) CallCommand(context.Context, string, string, string, json.RawMessage) (json.RawMessage, error) {
 	return nil, nil
 }

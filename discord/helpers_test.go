@@ -69,16 +69,21 @@ func newEngine(t *testing.T, d engine.Discord) (*engine.Engine, *store.Store) {
 }
 
 // install installs the actor test plugin under id with caps, enabled on
-// servers.
+// servers. Plugin "one" declares /ping: a command name belongs to one
+// installed plugin (Engine.Install), so the others declare none.
 func install(t *testing.T, eng *engine.Engine, id, caps string, servers ...string) {
 	t.Helper()
+	commands := `[]`
+	if id == "one" {
+		commands = `[{"name": "ping", "description": "Answer pong"}]`
+	}
 	dir := t.TempDir()
 	src, err := os.ReadFile(filepath.Join("testdata", "actor", "__main__.py"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	manifest := fmt.Sprintf(`{"id": %q, "name": "Actor", "version": "1.0.0", "script": "__main__.py",
-		"capabilities": %s, "commands": [{"name": "ping", "description": "Answer pong"}]}`, id, caps)
+		"capabilities": %s, "commands": %s}`, id, caps, commands)
 	if err := os.WriteFile(filepath.Join(dir, "manifest.json"), []byte(manifest), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -202,6 +207,13 @@ func background(t testing.TB, what string, run func(ctx context.Context) error) 
 // plugins before the gateway connects.
 func startGateway(t *testing.T, cfg discord.GatewayConfig, setup func(*fakediscord.Server, *engine.Engine)) *gwEnv {
 	t.Helper()
+	return startGatewayHost(t, cfg, setup, nil)
+}
+
+// startGatewayHost is startGateway whose gateway runs with the host wrap
+// makes of the engine (nil: the engine itself).
+func startGatewayHost(t *testing.T, cfg discord.GatewayConfig, setup func(*fakediscord.Server, *engine.Engine), wrap func(*engine.Engine) discord.Host) *gwEnv {
+	t.Helper()
 	fake := newFake(t)
 	if cfg.Token == "" {
 		cfg.Token = fake.Token
@@ -217,7 +229,11 @@ func startGateway(t *testing.T, cfg discord.GatewayConfig, setup func(*fakedisco
 	}
 	// Registered after newEngine's cleanups and the fake's, so it runs
 	// before them: the gateway stops before the engine and the fake.
-	background(t, "gateway run", func(ctx context.Context) error { return gw.Run(ctx, eng) })
+	var host discord.Host = eng
+	if wrap != nil {
+		host = wrap(eng)
+	}
+	background(t, "gateway run", func(ctx context.Context) error { return gw.Run(ctx, host) })
 	return &gwEnv{fake: fake, gw: gw, eng: eng, st: st}
 }
 

@@ -351,8 +351,7 @@ func (s *Simulator) Post(ctx context.Context, serverID, channelID, memberID, con
 
 // command simulates a slash command interaction.
 func (s *Simulator) command(ctx context.Context, h Host, ch simChannel, author *simMember, name string, options []map[string]any) error {
-	_, owners := commandSet(h.Plugins())
-	pluginID, ok := owners[name]
+	pluginID, ok := commandOwner(ctx, h, SimServerID, name)
 	if !ok {
 		return nil // an ordinary message that starts with "/"
 	}
@@ -811,7 +810,7 @@ func (s *Simulator) Commands(ctx context.Context, serverID string) ([]engine.Sim
 	var out []engine.SimCommand
 	for _, p := range h.Plugins() {
 		for _, c := range p.Manifest.Commands {
-			if owners[c.Name] != p.Manifest.ID {
+			if owners[c.Name][0] != p.Manifest.ID {
 				continue
 			}
 			sc := engine.SimCommand{Name: c.Name, Description: c.Description, Plugin: p.Manifest.ID}

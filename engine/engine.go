@@ -248,6 +248,41 @@ func (e *Engine) unpack(archive []byte) (*plugin.Package, error) {
 	return pkg, nil
 }
 
+// MaxGlobalCommands is Discord's limit of global application commands:
+// maid registers every installed plugin's slash commands as global
+// commands in one bulk overwrite, which Discord refuses whole past it.
+const MaxGlobalCommands = 100
+
+// checkCommands is the install rule for slash commands: a command name
+// belongs to one installed plugin (commands are global, so a second
+// declarer would take it on every server), and the installed plugins'
+// distinct command names stay within MaxGlobalCommands (past it no
+// plugin's commands would register). The plugin's own earlier version
+// does not count: an update may keep or drop its commands.
+func (e *Engine) checkCommands(pkg *plugin.Package) error {
+	id := pkg.Manifest.ID
+	owner := map[string]string{}
+	for _, p := range e.Plugins() {
+		if p.Manifest.ID == id {
+			continue
+		}
+		for _, c := range p.Manifest.Commands {
+			if _, taken := owner[c.Name]; !taken {
+				owner[c.Name] = p.Manifest.ID
+			}
+		}
+	}
+	for _, c := range pkg.Manifest.Commands {
+		if other, taken := owner[c.Name]; taken {
+			return fmt.Errorf("%w: slash command /%s is already declared by installed plugin %q: command names are global to the bot, so each belongs to one plugin; rename the command", ErrConflict, c.Name, other)
+		}
+	}
+	if n := len(owner) + len(pkg.Manifest.Commands); n > MaxGlobalCommands {
+		return fmt.Errorf("%w: the installed plugins would declare %d slash commands and Discord allows at most %d global commands (%d are taken, this package declares %d)", ErrLimit, n, MaxGlobalCommands, len(owner), len(pkg.Manifest.Commands))
+	}
+	return nil
+}
+
 // InstallPath installs a plugin from a directory or a zip file.
 func (e *Engine) InstallPath(ctx context.Context, path string) (*plugin.Package, error) {
 	st, err := os.Stat(path)
@@ -344,6 +379,20 @@ func (e *Engine) Plugins() []*plugin.Package {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Manifest.ID < out[j].Manifest.ID })
 	return out
+}
+
+// PluginEnabled reports whether an installed plugin is enabled on a
+// server (read through the settings cache, as dispatch does).
+func (e *Engine) PluginEnabled(ctx context.Context, serverID, pluginID string) (bool, error) {
+	s, err := e.supFor(ctx, pluginID, serverID)
+	if err != nil {
+		return false, fmt.Errorf("plugin %s: %w", pluginID, err)
+	}
+	enabled, _, err := e.serverState(ctx, serverID, s)
+	if err != nil {
+		return false, fmt.Errorf("plugin %s state: %w", pluginID, err)
+	}
+	return enabled, nil
 }
 
 // PluginState is one plugin as one server sees it.

@@ -222,6 +222,9 @@ func (e *Engine) Publish(ctx context.Context, archive []byte, opt PublishOptions
 		}
 	}
 
+	if err := e.checkCommands(pkg); err != nil {
+		return fail(err)
+	}
 	s := newSupervisor(e.deps, pkg)
 	s.version, s.hash = version, hash
 	if err := e.startCheck(ctx, s); err != nil {

@@ -34,6 +34,9 @@ func (e *Engine) Reload(ctx context.Context, archive []byte) (*plugin.Package, e
 		// Nothing to keep: a first install.
 		return e.Install(ctx, archive)
 	}
+	if err := e.checkCommands(pkg); err != nil {
+		return nil, fmt.Errorf("reload %s: %w", id, err)
+	}
 	ns := newSupervisor(e.deps, pkg)
 	if ns.version, ns.hash, err = versionOf(pkg); err != nil {
 		return nil, fmt.Errorf("reload %s: %w", id, err)

@@ -1,0 +1,83 @@
+package engine_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/maidhq/maid/engine"
+)
+
+// commandsPlugin is a plugin id at version declaring the slash commands
+// names.
+func commandsPlugin(id, version string, names ...string) map[string]string {
+	var cmds []string
+	for _, n := range names {
+		cmds = append(cmds, fmt.Sprintf(`{"name": %q, "description": "x"}`, n))
+	}
+	return map[string]string{
+		"manifest.json": fmt.Sprintf(`{"id": %q, "name": "Commands", "version": %q, "commands": [%s]}`, id, version, strings.Join(cmds, ",")),
+		"__main__.py":   "from maid_sdk import Plugin\nPlugin().run()\n",
+	}
+}
+
+func commandNames(prefix string, n int) []string {
+	var out []string
+	for i := range n {
+		out = append(out, fmt.Sprintf("%s%d", prefix, i))
+	}
+	return out
+}
+
+// TestInstallCommandRules guards the install rules for slash commands
+// (attack Q1). Commands are global to the bot, so a second plugin
+// declaring a name would take it on every server: Install refuses it with
+// ErrConflict naming the command and its plugin, while an update of the
+// same plugin keeps its names. And Discord refuses the bulk registration
+// of more than 100 global commands whole, so Install refuses a package
+// that would bring the installed plugins past engine.MaxGlobalCommands
+// distinct names. The cases run in order on one engine.
+func TestInstallCommandRules(t *testing.T) {
+	r := startEngine(t, engine.Limits{InstallTimeout: -1}, nil)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name    string
+		files   map[string]string
+		wantErr error
+		text    []string
+	}{
+		{name: "first declarer", files: commandsPlugin("c1", "1.0.0", "ping")},
+		{name: "another plugin takes the name", files: commandsPlugin("c0", "1.0.0", "pong", "ping"), wantErr: engine.ErrConflict, text: []string{"/ping", `"c1"`}},
+		{name: "update of the same plugin", files: commandsPlugin("c1", "1.1.0", "ping", "pong")},
+		{name: "fills 98 of 100", files: commandsPlugin("f1", "1.0.0", commandNames("a", 24)...)},
+		{name: "fills 98 of 100 (2)", files: commandsPlugin("f2", "1.0.0", commandNames("b", 24)...)},
+		{name: "fills 98 of 100 (3)", files: commandsPlugin("f3", "1.0.0", commandNames("c", 24)...)},
+		{name: "fills 98 of 100 (4)", files: commandsPlugin("f4", "1.0.0", commandNames("d", 24)...)},
+		{name: "one past the limit", files: commandsPlugin("over", "1.0.0", commandNames("e", 3)...), wantErr: engine.ErrLimit, text: []string{"101 slash commands", "at most 100"}},
+		{name: "exactly the limit", files: commandsPlugin("fit", "1.0.0", commandNames("e", 2)...)},
+		{name: "an update that grows past it", files: commandsPlugin("fit", "1.1.0", commandNames("e", 3)...), wantErr: engine.ErrLimit},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := r.eng.Install(ctx, packFiles(t, tc.files))
+			if tc.wantErr == nil {
+				if err != nil {
+					t.Fatalf("install: %v", err)
+				}
+				return
+			}
+			if !errors.Is(err, tc.wantErr) {
+				t.Fatalf("install: err = %v, want %v", err, tc.wantErr)
+			}
+			for _, s := range tc.text {
+				if !strings.Contains(err.Error(), s) {
+					t.Errorf("error %q does not say %q", err, s)
+				}
+			}
+		})
+	}
+	if _, ok := r.eng.Plugin("c0"); ok {
+		t.Error("the plugin refused for its command name is installed")
+	}
+}
