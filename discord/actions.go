@@ -22,8 +22,9 @@ func (g *Gateway) opts(ctx context.Context) discordgo.RequestOption {
 }
 
 // channelServer returns the guild of a channel: from a shard's state, from
-// what REST told us before, or from REST (a channel never changes guild).
-func (g *Gateway) channelServer(ctx context.Context, channelID string) (string, error) {
+// what REST told us before, or from REST (a channel never changes guild)
+// within serverID's lookup budget (lookups.go).
+func (g *Gateway) channelServer(ctx context.Context, serverID, channelID string) (string, error) {
 	g.mu.RLock()
 	shards := g.shards
 	gid, known := g.chanGuild[channelID]
@@ -36,9 +37,22 @@ func (g *Gateway) channelServer(ctx context.Context, channelID string) (string, 
 			return c.GuildID, nil
 		}
 	}
+	key := "channel:" + channelID
+	if g.lookups.failed(key) {
+		return "", fmt.Errorf("look up channel %s: not found on Discord (a failed lookup, remembered for %s)", channelID, lookupMissTTL)
+	}
+	if !g.lookups.take(serverID) {
+		return "", errLookupBudget("channels", serverID)
+	}
 	c, err := g.rest.Channel(channelID, g.opts(ctx))
 	if err != nil {
+		if definite(err) {
+			g.lookups.remember(key)
+		}
 		return "", fmt.Errorf("look up channel %s: %w", channelID, err)
+	}
+	if c.GuildID == serverID {
+		g.lookups.refund(serverID)
 	}
 	g.mu.Lock()
 	if len(g.chanGuild) > 100_000 { // bound the cache; state covers most
@@ -57,7 +71,7 @@ func (g *Gateway) inServer(ctx context.Context, serverID, channelID string) erro
 	if err := checkID("channel_id", channelID); err != nil {
 		return err
 	}
-	gid, err := g.channelServer(ctx, channelID)
+	gid, err := g.channelServer(ctx, serverID, channelID)
 	if err != nil {
 		return err
 	}
@@ -128,10 +142,21 @@ func (g *Gateway) DeleteMessage(ctx context.Context, serverID, channelID, messag
 	if err := checkID("message_id", messageID); err != nil {
 		return fmt.Errorf("delete message: %w", err)
 	}
+	key := "message:" + channelID + "/" + messageID
+	if g.lookups.failed(key) {
+		return fmt.Errorf("delete message %s: not found on Discord (a failed lookup, remembered for %s)", messageID, lookupMissTTL)
+	}
+	if !g.lookups.take(serverID) {
+		return fmt.Errorf("delete message %s: %w", messageID, errLookupBudget("messages", serverID))
+	}
 	msg, err := g.rest.ChannelMessage(channelID, messageID, g.opts(ctx))
 	if err != nil {
+		if definite(err) {
+			g.lookups.remember(key)
+		}
 		return fmt.Errorf("delete message %s: %w", messageID, err)
 	}
+	g.lookups.refund(serverID)
 	g.mu.RLock()
 	bot := g.botID
 	g.mu.RUnlock()
@@ -234,11 +259,22 @@ func (g *Gateway) GetMember(ctx context.Context, serverID, userID string) (json.
 	if err := checkID("user_id", userID); err != nil {
 		return nil, fmt.Errorf("get member: %w", err)
 	}
+	key := "member:" + serverID + "/" + userID
+	if g.lookups.failed(key) {
+		return nil, fmt.Errorf("get member %s: not a member of server %s (a failed lookup, remembered for %s)", userID, serverID, lookupMissTTL)
+	}
+	if !g.lookups.take(serverID) {
+		return nil, fmt.Errorf("get member %s: %w", userID, errLookupBudget("members", serverID))
+	}
 	raw, err := g.rest.RequestWithBucketID("GET", discordgo.EndpointGuildMember(serverID, userID), nil,
 		discordgo.EndpointGuildMember(serverID, ""), g.opts(ctx))
 	if err != nil {
+		if definite(err) {
+			g.lookups.remember(key)
+		}
 		return nil, fmt.Errorf("get member %s: %w", userID, err)
 	}
+	g.lookups.refund(serverID)
 	if !json.Valid(raw) {
 		return nil, fmt.Errorf("get member %s: answer is not JSON", userID)
 	}

@@ -72,6 +72,7 @@ type Gateway struct {
 	shards    []*shard
 	servers   map[string]engine.Server
 	chanGuild map[string]string // channel → guild, learnt from REST
+	lookups   *lookups          // failed REST lookups and per-server budgets
 	botID     string
 	appID     string
 
@@ -148,7 +149,7 @@ func NewGateway(cfg GatewayConfig) (*Gateway, error) {
 	return &Gateway{
 		cfg: cfg, token: token, log: log.With("component", "discord"), allowed: allowSet(cfg.Events), rest: rest,
 		stop: make(chan struct{}), regCh: make(chan struct{}, 1),
-		servers: map[string]engine.Server{}, chanGuild: map[string]string{},
+		servers: map[string]engine.Server{}, chanGuild: map[string]string{}, lookups: newLookups(nil),
 	}, nil
 }
 
@@ -452,10 +453,20 @@ func (g *Gateway) consume(ctx context.Context, h Host, sh *shard) {
 	}
 }
 
-// track keeps the server registry from guild_create/update/delete.
+// track keeps the server registry from guild_create/update/delete, and
+// forgets a remembered failed member lookup when that user joins.
 func (g *Gateway) track(typ string, raw json.RawMessage) {
 	switch typ {
 	case "GUILD_CREATE", "GUILD_UPDATE", "GUILD_DELETE":
+	case "GUILD_MEMBER_ADD":
+		var m struct {
+			GuildID string              `json:"guild_id"`
+			User    struct{ ID string } `json:"user"`
+		}
+		if json.Unmarshal(raw, &m) == nil {
+			g.lookups.forget("member:" + m.GuildID + "/" + m.User.ID)
+		}
+		return
 	default:
 		return
 	}
