@@ -95,7 +95,10 @@ func TestSyncCommandsWithinDiscordsLimit(t *testing.T) {
 		return legacyHost{Engine: eng, edit: func(pkgs []*plugin.Package) []*plugin.Package { return append(pkgs, fill...) }}
 	})
 	f := env.fake
-	eventually(t, "commands registered", func() bool { return len(requests(f, "PUT", "/applications/"+f.AppID+"/commands")) > 0 })
+	eventually(t, "commands registered", func() bool {
+		reqs := requests(f, "PUT", "/applications/"+f.AppID+"/commands")
+		return len(reqs) > 0 && reqs[0].Status != 0 // answered
+	})
 	reg := requests(f, "PUT", "/applications/"+f.AppID+"/commands")[0]
 	var cmds []struct{ Name string }
 	if err := json.Unmarshal(reg.Body, &cmds); err != nil {
