@@ -443,10 +443,11 @@ func discordMethod(capability string, do discordFunc, required ...string) hostMe
 	}}
 }
 
-// SentMessagesKept is how many message ids the engine remembers per
-// (plugin, server) as sent by that plugin (MessageStore): a plugin may
-// edit, delete and remove its reactions from the newest this many of its
-// messages on a server; older ones are forgotten.
+// SentMessagesKept is how many message ids (and reactions it added) the
+// engine remembers per (plugin, server) as that plugin's (MessageStore): a
+// plugin may edit, delete and remove reactions from the newest this many
+// of its messages on a server, and remove the reactions it added; older
+// ones are forgotten.
 const SentMessagesKept = 10_000
 
 func discordSend(ctx context.Context, c hostCall, dc Discord, p discordArgs) (any, error) {
@@ -497,19 +498,63 @@ func discordDelete(ctx context.Context, c hostCall, dc Discord, p discordArgs) (
 }
 
 // discordReaction adds a reaction (to any message of the server: harmless)
-// or removes the bot's own, which only on the plugin's own messages: the
-// bot's reactions are every plugin's, so removing one elsewhere could undo
-// another plugin's (a poll's options, a verification prompt's check mark).
+// or removes the bot's own. The bot's reactions are every plugin's, so
+// removing one could undo another plugin's (a poll's options, a
+// verification prompt's check mark): a plugin removes reactions on its own
+// messages, and ones it added itself elsewhere (a "working on it" mark on
+// a member's message), which the message record keeps as reactionKey. A
+// reaction on another plugin's message, or one another plugin added
+// first, is not recorded: adding what the bot already shows would
+// otherwise let a plugin take it over.
 func discordReaction(add bool) discordFunc {
 	return func(ctx context.Context, c hostCall, dc Discord, p discordArgs) (any, error) {
+		key := reactionKey(p.MessageID, p.Emoji)
 		if add {
-			return struct{}{}, dc.AddReaction(ctx, c.scope.serverID, p.ChannelID, p.MessageID, p.Emoji)
+			if err := dc.AddReaction(ctx, c.scope.serverID, p.ChannelID, p.MessageID, p.Emoji); err != nil {
+				return nil, err
+			}
+			if err := recordReaction(ctx, c, p.MessageID, key); err != nil {
+				c.s.logs.addFor(c.d.now(), c.scope.serverID, "warning", "host", fmt.Sprintf("reaction %s on message %s added but not recorded as this plugin's, so it cannot remove it: %v", p.Emoji, p.MessageID, err))
+			}
+			return struct{}{}, nil
 		}
-		if err := ownMessage(ctx, c, "remove reaction from", p.MessageID); err != nil {
-			return nil, err
+		added, err := c.d.store.SentMessage(ctx, c.kvScope(), key)
+		if err != nil {
+			return nil, fmt.Errorf("remove reaction from message %s: %w", p.MessageID, err)
+		}
+		if !added {
+			if err := ownMessage(ctx, c, "remove reaction from", p.MessageID); err != nil {
+				return nil, err
+			}
 		}
 		return struct{}{}, dc.RemoveReaction(ctx, c.scope.serverID, p.ChannelID, p.MessageID, p.Emoji)
 	}
+}
+
+// recordReaction records a reaction the plugin added, unless its own
+// message already lets it remove it, or another plugin's message or
+// reaction came first.
+func recordReaction(ctx context.Context, c hostCall, messageID, key string) error {
+	ctx = context.WithoutCancel(ctx) // the reaction is on Discord either way
+	st, sc := c.d.store, c.kvScope()
+	for _, check := range []func() (bool, error){
+		func() (bool, error) { return st.SentMessage(ctx, sc, messageID) },
+		func() (bool, error) { return st.SentMessage(ctx, sc, key) },
+		func() (bool, error) { return st.RecordedByOther(ctx, sc, messageID) },
+		func() (bool, error) { return st.RecordedByOther(ctx, sc, key) },
+	} {
+		if skip, err := check(); err != nil || skip {
+			return err
+		}
+	}
+	return st.RecordMessage(ctx, sc, key, SentMessagesKept)
+}
+
+// reactionKey is how the message record (MessageStore) keeps a reaction a
+// plugin added: beside its messages' ids, which are digits only, so the
+// two never meet.
+func reactionKey(messageID, emoji string) string {
+	return "reaction " + messageID + " " + emoji
 }
 
 func discordRole(add bool) discordFunc {

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -151,6 +152,9 @@ func (sentStore) RecordMessage(context.Context, Scope, string, int) error { retu
 func (sentStore) SentMessage(context.Context, Scope, string) (bool, error) {
 	return true, nil
 }
+func (sentStore) RecordedByOther(context.Context, Scope, string) (bool, error) {
+	return false, nil
+}
 
 // memMessages is a MessageStore in memory.
 type memMessages struct {
@@ -170,6 +174,17 @@ func (m *memMessages) SentMessage(_ context.Context, s Scope, id string) (bool, 
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return slices.Contains(m.sent[s], id), nil
+}
+
+func (m *memMessages) RecordedByOther(_ context.Context, s Scope, id string) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for o, ids := range m.sent {
+		if o.ServerID == s.ServerID && o.PluginID != s.PluginID && slices.Contains(ids, id) {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // countDiscord counts the actions that reach Discord; its sends return
@@ -201,8 +216,9 @@ func (d *countDiscord) RemoveReaction(context.Context, string, string, string, s
 
 // TestPluginTouchesOnlyItsOwnMessages guards the rule that a plugin may
 // edit and delete (and remove the bot's reactions from) only messages its
-// own send_message returned on that server (attack Q1): every plugin's
-// messages are the bot's to Discord, so the engine's record is the only
+// own send_message returned on that server, and remove elsewhere only the
+// reactions it added first (attack Q1): every plugin's messages and
+// reactions are the bot's to Discord, so the engine's record is the only
 // thing telling them apart. Refusals are ErrForbidden, name the message
 // and the rule, and never reach Discord; add_reaction stays open.
 func TestPluginTouchesOnlyItsOwnMessages(t *testing.T) {
@@ -217,8 +233,10 @@ func TestPluginTouchesOnlyItsOwnMessages(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := res.(map[string]any)["id"].(string)
+	const member = "777" // a member's message
 	for _, tc := range []struct {
 		name, method, plugin, server string
+		message, emoji               string // "": a's message, "e"
 		wantErr                      error
 	}{
 		{name: "another plugin edits", method: "discord.edit_message", plugin: "b", server: "1", wantErr: ErrForbidden},
@@ -226,13 +244,21 @@ func TestPluginTouchesOnlyItsOwnMessages(t *testing.T) {
 		{name: "another plugin removes the bot's reaction", method: "discord.remove_reaction", plugin: "b", server: "1", wantErr: ErrForbidden},
 		{name: "the sender on another server", method: "discord.edit_message", plugin: "a", server: "2", wantErr: ErrForbidden},
 		{name: "another plugin adds a reaction", method: "discord.add_reaction", plugin: "b", server: "1"},
+		{name: "and cannot remove it: the message is a's", method: "discord.remove_reaction", plugin: "b", server: "1", wantErr: ErrForbidden},
+		{name: "a marks a member's message", method: "discord.add_reaction", plugin: "a", server: "1", message: member},
+		{name: "another plugin removes a's mark", method: "discord.remove_reaction", plugin: "b", server: "1", message: member, wantErr: ErrForbidden},
+		{name: "another plugin adds the same mark", method: "discord.add_reaction", plugin: "b", server: "1", message: member},
+		{name: "and still cannot remove it: a's came first", method: "discord.remove_reaction", plugin: "b", server: "1", message: member, wantErr: ErrForbidden},
+		{name: "a removes a reaction it did not add", method: "discord.remove_reaction", plugin: "a", server: "1", message: member, emoji: "f", wantErr: ErrForbidden},
+		{name: "a removes its mark", method: "discord.remove_reaction", plugin: "a", server: "1", message: member},
 		{name: "the sender edits", method: "discord.edit_message", plugin: "a", server: "1"},
 		{name: "the sender removes its reaction", method: "discord.remove_reaction", plugin: "a", server: "1"},
 		{name: "the sender deletes", method: "discord.delete_message", plugin: "a", server: "1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := dc.n.Load()
-			params := json.RawMessage(fmt.Sprintf(`{"channel_id": "5", "message_id": %q, "content": "x", "emoji": "e"}`, id))
+			msg := cmp.Or(tc.message, id)
+			params := json.RawMessage(fmt.Sprintf(`{"channel_id": "5", "message_id": %q, "content": "x", "emoji": %q}`, msg, cmp.Or(tc.emoji, "e")))
 			_, err := hostMethods[tc.method].serve(ctx, call(tc.plugin, tc.server), params)
 			if !errors.Is(err, tc.wantErr) && !(tc.wantErr == nil && err == nil) {
 				t.Fatalf("err = %v, want %v", err, tc.wantErr)
@@ -242,8 +268,8 @@ func TestPluginTouchesOnlyItsOwnMessages(t *testing.T) {
 				if reached {
 					t.Error("the refused action reached Discord")
 				}
-				if msg := err.Error(); !strings.Contains(msg, id) || !strings.Contains(msg, "a plugin may edit and delete only messages it sent") {
-					t.Errorf("error %q does not name message %s and the rule", msg, id)
+				if e := err.Error(); !strings.Contains(e, msg) || !strings.Contains(e, "a plugin may edit and delete only messages it sent") {
+					t.Errorf("error %q does not name message %s and the rule", e, msg)
 				}
 			} else if !reached {
 				t.Error("the allowed action did not reach Discord")

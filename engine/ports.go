@@ -202,6 +202,9 @@ type MessageStore interface {
 	// SentMessage reports whether s.PluginID sent messageID on s.ServerID
 	// (among the ids kept).
 	SentMessage(ctx context.Context, s Scope, messageID string) (bool, error)
+	// RecordedByOther reports whether a plugin other than s.PluginID has
+	// messageID among its ids kept on s.ServerID.
+	RecordedByOther(ctx context.Context, s Scope, messageID string) (bool, error)
 }
 
 // OutMessage is a message a plugin sends.

@@ -60,3 +60,17 @@ func (s *Store) SentMessage(ctx context.Context, sc engine.Scope, messageID stri
 	}
 	return n > 0, nil
 }
+
+// RecordedByOther reports whether a plugin other than sc.PluginID has
+// messageID among its ids kept on sc.ServerID (index plugin_messages_server).
+func (s *Store) RecordedByOther(ctx context.Context, sc engine.Scope, messageID string) (bool, error) {
+	if err := checkTexts("plugin id", sc.PluginID, "server id", sc.ServerID, "message id", messageID); err != nil {
+		return false, fmt.Errorf("store: message recorded by another plugin: %w", err)
+	}
+	var n int
+	if err := s.rdb.GetContext(ctx, &n, s.q(`SELECT COUNT(*) FROM (SELECT 1 FROM plugin_messages WHERE server_id = ? AND message_id = ? AND plugin_id <> ? LIMIT 1) AS one`),
+		sc.ServerID, messageID, sc.PluginID); err != nil {
+		return false, fmt.Errorf("store: message recorded by another plugin: %w", s.dbErr(err))
+	}
+	return n > 0, nil
+}

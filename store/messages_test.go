@@ -41,6 +41,24 @@ func TestSentMessagesOwnedPerPluginAndServer(t *testing.T) {
 				t.Errorf("%s: SentMessage(%s, %s, %s) = %v, want %v", tc.name, tc.plugin, tc.server, tc.id, got, tc.want)
 			}
 		}
+		// Whose is it, asked by another plugin (a reaction one added first
+		// is not another's to claim).
+		for _, tc := range []struct {
+			name, plugin, server, id string
+			want                     bool
+		}{
+			{name: "the other plugin's message", plugin: a, server: "1", id: "200", want: true},
+			{name: "own message only", plugin: b, server: "1", id: "200"},
+			{name: "a's message asked by b", plugin: b, server: "1", id: "104", want: true},
+			{name: "another server", plugin: a, server: "2", id: "200"},
+			{name: "forgotten past keep", plugin: b, server: "1", id: "101"},
+		} {
+			got, err := s.RecordedByOther(ctx, engine.Scope{PluginID: tc.plugin, ServerID: tc.server}, tc.id)
+			must(t, err)
+			if got != tc.want {
+				t.Errorf("%s: RecordedByOther(%s, %s, %s) = %v, want %v", tc.name, tc.plugin, tc.server, tc.id, got, tc.want)
+			}
+		}
 		// Concurrent sends of one scope each get a slot of their own.
 		var wg sync.WaitGroup
 		errs := make(chan error, 8)

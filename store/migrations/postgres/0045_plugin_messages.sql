@@ -19,3 +19,6 @@ CREATE TABLE plugin_messages (
 	PRIMARY KEY (plugin_id, server_id, slot)
 );
 CREATE INDEX plugin_messages_id ON plugin_messages (plugin_id, server_id, message_id);
+-- Whose is a message or reaction on a server (RecordedByOther): a plugin
+-- may not claim a reaction another plugin put first.
+CREATE INDEX plugin_messages_server ON plugin_messages (server_id, message_id);
