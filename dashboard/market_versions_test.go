@@ -16,6 +16,7 @@ import (
 
 	"github.com/maidhq/maid/dashboard"
 	"github.com/maidhq/maid/engine"
+	"github.com/maidhq/maid/internal/plugintest"
 	"github.com/maidhq/maid/plugin"
 )
 
@@ -230,35 +231,6 @@ func TestVersionsPageLoadsNoPackage(t *testing.T) {
 	}
 }
 
-// signedZip packs files signed with the private key priv (plugin keygen's
-// file format).
-func signedZip(t *testing.T, files map[string]string, priv []byte) []byte {
-	t.Helper()
-	dir := t.TempDir()
-	for name, body := range files {
-		p := filepath.Join(dir, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	pkg, err := plugin.LoadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, _, err := plugin.ParsePrivateKey(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	if err := pkg.Sign(key, &buf); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
 // TestPublishReplayOfOldVersion guards that an old signed version, once
 // pruned from the history, cannot be published again by a trusted
 // publisher who does not hold the plugin's key: force (a lower version)
@@ -277,7 +249,7 @@ func TestPublishReplayOfOldVersion(t *testing.T) {
 	last := ""
 	for i := 0; i <= engine.MaxVersionsKept+1; i++ {
 		last = fmt.Sprintf("1.0.%d", i)
-		zips[last] = signedZip(t, mktPlugin(last, "number", "storage:kv"), priv)
+		zips[last] = plugintest.Sign(t, mktPlugin(last, "number", "storage:kv"), priv)
 		if resp, body := upload(admin, zips[last]); resp.StatusCode != http.StatusSeeOther {
 			t.Fatalf("publish %s: %d %.500s", last, resp.StatusCode, body)
 		}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/maidhq/maid/engine"
 	"github.com/maidhq/maid/engine/enginetest"
+	"github.com/maidhq/maid/internal/plugintest"
 )
 
 // bridgePlugin writes a plugin package: iframe mode when iframe is set,
@@ -42,7 +43,7 @@ plugin.run()
 	if iframe {
 		files["dashboard/index.html"] = "<!doctype html><p>bridge test</p>"
 	}
-	return writeFiles(t, files)
+	return plugintest.WriteFiles(t, files)
 }
 
 func bridgeEnv(t *testing.T) *enginetest.Env {

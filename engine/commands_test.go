@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/maidhq/maid/engine"
+	"github.com/maidhq/maid/internal/plugintest"
 )
 
 // commandsPlugin is a plugin id at version declaring the slash commands
@@ -60,7 +61,7 @@ func TestInstallCommandRules(t *testing.T) {
 		{name: "an update that grows past it", files: commandsPlugin("fit", "1.1.0", commandNames("e", 3)...), wantErr: engine.ErrLimit},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := r.eng.Install(ctx, packFiles(t, tc.files))
+			_, err := r.eng.Install(ctx, plugintest.Pack(t, tc.files))
 			if tc.wantErr == nil {
 				if err != nil {
 					t.Fatalf("install: %v", err)

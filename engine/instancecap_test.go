@@ -8,6 +8,7 @@ import (
 
 	"github.com/maidhq/maid/engine"
 	"github.com/maidhq/maid/engine/enginetest"
+	"github.com/maidhq/maid/internal/plugintest"
 )
 
 // TestInstanceCaps: a manifest's "instances": "per_server" multiplies a
@@ -17,7 +18,7 @@ import (
 // with ErrLimit and logged).
 func TestInstanceCaps(t *testing.T) {
 	b := processBackend(t)
-	dir := writeFiles(t, map[string]string{
+	dir := plugintest.WriteFiles(t, map[string]string{
 		"manifest.json": `{"id": "hog", "name": "Hog", "instances": "per_server"}`,
 		"__main__.py": `import os
 from maid_sdk import Plugin

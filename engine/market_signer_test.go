@@ -9,6 +9,7 @@ import (
 
 	"github.com/maidhq/maid/engine"
 	"github.com/maidhq/maid/engine/enginetest"
+	"github.com/maidhq/maid/internal/plugintest"
 	"github.com/maidhq/maid/plugin"
 	"github.com/maidhq/maid/store"
 )
@@ -52,16 +53,16 @@ func TestMarketSignerBinding(t *testing.T) {
 			publish := func(archive []byte, opt engine.PublishOptions) (engine.PublishResult, error) {
 				return eng.Publish(ctx, archive, opt)
 			}
-			if _, err := publish(signFiles(t, versioned("1.0.0", "number"), apriv), engine.PublishOptions{}); err != nil {
+			if _, err := publish(plugintest.Sign(t, versioned("1.0.0", "number"), apriv), engine.PublishOptions{}); err != nil {
 				t.Fatalf("v1 by acme: %v", err)
 			}
 			refused := []struct {
 				name    string
 				archive []byte
 			}{
-				{"another trusted key", signFiles(t, versioned("2.0.0", "number"), mpriv)},
-				{"an untrusted key", signFiles(t, versioned("2.0.0", "number"), upriv)},
-				{"unsigned", packFiles(t, versioned("2.0.0", "number"))},
+				{"another trusted key", plugintest.Sign(t, versioned("2.0.0", "number"), mpriv)},
+				{"an untrusted key", plugintest.Sign(t, versioned("2.0.0", "number"), upriv)},
+				{"unsigned", plugintest.Pack(t, versioned("2.0.0", "number"))},
 			}
 			for _, tc := range refused {
 				_, err := publish(tc.archive, engine.PublishOptions{Force: true})
@@ -74,11 +75,11 @@ func TestMarketSignerBinding(t *testing.T) {
 			if p, _ := eng.Plugin("vp"); p == nil || p.Manifest.Version != "1.0.0" {
 				t.Fatalf("after refusals the latest is %+v, want 1.0.0", p)
 			}
-			if _, err := publish(signFiles(t, versioned("2.0.0", "number"), apriv), engine.PublishOptions{}); err != nil {
+			if _, err := publish(plugintest.Sign(t, versioned("2.0.0", "number"), apriv), engine.PublishOptions{}); err != nil {
 				t.Fatalf("v2 by acme: %v", err)
 			}
 			// An admin moves the plugin to mallory's key: audited.
-			res, err := publish(signFiles(t, versioned("3.0.0", "number"), mpriv), engine.PublishOptions{NewSigner: true})
+			res, err := publish(plugintest.Sign(t, versioned("3.0.0", "number"), mpriv), engine.PublishOptions{NewSigner: true})
 			if err != nil || !strings.Contains(res.SignerChanged, "->") {
 				t.Fatalf("forced new signer: %+v, %v", res, err)
 			}
@@ -90,7 +91,7 @@ func TestMarketSignerBinding(t *testing.T) {
 				t.Fatalf("audit: %+v, want the forced signer change", entries)
 			}
 			// The binding follows: acme no longer publishes it.
-			if _, err := publish(signFiles(t, versioned("4.0.0", "number"), apriv), engine.PublishOptions{}); !errors.Is(err, plugin.ErrSignature) {
+			if _, err := publish(plugintest.Sign(t, versioned("4.0.0", "number"), apriv), engine.PublishOptions{}); !errors.Is(err, plugin.ErrSignature) {
 				t.Fatalf("acme after the change: %v, want ErrSignature", err)
 			}
 		})

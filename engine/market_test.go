@@ -15,6 +15,7 @@ import (
 
 	"github.com/maidhq/maid/engine"
 	"github.com/maidhq/maid/engine/enginetest"
+	"github.com/maidhq/maid/internal/plugintest"
 	"github.com/maidhq/maid/plugin"
 	"github.com/maidhq/maid/store"
 )
@@ -49,48 +50,6 @@ def who(ctx, params):
 plugin.run()
 `,
 	}
-}
-
-func writeFiles(t *testing.T, files map[string]string) string {
-	t.Helper()
-	dir := t.TempDir()
-	for name, body := range files {
-		p := filepath.Join(dir, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
-
-func packFiles(t *testing.T, files map[string]string) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	if err := plugin.Pack(writeFiles(t, files), &buf); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
-// signFiles packs files signed with the private key priv.
-func signFiles(t *testing.T, files map[string]string, priv []byte) []byte {
-	t.Helper()
-	pkg, err := plugin.LoadDir(writeFiles(t, files))
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, _, err := plugin.ParsePrivateKey(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	if err := pkg.Sign(key, &buf); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
 }
 
 func (r *rig) publish(t *testing.T, archive []byte, opt engine.PublishOptions) engine.PublishResult {
@@ -137,7 +96,7 @@ func (r *rig) auditActions(t *testing.T, q engine.AuditQuery) []string {
 func TestMarketConsentRollback(t *testing.T) {
 	r := startEngine(t, engine.Limits{}, nil)
 	ctx := engine.WithActor(withTimeout(t, 3*time.Minute), "user:42")
-	res := r.publish(t, packFiles(t, versioned("1.0.0", "number", "storage:kv")), engine.PublishOptions{})
+	res := r.publish(t, plugintest.Pack(t, versioned("1.0.0", "number", "storage:kv")), engine.PublishOptions{})
 	if res.Version != "1.0.0" || res.Previous != "" {
 		t.Fatalf("first publish: %+v", res)
 	}
@@ -152,7 +111,7 @@ func TestMarketConsentRollback(t *testing.T) {
 	enginetestDispatch(t, r, "1", 3)
 
 	// 1.1.0 asks for discord:send_messages and changes n to a string.
-	res = r.publish(t, packFiles(t, versioned("1.1.0", "string", "storage:kv", "discord:send_messages")), engine.PublishOptions{})
+	res = r.publish(t, plugintest.Pack(t, versioned("1.1.0", "string", "storage:kv", "discord:send_messages")), engine.PublishOptions{})
 	if !slices.Equal(res.Pending, []string{"1", "2"}) || res.Previous != "1.0.0" {
 		t.Fatalf("publish 1.1.0: pending %v previous %q, want both servers pending on 1.0.0", res.Pending, res.Previous)
 	}
@@ -195,7 +154,7 @@ func TestMarketConsentRollback(t *testing.T) {
 		t.Fatalf("rollback past the first version: %v, want ErrInvalid", err)
 	}
 	// Pinned: a new version with no new capability does not move it.
-	r.publish(t, packFiles(t, versioned("1.2.0", "string", "storage:kv", "discord:send_messages")), engine.PublishOptions{})
+	r.publish(t, plugintest.Pack(t, versioned("1.2.0", "string", "storage:kv", "discord:send_messages")), engine.PublishOptions{})
 	if got := r.who(t, "1")["version"]; got != "1.0.0" {
 		t.Fatalf("pinned server moved to %v", got)
 	}
@@ -254,19 +213,19 @@ func enginetestDispatch(t *testing.T, r *rig, server string, n int) {
 func TestMarketVersionRules(t *testing.T) {
 	r := startEngine(t, engine.Limits{}, nil)
 	ctx := withTimeout(t, 3*time.Minute)
-	r.publish(t, packFiles(t, versioned("1.1.0", "number")), engine.PublishOptions{})
-	if res := r.publish(t, packFiles(t, versioned("1.1.0", "number")), engine.PublishOptions{}); !res.Unchanged {
+	r.publish(t, plugintest.Pack(t, versioned("1.1.0", "number")), engine.PublishOptions{})
+	if res := r.publish(t, plugintest.Pack(t, versioned("1.1.0", "number")), engine.PublishOptions{}); !res.Unchanged {
 		t.Fatalf("same package again: %+v, want Unchanged", res)
 	}
 	other := versioned("1.1.0", "number")
 	other["extra.py"] = "x = 1\n"
-	if _, err := r.eng.Publish(ctx, packFiles(t, other), engine.PublishOptions{}); !errors.Is(err, engine.ErrInvalid) || !strings.Contains(err.Error(), "already published with other content") {
+	if _, err := r.eng.Publish(ctx, plugintest.Pack(t, other), engine.PublishOptions{}); !errors.Is(err, engine.ErrInvalid) || !strings.Contains(err.Error(), "already published with other content") {
 		t.Fatalf("same version, other content: %v", err)
 	}
-	if _, err := r.eng.Publish(ctx, packFiles(t, versioned("1.0.0", "number")), engine.PublishOptions{}); !errors.Is(err, engine.ErrInvalid) || !strings.Contains(err.Error(), "lower than the latest") {
+	if _, err := r.eng.Publish(ctx, plugintest.Pack(t, versioned("1.0.0", "number")), engine.PublishOptions{}); !errors.Is(err, engine.ErrInvalid) || !strings.Contains(err.Error(), "lower than the latest") {
 		t.Fatalf("downgrade: %v, want refused", err)
 	}
-	if res := r.publish(t, packFiles(t, versioned("1.0.0", "number")), engine.PublishOptions{Force: true}); res.Previous != "1.1.0" {
+	if res := r.publish(t, plugintest.Pack(t, versioned("1.0.0", "number")), engine.PublishOptions{Force: true}); res.Previous != "1.1.0" {
 		t.Fatalf("forced downgrade: %+v", res)
 	}
 	vs, err := r.eng.Versions(ctx, "vp")
@@ -286,7 +245,7 @@ func TestMarketStartCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 	js := map[string]string{"plugin.json": string(spec004), "script.js": "// JavaScript\nconsole.log('hi');\n"}
-	_, err = r.eng.Publish(ctx, packFiles(t, js), engine.PublishOptions{})
+	_, err = r.eng.Publish(ctx, plugintest.Pack(t, js), engine.PublishOptions{})
 	var se *engine.StartError
 	if !errors.As(err, &se) || !errors.Is(err, engine.ErrInvalid) {
 		t.Fatalf("JavaScript script: %v, want a StartError", err)
@@ -300,7 +259,7 @@ func TestMarketStartCheck(t *testing.T) {
 	}
 
 	py := map[string]string{"plugin.json": string(spec004), "script.js": "from maid_sdk import Plugin\nplugin = Plugin()\nplugin.run()\n"}
-	res, err := r.eng.Publish(ctx, packFiles(t, py), engine.PublishOptions{})
+	res, err := r.eng.Publish(ctx, plugintest.Pack(t, py), engine.PublishOptions{})
 	if err != nil {
 		t.Fatalf("spec 004's example: %v", err)
 	}
@@ -342,13 +301,13 @@ func TestMarketSignatures(t *testing.T) {
 		return eng, enginetest.Serve(t, eng)
 	}
 	eng, stop := newEngine(plugin.UnsignedRefuse)
-	if _, err := eng.Publish(ctx, packFiles(t, versioned("1.0.0", "number")), engine.PublishOptions{}); !errors.Is(err, plugin.ErrSignature) {
+	if _, err := eng.Publish(ctx, plugintest.Pack(t, versioned("1.0.0", "number")), engine.PublishOptions{}); !errors.Is(err, plugin.ErrSignature) {
 		t.Fatalf("unsigned under refuse: %v, want ErrSignature", err)
 	}
-	if _, err := eng.Publish(ctx, signFiles(t, versioned("1.0.0", "number"), mpriv), engine.PublishOptions{}); !errors.Is(err, plugin.ErrSignature) {
+	if _, err := eng.Publish(ctx, plugintest.Sign(t, versioned("1.0.0", "number"), mpriv), engine.PublishOptions{}); !errors.Is(err, plugin.ErrSignature) {
 		t.Fatalf("untrusted key under refuse: %v, want ErrSignature", err)
 	}
-	good := signFiles(t, versioned("1.0.0", "number"), priv)
+	good := plugintest.Sign(t, versioned("1.0.0", "number"), priv)
 	res, err := eng.Publish(ctx, good, engine.PublishOptions{})
 	if err != nil || res.Signature.Status != plugin.SigTrusted || res.Signature.Publisher != "acme" {
 		t.Fatalf("trusted package: %+v, %v", res.Signature, err)
@@ -357,7 +316,7 @@ func TestMarketSignatures(t *testing.T) {
 
 	// Tampered after signing: refused even where unsigned is allowed.
 	eng, stop = newEngine(plugin.UnsignedAllow)
-	tampered := rezipWith(t, signFiles(t, versioned("1.1.0", "number"), priv), "__main__.py", "from maid_sdk import Plugin\nplugin = Plugin()\nplugin.run()\n")
+	tampered := rezipWith(t, plugintest.Sign(t, versioned("1.1.0", "number"), priv), "__main__.py", "from maid_sdk import Plugin\nplugin = Plugin()\nplugin.run()\n")
 	if _, err := eng.Publish(ctx, tampered, engine.PublishOptions{}); !errors.Is(err, plugin.ErrSignature) {
 		t.Fatalf("tampered package: %v, want ErrSignature", err)
 	}
@@ -397,5 +356,5 @@ func rezipWith(t *testing.T, archive []byte, name, content string) []byte {
 		files[f] = string(b)
 	}
 	files[name] = content
-	return packFiles(t, files)
+	return plugintest.Pack(t, files)
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/maidhq/maid/engine"
 	"github.com/maidhq/maid/engine/enginetest"
+	"github.com/maidhq/maid/internal/plugintest"
 	"github.com/maidhq/maid/internal/testenv"
 	"github.com/maidhq/maid/sandbox/wasm"
 )
@@ -53,7 +54,7 @@ plugin.run()
 `
 
 func rollDir(t *testing.T) string {
-	return writeFiles(t, map[string]string{
+	return plugintest.WriteFiles(t, map[string]string{
 		"manifest.json": `{"id": "roll", "name": "Roll"}`,
 		"__main__.py":   rollPlugin,
 	})
