@@ -39,6 +39,21 @@ func gatePlugin(version string, iframe bool) map[string]string {
 	return files
 }
 
+// gateInstalled publishes gate 1.0.0 (an iframe dashboard) as the admin,
+// and has alice, a manager of server A, consent to it there.
+func gateInstalled(t *testing.T, env *testEnv) (admin, mgr *client) {
+	t.Helper()
+	admin = env.admin()
+	if resp, body := upload(admin, zipFiles(t, gatePlugin("1.0.0", true))); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("publish 1.0.0: %d %.500s", resp.StatusCode, body)
+	}
+	mgr = env.signIn(alice)
+	if resp, _ := mgr.postForm("/s/"+serverA+"/p/gate/consent", consentShown(t, mgr, serverA, "gate")); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("consent: %d", resp.StatusCode)
+	}
+	return admin, mgr
+}
+
 // TestIframeGateFollowsRunningVersion guards that the host/ bridge and rpc
 // of an iframe dashboard are gated on the package of the version the
 // server RUNS (whose handlers the engine calls), not the latest: with
@@ -47,14 +62,7 @@ func gatePlugin(version string, iframe bool) map[string]string {
 // or handlers (attack Q2).
 func TestIframeGateFollowsRunningVersion(t *testing.T) {
 	env := newEnvOpts(t, envOptions{iframes: dashboard.IframeOff})
-	admin := env.admin()
-	if resp, body := upload(admin, zipFiles(t, gatePlugin("1.0.0", true))); resp.StatusCode != http.StatusSeeOther {
-		t.Fatalf("publish 1.0.0: %d %.500s", resp.StatusCode, body)
-	}
-	mgr := env.signIn(alice)
-	if resp, _ := mgr.postForm("/s/"+serverA+"/p/gate/consent", consentShown(t, mgr, serverA, "gate")); resp.StatusCode != http.StatusSeeOther {
-		t.Fatalf("consent: %d", resp.StatusCode)
-	}
+	admin, mgr := gateInstalled(t, env)
 	q := "?discord_srv_id=" + serverA
 	if resp, body := mgr.postJSON("/p/gate/dashboard/host/kv.set"+q, `{"key": "k", "value": 1}`); resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("baseline: bridge of 1.0.0 with iframes off: %d %.200s, want 403", resp.StatusCode, body)
@@ -96,14 +104,7 @@ func TestIframeGateFollowsRunningVersion(t *testing.T) {
 // version's own document (attack Q2).
 func TestIframeApprovalCoversOnlyItsVersion(t *testing.T) {
 	env := newEnvOpts(t, envOptions{})
-	admin := env.admin()
-	if resp, body := upload(admin, zipFiles(t, gatePlugin("1.0.0", true))); resp.StatusCode != http.StatusSeeOther {
-		t.Fatalf("publish 1.0.0: %d %.500s", resp.StatusCode, body)
-	}
-	mgr := env.signIn(alice)
-	if resp, _ := mgr.postForm("/s/"+serverA+"/p/gate/consent", consentShown(t, mgr, serverA, "gate")); resp.StatusCode != http.StatusSeeOther {
-		t.Fatalf("consent: %d", resp.StatusCode)
-	}
+	admin, mgr := gateInstalled(t, env)
 	q := "?discord_srv_id=" + serverA
 	if resp, _ := mgr.postJSON("/p/gate/dashboard/rpc/secret"+q, `{}`); resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("baseline: unapproved 1.0.0's rpc: %d, want 403", resp.StatusCode)
