@@ -2,6 +2,7 @@ package reliability
 
 import (
 	"github.com/maidhq/maid/engine"
+	"github.com/maidhq/maid/engine/enginetest"
 	"github.com/maidhq/maid/internal/memtest"
 
 	"strings"
@@ -47,6 +48,38 @@ func TestHostCallResultMemory(t *testing.T) {
 			t.Errorf("maid's heap grew by %d MiB; want at most %d MiB", grew>>20, memFactor*64)
 		}
 		w.logged(t, id, "limit:")
+		w.goodAnswers(t)
+	})
+}
+
+// TestAttackA_RecordedHostCallResultMemory: TestHostCallResultMemory's
+// flood from an event handler. Events are recorded while they run, and the
+// recorder (engine/recording.go, recorder.hostCall) json.Marshals every
+// host call's result, with HTML escaping, before checking that the
+// recording has room for it: 256 kv.get_many answers of 975 KB of '<',
+// four at a time, each cost a 5.85 MB encoding (and the buffer growth
+// behind it) that is dropped at once, beyond the one-line answer the
+// protocol builds. The same bound as the dashboard path must hold.
+func TestAttackA_RecordedHostCallResultMemory(t *testing.T) {
+	oneByOne(t, backends(t), func(t *testing.T, nb namedBackend) {
+		w, id := hostileWorld(t, nb, "recordflood", func(l *engine.Limits) {
+			l.DashboardTimeout = 60 * time.Second
+			l.EventTimeout = 60 * time.Second
+		})
+		if got := w.Call(t, id, "1", "fill", nil); got["count"] != float64(140) {
+			t.Fatalf("fill: %v", got)
+		}
+		grew := memtest.Peak(func() {
+			w.Dispatch(t, enginetest.Message("1", "7", "flood"))
+		}).Heap
+		if _, ok := w.kv(t, id, "1", "flooded"); !ok {
+			logs, _ := w.Engine.Logs(id, 30)
+			t.Fatalf("the flood did not finish:\n%s", dumpLogs(logs))
+		}
+		t.Logf("%s: maid's heap grew by %d MiB during 256 recorded kv.get_many answers of 975 KB", nb.name, grew>>20)
+		if grew > memFactor*64<<20 {
+			t.Errorf("maid's heap grew by %d MiB; want at most %d MiB (TestHostCallResultMemory's bound)", grew>>20, memFactor*64)
+		}
 		w.goodAnswers(t)
 	})
 }
