@@ -207,13 +207,13 @@ func (in *instance) bind(spec sandbox.Spec, memLimit uint64, withPyc bool) error
 		return fmt.Errorf("interpreter exited before boot: %v", in.exit)
 	}
 	in.pluginFS = pluginFS
-	in.plugin.bind(pluginFS.withBudget(in.files))
+	in.plugin.bind(pluginFS.withBudget(in.files, in.b.hostFiles))
 	if withPyc {
 		in.pyc.bind(&pycFS{
 			FS:     newEmptyFS(in.files),
 			b:      in.b,
 			plugin: pluginFS,
-			sdk:    in.b.sdkFS.withBudget(in.files),
+			sdk:    in.b.sdkFS.withBudget(in.files, in.b.hostFiles),
 			files:  in.files,
 			held:   newPycHeld(),
 			asker:  pycAsker{quit: in.quit, owner: spec.PluginID, quota: newPycQuota()},

@@ -29,7 +29,8 @@ type roFS struct {
 	root    *os.Root       // nil when beneath is set
 	beneath *beneathDir    // nil: resolve through root
 	adapt   *sysfs.AdaptFS // files opened through roOpen
-	files   *fileBudget    // open handles; nil: no cap
+	files   *fileBudget    // the instance's open handles; nil: no cap
+	host    *fileBudget    // host descriptors all guests hold (newHostFiles); nil: no cap
 }
 
 // openRoFS opens dir for mounting read-only.
@@ -56,12 +57,40 @@ func (o roOpen) Open(name string) (fs.File, error) {
 	return o.r.root.Open(name)
 }
 
-// withBudget is the same mount, counting open handles against files.
-func (r *roFS) withBudget(files *fileBudget) *roFS {
+// withBudget is the same mount, counting open handles against files (the
+// instance's) and the host descriptors they hold against host (the
+// backend's, shared by all its instances).
+func (r *roFS) withBudget(files, host *fileBudget) *roFS {
 	c := *r
 	c.files = files
+	c.host = host
 	return &c
 }
+
+// newHostFiles is the budget bounding the host descriptors all of a
+// backend's guests hold at once (Backend.hostFiles): each file or dir a guest holds open on a read-only mount
+// (/usr/local, /maid/sdk, /plugin) is one of maid's own descriptors. The
+// per-instance cap (maxOpenFiles) alone let about 78 instances take a
+// 20,000 limit, after which maid could not open its database, accept a
+// connection or reach Discord (attack Q1). Guests get half of the limit
+// (RLIMIT_NOFILE when the backend starts; see hostFileLimit) and maid
+// keeps the rest. Past it a guest's open fails with EIO, as past its own
+// cap (wazero's errnos have no EMFILE), until some guest closes a file or
+// exits; the mounts' roots and files on /tmp and /maid/pyc hold no host
+// descriptor and do not count.
+//
+// Why not hold no descriptor per open file (reopen by path for every read
+// and pread at the handle's offset): a dir's read position lives in its
+// descriptor, so a listing would be re-read from the start for each batch
+// wazero asks for (quadratic in a plugin's big dir) or copied into memory
+// per handle (256 copies of a plugin's biggest dir per guest: host memory
+// with no bound), and a file replaced between two reads would mix two
+// files' bytes unless every reopen checked the file's identity. Why not
+// one shared descriptor per distinct path: descriptors would still grow
+// with what is installed (the stdlib alone has thousands of files) rather
+// than stop at a bound maid sets, and dirs could not be shared at all. The
+// budget changes nothing a guest sees until maid is short of descriptors.
+func newHostFiles() *fileBudget { return &fileBudget{max: max(hostFileLimit()/2, 1)} }
 
 // close releases the dir; mounts using it fail afterwards.
 func (r *roFS) close() error {
@@ -91,18 +120,30 @@ func (r *roFS) OpenFile(p string, flag experimentalsys.Oflag, perm fs.FileMode) 
 	if flag&roWriteFlags != 0 {
 		return nil, experimentalsys.EROFS
 	}
-	if !r.files.take() {
+	if flag == experimentalsys.O_RDONLY && rootName(p) == "." {
+		// wazero's preopen of the mount (or a plain open of it): no host
+		// descriptor until it is read (rootDir).
+		if !r.files.take() {
+			return nil, experimentalsys.EIO
+		}
+		return &rootDir{r: r}, 0
+	}
+	// The backend-wide bound first: a guest at its own cap takes nothing
+	// from the others.
+	if !r.host.take() {
 		return nil, experimentalsys.EIO
 	}
-	if flag == experimentalsys.O_RDONLY && rootName(p) == "." {
-		return &rootDir{r: r}, 0 // wazero's preopen of the mount (or a plain open of it)
+	if !r.files.take() {
+		r.host.put()
+		return nil, experimentalsys.EIO
 	}
 	f, errno := r.adapt.OpenFile(rootName(p), experimentalsys.O_RDONLY|flag&experimentalsys.O_DIRECTORY, 0)
 	if errno != 0 {
 		r.files.put()
+		r.host.put()
 		return nil, errno
 	}
-	return &roFile{File: f, files: r.files}, 0
+	return &roFile{File: f, files: r.files, host: r.host}, 0
 }
 
 // Stat implements experimentalsys.FS.
@@ -173,10 +214,12 @@ func rootErrno(err error) experimentalsys.Errno {
 	return experimentalsys.EIO
 }
 
-// roFile is a file of a roFS: no writes, and its handle is counted.
+// roFile is a file of a roFS: no writes, and its handle is counted, in
+// files and, holding a host descriptor, in host.
 type roFile struct {
 	experimentalsys.File
 	files  *fileBudget
+	host   *fileBudget // nil: no host descriptor (a pyc in memory)
 	closed bool
 }
 
@@ -194,7 +237,9 @@ func (f *roFile) Close() experimentalsys.Errno {
 	}
 	f.closed = true
 	f.files.put()
-	return f.File.Close()
+	errno := f.File.Close()
+	f.host.put()
+	return errno
 }
 
 // rootDir is a mount's root as wazero's preopen holds it, for the

@@ -64,7 +64,7 @@ func TestRoFS(t *testing.T) {
 }
 
 func testRoFS(t *testing.T, r *roFS, dir string) {
-	ro := r.withBudget(newFileBudget())
+	ro := r.withBudget(newFileBudget(), nil)
 	open := func(p string, flag experimentalsys.Oflag) experimentalsys.Errno {
 		f, errno := ro.OpenFile(p, flag, 0o644)
 		if errno == 0 {
@@ -160,6 +160,51 @@ func testRoFS(t *testing.T, r *roFS, dir string) {
 		}
 		if errno := open("main.py", experimentalsys.O_RDONLY); errno != experimentalsys.EIO {
 			t.Fatalf("open past maxOpenFiles: %v, want EIO", errno)
+		}
+	})
+	// Instances share the backend's bound on host descriptors (attack Q1):
+	// past it any instance's open fails, a mount's root (no descriptor)
+	// still opens, and a close gives the descriptor back to all.
+	t.Run("host descriptor cap", func(t *testing.T) {
+		host := &fileBudget{max: 3}
+		a, b := r.withBudget(newFileBudget(), host), r.withBudget(newFileBudget(), host)
+		var held []experimentalsys.File
+		defer func() {
+			for _, f := range held {
+				f.Close()
+			}
+		}()
+		for i, fs := range []*roFS{a, a, b} {
+			f, errno := fs.OpenFile("main.py", experimentalsys.O_RDONLY, 0)
+			if errno != 0 {
+				t.Fatalf("open %d: %v", i, errno)
+			}
+			held = append(held, f)
+		}
+		if _, errno := b.OpenFile("main.py", experimentalsys.O_RDONLY, 0); errno != experimentalsys.EIO {
+			t.Fatalf("open past the host cap: %v, want EIO", errno)
+		}
+		if _, errno := b.OpenFile("sub", experimentalsys.O_RDONLY|experimentalsys.O_DIRECTORY, 0); errno != experimentalsys.EIO {
+			t.Fatalf("dir open past the host cap: %v, want EIO", errno)
+		}
+		if b.files.open != 1 {
+			t.Fatalf("refused opens left %d handles counted, want 1", b.files.open)
+		}
+		root, errno := b.OpenFile(".", experimentalsys.O_RDONLY, 0)
+		if errno != 0 {
+			t.Fatalf("mount root past the host cap: %v", errno)
+		}
+		root.Close()
+		held[0].Close()
+		held[0].Close() // twice: given back once
+		held = held[1:]
+		f, errno := b.OpenFile("main.py", experimentalsys.O_RDONLY, 0)
+		if errno != 0 {
+			t.Fatalf("open after a close: %v", errno)
+		}
+		held = append(held, f)
+		if host.open != 3 {
+			t.Fatalf("host descriptors counted: %d, want 3", host.open)
 		}
 	})
 }

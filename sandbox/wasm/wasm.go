@@ -120,6 +120,7 @@ type Backend struct {
 	stdlib    string             // host dir mounted at guestPrefix
 	stdlibFS  *roFS              // stdlib, opened
 	sdkFS     *roFS              // sdkDir, opened
+	hostFiles *fileBudget        // host descriptors all guests hold (newHostFiles)
 	empty     experimentalsys.FS // read-only empty dir: the snapshot's unbound mounts
 	sdkDir    string             // host dir mounted at guestSDK
 	sdkUsed   sdkTouch           // keeps sdkDir from being pruned
@@ -218,6 +219,8 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 		stdlib: stdlib,
 		empty:  newEmptyFS(nil),
 		stop:   make(chan struct{}),
+
+		hostFiles: newHostFiles(),
 	}
 	fail := func(err error) (*Backend, error) {
 		_ = rt.Close(context.Background())
@@ -484,8 +487,8 @@ func (b *Backend) initData(mod api.Module) error {
 // wazero host-directory mount: no guest path is resolved by the host's
 // open(2). files counts the instance's open handles across all of them.
 func (b *Backend) moduleConfig(stdin io.Reader, stdout, stderr io.Writer, files *fileBudget, plugin, tmp, pyc experimentalsys.FS, sleep wsys.Nanosleep, clk *entropy, env map[string]string) wazero.ModuleConfig {
-	fsCfg := withSysFSMount(wazero.NewFSConfig(), b.stdlibFS.withBudget(files), guestPrefix)
-	fsCfg = withSysFSMount(fsCfg, b.sdkFS.withBudget(files), guestSDK)
+	fsCfg := withSysFSMount(wazero.NewFSConfig(), b.stdlibFS.withBudget(files, b.hostFiles), guestPrefix)
+	fsCfg = withSysFSMount(fsCfg, b.sdkFS.withBudget(files, b.hostFiles), guestSDK)
 	fsCfg = withSysFSMount(fsCfg, plugin, guestPlugin)
 	fsCfg = withSysFSMount(fsCfg, tmp, guestTmp)
 	fsCfg = withSysFSMount(fsCfg, pyc, guestPyc)
