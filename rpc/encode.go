@@ -52,6 +52,22 @@ func getEncoder(max int, big func() error) *encoder {
 	return e
 }
 
+// MarshalBounded encodes v as a Conn writes it (encoding/json's output
+// without HTML escaping), failing with ErrLimit as soon as the encoding
+// passes max bytes: a value too big costs at most max bytes to find out,
+// where json.Marshal would build all of it (six bytes per '<').
+func MarshalBounded(v any, max int) ([]byte, error) {
+	e := getEncoder(max, nil)
+	defer putEncoder(e)
+	if err := e.encode(v); err != nil {
+		if errors.Is(err, errTooLong) {
+			return nil, fmt.Errorf("encode: %w: over %d bytes", ErrLimit, max)
+		}
+		return nil, fmt.Errorf("encode: %w", err)
+	}
+	return bytes.Clone(e.buf), nil
+}
+
 func putEncoder(e *encoder) {
 	if cap(e.buf) > bigMessage {
 		return // a large buffer is not kept for the next small message

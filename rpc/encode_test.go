@@ -114,3 +114,39 @@ func TestEncodeErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestMarshalBounded: MarshalBounded gives a Conn's encoding (no HTML
+// escaping) and fails with ErrLimit once past its bound, which the engine's
+// recorder relies on to encode a host call's answer only up to the room
+// its recording has left (attack Q1).
+func TestMarshalBounded(t *testing.T) {
+	tests := []struct {
+		name    string
+		v       any
+		max     int
+		want    string
+		wantErr error
+	}{
+		{name: "fits", v: map[string]any{"v": "<a & b>"}, max: 100, want: `{"v":"<a & b>"}`},
+		{name: "exactly fits", v: "<<", max: 4, want: `"<<"`},
+		{name: "raw compacted", v: json.RawMessage(`{ "a" : [1, 2] }`), max: 100, want: `{"a":[1,2]}`},
+		{name: "past the bound", v: map[string]any{"v": strings.Repeat("<", 1000)}, max: 100, wantErr: ErrLimit},
+		{name: "no room", v: nil, max: 0, wantErr: ErrLimit},
+		{name: "not encodable", v: math.Inf(1), max: 100, wantErr: errAny},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := MarshalBounded(tt.v, tt.max)
+			switch {
+			case tt.wantErr == errAny && err != nil:
+			case tt.wantErr != nil && !errors.Is(err, tt.wantErr):
+				t.Fatalf("MarshalBounded: %q, %v; want %v", got, err, tt.wantErr)
+			case tt.wantErr == nil && (err != nil || string(got) != tt.want):
+				t.Fatalf("MarshalBounded: %q, %v; want %q", got, err, tt.want)
+			}
+		})
+	}
+}
+
+// errAny stands for any error in TestMarshalBounded.
+var errAny = errors.New("any error")
