@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -141,7 +142,22 @@ func (r *recorder) room(n int) bool {
 }
 
 // hostCall records one plugin→host call and its answer.
+//
+// The recording's room and call count are checked before the answer is
+// encoded, and the encoding stops at the room left, without HTML escaping
+// (rpc.MarshalBounded): json.Marshal of every answer first turned each
+// 975 KB answer of '<' into a 5.85 MB buffer, even with the recording full,
+// a second path around the bound on host call answers (attack Q1).
 func (r *recorder) hostCall(method string, params json.RawMessage, res any, err error) {
+	size := len(method) + len(params) + 64
+	r.mu.Lock()
+	left := r.maxBytes - r.bytes - size
+	if r.truncated || len(r.rec.HostCalls) >= MaxRecordedCalls || left < 0 {
+		r.truncated = true
+		r.mu.Unlock()
+		return
+	}
+	r.mu.Unlock()
 	// Params are kept as received (their call token is removed by finish,
 	// only for a recording that is kept).
 	c := RecordedCall{Method: method, Params: append(json.RawMessage(nil), params...)}
@@ -152,17 +168,22 @@ func (r *recorder) hostCall(method string, params json.RawMessage, res any, err 
 		} else {
 			c.Error = &rpc.Error{Code: rpc.CodeOf(err), Message: err.Error()}
 		}
-	} else if raw, merr := json.Marshal(res); merr == nil {
+		size += len(c.Error.Message) + len(c.Error.Data)
+	} else if raw, merr := rpc.MarshalBounded(res, left); merr == nil {
 		c.Result = raw
+		size += len(raw)
+	} else if errors.Is(merr, rpc.ErrLimit) {
+		r.mu.Lock()
+		r.truncated = true
+		r.mu.Unlock()
+		return
 	} else {
 		c.Error = &rpc.Error{Code: rpc.CodeOf(rpc.ErrInternal), Message: "result not recordable: " + merr.Error()}
-	}
-	size := len(method) + len(c.Params) + len(c.Result) + 64
-	if c.Error != nil {
-		size += len(c.Error.Message) + len(c.Error.Data)
+		size += len(c.Error.Message)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	// Checked again: calls served concurrently share the room.
 	if len(r.rec.HostCalls) >= MaxRecordedCalls || !r.room(size) {
 		r.truncated = true
 		return
@@ -340,6 +361,19 @@ func (e *Engine) Recordings(ctx context.Context, pluginID, serverID string) ([]R
 	return rs.ListRecordings(ctx, pluginID, serverID)
 }
 
+// encodeRecording is rec's JSON as stored, without HTML escaping, as the
+// recorder's bounds count it: encoding/json would store each '<' of a kept
+// recording as six bytes.
+func encodeRecording(rec Recording) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(rec); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
 // keepRecording stores a finished recording; it returns its id, or "" if
 // none was kept.
 func (s *supervisor) keepRecording(ctx context.Context, rec Recording, failed bool) string {
@@ -347,7 +381,7 @@ func (s *supervisor) keepRecording(ctx context.Context, rec Recording, failed bo
 	if rs == nil {
 		return ""
 	}
-	body, err := json.Marshal(rec)
+	body, err := encodeRecording(rec)
 	if err != nil {
 		return ""
 	}

@@ -52,15 +52,14 @@ func TestHostCallResultMemory(t *testing.T) {
 	})
 }
 
-// TestAttackA_RecordedHostCallResultMemory: TestHostCallResultMemory's
-// flood from an event handler. Events are recorded while they run, and the
-// recorder (engine/recording.go, recorder.hostCall) json.Marshals every
-// host call's result, with HTML escaping, before checking that the
-// recording has room for it: 256 kv.get_many answers of 975 KB of '<',
-// four at a time, each cost a 5.85 MB encoding (and the buffer growth
-// behind it) that is dropped at once, beyond the one-line answer the
-// protocol builds. The same bound as the dashboard path must hold.
-func TestAttackA_RecordedHostCallResultMemory(t *testing.T) {
+// TestRecordedHostCallResultMemory guards TestHostCallResultMemory's bound
+// on the recorder's path (attack Q1): every event is recorded while it
+// runs, and the recorder json.Marshal-ed each host call's answer, with HTML
+// escaping, before checking that the recording had room for it, so 256
+// kv.get_many answers of 975 KB of '<' (four at a time) each cost a
+// 5.85 MB encoding dropped at once. The recorder now checks its room first
+// and encodes only up to it.
+func TestRecordedHostCallResultMemory(t *testing.T) {
 	oneByOne(t, backends(t), func(t *testing.T, nb namedBackend) {
 		w, id := hostileWorld(t, nb, "recordflood", func(l *engine.Limits) {
 			l.DashboardTimeout = 60 * time.Second

@@ -1,10 +1,9 @@
-# Attack A: the host-call result flood of hostcallflood, from an event
-# handler instead of a dashboard call. Every event is recorded while it runs
-# (engine/recording.go), and the recorder encodes each host call's result
-# with encoding/json (HTML escaping: each '<' six bytes) before it checks
-# whether the recording has room for it, so the bound the host keeps for
-# answers (no message built past the line limit, no HTML escaping) does not
-# hold on this second path.
+# The host-call result flood of hostcallflood, from an event handler
+# instead of a dashboard call (attack Q1): every event is recorded while it
+# runs (engine/recording.go), and the recorder encoded each host call's
+# result with encoding/json (HTML escaping: each '<' six bytes) before it
+# checked whether the recording had room for it, so the bound the host keeps
+# for answers did not hold on this second path.
 import json
 import os
 
@@ -26,7 +25,7 @@ def fill(ctx, params):
 @plugin.on_event("message_create")
 def flood(ctx, event):
     # 15 values per request: about 975 KB, just under one result's bound,
-    # so each answer is built and sent; the recorder's copy is 5.85 MB.
+    # so each answer is built and sent; the recorder's copy was 5.85 MB.
     groups = [["v%03d" % i for i in range(s, s + 15)] for s in range(0, 135, 15)]
     tok = ctx._token
     for r in range(32):
@@ -37,7 +36,7 @@ def flood(ctx, event):
         os.write(1, buf)
         # Read the 8 answers (raw, as they come), so the host never stops
         # us for leaving replies unread (8 answers stay under the replies it
-        # holds for us): only the recorder's copies grow.
+        # holds for us): only the recorder's copies would grow.
         seen = 0
         while seen < 8:
             chunk = os.read(0, 1 << 20)
