@@ -68,16 +68,17 @@ func (r *roFS) withBudget(files, host *fileBudget) *roFS {
 }
 
 // newHostFiles is the budget bounding the host descriptors all of a
-// backend's guests hold at once (Backend.hostFiles): each file or dir a guest holds open on a read-only mount
-// (/usr/local, /maid/sdk, /plugin) is one of maid's own descriptors. The
+// backend's guests hold at once (Backend.hostFiles): each file or dir a
+// guest holds open on a read-only mount (/usr/local, /maid/sdk, /plugin)
+// is one of maid's own descriptors. The
 // per-instance cap (maxOpenFiles) alone let about 78 instances take a
 // 20,000 limit, after which maid could not open its database, accept a
 // connection or reach Discord (attack Q1). Guests get half of the limit
 // (RLIMIT_NOFILE when the backend starts; see hostFileLimit) and maid
 // keeps the rest. Past it a guest's open fails with EIO, as past its own
 // cap (wazero's errnos have no EMFILE), until some guest closes a file or
-// exits; the mounts' roots and files on /tmp and /maid/pyc hold no host
-// descriptor and do not count.
+// exits; a mount's root until it is listed, and files on /tmp and
+// /maid/pyc, hold no host descriptor and do not count.
 //
 // Why not hold no descriptor per open file (reopen by path for every read
 // and pread at the handle's offset): a dir's read position lives in its
@@ -128,8 +129,8 @@ func (r *roFS) OpenFile(p string, flag experimentalsys.Oflag, perm fs.FileMode) 
 		}
 		return &rootDir{r: r}, 0
 	}
-	// The backend-wide bound first: a guest at its own cap takes nothing
-	// from the others.
+	// The backend's bound, which keeps maid's own descriptors, then the
+	// instance's.
 	if !r.host.take() {
 		return nil, experimentalsys.EIO
 	}
