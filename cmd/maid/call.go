@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -78,15 +79,29 @@ func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return callFail(stdout, err)
 	}
-	fmt.Fprintf(stdout, "%s\n", res)
+	printJSON(stdout, res)
 	return 0
 }
 
 func callFail(w io.Writer, err error) int {
-	enc := json.NewEncoder(w)
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false) // messages quote <handler> and the like; this is not HTML
 	_ = enc.Encode(map[string]any{"error": map[string]string{"code": engine.ErrorCode(err), "message": err.Error()}})
+	w.Write(termSafeJSON(b.Bytes())) //nolint:errcheck // a terminal or pipe; nothing to do
 	return 1
+}
+
+// printJSON prints JSON from a plugin or a recording on one line, with
+// what a terminal would act on escaped (termSafeJSON).
+func printJSON(w io.Writer, v []byte) {
+	var b bytes.Buffer
+	if json.Compact(&b, v) != nil {
+		b.Reset()
+		b.WriteString(termSafe(string(v)))
+	}
+	b.WriteByte('\n')
+	w.Write(termSafeJSON(b.Bytes())) //nolint:errcheck // a terminal or pipe; nothing to do
 }
 
 type callArgs struct {

@@ -196,7 +196,9 @@ type devTerm struct {
 func (t *devTerm) printf(format string, args ...any) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	fmt.Fprintf(t.w, format, args...)
+	// Everything dev prints quotes the plugin (its log lines, a failed
+	// start's output, validation problems): escaped as a whole.
+	io.WriteString(t.w, termSafeLines(fmt.Sprintf(format, args...)))
 }
 
 // line prints a plugin log line (engine.Config.LogSink): called with the

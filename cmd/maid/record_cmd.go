@@ -75,7 +75,7 @@ func runPluginRecord(ctx context.Context, args []string, stdout, stderr io.Write
 			}
 			return 0
 		}
-		fmt.Fprintf(stdout, "%s\n", body)
+		printJSON(stdout, body)
 	default:
 		fs.Usage()
 		return 2

@@ -85,7 +85,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return callFail(stdout, err)
 	}
 	out, _ := json.Marshal(sum)
-	fmt.Fprintf(stdout, "%s\n", out)
+	printJSON(stdout, out)
 	return 0
 }
 

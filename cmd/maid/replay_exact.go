@@ -26,7 +26,7 @@ func runReplayExact(ctx context.Context, bf backendFlags, pluginPath, file strin
 	if err != nil {
 		if lines := plugin.Lines(err); len(lines) > 0 {
 			for _, l := range lines {
-				fmt.Fprintln(stderr, l)
+				fmt.Fprintln(stderr, termSafe(l))
 			}
 		}
 		return callFail(stdout, fmt.Errorf("%w: %v", engine.ErrInvalid, err))
@@ -51,7 +51,7 @@ func runReplayExact(ctx context.Context, bf backendFlags, pluginPath, file strin
 	if rep.Same {
 		fmt.Fprintf(stderr, "maid replay: same: %d host calls and %d clock/random reads answered from the recording\n", rep.HostCalls, rep.EntropyReads)
 	} else {
-		fmt.Fprintf(stderr, "maid replay: diverged at %s\n", rep.Divergence)
+		fmt.Fprintf(stderr, "maid replay: diverged at %s\n", termSafe(rep.Divergence.String()))
 	}
 	enc := json.NewEncoder(stdout)
 	enc.SetEscapeHTML(false)

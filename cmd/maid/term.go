@@ -43,6 +43,36 @@ func termSafe(s string) string {
 	return b.String()
 }
 
+// termSafeLines is termSafe for text maid formats itself, one line or
+// several: its newlines stay, everything else a terminal acts on in the
+// plugin text it quotes is escaped.
+func termSafeLines(s string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		lines[i] = termSafe(l)
+	}
+	return strings.Join(lines, "\n")
+}
+
+// termSafeJSON is termSafe for JSON maid prints (a call's result or error,
+// a recording, a summary). encoding/json escapes C0 but leaves DEL, C1 and
+// bidi overrides raw; in compact JSON they can stand only inside strings,
+// where \uXXXX keeps the JSON valid and equal.
+func termSafeJSON(b []byte) []byte {
+	if !strings.ContainsFunc(string(b), unsafeOnTerminal) {
+		return b
+	}
+	var out strings.Builder
+	for _, r := range string(b) {
+		if unsafeOnTerminal(r) && r != '\n' {
+			fmt.Fprintf(&out, `\u%04x`, r)
+			continue
+		}
+		out.WriteRune(r)
+	}
+	return []byte(out.String())
+}
+
 // unsafeOnTerminal: what a terminal acts on or reorders rather than shows.
 func unsafeOnTerminal(r rune) bool {
 	switch {

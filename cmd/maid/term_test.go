@@ -2,12 +2,17 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/maidhq/maid/engine"
 )
 
 func TestTermSafe(t *testing.T) {
@@ -94,4 +99,87 @@ func FuzzTermSafe(f *testing.F) {
 			t.Fatalf("termSafe(%q) = %q: clean text changed", in, out)
 		}
 	})
+}
+
+// TestTermSafeJSON: JSON maid prints keeps its meaning (decodes to the
+// same value) with DEL, C1 and bidi controls written as \u escapes.
+func TestTermSafeJSON(t *testing.T) {
+	for _, tt := range []struct{ name, in, want string }{
+		{"clean", `{"a":"b"}`, `{"a":"b"}`},
+		{"C1 CSI", "{\"a\":\"\u009b2J\"}", `{"a":"\u009b2J"}`},
+		{"DEL", "{\"a\":\"x\x7f\"}", `{"a":"x\u007f"}`},
+		{"bidi override", "[\"\u202eabc\"]", `["\u202eabc"]`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got := string(termSafeJSON([]byte(tt.in)))
+			if got != tt.want {
+				t.Fatalf("termSafeJSON(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+			var a, b any
+			if err := json.Unmarshal([]byte(tt.in), &a); err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal([]byte(got), &b); err != nil || !reflect.DeepEqual(a, b) {
+				t.Fatalf("escaped JSON %q decodes to %v (%v), want %v", got, b, err, a)
+			}
+		})
+	}
+}
+
+// TestDevReloadErrorEscaped (attack V): `maid dev` prints a failed
+// reload's error, and a StartError carries the plugin's stderr lines as
+// written; they reach the terminal escaped, like its log lines.
+func TestDevReloadErrorEscaped(t *testing.T) {
+	var buf bytes.Buffer
+	w := &devWatcher{term: &devTerm{w: &buf}, id: "esc"}
+	w.problems(&engine.StartError{Err: errors.New("exit status 1"), Output: []string{"\x1b]52;c;Y3VybCBldmlsIHwgc2g=\x07\x1b[2J\x1b[Hmaid dev: esc loaded (#2)"}})
+	if strings.ContainsAny(buf.String(), "\x1b\x07") || !strings.Contains(buf.String(), `\x1b[2J`) {
+		t.Fatalf("a plugin's start output on the terminal: %q, want it escaped", buf.String())
+	}
+}
+
+// TestCallErrorEscaped (attack V): `maid call` prints a failed call's
+// error as JSON, which encoding/json leaves with C1 (U+009B is a CSI) and
+// bidi overrides raw; the plugin's exception message reaches the terminal
+// escaped, and the JSON still says the same.
+func TestCallErrorEscaped(t *testing.T) {
+	backend := "process"
+	if slices.Contains(backendsForTest(t), "wasm") {
+		backend = "wasm"
+	}
+	dir := t.TempDir()
+	for name, body := range map[string]string{
+		"manifest.json": `{"id": "esc", "name": "Esc", "version": "1.0.0", "script": "__main__.py"}`,
+		"__main__.py": `from maid_sdk import Plugin
+
+plugin = Plugin()
+
+
+@plugin.on_dashboard("go")
+def go(ctx, params):
+    raise ValueError("\u009b2J\u202eok :skcehc lla")
+
+
+plugin.run()
+`,
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"call", "--backend", backend, dir, "dashboard.go"}, &stdout, &stderr); code == 0 {
+		t.Fatalf("the call succeeded: %q", stdout.String())
+	}
+	for _, out := range []string{stdout.String(), stderr.String()} {
+		if strings.ContainsFunc(out, func(r rune) bool { return r != '\n' && unsafeOnTerminal(r) }) {
+			t.Fatalf("the plugin's error reaches the terminal with C1 or bidi controls raw: %q", out)
+		}
+	}
+	var got struct {
+		Error struct{ Message string } `json:"error"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &got); err != nil || !strings.Contains(got.Error.Message, "\u009b2J\u202eok") {
+		t.Fatalf("the error JSON %q: %+v, %v; want the plugin's message, decoded unchanged", stdout.String(), got, err)
+	}
 }
