@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/maidhq/maid/engine"
 	"github.com/maidhq/maid/internal/plugintest"
@@ -80,5 +82,46 @@ func TestInstallCommandRules(t *testing.T) {
 	}
 	if _, ok := r.eng.Plugin("c0"); ok {
 		t.Error("the plugin refused for its command name is installed")
+	}
+}
+
+// TestConcurrentInstallsShareNoCommand (attack V): checkCommands runs
+// before the start check (seconds of sandbox start), so two installs
+// racing each other both passed it and the same slash command ended up
+// declared by two installed plugins. Installs are serialised from the
+// check to the switch: of two concurrent installs declaring /dup, one
+// succeeds and the other is refused with ErrConflict.
+func TestConcurrentInstallsShareNoCommand(t *testing.T) {
+	r := startEngine(t, engine.Limits{InstallTimeout: time.Minute}, nil)
+	ctx := context.Background()
+	slow := func(id string) []byte {
+		files := commandsPlugin(id, "1.0.0", "dup")
+		files["__main__.py"] = "import time\ntime.sleep(1)\nfrom maid_sdk import Plugin\nPlugin().run()\n"
+		return plugintest.Pack(t, files)
+	}
+	archives := [][]byte{slow("racea"), slow("raceb")}
+	errs := make([]error, len(archives))
+	var wg sync.WaitGroup
+	for i, a := range archives {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = r.eng.Install(ctx, a)
+		}()
+	}
+	wg.Wait()
+	var declarers []string
+	for _, p := range r.eng.Plugins() {
+		for _, c := range p.Manifest.Commands {
+			if c.Name == "dup" {
+				declarers = append(declarers, p.Manifest.ID)
+			}
+		}
+	}
+	if len(declarers) != 1 {
+		t.Fatalf("/dup is declared by %d installed plugins %v (install errors %v): a command name belongs to one plugin", len(declarers), declarers, errs)
+	}
+	if refused := errs[0] != nil || errs[1] != nil; !refused || (errs[0] != nil && errs[1] != nil) || (!errors.Is(errs[0], engine.ErrConflict) && !errors.Is(errs[1], engine.ErrConflict)) {
+		t.Fatalf("install errors %v, want exactly one ErrConflict", errs)
 	}
 }

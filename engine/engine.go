@@ -37,6 +37,15 @@ type Engine struct {
 	trust    *plugin.Keyring       // trusted publisher keys
 	unsigned plugin.UnsignedPolicy // unsigned or untrusted packages
 
+	// installing holds one token while an install (Publish, Reload) checks
+	// and switches: the rules that look across installed plugins (a slash
+	// command belongs to one plugin, at most MaxGlobalCommands in all)
+	// and across a plugin's history hold only if no other install lands
+	// between the check and the switch, and the start check between them
+	// takes seconds (attack V). A channel, so a waiting install honours
+	// its ctx. Installs are an operator's or a publisher's, and rare.
+	installing chan struct{}
+
 	mu sync.RWMutex
 	// swapMu: Dispatch holds it for reading from looking a plugin up to
 	// queuing the event; Reload holds it to switch versions, so no event
@@ -46,6 +55,17 @@ type Engine struct {
 	// old are older versions that some server still runs (pinned, rolled
 	// back, or waiting for its managers' approval of a newer version).
 	old map[verKey]*supervisor
+}
+
+// lockInstalls waits for the other installs to finish (installing); the
+// caller runs the returned unlock when its own has.
+func (e *Engine) lockInstalls(ctx context.Context) (unlock func(), err error) {
+	select {
+	case e.installing <- struct{}{}:
+		return func() { <-e.installing }, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("wait for another install: %w: %w", ErrTimeout, ctx.Err())
+	}
 }
 
 // New checks cfg and returns an engine that is not yet running.
@@ -100,6 +120,7 @@ func New(cfg Config) (*Engine, error) {
 	}
 	d.settings = newSettingsCache(d.limits.SettingsTTL, d.now)
 	e := &Engine{
+		installing: make(chan struct{}, 1),
 		deps:       d,
 		pluginsDir: filepath.Join(cfg.DataDir, "plugins"),
 		runCh:      make(chan func(func(*supervisor))),

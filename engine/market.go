@@ -156,6 +156,11 @@ func (e *Engine) Publish(ctx context.Context, archive []byte, opt PublishOptions
 		res.Warnings = append(res.Warnings, w)
 	}
 
+	unlock, err := e.lockInstalls(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	defer unlock()
 	prev := e.lookup(id)
 	if prev != nil {
 		res.Previous = prev.version

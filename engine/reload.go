@@ -29,11 +29,17 @@ func (e *Engine) Reload(ctx context.Context, archive []byte) (*plugin.Package, e
 		return nil, fmt.Errorf("reload: %w", err)
 	}
 	id := pkg.Manifest.ID
+	unlock, err := e.lockInstalls(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("reload %s: %w", id, err)
+	}
 	old := e.lookup(id)
 	if old == nil {
-		// Nothing to keep: a first install.
+		// Nothing to keep: a first install (which takes the lock itself).
+		unlock()
 		return e.Install(ctx, archive)
 	}
+	defer unlock()
 	if err := e.checkCommands(pkg); err != nil {
 		return nil, fmt.Errorf("reload %s: %w", id, err)
 	}
