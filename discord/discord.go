@@ -172,14 +172,14 @@ func checkID(field, id string) error {
 	return nil
 }
 
-var customEmojiRe = regexp.MustCompile(`^<?a?:?([A-Za-z0-9_~-]{1,32}):([0-9]{1,20})>?$`)
-
 // reactionEmoji turns a plugin's emoji (a unicode emoji, "name:id" or
 // "<:name:id>") into the path segment Discord expects, refusing anything
 // that could change the request path.
 func reactionEmoji(e string) (string, error) {
-	if m := customEmojiRe.FindStringSubmatch(e); m != nil {
-		return m[1] + ":" + m[2], nil
+	// The engine's parser: the reaction sent is the one its record keys
+	// (engine.CanonicalEmoji).
+	if name, id, ok := engine.CustomEmoji(e); ok {
+		return name + ":" + id, nil
 	}
 	if e == "" || len(e) > 64 || !utf8.ValidString(e) {
 		return "", fmt.Errorf("%w: emoji must be a unicode emoji or name:id, at most 64 bytes", engine.ErrInvalid)

@@ -434,6 +434,11 @@ func discordMethod(capability string, do discordFunc, required ...string) hostMe
 		if err := decode(params, &p); err != nil {
 			return nil, err
 		}
+		// One spelling of each id: the message record compares text, and
+		// "0777" is message 777 to Discord (attack V).
+		for _, id := range []*string{&p.ChannelID, &p.MessageID, &p.ReplyTo, &p.UserID, &p.RoleID} {
+			*id = CanonicalID(*id)
+		}
 		for _, f := range required {
 			if p.field(f) == "" {
 				return nil, fmt.Errorf("%w: %s is required", ErrInvalid, f)
@@ -552,9 +557,12 @@ func recordReaction(ctx context.Context, c hostCall, messageID, key string) erro
 
 // reactionKey is how the message record (MessageStore) keeps a reaction a
 // plugin added: beside its messages' ids, which are digits only, so the
-// two never meet.
+// two never meet. The emoji is canonical (CanonicalEmoji, and messageID
+// is by discordMethod): another spelling of a reaction another plugin
+// added is the same key, so it is that plugin's, never the caller's to
+// record and remove (attack V).
 func reactionKey(messageID, emoji string) string {
-	return "reaction " + messageID + " " + emoji
+	return "reaction " + messageID + " " + CanonicalEmoji(emoji)
 }
 
 func discordRole(add bool) discordFunc {
