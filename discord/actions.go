@@ -41,8 +41,8 @@ func (g *Gateway) channelServer(ctx context.Context, serverID, channelID string)
 	if g.lookups.failed(key) {
 		return "", fmt.Errorf("look up channel %s: not found on Discord (a failed lookup, remembered for %s)", channelID, lookupMissTTL)
 	}
-	if !g.lookups.take(serverID) {
-		return "", errLookupBudget("channels", serverID)
+	if err := g.lookups.take("channels", serverID); err != nil {
+		return "", err
 	}
 	c, err := g.rest.Channel(channelID, g.opts(ctx))
 	if err != nil {
@@ -146,8 +146,8 @@ func (g *Gateway) DeleteMessage(ctx context.Context, serverID, channelID, messag
 	if g.lookups.failed(key) {
 		return fmt.Errorf("delete message %s: not found on Discord (a failed lookup, remembered for %s)", messageID, lookupMissTTL)
 	}
-	if !g.lookups.take(serverID) {
-		return fmt.Errorf("delete message %s: %w", messageID, errLookupBudget("messages", serverID))
+	if err := g.lookups.take("messages", serverID); err != nil {
+		return fmt.Errorf("delete message %s: %w", messageID, err)
 	}
 	msg, err := g.rest.ChannelMessage(channelID, messageID, g.opts(ctx))
 	if err != nil {
@@ -263,8 +263,8 @@ func (g *Gateway) GetMember(ctx context.Context, serverID, userID string) (json.
 	if g.lookups.failed(key) {
 		return nil, fmt.Errorf("get member %s: not a member of server %s (a failed lookup, remembered for %s)", userID, serverID, lookupMissTTL)
 	}
-	if !g.lookups.take(serverID) {
-		return nil, fmt.Errorf("get member %s: %w", userID, errLookupBudget("members", serverID))
+	if err := g.lookups.take("members", serverID); err != nil {
+		return nil, fmt.Errorf("get member %s: %w", userID, err)
 	}
 	raw, err := g.rest.RequestWithBucketID("GET", discordgo.EndpointGuildMember(serverID, userID), nil,
 		discordgo.EndpointGuildMember(serverID, ""), g.opts(ctx))

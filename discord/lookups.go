@@ -21,21 +21,38 @@ import (
 // server has a budget of lookups that do not resolve to it: lookupBurst
 // at once, one more every lookupRefill. Lookups that find what the server
 // has are refunded, so honest plugins never feel the budget.
+//
+// Discord's limit is the bot's IP's, all servers together, and a plugin
+// enabled on many servers has a budget on each (60 servers: 13,200
+// lookups in ten minutes, attack V), so every lookup also takes from one
+// global budget: lookupGlobalBurst at once, lookupGlobalPerWindow more per
+// lookupGlobalWindow. That is at most 3,000 failing lookups in any ten
+// minutes, under a third of Discord's 10,000, leaving the rest for the 4xx
+// answers honest actions get (a permission the bot lacks, a message a
+// moderator deleted) and other bots on the same IP.
 const (
 	lookupMissTTL = 10 * time.Minute
 	lookupMissMax = 10_000 // remembered failures, all servers
 	lookupBurst   = 20
 	lookupRefill  = 3 * time.Second
 	lookupServers = 100_000 // budgets kept; past it they start over
+
+	lookupGlobalBurst     = 500
+	lookupGlobalPerWindow = 2_500
+	lookupGlobalWindow    = 10 * time.Minute
 )
 
-// lookups is the gateway's memory of failed lookups and the per-server
-// budgets.
+// lookupGlobalRefill is how often the global budget gains a lookup.
+const lookupGlobalRefill = lookupGlobalWindow / lookupGlobalPerWindow
+
+// lookups is the gateway's memory of failed lookups, the per-server
+// budgets and the global one.
 type lookups struct {
 	mu      sync.Mutex
 	now     func() time.Time
 	miss    map[string]time.Time // "kind:id" → when it is forgotten
 	buckets map[string]*lookupBucket
+	global  lookupBucket
 }
 
 type lookupBucket struct {
@@ -43,11 +60,18 @@ type lookupBucket struct {
 	at     time.Time
 }
 
+// fill adds what the bucket earned since it was last used.
+func (b *lookupBucket) fill(now time.Time, burst float64, refill time.Duration) {
+	b.tokens = min(burst, b.tokens+float64(now.Sub(b.at))/float64(refill))
+	b.at = now
+}
+
 func newLookups(now func() time.Time) *lookups {
 	if now == nil {
 		now = time.Now
 	}
-	return &lookups{now: now, miss: map[string]time.Time{}, buckets: map[string]*lookupBucket{}}
+	return &lookups{now: now, miss: map[string]time.Time{}, buckets: map[string]*lookupBucket{},
+		global: lookupBucket{tokens: lookupGlobalBurst, at: now()}}
 }
 
 // failed reports whether the lookup of key failed within lookupMissTTL.
@@ -87,11 +111,30 @@ func (l *lookups) forget(key string) {
 	delete(l.miss, key)
 }
 
-// take spends one lookup of serverID's budget; false when it is spent.
-func (l *lookups) take(serverID string) bool {
+// take spends one lookup of serverID's budget and of the global one; nil,
+// or the refusal naming the budget that is spent (errLookupBudget), in
+// which case neither is spent.
+func (l *lookups) take(what, serverID string) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
+	b := l.server(serverID, now)
+	b.fill(now, lookupBurst, lookupRefill)
+	l.global.fill(now, lookupGlobalBurst, lookupGlobalRefill)
+	if b.tokens < 1 {
+		return errLookupBudget(what, serverID)
+	}
+	if l.global.tokens < 1 {
+		return fmt.Errorf("%w: too many unknown ids looked up on all servers together (at most %d, then %d per %s, under Discord's ban limit of 10,000 failing requests per 10 minutes): try again later",
+			engine.ErrLimit, lookupGlobalBurst, lookupGlobalPerWindow, lookupGlobalWindow)
+	}
+	b.tokens--
+	l.global.tokens--
+	return nil
+}
+
+// server returns serverID's bucket, new and full for a server not seen.
+func (l *lookups) server(serverID string, now time.Time) *lookupBucket {
 	b := l.buckets[serverID]
 	if b == nil {
 		if len(l.buckets) >= lookupServers {
@@ -100,13 +143,7 @@ func (l *lookups) take(serverID string) bool {
 		b = &lookupBucket{tokens: lookupBurst, at: now}
 		l.buckets[serverID] = b
 	}
-	b.tokens = min(lookupBurst, b.tokens+float64(now.Sub(b.at))/float64(lookupRefill))
-	b.at = now
-	if b.tokens < 1 {
-		return false
-	}
-	b.tokens--
-	return true
+	return b
 }
 
 // refund gives back a lookup that found what serverID has.
@@ -116,6 +153,7 @@ func (l *lookups) refund(serverID string) {
 	if b := l.buckets[serverID]; b != nil {
 		b.tokens = min(lookupBurst, b.tokens+1)
 	}
+	l.global.tokens = min(lookupGlobalBurst, l.global.tokens+1)
 }
 
 // errLookupBudget is the refusal once serverID's budget is spent.
