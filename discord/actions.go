@@ -112,8 +112,18 @@ func (g *Gateway) SendMessage(ctx context.Context, serverID string, m engine.Out
 	if err := json.Unmarshal(resp, &msg); err != nil || msg.ID == "" {
 		return "", fmt.Errorf("send message to channel %s: unexpected answer %.200s", m.ChannelID, resp)
 	}
+	g.mu.Lock()
+	if len(g.sent) >= sentKept {
+		clear(g.sent)
+	}
+	g.sent[msg.ID] = serverID + "/" + m.ChannelID
+	g.mu.Unlock()
 	return msg.ID, nil
 }
+
+// sentKept bounds the gateway's memory of the messages it sent (a delete
+// of one it forgot costs a lookup, as after a restart).
+const sentKept = 100_000
 
 // EditMessage replaces a message's content (Discord only lets the bot edit
 // its own messages).
@@ -135,16 +145,41 @@ func (g *Gateway) EditMessage(ctx context.Context, serverID, channelID, messageI
 
 // DeleteMessage deletes a message the bot sent. The bot may hold Manage
 // Messages; plugins still only get to delete the bot's own messages.
+//
+// A message this gateway sent into that server's channel, and has not
+// deleted since, is the bot's: it is deleted without a lookup, so no
+// lookup budget stands between a plugin and its own message (another
+// plugin spending the server's budget on invented ids must not refuse it,
+// attack V). Such a delete fails only when someone else deleted the
+// message first, once per message, which no plugin can repeat at will.
+// Other messages (sent before a restart, by another cluster node, or
+// forgotten past sentKept) are looked up first to check the bot wrote
+// them, within the lookup budget (lookups.go).
 func (g *Gateway) DeleteMessage(ctx context.Context, serverID, channelID, messageID string) error {
-	if err := g.inServer(ctx, serverID, channelID); err != nil {
-		return fmt.Errorf("delete message: %w", err)
-	}
-	if err := checkID("message_id", messageID); err != nil {
-		return fmt.Errorf("delete message: %w", err)
+	for _, f := range [][2]string{{"server id", serverID}, {"channel_id", channelID}, {"message_id", messageID}} {
+		if err := checkID(f[0], f[1]); err != nil {
+			return fmt.Errorf("delete message: %w", err)
+		}
 	}
 	key := "message:" + channelID + "/" + messageID
 	if g.lookups.failed(key) {
 		return fmt.Errorf("delete message %s: not found on Discord (a failed lookup, remembered for %s)", messageID, lookupMissTTL)
+	}
+	if g.claimSent(serverID, channelID, messageID) {
+		if err := g.rest.ChannelMessageDelete(channelID, messageID, g.opts(ctx)); err != nil {
+			if definite(err) {
+				g.lookups.remember(key)
+			} else { // not deleted, maybe: the next try may skip the lookup too
+				g.mu.Lock()
+				g.sent[messageID] = serverID + "/" + channelID
+				g.mu.Unlock()
+			}
+			return fmt.Errorf("delete message %s: %w", messageID, err)
+		}
+		return nil
+	}
+	if err := g.inServer(ctx, serverID, channelID); err != nil {
+		return fmt.Errorf("delete message: %w", err)
 	}
 	if err := g.lookups.take("messages", serverID); err != nil {
 		return fmt.Errorf("delete message %s: %w", messageID, err)
@@ -167,6 +202,20 @@ func (g *Gateway) DeleteMessage(ctx context.Context, serverID, channelID, messag
 		return fmt.Errorf("delete message %s: %w", messageID, err)
 	}
 	return nil
+}
+
+// claimSent reports whether this gateway sent messageID into serverID's
+// channelID and has not deleted it, and forgets it: one delete claims it,
+// so a second (concurrent, or of a message already gone) takes the
+// budgeted path.
+func (g *Gateway) claimSent(serverID, channelID, messageID string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.sent[messageID] != serverID+"/"+channelID {
+		return false
+	}
+	delete(g.sent, messageID)
+	return true
 }
 
 // AddReaction reacts to a message as the bot.

@@ -72,6 +72,7 @@ type Gateway struct {
 	shards    []*shard
 	servers   map[string]engine.Server
 	chanGuild map[string]string // channel → guild, learnt from REST
+	sent      map[string]string // message id → "server/channel" of what this gateway sent and has not deleted
 	lookups   *lookups          // failed REST lookups and per-server budgets
 	botID     string
 	appID     string
@@ -149,7 +150,7 @@ func NewGateway(cfg GatewayConfig) (*Gateway, error) {
 	return &Gateway{
 		cfg: cfg, token: token, log: log.With("component", "discord"), allowed: allowSet(cfg.Events), rest: rest,
 		stop: make(chan struct{}), regCh: make(chan struct{}, 1),
-		servers: map[string]engine.Server{}, chanGuild: map[string]string{}, lookups: newLookups(nil),
+		servers: map[string]engine.Server{}, chanGuild: map[string]string{}, sent: map[string]string{}, lookups: newLookups(nil),
 	}, nil
 }
 
