@@ -60,9 +60,13 @@ func runPluginRecord(ctx context.Context, args []string, stdout, stderr io.Write
 		if err != nil {
 			return callFail(stdout, err)
 		}
-		enc := json.NewEncoder(stdout)
 		for _, r := range list {
-			_ = enc.Encode(r)
+			// What a recording was of names the plugin's handler: escaped.
+			b, err := json.Marshal(r)
+			if err != nil {
+				return callFail(stdout, err)
+			}
+			printJSON(stdout, b)
 		}
 	case verb == "get" && fs.NArg() == 3:
 		_, body, err := rs.GetRecording(ctx, pluginID, *server, fs.Arg(2))

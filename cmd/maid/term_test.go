@@ -2,14 +2,17 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/maidhq/maid/engine"
@@ -181,5 +184,39 @@ plugin.run()
 	}
 	if err := json.Unmarshal(stdout.Bytes(), &got); err != nil || !strings.Contains(got.Error.Message, "\u009b2J\u202eok") {
 		t.Fatalf("the error JSON %q: %+v, %v; want the plugin's message, decoded unchanged", stdout.String(), got, err)
+	}
+}
+
+// TestRecordListEscaped (attack W): `maid plugin record list` prints each
+// recording's summary, whose "what" names the plugin's handler (a plugin
+// names its handlers itself), with DEL, C1 and bidi controls escaped like
+// everything else maid prints of a plugin's.
+func TestRecordListEscaped(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	dsn := "sqlite://" + filepath.Join(dir, "maid.db")
+	st, err := openStore(ctx, dsn, dir, slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.PutPlugin(ctx, engine.PluginRecord{ID: "p", Version: "1.0.0", Archive: []byte("zip")}); err != nil {
+		t.Fatal(err)
+	}
+	evil := "dashboard x\u009b2J\u009b]52;c;AAAA\u009c\u202eevil\u007f"
+	info := engine.RecordingInfo{ID: "r1", PluginID: "p", ServerID: "1", Time: time.Now(), What: evil, Failed: true, Bytes: 2}
+	if err := st.PutRecording(ctx, info, []byte(`{}`), 20); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	var out, errb bytes.Buffer
+	code := runPluginRecord(ctx, []string{"--db", dsn, "--data-dir", dir, "--server", "1", "p", "list"}, &out, &errb)
+	if code != 0 {
+		t.Fatalf("record list: exit %d, stderr %s", code, errb.String())
+	}
+	if !strings.Contains(out.String(), "evil") {
+		t.Fatalf("record list printed %q, want the recording", out.String())
+	}
+	if strings.ContainsFunc(out.String(), func(r rune) bool { return r != '\n' && unsafeOnTerminal(r) }) {
+		t.Errorf("maid plugin record list printed a plugin's handler name raw to the terminal: %q", out.String())
 	}
 }
