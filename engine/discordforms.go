@@ -39,11 +39,14 @@ func CustomEmoji(e string) (name, id string, ok bool) {
 
 // CanonicalEmoji is the one spelling of a reaction's emoji the engine keys
 // reactions by: a custom emoji by its id alone (Discord reacts with the
-// emoji of that id whatever name is given), a unicode emoji as given
-// without U+FE0F (the variation selector Discord's clients add or drop).
+// emoji of that id whatever name is given), a unicode emoji exactly as
+// given. Discord keys a unicode reaction by its exact text: "\u2709" and
+// "\u2709\uFE0F" are two reactions on one message, so stripping U+FE0F
+// (tried first) merged two reactions and let one plugin remove the other's
+// (attack W).
 func CanonicalEmoji(e string) string {
 	if _, id, ok := CustomEmoji(e); ok {
 		return "custom:" + id
 	}
-	return strings.ReplaceAll(e, "\uFE0F", "")
+	return e
 }

@@ -532,7 +532,18 @@ func discordReaction(add bool) discordFunc {
 				return nil, err
 			}
 		}
-		return struct{}{}, dc.RemoveReaction(ctx, c.scope.serverID, p.ChannelID, p.MessageID, p.Emoji)
+		if err := dc.RemoveReaction(ctx, c.scope.serverID, p.ChannelID, p.MessageID, p.Emoji); err != nil {
+			return nil, err
+		}
+		// Gone from Discord, so no longer the plugin's: a stale record
+		// would claim the same reaction when another plugin puts it there
+		// later (attack W).
+		if added {
+			if err := c.d.store.ForgetMessage(context.WithoutCancel(ctx), c.kvScope(), key); err != nil {
+				c.s.logs.addFor(c.d.now(), c.scope.serverID, "warning", "host", fmt.Sprintf("reaction %s on message %s removed but still recorded as this plugin's: %v", p.Emoji, p.MessageID, err))
+			}
+		}
+		return struct{}{}, nil
 	}
 }
 

@@ -155,6 +155,7 @@ func (sentStore) SentMessage(context.Context, Scope, string) (bool, error) {
 func (sentStore) RecordedByOther(context.Context, Scope, string) (bool, error) {
 	return false, nil
 }
+func (sentStore) ForgetMessage(context.Context, Scope, string) error { return nil }
 
 // memMessages is a MessageStore in memory.
 type memMessages struct {
@@ -174,6 +175,13 @@ func (m *memMessages) SentMessage(_ context.Context, s Scope, id string) (bool, 
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return slices.Contains(m.sent[s], id), nil
+}
+
+func (m *memMessages) ForgetMessage(_ context.Context, s Scope, id string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.sent[s] = slices.DeleteFunc(m.sent[s], func(x string) bool { return x == id })
+	return nil
 }
 
 func (m *memMessages) RecordedByOther(_ context.Context, s Scope, id string) (bool, error) {

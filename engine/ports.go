@@ -205,6 +205,9 @@ type MessageStore interface {
 	// RecordedByOther reports whether a plugin other than s.PluginID has
 	// messageID among its ids kept on s.ServerID.
 	RecordedByOther(ctx context.Context, s Scope, messageID string) (bool, error)
+	// ForgetMessage drops messageID from s's record (a reaction the plugin
+	// removed is no longer its).
+	ForgetMessage(ctx context.Context, s Scope, messageID string) error
 }
 
 // OutMessage is a message a plugin sends.

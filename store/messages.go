@@ -74,3 +74,16 @@ func (s *Store) RecordedByOther(ctx context.Context, sc engine.Scope, messageID 
 	}
 	return n > 0, nil
 }
+
+// ForgetMessage drops messageID from sc's record; its slot stays free until
+// the ring comes round to it.
+func (s *Store) ForgetMessage(ctx context.Context, sc engine.Scope, messageID string) error {
+	if err := checkTexts("plugin id", sc.PluginID, "server id", sc.ServerID, "message id", messageID); err != nil {
+		return fmt.Errorf("store: forget message: %w", err)
+	}
+	if _, err := s.wdb.ExecContext(ctx, s.q(`DELETE FROM plugin_messages WHERE plugin_id = ? AND server_id = ? AND message_id = ?`),
+		sc.PluginID, sc.ServerID, messageID); err != nil {
+		return fmt.Errorf("store: forget message: %w", s.dbErr(err))
+	}
+	return nil
+}

@@ -59,6 +59,15 @@ func TestSentMessagesOwnedPerPluginAndServer(t *testing.T) {
 				t.Errorf("%s: RecordedByOther(%s, %s, %s) = %v, want %v", tc.name, tc.plugin, tc.server, tc.id, got, tc.want)
 			}
 		}
+		// A forgotten id is no longer the plugin's; the ring goes on.
+		must(t, s.ForgetMessage(ctx, engine.Scope{PluginID: a, ServerID: "1"}, "104"))
+		if ok, err := s.SentMessage(ctx, engine.Scope{PluginID: a, ServerID: "1"}, "104"); err != nil || ok {
+			t.Errorf("a forgotten id: SentMessage = %v, %v; want false", ok, err)
+		}
+		must(t, s.RecordMessage(ctx, engine.Scope{PluginID: a, ServerID: "1"}, "105", 3))
+		if ok, err := s.SentMessage(ctx, engine.Scope{PluginID: a, ServerID: "1"}, "105"); err != nil || !ok {
+			t.Errorf("an id recorded after a forget: SentMessage = %v, %v; want true", ok, err)
+		}
 		// Concurrent sends of one scope each get a slot of their own.
 		var wg sync.WaitGroup
 		errs := make(chan error, 8)
