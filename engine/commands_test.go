@@ -125,3 +125,37 @@ func TestConcurrentInstallsShareNoCommand(t *testing.T) {
 		t.Fatalf("install errors %v, want exactly one ErrConflict", errs)
 	}
 }
+
+// TestInstallsDoNotWaitForStartChecks (attack W): the install lock (attack
+// V) was held across the start check, which may take InstallTimeout and
+// leaves nothing recorded when it fails, so a publisher uploading packages
+// that never say hello, several at once, held every other install for as
+// long as it liked. Publish now runs the start check before taking the
+// lock: an unrelated install goes through while three such packages are
+// in their start checks.
+func TestInstallsDoNotWaitForStartChecks(t *testing.T) {
+	r := startEngine(t, engine.Limits{InstallTimeout: time.Minute}, nil)
+	// Three uploads at once of packages that never say hello: each holds
+	// the lock for HandshakeTimeout (10 s), one after the other.
+	hctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for i := range 3 {
+		hang := commandsPlugin(fmt.Sprintf("hangs%d", i), "1.0.0", fmt.Sprintf("hang%d", i))
+		hang["__main__.py"] = "import time\ntime.sleep(600)\n"
+		archive := plugintest.Pack(t, hang)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, _ = r.eng.Install(hctx, archive)
+		}()
+	}
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	time.Sleep(2 * time.Second) // the hanging installs hold or wait for the lock
+
+	ctx, stop := context.WithTimeout(context.Background(), 20*time.Second)
+	defer stop()
+	start := time.Now()
+	if _, err := r.eng.Install(ctx, plugintest.Pack(t, commandsPlugin("urgent", "1.0.0", "urgent"))); err != nil {
+		t.Fatalf("an unrelated install waited %s behind other packages' start checks and failed: %v", time.Since(start).Round(time.Second), err)
+	}
+}

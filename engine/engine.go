@@ -37,13 +37,14 @@ type Engine struct {
 	trust    *plugin.Keyring       // trusted publisher keys
 	unsigned plugin.UnsignedPolicy // unsigned or untrusted packages
 
-	// installing holds one token while an install (Publish, Reload) checks
-	// and switches: the rules that look across installed plugins (a slash
-	// command belongs to one plugin, at most MaxGlobalCommands in all)
-	// and across a plugin's history hold only if no other install lands
-	// between the check and the switch, and the start check between them
-	// takes seconds (attack V). A channel, so a waiting install honours
-	// its ctx. Installs are an operator's or a publisher's, and rare.
+	// installing holds one token while an install (Publish, Reload)
+	// checks and switches: the rules that look across installed plugins (a
+	// slash command belongs to one plugin, at most MaxGlobalCommands in
+	// all) hold only if no other install lands between the check and the
+	// switch (attack V). Publish runs its start check (up to
+	// InstallTimeout) before taking it and checks again after, so a
+	// package that hangs holds up no other install (attack W). A channel,
+	// so a waiting install honours its ctx.
 	installing chan struct{}
 
 	mu sync.RWMutex

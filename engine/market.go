@@ -156,11 +156,6 @@ func (e *Engine) Publish(ctx context.Context, archive []byte, opt PublishOptions
 		res.Warnings = append(res.Warnings, w)
 	}
 
-	unlock, err := e.lockInstalls(ctx)
-	if err != nil {
-		return fail(err)
-	}
-	defer unlock()
 	prev := e.lookup(id)
 	if prev != nil {
 		res.Previous = prev.version
@@ -233,6 +228,26 @@ func (e *Engine) Publish(ctx context.Context, archive []byte, opt PublishOptions
 	s := newSupervisor(e.deps, pkg)
 	s.version, s.hash = version, hash
 	if err := e.startCheck(ctx, s); err != nil {
+		return fail(err)
+	}
+	// From here to the switch one install at a time (installing): the
+	// checks above that look across installs are made again where no
+	// other install can land before the switch. The start check ran
+	// outside, so a package that hangs until InstallTimeout holds up no
+	// other install (attack W).
+	unlock, err := e.lockInstalls(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	defer unlock()
+	if cur := e.lookup(id); cur != prev {
+		now := "uninstalled"
+		if cur != nil {
+			now = "at " + cur.version
+		}
+		return fail(fmt.Errorf("%w: %s was changed by another install while this one was checked (now %s): publish again", ErrConflict, id, now))
+	}
+	if err := e.checkCommands(pkg); err != nil {
 		return fail(err)
 	}
 
