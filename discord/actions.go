@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/url"
 	"slices"
 
@@ -19,6 +20,38 @@ import (
 
 func (g *Gateway) opts(ctx context.Context) discordgo.RequestOption {
 	return discordgo.WithContext(ctx)
+}
+
+// act makes one REST request of a plugin's action within the failure
+// budgets (lookups.go, attack W): it fails fast when one of keys failed
+// within actionMissTTL or a budget is spent; after a 4xx it charges both
+// budgets and remembers keyFor(status), if not "". verified says the
+// target is known to be the server's (see allow). Successes spend nothing.
+func (g *Gateway) act(serverID, what string, verified bool, keys []string, keyFor func(status int) string, call func() error) error {
+	for _, k := range keys {
+		if g.lookups.failed(k) {
+			return fmt.Errorf("failed on Discord within the last %s, not retried yet (%s)", actionMissTTL, k)
+		}
+	}
+	if err := g.lookups.allow(what, serverID, verified); err != nil {
+		return err
+	}
+	err := call()
+	if status, ok := status4xx(err); ok {
+		g.lookups.charge(serverID)
+		if k := keyFor(status); k != "" && definite(err) {
+			g.lookups.rememberFor(k, actionMissTTL)
+		}
+	}
+	return err
+}
+
+// sentBy reports whether this gateway sent messageID into serverID's
+// channelID (and has not deleted it): a target known to be the server's.
+func (g *Gateway) sentBy(serverID, channelID, messageID string) bool {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	return g.sent[messageID] == serverID+"/"+channelID
 }
 
 // channelServer returns the guild of a channel: from a shard's state, from
@@ -102,7 +135,19 @@ func (g *Gateway) SendMessage(ctx context.Context, serverID string, m engine.Out
 		}
 	}
 	ep := discordgo.EndpointChannelMessages(m.ChannelID)
-	resp, err := g.rest.RequestWithBucketID("POST", ep, body, ep, g.opts(ctx))
+	var resp []byte
+	// A 403 or 404 is the channel's (no access): remembered for it. Other
+	// 4xx are the message's (an embed Discord refuses): only charged.
+	sendKey := "send:" + m.ChannelID
+	err := g.act(serverID, "sends", true, []string{sendKey}, func(status int) string {
+		if status == http.StatusForbidden || status == http.StatusNotFound {
+			return sendKey
+		}
+		return ""
+	}, func() (err error) {
+		resp, err = g.rest.RequestWithBucketID("POST", ep, body, ep, g.opts(ctx))
+		return err
+	})
 	if err != nil {
 		return "", fmt.Errorf("send message to channel %s: %w", m.ChannelID, err)
 	}
@@ -135,8 +180,23 @@ func (g *Gateway) EditMessage(ctx context.Context, serverID, channelID, messageI
 		return fmt.Errorf("edit message: %w", err)
 	}
 	body := map[string]any{"content": content, "allowed_mentions": allowedMentions}
-	_, err := g.rest.RequestWithBucketID("PATCH", discordgo.EndpointChannelMessage(channelID, messageID), body,
-		discordgo.EndpointChannelMessage(channelID, ""), g.opts(ctx))
+	// Any message id in the channel goes to Discord: an unknown one is
+	// remembered with the failed deletes' key, one not the bot's (403)
+	// for edits.
+	msgKey, editKey := "message:"+channelID+"/"+messageID, "edit:"+channelID+"/"+messageID
+	err := g.act(serverID, "edits", g.sentBy(serverID, channelID, messageID), []string{msgKey, editKey}, func(status int) string {
+		switch status {
+		case http.StatusNotFound:
+			return msgKey
+		case http.StatusForbidden:
+			return editKey
+		}
+		return ""
+	}, func() error {
+		_, err := g.rest.RequestWithBucketID("PATCH", discordgo.EndpointChannelMessage(channelID, messageID), body,
+			discordgo.EndpointChannelMessage(channelID, ""), g.opts(ctx))
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("edit message %s: %w", messageID, err)
 	}
@@ -166,7 +226,10 @@ func (g *Gateway) DeleteMessage(ctx context.Context, serverID, channelID, messag
 		return fmt.Errorf("delete message %s: not found on Discord (a failed lookup, remembered for %s)", messageID, lookupMissTTL)
 	}
 	if g.claimSent(serverID, channelID, messageID) {
-		if err := g.rest.ChannelMessageDelete(channelID, messageID, g.opts(ctx)); err != nil {
+		err := g.act(serverID, "deletes", true, nil, func(int) string { return "" }, func() error {
+			return g.rest.ChannelMessageDelete(channelID, messageID, g.opts(ctx))
+		})
+		if err != nil {
 			if definite(err) {
 				g.lookups.remember(key)
 			} else { // not deleted, maybe: the next try may skip the lookup too
@@ -198,7 +261,10 @@ func (g *Gateway) DeleteMessage(ctx context.Context, serverID, channelID, messag
 	if msg.Author == nil || bot == "" || msg.Author.ID != bot {
 		return fmt.Errorf("delete message %s: %w", messageID, ErrNotOwn)
 	}
-	if err := g.rest.ChannelMessageDelete(channelID, messageID, g.opts(ctx)); err != nil {
+	err = g.act(serverID, "deletes", true, nil, func(int) string { return "" }, func() error {
+		return g.rest.ChannelMessageDelete(channelID, messageID, g.opts(ctx))
+	})
+	if err != nil {
 		return fmt.Errorf("delete message %s: %w", messageID, err)
 	}
 	return nil
@@ -224,7 +290,10 @@ func (g *Gateway) AddReaction(ctx context.Context, serverID, channelID, messageI
 	if err != nil {
 		return fmt.Errorf("add reaction: %w", err)
 	}
-	if err := g.rest.MessageReactionAdd(channelID, messageID, seg, g.opts(ctx)); err != nil {
+	err = g.react(serverID, channelID, messageID, seg, func() error {
+		return g.rest.MessageReactionAdd(channelID, messageID, seg, g.opts(ctx))
+	})
+	if err != nil {
 		return fmt.Errorf("add reaction to %s: %w", messageID, err)
 	}
 	return nil
@@ -236,10 +305,34 @@ func (g *Gateway) RemoveReaction(ctx context.Context, serverID, channelID, messa
 	if err != nil {
 		return fmt.Errorf("remove reaction: %w", err)
 	}
-	if err := g.rest.MessageReactionRemove(channelID, messageID, seg, "@me", g.opts(ctx)); err != nil {
+	err = g.react(serverID, channelID, messageID, seg, func() error {
+		return g.rest.MessageReactionRemove(channelID, messageID, seg, "@me", g.opts(ctx))
+	})
+	if err != nil {
 		return fmt.Errorf("remove reaction from %s: %w", messageID, err)
 	}
 	return nil
+}
+
+// react makes a reaction request within the failure budgets (attack W):
+// any message id in a known channel goes to Discord, whose 404 (unknown
+// message) is remembered for the message (with the failed deletes' key),
+// a 403 (a channel the bot cannot read or react in) for reactions on it,
+// and another 4xx (an emoji Discord refuses) for that emoji on it. A
+// message the bot sent there is verified (see allow).
+func (g *Gateway) react(serverID, channelID, messageID, seg string, call func() error) error {
+	msgKey := "message:" + channelID + "/" + messageID
+	reactKey := "reaction:" + channelID + "/" + messageID
+	emojiKey := reactKey + "/" + seg
+	return g.act(serverID, "reactions", g.sentBy(serverID, channelID, messageID), []string{msgKey, reactKey, emojiKey}, func(status int) string {
+		switch status {
+		case http.StatusNotFound:
+			return msgKey
+		case http.StatusForbidden:
+			return reactKey
+		}
+		return emojiKey
+	}, call)
 }
 
 func (g *Gateway) reactionTarget(ctx context.Context, serverID, channelID, messageID, emoji string) (string, error) {
@@ -271,10 +364,79 @@ func (g *Gateway) roleInServer(ctx context.Context, serverID, userID, roleID str
 	if err != nil {
 		return err
 	}
-	if !slices.ContainsFunc(roles, func(r *discordgo.Role) bool { return r.ID == roleID }) {
+	i := slices.IndexFunc(roles, func(r *discordgo.Role) bool { return r.ID == roleID })
+	if i < 0 {
 		return fmt.Errorf("role %s: %w %s", roleID, ErrOtherServer, serverID)
 	}
+	if roles[i].Managed {
+		return fmt.Errorf("%w: role_id %s is managed by an integration (a bot's role, the booster role): Discord grants it, no one else can", engine.ErrForbidden, roleID)
+	}
+	g.mu.RLock()
+	bot := g.botID
+	g.mu.RUnlock()
+	var above error
+	g.withGuild(serverID, func(gd *discordgo.Guild) { above = roleAboveBot(gd, bot, roleID) })
+	return above
+}
+
+// roleAboveBot refuses a role Discord would refuse to grant for the role
+// hierarchy: a bot manages only roles below its highest one. It decides
+// only from what the gateway state holds for sure (the guild's roles, the
+// bot's own member, the owner); without the bot's member it refuses
+// nothing, and Discord's 403 is charged (act). Roles of equal position
+// (Discord orders them by id) are left to Discord too.
+func roleAboveBot(gd *discordgo.Guild, botID, roleID string) error {
+	if botID == "" || gd.OwnerID == botID {
+		return nil
+	}
+	var mine []string
+	found := false
+	for _, m := range gd.Members {
+		if m != nil && m.User != nil && m.User.ID == botID {
+			mine, found = m.Roles, true
+			break
+		}
+	}
+	if !found {
+		return nil
+	}
+	top := 0
+	var target *discordgo.Role
+	for _, r := range gd.Roles {
+		if r.ID == roleID {
+			target = r
+		}
+		if slices.Contains(mine, r.ID) && r.Position > top {
+			top = r.Position
+		}
+	}
+	if target == nil {
+		return nil
+	}
+	if target.Position > top || (target.Position == top && slices.Contains(mine, roleID)) {
+		return fmt.Errorf("%w: role_id %s is not below the bot's highest role on the server, and Discord lets a bot grant or take only roles below it (move the bot's role up in the server settings)", engine.ErrForbidden, roleID)
+	}
 	return nil
+}
+
+// role makes a role request within the failure budgets (attack W): any
+// user id goes to Discord, whose 404 (unknown member) is remembered for
+// the member (with the failed member lookups' key, forgotten when the
+// user joins), a 403 (missing permission, a role above the bot's) for the
+// role, and another 4xx for the member and role.
+func (g *Gateway) role(serverID, userID, roleID string, call func() error) error {
+	memberKey := "member:" + serverID + "/" + userID
+	roleKey := "role:" + serverID + "/" + roleID
+	bothKey := "role:" + serverID + "/" + roleID + "/" + userID
+	return g.act(serverID, "role changes", false, []string{memberKey, roleKey, bothKey}, func(status int) string {
+		switch status {
+		case http.StatusNotFound:
+			return memberKey
+		case http.StatusForbidden:
+			return roleKey
+		}
+		return bothKey
+	}, call)
 }
 
 // AddRole gives a member a role of the server.
@@ -282,7 +444,10 @@ func (g *Gateway) AddRole(ctx context.Context, serverID, userID, roleID string) 
 	if err := g.roleInServer(ctx, serverID, userID, roleID); err != nil {
 		return fmt.Errorf("add role: %w", err)
 	}
-	if err := g.rest.GuildMemberRoleAdd(serverID, userID, roleID, g.opts(ctx)); err != nil {
+	err := g.role(serverID, userID, roleID, func() error {
+		return g.rest.GuildMemberRoleAdd(serverID, userID, roleID, g.opts(ctx))
+	})
+	if err != nil {
 		return fmt.Errorf("add role %s to %s: %w", roleID, userID, err)
 	}
 	return nil
@@ -293,7 +458,10 @@ func (g *Gateway) RemoveRole(ctx context.Context, serverID, userID, roleID strin
 	if err := g.roleInServer(ctx, serverID, userID, roleID); err != nil {
 		return fmt.Errorf("remove role: %w", err)
 	}
-	if err := g.rest.GuildMemberRoleRemove(serverID, userID, roleID, g.opts(ctx)); err != nil {
+	err := g.role(serverID, userID, roleID, func() error {
+		return g.rest.GuildMemberRoleRemove(serverID, userID, roleID, g.opts(ctx))
+	})
+	if err != nil {
 		return fmt.Errorf("remove role %s from %s: %w", roleID, userID, err)
 	}
 	return nil

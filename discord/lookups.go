@@ -87,7 +87,10 @@ func (l *lookups) failed(key string) bool {
 }
 
 // remember records a failed lookup of key.
-func (l *lookups) remember(key string) {
+func (l *lookups) remember(key string) { l.rememberFor(key, lookupMissTTL) }
+
+// rememberFor records a failure of key for ttl.
+func (l *lookups) rememberFor(key string, ttl time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
@@ -101,7 +104,7 @@ func (l *lookups) remember(key string) {
 			clear(l.miss)
 		}
 	}
-	l.miss[key] = now.Add(lookupMissTTL)
+	l.miss[key] = now.Add(ttl)
 }
 
 // forget drops a remembered failure (the member joined since).
@@ -125,12 +128,73 @@ func (l *lookups) take(what, serverID string) error {
 		return errLookupBudget(what, serverID)
 	}
 	if l.global.tokens < 1 {
-		return fmt.Errorf("%w: too many unknown ids looked up on all servers together (at most %d, then %d per %s, under Discord's ban limit of 10,000 failing requests per 10 minutes): try again later",
-			engine.ErrLimit, lookupGlobalBurst, lookupGlobalPerWindow, lookupGlobalWindow)
+		return errGlobalBudget("unknown ids looked up")
 	}
 	b.tokens--
 	l.global.tokens--
 	return nil
+}
+
+// errGlobalBudget is the refusal once the global budget is spent.
+func errGlobalBudget(what string) error {
+	return fmt.Errorf("%w: too many %s on all servers together (at most %d, then %d per %s, under Discord's ban limit of 10,000 failing requests per 10 minutes): try again later",
+		engine.ErrLimit, what, lookupGlobalBurst, lookupGlobalPerWindow, lookupGlobalWindow)
+}
+
+// Plugin actions (a reaction, a role, an edit, a send) are REST requests
+// too, on ids the plugin chooses, and their 4xx answers count towards the
+// same ban (attack W). They spend nothing when they succeed: a failure
+// (any 4xx) takes from serverID's budget and the global one after the
+// fact (charge), and an action is refused up front once a budget is spent
+// (allow). An action on a target the gateway knows is the server's (a
+// send to a channel of it, an edit of a message the bot sent there) may
+// run the budgets down a further reserve (actionReserve, a burst) before
+// it is refused, so invented ids spending a budget do not refuse honest
+// sends; only failures of such actions themselves reach that far. All
+// servers together then fail at most lookupGlobalBurst+lookupGlobalPerWindow
+// +lookupGlobalBurst requests per window, a third of Discord's limit.
+//
+// A failed action is remembered for actionMissTTL (shorter than a lookup:
+// an admin may grant the missing permission) so the same target again
+// fails without a request.
+const actionMissTTL = time.Minute
+
+// allow refuses a request that may fail once serverID's or the global
+// budget is spent (below one; verified: below one less a burst), naming
+// the budget. It spends nothing.
+func (l *lookups) allow(what, serverID string, verified bool) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	b := l.server(serverID, now)
+	b.fill(now, lookupBurst, lookupRefill)
+	l.global.fill(now, lookupGlobalBurst, lookupGlobalRefill)
+	floor, globalFloor := 1.0, 1.0
+	if verified {
+		floor, globalFloor = 1-lookupBurst, 1-lookupGlobalBurst
+	}
+	if b.tokens < floor {
+		return fmt.Errorf("%w: too many failed %s for server %s (at most %d, then one every %s, failing on Discord): try again later",
+			engine.ErrLimit, what, serverID, lookupBurst, lookupRefill)
+	}
+	if l.global.tokens < globalFloor {
+		return errGlobalBudget("failed " + what)
+	}
+	return nil
+}
+
+// charge takes a failed request from serverID's budget and the global one.
+// Concurrent actions allowed before either failed may take a budget below
+// its floor; it refills from there.
+func (l *lookups) charge(serverID string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	b := l.server(serverID, now)
+	b.fill(now, lookupBurst, lookupRefill)
+	l.global.fill(now, lookupGlobalBurst, lookupGlobalRefill)
+	b.tokens--
+	l.global.tokens--
 }
 
 // server returns serverID's bucket, new and full for a server not seen.
@@ -160,6 +224,18 @@ func (l *lookups) refund(serverID string) {
 func errLookupBudget(what, serverID string) error {
 	return fmt.Errorf("%w: too many unknown %s looked up for server %s (at most %d, then one every %s): use ids of this server's %s",
 		engine.ErrLimit, what, serverID, lookupBurst, lookupRefill, what)
+}
+
+// status4xx reports whether err is Discord's 4xx answer: every 4xx counts
+// towards the invalid-request ban (discordgo retries 429s itself; one that
+// reaches here counts as well).
+func status4xx(err error) (int, bool) {
+	var re *discordgo.RESTError
+	if !errors.As(err, &re) || re.Response == nil {
+		return 0, false
+	}
+	c := re.Response.StatusCode
+	return c, c >= 400 && c < 500
 }
 
 // definite reports whether a failed REST lookup says the id is not there
