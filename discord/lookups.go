@@ -120,10 +120,7 @@ func (l *lookups) forget(key string) {
 func (l *lookups) take(what, serverID string) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	now := l.now()
-	b := l.server(serverID, now)
-	b.fill(now, lookupBurst, lookupRefill)
-	l.global.fill(now, lookupGlobalBurst, lookupGlobalRefill)
+	b := l.filled(serverID)
 	if b.tokens < 1 {
 		return errLookupBudget(what, serverID)
 	}
@@ -165,10 +162,7 @@ const actionMissTTL = time.Minute
 func (l *lookups) allow(what, serverID string, verified bool) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	now := l.now()
-	b := l.server(serverID, now)
-	b.fill(now, lookupBurst, lookupRefill)
-	l.global.fill(now, lookupGlobalBurst, lookupGlobalRefill)
+	b := l.filled(serverID)
 	floor, globalFloor := 1.0, 1.0
 	if verified {
 		floor, globalFloor = 1-lookupBurst, 1-lookupGlobalBurst
@@ -189,12 +183,19 @@ func (l *lookups) allow(what, serverID string, verified bool) error {
 func (l *lookups) charge(serverID string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	b := l.filled(serverID)
+	b.tokens--
+	l.global.tokens--
+}
+
+// filled returns serverID's bucket with it and the global one refilled up
+// to now; callers hold l.mu.
+func (l *lookups) filled(serverID string) *lookupBucket {
 	now := l.now()
 	b := l.server(serverID, now)
 	b.fill(now, lookupBurst, lookupRefill)
 	l.global.fill(now, lookupGlobalBurst, lookupGlobalRefill)
-	b.tokens--
-	l.global.tokens--
+	return b
 }
 
 // server returns serverID's bucket, new and full for a server not seen.
