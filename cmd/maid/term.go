@@ -59,7 +59,10 @@ func termSafeLines(s string) string {
 // bidi overrides raw; in compact JSON they can stand only inside strings,
 // where \uXXXX keeps the JSON valid and equal.
 func termSafeJSON(b []byte) []byte {
-	if !strings.ContainsFunc(string(b), unsafeOnTerminal) {
+	// Not UTF-8 takes the slow path too: a raw 0x9b byte reads as U+FFFD
+	// above, and a terminal may take it for a one-byte CSI (attack X);
+	// ranging over it writes U+FFFD, as encoding/json would.
+	if utf8.Valid(b) && !strings.ContainsFunc(string(b), unsafeOnTerminal) {
 		return b
 	}
 	var out strings.Builder

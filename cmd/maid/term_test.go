@@ -112,6 +112,8 @@ func TestTermSafeJSON(t *testing.T) {
 		{"C1 CSI", "{\"a\":\"\u009b2J\"}", `{"a":"\u009b2J"}`},
 		{"DEL", "{\"a\":\"x\x7f\"}", `{"a":"x\u007f"}`},
 		{"bidi override", "[\"\u202eabc\"]", `["\u202eabc"]`},
+		// Not UTF-8, and nothing else to escape (attack X).
+		{"raw C1 byte", "{\"a\":\"x\x9b2J\"}", "{\"a\":\"x\ufffd2J\"}"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			got := string(termSafeJSON([]byte(tt.in)))
