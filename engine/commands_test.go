@@ -131,12 +131,14 @@ func TestConcurrentInstallsShareNoCommand(t *testing.T) {
 // leaves nothing recorded when it fails, so a publisher uploading packages
 // that never say hello, several at once, held every other install for as
 // long as it liked. Publish now runs the start check before taking the
-// lock: an unrelated install goes through while three such packages are
-// in their start checks.
+// lock, and one publisher's start checks run one at a time (attack X): an
+// admin's install goes through while three such packages of a publisher
+// are in or waiting for their start checks.
 func TestInstallsDoNotWaitForStartChecks(t *testing.T) {
-	r := startEngine(t, engine.Limits{InstallTimeout: time.Minute}, nil)
-	// Three uploads at once of packages that never say hello: each holds
-	// the lock for HandshakeTimeout (10 s), one after the other.
+	// Three uploads at once of packages that never say hello: each would
+	// hold its start check for HandshakeTimeout (40 s here, twice the
+	// admin's deadline below).
+	r := startEngine(t, engine.Limits{InstallTimeout: time.Minute, HandshakeTimeout: 40 * time.Second}, nil)
 	hctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	for i := range 3 {
@@ -146,7 +148,7 @@ func TestInstallsDoNotWaitForStartChecks(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, _ = r.eng.Install(hctx, archive)
+			_, _ = r.eng.Install(engine.WithActor(hctx, "publisher"), archive)
 		}()
 	}
 	t.Cleanup(func() { cancel(); wg.Wait() })
@@ -155,7 +157,39 @@ func TestInstallsDoNotWaitForStartChecks(t *testing.T) {
 	ctx, stop := context.WithTimeout(context.Background(), 20*time.Second)
 	defer stop()
 	start := time.Now()
-	if _, err := r.eng.Install(ctx, plugintest.Pack(t, commandsPlugin("urgent", "1.0.0", "urgent"))); err != nil {
+	if _, err := r.eng.Install(engine.WithActor(ctx, "admin"), plugintest.Pack(t, commandsPlugin("urgent", "1.0.0", "urgent"))); err != nil {
 		t.Fatalf("an unrelated install waited %s behind other packages' start checks and failed: %v", time.Since(start).Round(time.Second), err)
+	}
+}
+
+// TestStartChecksBounded (attack X): attack W moved Publish's start
+// check out of the install lock, which had also kept start checks one at
+// a time, and a start check starts its sandbox outside MaxInstances: a
+// publisher uploading many packages at once (each a plugin that never
+// says hello, holding its sandbox and memory until InstallTimeout) ran as
+// many sandboxes as it uploaded. Start checks run at most two at once
+// (of different publishers; one publisher's wait behind each other); the
+// others wait.
+func TestStartChecksBounded(t *testing.T) {
+	r := startEngineWith(t, func(c *engine.Config) {
+		c.Limits = engine.Limits{InstallTimeout: time.Minute}
+	})
+	hctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	const uploads = 8
+	for i := range uploads {
+		hang := commandsPlugin(fmt.Sprintf("hog%d", i), "1.0.0", fmt.Sprintf("hog%d", i))
+		hang["__main__.py"] = "import time\ntime.sleep(600)\n"
+		archive := plugintest.Pack(t, hang)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, _ = r.eng.Install(engine.WithActor(hctx, fmt.Sprintf("publisher %d", i)), archive)
+		}()
+	}
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	time.Sleep(3 * time.Second)
+	if n := len(r.backend.startTimes()); n > 2 {
+		t.Errorf("%d concurrent uploads started %d sandboxes at once; want at most 2", uploads, n)
 	}
 }

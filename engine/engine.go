@@ -46,6 +46,15 @@ type Engine struct {
 	// package that hangs holds up no other install (attack W). A channel,
 	// so a waiting install honours its ctx.
 	installing chan struct{}
+	// startChecks bounds the start checks running at once (Publish runs
+	// them outside installing): each holds a sandbox and its memory for up
+	// to InstallTimeout, so uploads at once must not start as many
+	// sandboxes as they like (attack X). Further ones wait, honouring ctx;
+	// one actor's (a publisher's) wait behind each other in checkers, so
+	// one publisher's uploads never hold every slot.
+	startChecks chan struct{}
+	checkMu     sync.Mutex
+	checkers    map[string]*actorChecks
 
 	mu sync.RWMutex
 	// swapMu: Dispatch holds it for reading from looking a plugin up to
@@ -56,6 +65,56 @@ type Engine struct {
 	// old are older versions that some server still runs (pinned, rolled
 	// back, or waiting for its managers' approval of a newer version).
 	old map[verKey]*supervisor
+}
+
+// maxStartChecks is how many install start checks run at once, of
+// different actors.
+const maxStartChecks = 2
+
+// actorChecks is one actor's turn at start checks: one at a time, waiting
+// counts who holds or waits for it (the entry goes when none does).
+type actorChecks struct {
+	turn    chan struct{}
+	waiting int
+}
+
+// startCheckSlot waits for the actor's turn, then for one of the
+// maxStartChecks slots; release gives both back.
+func (e *Engine) startCheckSlot(ctx context.Context) (release func(), err error) {
+	actor := actorOf(ctx)
+	e.checkMu.Lock()
+	a := e.checkers[actor]
+	if a == nil {
+		a = &actorChecks{turn: make(chan struct{}, 1)}
+		e.checkers[actor] = a
+	}
+	a.waiting++
+	e.checkMu.Unlock()
+	leave := func() {
+		e.checkMu.Lock()
+		if a.waiting--; a.waiting == 0 {
+			delete(e.checkers, actor)
+		}
+		e.checkMu.Unlock()
+	}
+	select {
+	case a.turn <- struct{}{}:
+	case <-ctx.Done():
+		leave()
+		return nil, fmt.Errorf("wait for a start check: %w: %w", ErrTimeout, ctx.Err())
+	}
+	select {
+	case e.startChecks <- struct{}{}:
+	case <-ctx.Done():
+		<-a.turn
+		leave()
+		return nil, fmt.Errorf("wait for a start check: %w: %w", ErrTimeout, ctx.Err())
+	}
+	return func() {
+		<-e.startChecks
+		<-a.turn
+		leave()
+	}, nil
 }
 
 // lockInstalls waits for the other installs to finish (installing); the
@@ -121,15 +180,17 @@ func New(cfg Config) (*Engine, error) {
 	}
 	d.settings = newSettingsCache(d.limits.SettingsTTL, d.now)
 	e := &Engine{
-		installing: make(chan struct{}, 1),
-		deps:       d,
-		pluginsDir: filepath.Join(cfg.DataDir, "plugins"),
-		runCh:      make(chan func(func(*supervisor))),
-		ready:      make(chan struct{}),
-		sups:       make(map[string]*supervisor),
-		old:        make(map[verKey]*supervisor),
-		trust:      cfg.TrustedKeys,
-		unsigned:   cfg.Unsigned,
+		installing:  make(chan struct{}, 1),
+		startChecks: make(chan struct{}, maxStartChecks),
+		checkers:    map[string]*actorChecks{},
+		deps:        d,
+		pluginsDir:  filepath.Join(cfg.DataDir, "plugins"),
+		runCh:       make(chan func(func(*supervisor))),
+		ready:       make(chan struct{}),
+		sups:        make(map[string]*supervisor),
+		old:         make(map[verKey]*supervisor),
+		trust:       cfg.TrustedKeys,
+		unsigned:    cfg.Unsigned,
 	}
 	if e.unsigned == "" {
 		e.unsigned = plugin.UnsignedWarn

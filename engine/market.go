@@ -349,6 +349,11 @@ func (e *Engine) startCheck(ctx context.Context, s *supervisor) error {
 	if e.limits.InstallTimeout < 0 {
 		return nil
 	}
+	release, err := e.startCheckSlot(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
 	cctx, cancel := context.WithTimeout(ctx, e.limits.InstallTimeout)
 	defer cancel()
 	inst, err := s.startInstance(cctx) // a failed start stops its instance
