@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/maidhq/maid/discord"
@@ -133,14 +134,24 @@ func call(ctx context.Context, log *slog.Logger, a callArgs) (json.RawMessage, [
 	if err != nil {
 		return nil, nil, err
 	}
-	defer eng.Close()
+	var stopped sync.Once
+	stop := func() { stopped.Do(eng.Close) }
+	defer stop()
 
 	pkg, err := eng.InstallPath(ctx, a.plugin)
 	if err != nil {
 		return nil, nil, err
 	}
 	id := pkg.Manifest.ID
-	logs := func() []engine.LogLine { l, _ := eng.Logs(id, 0); return l }
+	// The log is read once the engine has stopped: a plugin's stderr is
+	// read by a goroutine of its own, so a line written just before the
+	// answer may still be on its way while the answer is in; the stop
+	// waits for the instance's end, and its stderr's.
+	logs := func() []engine.LogLine {
+		stop()
+		l, _ := eng.Logs(id, 0)
+		return l
+	}
 	if err := eng.SetEnabled(ctx, a.server, id, true); err != nil {
 		return nil, logs(), err
 	}
