@@ -130,3 +130,40 @@ func TestAttackX_AddPoisonsReactionRemoval(t *testing.T) {
 		t.Errorf("another plugin's refused reaction keeps the honest plugin from removing its own: %v", err)
 	}
 }
+
+// TestAttackX_RoleListOutsideBudget (attack X): before a role request,
+// roleInServer reads the server's roles from the gateway state, and when
+// the state does not hold the server (the bot was removed from it while
+// the plugin stays enabled there, the guild is unavailable, or its
+// GUILD_CREATE has not arrived yet) from REST, GET /guilds/{id}/roles,
+// on every call, outside act: its 4xx (403 Missing Access, 404 Unknown
+// Guild) is neither charged nor remembered. A plugin handler that loops
+// over add_role while the state lacks its server makes a failing request
+// per call, without bound. (The dashboard refuses servers the bot is not
+// in, so this needs such a window: the bot removed while a handler runs,
+// a guild outage, or a node whose state lacks the guild.) The role list
+// is a lookup like any other: it belongs in the budgets.
+func TestAttackX_RoleListOutsideBudget(t *testing.T) {
+	env := startGateway(t, discord.GatewayConfig{}, nil)
+	eventually(t, "ready", func() bool { return env.gw.Stats().Shards == 1 && len(mustServers(t, env.gw)) == 2 })
+	ctx := context.Background()
+	const gone = "16777216" // 4 << 22: a server the bot is not in
+	failing := func() int {
+		n := 0
+		for _, r := range env.fake.Requests() {
+			if r.Status >= 400 && r.Status < 500 && r.Status != 429 {
+				n++
+			}
+		}
+		return n
+	}
+	before := failing()
+	for range 100 {
+		if err := env.gw.AddRole(ctx, gone, user1, role1); err == nil {
+			t.Fatal("add role on a server the bot is not in succeeded")
+		}
+	}
+	if n := failing() - before; n > 30 {
+		t.Errorf("100 role calls on a server the bot is not in made %d failing (4xx) requests to Discord; want at most 30", n)
+	}
+}
