@@ -2,6 +2,8 @@ package discord
 
 import (
 	"errors"
+	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -97,5 +99,37 @@ func TestRoleAboveBotRefusedFromState(t *testing.T) {
 				t.Fatalf("refusal %v is not ErrForbidden", err)
 			}
 		})
+	}
+}
+
+// TestChargedStatus guards which of Discord's answers take from the
+// failure budgets (attack X): those its invalid-request ban counts (401,
+// 403, 429) and an id that is not there (404); not a 400 or another
+// refusal of the request's content, which one plugin could otherwise make
+// at will to spend the reserve of every plugin's honest sends.
+func TestChargedStatus(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		status  int
+		charged bool
+	}{
+		{name: "bad request", status: 400},
+		{name: "unauthorized", status: 401, charged: true},
+		{name: "forbidden", status: 403, charged: true},
+		{name: "not found", status: 404, charged: true},
+		{name: "payload too large", status: 413},
+		{name: "too many requests", status: 429, charged: true},
+		{name: "server error", status: 500},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := fmt.Errorf("send message: %w", &discordgo.RESTError{Response: &http.Response{StatusCode: tc.status}})
+			status, charged := chargedStatus(err)
+			if status != tc.status || charged != tc.charged {
+				t.Fatalf("chargedStatus(%d) = %d, %v; want %d, %v", tc.status, status, charged, tc.status, tc.charged)
+			}
+		})
+	}
+	if _, charged := chargedStatus(errors.New("connection reset")); charged {
+		t.Fatal("a network error is charged")
 	}
 }

@@ -24,9 +24,11 @@ func (g *Gateway) opts(ctx context.Context) discordgo.RequestOption {
 
 // act makes one REST request of a plugin's action within the failure
 // budgets (lookups.go, attack W): it fails fast when one of keys failed
-// within actionMissTTL or a budget is spent; after a 4xx it charges both
-// budgets and remembers keyFor(status), if not "". verified says the
-// target is known to be the server's (see allow). Successes spend nothing.
+// within actionMissTTL or a budget is spent; after an answer the budgets
+// charge (chargedStatus: 401, 403, 404, 429) it charges both and
+// remembers keyFor(status), if not "". A 400 (the request's content
+// refused) is neither (attack X). verified says the target is known to be
+// the server's (see allow). Successes spend nothing.
 func (g *Gateway) act(serverID, what string, verified bool, keys []string, keyFor func(status int) string, call func() error) error {
 	for _, k := range keys {
 		if g.lookups.failed(k) {
@@ -37,7 +39,7 @@ func (g *Gateway) act(serverID, what string, verified bool, keys []string, keyFo
 		return err
 	}
 	err := call()
-	if status, ok := status4xx(err); ok {
+	if status, ok := chargedStatus(err); ok {
 		g.lookups.charge(serverID)
 		if k := keyFor(status); k != "" && definite(err) {
 			g.lookups.rememberFor(k, actionMissTTL)
@@ -136,11 +138,20 @@ func (g *Gateway) SendMessage(ctx context.Context, serverID string, m engine.Out
 	}
 	ep := discordgo.EndpointChannelMessages(m.ChannelID)
 	var resp []byte
-	// A 403 or 404 is the channel's (no access): remembered for it. Other
-	// 4xx are the message's (an embed Discord refuses): only charged.
-	sendKey := "send:" + m.ChannelID
-	err := g.act(serverID, "sends", true, []string{sendKey}, func(status int) string {
-		if status == http.StatusForbidden || status == http.StatusNotFound {
+	// A 404 is the channel's, and so is a plain send's 403 (no access):
+	// remembered for every send to it. A reply's 403 may be only the
+	// reply's (it needs Read Message History, a plain send does not):
+	// remembered for replies to the channel (attack X).
+	sendKey, replyKey := "send:"+m.ChannelID, "reply:"+m.ChannelID
+	keys := []string{sendKey}
+	if m.ReplyTo != "" {
+		keys = append(keys, replyKey)
+	}
+	err := g.act(serverID, "sends", true, keys, func(status int) string {
+		switch {
+		case status == http.StatusForbidden && m.ReplyTo != "":
+			return replyKey
+		case status == http.StatusForbidden, status == http.StatusNotFound:
 			return sendKey
 		}
 		return ""
@@ -182,7 +193,7 @@ func (g *Gateway) EditMessage(ctx context.Context, serverID, channelID, messageI
 	body := map[string]any{"content": content, "allowed_mentions": allowedMentions}
 	// Any message id in the channel goes to Discord: an unknown one is
 	// remembered with the failed deletes' key, one not the bot's (403)
-	// for edits.
+	// for edits; a 400 (content Discord refuses) is not (attack X).
 	msgKey, editKey := "message:"+channelID+"/"+messageID, "edit:"+channelID+"/"+messageID
 	err := g.act(serverID, "edits", g.sentBy(serverID, channelID, messageID), []string{msgKey, editKey}, func(status int) string {
 		switch status {
@@ -290,7 +301,7 @@ func (g *Gateway) AddReaction(ctx context.Context, serverID, channelID, messageI
 	if err != nil {
 		return fmt.Errorf("add reaction: %w", err)
 	}
-	err = g.react(serverID, channelID, messageID, seg, func() error {
+	err = g.react(serverID, channelID, messageID, seg, true, func() error {
 		return g.rest.MessageReactionAdd(channelID, messageID, seg, g.opts(ctx))
 	})
 	if err != nil {
@@ -305,7 +316,7 @@ func (g *Gateway) RemoveReaction(ctx context.Context, serverID, channelID, messa
 	if err != nil {
 		return fmt.Errorf("remove reaction: %w", err)
 	}
-	err = g.react(serverID, channelID, messageID, seg, func() error {
+	err = g.react(serverID, channelID, messageID, seg, false, func() error {
 		return g.rest.MessageReactionRemove(channelID, messageID, seg, "@me", g.opts(ctx))
 	})
 	if err != nil {
@@ -314,24 +325,30 @@ func (g *Gateway) RemoveReaction(ctx context.Context, serverID, channelID, messa
 	return nil
 }
 
-// react makes a reaction request within the failure budgets (attack W):
-// any message id in a known channel goes to Discord, whose 404 (unknown
-// message) is remembered for the message (with the failed deletes' key),
-// a 403 (a channel the bot cannot read or react in) for reactions on it,
-// and another 4xx (an emoji Discord refuses) for that emoji on it. A
-// message the bot sent there is verified (see allow).
-func (g *Gateway) react(serverID, channelID, messageID, seg string, call func() error) error {
+// react makes a reaction request (add, or the removal of the bot's own)
+// within the failure budgets (attack W): any message id in a known channel
+// goes to Discord, whose 404 (unknown message) is remembered for the
+// message (with the failed deletes' key). A 403 is remembered for that
+// emoji added to it, or for removals on it: an add needs permissions a
+// removal of the bot's own reaction does not (Add Reactions for an emoji
+// not yet on the message, Use External Emoji), and the other emojis may
+// already be on it, so one plugin's refused add must not refuse another's
+// removal or add (attack X). A message the bot sent there is verified
+// (see allow).
+func (g *Gateway) react(serverID, channelID, messageID, seg string, add bool, call func() error) error {
 	msgKey := "message:" + channelID + "/" + messageID
-	reactKey := "reaction:" + channelID + "/" + messageID
-	emojiKey := reactKey + "/" + seg
-	return g.act(serverID, "reactions", g.sentBy(serverID, channelID, messageID), []string{msgKey, reactKey, emojiKey}, func(status int) string {
+	deniedKey := "reaction-remove:" + channelID + "/" + messageID
+	if add {
+		deniedKey = "reaction-add:" + channelID + "/" + messageID + "/" + seg
+	}
+	return g.act(serverID, "reactions", g.sentBy(serverID, channelID, messageID), []string{msgKey, deniedKey}, func(status int) string {
 		switch status {
 		case http.StatusNotFound:
 			return msgKey
 		case http.StatusForbidden:
-			return reactKey
+			return deniedKey
 		}
-		return emojiKey
+		return ""
 	}, call)
 }
 
@@ -422,20 +439,19 @@ func roleAboveBot(gd *discordgo.Guild, botID, roleID string) error {
 // role makes a role request within the failure budgets (attack W): any
 // user id goes to Discord, whose 404 (unknown member) is remembered for
 // the member (with the failed member lookups' key, forgotten when the
-// user joins), a 403 (missing permission, a role above the bot's) for the
-// role, and another 4xx for the member and role.
+// user joins), and a 403 (missing permission, a role above the bot's) for
+// the role.
 func (g *Gateway) role(serverID, userID, roleID string, call func() error) error {
 	memberKey := "member:" + serverID + "/" + userID
 	roleKey := "role:" + serverID + "/" + roleID
-	bothKey := "role:" + serverID + "/" + roleID + "/" + userID
-	return g.act(serverID, "role changes", false, []string{memberKey, roleKey, bothKey}, func(status int) string {
+	return g.act(serverID, "role changes", false, []string{memberKey, roleKey}, func(status int) string {
 		switch status {
 		case http.StatusNotFound:
 			return memberKey
 		case http.StatusForbidden:
 			return roleKey
 		}
-		return bothKey
+		return ""
 	}, call)
 }
 

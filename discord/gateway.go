@@ -588,10 +588,26 @@ func (g *Gateway) roles(ctx context.Context, serverID string) ([]*discordgo.Role
 	if len(roles) > 0 {
 		return roles, nil
 	}
-	roles, err := g.rest.GuildRoles(serverID, discordgo.WithContext(ctx))
-	if err != nil {
+	// Not in the state (the bot left the server, the guild is unavailable
+	// or not yet created): a lookup like any other, within the budgets
+	// (lookups.go), its definite failure remembered, since a plugin's
+	// add_role/remove_role on such a server would otherwise make a
+	// failing request per call (attack X).
+	key := "roles:" + serverID
+	if g.lookups.failed(key) {
+		return nil, fmt.Errorf("roles of %s: not found on Discord (a failed lookup, remembered for %s)", serverID, lookupMissTTL)
+	}
+	if err := g.lookups.take("roles", serverID); err != nil {
 		return nil, fmt.Errorf("roles of %s: %w", serverID, err)
 	}
+	roles, err := g.rest.GuildRoles(serverID, discordgo.WithContext(ctx))
+	if err != nil {
+		if definite(err) {
+			g.lookups.remember(key)
+		}
+		return nil, fmt.Errorf("roles of %s: %w", serverID, err)
+	}
+	g.lookups.refund(serverID)
 	return roles, nil
 }
 

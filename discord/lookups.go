@@ -14,12 +14,13 @@ import (
 
 // Lookups of ids the gateway state does not know (a channel, a member, a
 // message to check before deleting it) cost one REST request each on the
-// bot's shared rate limit, and Discord counts their 4xx answers towards
-// the invalid-request limit (10,000 per 10 minutes) that bans the bot's
-// IP, for every plugin and server. The ids are a plugin's choice, so
-// (attack Q1) a failed lookup is remembered for lookupMissTTL, and each
-// server has a budget of lookups that do not resolve to it: lookupBurst
-// at once, one more every lookupRefill. Lookups that find what the server
+// bot's shared rate limit, and Discord counts their 401, 403 and 429
+// answers towards the invalid-request limit (10,000 per 10 minutes) that
+// bans the bot's IP, for every plugin and server; a 404 (an id that is
+// not there) is a request spent for nothing. The ids are a plugin's
+// choice, so (attack Q1) a failed lookup is remembered for lookupMissTTL,
+// and each server has a budget of lookups that do not resolve to it:
+// lookupBurst at once, one more every lookupRefill. Lookups that find what the server
 // has are refunded, so honest plugins never feel the budget.
 //
 // Discord's limit is the bot's IP's, all servers together, and a plugin
@@ -139,21 +140,27 @@ func errGlobalBudget(what string) error {
 }
 
 // Plugin actions (a reaction, a role, an edit, a send) are REST requests
-// too, on ids the plugin chooses, and their 4xx answers count towards the
-// same ban (attack W). They spend nothing when they succeed: a failure
-// (any 4xx) takes from serverID's budget and the global one after the
+// too, on ids the plugin chooses, and their failures count towards the
+// same ban (attack W). They spend nothing when they succeed: an answer the
+// budgets exist for (chargedStatus: 401, 403, 429, and 404 for an
+// invented id) takes from serverID's budget and the global one after the
 // fact (charge), and an action is refused up front once a budget is spent
-// (allow). An action on a target the gateway knows is the server's (a
-// send to a channel of it, an edit of a message the bot sent there) may
-// run the budgets down a further reserve (actionReserve, a burst) before
-// it is refused, so invented ids spending a budget do not refuse honest
-// sends; only failures of such actions themselves reach that far. All
-// servers together then fail at most lookupGlobalBurst+lookupGlobalPerWindow
+// (allow). A 400 (an embed Discord refuses, an edit over 2,000
+// characters) is the request's content refused: Discord's ban does not
+// count it, and it is neither charged nor remembered (attack X). An
+// action on a target the gateway knows is the server's (a send to a
+// channel of it, an edit of a message the bot sent there) may run the
+// budgets down a further reserve (a burst of each, see allow) before it is
+// refused, so invented ids spending a budget do not refuse honest sends;
+// only failures of such actions themselves reach that far. All servers
+// together then fail at most lookupGlobalBurst+lookupGlobalPerWindow
 // +lookupGlobalBurst requests per window, a third of Discord's limit.
 //
 // A failed action is remembered for actionMissTTL (shorter than a lookup:
 // an admin may grant the missing permission) so the same target again
-// fails without a request.
+// fails without a request; under a key no wider than what the answer says
+// (a refused reply is not a refused send, a refused reaction add not a
+// refused removal, attack X).
 const actionMissTTL = time.Minute
 
 // allow refuses a request that may fail once serverID's or the global
@@ -227,16 +234,27 @@ func errLookupBudget(what, serverID string) error {
 		engine.ErrLimit, what, serverID, lookupBurst, lookupRefill, what)
 }
 
-// status4xx reports whether err is Discord's 4xx answer: every 4xx counts
-// towards the invalid-request ban (discordgo retries 429s itself; one that
-// reaches here counts as well).
-func status4xx(err error) (int, bool) {
+// chargedStatus reports Discord's answer to a failed request and whether
+// the failure budgets charge it: 401, 403 and 429, which Discord counts
+// towards its invalid-request ban (discordgo retries 429s itself; one
+// that reaches here counts as well), and 404, an id that is not there
+// (invented ids are what the budgets are for). Other 4xx, 400 above all,
+// are the request's content refused (an embed, an edit over 2,000
+// characters): not counted by Discord's ban and throttled like any
+// request by discordgo's per-route rate limiter, so charging them would
+// let one plugin's bad messages spend the reserve of every plugin's
+// honest sends (attack X).
+func chargedStatus(err error) (int, bool) {
 	var re *discordgo.RESTError
 	if !errors.As(err, &re) || re.Response == nil {
 		return 0, false
 	}
-	c := re.Response.StatusCode
-	return c, c >= 400 && c < 500
+	switch c := re.Response.StatusCode; c {
+	case http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound, http.StatusTooManyRequests:
+		return c, true
+	default:
+		return c, false
+	}
 }
 
 // definite reports whether a failed REST lookup says the id is not there
