@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/maidhq/maid/discord"
 	"github.com/maidhq/maid/engine"
 )
 
@@ -22,18 +21,9 @@ import (
 // actions spend nothing, and sends to a channel of the server still work
 // once invented ids have spent the budget.
 func TestFailingActionsBudgeted(t *testing.T) {
-	env := startGateway(t, discord.GatewayConfig{}, nil)
-	eventually(t, "ready", func() bool { return env.gw.Stats().Shards == 1 && len(mustServers(t, env.gw)) == 2 })
+	env := readyGateway(t)
 	ctx := context.Background()
-	failing := func() int {
-		n := 0
-		for _, r := range env.fake.Requests() {
-			if r.Status >= 400 && r.Status < 500 && r.Status != 429 {
-				n++
-			}
-		}
-		return n
-	}
+	failing := env.failingRequests
 	// Successes first: far more than a burst, none refused or charged.
 	for i := range 100 {
 		if err := env.gw.AddRole(ctx, guild1, user1, role1); err != nil {

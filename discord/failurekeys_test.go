@@ -62,8 +62,7 @@ func refuseProxy(t *testing.T, env *gwEnv, status int, refuse func(method, path 
 // action on an unverified target (a role change) and the same kind of
 // request with valid content all go through.
 func TestRefusedContentNotCharged(t *testing.T) {
-	env := startGateway(t, discord.GatewayConfig{}, nil)
-	eventually(t, "ready", func() bool { return env.gw.Stats().Shards == 1 && len(mustServers(t, env.gw)) == 2 })
+	env := readyGateway(t)
 	ctx := context.Background()
 	own, err := env.gw.SendMessage(ctx, guild1, engine.OutMessage{ChannelID: chan1, Content: "the bot's message"})
 	if err != nil {
@@ -123,8 +122,7 @@ func TestRefusedContentNotCharged(t *testing.T) {
 // for replies to the channel only: a plain send still goes through, and
 // the same reply again is refused without a request.
 func TestRefusedReplyKeepsPlainSends(t *testing.T) {
-	env := startGateway(t, discord.GatewayConfig{}, nil)
-	eventually(t, "ready", func() bool { return env.gw.Stats().Shards == 1 && len(mustServers(t, env.gw)) == 2 })
+	env := readyGateway(t)
 	ctx := context.Background()
 	honest, err := env.gw.SendMessage(ctx, guild1, engine.OutMessage{ChannelID: chan1, Content: "first"})
 	if err != nil {
@@ -158,8 +156,7 @@ func TestRefusedReplyKeepsPlainSends(t *testing.T) {
 // another emoji's add still go through, and the refused add again makes
 // no request.
 func TestRefusedReactionAddKeepsRemovals(t *testing.T) {
-	env := startGateway(t, discord.GatewayConfig{}, nil)
-	eventually(t, "ready", func() bool { return env.gw.Stats().Shards == 1 && len(mustServers(t, env.gw)) == 2 })
+	env := readyGateway(t)
 	ctx := context.Background()
 	msg, err := env.gw.SendMessage(ctx, guild1, engine.OutMessage{ChannelID: chan1, Content: "poll"})
 	if err != nil {
@@ -195,19 +192,10 @@ func TestRefusedReactionAddKeepsRemovals(t *testing.T) {
 // budgets, its failure remembered, so 100 calls make at most a burst of
 // failing requests, while a server in the state needs no request.
 func TestRoleListLookupBudgeted(t *testing.T) {
-	env := startGateway(t, discord.GatewayConfig{}, nil)
-	eventually(t, "ready", func() bool { return env.gw.Stats().Shards == 1 && len(mustServers(t, env.gw)) == 2 })
+	env := readyGateway(t)
 	ctx := context.Background()
 	const gone = "16777216" // 4 << 22: a server the bot is not in
-	failing := func() int {
-		n := 0
-		for _, r := range env.fake.Requests() {
-			if r.Status >= 400 && r.Status < 500 && r.Status != 429 {
-				n++
-			}
-		}
-		return n
-	}
+	failing := env.failingRequests
 	before := failing()
 	for range 100 {
 		if err := env.gw.AddRole(ctx, gone, user1, role1); err == nil {

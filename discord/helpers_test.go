@@ -210,6 +210,27 @@ func startGateway(t *testing.T, cfg discord.GatewayConfig, setup func(*fakedisco
 	return startGatewayHost(t, cfg, setup, nil)
 }
 
+// readyGateway is startGateway with no plugins, once its shard is up and
+// it holds the fake's two servers.
+func readyGateway(t *testing.T) *gwEnv {
+	t.Helper()
+	env := startGateway(t, discord.GatewayConfig{}, nil)
+	eventually(t, "ready", func() bool { return env.gw.Stats().Shards == 1 && len(mustServers(t, env.gw)) == 2 })
+	return env
+}
+
+// failingRequests counts the fake's 4xx answers but 429s: the failing
+// requests the budgets bound.
+func (e *gwEnv) failingRequests() int {
+	n := 0
+	for _, r := range e.fake.Requests() {
+		if r.Status >= 400 && r.Status < 500 && r.Status != 429 {
+			n++
+		}
+	}
+	return n
+}
+
 // startGatewayHost is startGateway whose gateway runs with the host wrap
 // makes of the engine (nil: the engine itself).
 func startGatewayHost(t *testing.T, cfg discord.GatewayConfig, setup func(*fakediscord.Server, *engine.Engine), wrap func(*engine.Engine) discord.Host) *gwEnv {

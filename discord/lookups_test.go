@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/maidhq/maid/discord"
 	"github.com/maidhq/maid/engine"
 )
 
@@ -19,8 +18,7 @@ import (
 // past it the call fails fast with ErrLimit ("too many unknown …").
 // Channels in the gateway state need no lookup and never count.
 func TestUnknownIDLookupsBounded(t *testing.T) {
-	env := startGateway(t, discord.GatewayConfig{}, nil)
-	eventually(t, "ready", func() bool { return env.gw.Stats().Shards == 1 && len(mustServers(t, env.gw)) == 2 })
+	env := readyGateway(t)
 	ctx := context.Background()
 	for _, tc := range []struct {
 		name   string

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/maidhq/maid/discord"
 	"github.com/maidhq/maid/engine"
 )
 
@@ -19,8 +18,7 @@ import (
 // lookup; a second delete of it (gone now) and a message the gateway did
 // not send are still looked up within the budget.
 func TestOwnMessageDeleteNeedsNoLookupBudget(t *testing.T) {
-	env := startGateway(t, discord.GatewayConfig{}, nil)
-	eventually(t, "ready", func() bool { return env.gw.Stats().Shards == 1 && len(mustServers(t, env.gw)) == 2 })
+	env := readyGateway(t)
 	ctx := context.Background()
 	var ids []string
 	for i := range 3 {
