@@ -126,6 +126,25 @@ func TestConcurrentInstallsShareNoCommand(t *testing.T) {
 	}
 }
 
+// uploadHanging installs n packages at once, each a plugin that never
+// says hello, the i-th as actor(i); the installs end with the test.
+func uploadHanging(t *testing.T, r *rig, n int, actor func(int) string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for i := range n {
+		hang := commandsPlugin(fmt.Sprintf("hangs%d", i), "1.0.0", fmt.Sprintf("hang%d", i))
+		hang["__main__.py"] = "import time\ntime.sleep(600)\n"
+		archive := plugintest.Pack(t, hang)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, _ = r.eng.Install(engine.WithActor(ctx, actor(i)), archive)
+		}()
+	}
+	t.Cleanup(func() { cancel(); wg.Wait() })
+}
+
 // TestInstallsDoNotWaitForStartChecks (attack W): the install lock (attack
 // V) was held across the start check, which may take InstallTimeout and
 // leaves nothing recorded when it fails, so a publisher uploading packages
@@ -139,19 +158,7 @@ func TestInstallsDoNotWaitForStartChecks(t *testing.T) {
 	// hold its start check for HandshakeTimeout (40 s here, twice the
 	// admin's deadline below).
 	r := startEngine(t, engine.Limits{InstallTimeout: time.Minute, HandshakeTimeout: 40 * time.Second}, nil)
-	hctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	for i := range 3 {
-		hang := commandsPlugin(fmt.Sprintf("hangs%d", i), "1.0.0", fmt.Sprintf("hang%d", i))
-		hang["__main__.py"] = "import time\ntime.sleep(600)\n"
-		archive := plugintest.Pack(t, hang)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, _ = r.eng.Install(engine.WithActor(hctx, "publisher"), archive)
-		}()
-	}
-	t.Cleanup(func() { cancel(); wg.Wait() })
+	uploadHanging(t, r, 3, func(int) string { return "publisher" })
 	time.Sleep(2 * time.Second) // the hanging installs hold or wait for the lock
 
 	ctx, stop := context.WithTimeout(context.Background(), 20*time.Second)
@@ -174,20 +181,8 @@ func TestStartChecksBounded(t *testing.T) {
 	r := startEngineWith(t, func(c *engine.Config) {
 		c.Limits = engine.Limits{InstallTimeout: time.Minute}
 	})
-	hctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
 	const uploads = 8
-	for i := range uploads {
-		hang := commandsPlugin(fmt.Sprintf("hog%d", i), "1.0.0", fmt.Sprintf("hog%d", i))
-		hang["__main__.py"] = "import time\ntime.sleep(600)\n"
-		archive := plugintest.Pack(t, hang)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, _ = r.eng.Install(engine.WithActor(hctx, fmt.Sprintf("publisher %d", i)), archive)
-		}()
-	}
-	t.Cleanup(func() { cancel(); wg.Wait() })
+	uploadHanging(t, r, uploads, func(i int) string { return fmt.Sprintf("publisher %d", i) })
 	time.Sleep(3 * time.Second)
 	if n := len(r.backend.startTimes()); n > 2 {
 		t.Errorf("%d concurrent uploads started %d sandboxes at once; want at most 2", uploads, n)
