@@ -3,6 +3,7 @@ package wasm
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/maidhq/maid/internal/testenv"
 	"github.com/maidhq/maid/sandbox"
 	"github.com/maidhq/maid/sandbox/sandboxtest"
 )
@@ -40,12 +42,12 @@ func TestGuestHostFilesBounded(t *testing.T) {
 	const guests = 5
 	base := hostFDs()
 	if base < 0 {
-		t.Skip("no /proc/self/fd")
+		testenv.Unavailable(t, "/proc/self/fd", "run on Linux with /proc mounted", nil)
 	}
 	lim := old
 	lim.Cur = uint64(base + 100 + (guests-1)*maxOpenFiles)
 	if lim.Cur > old.Max {
-		t.Skipf("hard limit %d too low", old.Max)
+		testenv.Unavailable(t, "a hard RLIMIT_NOFILE of "+strconv.FormatUint(lim.Cur, 10), "raise ulimit -Hn", fmt.Errorf("hard limit %d", old.Max))
 	}
 	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
 		t.Fatal(err)
